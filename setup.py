@@ -1,0 +1,33 @@
+"""Packaging for overnight: a Luigi + Keras pipeline for one GPU workstation."""
+from setuptools import find_packages, setup
+
+setup(
+    name="overnight",
+    version="0.1.0",
+    description="Deep-learning pipeline for one GPU workstation: Luigi tasks, Keras models, SQL run ledger",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*", "tasks", "tasks.*"]),
+    package_data={"tasks": ["migrations/*.ini", "migrations/*.py", "migrations/versions/*.py"]},
+    install_requires=[
+        "luigi>=3.6,<4",
+        "tensorflow>=2.18,<2.22",
+        "keras>=3.8,<4",
+        "pandas>=2.2,<4",
+        "numpy>=1.26,<3",
+        "pyarrow>=16,<28",
+        "scikit-learn>=1.5,<2",
+        "scipy>=1.13,<2",
+        "SQLAlchemy>=2.0,<2.2",
+        "alembic>=1.13,<2",
+        "psycopg2-binary>=2.9,<3",
+        "click>=8.1,<9",
+        "matplotlib>=3.8,<4",
+        "pillow>=10,<14",
+        "tqdm>=4.66,<5",
+    ],
+    extras_require={
+        "dev": ["pytest>=8,<10"],
+        "gpu": ["tensorflow[and-cuda]>=2.18,<2.22"],
+    },
+    entry_points={"console_scripts": ["overnight=tasks.cli:main"]},
+)
