@@ -12,6 +12,7 @@ setup(
         "luigi>=3.6,<4",
         "tensorflow>=2.18,<2.22",
         "keras>=3.8,<4",
+        "tensorboard>=2.18,<3",  # Keras writes its logs through it; TensorFlow no longer pulls it in
         "pandas>=2.2,<4",
         "numpy>=1.26,<3",
         "pyarrow>=16,<28",

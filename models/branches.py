@@ -1,0 +1,183 @@
+"""Building blocks shared by the architectures: inputs, one branch per input kind, the head.
+
+A branch turns one input tensor into a flat feature vector (batch, features). Every builder
+composes these, so two architectures that use the same branch build the same layers for it
+(which is how `auto` on an image-only spec is exactly the `cnn`).
+
+Layer names are prefixed with the input name, so a model with several inputs of one kind
+(two categorical columns, say) still has unique layer names and saves cleanly.
+"""
+import keras
+from keras import layers
+
+from models.spec import KINDS, ArchitectureSettings, InputSpec, ModelSpec
+
+# Values go in as float32; ids (categories, tokens) as int32 for the embedding lookups.
+INPUT_DTYPES = {"numeric": "float32", "image": "float32", "categorical": "int32", "text": "int32"}
+TASKS = ("classification", "regression")
+# Pooling halves height and width; a block pools only if both stay at least this big.
+# Digits are 8x8: two pooled blocks take them to 2x2 and a third block does not pool.
+MINIMUM_POOLED_SIZE = 2
+
+
+def describe_inputs(spec: ModelSpec) -> str:
+    """Inputs as "name (kind), ..." for error messages; "no inputs" when there are none."""
+    if not spec.inputs:
+        return "no inputs"
+    return ", ".join(f"{input_spec.name} ({input_spec.kind})" for input_spec in spec.inputs)
+
+
+def make_input(input_spec: InputSpec) -> keras.KerasTensor:
+    """One keras.Input named after the input, with its per-example shape and dtype.
+
+    Raises:
+        ValueError: the input kind is not one of models.spec.KINDS.
+    """
+    if input_spec.kind not in INPUT_DTYPES:
+        raise ValueError(
+            f"input {input_spec.name!r} has unknown kind {input_spec.kind!r}; "
+            f"choose one of: {', '.join(KINDS)}"
+        )
+    return keras.Input(
+        shape=input_spec.shape, dtype=INPUT_DTYPES[input_spec.kind], name=input_spec.name
+    )
+
+
+def make_inputs(spec: ModelSpec) -> dict[str, keras.KerasTensor]:
+    """One keras.Input per spec input, keyed by name: the model then takes a dict of arrays."""
+    return {input_spec.name: make_input(input_spec) for input_spec in spec.inputs}
+
+
+def numeric_branch(
+    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
+) -> keras.KerasTensor:
+    """Numeric columns (already standardized by the features stage) through one dense layer."""
+    # (batch, n_columns) -> (batch, width)
+    return layers.Dense(settings.width, activation="relu", name=f"{input_spec.name}_dense")(inputs)
+
+
+def categorical_branch(
+    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
+) -> keras.KerasTensor:
+    """One categorical column of ids as a learned embedding."""
+    # (batch, 1) int32 -> (batch, 1, embedding_dim)
+    embedded = layers.Embedding(
+        input_spec.vocabulary_size, settings.embedding_dim, name=f"{input_spec.name}_embedding"
+    )(inputs)
+    # (batch, 1, embedding_dim) -> (batch, embedding_dim)
+    return layers.Flatten(name=f"{input_spec.name}_flatten")(embedded)
+
+
+def text_branch(
+    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
+) -> keras.KerasTensor:
+    """Token ids as embeddings, pooled over the sequence two ways, then one dense layer."""
+    # (batch, sequence_length) int32 -> (batch, sequence_length, text_embedding_dim)
+    # No masking: padding id 0 gets its own embedding, which keeps the pooling layers simple
+    # and lets the model learn how much a short text's padding should count.
+    embedded = layers.Embedding(
+        input_spec.vocabulary_size,
+        settings.text_embedding_dim,
+        mask_zero=False,
+        name=f"{input_spec.name}_embedding",
+    )(inputs)
+    # Average pooling sees the whole text; max pooling keeps single strong tokens from being
+    # diluted in a long text. Each: (batch, text_embedding_dim).
+    averaged = layers.GlobalAveragePooling1D(name=f"{input_spec.name}_average")(embedded)
+    maximum = layers.GlobalMaxPooling1D(name=f"{input_spec.name}_maximum")(embedded)
+    # (batch, 2 * text_embedding_dim)
+    pooled = layers.Concatenate(name=f"{input_spec.name}_pooled")([averaged, maximum])
+    # (batch, width)
+    return layers.Dense(settings.width, activation="relu", name=f"{input_spec.name}_dense")(pooled)
+
+
+def image_branch(
+    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
+) -> keras.KerasTensor:
+    """The CNN: one block of two 3x3 convolutions per entry of settings.filters, then dense.
+
+    Flattens instead of global pooling: on small images (8x8 digits) where a feature sits
+    matters, and global pooling throws that away (about 0.89 against 0.98 test accuracy).
+    """
+    features = inputs  # (batch, height, width, channels)
+    for block_number, filters in enumerate(settings.filters, start=1):
+        prefix = f"{input_spec.name}_block{block_number}"
+        # (batch, height, width, channels) -> (batch, height, width, filters)
+        features = layers.Conv2D(
+            filters, 3, padding="same", activation="relu", name=f"{prefix}_conv1"
+        )(features)
+        features = layers.Conv2D(
+            filters, 3, padding="same", activation="relu", name=f"{prefix}_conv2"
+        )(features)
+        if _can_pool(features):
+            # (batch, height, width, filters) -> (batch, height // 2, width // 2, filters)
+            features = layers.MaxPooling2D(name=f"{prefix}_pool")(features)
+    # (batch, height', width', filters[-1]) -> (batch, height' * width' * filters[-1])
+    flat = layers.Flatten(name=f"{input_spec.name}_flatten")(features)
+    # (batch, width)
+    return layers.Dense(settings.width, activation="relu", name=f"{input_spec.name}_dense")(flat)
+
+
+def _can_pool(features: keras.KerasTensor) -> bool:
+    """Whether 2x2 pooling keeps both spatial sides at least MINIMUM_POOLED_SIZE."""
+    _, height, width, _ = features.shape
+    return min(height, width) // 2 >= MINIMUM_POOLED_SIZE
+
+
+BRANCHES = {
+    "numeric": numeric_branch,
+    "categorical": categorical_branch,
+    "text": text_branch,
+    "image": image_branch,
+}
+
+
+def branch(
+    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
+) -> keras.KerasTensor:
+    """The branch for the input's kind: (batch, *input_spec.shape) -> (batch, features)."""
+    return BRANCHES[input_spec.kind](inputs, input_spec, settings)
+
+
+def combine(features: list[keras.KerasTensor], settings: ArchitectureSettings) -> keras.KerasTensor:
+    """Joins branch outputs and mixes them with one dense layer.
+
+    The dense layer lets features from different inputs interact before the (linear) head.
+    """
+    # n x (batch, features_i) -> (batch, sum of features_i)
+    joined = features[0] if len(features) == 1 else layers.Concatenate(name="joined")(features)
+    # (batch, width)
+    return layers.Dense(settings.width, activation="relu", name="joined_dense")(joined)
+
+
+def head(
+    features: keras.KerasTensor, spec: ModelSpec, settings: ArchitectureSettings
+) -> keras.KerasTensor:
+    """Dropout, then the task's output layer, in float32 even under mixed precision.
+
+    Classification: (batch, n_outputs) logits, no softmax (the loss takes logits), named
+    "logits". Regression: (batch, 1) in label units, named "prediction": the dense layer
+    predicts a standardized target and a rescaling layer maps it back, so the saved model
+    needs no post-processing.
+
+    Raises:
+        ValueError: unknown task, or regression with n_outputs other than 1.
+    """
+    if spec.task not in TASKS:
+        raise ValueError(f"unknown task {spec.task!r}; choose one of: {', '.join(TASKS)}")
+    # (batch, features)
+    dropped = layers.Dropout(settings.dropout, name="head_dropout")(features)
+    if spec.task == "classification":
+        # (batch, n_outputs)
+        return layers.Dense(spec.n_outputs, dtype="float32", name="logits")(dropped)
+    if spec.n_outputs != 1:
+        raise ValueError(f"regression predicts one value; got n_outputs={spec.n_outputs}")
+    # (batch, 1), standardized units
+    standardized = layers.Dense(1, dtype="float32", name="standardized_prediction")(dropped)
+    # (batch, 1), label units: y = standardized * target_std + target_mean
+    return layers.Rescaling(
+        scale=float(spec.target_std),
+        offset=float(spec.target_mean),
+        dtype="float32",
+        name="prediction",
+    )(standardized)

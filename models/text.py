@@ -1,0 +1,28 @@
+"""Token-embedding network for one text input, optionally with numeric/categorical inputs."""
+import keras
+
+from models.branches import branch, combine, describe_inputs, head, make_inputs
+from models.spec import ArchitectureSettings, ModelSpec
+
+SUPPORTED_KINDS = ("text", "numeric", "categorical")
+
+
+def build(spec: ModelSpec, settings: ArchitectureSettings) -> keras.Model:
+    """Text branch, joined with the other branches when there are any, then the head.
+
+    Raises:
+        ValueError: not exactly one text input, or an image input.
+    """
+    text_inputs = spec.of_kind("text")
+    unsupported = sorted({input_spec.kind for input_spec in spec.inputs} - set(SUPPORTED_KINDS))
+    if len(text_inputs) != 1 or unsupported:
+        raise ValueError(
+            "text takes exactly one text input plus optional numeric and categorical inputs; "
+            f"got {describe_inputs(spec)} (use 'auto' for other combinations)"
+        )
+    inputs = make_inputs(spec)
+    # One (batch, features_i) vector per input; the text branch's is (batch, width).
+    features = [branch(inputs[input_spec.name], input_spec, settings) for input_spec in spec.inputs]
+    # Text alone already ends in a dense layer; with other inputs, mix them first.
+    hidden = features[0] if len(features) == 1 else combine(features, settings)
+    return keras.Model(inputs=inputs, outputs=head(hidden, spec, settings), name="text")

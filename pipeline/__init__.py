@@ -1,0 +1,1 @@
+"""overnight's library: pure stage functions; never imports luigi."""

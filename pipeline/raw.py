@@ -1,0 +1,132 @@
+"""Raw stage: find the data set's files, fingerprint them, read them into one table."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import DataError
+from pipeline.schema import (IMAGE_EXTENSIONS, IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE,
+                             SOURCE_ROW)
+
+logger = logging.getLogger(__name__)
+
+TABLE_EXTENSIONS = (".csv", ".parquet", ".pq")
+
+
+def data_files(path: str | Path) -> list[Path]:
+    """The files that make up a data set: one file, or every table or image under a folder.
+
+    Raises:
+        DataError: the path does not exist or holds no table or image files.
+    """
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise DataError(f"{root}: no such file or folder")
+    wanted = TABLE_EXTENSIONS + IMAGE_EXTENSIONS
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in wanted
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if not files:
+        raise DataError(f"{root}: no {', '.join(wanted)} files")
+    return files
+
+
+def is_image_folder(path: str | Path) -> bool:
+    return Path(path).is_dir() and all(f.suffix.lower() in IMAGE_EXTENSIONS for f in data_files(path))
+
+
+def fingerprint(path: str | Path, cache_file: str | Path) -> str:
+    """A hash of the data set's file names and contents.
+
+    File hashes are cached by (size, modification time), so an unchanged data set is not reread:
+    a nightly check of gigabytes costs one stat per file.
+    """
+    root = Path(path)
+    cache_path = Path(cache_file)
+    cache = _load_cache(cache_path)
+    digest = hashlib.sha256()
+    changed = False
+    for file in data_files(root):
+        stat = file.stat()
+        key = str(file.resolve())
+        entry = cache.get(key)
+        if entry is None or entry[:2] != [stat.st_size, stat.st_mtime_ns]:
+            entry = [stat.st_size, stat.st_mtime_ns, file_sha256(file)]
+            cache[key] = entry
+            changed = True
+        name = file.name if root.is_file() else file.relative_to(root).as_posix()
+        digest.update(f"{name}\t{entry[2]}\n".encode())
+    if changed:
+        _save_cache(cache_path, cache)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _load_cache(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _save_cache(path: Path, cache: dict) -> None:
+    # Written beside, then renamed: a killed run leaves the old cache, never half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(cache))
+    os.replace(temporary, path)
+
+
+def read_raw(path: str | Path, label: str) -> pd.DataFrame:
+    """One table of examples, with the source file and row of each.
+
+    An image folder (one sub-folder per class) becomes a table of image paths, labels and ids
+    (the file name without extension). Table files are read as text: the validation stage types
+    the columns, so that a stray word in a numeric column is a rejected row, not a lost column.
+    """
+    if is_image_folder(path):
+        return read_image_folder(path, label)
+    tables = [read_table_file(file) for file in data_files(path)]
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+
+def read_table_file(file: Path) -> pd.DataFrame:
+    try:
+        if file.suffix.lower() == ".csv":
+            table = pd.read_csv(file, dtype=str, keep_default_na=True, skipinitialspace=True)
+        else:
+            table = pd.read_parquet(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as error:
+        raise DataError(f"{file}: cannot be read as {file.suffix.lstrip('.').upper()}: {_first_line(error)}") from None
+    table[SOURCE_FILE] = str(file)
+    table[SOURCE_ROW] = range(1, len(table) + 1)  # counted from 1, header not counted
+    return table
+
+
+def read_image_folder(path: str | Path, label: str) -> pd.DataFrame:
+    root = Path(path)
+    files = data_files(root)
+    stems = [file.stem for file in files]
+    # Ids must be unique: fall back to the path below the root when two classes share a stem.
+    unique = len(set(stems)) == len(stems)
+    return pd.DataFrame({
+        IMAGE_PATH_COLUMN: [str(file) for file in files],
+        label: [file.parent.name if file.parent != root else None for file in files],
+        IMAGE_ID_COLUMN: stems if unique else [file.relative_to(root).with_suffix("").as_posix() for file in files],
+        SOURCE_FILE: [str(file) for file in files],
+        SOURCE_ROW: 1,
+    })
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

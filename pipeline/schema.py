@@ -1,0 +1,112 @@
+"""The dataset contract: which columns are features, of which kind, and which is the label."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+
+import pandas as pd
+
+from models.spec import KINDS
+
+TASKS = ("classification", "regression")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# Columns the raw stage adds so every problem can be traced to its file and row.
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+# Image folders have no id column: the file name (without extension) is the example id.
+IMAGE_ID_COLUMN = "image_id"
+IMAGE_PATH_COLUMN = "image"
+
+# Inference thresholds: a column is numeric when nearly all its values parse as numbers, so a
+# few typos are reported as bad rows instead of turning the column into a categorical.
+NUMERIC_SHARE = 0.95
+IMAGE_SHARE = 0.95
+TEXT_MEAN_WORDS = 4.0  # free text has sentences; categoricals have a word or two
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """What `[dataset]` in luigi.cfg says about the data."""
+
+    path: str
+    label: str
+    task: str = "classification"
+    id_column: str = ""
+    group_column: str = ""
+    time_column: str = ""
+    slice_column: str = ""
+    kinds: dict[str, str] = field(default_factory=dict)  # column -> kind, overrides inference
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"[dataset] task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        for column, kind in self.kinds.items():
+            if kind not in KINDS:
+                raise ValueError(f"[dataset] kinds: {column} has kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The training data's shape, saved with the snapshot and enforced on every later batch."""
+
+    label: str
+    task: str
+    kinds: dict[str, str]  # feature column -> kind, in column order
+    id_column: str = ""
+    group_column: str = ""
+    time_column: str = ""
+    slice_column: str = ""
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.kinds)
+
+    def columns_of(self, kind: str) -> list[str]:
+        return [column for column, column_kind in self.kinds.items() if column_kind == kind]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Schema":
+        return cls(**data)
+
+
+def parse_kinds(text: str) -> dict[str, str]:
+    """Parse `island:categorical, year:numeric` into a dict; raises ValueError on a bad entry."""
+    kinds = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        column, separator, kind = entry.rpartition(":")
+        if not separator or not column.strip():
+            raise ValueError(f"[dataset] kinds: {entry!r} is not column:kind")
+        kinds[column.strip()] = kind.strip()
+    return kinds
+
+
+def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
+    """Kinds of every feature column: config first, then inferred from the values."""
+    reserved = {config.label, config.id_column, config.group_column, config.time_column,
+                SOURCE_FILE, SOURCE_ROW, IMAGE_ID_COLUMN}
+    features = [column for column in table.columns if column not in reserved]
+    kinds = {column: config.kinds.get(column) or infer_kind(table[column]) for column in features}
+    id_column = config.id_column or (IMAGE_ID_COLUMN if IMAGE_ID_COLUMN in table.columns else "")
+    return Schema(label=config.label, task=config.task, kinds=kinds, id_column=id_column,
+                  group_column=config.group_column, time_column=config.time_column,
+                  slice_column=config.slice_column)
+
+
+def infer_kind(values: pd.Series) -> str:
+    """numeric, image, text or categorical, from the non-missing values of one column."""
+    present = values.dropna()
+    if present.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return "numeric"
+    text = present.astype(str).str.strip()
+    if pd.to_numeric(text, errors="coerce").notna().mean() >= NUMERIC_SHARE:
+        return "numeric"
+    if text.str.lower().str.endswith(IMAGE_EXTENSIONS).mean() >= IMAGE_SHARE:
+        return "image"
+    if text.str.split().str.len().mean() >= TEXT_MEAN_WORDS:
+        return "text"
+    return "categorical"

@@ -1,0 +1,39 @@
+"""tf.data input pipelines for training and scoring. Imports TensorFlow: call from run() only."""
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline.features import input_name
+
+
+def make_dataset(features: dict[str, np.ndarray], labels: np.ndarray | None, preprocessor: dict, *,
+                 batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """Batches of (inputs, labels), or inputs alone when labels is None.
+
+    Images are decoded, resized and scaled per example in parallel, then cached (they fit for
+    the data sets this runs on; the cache is what keeps epoch two from decoding again).
+    """
+    elements = features if labels is None else (features, labels)
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    images = {input_name("image", column): fitted for column, fitted in preprocessor["image"].items()}
+    if images:
+        decode = _image_decoder(images)
+        dataset = dataset.map(decode if labels is None else lambda x, y: (decode(x), y),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.cache()
+    if shuffle:
+        dataset = dataset.shuffle(len(next(iter(features.values()))), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _image_decoder(images: dict[str, dict]):
+    def decode(inputs: dict) -> dict:
+        decoded = dict(inputs)
+        for name, fitted in images.items():
+            raw = tf.io.read_file(inputs[name])
+            image = tf.io.decode_image(raw, channels=fitted["channels"], expand_animations=False)
+            image = tf.image.resize(image, (fitted["height"], fitted["width"]))  # (h, w, c) float32
+            decoded[name] = image / 255.0
+        return decoded
+    return decode

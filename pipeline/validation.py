@@ -1,0 +1,227 @@
+"""Validation stage: type every column, report every problem at once, keep rejected rows.
+
+Fatal problems (no label column, a missing feature column, no rows) raise DataError with one
+line. Row problems (a word in a numeric column, a missing image, a missing label) reject the
+row: it goes to the rejects table with its reason, and the report names file, column and rows.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.errors import DataError
+from pipeline.raw import file_sha256
+from pipeline.schema import SOURCE_FILE, SOURCE_ROW, Schema
+
+EXAMPLE_ID = "example_id"
+DUPLICATE_KEY = "duplicate_key"  # hash of the feature values: equal keys are exact duplicates
+REASON = "reason"
+SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem in one column of one file, with every row it hit."""
+
+    file: str
+    column: str
+    expected: str
+    example: str
+    rows: tuple[int, ...]
+    rejects_rows: bool = True
+
+    def line(self) -> str:
+        shown = ", ".join(map(str, self.rows[:SHOWN_ROWS]))
+        more = f" (+{len(self.rows) - SHOWN_ROWS} more)" if len(self.rows) > SHOWN_ROWS else ""
+        where = f"rows {shown}{more}" if self.rows else "all rows"
+        found = f", found {self.example}" if self.example else ""
+        return f"{self.file}: column {self.column!r}, {where}: expected {self.expected}{found}"
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "column": self.column, "expected": self.expected,
+                "example": self.example, "count": len(self.rows), "rows": list(self.rows[:1000]),
+                "rejects_rows": self.rejects_rows}
+
+
+@dataclass
+class ValidationResult:
+    valid: pd.DataFrame  # typed columns, plus example_id and duplicate_key
+    rejects: pd.DataFrame  # the rejected rows as read, plus their reason
+    problems: list[Problem] = field(default_factory=list)
+    missing_share: dict[str, float] = field(default_factory=dict)
+
+    def report(self) -> dict:
+        return {"rows_in": len(self.valid) + len(self.rejects), "rows_valid": len(self.valid),
+                "rows_rejected": len(self.rejects), "missing_share": self.missing_share,
+                "problems": [problem.as_dict() for problem in self.problems]}
+
+
+def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True) -> ValidationResult:
+    """Check a table against the schema; return typed valid rows, rejects and the problems.
+
+    Args:
+        table: as read by the raw stage, with source file and row columns.
+        schema: the training schema (inferred on training data, saved, reused for batches).
+        labeled: training data must have the label; nightly batches need not.
+
+    Raises:
+        DataError: a required column is missing, there are no rows, or no row is usable.
+    """
+    source = _source_name(table)
+    _require_columns(table, schema, labeled, source)
+    if table.empty:
+        raise DataError(f"{source}: no rows")
+    typed = pd.DataFrame(index=table.index)
+    checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
+    for column, kind in schema.kinds.items():
+        typed[column], column_checks = _type_column(table[column], kind)
+        checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
+    if labeled or schema.label in table.columns:
+        typed[schema.label], label_checks = _type_label(table[schema.label], schema.task, required=labeled)
+        checks += [(bad, schema.label, expected, found) for bad, expected, found in label_checks]
+    for column in (schema.group_column, schema.time_column, schema.slice_column):
+        if column and column in table.columns and column not in typed.columns:
+            typed[column] = table[column]
+    typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
+    checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
+    typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
+    typed[SOURCE_FILE], typed[SOURCE_ROW] = table[SOURCE_FILE], table[SOURCE_ROW]
+    problems, reasons = _collect(table, checks)
+    problems += _unknown_column_problems(table, schema, labeled, source)
+    rejected = reasons.notna()
+    rejects = table[rejected].assign(**{REASON: reasons[rejected]})
+    valid = typed[~rejected].reset_index(drop=True)
+    missing_share = {column: float(valid[column].isna().mean()) if len(valid) else 1.0 for column in schema.kinds}
+    problems += [Problem(source, column, "some values", "none", (), rejects_rows=False)
+                 for column, share in missing_share.items() if share == 1.0]
+    if valid.empty:
+        raise DataError(f"{source}: no usable rows; first problem: {problems[0].line() if problems else 'none'}")
+    return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
+
+
+def _source_name(table: pd.DataFrame) -> str:
+    files = table[SOURCE_FILE].unique() if SOURCE_FILE in table.columns else []
+    return str(files[0]) if len(files) == 1 else f"{len(files)} files"
+
+
+def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source: str) -> None:
+    required = list(schema.kinds) + ([schema.label] if labeled else [])
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        present = [c for c in table.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+        what = "label column" if missing == [schema.label] else "columns"
+        raise DataError(f"{source}: missing {what} {', '.join(map(repr, missing))}; "
+                        f"the file has {', '.join(map(repr, present)) or 'no columns'}")
+
+
+def _unknown_column_problems(table, schema, labeled, source) -> list[Problem]:
+    known = set(schema.kinds) | {schema.label, schema.id_column, schema.group_column,
+                                 schema.time_column, schema.slice_column, SOURCE_FILE, SOURCE_ROW}
+    return [Problem(source, column, "no such column (it is ignored)", "", (), rejects_rows=False)
+            for column in table.columns if column not in known]
+
+
+def _type_column(values: pd.Series, kind: str):
+    """Typed values and the row checks (bad-row mask, expectation, found values)."""
+    if kind == "numeric":
+        return _numbers(values)
+    text = values.where(values.isna(), values.astype(str))
+    if kind == "image":
+        return text, _image_checks(text)
+    return text, []
+
+
+def _numbers(values: pd.Series):
+    parsed = pd.to_numeric(values.astype(str).str.strip().where(values.notna()), errors="coerce")
+    parsed = parsed.astype("float64")
+    not_a_number = values.notna() & parsed.isna()
+    infinite = np.isinf(parsed)
+    checks = [(not_a_number, "a number", values), (infinite, "a finite number", values)]
+    return parsed.where(~infinite), checks
+
+
+def _type_label(values: pd.Series, task: str, required: bool):
+    if task == "regression":
+        typed, checks = _numbers(values)
+    else:
+        typed = values.where(values.isna(), values.astype(str).str.strip())
+        checks = []
+    if required:
+        checks.append((typed.isna() & ~_any(checks, values.index), "a label", values))
+    return typed, checks
+
+
+def _any(checks, index) -> pd.Series:
+    bad = pd.Series(False, index=index)
+    for mask, *_ in checks:
+        bad |= mask
+    return bad
+
+
+def _image_checks(paths: pd.Series):
+    missing = pd.Series(False, index=paths.index)
+    unreadable = pd.Series(False, index=paths.index)
+    for index, path in paths.dropna().items():
+        try:
+            with Image.open(path) as image:
+                image.verify()  # checks the file's structure without decoding every pixel
+        except FileNotFoundError:
+            missing[index] = True
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            unreadable[index] = True
+    return [(missing, "an existing image file", paths), (unreadable, "a readable image", paths)]
+
+
+def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
+    """The id column as text, or a content hash of the row; duplicated ids are rejected."""
+    if schema.id_column and schema.id_column in table.columns:
+        ids = table[schema.id_column].where(table[schema.id_column].isna(), table[schema.id_column].astype(str))
+        missing = ids.isna()
+        repeated = ids.duplicated(keep="first") & ~missing
+        return ids, [(missing, "an id", ids), (repeated, "a unique id", ids)]
+    hashes = _row_hashes(typed)
+    # Identical rows would share a hash: number the repeats so every example has its own id.
+    repeat = hashes.groupby(hashes).cumcount()
+    ids = hashes.where(repeat == 0, hashes + "-" + (repeat + 1).astype(str))
+    return ids, []
+
+
+def _duplicate_keys(typed: pd.DataFrame, schema: Schema) -> pd.Series:
+    features = typed[schema.features].copy()
+    for column in schema.columns_of("image"):
+        # Two copies of one picture under two names are duplicates: hash the bytes, not the path.
+        features[column] = [_content_hash(path) for path in features[column]]
+    return _row_hashes(features)
+
+
+def _content_hash(path) -> str | None:
+    try:
+        return file_sha256(path)
+    except (OSError, TypeError):
+        return None
+
+
+def _row_hashes(frame: pd.DataFrame) -> pd.Series:
+    text = frame.astype(str).agg("\x1f".join, axis=1) if len(frame.columns) else pd.Series("", index=frame.index)
+    return text.map(lambda row: hashlib.sha1(row.encode()).hexdigest()[:16])
+
+
+def _collect(table: pd.DataFrame, checks) -> tuple[list[Problem], pd.Series]:
+    """Group bad rows by file, column and expectation; build each row's reason."""
+    reasons = pd.Series(None, index=table.index, dtype=object)
+    problems = []
+    for bad, column, expected, found in checks:
+        bad = bad.fillna(False).astype(bool)
+        if not bad.any():
+            continue
+        reason = f"{column}: expected {expected}"
+        reasons[bad] = reasons[bad].map(lambda old, r=reason: r if old is None or old != old else f"{old}; {r}")
+        for file, rows in table[bad].groupby(SOURCE_FILE, sort=False):
+            example = found[rows.index[0]]
+            shown = "missing" if example is None or example != example else repr(str(example)[:60])
+            problems.append(Problem(str(file), column, expected, shown, tuple(int(r) for r in rows[SOURCE_ROW])))
+    return problems, reasons

@@ -1,0 +1,123 @@
+"""The one base class of every stage task: content-addressed output, atomic write, run ledger.
+
+A stage's output folder is `<data_root>/<NN_stage>/<version>/`, where the version hashes the
+task's significant parameters, its inputs' versions and its stage's code. Change any of them and
+the stage reruns into a new folder; change nothing and the folder exists, so nothing runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import luigi
+from luigi.task import flatten
+
+from pipeline import ledger
+from pipeline.ledger import Metric
+from tasks import recording
+from tasks.config import data_root
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VERSION_LENGTH = 16
+
+
+@dataclass
+class Outcome:
+    """What a stage reports to the run ledger."""
+
+    metrics: list[Metric] = field(default_factory=list)
+    rows_in: int | None = None
+    rows_rejected: int | None = None
+
+
+class StageTask(luigi.Task):
+    folder: ClassVar[str]  # "05_training": the stage's folder under data_root
+    code: ClassVar[tuple[str, ...]] = ()  # files and folders (from the repo root) that make the stage
+    expected_files: ClassVar[tuple[str, ...]] = ()  # postcondition: build() must have written these
+
+    def build(self, out_dir: Path) -> Outcome:
+        """Load the inputs, call the stage's pipeline function, write into out_dir."""
+        raise NotImplementedError
+
+    def identity(self) -> dict:
+        """Everything the output depends on besides upstream versions and code; override to add."""
+        return {}
+
+    @property
+    def version(self) -> str:
+        if not hasattr(self, "_version"):
+            made_of = {"task": self.task_family,
+                       "params": self.to_str_params(only_significant=True),
+                       "upstream": [task.version for task in flatten(self.requires())],
+                       "code": code_hash(self.code),
+                       **self.identity()}
+            self._version = _sha256(json.dumps(made_of, sort_keys=True))[:VERSION_LENGTH]
+        return self._version
+
+    @property
+    def data_version(self) -> str | None:
+        upstream = flatten(self.requires())
+        return upstream[0].data_version if upstream else None
+
+    def output(self):
+        return luigi.LocalTarget(str(data_root() / self.folder / self.version))
+
+    def input_dir(self, index: int = 0) -> Path:
+        return Path(flatten(self.input())[index].path)
+
+    def run(self):
+        engine = recording.engine()
+        run_id = ledger.start_run(engine, task=self.task_family, params=self.to_str_params(),
+                                  version=self.version, data_version=self.data_version,
+                                  output_path=self.output().path, repo_dir=REPO_ROOT)
+        try:
+            with self.output().temporary_path() as temporary:
+                out_dir = Path(temporary)
+                out_dir.mkdir(parents=True)
+                outcome = self.build(out_dir)
+                self._check_postcondition(out_dir)
+        except BaseException as error:
+            ledger.finish_run(engine, run_id, status="failed", error=f"{type(error).__name__}: {error}")
+            raise
+        ledger.finish_run(engine, run_id, status="succeeded", metrics=outcome.metrics,
+                          rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected)
+        logger.info("%s %s -> %s", self.task_family, self.version, self.output().path)
+
+    def _check_postcondition(self, out_dir: Path) -> None:
+        missing = [name for name in self.expected_files if not (out_dir / name).exists()]
+        if missing:
+            raise RuntimeError(f"{self.task_family} did not write {', '.join(missing)} in {out_dir}")
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        self.set_progress_percentage(round(100 * done / max(total, 1)))
+        self.set_status_message(message)
+
+
+def code_hash(paths: tuple[str, ...]) -> str:
+    """A hash of the source files that make a stage (folders: every .py file inside)."""
+    digest = hashlib.sha256()
+    for relative in paths:
+        path = REPO_ROOT / relative
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(REPO_ROOT).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_json(path: Path, document) -> None:
+    Path(path).write_text(json.dumps(document, indent=2, sort_keys=False, default=str))

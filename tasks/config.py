@@ -1,0 +1,44 @@
+"""Shared settings: `[overnight]` and `[dataset]` in luigi.cfg. Read when used, never at import."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import luigi
+
+from pipeline.schema import DatasetConfig, parse_kinds
+
+DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
+
+
+class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the class
+    data_root = luigi.Parameter(default="data", description="working tree of the pipeline")
+    database_url = luigi.Parameter(default="sqlite:///data/overnight.db",
+                                   description=f"SQLAlchemy URL; {DATABASE_URL_VARIABLE} wins over it")
+
+
+class dataset(luigi.Config):  # noqa: N801
+    path = luigi.Parameter(default="data/raw/digits")
+    label = luigi.Parameter(default="label")
+    task = luigi.ChoiceParameter(choices=["classification", "regression"], default="classification")
+    id_column = luigi.Parameter(default="")
+    group_column = luigi.Parameter(default="")
+    time_column = luigi.Parameter(default="")
+    slice_column = luigi.Parameter(default="")
+    kinds = luigi.Parameter(default="", description="e.g. island:categorical, year:numeric, photo:image")
+
+
+def data_root() -> Path:
+    return Path(overnight().data_root)
+
+
+def database_url() -> str:
+    return os.environ.get(DATABASE_URL_VARIABLE) or overnight().database_url
+
+
+def dataset_config() -> DatasetConfig:
+    settings = dataset()
+    return DatasetConfig(path=settings.path, label=settings.label, task=settings.task,
+                         id_column=settings.id_column, group_column=settings.group_column,
+                         time_column=settings.time_column, slice_column=settings.slice_column,
+                         kinds=parse_kinds(settings.kinds))

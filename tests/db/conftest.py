@@ -1,0 +1,69 @@
+"""Fixtures for the database tests: every test runs once per backend, on a fresh database.
+
+SQLite gets a file in tmp_path. PostgreSQL gets a new schema in the database named by
+OVERNIGHT_TEST_POSTGRES_URL, selected through the connection's search_path and dropped
+afterwards. Without a reachable PostgreSQL those cases skip, except in CI (CI=true), where a
+missing server is a failure: CI must never pass by skipping half the backends.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from pipeline import database
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def postgres_base_url() -> str:
+    return os.environ.get("OVERNIGHT_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+
+
+def _postgres_missing(message: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: PostgreSQL tests must run, not skip)")
+    pytest.skip(message)
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    base = sa.engine.make_url(postgres_base_url())
+    admin = sa.create_engine(base, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
+    schema = f"t_{uuid.uuid4().hex}"
+    try:
+        with admin.begin() as connection:
+            connection.execute(sa.schema.CreateSchema(schema))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        reason = " ".join(str(exc.orig).split())
+        _postgres_missing(f"PostgreSQL at {database.mask_url(postgres_base_url())} unreachable: {reason}")
+    try:
+        # psycopg2 passes `options` to libpq: this session sees only the new schema.
+        url = base.update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        database.dispose_all()  # close pooled sessions before dropping what they used
+        with admin.begin() as connection:
+            connection.execute(sa.schema.DropSchema(schema, cascade=True))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL to an empty database (nothing migrated yet), one per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'overnight.db'}"
+        database.dispose_all()
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def engine(database_url: str) -> sa.Engine:
+    """An engine on a migrated, empty database."""
+    return database.connect(database_url)

@@ -1,0 +1,119 @@
+"""Alembic migrations, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from pipeline import database
+from pipeline.database.schema import metadata
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_connect_migrates_a_new_database_to_0001(database_url):
+    assert database.current_revision(database_url) is None
+
+    engine = database.connect(database_url)
+
+    assert _tables(engine) == LEDGER_TABLES | {"alembic_version"}
+    with engine.connect() as connection:
+        versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    assert versions == ["0001"]
+    assert database.current_revision(database_url) == "0001" == database.head_revision()
+
+
+def test_migration_creates_columns_and_indexes(engine):
+    inspector = sa.inspect(engine)
+    run_columns = {column["name"]: column for column in inspector.get_columns("runs")}
+    assert set(run_columns) == {
+        "run_id", "task", "params", "version", "status", "git_commit", "git_dirty",
+        "data_version", "hardware", "packages", "output_path", "rows_in", "rows_rejected",
+        "error", "host", "pid", "started_at", "finished_at", "duration_s",
+    }
+    assert run_columns["started_at"]["nullable"] is False
+    assert run_columns["finished_at"]["nullable"] is True
+    assert {tuple(index["column_names"]) for index in inspector.get_indexes("runs")} == {
+        ("task", "started_at"),
+        ("status",),
+    }
+    assert [index["column_names"] for index in inspector.get_indexes("run_metrics")] == [["run_id"]]
+    (foreign_key,) = inspector.get_foreign_keys("run_metrics")
+    assert foreign_key["referred_table"] == "runs"
+    assert foreign_key["options"].get("ondelete", "").upper() == "CASCADE"
+    assert {column["name"] for column in inspector.get_columns("datasets")} == {
+        "data_version", "path", "fingerprint", "rows", "columns", "schema", "created_at",
+    }
+
+
+def test_schema_module_matches_the_migrations(engine):
+    # schema.py is what the code uses, the migration is what the database gets: they must agree.
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, metadata)
+    assert differences == []
+
+
+def test_upgrade_is_idempotent_and_keeps_data(database_url):
+    database.upgrade(database_url)
+    engine = database.connect(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO datasets (data_version, rows) VALUES (:version, :rows)"),
+            {"version": "d1", "rows": 3},
+        )
+
+    database.upgrade(database_url)
+    database.upgrade(database_url, "0001")
+
+    assert database.current_revision(database_url) == "0001"
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT data_version, rows FROM datasets")).all()
+    assert [tuple(row) for row in rows] == [("d1", 3)]
+
+
+def test_downgrade_to_base_and_back(database_url):
+    engine = database.connect(database_url)
+
+    # Through env.py's own engine (sqlalchemy.url), the path the alembic CLI would take.
+    command.downgrade(database.alembic_config(url=database_url), "base")
+    assert database.current_revision(database_url) is None
+    assert _tables(engine) & LEDGER_TABLES == set()
+
+    database.upgrade(database_url)
+    assert _tables(engine) >= LEDGER_TABLES
+    assert database.current_revision(database_url) == "0001"
+
+
+def test_processes_starting_together_migrate_once(database_url):
+    # Four workers open a brand-new database at the same moment: none may fail on
+    # "table already exists", and every one can write.
+    script = (
+        "import sys; from pipeline import database, ledger; "
+        "engine = database.connect(sys.argv[1]); "
+        "ledger.start_run(engine, task='T', params={}, version='v', data_version=None, "
+        "output_path='o', repo_dir='.')"
+    )
+    workers = [
+        subprocess.Popen([sys.executable, "-c", script, database_url], cwd=REPO_ROOT,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [worker.communicate(timeout=120)[1] for worker in workers]
+
+    assert [worker.returncode for worker in workers] == [0, 0, 0, 0], errors
+    engine = database.connect(database_url)
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 4
+    assert database.current_revision(database_url) == "0001"
