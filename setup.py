@@ -7,7 +7,8 @@ setup(
     description="Deep-learning pipeline for one GPU workstation: Luigi tasks, Keras models, SQL run ledger",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*", "tasks", "tasks.*"]),
-    package_data={"tasks": ["migrations/*.ini", "migrations/*.py", "migrations/versions/*.py"]},
+    # Alembic's migration scripts are not a package: ship them as data.
+    package_data={"pipeline.database": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     install_requires=[
         "luigi>=3.6,<4",
         "tensorflow>=2.18,<2.22",

@@ -11,8 +11,10 @@ from sklearn.datasets import load_digits
 logger = logging.getLogger(__name__)
 
 
-def write_digits(root: str | Path) -> int:
-    """Write the 1,797 digits as an image folder (one sub-folder per class); returns the count.
+def write_digits(root: str | Path, limit: int | None = None) -> int:
+    """Write the 1,797 digits (or the first `limit`) as an image folder, one sub-folder per class.
+
+    Returns the number of digits in the folder.
 
     Rewriting identical images leaves existing files untouched, so the data version stays the same.
     """
@@ -21,7 +23,8 @@ def write_digits(root: str | Path) -> int:
     # 0..16 intensities -> 0..255 grayscale, 8x8 pixels.
     pixels = np.round(digits.images * (255 / 16)).astype(np.uint8)
     written = 0
-    for index, (image, label) in enumerate(zip(pixels, digits.target)):
+    pixels, targets = pixels[:limit], digits.target[:limit]
+    for index, (image, label) in enumerate(zip(pixels, targets)):
         path = root / str(label) / f"digit-{index:04d}.png"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)

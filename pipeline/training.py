@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,6 +65,7 @@ def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.n
     Raises:
         RuntimeError: a debug run did not drive the loss near zero.
     """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep CUDA probing noise out of the run log
     import keras
     import tensorflow as tf
 
@@ -78,8 +80,7 @@ def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.n
         config = replace(config, epochs=max(config.epochs, 150), patience=0, class_weights=False)
         settings = replace(settings, dropout=0.0)
     backup_dir = work_dir / "backup"
-    resumed_from = _resumed_epoch(work_dir)
-    if resumed_from == 0:
+    if not _has_checkpoint(work_dir):
         _clear(work_dir)  # leftovers of a run that finished training but not its rename
     work_dir.mkdir(parents=True, exist_ok=True)
 
@@ -93,10 +94,11 @@ def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.n
                              batch_size=config.batch_size, shuffle=True, seed=config.seed)
     validation_set = make_dataset(*_targets(validation_data, spec, preprocessor), preprocessor,
                                   batch_size=config.batch_size)
-    callbacks = _callbacks(config, work_dir, backup_dir, on_epoch, keras)
+    start: dict[str, int] = {}  # the first epoch this process runs: > 0 when a checkpoint was restored
+    callbacks = _callbacks(config, work_dir, backup_dir, start, on_epoch, keras)
     model.fit(train_set, validation_data=validation_set, epochs=config.epochs, callbacks=callbacks,
               class_weight=_class_weights(train_data[1], spec.n_outputs) if config.class_weights else None,
-              verbose=config.verbose)
+              shuffle=False, verbose=config.verbose)  # the dataset shuffles itself
 
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save(model_dir / "model.keras")
@@ -105,6 +107,9 @@ def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.n
     if (work_dir / "tensorboard").exists():
         shutil.copytree(work_dir / "tensorboard", model_dir / "tensorboard", dirs_exist_ok=True)
     debug = _debug_verdict(history) if config.debug else None
+    resumed_from = start.get("epoch", len(history.get("loss", [])))
+    if resumed_from:
+        logger.info("resumed from a checkpoint after epoch %d", resumed_from)
     return TrainingResult(history, resumed_from, debug)
 
 
@@ -159,10 +164,13 @@ def _class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     return {index: float(weight) for index, weight in enumerate(weights)}
 
 
-def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, on_epoch, keras) -> list:
+def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: dict, on_epoch, keras) -> list:
+    # The history row is written before the checkpoint: a kill between the two repeats an epoch
+    # (read_history keeps its last row) instead of losing one from the CSV.
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
         keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
+        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
+        keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: start.setdefault("epoch", epoch)),
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard"), histogram_freq=0, write_graph=False),
     ]
     if config.patience > 0:
@@ -174,11 +182,8 @@ def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, on_epoc
     return callbacks
 
 
-def _resumed_epoch(work_dir: Path) -> int:
-    """The number of epochs a previous, killed run finished (0 when there is nothing to resume)."""
-    if not (work_dir / "backup").exists() or not (work_dir / HISTORY_FILE).exists():
-        return 0
-    return len(read_history(work_dir / HISTORY_FILE).get("epoch", []))
+def _has_checkpoint(work_dir: Path) -> bool:
+    return (work_dir / "backup").exists() and (work_dir / HISTORY_FILE).exists()
 
 
 def _clear(work_dir: Path) -> None:
@@ -191,7 +196,8 @@ def read_history(path: Path) -> dict[str, list[float]]:
     """The per-epoch CSV written by Keras, as columns; a resumed run's repeated epochs keep the last."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    by_epoch = {int(row["epoch"]): row for row in rows}
+    # A kill can leave a last row half written: keep complete rows only.
+    by_epoch = {int(row["epoch"]): row for row in rows if None not in row.values() and "" not in row.values()}
     ordered = [by_epoch[epoch] for epoch in sorted(by_epoch)]
     if not ordered:
         return {}

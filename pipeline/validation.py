@@ -6,7 +6,6 @@ row: it goes to the rejects table with its reason, and the report names file, co
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,8 +205,9 @@ def _content_hash(path) -> str | None:
 
 
 def _row_hashes(frame: pd.DataFrame) -> pd.Series:
-    text = frame.astype(str).agg("\x1f".join, axis=1) if len(frame.columns) else pd.Series("", index=frame.index)
-    return text.map(lambda row: hashlib.sha1(row.encode()).hexdigest()[:16])
+    """16 hex digits per row from every value (missing ones included); stable across runs."""
+    hashes = pd.util.hash_pandas_object(frame, index=False) if len(frame.columns) else pd.Series(0, index=frame.index)
+    return hashes.map(lambda value: f"{value:016x}")
 
 
 def _collect(table: pd.DataFrame, checks) -> tuple[list[Problem], pd.Series]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -76,6 +77,7 @@ class StageTask(luigi.Task):
         run_id = ledger.start_run(engine, task=self.task_family, params=self.to_str_params(),
                                   version=self.version, data_version=self.data_version,
                                   output_path=self.output().path, repo_dir=REPO_ROOT)
+        self._remove_abandoned_attempts()
         try:
             with self.output().temporary_path() as temporary:
                 out_dir = Path(temporary)
@@ -88,6 +90,13 @@ class StageTask(luigi.Task):
         ledger.finish_run(engine, run_id, status="succeeded", metrics=outcome.metrics,
                           rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected)
         logger.info("%s %s -> %s", self.task_family, self.version, self.output().path)
+
+    def _remove_abandoned_attempts(self) -> None:
+        """Temporary folders of earlier attempts at this version: a killed run never renamed them."""
+        final = Path(self.output().path)
+        for leftover in final.parent.glob(f"{final.name}-luigi-tmp-*"):
+            logger.info("removing %s, left by an interrupted run", leftover)
+            shutil.rmtree(leftover, ignore_errors=True)
 
     def _check_postcondition(self, out_dir: Path) -> None:
         missing = [name for name in self.expected_files if not (out_dir / name).exists()]

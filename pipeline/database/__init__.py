@@ -157,7 +157,8 @@ def _create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url, parsed)
     kwargs: dict = {"pool_pre_ping": True}  # a Luigi worker may sit idle for hours of training
-    if parsed.get_driver_name() in ("psycopg2", "psycopg") and "connect_timeout" not in parsed.query:
+    libpq = parsed.get_driver_name() in ("psycopg2", "psycopg")
+    if libpq and "connect_timeout" not in parsed.query:
         kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
     return sa.create_engine(parsed, **kwargs)
 

@@ -1,4 +1,4 @@
-"""Fixtures for the database tests: every test runs once per backend, on a fresh database.
+"""Shared fixtures. database_url: every test using it runs once per backend, on a fresh database.
 
 SQLite gets a file in tmp_path. PostgreSQL gets a new schema in the database named by
 OVERNIGHT_TEST_POSTGRES_URL, selected through the connection's search_path and dropped
@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from pipeline import database
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def postgres_base_url() -> str:

@@ -1,0 +1,24 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test clean-data
+
+$(STAMP): setup.py
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/overnight example-data
+	PATH=$(CURDIR)/$(BIN):$$PATH luigi --module tasks EvaluateModel
+	$(BIN)/overnight summary
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+clean-data:
+	rm -rf data/0[0-9]_* data/overnight.db
