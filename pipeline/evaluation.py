@@ -96,7 +96,6 @@ def diagnose(history: dict[str, list[float]]) -> dict:
         return {"diagnosis": "unknown", "reason": "fewer than two epochs of history"}
     best = int(np.argmin(validation))
     rise = (validation[-1] - validation[best]) / max(abs(validation[best]), 1e-12)
-    gap = (validation[best] - loss[best]) / max(abs(validation[best]), 1e-12)
     if best < len(validation) - 2 and rise > 0.1 and loss[-1] < loss[best]:
         return {"diagnosis": "overfitting",
                 "reason": f"val_loss was lowest at epoch {best + 1} ({validation[best]:.4f}) and rose "
@@ -109,8 +108,8 @@ def diagnose(history: dict[str, list[float]]) -> dict:
     if best == len(validation) - 1 and recent > 0.05:
         return {"diagnosis": "underfitting",
                 "reason": f"val_loss was still falling {recent:.0%} per epoch at the end: train longer"}
-    return {"diagnosis": "fine", "reason": f"val_loss settled at {validation[best]:.4f} by epoch {best + 1}; "
-                                           f"generalisation gap {gap:.0%}"}
+    return {"diagnosis": "fine", "reason": f"val_loss settled at {validation[best]:.4f} by epoch {best + 1} "
+                                           f"(training loss {loss[best]:.4f})"}
 
 
 def evaluate(model_dir, features_dir, preprocessor: dict, history: dict[str, list[float]], *,

@@ -115,7 +115,7 @@ def code_hash(paths: tuple[str, ...]) -> str:
         path = REPO_ROOT / relative
         files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
         for file in files:
-            digest.update(file.relative_to(REPO_ROOT).as_posix().encode())
+            digest.update(f"{relative}/{file.relative_to(path).as_posix()}".encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
 

@@ -53,8 +53,8 @@ def test_complete_rerun_imports_no_tensorflow(configure, digits_folder, tmp_path
 def test_postgres_database_url_from_environment(configure, tabular_csv, tmp_path, database_url):
     config = configure(dataset={"path": str(tabular_csv), "label": "label"})
     env = dict(subprocess_env(config), OVERNIGHT_DATABASE_URL=database_url)
-    result = subprocess.run([LUIGI, "--module", "tasks", "SplitData"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([LUIGI, "--module", "tasks", "EvaluateModel"], cwd=REPO_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     import sqlalchemy as sa
 
@@ -62,7 +62,11 @@ def test_postgres_database_url_from_environment(configure, tabular_csv, tmp_path
 
     with database.connect(database_url).connect() as connection:
         statuses = dict(connection.execute(sa.text("SELECT task, status FROM runs")).all())
-    assert statuses == {"IngestData": "succeeded", "ValidateData": "succeeded", "SplitData": "succeeded"}
+        test_metrics = {name for (name,) in connection.execute(
+            sa.text("SELECT name FROM run_metrics WHERE split = 'test' AND slice = ''"))}
+    assert set(statuses) == {"IngestData", "ValidateData", "SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel"}
+    assert set(statuses.values()) == {"succeeded"}
+    assert {"accuracy", "f1_macro", "log_loss", "headline"} <= test_metrics
 
 
 @pytest.fixture

@@ -124,7 +124,7 @@ def test_read_raw_image_folder_ids_fall_back_to_relative_paths_when_stems_collid
     root = tmp_path / "images"
     png(root / "cat" / "001.png")
     png(root / "dog" / "001.png", (0, 0, 255))
-    png(root / "dog" / "002.jpg".replace(".jpg", ".png"), (0, 0, 250))
+    png(root / "dog" / "002.png", (0, 0, 250))
     table = raw.read_raw(root, "label")
     assert table[IMAGE_ID_COLUMN].tolist() == ["cat/001", "dog/001", "dog/002"]
     assert table[IMAGE_ID_COLUMN].is_unique

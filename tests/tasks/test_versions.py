@@ -1,0 +1,54 @@
+"""Content-addressed outputs: what changes a version, and what does not."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks import EvaluateModel, FitPreprocessor, IngestData, SplitData, TrainModel, ValidateData
+from tests.tasks.support import fresh
+
+
+def versions() -> dict[str, str]:
+    return {task.task_family: fresh(task).version
+            for task in (IngestData, ValidateData, SplitData, FitPreprocessor, TrainModel, EvaluateModel)}
+
+
+def test_versions_are_stable_for_unchanged_inputs(configure, tabular_csv):
+    configure(dataset={"path": str(tabular_csv)})
+    assert versions() == versions()
+    output = Path(fresh(TrainModel).output().path)
+    assert output.parent.name == "05_training" and output.name == fresh(TrainModel).version
+
+
+def test_a_training_parameter_changes_training_and_later_only(configure, tabular_csv):
+    configure(dataset={"path": str(tabular_csv)})
+    before = versions()
+    configure(dataset={"path": str(tabular_csv)}, TrainModel={"learning_rate": "0.003"})
+    after = versions()
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"TrainModel", "EvaluateModel"}
+
+
+def test_infrastructure_parameters_do_not_change_the_version(configure, tabular_csv):
+    configure(dataset={"path": str(tabular_csv)})
+    assert fresh(TrainModel).version == fresh(TrainModel, xla=True, mixed_precision=True).version
+
+
+def test_a_data_file_changes_every_version(configure, tabular_csv):
+    configure(dataset={"path": str(tabular_csv)})
+    before = versions()
+    tabular_csv.write_text(tabular_csv.read_text() + "9.5,50,red,north,big\n")
+    after = versions()
+    assert all(before[name] != after[name] for name in before)
+    assert fresh(IngestData).data_version == fresh(TrainModel).data_version == after["IngestData"]
+
+
+def test_stage_code_changes_that_stage_and_later(configure, tabular_csv, tmp_path, monkeypatch):
+    configure(dataset={"path": str(tabular_csv)})
+    stage_code = tmp_path / "split_code.py"
+    stage_code.write_text("RULE = 1\n")
+    monkeypatch.setattr(SplitData, "code", (str(stage_code),))
+    before = versions()
+    stage_code.write_text("RULE = 2\n")
+    after = versions()
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel"}
