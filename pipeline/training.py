@@ -169,7 +169,7 @@ def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: 
     # (read_history keeps its last row) instead of losing one from the CSV.
     callbacks = [
         keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
-        keras.callbacks.BackupAndRestore(str(backup_dir), save_freq="epoch", delete_checkpoint=True),
+        _durable_backup(keras)(str(backup_dir), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True),
         keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: start.setdefault("epoch", epoch)),
         keras.callbacks.TensorBoard(str(work_dir / "tensorboard"), histogram_freq=0, write_graph=False),
     ]
@@ -180,6 +180,35 @@ def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: 
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs)))
     return callbacks
+
+
+def _durable_backup(keras):
+    """BackupAndRestore that survives a kill in the middle of writing its checkpoint.
+
+    Keras keeps the previous checkpoint (double_checkpoint) and falls back to it when the newest
+    cannot be read, but only for OSError (a torn HDF5 file): a torn metadata file raises a JSON
+    error, which this subclass treats alike. When no checkpoint can be read at all (the first one
+    was torn), training starts over instead of failing on every rerun. Overrides private
+    methods: keras is pinned below 4.
+    """
+    import json
+
+    class DurableBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def _load_model(self):
+            try:
+                super()._load_model()
+            except json.JSONDecodeError as error:
+                raise OSError(f"unreadable checkpoint metadata: {error}") from error
+
+        def on_train_begin(self, logs=None):
+            try:
+                super().on_train_begin(logs)
+            except OSError as error:
+                logger.warning("no readable checkpoint in %s (%s): training starts over", self.backup_dir, error)
+                shutil.rmtree(self.backup_dir, ignore_errors=True)
+                self._current_epoch = 0
+
+    return DurableBackupAndRestore
 
 
 def _has_checkpoint(work_dir: Path) -> bool:

@@ -102,8 +102,9 @@ def test_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(confi
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     (model_dir,) = [p for p in data.iterdir() if p.is_dir() and p.name != ".work" and "-luigi-tmp-" not in p.name]
     training = __import__("json").loads((model_dir / "training.json").read_text())
-    # The checkpoint is written after the history row, so it is at most one epoch behind.
-    assert training["resumed_from_epoch"] in (finished_before_kill - 1, finished_before_kill)
+    # The checkpoint is written after the history row, and a checkpoint torn by the kill falls
+    # back to the one before: training resumes at most two epochs behind the history.
+    assert finished_before_kill - 2 <= training["resumed_from_epoch"] <= finished_before_kill
     assert training["resumed_from_epoch"] >= 1
     assert len(read_history(model_dir / "history.csv")["epoch"]) == epochs
     assert not list(data.glob("*-luigi-tmp-*")), "the rerun removes the killed attempt's temporary folder"
