@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -130,3 +131,52 @@ def read_image_folder(path: str | Path, label: str) -> pd.DataFrame:
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def batch_files(folder: str | Path) -> list[Path]:
+    """A nightly folder's files; a missing or empty folder is an empty batch, not an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    wanted = TABLE_EXTENSIONS + IMAGE_EXTENSIONS
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in wanted
+                  and not p.name.startswith("."))
+
+
+def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A nightly batch in chunks of at most chunk_rows rows, so memory stays flat.
+
+    For an image data set the folder is flat and each file name (without extension) is the
+    example id; otherwise it holds table files in the training format, without the label.
+    """
+    files = batch_files(folder)
+    if image_column:
+        images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
+        for start in range(0, len(images), chunk_rows):
+            part = images[start:start + chunk_rows]
+            yield pd.DataFrame({image_column: [str(f) for f in part], IMAGE_ID_COLUMN: [f.stem for f in part],
+                                SOURCE_FILE: [str(f) for f in part], SOURCE_ROW: 1})
+        return
+    for file in (f for f in files if f.suffix.lower() in TABLE_EXTENSIONS):
+        yield from _table_chunks(file, chunk_rows)
+
+
+def _table_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    first_row = 1
+    try:
+        if file.suffix.lower() == ".csv":
+            chunks = pd.read_csv(file, dtype=str, keep_default_na=True, skipinitialspace=True, chunksize=chunk_rows)
+        else:
+            import pyarrow.parquet as pq
+
+            chunks = (batch.to_pandas() for batch in pq.ParquetFile(file).iter_batches(batch_size=chunk_rows))
+        for chunk in chunks:
+            chunk = chunk.reset_index(drop=True)
+            chunk[SOURCE_FILE] = str(file)
+            chunk[SOURCE_ROW] = range(first_row, first_row + len(chunk))
+            first_row += len(chunk)
+            yield chunk
+    except pd.errors.EmptyDataError:
+        return  # a zero-byte file is an empty batch
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        raise DataError(f"{file}: cannot be read as {file.suffix.lstrip('.').upper()}: {_first_line(error)}") from None

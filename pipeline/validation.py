@@ -59,20 +59,22 @@ class ValidationResult:
                 "problems": [problem.as_dict() for problem in self.problems]}
 
 
-def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True) -> ValidationResult:
+def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
+             require_rows: bool = True) -> ValidationResult:
     """Check a table against the schema; return typed valid rows, rejects and the problems.
 
     Args:
         table: as read by the raw stage, with source file and row columns.
         schema: the training schema (inferred on training data, saved, reused for batches).
         labeled: training data must have the label; nightly batches need not.
+        require_rows: raise when nothing is usable (training); a nightly chunk may be all bad.
 
     Raises:
         DataError: a required column is missing, there are no rows, or no row is usable.
     """
     source = _source_name(table)
     _require_columns(table, schema, labeled, source)
-    if table.empty:
+    if table.empty and require_rows:
         raise DataError(f"{source}: no rows")
     typed = pd.DataFrame(index=table.index)
     checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
@@ -97,7 +99,7 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True) -> Va
     missing_share = {column: float(valid[column].isna().mean()) if len(valid) else 1.0 for column in schema.kinds}
     problems += [Problem(source, column, "some values", "none", (), rejects_rows=False)
                  for column, share in missing_share.items() if share == 1.0]
-    if valid.empty:
+    if valid.empty and require_rows:
         raise DataError(f"{source}: no usable rows; first problem: {problems[0].line() if problems else 'none'}")
     return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
 

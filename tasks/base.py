@@ -37,7 +37,46 @@ class Outcome:
     rows_rejected: int | None = None
 
 
-class StageTask(luigi.Task):
+class RecordedTask(luigi.Task):
+    """A task whose every run is a `runs` row: running, then succeeded or failed."""
+
+    def execute(self) -> Outcome:
+        raise NotImplementedError
+
+    @property
+    def version(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def data_version(self) -> str | None:
+        upstream = flatten(self.requires())
+        return upstream[0].data_version if upstream else None
+
+    def run(self):
+        engine = recording.engine()
+        self.run_id = ledger.start_run(engine, task=self.task_family, params=self.to_str_params(),
+                                       version=self.version, data_version=self.data_version,
+                                       output_path=self.output_location(), repo_dir=REPO_ROOT)
+        try:
+            outcome = self.execute()
+        except BaseException as error:
+            ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}")
+            raise
+        ledger.finish_run(engine, self.run_id, status="succeeded", metrics=outcome.metrics,
+                          rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected)
+        logger.info("%s %s -> %s", self.task_family, self.version, self.output_location())
+
+    def output_location(self) -> str:
+        return getattr(self.output(), "path", str(self.output()))
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        self.set_progress_percentage(round(100 * done / max(total, 1)))
+        self.set_status_message(message)
+
+
+class StageTask(RecordedTask):
+    """A stage whose output is a folder `<data_root>/<NN_stage>/<version>/`, written atomically."""
+
     folder: ClassVar[str]  # "05_training": the stage's folder under data_root
     code: ClassVar[tuple[str, ...]] = ()  # files and folders (from the repo root) that make the stage
     expected_files: ClassVar[tuple[str, ...]] = ()  # postcondition: build() must have written these
@@ -61,35 +100,20 @@ class StageTask(luigi.Task):
             self._version = _sha256(json.dumps(made_of, sort_keys=True))[:VERSION_LENGTH]
         return self._version
 
-    @property
-    def data_version(self) -> str | None:
-        upstream = flatten(self.requires())
-        return upstream[0].data_version if upstream else None
-
     def output(self):
         return luigi.LocalTarget(str(data_root() / self.folder / self.version))
 
     def input_dir(self, index: int = 0) -> Path:
         return Path(flatten(self.input())[index].path)
 
-    def run(self):
-        engine = recording.engine()
-        run_id = ledger.start_run(engine, task=self.task_family, params=self.to_str_params(),
-                                  version=self.version, data_version=self.data_version,
-                                  output_path=self.output().path, repo_dir=REPO_ROOT)
+    def execute(self) -> Outcome:
         self._remove_abandoned_attempts()
-        try:
-            with self.output().temporary_path() as temporary:
-                out_dir = Path(temporary)
-                out_dir.mkdir(parents=True)
-                outcome = self.build(out_dir)
-                self._check_postcondition(out_dir)
-        except BaseException as error:
-            ledger.finish_run(engine, run_id, status="failed", error=f"{type(error).__name__}: {error}")
-            raise
-        ledger.finish_run(engine, run_id, status="succeeded", metrics=outcome.metrics,
-                          rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected)
-        logger.info("%s %s -> %s", self.task_family, self.version, self.output().path)
+        with self.output().temporary_path() as temporary:
+            out_dir = Path(temporary)
+            out_dir.mkdir(parents=True)
+            outcome = self.build(out_dir)
+            self._check_postcondition(out_dir)
+        return outcome
 
     def _remove_abandoned_attempts(self) -> None:
         """Temporary folders of earlier attempts at this version: a killed run never renamed them."""
@@ -102,10 +126,6 @@ class StageTask(luigi.Task):
         missing = [name for name in self.expected_files if not (out_dir / name).exists()]
         if missing:
             raise RuntimeError(f"{self.task_family} did not write {', '.join(missing)} in {out_dir}")
-
-    def progress(self, done: int, total: int, message: str) -> None:
-        self.set_progress_percentage(round(100 * done / max(total, 1)))
-        self.set_status_message(message)
 
 
 def code_hash(paths: tuple[str, ...]) -> str:

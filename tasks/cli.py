@@ -21,15 +21,15 @@ def main(verbose: bool) -> None:
 
 
 @main.command("example-data")
-@click.option("--root", type=click.Path(path_type=Path), default=None,
-              help="where the digits go (default: <data_root>/raw/digits)")
-def example_data(root: Path | None) -> None:
-    """Write scikit-learn's digits as an image folder, one sub-folder per class."""
-    from pipeline.examples import write_digits
+def example_data() -> None:
+    """Write scikit-learn's digits: training images, nightly batches and late labels."""
+    from pipeline.examples import write_examples
 
-    root = root or data_root() / "raw" / "digits"
-    count = write_digits(root)
-    click.echo(f"{count} digit images in {root}")
+    root = data_root()
+    written = write_examples(root)
+    click.echo(f"{written.training_images} training digits in {root / 'raw' / 'digits'}")
+    click.echo(f"nightly batches in {root / 'incoming'}: {', '.join(written.nights)} (the last one is shifted)")
+    click.echo(f"late labels in {root / 'feedback'}: {', '.join(written.feedback_dates)}")
 
 
 @main.group()
