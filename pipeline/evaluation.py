@@ -94,6 +94,10 @@ def diagnose(history: dict[str, list[float]]) -> dict:
     loss, validation = history.get("loss", []), history.get("val_loss", [])
     if len(loss) < 2 or len(validation) < 2:
         return {"diagnosis": "unknown", "reason": "fewer than two epochs of history"}
+    not_finite = [epoch + 1 for epoch, values in enumerate(zip(loss, validation)) if not np.isfinite(values).all()]
+    if not_finite:
+        return {"diagnosis": "diverged", "reason": f"the loss is not finite from epoch {not_finite[0]}: "
+                                                   "lower the learning rate or check the inputs for extreme values"}
     best = int(np.argmin(validation))
     rise = (validation[-1] - validation[best]) / max(abs(validation[best]), 1e-12)
     if best < len(validation) - 2 and rise > 0.1 and loss[-1] < loss[best]:
@@ -173,3 +177,32 @@ def _test_predictions(task, labels, outputs, ids, preprocessor):
         table = pd.DataFrame({"example_id": ids, "label": labels, "prediction": outputs,
                               "loss": np.abs(outputs - labels)})
     return table.sort_values("loss", ascending=False, ignore_index=True)
+
+
+def headline_on_table(model_dir, table, *, headline: str) -> float:
+    """A saved model's headline score on labeled rows, through its own preprocessor.
+
+    The registration gate uses it to score the production model on the candidate's test split,
+    so both scores come from the same rows.
+
+    Raises:
+        DataError: the table lacks columns the model needs.
+    """
+    import json
+    from pathlib import Path
+
+    from pipeline.errors import DataError
+    from pipeline.features import encode_labels, transform
+    from pipeline.prediction import load_model, predict
+
+    preprocessor = json.loads((Path(model_dir) / "preprocessor.json").read_text())
+    needed = list(preprocessor["schema"]["kinds"]) + [preprocessor["label"]]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise DataError(f"model {model_dir} needs columns the test split lacks: {', '.join(missing)}")
+    labels = encode_labels(table[preprocessor["label"]], preprocessor)
+    outputs = predict(load_model(model_dir), transform(table, preprocessor), preprocessor)
+    task = preprocessor["task"]
+    known = labels >= 0 if task == "classification" else np.ones(len(labels), bool)
+    values = task_metrics(task, labels[known], outputs[known])
+    return headline_score(values, parse_headline(headline, task))

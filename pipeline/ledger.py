@@ -243,11 +243,14 @@ def metrics_of(engine: sa.Engine, run_id: str) -> list[Metric]:
     ]
 
 
-def latest_run(engine: sa.Engine, task: str, status: str = "succeeded") -> dict | None:
-    """The most recently started run of ``task`` with ``status``, as a dict; None if none."""
+def latest_run(engine: sa.Engine, task: str, status: str = "succeeded", version: str | None = None) -> dict | None:
+    """The most recently started run of ``task`` with ``status`` (and output ``version``); None if none."""
+    conditions = [runs.c.task == task, runs.c.status == status]
+    if version is not None:
+        conditions.append(runs.c.version == version)
     query = (
         sa.select(runs)
-        .where(runs.c.task == task, runs.c.status == status)
+        .where(*conditions)
         .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
         .limit(1)
     )

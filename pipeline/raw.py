@@ -97,8 +97,13 @@ def read_raw(path: str | Path, label: str) -> pd.DataFrame:
     """
     if is_image_folder(path):
         return read_image_folder(path, label)
-    tables = [read_table_file(file) for file in data_files(path)]
-    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    # Images beside a table are the table's image column, not tables themselves.
+    files = [file for file in data_files(path) if file.suffix.lower() in TABLE_EXTENSIONS]
+    tables = [read_table_file(file) for file in files]
+    table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+    if table.empty:
+        raise DataError(f"{path}: no rows (header only?)")
+    return table
 
 
 def read_table_file(file: Path) -> pd.DataFrame:

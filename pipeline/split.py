@@ -14,7 +14,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from pipeline.errors import DataError
-from pipeline.validation import DUPLICATE_KEY, EXAMPLE_ID
+from pipeline.schema import SOURCE_FILE, SOURCE_ROW
+from pipeline.validation import DUPLICATE_KEY, EXAMPLE_ID, parse_times
 
 SPLITS = ("train", "validation", "test")
 SPLIT = "split"
@@ -64,7 +65,9 @@ def _units(table: pd.DataFrame, group_column: str) -> np.ndarray:
     """A unit number per row: rows linked by a duplicate key or a group share a unit."""
     keys = [table[DUPLICATE_KEY].astype(str)]
     if group_column:
-        keys.append("group:" + table[group_column].astype(str))
+        groups = table[group_column]
+        # A row without a group is a group of its own, not one big "missing" group.
+        keys.append(("group:" + groups.astype(str)).where(groups.notna(), "row:" + pd.Series(range(len(table)), index=table.index).astype(str)))
     # A bipartite graph rows <-> key values; its connected components are the units.
     rows = np.arange(len(table))
     codes, offset, edges = [], len(table), []
@@ -94,35 +97,47 @@ def _shuffled(units: np.ndarray, strata: pd.Series, config: SplitConfig) -> np.n
 
 
 def _place(sizes: np.ndarray, config: SplitConfig) -> list[str]:
-    """test first, then validation, then train, by cumulative row count; rounding favours train."""
+    """test first, then validation, then train, by cumulative row count; rounding favours train.
+
+    The last unit always trains: a class whose rows form one unit (three copies of one example,
+    one group) must be learned, not only tested.
+    """
     total = sizes.sum()
     test_rows = round(total * config.test_fraction)
     validation_rows = round(total * config.validation_fraction)
     cumulative = np.cumsum(sizes) - sizes  # rows placed before each unit
-    return ["test" if before < test_rows else "validation" if before < test_rows + validation_rows
-            else "train" for before in cumulative]
+    placed = ["test" if before < test_rows else "validation" if before < test_rows + validation_rows
+              else "train" for before in cumulative]
+    placed[-1] = "train"
+    return placed
 
 
 def _by_time(table: pd.DataFrame, units: np.ndarray, time_column: str, config: SplitConfig) -> np.ndarray:
     """Oldest rows train, newer validate, newest test; a unit goes where its oldest row goes."""
-    times = _as_time(table[time_column])
+    times = _as_time(table, time_column)
     order = np.argsort(times.to_numpy(), kind="stable")
-    position = np.empty(len(table))
-    position[order] = np.arange(len(table)) / len(table)
-    train_end = 1 - config.test_fraction - config.validation_fraction
-    by_row = np.where(position < train_end, 0, np.where(position < 1 - config.test_fraction, 1, 2))
+    rank = np.empty(len(table), dtype=int)
+    rank[order] = np.arange(len(table))
+    # Whole row counts, as _place uses: 1 - 0.2 - 0.1 is not 0.7 in floating point.
+    test_rows = round(len(table) * config.test_fraction)
+    validation_rows = round(len(table) * config.validation_fraction)
+    train_rows = len(table) - test_rows - validation_rows
+    by_row = np.where(rank < train_rows, 0, np.where(rank < train_rows + validation_rows, 1, 2))
     by_unit = pd.Series(by_row).groupby(units).transform("min").to_numpy()
     return np.array(SPLITS, dtype=object)[by_unit]
 
 
-def _as_time(values: pd.Series) -> pd.Series:
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().all():
-        return numbers
-    times = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    if times.isna().any():
-        rows = list(np.flatnonzero(times.isna())[:10] + 1)
-        raise DataError(f"time column {values.name!r}: rows {rows} are not dates or numbers")
+def _as_time(table: pd.DataFrame, time_column: str) -> pd.Series:
+    """The time column as numbers or dates; DataError naming file and rows for values that are neither."""
+    values = table[time_column]
+    times = parse_times(values)
+    bad = times.isna().to_numpy()
+    if bad.any():
+        rows = table[SOURCE_ROW].to_numpy()[bad] if SOURCE_ROW in table.columns else np.flatnonzero(bad) + 1
+        files = table[SOURCE_FILE].to_numpy()[bad] if SOURCE_FILE in table.columns else []
+        where = f"{files[0]}: " if len(files) else ""
+        shown = ", ".join(str(int(row)) for row in rows[:10])
+        raise DataError(f"{where}time column {time_column!r}: rows [{shown}] are not dates or numbers")
     return times
 
 
@@ -139,7 +154,7 @@ def leakage_checks(table: pd.DataFrame, splits: pd.Series, *, label: str, task: 
     if group_column:
         checks["groups_within_one_split"] = _within_one_split(table[group_column], splits)
     if time_column:
-        times = _as_time(table[time_column])
+        times = _as_time(table, time_column)
         if units is not None:
             times = times.groupby(units).transform("min")
         train_last = times[splits == "train"].max()

@@ -87,6 +87,9 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
     for column in (schema.group_column, schema.time_column, schema.slice_column):
         if column and column in table.columns and column not in typed.columns:
             typed[column] = table[column]
+    if schema.time_column and schema.time_column in table.columns:
+        unparsed = parse_times(table[schema.time_column]).isna()
+        checks.append((unparsed, schema.time_column, "a date or a number", table[schema.time_column]))
     typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
     checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
     typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
@@ -104,13 +107,25 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
     return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
 
 
+def parse_times(values: pd.Series) -> pd.Series:
+    """Numbers or dates, whichever reading parses more values; NaN/NaT where neither does."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().sum() == values.notna().sum():
+        return numbers
+    dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    return numbers if numbers.notna().sum() >= dates.notna().sum() else dates
+
+
 def _source_name(table: pd.DataFrame) -> str:
     files = table[SOURCE_FILE].unique() if SOURCE_FILE in table.columns else []
     return str(files[0]) if len(files) == 1 else f"{len(files)} files"
 
 
 def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source: str) -> None:
-    required = list(schema.kinds) + ([schema.label] if labeled else [])
+    # Training data must also carry the configured id, group and time columns: without them
+    # the ids, the split and its leakage checks would silently mean something else.
+    configured = [c for c in (schema.id_column, schema.group_column, schema.time_column) if c] if labeled else []
+    required = list(schema.kinds) + ([schema.label] if labeled else []) + configured
     missing = [column for column in required if column not in table.columns]
     if missing:
         present = [c for c in table.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
@@ -137,6 +152,8 @@ def _type_column(values: pd.Series, kind: str):
 
 
 def _numbers(values: pd.Series):
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("float64"), []  # True/False from Parquet: 1.0/0.0
     parsed = pd.to_numeric(values.astype(str).str.strip().where(values.notna()), errors="coerce")
     parsed = parsed.astype("float64")
     not_a_number = values.notna() & parsed.isna()

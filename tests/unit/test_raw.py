@@ -205,3 +205,18 @@ def test_fingerprint_of_a_single_file_uses_its_name(tmp_path, csv_file):
     first = csv_file("one/data.csv", "x\n1\n")
     second = csv_file("two/data.csv", "x\n1\n")
     assert raw.fingerprint(first, tmp_path / "c.json") == raw.fingerprint(second, tmp_path / "c.json")
+
+
+def test_read_raw_strips_a_byte_order_mark_from_the_header(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffspecies,mass\nAdelie,3750\n".encode("utf-8"))
+    assert list(raw.read_raw(path, "species").columns)[:2] == ["species", "mass"]
+
+
+def test_read_raw_folder_with_a_table_and_its_images_reads_the_table(tmp_path, png):
+    root = tmp_path / "data"
+    image = png(root / "images" / "a.png")
+    (root / "labels.csv").write_text(f"photo,species\n{image},Adelie\n")
+    table = raw.read_raw(root, "species")
+    assert table["photo"].tolist() == [str(image)]
+    assert table[SOURCE_FILE].tolist() == [str(root / "labels.csv")]

@@ -161,9 +161,6 @@ def test_header_only_csv_is_a_data_error(csv_file):
         validate(read_raw(path, "species"), NUMERIC_SCHEMA)
 
 
-@pytest.mark.xfail(reason="BUG: validation._source_name takes the file name from the rows, so a "
-                          "header-only CSV reports '0 files: no rows' without naming the file",
-                   strict=True)
 def test_header_only_csv_error_names_the_file(csv_file):
     path = csv_file("empty.csv", "mass,island,species\n")
     with pytest.raises(DataError) as error:
@@ -300,9 +297,6 @@ def test_group_time_and_slice_columns_are_carried_to_the_valid_rows():
     assert [p for p in result.problems if p.column in ("patient", "when", "site")] == []
 
 
-@pytest.mark.xfail(reason="BUG: validation._numbers rejects a boolean column (Parquet) that "
-                          "schema.infer_kind calls numeric: every row 'expected a number, found True'",
-                   strict=True)
 def test_boolean_column_inferred_numeric_is_typed_not_rejected():
     from pipeline.schema import DatasetConfig, infer_schema
 
@@ -312,3 +306,11 @@ def test_boolean_column_inferred_numeric_is_typed_not_rejected():
     result = validate(table, schema)
     assert result.rejects.empty
     assert result.valid["flag"].tolist() == [1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("role", ["id_column", "group_column", "time_column"])
+def test_configured_id_group_or_time_column_missing_from_training_data_is_a_data_error(role):
+    schema = Schema(label="species", task="classification", kinds={"mass": "numeric"}, **{role: "patient"})
+    table = _table({"mass": ["1", "2"], "species": ["s", "t"]})
+    with pytest.raises(DataError, match="'patient'"):
+        validate(table, schema)

@@ -1,0 +1,276 @@
+"""Unit tests for pipeline/training.py, pipeline/prediction.py and evaluation.evaluate (TensorFlow).
+
+Tiny synthetic problems, a few epochs each: every test runs in seconds on two CPU cores.
+"""
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from pipeline import training  # noqa: E402
+from pipeline.evaluation import evaluate  # noqa: E402
+from pipeline.features import encode_labels, fit, save_arrays, transform  # noqa: E402
+from pipeline.prediction import load_model, predict  # noqa: E402
+from pipeline.schema import Schema  # noqa: E402
+from pipeline.training import DEBUG_NEAR_ZERO, HISTORY_FILE, TrainingConfig, read_history, train  # noqa: E402
+
+CLASSIFICATION = Schema(label="y", task="classification",
+                        kinds={"x1": "numeric", "x2": "numeric", "colour": "categorical"})
+REGRESSION = Schema(label="price", task="regression", kinds={"x1": "numeric", "x2": "numeric"})
+QUICK = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0)
+
+
+def _classification_table(n: int = 64, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "colour": rng.choice(["red", "green", "blue"], size=n),
+                         "y": np.where(x1 + x2 > 0, "pos", "neg")})
+
+
+def _regression_table(n: int = 64, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(size=n), rng.normal(size=n)
+    return pd.DataFrame({"x1": x1, "x2": x2, "price": 1000.0 + 100.0 * x1 - 50.0 * x2})
+
+
+def _prepare(table: pd.DataFrame, schema: Schema, n_train: int = 48):
+    """(preprocessor, (train inputs, labels), (validation inputs, labels)) fitted on the train rows."""
+    train_rows, validation_rows = table.iloc[:n_train], table.iloc[n_train:]
+    preprocessor = fit(train_rows, schema)
+    data = [(transform(rows, preprocessor), encode_labels(rows[schema.label], preprocessor))
+            for rows in (train_rows, validation_rows)]
+    return preprocessor, data[0], data[1]
+
+
+@pytest.fixture(scope="module")
+def classification_run(tmp_path_factory):
+    """One two-epoch classification training shared by the tests that only read its outputs."""
+    root = tmp_path_factory.mktemp("classification")
+    preprocessor, train_data, validation_data = _prepare(_classification_table(), CLASSIFICATION)
+    epochs_seen = []
+
+    def on_epoch(done, planned):
+        epochs_seen.append((done, planned, (root / "work" / "backup").exists()))
+
+    result = train(train_data, validation_data, preprocessor, QUICK, model_dir=root / "model",
+                   work_dir=root / "work", on_epoch=on_epoch)
+    return {"root": root, "result": result, "preprocessor": preprocessor, "train": train_data,
+            "validation": validation_data, "epochs_seen": epochs_seen}
+
+
+def test_train_writes_model_and_history(classification_run):
+    root, result = classification_run["root"], classification_run["result"]
+    assert (root / "model" / "model.keras").stat().st_size > 0
+    assert (root / "model" / HISTORY_FILE).exists()
+    assert len(result.history["loss"]) == 2 and len(result.history["val_loss"]) == 2
+    assert result.history["epoch"] == [0.0, 1.0]
+    assert all(np.isfinite(result.history["loss"]))
+    assert result.resumed_from_epoch == 0
+    assert result.debug is None
+    assert read_history(root / "model" / HISTORY_FILE) == result.history
+
+
+def test_train_backs_up_each_epoch_in_the_work_dir(classification_run):
+    root = classification_run["root"]
+    # The backup exists after every epoch (so a killed run can resume) ...
+    assert classification_run["epochs_seen"] == [(1, 2, True), (2, 2, True)]
+    # ... and is removed once training finished.
+    assert not (root / "work" / "backup").exists()
+    assert (root / "work" / HISTORY_FILE).exists()
+
+
+def test_a_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=3), CLASSIFICATION)
+    config = TrainingConfig(epochs=3, batch_size=16, verbose=0, patience=0)
+
+    def killed_after_first_epoch(done, planned):
+        if done == 1:
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
+              work_dir=tmp_path / "work", on_epoch=killed_after_first_epoch)
+    assert (tmp_path / "work" / "backup").exists()
+    assert not (tmp_path / "model" / "model.keras").exists()
+
+    seen = []
+    result = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
+                   work_dir=tmp_path / "work", on_epoch=lambda done, planned: seen.append(done))
+    assert result.resumed_from_epoch == 1
+    assert seen == [2, 3]  # epoch 1 was not trained again
+    assert result.history["epoch"] == [0.0, 1.0, 2.0]  # the history holds every epoch
+    assert (tmp_path / "model" / "model.keras").exists()
+
+
+def test_a_finished_work_dir_is_cleared_not_resumed(tmp_path, classification_run):
+    # history.csv without a backup: a run that finished training but was not renamed.
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / HISTORY_FILE).write_text("epoch,loss,val_loss\n0,9.0,9.0\n1,8.0,8.0\n")
+    preprocessor = classification_run["preprocessor"]
+    result = train(classification_run["train"], classification_run["validation"], preprocessor,
+                   TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0),
+                   model_dir=tmp_path / "model", work_dir=work)
+    assert result.resumed_from_epoch == 0
+    assert result.history["epoch"] == [0.0]
+    assert result.history["loss"][0] != 9.0
+
+
+def test_debug_run_drives_the_loss_near_zero(tmp_path):
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=5), CLASSIFICATION)
+    config = TrainingConfig(epochs=2, batch_size=16, verbose=0, debug=True, debug_examples=8)
+    result = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
+                   work_dir=tmp_path / "work")
+    verdict = result.debug
+    assert verdict["near_zero"] is True
+    assert verdict["last_loss"] < DEBUG_NEAR_ZERO < verdict["first_loss"]
+    assert verdict["epochs"] == len(result.history["loss"]) >= 2
+    assert result.history["val_loss"][-1] == pytest.approx(result.history["loss"][-1], rel=0.5, abs=0.05)
+
+
+def test_debug_verdict_raises_when_the_loss_stays_high():
+    with pytest.raises(RuntimeError, match="debug run: the training loss went from 1.0000 to 0.9000"):
+        training._debug_verdict({"loss": [1.0, 0.9]})
+    assert training._debug_verdict({"loss": [1.0, 0.01]})["near_zero"] is True
+
+
+def test_read_history_keeps_the_last_row_of_a_repeated_epoch(tmp_path):
+    path = tmp_path / HISTORY_FILE
+    path.write_text("epoch,accuracy,loss,val_loss\n"
+                    "0,0.5,1.0,1.1\n"
+                    "1,0.6,0.8,0.9\n"
+                    "1,0.65,0.7,0.85\n"  # epoch 1 again after a resume: this row wins
+                    "2,0.7,0.6,0.8\n")
+    history = read_history(path)
+    assert history == {"epoch": [0.0, 1.0, 2.0], "accuracy": [0.5, 0.65, 0.7], "loss": [1.0, 0.7, 0.6],
+                       "val_loss": [1.1, 0.85, 0.8]}
+
+
+def test_read_history_drops_a_half_written_last_row(tmp_path):
+    path = tmp_path / HISTORY_FILE
+    path.write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.8,0.9\n2,0.7")  # killed while writing
+    assert read_history(path) == {"epoch": [0.0, 1.0], "loss": [1.0, 0.8], "val_loss": [1.1, 0.9]}
+
+
+def test_read_history_of_an_empty_log(tmp_path):
+    path = tmp_path / HISTORY_FILE
+    path.write_text("epoch,loss,val_loss\n")
+    assert read_history(path) == {}
+
+
+def test_class_weights_are_inverse_to_frequency():
+    weights = training._class_weights(np.array([0, 0, 0, 1, -1]), 3)
+    assert weights[0] == pytest.approx(4 / (3 * 3))
+    assert weights[1] == pytest.approx(4 / (3 * 1))
+    assert weights[2] == pytest.approx(4 / 3)  # absent class: counted as one
+
+
+def test_unknown_regression_loss_is_refused():
+    import keras
+
+    with pytest.raises(ValueError, match="regression_loss must be mse or huber"):
+        training._loss("regression", TrainingConfig(regression_loss="mae"), keras)
+
+
+def test_load_model_and_predict_round_trip(classification_run):
+    preprocessor = classification_run["preprocessor"]
+    model = load_model(classification_run["root"] / "model")
+    inputs, labels = classification_run["validation"]
+    probabilities = predict(model, inputs, preprocessor)
+    assert probabilities.shape == (len(labels), 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
+    assert (probabilities >= 0).all()
+    # Predicting again gives the same answer: inference has no dropout or randomness.
+    np.testing.assert_allclose(predict(model, inputs, preprocessor, batch_size=5), probabilities, rtol=1e-5)
+
+
+def test_predict_of_no_rows(classification_run):
+    preprocessor = classification_run["preprocessor"]
+    model = load_model(classification_run["root"] / "model")
+    empty = {name: values[:0] for name, values in classification_run["validation"][0].items()}
+    assert predict(model, empty, preprocessor).shape == (0, 2)
+
+
+def test_evaluate_writes_metrics_plots_and_predictions(tmp_path, classification_run):
+    preprocessor = classification_run["preprocessor"]
+    features_dir = tmp_path / "features"
+    features_dir.mkdir()
+    inputs, labels = classification_run["validation"]
+    ids = [f"e{i}" for i in range(len(labels))]
+    save_arrays(features_dir / "validation.npz", inputs, labels, ids)
+    test_labels = labels.copy()
+    test_labels[0] = -1  # a class unseen in training is left out of the test metrics
+    save_arrays(features_dir / "test.npz", inputs, test_labels, ids)
+    out = tmp_path / "evaluation"
+    out.mkdir()
+    history = classification_run["result"].history
+    document = evaluate(classification_run["root"] / "model", features_dir, preprocessor, history,
+                        headline="accuracy", out_dir=out, slices={i: ("odd" if int(i[1:]) % 2 else "even")
+                                                                  for i in ids})
+    assert document["splits"]["validation"]["rows"] == len(labels)
+    assert 0.0 <= document["splits"]["test"]["accuracy"] <= 1.0
+    assert document["headline"]["value"] == document["splits"]["test"]["accuracy"]
+    assert set(document["slices"]) == {"even", "odd"}
+    assert sum(s["rows"] for s in document["slices"].values()) == len(labels) - 1
+    assert document["diagnosis"]["diagnosis"] in {"overfitting", "underfitting", "fine"}
+    assert json.loads((out / "metrics.json").read_text())["headline"] == document["headline"]
+    for name in ("learning_curves.png", "confusion_matrix.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    predictions = pd.read_parquet(out / "test_predictions.parquet")
+    assert len(predictions) == len(labels) - 1 and "e0" not in set(predictions["example_id"])
+    assert predictions["loss"].is_monotonic_decreasing  # worst first
+    assert set(predictions["label"]) <= {"neg", "pos"}
+
+
+def test_regression_predicts_in_label_units(tmp_path):
+    preprocessor, train_data, validation_data = _prepare(_regression_table(), REGRESSION)
+    result = train(train_data, validation_data, preprocessor, QUICK, model_dir=tmp_path / "model",
+                   work_dir=tmp_path / "work")
+    assert len(result.history["mae"]) == 2
+    predictions = predict(load_model(tmp_path / "model"), validation_data[0], preprocessor)
+    assert predictions.shape == (len(validation_data[1]),)
+    # Barely trained, yet in label units: around the target mean of ~1000, not around 0.
+    assert 500 < predictions.mean() < 1500
+    assert abs(predictions.mean() - preprocessor["target_mean"]) < 3 * preprocessor["target_std"]
+
+    # Evaluation of a regression model: label-unit metrics, lower-is-better headline, scatter plot.
+    features_dir, out = tmp_path / "features", tmp_path / "evaluation"
+    features_dir.mkdir()
+    out.mkdir()
+    ids = [f"r{i}" for i in range(len(validation_data[1]))]
+    for split in ("validation", "test"):
+        save_arrays(features_dir / f"{split}.npz", validation_data[0], validation_data[1], ids)
+    document = evaluate(tmp_path / "model", features_dir, preprocessor, result.history, headline="mae",
+                        out_dir=out)
+    test_metrics = document["splits"]["test"]
+    assert test_metrics["mae"] == pytest.approx(np.abs(predictions - validation_data[1]).mean(), rel=1e-4)
+    assert document["headline"]["value"] == pytest.approx(-test_metrics["mae"])
+    assert (out / "predicted_vs_actual.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(pd.read_parquet(out / "test_predictions.parquet")) == len(ids)
+
+
+def test_training_with_class_weights_and_label_smoothing(tmp_path):
+    table = _classification_table(seed=4)
+    table.loc[table.index[:40], "y"] = "neg"  # imbalanced: mostly neg
+    preprocessor, train_data, validation_data = _prepare(table, CLASSIFICATION)
+    config = TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0, class_weights=True,
+                            label_smoothing=0.1)
+    result = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
+                   work_dir=tmp_path / "work")
+    assert len(result.history["loss"]) == 1 and np.isfinite(result.history["loss"][0])
+
+
+def test_deterministic_trainings_with_one_seed_give_identical_losses(tmp_path):
+    # Last in this file: op determinism is process-wide once switched on.
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=9), CLASSIFICATION)
+    config = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0, deterministic=True, seed=7)
+    first = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "a" / "model",
+                  work_dir=tmp_path / "a" / "work")
+    second = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "b" / "model",
+                   work_dir=tmp_path / "b" / "work")
+    assert first.history["loss"] == second.history["loss"]
+    assert first.history["val_loss"] == second.history["val_loss"]
