@@ -14,7 +14,7 @@ $(STAMP): setup.py
 
 demo: $(STAMP)
 	$(BIN)/overnight example-data
-	PATH=$(CURDIR)/$(BIN):$$PATH luigi --module tasks EvaluateModel
+	PATH=$(CURDIR)/$(BIN):$$PATH luigi --module tasks RegisterModel
 	$(BIN)/overnight summary
 
 test: $(STAMP)

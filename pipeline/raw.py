@@ -185,3 +185,29 @@ def _table_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         return  # a zero-byte file is an empty batch
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
         raise DataError(f"{file}: cannot be read as {file.suffix.lstrip('.').upper()}: {_first_line(error)}") from None
+
+
+def feedback_examples(incoming_root: str | Path, labels: pd.DataFrame, *, label: str, id_column: str,
+                      image_column: str | None, chunk_rows: int = 50_000) -> pd.DataFrame:
+    """Nightly examples that have a late label, as training rows (raw, untyped, like read_raw).
+
+    Args:
+        incoming_root: the folder of nightly folders (`<data_root>/incoming`).
+        labels: example_id and label, from the feedback table.
+        id_column: the column holding example ids in the nightly files (image data: the file name).
+        image_column: the image column for an image data set, else None.
+    """
+    by_id = dict(zip(labels["example_id"].astype(str), labels["label"]))
+    found = []
+    for night in sorted(p for p in Path(incoming_root).iterdir() if p.is_dir()) if Path(incoming_root).is_dir() else []:
+        for chunk in iter_batch(night, image_column=image_column, chunk_rows=chunk_rows):
+            ids = chunk[IMAGE_ID_COLUMN if image_column else id_column].astype(str)
+            matched = chunk[ids.isin(by_id).to_numpy()].copy()
+            matched[label] = ids[ids.isin(by_id)].map(by_id).to_numpy()
+            found.append(matched)
+    if not found:
+        return pd.DataFrame()
+    # The newest night wins when an example came in twice.
+    table = pd.concat(found, ignore_index=True)
+    key = IMAGE_ID_COLUMN if image_column else id_column
+    return table.drop_duplicates(key, keep="last").reset_index(drop=True)

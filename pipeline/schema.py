@@ -35,6 +35,7 @@ class DatasetConfig:
     time_column: str = ""
     slice_column: str = ""
     kinds: dict[str, str] = field(default_factory=dict)  # column -> kind, overrides inference
+    include_feedback: bool = False  # add nightly examples whose late labels arrived
 
     def __post_init__(self):
         if self.task not in TASKS:

@@ -5,11 +5,16 @@
 from tasks import errors
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
+from tasks.monitoring import IngestFeedback, MonitorDrift
+from tasks.nightly import Nightly
+from tasks.prediction import BatchPredict, LogPredictions
 from tasks.raw import IngestData
+from tasks.registry import RegisterModel
 from tasks.split import SplitData
 from tasks.training import TrainModel
 from tasks.validation import ValidateData
 
 errors.install()
 
-__all__ = ["IngestData", "ValidateData", "SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel"]
+__all__ = ["IngestData", "ValidateData", "SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel",
+           "RegisterModel", "BatchPredict", "LogPredictions", "MonitorDrift", "IngestFeedback", "Nightly"]

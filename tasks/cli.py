@@ -61,7 +61,7 @@ def summary(as_json: bool) -> None:
     from pipeline import ledger
 
     url = database_url()
-    engine = _fail_on_database_errors(lambda: database.connect(url))
+    engine = _engine()
     evaluation = ledger.latest_run(engine, "EvaluateModel")
     training = ledger.latest_run(engine, "TrainModel")
     if evaluation is None:
@@ -80,6 +80,89 @@ def summary(as_json: bool) -> None:
     click.echo(f"model:    {lines['model']}/model.keras")
     click.echo(f"plots:    {lines['evaluation']}/learning_curves.png, confusion_matrix.png")
     click.echo(f"database: {lines['database']} (tables runs, run_metrics, datasets)")
+
+
+@main.command()
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table")
+def models(output_format: str) -> None:
+    """Registered model versions, newest first: stage, headline, data version."""
+    from pipeline import registry
+
+    rows = [{"version": row["version"], "stage": row["stage"], "headline": row["headline"],
+             "task": row["task"], "data_version": row["data_version"], "created_at": row["created_at"],
+             "path": row["path"]} for row in registry.versions(_engine())]
+    _print_rows(rows, output_format)
+
+
+@main.command()
+@click.argument("version")
+@click.option("--reason", required=True, help="why, for the model_events log")
+def promote(version: str, reason: str) -> None:
+    """Make VERSION the production model (overrides the registration gate)."""
+    from pipeline import registry
+
+    _registry_change(lambda engine: registry.promote(engine, version, actor=registry.current_actor(), reason=reason))
+    click.echo(f"{version} is now the production model")
+
+
+@main.command()
+@click.option("--reason", required=True, help="why, for the model_events log")
+def rollback(reason: str) -> None:
+    """Go back to the model that was production before the current one."""
+    from pipeline import registry
+
+    restored = _registry_change(lambda engine: registry.rollback(engine, actor=registry.current_actor(), reason=reason))
+    click.echo(f"rolled back: {restored} is the production model again")
+
+
+@main.command("labeling-queue")
+@click.option("--date", "batch_date", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
+@click.option("--limit", default=100, show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="CSV file (default: standard output)")
+def labeling_queue(batch_date, limit: int, output: Path | None) -> None:
+    """The least confident unlabeled predictions of a night, as CSV for annotators."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    query = sa.text("SELECT batch_date, example_id, model_version, prediction, score FROM labeling_queue "
+                    "WHERE batch_date = :batch_date ORDER BY score ASC, example_id LIMIT :limit")
+    with _engine().connect() as connection:
+        table = pd.read_sql(query, connection, params={"batch_date": batch_date.date(), "limit": limit})
+    table["label"] = ""  # for the annotator to fill in; the file goes back through feedback/<date>/
+    if output:
+        table.to_csv(output, index=False)
+        click.echo(f"{len(table)} rows to label in {output}")
+    else:
+        click.echo(table.to_csv(index=False), nl=False)
+
+
+def _engine():
+    url = database_url()
+    return _fail_on_database_errors(lambda: database.connect(url))
+
+
+def _registry_change(change):
+    from pipeline.registry import RegistryError
+
+    try:
+        return change(_engine())
+    except RegistryError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _print_rows(rows: list[dict], output_format: str) -> None:
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    if output_format == "json":
+        click.echo(table.to_json(orient="records", date_format="iso", indent=2))
+    elif output_format == "csv":
+        click.echo(table.to_csv(index=False), nl=False)
+    elif table.empty:
+        click.echo("(none)")
+    else:
+        click.echo(table.to_string(index=False, max_colwidth=48))
 
 
 def _fail_on_database_errors(action):

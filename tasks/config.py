@@ -26,6 +26,8 @@ class dataset(luigi.Config):  # noqa: N801
     time_column = luigi.Parameter(default="")
     slice_column = luigi.Parameter(default="")
     kinds = luigi.Parameter(default="", description="e.g. island:categorical, year:numeric, photo:image")
+    include_feedback = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                           description="train on nightly examples whose labels arrived too")
 
 
 def data_root() -> Path:
@@ -41,4 +43,4 @@ def dataset_config() -> DatasetConfig:
     return DatasetConfig(path=settings.path, label=settings.label, task=settings.task,
                          id_column=settings.id_column, group_column=settings.group_column,
                          time_column=settings.time_column, slice_column=settings.slice_column,
-                         kinds=parse_kinds(settings.kinds))
+                         kinds=parse_kinds(settings.kinds), include_feedback=settings.include_feedback)

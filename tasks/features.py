@@ -7,6 +7,7 @@ import luigi
 import pandas as pd
 
 from pipeline import features
+from pipeline.monitoring import reference_profile
 from pipeline.schema import Schema
 from pipeline.split import SPLIT, SPLITS
 from pipeline.validation import EXAMPLE_ID
@@ -16,12 +17,13 @@ from tasks.split import MANIFEST, SplitData
 from tasks.validation import VALID, ValidateData
 
 PREPROCESSOR = "preprocessor.json"
+REFERENCE = "reference.json"  # training-split profile the nightly drift monitor compares against
 
 
 class FitPreprocessor(StageTask):
     folder = "04_features"
-    code = ("pipeline/features.py",)
-    expected_files = (PREPROCESSOR,) + tuple(f"{name}.npz" for name in SPLITS)
+    code = ("pipeline/features.py", "pipeline/monitoring.py")
+    expected_files = (PREPROCESSOR, REFERENCE) + tuple(f"{name}.npz" for name in SPLITS)
 
     max_vocabulary = luigi.IntParameter(default=20_000)
     max_text_length = luigi.IntParameter(default=256)
@@ -41,6 +43,7 @@ class FitPreprocessor(StageTask):
         preprocessor = features.fit(parts["train"], schema, max_vocabulary=self.max_vocabulary,
                                     max_text_length=self.max_text_length, image_size=_size(self.image_size))
         write_json(out_dir / PREPROCESSOR, preprocessor)
+        write_json(out_dir / REFERENCE, reference_profile(parts["train"], schema))
         for done, (name, part) in enumerate(parts.items(), start=1):
             features.save_arrays(out_dir / f"{name}.npz", features.transform(part, preprocessor),
                                  features.encode_labels(part[schema.label], preprocessor), part[EXAMPLE_ID])

@@ -1,15 +1,22 @@
 """Raw stage: a versioned snapshot of the configured data set."""
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 
 import luigi
+import pandas as pd
+import sqlalchemy as sa
 
 from pipeline import ledger, raw
-from pipeline.schema import infer_schema
+from pipeline.database import schema as tables
+from pipeline.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, infer_schema
 from tasks import recording
 from tasks.base import Outcome, StageTask, write_json
 from tasks.config import data_root, dataset_config
+
+logger = logging.getLogger(__name__)
 
 SNAPSHOT = "snapshot.parquet"
 SCHEMA = "schema.json"
@@ -25,7 +32,18 @@ class IngestData(StageTask):
 
     def identity(self) -> dict:
         config = dataset_config()
-        return {"dataset": config.as_dict(), "fingerprint": self.fingerprint()}
+        identity = {"dataset": config.as_dict(), "fingerprint": self.fingerprint()}
+        if config.include_feedback:
+            identity["feedback"] = _digest(self.feedback_labels())
+        return identity
+
+    def feedback_labels(self) -> pd.DataFrame:
+        """Late labels from the database, read once per task instance."""
+        if not hasattr(self, "_feedback"):
+            query = sa.select(tables.feedback.c.example_id, tables.feedback.c.label).order_by(tables.feedback.c.example_id)
+            with recording.engine().connect() as connection:
+                self._feedback = pd.DataFrame(connection.execute(query).all(), columns=["example_id", "label"])
+        return self._feedback
 
     def fingerprint(self) -> str:
         if not hasattr(self, "_fingerprint"):
@@ -39,6 +57,8 @@ class IngestData(StageTask):
     def build(self, out_dir: Path) -> Outcome:
         config = dataset_config()
         table = raw.read_raw(config.path, config.label)
+        if config.include_feedback:
+            table = self._with_feedback(table, config)
         schema = infer_schema(table, config)
         table.to_parquet(out_dir / SNAPSHOT, index=False)
         columns = [c for c in table.columns if not c.startswith("_")]
@@ -49,3 +69,14 @@ class IngestData(StageTask):
                               fingerprint=self.fingerprint(), rows=len(table), columns=columns,
                               schema=schema.kinds)
         return Outcome(rows_in=len(table))
+
+    def _with_feedback(self, table: pd.DataFrame, config) -> pd.DataFrame:
+        images = IMAGE_PATH_COLUMN if IMAGE_PATH_COLUMN in table.columns and IMAGE_ID_COLUMN in table.columns else None
+        extra = raw.feedback_examples(data_root() / "incoming", self.feedback_labels(), label=config.label,
+                                      id_column=config.id_column, image_column=images)
+        logger.info("%d nightly examples with late labels join the training data", len(extra))
+        return pd.concat([table, extra], ignore_index=True) if len(extra) else table
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()

@@ -11,7 +11,7 @@ import luigi
 from pipeline.ledger import Metric
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.config import data_root
-from tasks.features import PREPROCESSOR, FitPreprocessor
+from tasks.features import PREPROCESSOR, REFERENCE, FitPreprocessor
 
 TRAINING = "training.json"
 # Keras history columns -> (split, metric name) in run_metrics.
@@ -25,7 +25,7 @@ class TrainModel(StageTask):
 
     folder = "05_training"
     code = ("pipeline/training.py", "pipeline/tfdata.py", "models")
-    expected_files = ("model.keras", TRAINING, PREPROCESSOR, "history.csv")
+    expected_files = ("model.keras", TRAINING, PREPROCESSOR, REFERENCE, "history.csv")
 
     architecture = luigi.Parameter(default="auto")
     epochs = luigi.IntParameter(default=30)
@@ -63,7 +63,9 @@ class TrainModel(StageTask):
         result = train((train_inputs, train_labels), (validation_inputs, validation_labels), preprocessor, config,
                        model_dir=out_dir, work_dir=self.work_dir,
                        on_epoch=lambda done, total: self.progress(done, total, f"epoch {done} of {total}"))
-        shutil.copy(features_dir / PREPROCESSOR, out_dir / PREPROCESSOR)
+        # The model folder is what serves: it carries its preprocessing and drift reference.
+        for side_file in (PREPROCESSOR, REFERENCE):
+            shutil.copy(features_dir / side_file, out_dir / side_file)
         write_json(out_dir / TRAINING, {"config": asdict(config), "resumed_from_epoch": result.resumed_from_epoch,
                                         "epochs_run": len(result.history.get("loss", [])), "debug": result.debug,
                                         "features_version": self.requires().version, "data_version": self.data_version})

@@ -16,22 +16,33 @@ from pipeline.database.schema import metadata
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
+NIGHTLY_TABLES = {
+    "model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats",
+    "drift",
+}
+VIEWS = {"drift_alerts", "prediction_quality_daily", "labeling_queue"}
+HEAD = "0002"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
 
 
-def test_connect_migrates_a_new_database_to_0001(database_url):
+def _views(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_view_names())
+
+
+def test_connect_migrates_a_new_database_to_head(database_url):
     assert database.current_revision(database_url) is None
 
     engine = database.connect(database_url)
 
-    assert _tables(engine) == LEDGER_TABLES | {"alembic_version"}
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | {"alembic_version"}
+    assert _views(engine) == VIEWS
     with engine.connect() as connection:
         versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
-    assert versions == ["0001"]
-    assert database.current_revision(database_url) == "0001" == database.head_revision()
+    assert versions == [HEAD]
+    assert database.current_revision(database_url) == HEAD == database.head_revision()
 
 
 def test_migration_creates_columns_and_indexes(engine):
@@ -59,6 +70,7 @@ def test_migration_creates_columns_and_indexes(engine):
 
 def test_schema_module_matches_the_migrations(engine):
     # schema.py is what the code uses, the migration is what the database gets: they must agree.
+    # Views are not compared: Alembic reflects tables only (get_table_names excludes views).
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, metadata)
@@ -75,9 +87,9 @@ def test_upgrade_is_idempotent_and_keeps_data(database_url):
         )
 
     database.upgrade(database_url)
-    database.upgrade(database_url, "0001")
+    database.upgrade(database_url, HEAD)
 
-    assert database.current_revision(database_url) == "0001"
+    assert database.current_revision(database_url) == HEAD
     with engine.connect() as connection:
         rows = connection.execute(sa.text("SELECT data_version, rows FROM datasets")).all()
     assert [tuple(row) for row in rows] == [("d1", 3)]
@@ -89,11 +101,33 @@ def test_downgrade_to_base_and_back(database_url):
     # Through env.py's own engine (sqlalchemy.url), the path the alembic CLI would take.
     command.downgrade(database.alembic_config(url=database_url), "base")
     assert database.current_revision(database_url) is None
-    assert _tables(engine) & LEDGER_TABLES == set()
+    assert _tables(engine) & (LEDGER_TABLES | NIGHTLY_TABLES) == set()
+    assert _views(engine) == set()
 
     database.upgrade(database_url)
-    assert _tables(engine) >= LEDGER_TABLES
+    assert _tables(engine) >= LEDGER_TABLES | NIGHTLY_TABLES
+    assert _views(engine) == VIEWS
+    assert database.current_revision(database_url) == HEAD
+
+
+def test_downgrade_to_0001_keeps_the_ledger(database_url):
+    engine = database.connect(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("INSERT INTO datasets (data_version, rows) VALUES (:version, :rows)"),
+            {"version": "d1", "rows": 3},
+        )
+
+    command.downgrade(database.alembic_config(url=database_url), "0001")
     assert database.current_revision(database_url) == "0001"
+    assert _tables(engine) == LEDGER_TABLES | {"alembic_version"}
+    assert _views(engine) == set()
+
+    database.upgrade(database_url)
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | {"alembic_version"}
+    assert _views(engine) == VIEWS
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM datasets")).scalar_one() == 1
 
 
 def test_processes_starting_together_migrate_once(database_url):
@@ -116,4 +150,4 @@ def test_processes_starting_together_migrate_once(database_url):
     engine = database.connect(database_url)
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 4
-    assert database.current_revision(database_url) == "0001"
+    assert database.current_revision(database_url) == HEAD

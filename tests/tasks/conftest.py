@@ -30,9 +30,12 @@ def configure(tmp_path, monkeypatch):
     monkeypatch.delenv("OVERNIGHT_DATABASE_URL", raising=False)
 
     def apply(database_url: str | None = None, **sections: dict[str, str]) -> Path:
+        if database_url:
+            # The environment variable, as in production: a URL's % would trip Luigi's interpolation.
+            monkeypatch.setenv("OVERNIGHT_DATABASE_URL", database_url)
         merged = {"core": {"local_scheduler": "true", "no_lock": "true"},
                   "overnight": {"data_root": str(tmp_path / "data"),
-                                "database_url": database_url or f"sqlite:///{tmp_path / 'data' / 'overnight.db'}"},
+                                "database_url": f"sqlite:///{tmp_path / 'data' / 'overnight.db'}"},
                   "TrainModel": dict(TINY_TRAINING)}
         for name, options in sections.items():
             merged.setdefault(name, {}).update(options)

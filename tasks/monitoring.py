@@ -1,0 +1,118 @@
+"""Monitoring stage: drift of a night's inputs and predictions; late labels for live quality."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import luigi
+import pandas as pd
+
+from pipeline import prediction_log, raw
+from pipeline.errors import DataError
+from pipeline.ledger import Metric
+from pipeline.monitoring import DriftThresholds, alert_line, compare, prediction_profile
+from pipeline.prediction import PREDICTIONS, VALID
+from pipeline.schema import IMAGE_ID_COLUMN, Schema
+from pipeline.validation import REASON
+from tasks import recording
+from tasks.base import Outcome, StageTask, read_json, write_json
+from tasks.config import data_root, dataset_config
+from tasks.features import REFERENCE
+from tasks.prediction import BatchPredict, ModelVersionMixin, folder_fingerprint
+
+logger = logging.getLogger(__name__)
+
+DRIFT = "drift.csv"
+STATS = "feature_stats.csv"
+FEEDBACK = "feedback.csv"
+
+
+class MonitorDrift(ModelVersionMixin, StageTask):
+    """Feature statistics and drift scores of a night's valid rows against the training split."""
+
+    folder = "09_monitoring"
+    code = ("pipeline/monitoring.py",)
+    expected_files = (DRIFT, STATS, "summary.json")
+
+    date = luigi.DateParameter()
+    model_version = luigi.Parameter(default="")
+    psi_threshold = luigi.FloatParameter(default=0.2)
+    ks_threshold = luigi.FloatParameter(default=0.2)
+    js_threshold = luigi.FloatParameter(default=0.1)
+    prediction_psi_threshold = luigi.FloatParameter(default=0.2)
+    min_rows = luigi.IntParameter(default=30, description="smaller batches are scored but never alert")
+
+    def requires(self):
+        return BatchPredict(date=self.date, model_version=self.model)
+
+    def output(self):
+        return luigi.LocalTarget(str(data_root() / self.folder / self.date.isoformat() / f"drift-{self.version}"))
+
+    def build(self, out_dir: Path) -> Outcome:
+        row = recording.model_row(self.model)
+        model_dir, batch_dir = Path(row["path"]), Path(self.input().path)
+        schema = Schema.from_dict(read_json(model_dir / "preprocessor.json")["schema"])
+        predicted = pd.read_parquet(batch_dir / PREDICTIONS, columns=["prediction"])["prediction"]
+        test_predictions = pd.read_parquet(Path(row["evaluation_path"]) / "test_predictions.parquet")
+        thresholds = DriftThresholds(psi=self.psi_threshold, ks=self.ks_threshold, js=self.js_threshold,
+                                     prediction_psi=self.prediction_psi_threshold, min_rows=self.min_rows)
+        stats, drift = compare(pd.read_parquet(batch_dir / VALID), schema, read_json(model_dir / REFERENCE),
+                               thresholds, predicted_classes=predicted.astype(str).tolist(),
+                               reference_predictions=prediction_profile(test_predictions["prediction"].astype(str).tolist()))
+        prediction_log.record_drift(recording.engine(), batch_date=self.date, model_version=self.model,
+                                    stats=stats, drift=drift)
+        stats.to_csv(out_dir / STATS, index=False)
+        drift.to_csv(out_dir / DRIFT, index=False)
+        line = alert_line(drift)
+        write_json(out_dir / "summary.json", {"date": self.date.isoformat(), "model_version": self.model,
+                                              "alert": line, "alerts": int(drift["alert"].sum()) if len(drift) else 0})
+        if line:
+            logger.warning("%s: %s", self.date, line)
+        return Outcome(metrics=[Metric(f"drift_{r.method}:{r.feature}", r.score, split="batch")
+                                for r in drift.itertuples()])
+
+
+def feedback_dir(date) -> Path:
+    return data_root() / "feedback" / date.isoformat()
+
+
+class IngestFeedback(StageTask):
+    """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
+
+    folder = "09_monitoring"
+    code = ("pipeline/prediction_log.py",)
+    expected_files = (FEEDBACK, "rejects.csv")
+
+    date = luigi.DateParameter()
+
+    def identity(self) -> dict:
+        return {"feedback": folder_fingerprint(feedback_dir(self.date)), "dataset": dataset_config().as_dict()}
+
+    def output(self):
+        return luigi.LocalTarget(str(data_root() / self.folder / self.date.isoformat() / f"feedback-{self.version}"))
+
+    def build(self, out_dir: Path) -> Outcome:
+        config = dataset_config()
+        frames = [read_labels(file, config.id_column, config.label) for file in raw.batch_files(feedback_dir(self.date))
+                  if file.suffix.lower() == ".csv"]
+        labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["example_id", "label", "source"])
+        unusable = labels["example_id"].isna() | labels["label"].isna()
+        labels[unusable].assign(**{REASON: "expected an id and a label"}).to_csv(out_dir / "rejects.csv", index=False)
+        usable = labels[~unusable].drop_duplicates("example_id", keep="last")
+        loaded = 0
+        for source, part in usable.groupby("source"):
+            loaded += prediction_log.load_feedback(recording.engine(), part[["example_id", "label"]], source=source)
+        usable.to_csv(out_dir / FEEDBACK, index=False)
+        logger.info("%s: %d late labels loaded, %d rejected", self.date, loaded, int(unusable.sum()))
+        return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))
+
+
+def read_labels(file: Path, id_column: str, label: str) -> pd.DataFrame:
+    """A feedback CSV as (example_id, label, source); the id column is the data set's."""
+    table = pd.read_csv(file, dtype=str)
+    candidates = [id_column] if id_column else [IMAGE_ID_COLUMN, "example_id"]
+    present = [column for column in candidates if column in table.columns]
+    if not present or label not in table.columns:
+        raise DataError(f"{file}: expected columns {' or '.join(map(repr, candidates))} and {label!r}; "
+                        f"the file has {', '.join(map(repr, table.columns))}")
+    return pd.DataFrame({"example_id": table[present[0]], "label": table[label], "source": str(file)})

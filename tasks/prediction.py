@@ -1,0 +1,134 @@
+"""Prediction stage: score a night's files with a registered model; load them into SQL."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import luigi
+import sqlalchemy as sa
+
+from pipeline import prediction_log, raw
+from pipeline.database import schema as tables
+from pipeline.ledger import Metric
+from pipeline.prediction import PREDICTIONS, REJECTS, VALID
+from pipeline.schema import IMAGE_ID_COLUMN, Schema
+from tasks import recording
+from tasks.base import Outcome, RecordedTask, StageTask, read_json, write_json
+from tasks.config import data_root
+
+logger = logging.getLogger(__name__)
+
+BATCH = "batch.json"
+
+
+def incoming_dir(date) -> Path:
+    return data_root() / "incoming" / date.isoformat()
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """The files' fingerprint; empty for a missing or empty folder (an empty night)."""
+    if not raw.batch_files(folder):
+        return ""
+    return raw.fingerprint(folder, data_root() / ".cache" / "fingerprints.json")
+
+
+class ModelVersionMixin:
+    """`model_version` empty means the production model at scheduling time, resolved once."""
+
+    @property
+    def model(self) -> str:
+        if not getattr(self, "_model", None):
+            self._model = self.model_version or recording.production_version()
+        return self._model
+
+
+class BatchPredict(ModelVersionMixin, StageTask):
+    """Validate a night's files against the training schema and score them in chunks."""
+
+    folder = "08_prediction"
+    code = ("pipeline/prediction.py", "pipeline/validation.py", "pipeline/features.py")
+    expected_files = (PREDICTIONS, VALID, REJECTS, BATCH)
+
+    date = luigi.DateParameter()
+    model_version = luigi.Parameter(default="", description="empty: the production model")
+    chunk_rows = luigi.IntParameter(default=50_000, significant=False, description="rows scored at a time")
+
+    def identity(self) -> dict:
+        return {"model": self.model, "incoming": folder_fingerprint(incoming_dir(self.date))}
+
+    def output(self):
+        return luigi.LocalTarget(str(data_root() / self.folder / self.date.isoformat() / self.version))
+
+    @property
+    def data_version(self) -> str | None:
+        return recording.model_row(self.model)["data_version"]
+
+    def build(self, out_dir: Path) -> Outcome:
+        from pipeline.prediction import load_model, score_batch
+
+        row = recording.model_row(self.model)
+        preprocessor = read_json(Path(row["path"]) / "preprocessor.json")
+        schema = Schema.from_dict(preprocessor["schema"])
+        folder = incoming_dir(self.date)
+        images = schema.columns_of("image")
+        image_column = images[0] if images and schema.id_column == IMAGE_ID_COLUMN else None
+        chunks = raw.iter_batch(folder, image_column=image_column, chunk_rows=self.chunk_rows)
+        model = load_model(row["path"]) if raw.batch_files(folder) else None  # an empty night needs no model
+        summary = score_batch(chunks, schema, preprocessor, model, out_dir=out_dir,
+                              progress=lambda rows: self.set_status_message(f"{rows} rows scored"))
+        for line in summary.problems:
+            logger.warning("%s", line)
+        write_json(out_dir / BATCH, {"date": self.date.isoformat(), "model_version": self.model,
+                                     "incoming": str(folder), **summary.as_dict()})
+        logger.info("%s: %d rows in, %d rejected, %d scored by model %s", self.date, summary.rows_in,
+                    summary.rows_rejected, summary.rows_scored, self.model)
+        return Outcome(rows_in=summary.rows_in, rows_rejected=summary.rows_rejected,
+                       metrics=[Metric("rows_scored", summary.rows_scored, split="batch")])
+
+
+class BatchLoaded(luigi.Target):
+    """Complete when `batches` holds this date and model, loaded from this very prediction output."""
+
+    def __init__(self, date, model_version: str, batch_version: str):
+        self.date, self.model_version, self.batch_version = date, model_version, batch_version
+
+    def exists(self) -> bool:
+        query = (sa.select(tables.batches.c.batch_date)
+                 .join(tables.runs, tables.runs.c.run_id == tables.batches.c.run_id)
+                 .where(tables.batches.c.batch_date == self.date, tables.batches.c.model_version == self.model_version,
+                        tables.runs.c.version == self.batch_version))
+        with recording.engine().connect() as connection:
+            return connection.execute(query).first() is not None
+
+    def __str__(self) -> str:
+        return f"batches({self.date}, {self.model_version})"
+
+
+class LogPredictions(ModelVersionMixin, RecordedTask):
+    """Every scored row into `predictions` with its `batches` row, in one transaction."""
+
+    date = luigi.DateParameter()
+    model_version = luigi.Parameter(default="")
+
+    def requires(self):
+        return BatchPredict(date=self.date, model_version=self.model)
+
+    @property
+    def version(self) -> str:
+        return self.requires().version
+
+    def output(self):
+        return BatchLoaded(self.date, self.model, self.version)
+
+    def execute(self) -> Outcome:
+        import pyarrow.parquet as pq
+
+        batch_dir = Path(self.input().path)
+        summary = read_json(batch_dir / BATCH)
+        chunks = (part.to_pandas() for part in pq.ParquetFile(batch_dir / PREDICTIONS).iter_batches(batch_size=100_000))
+        rows = prediction_log.load_batch(recording.engine(), batch_date=self.date, model_version=self.model,
+                                         predictions=chunks, rows_in=summary["rows_in"],
+                                         rows_rejected=summary["rows_rejected"], run_id=self.run_id)
+        logger.info("%s: %d predictions of model %s logged", self.date, rows, self.model)
+        return Outcome(rows_in=summary["rows_in"], rows_rejected=summary["rows_rejected"],
+                       metrics=[Metric("rows_logged", rows, split="batch")])

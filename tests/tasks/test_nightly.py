@@ -1,0 +1,204 @@
+"""Nightly batches end to end: registry, scoring, prediction log, drift, late labels, rollback."""
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from luigi.execution_summary import LuigiStatusCode
+
+from pipeline import database, registry
+from pipeline.examples import write_examples
+from tasks import Nightly, RegisterModel, TrainModel
+from tasks.cli import main as overnight
+from tests.tasks.support import build, fresh, subprocess_env
+
+pytestmark = pytest.mark.slow
+SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
+PER_NIGHT = 40
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def day(text: str) -> datetime.date:
+    return datetime.date.fromisoformat(text)
+
+
+def scalar(url: str, query: str, **params):
+    with database.connect(url).connect() as connection:
+        return connection.execute(sa.text(query), params).scalar()
+
+
+def rows(url: str, query: str, **params) -> list[dict]:
+    with database.connect(url).connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(sa.text(query), params)]
+
+
+@pytest.fixture
+def trained(configure, tmp_path, database_url):
+    """Example data written, a model trained, evaluated and promoted; returns (url, examples, config)."""
+    data = tmp_path / "data"
+    examples = write_examples(data, nights=3, per_night=PER_NIGHT)
+    config = configure(database_url=database_url, dataset={"path": str(data / "raw" / "digits")},
+                       TrainModel={"architecture": "cnn", "epochs": "2"})
+    result = build(RegisterModel())
+    assert result.status in SUCCEEDED, result.summary_text
+    return database_url, examples, config
+
+
+def test_nights_are_logged_once_drift_alerts_and_labels_join(trained):
+    url, examples, _ = trained
+    production = registry.production(database.connect(url))
+    assert production["version"] == fresh(TrainModel).version and production["stage"] == "production"
+
+    first, second, shifted = examples.nights
+    for night in (first, second):
+        assert build(fresh(Nightly, date=day(night))).status in SUCCEEDED
+        assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(night)) == PER_NIGHT
+    batch = rows(url, "SELECT rows_in, rows_rejected, rows_scored, status FROM batches WHERE batch_date = :d", d=day(first))
+    assert batch == [{"rows_in": PER_NIGHT, "rows_rejected": 0, "rows_scored": PER_NIGHT, "status": "loaded"}]
+
+    again = build(fresh(Nightly, date=day(first)))
+    assert again.status == LuigiStatusCode.SUCCESS and "Did not run any tasks" in again.summary_text
+    assert scalar(url, "SELECT COUNT(*) FROM predictions") == 2 * PER_NIGHT
+
+    alarmed = build(fresh(Nightly, date=day(shifted)))
+    assert alarmed.status == LuigiStatusCode.FAILED
+    assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(shifted)) == PER_NIGHT
+    drifted = {row["feature"] for row in rows(url, "SELECT feature FROM drift_alerts WHERE batch_date = :d", d=day(shifted))}
+    assert drifted and not rows(url, "SELECT feature FROM drift_alerts WHERE batch_date <> :d", d=day(shifted))
+    failed = rows(url, "SELECT status, error FROM runs WHERE task = 'Nightly' AND status = 'failed'")
+    assert failed and "drift on" in failed[0]["error"]
+
+    # Labels for the first night arrived with the second night and were taken in then.
+    quality = rows(url, "SELECT batch_date, labeled, accuracy FROM prediction_quality_daily ORDER BY batch_date")
+    assert [q["batch_date"] for q in quality][:1] in ([day(first)], [first])
+    assert quality[0]["labeled"] == int(PER_NIGHT * 0.8) and 0 <= quality[0]["accuracy"] <= 1
+
+
+def test_an_empty_night_succeeds_with_a_batches_row_that_says_so(trained):
+    url, _, _ = trained
+    empty = day("2030-01-01")
+    assert build(fresh(Nightly, date=empty)).status in SUCCEEDED
+    assert rows(url, "SELECT rows_in, rows_scored, status FROM batches WHERE batch_date = :d", d=empty) == \
+        [{"rows_in": 0, "rows_scored": 0, "status": "empty"}]
+
+
+def test_rollback_changes_which_model_scores_the_next_batch(trained, configure, tmp_path):
+    url, examples, config = trained
+    first_model = fresh(TrainModel).version
+    # A second model, promoted by hand (the gate would rightly keep a worse one out).
+    assert build(fresh(TrainModel, learning_rate=0.003)).status in SUCCEEDED
+    second_model = fresh(TrainModel, learning_rate=0.003).version
+    runner = CliRunner()
+    env = {"OVERNIGHT_DATABASE_URL": url}
+    registry.register(database.connect(url), version=second_model, run_id=None,
+                      path=fresh(TrainModel, learning_rate=0.003).output().path, sha256="0" * 64,
+                      task="classification", data_version=None,
+                      evaluation_path=registry.production(database.connect(url))["evaluation_path"],
+                      headline=0.0, metrics={}, actor="test")
+    promoted = runner.invoke(overnight, ["promote", second_model, "--reason", "try the faster learner"], env=env)
+    assert promoted.exit_code == 0, promoted.output
+
+    first, second, _ = examples.nights
+    assert build(fresh(Nightly, date=day(first))).status in SUCCEEDED
+    assert {r["model_version"] for r in rows(url, "SELECT DISTINCT model_version FROM predictions")} == {second_model}
+
+    rolled = runner.invoke(overnight, ["rollback", "--reason", "worse on the night"], env=env)
+    assert rolled.exit_code == 0 and first_model in rolled.output, rolled.output
+    assert build(fresh(Nightly, date=day(second))).status in SUCCEEDED
+    assert {r["model_version"] for r in rows(url, "SELECT DISTINCT model_version FROM predictions WHERE batch_date = :d",
+                                             d=day(second))} == {first_model}
+    events = [(e["version"], e["event"]) for e in rows(url, "SELECT version, event FROM model_events ORDER BY id")]
+    assert (second_model, "promote") in events and (first_model, "rollback") in events
+    reasons = {e["reason"] for e in rows(url, "SELECT reason FROM model_events")}
+    assert {"try the faster learner", "worse on the night"} <= reasons
+
+
+def test_nightly_script_runs_from_root_under_a_bare_environment_once_per_date(trained, tmp_path):
+    url, examples, config = trained
+    first = examples.nights[0]
+    bare = {"PATH": "/usr/bin:/bin", "LUIGI_CONFIG_PATH": str(config), "OVERNIGHT_DATABASE_URL": url}
+    script = str(REPO_ROOT / "scripts" / "nightly.sh")
+
+    lock = REPO_ROOT / "data" / "logs" / f".nightly-{first}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    # Another run holding the date's lock (flock hands it to sleep: stop the whole group).
+    holder = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
+    try:
+        _wait_until_locked(lock)
+        refused = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, first],
+                                 cwd="/", capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 10 and "already running" in refused.stderr
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+    done = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, first],
+                          cwd="/", capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(first)) == PER_NIGHT
+    log = REPO_ROOT / "data" / "logs" / f"nightly-{first}.log"
+    assert log.exists() and "Nightly" in log.read_text()
+
+    shifted = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, examples.nights[2]],
+                             cwd="/", capture_output=True, text=True, timeout=300)
+    assert shifted.returncode == 30 and "drift on" in shifted.stderr, shifted.stderr
+
+
+def _wait_until_locked(lock: Path, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run(["flock", "--nonblock", str(lock), "true"]).returncode != 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the lock was never taken")
+
+
+def cookbook_queries() -> list[str]:
+    """The SQL blocks under the README's "SQL cookbook" heading, as printed."""
+    text = (REPO_ROOT / "README.md").read_text()
+    section = text.split("### SQL cookbook", 1)[1].split("\n## ", 1)[0]
+    return [block.split("```", 1)[0].strip() for block in section.split("```sql")[1:]]
+
+
+def test_readme_cookbook_queries_run_as_printed_and_answer(trained):
+    url, examples, _ = trained
+    for night in examples.nights:
+        build(fresh(Nightly, date=day(night)))
+    queries = cookbook_queries()
+    assert len(queries) >= 6
+    example = scalar(url, "SELECT example_id FROM predictions ORDER BY example_id LIMIT 1")
+    for query in queries:
+        printed = query.replace("'digit-0002'", f"'{example}'")  # an id this smaller example has
+        with database.connect(url).connect() as connection:
+            answer = connection.execute(sa.text(printed)).all()
+        assert answer, f"no rows from:\n{query}"
+
+
+def test_include_feedback_adds_labeled_nightly_examples_to_the_next_training_data(trained, configure, tmp_path):
+    url, examples, _ = trained
+    for night in examples.nights[:2]:
+        assert build(fresh(Nightly, date=day(night))).status in SUCCEEDED
+    from tasks import IngestData
+
+    before = fresh(IngestData)
+    training_rows = __import__("json").loads((Path(before.output().path) / "dataset.json").read_text())["rows"]
+    labeled = scalar(url, "SELECT COUNT(*) FROM feedback")
+    assert labeled == int(PER_NIGHT * 0.8)
+
+    data = tmp_path / "data"
+    configure(database_url=url, dataset={"path": str(data / "raw" / "digits"), "include_feedback": "true"},
+              TrainModel={"architecture": "cnn", "epochs": "2"})
+    after = fresh(IngestData)
+    assert after.version != before.version
+    assert build(after).status in SUCCEEDED
+    snapshot = __import__("pandas").read_parquet(Path(after.output().path) / "snapshot.parquet")
+    assert len(snapshot) == training_rows + labeled
+    from_nights = snapshot[snapshot["_source_file"].str.contains("/incoming/")]
+    assert len(from_nights) == labeled and from_nights["label"].notna().all()
