@@ -26,7 +26,6 @@ import logging
 import math
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from itertools import repeat
 from typing import Any, Callable
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline.database import locked_transaction
 from pipeline.database.schema import (
     batches,
     drift as drift_table,
@@ -115,7 +115,7 @@ def load_batch(
         [predictions] if isinstance(predictions, pd.DataFrame) else predictions
     )
     lock_key = _lock_key("predictions", batch_date.isoformat(), model_version)
-    with _write_transaction(engine, lock_key) as connection:
+    with locked_transaction(engine, lock_key) as connection:
         connection.execute(
             sa.delete(predictions_table).where(
                 predictions_table.c.batch_date == batch_date,
@@ -204,7 +204,7 @@ def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str) -> in
             frame["example_id"].tolist(), frame["label"].tolist(), values.tolist()
         )
     ]
-    with _write_transaction(engine, _FEEDBACK_LOCK_KEY) as connection:
+    with locked_transaction(engine, _FEEDBACK_LOCK_KEY) as connection:
         for page in _pages([row["example_id"] for row in rows], DELETE_IDS):
             connection.execute(sa.delete(feedback).where(feedback.c.example_id.in_(page)))
         for page in _pages(rows, INSERT_ROWS):
@@ -262,7 +262,7 @@ def record_drift(
         )
     ]
     lock_key = _lock_key("drift", batch_date.isoformat(), model_version)
-    with _write_transaction(engine, lock_key) as connection:
+    with locked_transaction(engine, lock_key) as connection:
         for table in (feature_stats, drift_table):
             connection.execute(
                 sa.delete(table).where(
@@ -295,27 +295,6 @@ def alerts(engine: sa.Engine, batch_date: date, model_version: str) -> list[dict
 
 
 # --- transactions ------------------------------------------------------------------------------
-
-
-@contextmanager
-def _write_transaction(engine: sa.Engine, lock_key: int) -> Iterator[sa.Connection]:
-    """One transaction that holds the write lock for ``lock_key`` from its first statement.
-
-    PostgreSQL: ``pg_advisory_xact_lock`` (released at commit or rollback), so a second load of
-    the same batch waits and then replaces the first instead of failing on its primary key.
-    SQLite: ``BEGIN IMMEDIATE`` (SQLite has one writer anyway; this makes it wait up front).
-    """
-    with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key)))
-        try:
-            yield connection
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
 
 
 def _lock_key(*parts: str) -> int:

@@ -23,15 +23,13 @@ import getpass
 import logging
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from pipeline.database import redact_secrets
+from pipeline.database import locked_transaction, redact_secrets
 from pipeline.database.schema import MODEL_TASKS, model_events, model_versions, runs
 
 __all__ = [
@@ -108,7 +106,7 @@ def register(
         "metrics": _jsonable(metrics),
         "created_at": now,
     }
-    with _registry_transaction(engine) as connection:
+    with locked_transaction(engine, _REGISTRY_LOCK_KEY) as connection:
         existing = connection.execute(
             sa.select(model_versions.c.sha256).where(model_versions.c.version == version)
         ).first()
@@ -154,7 +152,7 @@ def promote(
     if event not in _PROMOTING_EVENTS:
         raise RegistryError(f"event {event!r} is not one of {', '.join(_PROMOTING_EVENTS)}")
     actor = _checked_actor(actor)
-    with _registry_transaction(engine) as connection:
+    with locked_transaction(engine, _REGISTRY_LOCK_KEY) as connection:
         target = connection.execute(
             sa.select(model_versions.c.version, model_versions.c.stage).where(
                 model_versions.c.version == version
@@ -181,7 +179,7 @@ def rollback(engine: sa.Engine, *, actor: str, reason: str | None) -> str:
         RegistryError: no model is in production, or none was in production before it.
     """
     actor = _checked_actor(actor)
-    with _registry_transaction(engine) as connection:
+    with locked_transaction(engine, _REGISTRY_LOCK_KEY) as connection:
         current = _production_version(connection)
         if current is None:
             raise RegistryError("nothing to roll back: no model is in production")
@@ -236,24 +234,6 @@ def current_actor() -> str:
     if not user:
         user = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
     return user or "unknown"
-
-
-@contextmanager
-def _registry_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One transaction holding the registry's write lock from its first statement."""
-    with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            # Take the write lock before reading, so check-then-write cannot interleave with
-            # another process (pysqlite would only BEGIN at the first write).
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_REGISTRY_LOCK_KEY)))
-        try:
-            yield connection
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
 
 
 def _production_version(connection: sa.Connection) -> str | None:

@@ -67,10 +67,11 @@ def _units(table: pd.DataFrame, group_column: str) -> np.ndarray:
     if group_column:
         groups = table[group_column]
         # A row without a group is a group of its own, not one big "missing" group.
-        keys.append(("group:" + groups.astype(str)).where(groups.notna(), "row:" + pd.Series(range(len(table)), index=table.index).astype(str)))
+        own_row = pd.Series([f"row:{i}" for i in range(len(table))], index=table.index)
+        keys.append(("group:" + groups.astype(str)).where(groups.notna(), own_row))
     # A bipartite graph rows <-> key values; its connected components are the units.
     rows = np.arange(len(table))
-    codes, offset, edges = [], len(table), []
+    offset, edges = len(table), []
     for key in keys:
         code, _ = pd.factorize(key)
         edges.append((rows, code + offset))

@@ -5,7 +5,6 @@ import hashlib
 import logging
 from pathlib import Path
 
-import luigi
 import pandas as pd
 import sqlalchemy as sa
 

@@ -11,6 +11,8 @@ free text bound for the database goes through :func:`redact_secrets`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import re
 import threading
@@ -281,3 +283,25 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+@contextmanager
+def locked_transaction(engine: sa.Engine, lock_key: int) -> Iterator[sa.Connection]:
+    """One transaction that holds a write lock from its first statement, committed on success.
+
+    PostgreSQL: ``pg_advisory_xact_lock(lock_key)`` (released at commit or rollback), so a second
+    writer of the same thing waits, then sees the first one's result. SQLite: ``BEGIN
+    IMMEDIATE`` (one writer anyway; pysqlite would otherwise BEGIN only at the first write, letting
+    check-then-write interleave with another process).
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif connection.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key)))
+        try:
+            yield connection
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()

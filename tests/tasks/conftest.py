@@ -5,10 +5,8 @@ use) and an empty task instance cache, so no setting or task leaks from one test
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import luigi
 import numpy as np
 import pandas as pd
 import pytest

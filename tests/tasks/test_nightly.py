@@ -17,7 +17,7 @@ from pipeline import database, registry
 from pipeline.examples import write_examples
 from tasks import Nightly, RegisterModel, TrainModel
 from tasks.cli import main as overnight
-from tests.tasks.support import build, fresh, subprocess_env
+from tests.tasks.support import build, fresh
 
 pytestmark = pytest.mark.slow
 SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
