@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VERSION_LENGTH = 16
+VERSION_FILE = "version.json"
 
 
 @dataclass
@@ -89,15 +90,20 @@ class StageTask(RecordedTask):
         """Everything the output depends on besides upstream versions and code; override to add."""
         return {}
 
+    def made_of(self) -> dict:
+        """Everything the version hashes; saved as version.json so `overnight plan` can say what changed."""
+        if not hasattr(self, "_made_of"):
+            self._made_of = {"task": self.task_family,
+                             "params": self.to_str_params(only_significant=True),
+                             "upstream": {task.task_family: task.version for task in flatten(self.requires())},
+                             "code": code_hash(self.code),
+                             **self.identity()}
+        return self._made_of
+
     @property
     def version(self) -> str:
         if not hasattr(self, "_version"):
-            made_of = {"task": self.task_family,
-                       "params": self.to_str_params(only_significant=True),
-                       "upstream": [task.version for task in flatten(self.requires())],
-                       "code": code_hash(self.code),
-                       **self.identity()}
-            self._version = _sha256(json.dumps(made_of, sort_keys=True))[:VERSION_LENGTH]
+            self._version = _sha256(json.dumps(self.made_of(), sort_keys=True, default=str))[:VERSION_LENGTH]
         return self._version
 
     def output(self):
@@ -113,6 +119,7 @@ class StageTask(RecordedTask):
             out_dir.mkdir(parents=True)
             outcome = self.build(out_dir)
             self._check_postcondition(out_dir)
+            write_json(out_dir / VERSION_FILE, {"version": self.version, **self.made_of()})
         return outcome
 
     def _remove_abandoned_attempts(self) -> None:
