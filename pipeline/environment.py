@@ -14,7 +14,15 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # not a POSIX system: CPU seconds and peak memory are not measured
+    resource = None
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +94,69 @@ def hardware() -> dict:
         ``"name (memory)"`` string per GPU nvidia-smi reports, ``[]`` without nvidia-smi.
     """
     return copy.deepcopy(_hardware())  # a copy: callers must not edit the cached facts
+
+
+def gpu_name() -> str | None:
+    """The name of the first GPU this process may use (``"NVIDIA H100 80GB HBM3"``), or None.
+
+    None without a GPU, and when ``CUDA_VISIBLE_DEVICES`` hides every GPU ("" or "-1"):
+    nvidia-smi still lists the cards then, but TensorFlow will not use them.
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return None
+    gpus = _hardware()["gpus"]
+    if not gpus:
+        return None
+    name, _, _ = gpus[0].rpartition(" (")  # drop the "(81559 MiB)" that hardware() appends
+    return name or gpus[0]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a piece of work used; None where this platform cannot tell."""
+
+    wall_s: float
+    cpu_s: float | None  # user + system, this process and its waited-for children
+    peak_memory_mb: float | None  # peak resident memory of this process since it started
+
+
+class UsageMeter:
+    """Measures wall and CPU seconds from its creation to :meth:`stop`.
+
+    CPU seconds are deltas of ``getrusage`` for this process plus its children (the children
+    count once they have exited and been waited for, as subprocess.run does). Peak memory is
+    not a delta: the kernel keeps only the process's high-water mark, so a task that runs
+    after a bigger one in the same process reports the bigger one's peak.
+    """
+
+    def __init__(self) -> None:
+        self._wall_start = time.monotonic()
+        self._cpu_start = _cpu_seconds()
+
+    def stop(self) -> Usage:
+        wall_s = time.monotonic() - self._wall_start
+        cpu_now = _cpu_seconds()
+        cpu_s = None if cpu_now is None or self._cpu_start is None else max(cpu_now - self._cpu_start, 0.0)
+        return Usage(wall_s=wall_s, cpu_s=cpu_s, peak_memory_mb=_peak_memory_mb())
+
+
+def _cpu_seconds() -> float | None:
+    if resource is None:
+        return None
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def _peak_memory_mb() -> float | None:
+    if resource is None:
+        return None
+    # ru_maxrss of RUSAGE_SELF: the process's peak resident set so far (not this task's own
+    # peak). Linux reports KiB, macOS bytes.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def packages() -> dict[str, str]:

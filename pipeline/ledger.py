@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 FINAL_STATUSES = ("succeeded", "failed")
 _MAX_NAME = run_metrics.c.name.type.length
 _MAX_SLICE = run_metrics.c.slice.type.length
+_MAX_GPU_NAME = runs.c.gpu_name.type.length
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,17 @@ def finish_run(
     rows_in: int | None = None,
     rows_rejected: int | None = None,
     error: str | None = None,
+    cpu_s: float | None = None,
+    peak_memory_mb: float | None = None,
+    gpu_name: str | None = None,
+    gpu_s: float | None = None,
+    cost: float | None = None,
 ) -> None:
-    """Close a run and store its metrics, all in one transaction.
+    """Close a run and store its metrics and resource use, all in one transaction.
 
-    NaN and infinite metric values are stored as NULL; passwords in ``error`` are masked.
+    NaN and infinite metric values are stored as NULL, as are NaN or infinite resource
+    figures; passwords in ``error`` are masked. ``cost`` is an estimate in the currency of the
+    configured prices (see :func:`estimate_cost`).
 
     Raises:
         ValueError: ``status`` is not succeeded or failed, or the run is already finished.
@@ -140,11 +148,35 @@ def finish_run(
                 rows_in=_optional_int(rows_in),
                 rows_rejected=_optional_int(rows_rejected),
                 error=redact_secrets(error) if error is not None else None,
+                cpu_s=_finite_or_none(cpu_s),
+                peak_memory_mb=_finite_or_none(peak_memory_mb),
+                gpu_name=gpu_name[:_MAX_GPU_NAME] if gpu_name is not None else None,
+                gpu_s=_finite_or_none(gpu_s),
+                cost=_finite_or_none(cost),
             )
         )
         if metric_rows:
             connection.execute(sa.insert(run_metrics), metric_rows)
     logger.info("run %s %s with %d metrics", run_id, status, len(metric_rows))
+
+
+def estimate_cost(
+    wall_s: float,
+    gpu_s: float | None = None,
+    *,
+    price_per_hour: float = 0.0,
+    gpu_price_per_hour: float = 0.0,
+) -> float:
+    """Estimated cost of a run: wall hours at the machine's price plus GPU hours at the GPU's.
+
+    Raises:
+        ValueError: a negative price or duration.
+    """
+    for name, value in (("wall_s", wall_s), ("gpu_s", gpu_s or 0.0),
+                        ("price_per_hour", price_per_hour), ("gpu_price_per_hour", gpu_price_per_hour)):
+        if not value >= 0:  # also catches NaN
+            raise ValueError(f"{name} must be zero or more, not {value!r}")
+    return wall_s / 3600 * price_per_hour + (gpu_s or 0.0) / 3600 * gpu_price_per_hour
 
 
 def record_dataset(

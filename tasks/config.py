@@ -15,6 +15,9 @@ class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the
     data_root = luigi.Parameter(default="data", description="working tree of the pipeline")
     database_url = luigi.Parameter(default="sqlite:///data/overnight.db",
                                    description=f"SQLAlchemy URL; {DATABASE_URL_VARIABLE} wins over it")
+    # Cost accounting: each run's estimated cost = wall hours * price_per_hour + GPU hours * gpu_price_per_hour.
+    price_per_hour = luigi.FloatParameter(default=0.0, description="price of an hour of this machine")
+    gpu_price_per_hour = luigi.FloatParameter(default=0.0, description="extra price of an hour of GPU use")
 
 
 class dataset(luigi.Config):  # noqa: N801

@@ -84,6 +84,12 @@ runs = sa.Table(
     sa.Column("started_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime(), nullable=True),
     sa.Column("duration_s", sa.Float(), nullable=True),
+    # Cost accounting (migration 0003); NULL for runs recorded before it, or not measured.
+    sa.Column("cpu_s", sa.Float(), nullable=True),  # user + system, the process and its children
+    sa.Column("peak_memory_mb", sa.Float(), nullable=True),  # the process's peak resident memory
+    sa.Column("gpu_name", sa.String(200), nullable=True),  # first visible GPU; NULL without one
+    sa.Column("gpu_s", sa.Float(), nullable=True),  # 0 when a GPU was present but unused
+    sa.Column("cost", sa.Float(), nullable=True),  # estimated, in the configured prices' currency
     sa.CheckConstraint(
         "status IN ('running', 'succeeded', 'failed', 'abandoned')", name="status"
     ),

@@ -21,7 +21,7 @@ NIGHTLY_TABLES = {
     "drift",
 }
 VIEWS = {"drift_alerts", "prediction_quality_daily", "labeling_queue"}
-HEAD = "0002"
+HEAD = "0003"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -52,6 +52,7 @@ def test_migration_creates_columns_and_indexes(engine):
         "run_id", "task", "params", "version", "status", "git_commit", "git_dirty",
         "data_version", "hardware", "packages", "output_path", "rows_in", "rows_rejected",
         "error", "host", "pid", "started_at", "finished_at", "duration_s",
+        "cpu_s", "peak_memory_mb", "gpu_name", "gpu_s", "cost",
     }
     assert run_columns["started_at"]["nullable"] is False
     assert run_columns["finished_at"]["nullable"] is True
