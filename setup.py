@@ -28,7 +28,7 @@ setup(
         "tqdm>=4.66,<5",
     ],
     extras_require={
-        "dev": ["pytest>=8,<10"],
+        "dev": ["pytest>=8,<10", "playwright>=1.40,<2"],  # playwright drives the system Chromium
         "gpu": ["tensorflow[and-cuda]>=2.18,<2.22"],
     },
     entry_points={"console_scripts": ["overnight=tasks.cli:main"]},
