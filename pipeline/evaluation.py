@@ -99,26 +99,31 @@ def diagnose(history: dict[str, list[float]]) -> dict:
         return {"diagnosis": "diverged", "reason": f"the loss is not finite from epoch {not_finite[0]}: "
                                                    "lower the learning rate or check the inputs for extreme values"}
     best = int(np.argmin(validation))
-    rise = (validation[-1] - validation[best]) / max(abs(validation[best]), 1e-12)
-    if best < len(validation) - 2 and rise > 0.1 and loss[-1] < loss[best]:
+    # Changes are judged against the first training loss too: once a loss is tiny, a 10% wobble
+    # of it is noise, not a trend (a val_loss of 0.066 that ends at 0.075 is not overfitting).
+    scale = max(abs(loss[0]), 1e-12)
+    rise = validation[-1] - validation[best]
+    if (best < len(validation) - 2 and rise > 0.1 * abs(validation[best]) and rise > 0.05 * scale
+            and loss[-1] < loss[best]):
         return {"diagnosis": "overfitting",
-                "reason": f"val_loss was lowest at epoch {best + 1} ({validation[best]:.4f}) and rose "
-                          f"{rise:.0%} by the last epoch while the training loss kept falling"}
-    drop = (loss[0] - loss[-1]) / max(abs(loss[0]), 1e-12)
+                "reason": f"val_loss was lowest at epoch {best + 1} ({validation[best]:.4f}) and rose to "
+                          f"{validation[-1]:.4f} by the last epoch while the training loss kept falling"}
+    drop = (loss[0] - loss[-1]) / scale
     if drop < 0.2:
         return {"diagnosis": "underfitting",
                 "reason": f"the training loss fell only {drop:.0%} ({loss[0]:.4f} to {loss[-1]:.4f})"}
-    recent = (validation[-2] - validation[-1]) / max(abs(validation[-2]), 1e-12)
-    if best == len(validation) - 1 and recent > 0.05:
+    recent = validation[-2] - validation[-1]
+    if best == len(validation) - 1 and recent > 0.05 * abs(validation[-2]) and recent > 0.01 * scale:
         return {"diagnosis": "underfitting",
-                "reason": f"val_loss was still falling {recent:.0%} per epoch at the end: train longer"}
+                "reason": f"val_loss was still falling ({validation[-2]:.4f} to {validation[-1]:.4f} in the "
+                          "last epoch): train longer"}
     return {"diagnosis": "fine", "reason": f"val_loss settled at {validation[best]:.4f} by epoch {best + 1} "
                                            f"(training loss {loss[best]:.4f})"}
 
 
 def evaluate(model_dir, features_dir, preprocessor: dict, history: dict[str, list[float]], *,
-             headline: str, out_dir, slices: dict[str, object] | None = None) -> dict:
-    """Score validation and test, write metrics.json, the plots and the test predictions.
+             headline: str, out_dir, slices: dict[str, object] | None = None, examples=None) -> dict:
+    """Score validation and test, write metrics.json, the plots, the test predictions and report.html.
 
     Args:
         model_dir: a training output (model.keras inside).
@@ -126,6 +131,8 @@ def evaluate(model_dir, features_dir, preprocessor: dict, history: dict[str, lis
         history: the training history, for the diagnosis and the learning curves.
         headline: the headline definition, e.g. "accuracy" or "f1_macro:0.7, accuracy:0.3".
         slices: example id -> slice value, for per-slice test metrics.
+        examples: the validated table (example_id and feature columns), for the report to show
+            the worst test examples' images, text or values; None shows their ids only.
 
     Returns:
         The metrics document also written as metrics.json.
@@ -133,7 +140,7 @@ def evaluate(model_dir, features_dir, preprocessor: dict, history: dict[str, lis
     import json
     from pathlib import Path
 
-    from pipeline import plots
+    from pipeline import plots, reports
     from pipeline.features import load_arrays
     from pipeline.prediction import load_model, predict
 
@@ -156,10 +163,15 @@ def evaluate(model_dir, features_dir, preprocessor: dict, history: dict[str, lis
     plots.learning_curves(history, document["diagnosis"], out_dir / "learning_curves.png")
     if task == "classification":
         plots.confusion(labels, outputs.argmax(axis=1), preprocessor["classes"], out_dir / "confusion_matrix.png")
+        plots.calibration(outputs.max(axis=1), outputs.argmax(axis=1) == labels, out_dir / "calibration.png",
+                          bins=CALIBRATION_BINS)
     else:
         plots.predicted_vs_actual(labels, outputs, out_dir / "predicted_vs_actual.png")
-    _test_predictions(task, labels, outputs, ids, preprocessor).to_parquet(out_dir / "test_predictions.parquet")
+    table = _test_predictions(task, labels, outputs, ids, preprocessor)
+    table.to_parquet(out_dir / "test_predictions.parquet")
     (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, default=float))
+    reports.evaluation_report(out_dir, document, history, preprocessor=preprocessor, test_predictions=table,
+                              examples=examples)
     return document
 
 

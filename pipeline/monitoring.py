@@ -179,8 +179,13 @@ def reference_profile(table: pd.DataFrame, schema: Schema, *, bins: int = 10, sa
     return {"format": REFERENCE_FORMAT, "bins": bins, "rows": len(table), "features": features}
 
 
-def prediction_profile(predicted_classes: Sequence[str]) -> dict:
-    """Proportions of the predicted classes (a missing prediction counts as "(missing)")."""
+def prediction_profile(predicted_classes: Sequence, *, numeric: bool = False, bins: int = 10,
+                       sample: int = 2000, seed: int = 0) -> dict:
+    """Proportions of the predicted classes (a missing prediction counts as "(missing)"), or for
+    a regression model (numeric=True) a numeric profile of the predicted values."""
+    if numeric:
+        values = pd.Series(list(predicted_classes), dtype="float64")
+        return _numeric_profile(values, bins, sample, np.random.default_rng(seed))
     counts = _class_counts(predicted_classes)
     total = sum(counts.values())
     return {"rows": total, "proportions": {name: count / total for name, count in counts.items()}}
@@ -294,7 +299,13 @@ def compare(batch: pd.DataFrame, schema: Schema, reference: dict, thresholds: Dr
         stats += [(feature, *row) for row in feature_stats]
         drift += [(feature, *row) for row in feature_drift]
     reference_predictions = reference_predictions or reference.get("predictions")
-    if predicted_classes is not None and reference_predictions:
+    if predicted_classes is not None and reference_predictions and reference_predictions.get("kind") == "numeric":
+        # Regression: predicted values drift like a numeric feature (PSI and KS), not as classes.
+        values = pd.Series(list(predicted_classes), dtype="float64")
+        prediction_thresholds = dataclasses.replace(thresholds, psi=thresholds.prediction_psi)
+        _, prediction_drift = _compare_numeric(values, reference_predictions, prediction_thresholds, {})
+        drift += [(PREDICTION, *row) for row in prediction_drift]
+    elif predicted_classes is not None and reference_predictions:
         drift.append((PREDICTION, *_compare_predictions(predicted_classes, reference_predictions, thresholds)))
     return _frame(stats, STATS_COLUMNS), _frame(drift, DRIFT_COLUMNS)
 

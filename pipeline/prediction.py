@@ -58,7 +58,7 @@ def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: di
     valid.parquet (the typed rows, for drift monitoring) and rejects.csv (rows and reasons).
     Ids repeated across chunks are rejected like ids repeated within one.
     """
-    from pipeline.validation import EXAMPLE_ID, REASON, validate
+    from pipeline.validation import EXAMPLE_ID, REASON, require_columns, validate
 
     summary, seen = BatchSummary(), set()
     with _ParquetAppender(out_dir / PREDICTIONS, _PREDICTION_TYPES) as predictions, \
@@ -66,6 +66,7 @@ def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: di
             _CsvAppender(out_dir / REJECTS, _reject_columns(schema)) as rejects:
         for chunk in chunks:
             if chunk.empty:
+                require_columns(chunk, schema, labeled=False)  # a header-only file with the wrong columns
                 continue
             result = validate(chunk, schema, labeled=False, require_rows=False)
             repeated = result.valid[EXAMPLE_ID].isin(seen).to_numpy()

@@ -139,13 +139,23 @@ def _first_line(error: Exception) -> str:
 
 
 def batch_files(folder: str | Path) -> list[Path]:
-    """A nightly folder's files; a missing or empty folder is an empty batch, not an error."""
+    """A nightly folder's files, sub-folders included; a missing or empty folder is an empty night.
+
+    Raises:
+        DataError: the folder holds files this pipeline cannot read (a .gz, a spreadsheet): they
+            would otherwise be skipped without a word.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    wanted = TABLE_EXTENSIONS + IMAGE_EXTENSIONS
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in wanted
-                  and not p.name.startswith("."))
+    files = sorted(p for p in folder.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    unreadable = [p for p in files if p.suffix.lower() not in TABLE_EXTENSIONS + IMAGE_EXTENSIONS]
+    if unreadable:
+        names = ", ".join(str(p.relative_to(folder)) for p in unreadable[:5])
+        raise DataError(f"{folder}: cannot read {names}{' ...' if len(unreadable) > 5 else ''}; "
+                        f"expected {', '.join(TABLE_EXTENSIONS + IMAGE_EXTENSIONS)} files")
+    return files
 
 
 def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -167,7 +177,7 @@ def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int)
 
 
 def _table_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    first_row = 1
+    first_row, yielded = 1, False
     try:
         if file.suffix.lower() == ".csv":
             chunks = pd.read_csv(file, dtype=str, keep_default_na=True, skipinitialspace=True, chunksize=chunk_rows)
@@ -180,7 +190,14 @@ def _table_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
             chunk[SOURCE_FILE] = str(file)
             chunk[SOURCE_ROW] = range(first_row, first_row + len(chunk))
             first_row += len(chunk)
+            chunk.attrs["source"] = str(file)  # names the file even when the chunk has no rows
+            yielded = True
             yield chunk
+        if not yielded and file.suffix.lower() == ".csv":
+            # Header only: no chunk came, but its columns must still be checked.
+            header = pd.read_csv(file, dtype=str, nrows=0).assign(**{SOURCE_FILE: str(file), SOURCE_ROW: 0})
+            header.attrs["source"] = str(file)
+            yield header
     except pd.errors.EmptyDataError:
         return  # a zero-byte file is an empty batch
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
@@ -197,6 +214,9 @@ def feedback_examples(incoming_root: str | Path, labels: pd.DataFrame, *, label:
         id_column: the column holding example ids in the nightly files (image data: the file name).
         image_column: the image column for an image data set, else None.
     """
+    if not image_column and not id_column:
+        raise DataError("[dataset] include_feedback needs [dataset] id_column for a table: late labels "
+                        "name their examples by id")
     by_id = dict(zip(labels["example_id"].astype(str), labels["label"]))
     found = []
     for night in sorted(p for p in Path(incoming_root).iterdir() if p.is_dir()) if Path(incoming_root).is_dir() else []:
@@ -211,3 +231,29 @@ def feedback_examples(incoming_root: str | Path, labels: pd.DataFrame, *, label:
     table = pd.concat(found, ignore_index=True)
     key = IMAGE_ID_COLUMN if image_column else id_column
     return table.drop_duplicates(key, keep="last").reset_index(drop=True)
+
+
+def read_feedback(files: list[Path], *, id_column: str, label: str) -> pd.DataFrame:
+    """Late-label CSVs as one table: example_id, label, source (the file).
+
+    The id column is the data set's `id_column`, or `image_id` for image folders; `example_id`
+    is always accepted too, so a labeled export of the labeling queue can come straight back.
+
+    Raises:
+        DataError: a file has no id column or no label column.
+    """
+    frames = []
+    for file in files:
+        try:
+            table = pd.read_csv(file, dtype=str)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise DataError(f"{file}: cannot be read as CSV: {_first_line(error)}") from None
+        candidates = [c for c in (id_column, IMAGE_ID_COLUMN, "example_id") if c]
+        present = [column for column in candidates if column in table.columns]
+        if not present or label not in table.columns:
+            raise DataError(f"{file}: expected an id column ({' or '.join(map(repr, candidates))}) and the label "
+                            f"column {label!r}; the file has {', '.join(map(repr, table.columns))}")
+        frames.append(pd.DataFrame({"example_id": table[present[0]], "label": table[label], "source": str(file)}))
+    if not frames:
+        return pd.DataFrame({"example_id": [], "label": [], "source": []}, dtype=object)
+    return pd.concat(frames, ignore_index=True)

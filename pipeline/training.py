@@ -49,6 +49,7 @@ class TrainingResult:
     history: dict[str, list[float]]  # per epoch, every epoch, resumed ones included
     resumed_from_epoch: int  # 0 for a fresh start
     debug: dict | None = None  # first and last loss of a debug run
+    validation_metrics: dict[str, float] | None = None  # the final model on the validation split
 
 
 def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.ndarray], preprocessor: dict,
@@ -107,10 +108,22 @@ def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.n
     if (work_dir / "tensorboard").exists():
         shutil.copytree(work_dir / "tensorboard", model_dir / "tensorboard", dirs_exist_ok=True)
     debug = _debug_verdict(history) if config.debug else None
+    validation_metrics = _validation_metrics(model, validation_data, preprocessor)
     resumed_from = start.get("epoch", len(history.get("loss", [])))
     if resumed_from:
         logger.info("resumed from a checkpoint after epoch %d", resumed_from)
-    return TrainingResult(history, resumed_from, debug)
+    return TrainingResult(history, resumed_from, debug, validation_metrics)
+
+
+def _validation_metrics(model, validation_data: tuple[dict, np.ndarray], preprocessor: dict) -> dict[str, float]:
+    """The evaluation metrics on the validation split: what tuning ranks trials by."""
+    from pipeline.evaluation import task_metrics
+    from pipeline.prediction import predict
+
+    features, labels = validation_data
+    outputs = predict(model, features, preprocessor)
+    known = labels >= 0 if preprocessor["task"] == "classification" else np.ones(len(labels), bool)
+    return task_metrics(preprocessor["task"], labels[known], outputs[known])
 
 
 def _seed_everything(config: TrainingConfig, keras, tf) -> None:

@@ -117,8 +117,15 @@ def parse_times(values: pd.Series) -> pd.Series:
 
 
 def _source_name(table: pd.DataFrame) -> str:
+    if table.empty and table.attrs.get("source"):
+        return table.attrs["source"]
     files = table[SOURCE_FILE].unique() if SOURCE_FILE in table.columns else []
     return str(files[0]) if len(files) == 1 else f"{len(files)} files"
+
+
+def require_columns(table: pd.DataFrame, schema: Schema, *, labeled: bool) -> None:
+    """DataError naming the missing columns, for tables that may have no rows (a header-only night)."""
+    _require_columns(table, schema, labeled, _source_name(table))
 
 
 def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source: str) -> None:

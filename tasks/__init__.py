@@ -12,9 +12,11 @@ from tasks.raw import IngestData
 from tasks.registry import RegisterModel
 from tasks.split import SplitData
 from tasks.training import TrainModel
+from tasks.tuning import TuneModel, TuneTrial
 from tasks.validation import ValidateData
 
 errors.install()
 
 __all__ = ["IngestData", "ValidateData", "SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel",
-           "RegisterModel", "BatchPredict", "LogPredictions", "MonitorDrift", "IngestFeedback", "Nightly"]
+           "RegisterModel", "BatchPredict", "LogPredictions", "MonitorDrift", "IngestFeedback", "Nightly",
+           "TuneModel", "TuneTrial"]

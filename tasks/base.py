@@ -17,16 +17,20 @@ from typing import ClassVar
 import luigi
 from luigi.task import flatten
 
-from pipeline import ledger
+from pipeline import environment, ledger
+from pipeline.errors import DataError
 from pipeline.ledger import Metric
 from tasks import recording
-from tasks.config import data_root
+from tasks.config import data_root, overnight
 
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VERSION_LENGTH = 16
 VERSION_FILE = "version.json"
+# Task families whose work runs on the GPU when there is one (TensorFlow); their GPU seconds are
+# their wall seconds. Other tasks on a GPU machine record 0 GPU seconds.
+GPU_TASKS = frozenset({"TrainModel", "EvaluateModel", "RegisterModel", "BatchPredict"})
 
 
 @dataclass
@@ -55,24 +59,42 @@ class RecordedTask(luigi.Task):
 
     def run(self):
         engine = recording.engine()
+        prices = _prices()  # before the work: a bad price must not cost a training
         self.run_id = ledger.start_run(engine, task=self.task_family, params=self.to_str_params(),
                                        version=self.version, data_version=self.data_version,
                                        output_path=self.output_location(), repo_dir=REPO_ROOT)
+        meter = environment.UsageMeter()
         try:
             outcome = self.execute()
         except BaseException as error:
-            ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}")
+            ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}",
+                              **self._resources_used(meter, prices))
             raise
         ledger.finish_run(engine, self.run_id, status="succeeded", metrics=outcome.metrics,
-                          rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected)
+                          rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected,
+                          **self._resources_used(meter, prices))
         logger.info("%s %s -> %s", self.task_family, self.version, self.output_location())
+
+    def _resources_used(self, meter: environment.UsageMeter, prices: dict[str, float]) -> dict:
+        """finish_run's resource arguments: CPU, peak memory, GPU and the estimated cost."""
+        usage = meter.stop()
+        gpu = environment.gpu_name()
+        gpu_s = None if gpu is None else usage.wall_s if self.task_family in GPU_TASKS else 0.0
+        return {"cpu_s": usage.cpu_s, "peak_memory_mb": usage.peak_memory_mb, "gpu_name": gpu, "gpu_s": gpu_s,
+                "cost": ledger.estimate_cost(usage.wall_s, gpu_s, **prices)}
 
     def output_location(self) -> str:
         return getattr(self.output(), "path", str(self.output()))
 
     def progress(self, done: int, total: int, message: str) -> None:
-        self.set_progress_percentage(round(100 * done / max(total, 1)))
-        self.set_status_message(message)
+        # Luigi sets these callbacks only on tasks its worker runs.
+        if callable(self.set_progress_percentage):
+            self.set_progress_percentage(round(100 * done / max(total, 1)))
+        self.status(message)
+
+    def status(self, message: str) -> None:
+        if callable(self.set_status_message):
+            self.set_status_message(message)
 
 
 class StageTask(RecordedTask):
@@ -117,9 +139,13 @@ class StageTask(RecordedTask):
         with self.output().temporary_path() as temporary:
             out_dir = Path(temporary)
             out_dir.mkdir(parents=True)
-            outcome = self.build(out_dir)
-            self._check_postcondition(out_dir)
-            write_json(out_dir / VERSION_FILE, {"version": self.version, **self.made_of()})
+            try:
+                outcome = self.build(out_dir)
+                self._check_postcondition(out_dir)
+                write_json(out_dir / VERSION_FILE, {"version": self.version, **self.made_of()})
+            except BaseException:
+                shutil.rmtree(out_dir, ignore_errors=True)  # a failed attempt leaves nothing behind
+                raise
         return outcome
 
     def _remove_abandoned_attempts(self) -> None:
@@ -145,6 +171,15 @@ def code_hash(paths: tuple[str, ...]) -> str:
             digest.update(f"{relative}/{file.relative_to(path).as_posix()}".encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()
+
+
+def _prices() -> dict[str, float]:
+    settings = overnight()
+    prices = {"price_per_hour": settings.price_per_hour, "gpu_price_per_hour": settings.gpu_price_per_hour}
+    for name, value in prices.items():
+        if not value >= 0:
+            raise DataError(f"[overnight] {name} must be zero or more, not {value}")
+    return prices
 
 
 def _sha256(text: str) -> str:

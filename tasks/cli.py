@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from pipeline import database
-from tasks.config import data_root, database_url
+from tasks.config import data_root, database_url, dataset_config
 
 
 @click.group()
@@ -82,6 +82,70 @@ def summary(as_json: bool) -> None:
     click.echo(f"database: {lines['database']} (tables runs, run_metrics, datasets)")
 
 
+# --- Runs from the shell: `runs`, `show`, `compare` (queries and formatting: pipeline/runs.py) ---
+
+
+@main.command("runs")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="at most this many runs")
+@click.option("--task", default=None, help="only runs of this task, e.g. TrainModel")
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "abandoned"]), default=None,
+              help="only runs with this status")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="csv and json print every field in full")
+def runs_list(limit: int, task: str | None, status: str | None, output_format: str) -> None:
+    """Recent runs, newest first: id, task, version, status, duration, headline, data, commit, cost."""
+    from pipeline import runs
+
+    rows = runs.list_runs(_engine(), limit=limit, task=task, status=status)
+    if output_format == "json":
+        click.echo(runs.to_json(rows))
+    elif output_format == "csv":
+        click.echo(runs.to_csv(rows, runs.LISTED_COLUMNS), nl=False)
+    else:
+        click.echo(runs.format_runs_table(rows))
+
+
+@main.command("show")
+@click.argument("run")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def runs_show(run: str, output_format: str) -> None:
+    """Everything recorded about RUN (its id, or the first characters of it)."""
+    from pipeline import runs
+
+    details = _recorded_run(_engine(), run)
+    click.echo(runs.to_json(details) if output_format == "json" else runs.format_run(details))
+
+
+@main.command("compare")
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
+    """Parameter differences and metric deltas (B - A) of two runs, ids or their first characters."""
+    from pipeline import runs
+
+    engine = _engine()
+    comparison = runs.compare_runs(_recorded_run(engine, run_a), _recorded_run(engine, run_b))
+    if output_format == "json":
+        click.echo(runs.to_json(comparison))
+    elif output_format == "csv":
+        click.echo(runs.to_csv(runs.comparison_rows(comparison),
+                               ("kind", "split", "slice", "name", "a", "b", "delta")), nl=False)
+    else:
+        click.echo(runs.format_comparison(comparison))
+
+
+def _recorded_run(engine, run: str) -> dict:
+    """run_details of the one run RUN names; an unknown or ambiguous id is a one-line error."""
+    from pipeline import runs
+
+    try:
+        return runs.run_details(engine, runs.find_run_id(engine, run))
+    except runs.RunNotFound as error:
+        raise click.ClickException(str(error)) from None
+
+
 @main.command()
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table")
 def models(output_format: str) -> None:
@@ -129,12 +193,124 @@ def labeling_queue(batch_date, limit: int, output: Path | None) -> None:
                     "WHERE batch_date = :batch_date ORDER BY score ASC, example_id LIMIT :limit")
     with _engine().connect() as connection:
         table = pd.read_sql(query, connection, params={"batch_date": batch_date.date(), "limit": limit})
-    table["label"] = ""  # for the annotator to fill in; the file goes back through feedback/<date>/
+    # For the annotator to fill in; the file goes back as it is through feedback/<date>/.
+    table[dataset_config().label] = ""
     if output:
         table.to_csv(output, index=False)
         click.echo(f"{len(table)} rows to label in {output}")
     else:
         click.echo(table.to_csv(index=False), nl=False)
+
+
+@main.command("report")
+@click.argument("run_id", required=False)
+@click.option("--date", "batch_date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="print the nightly report of this night instead")
+def report(run_id: str | None, batch_date) -> None:
+    """Print the path of RUN_ID's report.html, or with --date D, of night D's nightly report.
+
+    RUN_ID is an EvaluateModel run (its id or the first characters of it); a TrainModel run
+    stands for the newest succeeded evaluation of its model.
+    """
+    if (run_id is None) == (batch_date is None):
+        raise click.UsageError("give a RUN_ID or --date D, not both")
+    if batch_date is not None:
+        night = batch_date.date().isoformat()
+        found = sorted((data_root() / "09_monitoring" / night).glob("report-*.html"),
+                       key=lambda path: path.stat().st_mtime)
+        if not found:
+            raise click.ClickException(f"no nightly report for {night} under {data_root() / '09_monitoring'}; "
+                                       f"run `scripts/nightly.sh {night}`")
+        click.echo(str(found[-1]))
+        return
+    path = Path(_evaluation_run_for_report(_engine(), run_id)["output_path"]) / "report.html"
+    if not path.is_file():
+        raise click.ClickException(f"{path} does not exist: that evaluation predates reports or was removed; "
+                                   "rerun `luigi --module tasks EvaluateModel`")
+    click.echo(str(path))
+
+
+def _evaluation_run_for_report(engine, run_id: str) -> dict:
+    """The EvaluateModel run RUN_ID names; a TrainModel run leads to its model's newest evaluation."""
+    import sqlalchemy as sa
+
+    from pipeline.database.schema import runs as runs_table
+
+    columns = (runs_table.c.run_id, runs_table.c.task, runs_table.c.status, runs_table.c.version,
+               runs_table.c.output_path)
+    with engine.connect() as connection:
+        matches = [dict(row._mapping) for row in connection.execute(
+            sa.select(*columns).where(runs_table.c.run_id.startswith(run_id.strip(), autoescape=True)).limit(2))]
+        if len(matches) != 1 or not run_id.strip():
+            problem = "matches several runs: give more characters" if matches else "matches no run"
+            raise click.ClickException(f"run id {run_id!r} {problem} (`overnight runs` lists them)")
+        run = matches[0]
+        if run["task"] == "TrainModel":
+            evaluations = connection.execute(
+                sa.select(*columns).where(runs_table.c.task == "EvaluateModel", runs_table.c.status == "succeeded")
+                .order_by(runs_table.c.started_at.desc())).all()
+            for evaluation in evaluations:
+                made_of = Path(evaluation.output_path or "") / "version.json"
+                upstream = json.loads(made_of.read_text()).get("upstream", {}) if made_of.is_file() else {}
+                if upstream.get("TrainModel") == run["version"]:
+                    return dict(evaluation._mapping)
+            raise click.ClickException(f"TrainModel run {run['run_id']} has no succeeded evaluation: "
+                                       "run `luigi --module tasks EvaluateModel` with the same parameters")
+    if run["task"] != "EvaluateModel":
+        raise click.ClickException(f"run {run['run_id']} is a run of {run['task']}: reports belong to EvaluateModel "
+                                   "runs (or give a TrainModel run); for a night use `overnight report --date D`")
+    if run["status"] != "succeeded":
+        raise click.ClickException(f"EvaluateModel run {run['run_id']} {run['status']}: it wrote no report")
+    return run
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("task_and_parameters", nargs=-1, type=click.UNPROCESSED, required=True)
+def plan(task_and_parameters: tuple[str, ...]) -> None:
+    """The tasks that would run for TASK [--param value ...], and why; runs nothing.
+
+    Parameters are Luigi's, as on its command line: `overnight plan TrainModel --epochs 3`.
+    """
+    from luigi.cmdline_parser import CmdlineParser
+
+    import tasks  # noqa: F401 - registers the task classes with Luigi
+    from tasks.planning import plan as plan_tasks
+
+    try:
+        with CmdlineParser.global_instance(list(task_and_parameters)) as parser:
+            root = parser.get_task_obj()
+            planned = plan_tasks(root)
+    except SystemExit as exit_:  # argparse already printed what was wrong
+        raise click.exceptions.Exit(exit_.code or 2) from None
+    if not planned:
+        click.echo(f"nothing to run: {root} is complete")
+    for item in planned:
+        click.echo(f"{item.task}\n    {item.reason}")
+
+
+@main.command()
+@click.argument("run")
+@click.option("--scratch", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="folder for the rebuilt chain (default: a new temporary folder)")
+def reproduce(run: str, scratch: Path | None) -> None:
+    """Retrain TrainModel run RUN from its recorded parameters and data; compare the metrics."""
+    from pipeline.errors import DataError
+    from tasks.reproduction import reproduce as reproduce_run
+
+    try:
+        result = reproduce_run(_engine(), run, scratch=scratch)
+    except DataError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"run {result.run_id}: version {result.original_version}, reproduced as "
+               f"{result.reproduced_version} in {result.scratch}")
+    if result.identical:
+        click.echo(f"identical: all {result.compared} recorded metrics match exactly")
+        return
+    click.echo(f"different: {len(result.mismatches)} of {result.compared} metrics differ"
+               " (train with --deterministic for exact reproduction)")
+    for line in result.mismatches[:20]:
+        click.echo(f"  {line}")
+    sys.exit(1)
 
 
 def _engine():

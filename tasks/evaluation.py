@@ -1,4 +1,4 @@
-"""Evaluation stage: metrics.json, plots and test predictions beside them."""
+"""Evaluation stage: metrics.json, plots, test predictions and report.html beside them."""
 from __future__ import annotations
 
 import logging
@@ -19,12 +19,13 @@ from tasks.validation import VALID, ValidateData
 logger = logging.getLogger(__name__)
 
 METRICS = "metrics.json"
+REPORT = "report.html"
 
 
 class EvaluateModel(StageTask):
     folder = "06_evaluation"
-    code = ("pipeline/evaluation.py", "pipeline/plots.py", "pipeline/prediction.py")
-    expected_files = (METRICS, "learning_curves.png", "test_predictions.parquet")
+    code = ("pipeline/evaluation.py", "pipeline/plots.py", "pipeline/prediction.py", "pipeline/reports.py")
+    expected_files = (METRICS, "learning_curves.png", "test_predictions.parquet", REPORT)
 
     headline = luigi.Parameter(default="", description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; "
                                                        "empty: accuracy (classification), r2 (regression)")
@@ -39,11 +40,17 @@ class EvaluateModel(StageTask):
         model_dir, features_dir, validated = self.input_dir(0), self.input_dir(1), self.input_dir(2)
         preprocessor = read_json(features_dir / PREPROCESSOR)
         document = evaluate(model_dir, features_dir, preprocessor, read_history(model_dir / "history.csv"),
-                            headline=self.headline, out_dir=out_dir, slices=self._slices(validated))
+                            headline=self.headline, out_dir=out_dir, slices=self._slices(validated),
+                            examples=self._examples(validated, preprocessor))
         test = document["splits"]["test"]
         logger.info("test %s; headline %.4f; %s: %s", ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "rows"),
                     document["headline"]["value"], document["diagnosis"]["diagnosis"], document["diagnosis"]["reason"])
         return Outcome(metrics=document_metrics(document))
+
+    def _examples(self, validated: Path, preprocessor: dict) -> pd.DataFrame:
+        """Ids and feature columns, for the report to show the worst test examples."""
+        columns = [EXAMPLE_ID, *preprocessor["schema"]["kinds"]]
+        return pd.read_parquet(validated / VALID, columns=columns)
 
     def _slices(self, validated: Path) -> dict | None:
         column = Schema.from_dict(read_json(validated / SCHEMA)).slice_column

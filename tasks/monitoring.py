@@ -8,11 +8,10 @@ import luigi
 import pandas as pd
 
 from pipeline import prediction_log, raw
-from pipeline.errors import DataError
 from pipeline.ledger import Metric
 from pipeline.monitoring import DriftThresholds, alert_line, compare, prediction_profile
 from pipeline.prediction import PREDICTIONS, VALID
-from pipeline.schema import IMAGE_ID_COLUMN, Schema
+from pipeline.schema import Schema
 from pipeline.validation import REASON
 from tasks import recording
 from tasks.base import Outcome, StageTask, read_json, write_json
@@ -52,13 +51,17 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         row = recording.model_row(self.model)
         model_dir, batch_dir = Path(row["path"]), Path(self.input().path)
         schema = Schema.from_dict(read_json(model_dir / "preprocessor.json")["schema"])
-        predicted = pd.read_parquet(batch_dir / PREDICTIONS, columns=["prediction"])["prediction"]
-        test_predictions = pd.read_parquet(Path(row["evaluation_path"]) / "test_predictions.parquet")
+        regression = row["task"] == "regression"
+        predicted = pd.read_parquet(batch_dir / PREDICTIONS, columns=["prediction", "score"])
+        predicted = predicted["score"] if regression else predicted["prediction"].astype(str)
+        test_predictions = pd.read_parquet(Path(row["evaluation_path"]) / "test_predictions.parquet")["prediction"]
         thresholds = DriftThresholds(psi=self.psi_threshold, ks=self.ks_threshold, js=self.js_threshold,
                                      prediction_psi=self.prediction_psi_threshold, min_rows=self.min_rows)
         stats, drift = compare(pd.read_parquet(batch_dir / VALID), schema, read_json(model_dir / REFERENCE),
-                               thresholds, predicted_classes=predicted.astype(str).tolist(),
-                               reference_predictions=prediction_profile(test_predictions["prediction"].astype(str).tolist()))
+                               thresholds, predicted_classes=predicted.tolist(),
+                               reference_predictions=prediction_profile(
+                                   (test_predictions if regression else test_predictions.astype(str)).tolist(),
+                                   numeric=regression))
         prediction_log.record_drift(recording.engine(), batch_date=self.date, model_version=self.model,
                                     stats=stats, drift=drift)
         stats.to_csv(out_dir / STATS, index=False)
@@ -80,7 +83,7 @@ class IngestFeedback(StageTask):
     """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
 
     folder = "09_monitoring"
-    code = ("pipeline/prediction_log.py",)
+    code = ("pipeline/prediction_log.py", "pipeline/raw.py")
     expected_files = (FEEDBACK, "rejects.csv")
 
     date = luigi.DateParameter()
@@ -93,26 +96,14 @@ class IngestFeedback(StageTask):
 
     def build(self, out_dir: Path) -> Outcome:
         config = dataset_config()
-        frames = [read_labels(file, config.id_column, config.label) for file in raw.batch_files(feedback_dir(self.date))
-                  if file.suffix.lower() == ".csv"]
-        labels = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["example_id", "label", "source"])
+        folder = feedback_dir(self.date)
+        files = [file for file in raw.batch_files(folder) if file.suffix.lower() == ".csv"]
+        labels = raw.read_feedback(files, id_column=config.id_column, label=config.label)
         unusable = labels["example_id"].isna() | labels["label"].isna()
         labels[unusable].assign(**{REASON: "expected an id and a label"}).to_csv(out_dir / "rejects.csv", index=False)
         usable = labels[~unusable].drop_duplicates("example_id", keep="last")
-        loaded = 0
-        for source, part in usable.groupby("source"):
-            loaded += prediction_log.load_feedback(recording.engine(), part[["example_id", "label"]], source=source)
+        # One transaction for the night's files: a bad file leaves no half-loaded night behind.
+        loaded = prediction_log.load_feedback(recording.engine(), usable[["example_id", "label"]], source=str(folder))
         usable.to_csv(out_dir / FEEDBACK, index=False)
         logger.info("%s: %d late labels loaded, %d rejected", self.date, loaded, int(unusable.sum()))
         return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))
-
-
-def read_labels(file: Path, id_column: str, label: str) -> pd.DataFrame:
-    """A feedback CSV as (example_id, label, source); the id column is the data set's."""
-    table = pd.read_csv(file, dtype=str)
-    candidates = [id_column] if id_column else [IMAGE_ID_COLUMN, "example_id"]
-    present = [column for column in candidates if column in table.columns]
-    if not present or label not in table.columns:
-        raise DataError(f"{file}: expected columns {' or '.join(map(repr, candidates))} and {label!r}; "
-                        f"the file has {', '.join(map(repr, table.columns))}")
-    return pd.DataFrame({"example_id": table[present[0]], "label": table[label], "source": str(file)})

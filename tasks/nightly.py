@@ -1,18 +1,21 @@
 """Nightly(date): score, log, monitor and take late labels in; exit non-zero on drift."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from pathlib import Path
 
 import luigi
 
 from pipeline import prediction_log
+from pipeline.database import DatabaseUnavailable
 from pipeline.errors import DataError
 from tasks import recording
-from tasks.base import Outcome, RecordedTask
+from tasks.base import Outcome, RecordedTask, read_json
 from tasks.config import data_root
 from tasks.monitoring import IngestFeedback, MonitorDrift
-from tasks.prediction import LogPredictions, ModelVersionMixin
+from tasks.prediction import BATCH, LogPredictions, ModelVersionMixin
 
 logger = logging.getLogger(__name__)
 
@@ -21,35 +24,94 @@ class DriftAlert(DataError):
     """The night's inputs or predictions drifted: a person should look before trusting them."""
 
 
+class TooManyRejects(DataError):
+    """Most of the night's rows could not be used: the supplier's files need a look."""
+
+
 class Nightly(ModelVersionMixin, RecordedTask):
     """The cron entry: `luigi --module tasks Nightly --date 2026-11-05` (scripts/nightly.sh)."""
 
     date = luigi.DateParameter()
     model_version = luigi.Parameter(default="", description="empty: the production model")
+    report_nights = luigi.IntParameter(default=14, significant=False,
+                                       description="nights shown in the nightly report's charts")
+    max_reject_share = luigi.FloatParameter(default=0.5, description="fail the night above this share of rejected rows")
 
     def requires(self):
+        if self._unresolved() is not None:
+            return []  # run() says why, in one line
         return [LogPredictions(date=self.date, model_version=self.model),
                 MonitorDrift(date=self.date, model_version=self.model),
                 IngestFeedback(date=self.date)]
 
+    def complete(self) -> bool:
+        # Finding the production model needs the database; when that fails, Luigi would print a
+        # traceback from complete(). Instead the night is incomplete and run() raises one line.
+        return self._unresolved() is None and super().complete()
+
+    def _unresolved(self) -> Exception | None:
+        try:
+            self.model
+        except (DataError, DatabaseUnavailable) as error:
+            return error
+        return None
+
     @property
     def version(self) -> str:
-        return self.model
+        """The model and what it was given: new files or labels for the night make a new version."""
+        inputs = "".join(task.version for task in self.requires())
+        return f"{self.model}-{hashlib.sha256(inputs.encode()).hexdigest()[:8]}"
 
     @property
     def data_version(self) -> str | None:
         return recording.model_row(self.model)["data_version"]
 
     def output(self):
-        return luigi.LocalTarget(str(data_root() / "09_monitoring" / self.date.isoformat() / f"nightly-{self.model}.json"))
+        return luigi.LocalTarget(str(data_root() / "09_monitoring" / self.date.isoformat() / f"nightly-{self.version}.json"))
+
+    def report_path(self) -> Path:
+        return data_root() / "09_monitoring" / self.date.isoformat() / f"report-{self.model}.html"
+
+    def run(self):
+        problem = self._unresolved()
+        if problem is not None:
+            raise problem
+        super().run()
 
     def execute(self) -> Outcome:
         alerts = prediction_log.alerts(recording.engine(), self.date, self.model)
+        # The report first, drifted night or not: the night a person most needs it is the one that fails.
+        report_error = self._write_report()
         if alerts:
             features = sorted({alert["feature"] for alert in alerts})
             # No output is written: the night stays incomplete, and every rerun says so again.
+            report = "" if report_error else f" and {self.report_path()}"
             raise DriftAlert(f"drift on {self.date} (model {self.model}) in {', '.join(features)}; "
-                             "see the drift_alerts view")
+                             f"see the drift_alerts view{report}")
+        self._check_rejects()
+        if report_error is not None:
+            raise report_error
         with self.output().open("w") as handle:
             json.dump({"date": self.date.isoformat(), "model_version": self.model, "alerts": 0}, handle)
         return Outcome()
+
+    def _check_rejects(self) -> None:
+        batch = read_json(Path(self.requires()[0].input().path) / BATCH)
+        rows_in, rejected = batch["rows_in"], batch["rows_rejected"]
+        if rows_in and rejected / rows_in > self.max_reject_share:
+            raise TooManyRejects(f"{self.date}: {rejected} of {rows_in} rows rejected "
+                                 f"({rejected / rows_in:.0%} > {self.max_reject_share:.0%}); reasons in "
+                                 f"{Path(self.requires()[0].input().path) / 'rejects.csv'}")
+
+    def _write_report(self) -> Exception | None:
+        """Write the nightly report; a failure is returned, so that it never hides a drift alert."""
+        from pipeline.reports import nightly_report
+
+        try:
+            path = nightly_report(self.report_path(), recording.engine(), batch_date=self.date,
+                                  model_version=self.model, nights=self.report_nights)
+        except Exception as error:  # noqa: BLE001 - reported below, raised unless a drift alert wins
+            logger.exception("%s: the nightly report could not be written", self.date)
+            return error
+        logger.info("%s: nightly report %s", self.date, path)
+        return None

@@ -46,7 +46,8 @@ class BatchPredict(ModelVersionMixin, StageTask):
     """Validate a night's files against the training schema and score them in chunks."""
 
     folder = "08_prediction"
-    code = ("pipeline/prediction.py", "pipeline/validation.py", "pipeline/features.py")
+    code = ("pipeline/prediction.py", "pipeline/validation.py", "pipeline/features.py", "pipeline/raw.py",
+            "pipeline/schema.py")
     expected_files = (PREDICTIONS, VALID, REJECTS, BATCH)
 
     date = luigi.DateParameter()
@@ -75,7 +76,7 @@ class BatchPredict(ModelVersionMixin, StageTask):
         chunks = raw.iter_batch(folder, image_column=image_column, chunk_rows=self.chunk_rows)
         model = load_model(row["path"]) if raw.batch_files(folder) else None  # an empty night needs no model
         summary = score_batch(chunks, schema, preprocessor, model, out_dir=out_dir,
-                              progress=lambda rows: self.set_status_message(f"{rows} rows scored"))
+                              progress=lambda rows: self.status(f"{rows} rows scored"))
         for line in summary.problems:
             logger.warning("%s", line)
         write_json(out_dir / BATCH, {"date": self.date.isoformat(), "model_version": self.model,
@@ -130,5 +131,5 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
                                          predictions=chunks, rows_in=summary["rows_in"],
                                          rows_rejected=summary["rows_rejected"], run_id=self.run_id)
         logger.info("%s: %d predictions of model %s logged", self.date, rows, self.model)
-        return Outcome(rows_in=summary["rows_in"], rows_rejected=summary["rows_rejected"],
-                       metrics=[Metric("rows_logged", rows, split="batch")])
+        # Row counts belong to BatchPredict's run; counting them here too would double them.
+        return Outcome(metrics=[Metric("rows_logged", rows, split="batch")])

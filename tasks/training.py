@@ -68,9 +68,11 @@ class TrainModel(StageTask):
             shutil.copy(features_dir / side_file, out_dir / side_file)
         write_json(out_dir / TRAINING, {"config": asdict(config), "resumed_from_epoch": result.resumed_from_epoch,
                                         "epochs_run": len(result.history.get("loss", [])), "debug": result.debug,
+                                        "validation": result.validation_metrics,
                                         "features_version": self.requires().version, "data_version": self.data_version})
         shutil.rmtree(self.work_dir, ignore_errors=True)
-        return Outcome(metrics=history_metrics(result.history))
+        final = [Metric(name, value, split="validation") for name, value in (result.validation_metrics or {}).items()]
+        return Outcome(metrics=history_metrics(result.history) + final)
 
     def training_config(self, config_class):
         return config_class(

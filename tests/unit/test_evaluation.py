@@ -202,3 +202,12 @@ def test_diagnose_does_not_call_a_diverged_history_fine():
     nan = float("nan")
     verdict = diagnose({"loss": [1.0, 0.5, nan], "val_loss": [1.0, 0.6, nan]})
     assert verdict["diagnosis"] != "fine"
+
+
+def test_diagnose_ignores_small_wobbles_of_a_tiny_loss():
+    # A good run: val_loss bottoms at 0.066 and ends at 0.075 after early stopping's patience.
+    loss = [2.2, 0.6, 0.2, 0.1, 0.06, 0.04, 0.03, 0.02, 0.015, 0.012, 0.01]
+    validation = [1.5, 0.4, 0.15, 0.09, 0.07, 0.066, 0.068, 0.07, 0.072, 0.074, 0.075]
+    assert diagnose({"loss": loss, "val_loss": validation})["diagnosis"] == "fine"
+    still_falling = {"loss": loss, "val_loss": validation[:5] + [0.06, 0.055, 0.05, 0.046, 0.043, 0.035]}
+    assert diagnose(still_falling)["diagnosis"] == "fine"

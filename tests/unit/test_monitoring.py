@@ -293,3 +293,15 @@ def test_a_batch_of_only_unreadable_images_scores_nan_without_crashing(tmp_path)
     stats, drift = compare(pd.DataFrame({"image": [str(broken)] * 40}), IMAGE_SCHEMA, reference, THRESHOLDS)
     assert drift["score"].isna().all() and not drift["alert"].any()
     assert _stat(stats, "image:width", "unreadable")["batch_value"] == 40
+
+
+def test_regression_predictions_drift_as_numbers():
+    rng = np.random.default_rng(21)
+    schema = Schema(label="y", task="regression", kinds={"x": "numeric"})
+    profile = reference_profile(pd.DataFrame({"x": rng.normal(size=500)}), schema)
+    reference = prediction_profile(rng.normal(100, 5, 300).tolist(), numeric=True)
+    batch = pd.DataFrame({"x": rng.normal(size=60)})
+    _, steady = compare(batch, schema, profile, DriftThresholds(), rng.normal(100, 5, 60).tolist(), reference)
+    _, shifted = compare(batch, schema, profile, DriftThresholds(), rng.normal(1100, 5, 60).tolist(), reference)
+    assert not steady[steady["feature"] == "(prediction)"]["alert"].any()
+    assert set(shifted[shifted["alert"]]["method"]) == {"psi", "ks"}

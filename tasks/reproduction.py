@@ -1,0 +1,146 @@
+"""`overnight reproduce RUN`: train again from the recorded parameters and data, compare metrics.
+
+Everything a training's version was made of is on disk: each stage output keeps version.json
+(parameters, upstream versions, and for the raw stage the [dataset] settings and the data
+fingerprint). Reproduction rebuilds the chain with those settings in a scratch data root and a
+scratch database, by running the `luigi` command in a fresh process, as a person would.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline import database, ledger, raw
+from pipeline.errors import DataError
+from tasks.base import REPO_ROOT, VERSION_FILE
+from tasks.config import data_root
+
+STAGE_FOLDERS = {"IngestData": "01_raw", "ValidateData": "02_validation", "SplitData": "03_split",
+                 "FitPreprocessor": "04_features", "TrainModel": "05_training"}
+
+
+@dataclass
+class Reproduction:
+    run_id: str
+    original_version: str
+    reproduced_version: str
+    scratch: Path
+    compared: int = 0
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.mismatches and self.compared > 0
+
+
+def reproduce(engine, run_id: str, *, scratch: Path | None = None, timeout: float = 3600) -> Reproduction:
+    """Retrain the TrainModel run `run_id` in a scratch folder and compare its metrics.
+
+    Raises:
+        DataError: the run is not a finished training, its inputs' records are gone, or the raw
+            data changed since (a different data version cannot reproduce the metrics).
+    """
+    run = _training_run(engine, run_id)
+    chain = _recorded_chain(run["version"])
+    _check_raw_data(chain["IngestData"])
+    scratch = Path(scratch or tempfile.mkdtemp(prefix="overnight-reproduce-"))
+    config = _write_config(chain, scratch)
+    completed = subprocess.run([str(Path(sys.executable).with_name("luigi")), "--module", "tasks", "TrainModel"],
+                               cwd=REPO_ROOT, env=_environment(config), capture_output=True, text=True,
+                               timeout=timeout)
+    scratch_engine = database.connect(_scratch_url(scratch))
+    rerun = ledger.latest_run(scratch_engine, "TrainModel")
+    if completed.returncode != 0 or rerun is None:
+        tail = "\n".join(completed.stderr.strip().splitlines()[-5:])
+        raise DataError(f"the reproduction failed (exit {completed.returncode}); log tail:\n{tail}")
+    result = Reproduction(run["run_id"], run["version"], rerun["version"], scratch)
+    _compare(ledger.metrics_of(engine, run["run_id"]), ledger.metrics_of(scratch_engine, rerun["run_id"]), result)
+    return result
+
+
+def _training_run(engine, run_id: str) -> dict:
+    import sqlalchemy as sa
+
+    from pipeline.database.schema import runs
+
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True))).all()
+    if len(rows) != 1:
+        raise DataError(f"{'no' if not rows else 'more than one'} run matches {run_id!r}")
+    run = dict(rows[0]._mapping)
+    if run["task"] != "TrainModel" or run["status"] != "succeeded":
+        raise DataError(f"run {run['run_id']} is a {run['status']} {run['task']} run; reproduce a succeeded TrainModel run")
+    return run
+
+
+def _recorded_chain(training_version: str) -> dict[str, dict]:
+    """version.json of the training and every stage it was built on, by task family."""
+    chain, pending = {}, [("TrainModel", training_version)]
+    while pending:
+        task, version = pending.pop()
+        path = data_root() / STAGE_FOLDERS[task] / version / VERSION_FILE
+        if not path.exists():
+            raise DataError(f"{path} is gone: the {task} output this run was built on was deleted")
+        made_of = json.loads(path.read_text())
+        chain[task] = made_of
+        pending += [(name, upstream) for name, upstream in made_of.get("upstream", {}).items() if name in STAGE_FOLDERS]
+    return chain
+
+
+def _check_raw_data(ingest: dict) -> None:
+    path = ingest["dataset"]["path"]
+    now = raw.fingerprint(path, data_root() / ".cache" / "fingerprints.json")
+    if now != ingest["fingerprint"]:
+        raise DataError(f"the raw data in {path} changed since this run (fingerprint {ingest['fingerprint'][:12]} "
+                        f"then, {now[:12]} now): restore it to reproduce")
+
+
+def _write_config(chain: dict[str, dict], scratch: Path) -> Path:
+    dataset = dict(chain["IngestData"]["dataset"])
+    dataset["kinds"] = ", ".join(f"{column}:{kind}" for column, kind in dataset.get("kinds", {}).items())
+    sections = {"overnight": {"data_root": str(scratch / "data"), "database_url": _scratch_url(scratch)},
+                "dataset": {key: _ini(value) for key, value in dataset.items()}}
+    for task, made_of in chain.items():
+        if made_of.get("params"):
+            sections[task] = {name: _ini(value) for name, value in made_of["params"].items()}
+    path = scratch / "reproduce.cfg"
+    scratch.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items()) + "\n"
+                            for name, options in sections.items()))
+    return path
+
+
+def _ini(value) -> str:
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return text.replace("%", "%%")  # Luigi's config interpolates %
+
+
+def _scratch_url(scratch: Path) -> str:
+    return f"sqlite:///{scratch / 'overnight.db'}"
+
+
+def _environment(config: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "OVERNIGHT_DATABASE_URL"}
+    env.update(LUIGI_CONFIG_PATH=str(config), TF_CPP_MIN_LOG_LEVEL="2")
+    return env
+
+
+def _compare(original, reproduced, result: Reproduction) -> None:
+    def keyed(metrics):
+        return {(m.split, m.slice, m.name, m.epoch): m.value for m in metrics}
+
+    before, after = keyed(original), keyed(reproduced)
+    for key in sorted(set(before) | set(after), key=str):
+        old, new = before.get(key), after.get(key)
+        result.compared += 1
+        same = old is not None and new is not None and (old == new or (math.isnan(old) and math.isnan(new)))
+        if not same:
+            split, slice_name, name, epoch = key
+            where = f"{name} ({split}{', epoch ' + str(epoch) if epoch else ''})"
+            result.mismatches.append(f"{where}: {old} then, {new} now")

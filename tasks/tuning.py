@@ -1,0 +1,105 @@
+"""TuneModel: TrainModel trials as parallel Luigi tasks; the best by validation headline wins.
+
+    luigi --module tasks TuneModel --workers 2
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import luigi
+
+from pipeline import environment, tuning
+from pipeline.evaluation import headline_score, parse_headline
+from pipeline.ledger import Metric
+from tasks.base import Outcome, StageTask, read_json, write_json
+from tasks.config import data_root
+from tasks.evaluation import EvaluateModel
+from tasks.features import FitPreprocessor
+from tasks.training import TRAINING, TrainModel
+
+logger = logging.getLogger(__name__)
+
+TUNING = "tuning.json"
+
+
+class TuneTrial(luigi.Task):
+    """One trial: a TrainModel with these parameters. A failed trial is an outcome (its `runs`
+    row says failed), not the end of the search."""
+
+    params_json = luigi.Parameter(description="the trial's TrainModel parameters, as JSON text")
+
+    @property
+    def resources(self) -> dict[str, int]:
+        # One card's worth per trial: `[resources] gpu` in luigi.cfg caps trials per machine.
+        # Without a GPU, --workers alone limits parallel trials.
+        return {"gpu": 1} if environment.hardware()["gpus"] else {}
+
+    def requires(self):
+        return FitPreprocessor()
+
+    def trial(self) -> TrainModel:
+        return TrainModel.from_str_params(json.loads(self.params_json))
+
+    @property
+    def version(self) -> str:
+        return self.trial().version
+
+    @property
+    def data_version(self) -> str | None:
+        return self.trial().data_version
+
+    def output(self):
+        return luigi.LocalTarget(str(data_root() / TrainModel.folder / "trials" / f"{self.version}.json"))
+
+    def run(self):
+        trial = self.trial()
+        trial.set_progress_percentage, trial.set_status_message = self.set_progress_percentage, self.set_status_message
+        outcome = {"params": json.loads(self.params_json), "version": trial.version, "status": "succeeded"}
+        if not trial.complete():
+            try:
+                trial.run()  # the TrainModel run itself: atomic output and a runs row
+            except Exception as error:  # noqa: BLE001 - any trial may fail; the search goes on
+                logger.warning("trial %s failed: %s", self.params_json, error)
+                outcome.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
+        if outcome["status"] == "succeeded":
+            validation = read_json(Path(trial.output().path) / TRAINING)["validation"]
+            weights = parse_headline(EvaluateModel().headline, read_json(Path(trial.output().path) / "preprocessor.json")["task"])
+            outcome.update(path=trial.output().path, validation=validation,
+                           validation_headline=headline_score(validation, weights))
+        with self.output().open("w") as handle:
+            json.dump(outcome, handle, indent=2)
+
+
+class TuneModel(StageTask):
+    """Train every trial of the search space; report the best by validation headline score."""
+
+    folder = "05_training/tuning"
+    code = ("pipeline/tuning.py",)
+    expected_files = (TUNING,)
+
+    space = luigi.Parameter(default="learning_rate: 0.0003, 0.001, 0.003; batch_size: 32, 64",
+                            description="parameter: value, value; parameter: value, ...")
+    strategy = luigi.ChoiceParameter(choices=list(tuning.STRATEGIES), default="grid")
+    trials = luigi.IntParameter(default=0, description="random: how many; grid: at most (0: all)")
+    seed = luigi.IntParameter(default=0)
+
+    def requires(self):
+        chosen = tuning.trials(tuning.parse_space(self.space), strategy=self.strategy, count=self.trials, seed=self.seed)
+        return [TuneTrial(params_json=tuning.trial_key(params)) for params in chosen]
+
+    def build(self, out_dir: Path) -> Outcome:
+        outcomes = [read_json(Path(target.path)) for target in self.input()]
+        best = tuning.best_trial(outcomes)
+        failed = [o for o in outcomes if o["status"] != "succeeded"]
+        if best is None:
+            raise RuntimeError(f"all {len(outcomes)} trials failed; first error: {failed[0].get('error')}")
+        command = "luigi --module tasks RegisterModel " + " ".join(
+            f"--TrainModel-{name.replace('_', '-')} {value}" for name, value in best["params"].items())
+        write_json(out_dir / TUNING, {"best": best, "next": command, "trials": outcomes})
+        logger.info("best of %d trials (%d failed): %s, validation headline %.4f; evaluate and register it "
+                    "with: %s", len(outcomes), len(failed), best["params"], best["validation_headline"], command)
+        return Outcome(metrics=[Metric("headline", best["validation_headline"], split="validation"),
+                                Metric("trials", len(outcomes), split="validation"),
+                                Metric("trials_failed", len(failed), split="validation")])
