@@ -202,3 +202,39 @@ def test_include_feedback_adds_labeled_nightly_examples_to_the_next_training_dat
     assert len(snapshot) == training_rows + labeled
     from_nights = snapshot[snapshot["_source_file"].str.contains("/incoming/")]
     assert len(from_nights) == labeled and from_nights["label"].notna().all()
+
+
+def test_files_arriving_after_a_night_ran_are_scored_on_the_rerun(trained, tmp_path):
+    url, examples, _ = trained
+    first = examples.nights[0]
+    assert build(fresh(Nightly, date=day(first))).status in SUCCEEDED
+    incoming = tmp_path / "data" / "incoming" / first
+    late = sorted((tmp_path / "data" / "incoming" / examples.nights[1]).iterdir())[:5]
+    for image in late:
+        (incoming / image.name).write_bytes(image.read_bytes())
+    assert build(fresh(Nightly, date=day(first))).status in SUCCEEDED
+    assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(first)) == PER_NIGHT + 5
+    assert scalar(url, "SELECT rows_scored FROM batches WHERE batch_date = :d", d=day(first)) == PER_NIGHT + 5
+
+
+def test_a_night_of_mostly_rejected_rows_fails_with_one_line(trained, tmp_path):
+    url, examples, _ = trained
+    night = tmp_path / "data" / "incoming" / "2030-02-01"
+    night.mkdir(parents=True)
+    for index in range(40):
+        (night / f"broken-{index:02d}.png").write_bytes(b"not a png at all")
+    result = build(fresh(Nightly, date=day("2030-02-01")))
+    assert result.status == LuigiStatusCode.FAILED
+    failed = rows(url, "SELECT error FROM runs WHERE task = 'Nightly' AND status = 'failed'")
+    assert failed and "40 of 40 rows rejected" in failed[0]["error"]
+
+
+def test_no_production_model_is_one_line_not_a_traceback(configure, tmp_path):
+    config = configure(dataset={"path": str(tmp_path / "nothing")})
+    from tests.tasks.support import subprocess_env
+
+    result = subprocess.run([str(Path(os.sys.executable).with_name("luigi")), "--module", "tasks", "Nightly",
+                             "--date", "2030-01-01"], cwd=REPO_ROOT, env=subprocess_env(config),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 30, result.stderr[-2000:]
+    assert "no production model yet" in result.stderr and "Traceback" not in result.stderr
