@@ -63,12 +63,11 @@ def summary(as_json: bool) -> None:
     url = database_url()
     engine = _engine()
     evaluation = ledger.latest_run(engine, "EvaluateModel")
-    training = ledger.latest_run(engine, "TrainModel")
     if evaluation is None:
         raise click.ClickException("no evaluated model yet: run `luigi --module tasks EvaluateModel`")
     metrics = json.loads((Path(evaluation["output_path"]) / "metrics.json").read_text())
     lines = {"test": metrics["splits"]["test"], "headline": metrics["headline"]["value"],
-             "diagnosis": metrics["diagnosis"], "model": training and training["output_path"],
+             "diagnosis": metrics["diagnosis"], "model": _evaluated_model(Path(evaluation["output_path"])),
              "evaluation": evaluation["output_path"], "database": database.mask_url(url)}
     if as_json:
         click.echo(json.dumps(lines, indent=2))
@@ -78,8 +77,8 @@ def summary(as_json: bool) -> None:
     click.echo(f"headline: {lines['headline']:.4f}  diagnosis: {lines['diagnosis']['diagnosis']} "
                f"({lines['diagnosis']['reason']})")
     click.echo(f"model:    {lines['model']}/model.keras")
-    click.echo(f"plots:    {lines['evaluation']}/learning_curves.png, confusion_matrix.png")
-    click.echo(f"database: {lines['database']} (tables runs, run_metrics, datasets)")
+    click.echo(f"report:   {lines['evaluation']}/report.html (plots: learning_curves.png, confusion_matrix.png)")
+    click.echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
 
 
 # --- Runs from the shell: `runs`, `show`, `compare` (queries and formatting: pipeline/runs.py) ---
@@ -311,6 +310,15 @@ def reproduce(run: str, scratch: Path | None) -> None:
     for line in result.mismatches[:20]:
         click.echo(f"  {line}")
     sys.exit(1)
+
+
+def _evaluated_model(evaluation_dir: Path) -> str:
+    """The training folder an evaluation scored, from its version.json."""
+    from tasks.base import VERSION_FILE
+    from tasks.training import TrainModel
+
+    made_of = json.loads((evaluation_dir / VERSION_FILE).read_text())
+    return str(data_root() / TrainModel.folder / made_of["upstream"]["TrainModel"])
 
 
 def _engine():

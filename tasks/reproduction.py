@@ -3,7 +3,8 @@
 Everything a training's version was made of is on disk: each stage output keeps version.json
 (parameters, upstream versions, and for the raw stage the [dataset] settings and the data
 fingerprint). Reproduction rebuilds the chain with those settings in a scratch data root and a
-scratch database, by running the `luigi` command in a fresh process, as a person would.
+scratch database, by running the `luigi` command in a fresh process from the current directory,
+as a person would.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from pipeline import database, ledger, raw
 from pipeline.errors import DataError
-from tasks.base import REPO_ROOT, VERSION_FILE
+from tasks.base import VERSION_FILE
 from tasks.config import data_root
 
 STAGE_FOLDERS = {"IngestData": "01_raw", "ValidateData": "02_validation", "SplitData": "03_split",
@@ -52,7 +53,9 @@ def reproduce(engine, run_id: str, *, scratch: Path | None = None, timeout: floa
     scratch = Path(scratch or tempfile.mkdtemp(prefix="overnight-reproduce-"))
     config = _write_config(chain, scratch)
     completed = subprocess.run([str(Path(sys.executable).with_name("luigi")), "--module", "tasks", "TrainModel"],
-                               cwd=REPO_ROOT, env=_environment(config), capture_output=True, text=True,
+                               # Where the person runs it, as they ran the training: luigi.cfg and
+                               # relative data paths mean the same as then.
+                               cwd=Path.cwd(), env=_environment(config), capture_output=True, text=True,
                                timeout=timeout)
     scratch_engine = database.connect(_scratch_url(scratch))
     rerun = ledger.latest_run(scratch_engine, "TrainModel")
