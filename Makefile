@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean-data
+.PHONY: demo test bench bench-tiny clean-data
 
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Ratios against baselines measured in the same run (docs/performance.md); minutes, not seconds.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all
+
+bench-tiny: $(STAMP)
+	$(BIN)/python -m benchmarks.run_all --tiny
 
 clean-data:
 	rm -rf data/0[0-9]_* data/overnight.db

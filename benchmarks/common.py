@@ -1,0 +1,72 @@
+"""Shared pieces of the benchmarks: results with their targets, a table, peak memory of a child."""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured figure beside its baseline and target (`ratio` is value / baseline)."""
+
+    name: str
+    value: float
+    baseline: float | None
+    unit: str
+    target: str  # e.g. ">= 0.95" or "<= 1.10": compared with the ratio, or the value without baseline
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.baseline else self.value / self.baseline
+
+    @property
+    def met(self) -> bool:
+        operator, limit = self.target.split()
+        measured = self.ratio if self.ratio is not None else self.value
+        return measured >= float(limit) if operator == ">=" else measured <= float(limit)
+
+
+def table(results: list[Result]) -> str:
+    rows = [("figure", "value", "baseline", "ratio", "target", "met")]
+    for r in results:
+        rows.append((r.name, f"{r.value:,.3f} {r.unit}", "" if r.baseline is None else f"{r.baseline:,.3f} {r.unit}",
+                     "" if r.ratio is None else f"{r.ratio:.2f}", r.target, "yes" if r.met else "NO"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    notes = [f"  {r.name}: {r.note}" for r in results if r.note]
+    return "\n".join(lines + (["notes:"] + notes if notes else []))
+
+
+@contextmanager
+def stopwatch():
+    """Yields a dict whose "seconds" is filled in when the block ends."""
+    measured = {}
+    start = time.perf_counter()
+    try:
+        yield measured
+    finally:
+        measured["seconds"] = time.perf_counter() - start
+
+
+def run_child(module: str, *arguments: str, timeout: float = 1800) -> dict:
+    """Run `python -m module arguments` and return the JSON it prints last.
+
+    A fresh process per measurement: its peak memory (see peak_rss_mb) is the measured work's.
+    """
+    completed = subprocess.run([sys.executable, "-m", module, *arguments], capture_output=True, text=True,
+                               timeout=timeout)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{module} failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

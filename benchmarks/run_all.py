@@ -1,0 +1,43 @@
+"""`make bench`: every benchmark, each figure beside its baseline and target.
+
+    python -m benchmarks.run_all            # the sizes of the issue (minutes)
+    python -m benchmarks.run_all --tiny     # a smoke run on small sizes (seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from benchmarks import bench_fingerprint, bench_noop, bench_prediction_log, bench_scoring, bench_training  # noqa: E402
+from benchmarks.common import table  # noqa: E402
+
+SIZES = {"full": {"log_rows": 1_000_000, "fingerprint_mb": 1024, "nights": 365, "score_rows": 1_000_000,
+                  "train_rows": 50_000},
+         "tiny": {"log_rows": 20_000, "fingerprint_mb": 32, "nights": 5, "score_rows": 20_000, "train_rows": 4_000}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tiny", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--skip-postgres", action="store_true")
+    arguments = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    size = SIZES["tiny" if arguments.tiny else "full"]
+    results = []
+    results += bench_prediction_log.sqlite_results(size["log_rows"])
+    if not arguments.skip_postgres:
+        results += bench_prediction_log.postgres_results(size["log_rows"])
+    results += bench_fingerprint.results(size["fingerprint_mb"])
+    results += bench_noop.results(size["nights"])
+    results += bench_scoring.results(size["score_rows"])
+    results += bench_training.results(size["train_rows"])
+    print(table(results))
+    return 0 if all(r.met for r in results) or arguments.tiny else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
