@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from pipeline.errors import DataError
 from pipeline.schema import SOURCE_FILE, SOURCE_ROW
@@ -63,6 +61,9 @@ def split(table: pd.DataFrame, *, label: str, task: str, config: SplitConfig,
 
 def _units(table: pd.DataFrame, group_column: str) -> np.ndarray:
     """A unit number per row: rows linked by a duplicate key or a group share a unit."""
+    from scipy.sparse import coo_matrix  # loaded when splitting, not when the split task is only checked
+    from scipy.sparse.csgraph import connected_components
+
     keys = [table[DUPLICATE_KEY].astype(str)]
     if group_column:
         groups = table[group_column]

@@ -7,7 +7,6 @@ import luigi
 import pandas as pd
 
 from pipeline import features
-from pipeline.monitoring import reference_profile
 from pipeline.schema import Schema
 from pipeline.split import SPLIT, SPLITS
 from pipeline.validation import EXAMPLE_ID
@@ -43,6 +42,8 @@ class FitPreprocessor(StageTask):
         preprocessor = features.fit(parts["train"], schema, max_vocabulary=self.max_vocabulary,
                                     max_text_length=self.max_text_length, image_size=_size(self.image_size))
         write_json(out_dir / PREPROCESSOR, preprocessor)
+        from pipeline.monitoring import reference_profile  # scipy: imported when a stage runs, not to check it
+
         write_json(out_dir / REFERENCE, reference_profile(parts["train"], schema))
         for done, (name, part) in enumerate(parts.items(), start=1):
             features.save_arrays(out_dir / f"{name}.npz", features.transform(part, preprocessor),

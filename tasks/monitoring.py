@@ -9,7 +9,6 @@ import pandas as pd
 
 from pipeline import prediction_log, raw
 from pipeline.ledger import Metric
-from pipeline.monitoring import DriftThresholds, alert_line, compare, prediction_profile
 from pipeline.prediction import PREDICTIONS, VALID
 from pipeline.schema import Schema
 from pipeline.validation import REASON
@@ -48,6 +47,9 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         return luigi.LocalTarget(str(data_root() / self.folder / self.date.isoformat() / f"drift-{self.version}"))
 
     def build(self, out_dir: Path) -> Outcome:
+        # scipy loads here, when the stage runs: checking that a night is complete stays fast.
+        from pipeline.monitoring import DriftThresholds, alert_line, compare, prediction_profile
+
         row = recording.model_row(self.model)
         model_dir, batch_dir = Path(row["path"]), Path(self.input().path)
         schema = Schema.from_dict(read_json(model_dir / "preprocessor.json")["schema"])

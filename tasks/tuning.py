@@ -11,7 +11,6 @@ from pathlib import Path
 import luigi
 
 from pipeline import environment, tuning
-from pipeline.evaluation import headline_score, parse_headline
 from pipeline.ledger import Metric
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.config import data_root
@@ -64,6 +63,8 @@ class TuneTrial(luigi.Task):
                 logger.warning("trial %s failed: %s", self.params_json, error)
                 outcome.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
         if outcome["status"] == "succeeded":
+            from pipeline.evaluation import headline_score, parse_headline  # scikit-learn: only when it runs
+
             validation = read_json(Path(trial.output().path) / TRAINING)["validation"]
             weights = parse_headline(EvaluateModel().headline, read_json(Path(trial.output().path) / "preprocessor.json")["task"])
             outcome.update(path=trial.output().path, validation=validation,
