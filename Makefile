@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-tiny clean-data
+.PHONY: demo test bench bench-tiny scheduler clean-data
 
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ bench: $(STAMP)
 
 bench-tiny: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all --tiny
+
+# The central Luigi scheduler with state persistence and its web page (scripts/scheduler.sh).
+scheduler: $(STAMP)
+	scripts/scheduler.sh
 
 clean-data:
 	rm -rf data/0[0-9]_* data/overnight.db

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The central Luigi scheduler (luigid) for this workstation or a team: one scheduler, many workers.
+#
+#   scripts/scheduler.sh              # foreground; Ctrl-C stops it
+#
+# Settings (environment): OVERNIGHT_SCHEDULER_PORT (8082), OVERNIGHT_SCHEDULER_ADDRESS (127.0.0.1;
+# 0.0.0.0 lets workers on other machines in), OVERNIGHT_SCHEDULER_DIR (data/scheduler),
+# OVERNIGHT_SCHEDULER_GPUS (the cards detected here, at least 1). The web page
+# is http://ADDRESS:PORT/ . Workers use it with
+#   luigi --module tasks TuneModel --workers 2 --scheduler-host HOST --scheduler-port PORT
+# and `[core] local_scheduler = false` in their config file (LUIGI_CONFIG_PATH).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+port="${OVERNIGHT_SCHEDULER_PORT:-8082}"
+address="${OVERNIGHT_SCHEDULER_ADDRESS:-127.0.0.1}"
+state="${OVERNIGHT_SCHEDULER_DIR:-$repo/data/scheduler}"
+luigid="$repo/.venv/bin/luigid"
+[[ -x "$luigid" ]] || { echo "scheduler: $luigid is missing; run 'make demo' in $repo first" >&2; exit 2; }
+mkdir -p "$state/logs"
+
+# Detected without initialising CUDA: nvidia-smi only lists the cards. At least 1: when the
+# scheduler's host has no card but its workers do, OVERNIGHT_SCHEDULER_GPUS says how many.
+gpus=0
+if command -v nvidia-smi > /dev/null 2>&1; then
+    gpus="$(nvidia-smi --list-gpus 2> /dev/null | grep -c '^GPU' || true)"
+fi
+gpus="${OVERNIGHT_SCHEDULER_GPUS:-$(( gpus > 1 ? gpus : 1 ))}"
+
+# luigid's own settings: its state (finished tasks included, for a day) kept across restarts, and
+# one unit of the `gpu` resource per card, so parallel trials and a nightly batch never share a
+# card beyond it. (Luigi's record_task_history is off: luigi 3.8's history store executes raw
+# strings, which SQLAlchemy 2 refuses; the runs table is overnight's history anyway.)
+cat > "$state/luigid.cfg" <<CONFIG
+[scheduler]
+state_path = $state/state.pickle
+remove_delay = 86400
+
+[resources]
+gpu = $gpus
+CONFIG
+
+echo "scheduler: luigid on http://$address:$port/ (state in $state; $gpus GPU(s))"
+export LUIGI_CONFIG_PATH="$state/luigid.cfg"
+exec "$luigid" --address "$address" --port "$port" --state-path "$state/state.pickle" --logdir "$state/logs"
