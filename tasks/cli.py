@@ -321,6 +321,44 @@ def _evaluated_model(evaluation_dir: Path) -> str:
     return str(data_root() / TrainModel.folder / made_of["upstream"]["TrainModel"])
 
 
+@main.command()
+def doctor() -> None:
+    """What this machine offers: TensorFlow, Keras, GPUs, mixed precision, the database."""
+    import os
+
+    from pipeline import environment
+
+    url = database_url()
+    click.echo(f"python      {environment.hardware()['python']} on {environment.hardware()['platform']}")
+    listed = environment.hardware()["gpus"]  # nvidia-smi: no CUDA initialised to learn this
+    click.echo(f"nvidia-smi  {', '.join(listed) if listed else 'no NVIDIA GPU listed'}")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    click.echo(f"tensorflow  {tf.__version__} (CUDA build: {tf.test.is_built_with_cuda()})")
+    click.echo(f"keras       {keras.__version__}")
+    visible = tf.config.list_physical_devices("GPU")
+    click.echo(f"visible     {len(visible)} GPU(s) to TensorFlow" + (": " if visible else ""))
+    for device in visible:
+        details = tf.config.experimental.get_device_details(device)
+        capability = details.get("compute_capability")
+        # float16 tensor cores from compute capability 7.0 (Volta) on.
+        mixed = "yes" if capability and capability >= (7, 0) else "no (needs compute capability 7.0)"
+        click.echo(f"            {device.name} {details.get('device_name', '')} capability {capability}; "
+                   f"mixed precision: {mixed}")
+    if not visible:
+        click.echo("            mixed precision and XLA speed-ups need a GPU; training runs on the CPU")
+    click.echo(f"database    {database.mask_url(url)}")
+    try:
+        revision = database.current_revision(url)  # reads only: the doctor changes nothing
+        click.echo(f"            reachable, schema revision {revision or '(empty)'}; "
+                   f"newest {database.head_revision()} (tasks and `overnight db upgrade` migrate)")
+    except database.DatabaseUnavailable as error:
+        click.echo(f"            NOT reachable: {error}")
+        sys.exit(2)
+
+
 def _engine():
     url = database_url()
     return _fail_on_database_errors(lambda: database.connect(url))

@@ -1,0 +1,32 @@
+"""`overnight doctor` reports the machine truthfully."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline import environment
+from tasks.cli import main as overnight
+
+pytestmark = pytest.mark.slow
+
+
+def test_doctor_reports_versions_gpus_and_a_reachable_database(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    url = f"sqlite:///{tmp_path / 'doctor.db'}"
+    result = CliRunner().invoke(overnight, ["doctor"], env={"OVERNIGHT_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert f"tensorflow  {tf.__version__}" in result.output and f"keras       {keras.__version__}" in result.output
+    visible = len(tf.config.list_physical_devices("GPU"))
+    assert f"visible     {visible} GPU(s)" in result.output
+    listed = environment.hardware()["gpus"]
+    assert ("no NVIDIA GPU listed" in result.output) == (not listed)
+    assert "reachable" in result.output and url in result.output
+
+
+def test_doctor_says_when_the_database_is_unreachable_without_the_password():
+    url = "postgresql+psycopg2://postgres:hunter2@127.0.0.1:1/test"
+    result = CliRunner().invoke(overnight, ["doctor"], env={"OVERNIGHT_DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert "NOT reachable" in result.output and "hunter2" not in result.output
