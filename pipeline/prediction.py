@@ -56,9 +56,10 @@ def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: di
 
     Writes into out_dir: predictions.parquet (example_id, prediction, score, probabilities),
     valid.parquet (the typed rows, for drift monitoring) and rejects.csv (rows and reasons).
-    Ids repeated across chunks are rejected like ids repeated within one.
+    Ids repeated across chunks are rejected like ids repeated within one. A file without rows
+    and values the model never saw (categories, labels) are problems that reject nothing.
     """
-    from pipeline.validation import EXAMPLE_ID, REASON, require_columns, validate
+    from pipeline.validation import EXAMPLE_ID, REASON, Problem, require_columns, unseen_values, validate
 
     summary, seen = BatchSummary(), set()
     with _ParquetAppender(out_dir / PREDICTIONS, _PREDICTION_TYPES) as predictions, \
@@ -66,21 +67,31 @@ def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: di
             _CsvAppender(out_dir / REJECTS, _reject_columns(schema)) as rejects:
         for chunk in chunks:
             if chunk.empty:
-                require_columns(chunk, schema, labeled=False)  # a header-only file with the wrong columns
+                if chunk.columns.difference([SOURCE_FILE, SOURCE_ROW]).size:  # header only: wrong columns fail
+                    require_columns(chunk, schema, labeled=False)
+                summary.problems.append(f"{chunk.attrs.get('source', 'a file')}: "
+                                        f"{chunk.attrs.get('problem', 'no rows')}; it adds no rows")
                 continue
             result = validate(chunk, schema, labeled=False, require_rows=False)
-            repeated = result.valid[EXAMPLE_ID].isin(seen).to_numpy()
+            # Membership one id at a time: Series.isin(set) copies the whole set every chunk, which
+            # made peak memory grow with the night instead of staying flat.
+            keys = _id_keys(result.valid[EXAMPLE_ID])
+            repeated = np.fromiter((key in seen for key in keys.tolist()), dtype=bool, count=len(keys))
             if repeated.any():
                 again = result.valid[repeated]
                 rejects.append(chunk.loc[chunk[SOURCE_ROW].isin(again[SOURCE_ROW]) & chunk[SOURCE_FILE].isin(again[SOURCE_FILE])]
                                .assign(**{REASON: "example_id: expected a unique id (seen in an earlier chunk)"}))
                 summary.rows_rejected += int(repeated.sum())
+                summary.problems += [Problem(str(file), EXAMPLE_ID, "a unique id (seen in an earlier chunk)",
+                                             repr(rows[EXAMPLE_ID].iloc[0][:60]), tuple(rows[SOURCE_ROW].astype(int))).line()
+                                     for file, rows in again.groupby(SOURCE_FILE, sort=False)]
             valid = result.valid[~repeated].reset_index(drop=True)
-            seen.update(valid[EXAMPLE_ID])
+            seen.update(keys[~repeated].tolist())
             rejects.append(result.rejects)
             summary.rows_in += len(chunk)
             summary.rows_rejected += len(result.rejects)
             summary.problems += [problem.line() for problem in result.problems]
+            summary.problems += [problem.line() for problem in unseen_values(valid, preprocessor, schema.label)]
             if len(valid):
                 outputs = predict(model, transform(valid, preprocessor), preprocessor)
                 predictions.append(prediction_rows(valid[EXAMPLE_ID].to_numpy(), outputs, preprocessor))
@@ -88,7 +99,14 @@ def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: di
                 summary.rows_scored += len(valid)
             if progress:
                 progress(summary.rows_in)
+    summary.problems = list(dict.fromkeys(summary.problems))  # a column's trouble, once, not once per chunk
     return summary
+
+
+def _id_keys(ids: pd.Series) -> np.ndarray:
+    """64-bit hashes of example ids: a night's ids are remembered as integers, not strings (two ids
+    of a million-row night share a hash with odds of about 1 in 10^7)."""
+    return pd.util.hash_array(ids.astype(str).to_numpy(dtype=object))
 
 
 def prediction_rows(example_ids, outputs: np.ndarray, preprocessor: dict) -> pd.DataFrame:

@@ -43,6 +43,7 @@ from pipeline.database.schema import (
     feedback,
     predictions as predictions_table,
 )
+from pipeline.faults import pause_point
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -133,6 +134,7 @@ def load_batch(
             frame = _prediction_frame(chunk)
             if len(frame):
                 stored += write(connection, frame, batch_date, model_version)
+                pause_point("prediction-log:mid-load")  # rows in, marker not: where a crash test kills
         connection.execute(
             sa.insert(batches),
             {

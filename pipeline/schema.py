@@ -6,12 +6,16 @@ from dataclasses import dataclass, field, asdict
 import pandas as pd
 
 from models.spec import KINDS
+from pipeline.errors import DataError
 
 TASKS = ("classification", "regression")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 # Columns the raw stage adds so every problem can be traced to its file and row.
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
+# Why the raw stage could not read a row whole (too many fields); validation rejects such rows.
+SOURCE_PROBLEM = "_source_problem"
+SOURCE_COLUMNS = (SOURCE_FILE, SOURCE_ROW, SOURCE_PROBLEM)
 # Image folders have no id column: the file name (without extension) is the example id.
 IMAGE_ID_COLUMN = "image_id"
 IMAGE_PATH_COLUMN = "image"
@@ -21,6 +25,9 @@ IMAGE_PATH_COLUMN = "image"
 NUMERIC_SHARE = 0.95
 IMAGE_SHARE = 0.95
 TEXT_MEAN_WORDS = 4.0  # free text has sentences; categoricals have a word or two
+# Comma thousands separators in strict groups of three (1,234 and 12,345,678.9): what spreadsheets
+# write. A decimal comma (1,5) does not match, so it is never read as 15.
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,8 @@ def parse_kinds(text: str) -> dict[str, str]:
 def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
     """Kinds of every feature column: config first, then inferred from the values."""
     reserved = {config.label, config.id_column, config.group_column, config.time_column,
-                SOURCE_FILE, SOURCE_ROW, IMAGE_ID_COLUMN}
+                IMAGE_ID_COLUMN, *SOURCE_COLUMNS}
+    _require_configured(table, config)
     features = [column for column in table.columns if column not in reserved]
     kinds = {column: config.kinds.get(column) or infer_kind(table[column]) for column in features}
     id_column = config.id_column or (IMAGE_ID_COLUMN if IMAGE_ID_COLUMN in table.columns else "")
@@ -98,13 +106,31 @@ def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
                   slice_column=config.slice_column)
 
 
+def _require_configured(table: pd.DataFrame, config: DatasetConfig) -> None:
+    # A column named in [dataset] kinds but absent would otherwise just not be a feature.
+    missing = [column for column in config.kinds if column not in table.columns]
+    if missing:
+        files = table[SOURCE_FILE].unique() if SOURCE_FILE in table.columns else []
+        source = str(files[0]) if len(files) == 1 else config.path
+        present = [column for column in table.columns if column not in SOURCE_COLUMNS]
+        raise DataError(f"{source}: missing columns {', '.join(map(repr, missing))} (named in [dataset] kinds); "
+                        f"the file has {', '.join(map(repr, present)) or 'no columns'}")
+
+
+def parse_numbers(values: pd.Series) -> pd.Series:
+    """Text as float64: surrounding spaces ignored, 1,234 read as 1234; NaN where it is no number."""
+    text = values.astype(str).str.strip()
+    text = text.where(~text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
+    return pd.to_numeric(text.where(values.notna()), errors="coerce").astype("float64")
+
+
 def infer_kind(values: pd.Series) -> str:
     """numeric, image, text or categorical, from the non-missing values of one column."""
     present = values.dropna()
     if present.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return "numeric"
     text = present.astype(str).str.strip()
-    if pd.to_numeric(text, errors="coerce").notna().mean() >= NUMERIC_SHARE:
+    if parse_numbers(text).notna().mean() >= NUMERIC_SHARE:
         return "numeric"
     if text.str.lower().str.endswith(IMAGE_EXTENSIONS).mean() >= IMAGE_SHARE:
         return "image"

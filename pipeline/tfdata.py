@@ -32,8 +32,20 @@ def _image_decoder(images: dict[str, dict]):
         decoded = dict(inputs)
         for name, fitted in images.items():
             raw = tf.io.read_file(inputs[name])
-            image = tf.io.decode_image(raw, channels=fitted["channels"], expand_animations=False)
+            # Decoded as stored, then converted: BMP and GIF cannot be decoded straight to one channel.
+            image = _with_channels(tf.io.decode_image(raw, channels=0, expand_animations=False), fitted["channels"])
             image = tf.image.resize(image, (fitted["height"], fitted["width"]))  # (h, w, c) float32
             decoded[name] = image / 255.0
         return decoded
     return decode
+
+
+def _with_channels(image, channels: int):
+    """Grayscale, grayscale with alpha, RGB or RGBA to the model's 1 or 3 channels."""
+    stored = tf.shape(image)[-1]
+    if channels == 1:  # a grayscale file stays exactly as stored
+        converted = tf.cond(stored >= 3, lambda: tf.image.rgb_to_grayscale(image[..., :3]), lambda: image[..., :1])
+    else:
+        converted = tf.cond(stored >= 3, lambda: image[..., :3], lambda: tf.image.grayscale_to_rgb(image[..., :1]))
+    converted.set_shape([None, None, channels])
+    return converted

@@ -12,14 +12,22 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from pipeline.database.schema import predictions as predictions_table
 from pipeline.errors import DataError
 from pipeline.raw import file_sha256
-from pipeline.schema import SOURCE_FILE, SOURCE_ROW, Schema
+from pipeline.schema import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW, Schema, parse_numbers
 
 EXAMPLE_ID = "example_id"
 DUPLICATE_KEY = "duplicate_key"  # hash of the feature values: equal keys are exact duplicates
 REASON = "reason"
 SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
+# The model computes in float32: a larger magnitude would be infinite there, and its standardised
+# value with it. Larger than float64 (1e400) parses as infinite and is rejected as such.
+MAX_MAGNITUDE = float(np.finfo(np.float32).max)
+# Ids end up in predictions.example_id; a longer one would fail the night's database load.
+MAX_ID_CHARACTERS = predictions_table.c.example_id.type.length
+# Formats tf.io.decode_image reads; Pillow opens more (TIFF), which would fail later, mid-training.
+DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,8 @@ class Problem:
         more = f" (+{len(self.rows) - SHOWN_ROWS} more)" if len(self.rows) > SHOWN_ROWS else ""
         where = f"rows {shown}{more}" if self.rows else "all rows"
         found = f", found {self.example}" if self.example else ""
-        return f"{self.file}: column {self.column!r}, {where}: expected {self.expected}{found}"
+        column = f"column {self.column!r}, " if self.column else ""
+        return f"{self.file}: {column}{where}: expected {self.expected}{found}"
 
     def as_dict(self) -> dict:
         return {"file": self.file, "column": self.column, "expected": self.expected,
@@ -81,9 +90,12 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
     for column, kind in schema.kinds.items():
         typed[column], column_checks = _type_column(table[column], kind)
         checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
+    notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
     if labeled or schema.label in table.columns:
         typed[schema.label], label_checks = _type_label(table[schema.label], schema.task, required=labeled)
-        checks += [(bad, schema.label, expected, found) for bad, expected, found in label_checks]
+        # A batch's label is not scored: a bad one is worth a word, not the row's prediction.
+        (checks if labeled else notes).extend((bad, schema.label, expected, found)
+                                              for bad, expected, found in label_checks)
     for column in (schema.group_column, schema.time_column, schema.slice_column):
         if column and column in table.columns and column not in typed.columns:
             typed[column] = table[column]
@@ -95,6 +107,8 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
     typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
     typed[SOURCE_FILE], typed[SOURCE_ROW] = table[SOURCE_FILE], table[SOURCE_ROW]
     problems, reasons = _collect(table, checks)
+    problems += _collect(table, notes, rejects_rows=False)[0]
+    problems += _unread_row_problems(table, reasons)
     problems += _unknown_column_problems(table, schema, labeled, source)
     rejected = reasons.notna()
     rejects = table[rejected].assign(**{REASON: reasons[rejected]})
@@ -105,6 +119,27 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
     if valid.empty and require_rows:
         raise DataError(f"{source}: no usable rows; first problem: {problems[0].line() if problems else 'none'}")
     return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
+
+
+def unseen_values(valid: pd.DataFrame, preprocessor: dict, label: str) -> list[Problem]:
+    """Values a fitted preprocessor never saw, as problems that reject nothing.
+
+    Categories outside the vocabulary are scored through the out-of-vocabulary bucket; a label
+    of a labeled batch that is no class of the model is kept (the model cannot predict it).
+    """
+    known = {column: (set(fitted["vocabulary"]), "a category in the model's vocabulary (others are scored "
+                                                  "as out-of-vocabulary)")
+             for column, fitted in preprocessor["categorical"].items()}
+    if preprocessor["task"] == "classification" and label in valid.columns:
+        known[label] = (set(preprocessor["classes"]), "a class the model knows (the row is scored)")
+    problems = []
+    for column, (values, expected) in known.items():
+        unseen = (valid[column].notna() & ~valid[column].astype(str).isin(values)).to_numpy()
+        for file, rows in valid[unseen].groupby(SOURCE_FILE, sort=False):
+            example = repr(str(rows[column].iloc[0])[:60])
+            rows_hit = tuple(int(row) for row in rows[SOURCE_ROW])
+            problems.append(Problem(str(file), column, expected, example, rows_hit, rejects_rows=False))
+    return problems
 
 
 def parse_times(values: pd.Series) -> pd.Series:
@@ -143,7 +178,7 @@ def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source:
 
 def _unknown_column_problems(table, schema, labeled, source) -> list[Problem]:
     known = set(schema.kinds) | {schema.label, schema.id_column, schema.group_column,
-                                 schema.time_column, schema.slice_column, SOURCE_FILE, SOURCE_ROW}
+                                 schema.time_column, schema.slice_column, *SOURCE_COLUMNS}
     return [Problem(source, column, "no such column (it is ignored)", "", (), rejects_rows=False)
             for column in table.columns if column not in known]
 
@@ -161,12 +196,13 @@ def _type_column(values: pd.Series, kind: str):
 def _numbers(values: pd.Series):
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), []  # True/False from Parquet: 1.0/0.0
-    parsed = pd.to_numeric(values.astype(str).str.strip().where(values.notna()), errors="coerce")
-    parsed = parsed.astype("float64")
+    parsed = parse_numbers(values)
     not_a_number = values.notna() & parsed.isna()
     infinite = np.isinf(parsed)
-    checks = [(not_a_number, "a number", values), (infinite, "a finite number", values)]
-    return parsed.where(~infinite), checks
+    huge = ~infinite & (parsed.abs() > MAX_MAGNITUDE)
+    checks = [(not_a_number, "a number", values), (infinite, "a finite number", values),
+              (huge, f"a number within ±{MAX_MAGNITUDE:.3g} (float32)", values)]
+    return parsed.where(~(infinite | huge)), checks
 
 
 def _type_label(values: pd.Series, task: str, required: bool):
@@ -192,13 +228,27 @@ def _image_checks(paths: pd.Series):
     unreadable = pd.Series(False, index=paths.index)
     for index, path in paths.dropna().items():
         try:
-            with Image.open(path) as image:
-                image.verify()  # checks the file's structure without decoding every pixel
+            _check_image(path)
         except FileNotFoundError:
             missing[index] = True
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             unreadable[index] = True
+    # The reason stays short; docs/bad-input.md lists the formats (DECODABLE_IMAGES).
     return [(missing, "an existing image file", paths), (unreadable, "a readable image", paths)]
+
+
+def _check_image(path) -> None:
+    """Raises when TensorFlow could not decode the file; cheap for everything but JPEG."""
+    with Image.open(path) as image:
+        if image.format not in DECODABLE_IMAGES:
+            raise ValueError(f"{image.format} is not decoded by TensorFlow")
+        if image.format == "JPEG":
+            # verify() passes a truncated JPEG that TensorFlow then fails on: decode it, at 1/8
+            # scale (draft), which still reads every byte of the compressed data.
+            image.draft(image.mode, (1, 1))
+            image.load()
+        else:
+            image.verify()  # checks the file's structure (PNG: every chunk's CRC) without decoding
 
 
 def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
@@ -206,8 +256,10 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
     if schema.id_column and schema.id_column in table.columns:
         ids = table[schema.id_column].where(table[schema.id_column].isna(), table[schema.id_column].astype(str))
         missing = ids.isna()
+        too_long = ids.str.len() > MAX_ID_CHARACTERS
         repeated = ids.duplicated(keep="first") & ~missing
-        return ids, [(missing, "an id", ids), (repeated, "a unique id", ids)]
+        return ids, [(missing, "an id", ids), (too_long, f"an id of at most {MAX_ID_CHARACTERS} characters", ids),
+                     (repeated, "a unique id", ids)]
     hashes = _row_hashes(typed)
     # Identical rows would share a hash: number the repeats so every example has its own id.
     repeat = hashes.groupby(hashes).cumcount()
@@ -236,7 +288,23 @@ def _row_hashes(frame: pd.DataFrame) -> pd.Series:
     return hashes.map(lambda value: f"{value:016x}")
 
 
-def _collect(table: pd.DataFrame, checks) -> tuple[list[Problem], pd.Series]:
+def _unread_row_problems(table: pd.DataFrame, reasons: pd.Series) -> list[Problem]:
+    """Rows the raw stage could not read whole (too many fields): rejected with its own words.
+
+    Their reason names the line, which differs row by row, so they are not grouped by _collect.
+    """
+    if SOURCE_PROBLEM not in table.columns or not table[SOURCE_PROBLEM].notna().any():
+        return []
+    unread = table[SOURCE_PROBLEM].notna()
+    for index in table.index[unread]:  # few rows: a loop reads plainest
+        own, other = table.at[index, SOURCE_PROBLEM], reasons[index]
+        reasons[index] = own if other is None or other != other else f"{own}; {other}"
+    return [Problem(str(file), "", "as many fields as the header", str(rows[SOURCE_PROBLEM].iloc[0])[:100],
+                    tuple(int(r) for r in rows[SOURCE_ROW]))
+            for file, rows in table[unread].groupby(SOURCE_FILE, sort=False)]
+
+
+def _collect(table: pd.DataFrame, checks, rejects_rows: bool = True) -> tuple[list[Problem], pd.Series]:
     """Group bad rows by file, column and expectation; build each row's reason."""
     reasons = pd.Series(None, index=table.index, dtype=object)
     problems = []
@@ -249,5 +317,6 @@ def _collect(table: pd.DataFrame, checks) -> tuple[list[Problem], pd.Series]:
         for file, rows in table[bad].groupby(SOURCE_FILE, sort=False):
             example = found[rows.index[0]]
             shown = "missing" if example is None or example != example else repr(str(example)[:60])
-            problems.append(Problem(str(file), column, expected, shown, tuple(int(r) for r in rows[SOURCE_ROW])))
+            problems.append(Problem(str(file), column, expected, shown, tuple(int(r) for r in rows[SOURCE_ROW]),
+                                    rejects_rows))
     return problems, reasons

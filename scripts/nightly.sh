@@ -26,11 +26,17 @@ mkdir -p data/logs
 log="data/logs/nightly-$date_arg.log"
 
 # One run per date at a time: a second start for the same date exits at once; other dates run.
-exec 9>"data/logs/.nightly-$date_arg.lock"
+# flock, not a pid file: the kernel drops the lock when its holder dies, even by SIGKILL, so a
+# killed night never blocks the next start. Luigi inherits descriptor 9 and holds the lock to
+# its end. Opened for appending: the loser must not wipe the holder's pid.
+lock="data/logs/.nightly-$date_arg.lock"
+exec 9>>"$lock"
 if ! flock --nonblock 9; then
-    echo "nightly: $date_arg is already running (lock data/logs/.nightly-$date_arg.lock); not starting twice" | tee -a "$log" >&2
+    holder="$(head -c 32 "$lock" 2>/dev/null | tr -dc 0-9 || true)"
+    echo "nightly: $date_arg is already running${holder:+ (pid $holder)}; not starting twice (lock $repo/$lock)" | tee -a "$log" >&2
     exit 10
 fi
+echo "$$" > "$lock"
 
 export PATH="$repo/.venv/bin:$PATH"
 export HOME="${HOME:-$repo/data}"           # cron may give none; matplotlib wants a writable one

@@ -6,10 +6,14 @@ the stage reruns into a new folder; change nothing and the folder exists, so not
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -19,6 +23,7 @@ from luigi.task import flatten
 
 from pipeline import environment, ledger
 from pipeline.errors import DataError
+from pipeline.faults import pause_point
 from pipeline.ledger import Metric
 from tasks import recording
 from tasks.config import data_root, overnight
@@ -28,6 +33,8 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VERSION_LENGTH = 16
 VERSION_FILE = "version.json"
+LOCKS = ".locks"  # under data_root: one lock file per task output, held while a process makes it
+TEMPORARY = "-luigi-tmp-"  # in the name of Luigi's temporary paths (target.temporary_path, atomic files)
 # Task families whose work runs on the GPU when there is one (TensorFlow); their GPU seconds are
 # their wall seconds. Other tasks on a GPU machine record 0 GPU seconds.
 GPU_TASKS = frozenset({"TrainModel", "EvaluateModel", "RegisterModel", "BatchPredict"})
@@ -57,7 +64,43 @@ class RecordedTask(luigi.Task):
         upstream = flatten(self.requires())
         return upstream[0].data_version if upstream else None
 
+    def complete(self) -> bool:
+        # The first completeness check of a command settles the runs that a killed process left
+        # `running`, even when everything is complete and no task will touch the database.
+        recording.settle_stale_runs()
+        return super().complete()
+
     def run(self):
+        # Two processes may schedule the same task (two commands, --no-lock, two people): the
+        # second waits here, then finds the work done instead of doing it again beside the first.
+        with output_lock(self.output_location(), owner=self.task_family):
+            if self.complete():
+                logger.info("%s %s was completed by another process meanwhile", self.task_family, self.version)
+                return
+            self._remove_abandoned_attempts()
+            self._run_recorded()
+
+    def _remove_abandoned_attempts(self) -> None:
+        """Temporary outputs that no live process is writing: killed runs never renamed them.
+
+        Ours (this version) are abandoned for sure, since this process holds the output's lock
+        (see run). Another version's temporary folder in the same stage folder (an attempt
+        killed before the code, the data or a parameter changed) is removed when its own output
+        lock is free; a live run at that version holds it, and its folder is left alone.
+        """
+        if getattr(self.output(), "path", None) is None:
+            return  # not a file or folder (LogPredictions: a database row)
+        final = Path(self.output().path)
+        for leftover in sorted(final.parent.glob(f"*{TEMPORARY}*")):
+            location = str(final.parent / leftover.name.split(TEMPORARY, 1)[0])
+            if location != str(final):
+                with output_lock(location, owner=f"{self.task_family} cleanup", wait=False) as free:
+                    if free:
+                        _remove(leftover)
+            else:
+                _remove(leftover)
+
+    def _run_recorded(self) -> None:
         engine = recording.engine()
         prices = _prices()  # before the work: a bad price must not cost a training
         self.run_id = ledger.start_run(engine, task=self.task_family, params=self.to_str_params(),
@@ -70,6 +113,7 @@ class RecordedTask(luigi.Task):
             ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}",
                               **self._resources_used(meter, prices))
             raise
+        pause_point(f"run:before-finish:{self.task_family}")
         ledger.finish_run(engine, self.run_id, status="succeeded", metrics=outcome.metrics,
                           rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected,
                           **self._resources_used(meter, prices))
@@ -135,7 +179,7 @@ class StageTask(RecordedTask):
         return Path(flatten(self.input())[index].path)
 
     def execute(self) -> Outcome:
-        self._remove_abandoned_attempts()
+        final = Path(self.output().path)
         with self.output().temporary_path() as temporary:
             out_dir = Path(temporary)
             out_dir.mkdir(parents=True)
@@ -143,22 +187,80 @@ class StageTask(RecordedTask):
                 outcome = self.build(out_dir)
                 self._check_postcondition(out_dir)
                 write_json(out_dir / VERSION_FILE, {"version": self.version, **self.made_of()})
+                # Luigi renames without syncing: after a power cut the folder could be in place
+                # with empty or missing files. Contents first, then the rename, then its folder.
+                sync_tree(out_dir)
             except BaseException:
                 shutil.rmtree(out_dir, ignore_errors=True)  # a failed attempt leaves nothing behind
                 raise
+            pause_point(f"stage:before-rename:{self.task_family}")
+        sync_directory(final.parent)
         return outcome
-
-    def _remove_abandoned_attempts(self) -> None:
-        """Temporary folders of earlier attempts at this version: a killed run never renamed them."""
-        final = Path(self.output().path)
-        for leftover in final.parent.glob(f"{final.name}-luigi-tmp-*"):
-            logger.info("removing %s, left by an interrupted run", leftover)
-            shutil.rmtree(leftover, ignore_errors=True)
 
     def _check_postcondition(self, out_dir: Path) -> None:
         missing = [name for name in self.expected_files if not (out_dir / name).exists()]
         if missing:
             raise RuntimeError(f"{self.task_family} did not write {', '.join(missing)} in {out_dir}")
+
+
+@contextmanager
+def output_lock(location: str, *, owner: str, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on one task output while this process makes it.
+
+    A `flock` on `<data_root>/.locks/<hash of the output path>.lock`: the kernel releases it when
+    the holder dies, so a killed run never leaves a lock behind; the small files stay for reuse.
+    Yields True once held. When another process holds it: waits, or with `wait=False` yields
+    False at once.
+    """
+    folder = data_root() / LOCKS
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_sha256(location)[:VERSION_LENGTH]}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            logger.info("%s: another process is making %s; waiting for it (%s)", owner, location, path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}: {owner} {location}\n")  # for a person looking
+            handle.flush()
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove(leftover: Path) -> None:
+    logger.info("removing %s, left by an interrupted run", leftover)
+    if leftover.is_dir():
+        shutil.rmtree(leftover, ignore_errors=True)
+    else:
+        leftover.unlink(missing_ok=True)
+
+
+def sync_tree(root: Path) -> None:
+    """fsync every file and folder under root, root included."""
+    for folder, _folders, files in os.walk(root):
+        for name in files:
+            descriptor = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        sync_directory(Path(folder))
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a folder: makes the creation and renaming of its entries durable."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def code_hash(paths: tuple[str, ...]) -> str:

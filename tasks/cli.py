@@ -12,12 +12,24 @@ from pipeline import database
 from tasks.config import data_root, database_url, dataset_config
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """A database that goes away mid-command is one line and exit 2, as at the start."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except database.DatabaseUnavailable as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=OneLineErrors)
 @click.option("--verbose", "-v", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """overnight: a Luigi + Keras pipeline for one GPU workstation."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @main.command("example-data")

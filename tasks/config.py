@@ -5,7 +5,9 @@ import os
 from pathlib import Path
 
 import luigi
+from luigi.parameter import ParameterVisibility
 
+from pipeline.files import ensure_dir
 from pipeline.schema import DatasetConfig, parse_kinds
 
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
@@ -13,8 +15,13 @@ DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
 
 class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the class
     data_root = luigi.Parameter(default="data", description="working tree of the pipeline")
-    database_url = luigi.Parameter(default="sqlite:///data/overnight.db",
+    # Private and insignificant: Luigi never puts it in a task id or sends it to the scheduler,
+    # because a URL may carry a password (better kept in OVERNIGHT_DATABASE_URL anyway).
+    database_url = luigi.Parameter(default="sqlite:///data/overnight.db", significant=False,
+                                   visibility=ParameterVisibility.PRIVATE,
                                    description=f"SQLAlchemy URL; {DATABASE_URL_VARIABLE} wins over it")
+    private = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                  description="create data_root readable by its owner only (mode 0700)")
     # Cost accounting: each run's estimated cost = wall hours * price_per_hour + GPU hours * gpu_price_per_hour.
     price_per_hour = luigi.FloatParameter(default=0.0, description="price of an hour of this machine")
     gpu_price_per_hour = luigi.FloatParameter(default=0.0, description="extra price of an hour of GPU use")
@@ -34,7 +41,14 @@ class dataset(luigi.Config):  # noqa: N801
 
 
 def data_root() -> Path:
-    return Path(overnight().data_root)
+    """The pipeline's working tree, created on first use: mode 0700 unless `private = false`.
+
+    Everything the pipeline writes lives under it, so a private root keeps run parameters,
+    rejected rows and predictions from other users without chmod-ing each file. An existing
+    folder keeps its mode.
+    """
+    settings = overnight()
+    return ensure_dir(Path(settings.data_root), private=settings.private)  # one stat once it exists
 
 
 def database_url() -> str:

@@ -1,10 +1,17 @@
-"""The database the tasks record into: one engine per process, stale runs settled once."""
+"""The database the tasks record into: one engine per process, stale runs settled once.
+
+A run whose process was killed stays `running` in the ledger until a later process on the same
+host notices that its pid is gone and marks it `abandoned`. That happens when a process first
+uses the database, and at the latest at its first completeness check (`settle_stale_runs`),
+so even a command that finds everything complete settles what an earlier kill left behind.
+"""
 from __future__ import annotations
 
 import functools
 import logging
 
 from pipeline import database, ledger, registry
+from pipeline.database import DatabaseUnavailable
 from pipeline.errors import DataError
 from tasks.config import database_url
 
@@ -22,6 +29,25 @@ def engine_for(url: str):
 
 def engine():
     return engine_for(database_url())
+
+
+_settle_tried: set[str] = set()
+
+
+def settle_stale_runs() -> None:
+    """Open the database once per process, which marks dead processes' runs abandoned.
+
+    An unreachable database is not an error here (a complete task needs none): the task that
+    needs it says so when it runs, and completeness checks do not wait on it again.
+    """
+    url = database_url()
+    if url in _settle_tried:
+        return
+    _settle_tried.add(url)
+    try:
+        engine_for(url)
+    except DatabaseUnavailable as error:
+        logger.warning("stale runs not checked: %s", error)
 
 
 def production_version() -> str:

@@ -7,6 +7,12 @@ foreign keys are enforced on both, timestamps read back as aware UTC on both.
 
 Passwords never leave this module in clear: log and error messages use :func:`mask_url`, and
 free text bound for the database goes through :func:`redact_secrets`.
+
+A database that cannot be reached, refuses the login or drops the connection (a server restart)
+surfaces as :class:`DatabaseUnavailable`, one line without a password, from every engine made
+here: the Luigi adapter prints it as one line instead of a traceback. The pool pings a connection
+before handing it out, so the first statement after a restart gets a fresh connection; nothing
+needs disposing.
 """
 from __future__ import annotations
 
@@ -24,6 +30,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import exc as sa_exc
+
+from pipeline.files import ensure_private_dir
 
 __all__ = [
     "DatabaseUnavailable",
@@ -59,8 +67,9 @@ class DatabaseUnavailable(RuntimeError):
 
 
 # scheme://user:password@ -> scheme://user:***@ ; the password may not contain "/" or spaces
-# (an unencoded "/" would make the URL invalid anyway) but may contain "@".
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\s]*):[^\s/]*@")
+# (an unencoded "/" would make the URL invalid anyway) but may contain "@". One slash is enough:
+# a URL that went through a file path ("https:/user:pw@host/data.csv") still carries its password.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*:/+[^:/@\s]*):[^\s/]*@")
 # libpq keyword style: password=secret or password='se cret'
 _KEYWORD_PASSWORD = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?:'[^']*'|[^\s'&]+)")
 
@@ -105,8 +114,8 @@ def head_revision() -> str | None:
 def connect(url: str) -> sa.Engine:
     """The engine for ``url``, with the schema upgraded to head once per process.
 
-    For a SQLite file, the parent directory is created, and the file too (mode 0o600) when it
-    does not exist yet.
+    For a SQLite file, missing parent folders are created (mode 0o700), and the file too
+    (mode 0o600) when it does not exist yet.
 
     Raises:
         DatabaseUnavailable: the server cannot be reached, refuses the login, or the SQLite
@@ -157,12 +166,43 @@ def _engine(url: str) -> sa.Engine:
 def _create_engine(url: str) -> sa.Engine:
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url, parsed)
-    kwargs: dict = {"pool_pre_ping": True}  # a Luigi worker may sit idle for hours of training
-    libpq = parsed.get_driver_name() in ("psycopg2", "psycopg")
-    if libpq and "connect_timeout" not in parsed.query:
-        kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
-    return sa.create_engine(parsed, **kwargs)
+        engine = _create_sqlite_engine(url, parsed)
+    else:
+        # Pre-ping: a Luigi worker may sit idle for hours of training, and a server restart
+        # kills every pooled connection; the ping swaps a dead one for a new one unseen.
+        kwargs: dict = {"pool_pre_ping": True}
+        libpq = parsed.get_driver_name() in ("psycopg2", "psycopg")
+        if libpq and "connect_timeout" not in parsed.query:
+            kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S}
+        engine = sa.create_engine(parsed, **kwargs)
+    sa.event.listen(engine, "handle_error", _unavailable_translator(url))
+    return engine
+
+
+def _unavailable_translator(url: str):
+    """A handle_error hook: connection failures and lost connections become DatabaseUnavailable.
+
+    Every statement on every engine made here goes through it, so a server that is down when a
+    task records its run, or restarts in the middle of one, ends that task with one clear line.
+    SQL errors (constraints, syntax, permissions) stay SQLAlchemy's own exceptions.
+    """
+
+    def translate(context: sa.engine.ExceptionContext) -> BaseException | None:
+        if context.is_pre_ping:
+            return None  # the pool replaces the dead connection by itself
+        original = context.original_exception
+        if context.connection is None and _is_connection_error(context.dialect, original):
+            return _unavailable(url, _describe(original))  # could not connect at all
+        if context.is_disconnect:
+            return _unavailable(url, f"the connection was lost: {_describe(original)}")
+        return None
+
+    return translate
+
+
+def _is_connection_error(dialect: sa.Dialect, error: BaseException) -> bool:
+    dbapi = dialect.loaded_dbapi
+    return isinstance(error, (dbapi.OperationalError, dbapi.InterfaceError))
 
 
 def _create_sqlite_engine(url: str, parsed: sa.URL) -> sa.Engine:
@@ -190,7 +230,7 @@ def _is_sqlite_memory(parsed: sa.URL) -> bool:
 def _create_sqlite_file(path: Path) -> None:
     if str(path).startswith("file:"):  # a URI filename (?uri=true): SQLite's business
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(path.parent)  # new folders 0o700, like the file; existing ones untouched
     try:
         # O_EXCL: only the process that creates the file sets its mode; 0o600 because run
         # parameters and errors may be private. SQLite gives its journal the same mode.
@@ -219,9 +259,13 @@ def _open(url: str, engine: sa.Engine) -> sa.Connection:
 
 
 def _reason(exc: sa_exc.DBAPIError) -> str:
-    original = exc.orig if exc.orig is not None else exc
-    lines = (line.strip() for line in str(original).splitlines())
-    return redact_secrets(" ".join(line for line in lines if line)) or type(original).__name__
+    return _describe(exc.orig if exc.orig is not None else exc)
+
+
+def _describe(error: BaseException) -> str:
+    """The driver's message on one line, passwords masked; the class name if it has none."""
+    lines = (line.strip() for line in str(error).splitlines())
+    return redact_secrets(" ".join(line for line in lines if line)) or type(error).__name__
 
 
 def _unavailable(url: str, reason: str) -> DatabaseUnavailable:
@@ -293,6 +337,12 @@ def locked_transaction(engine: sa.Engine, lock_key: int) -> Iterator[sa.Connecti
     writer of the same thing waits, then sees the first one's result. SQLite: ``BEGIN
     IMMEDIATE`` (one writer anyway; pysqlite would otherwise BEGIN only at the first write, letting
     check-then-write interleave with another process).
+
+    Raises:
+        DatabaseUnavailable: the connection was lost (a server restart, a killed backend) before
+            the commit, so the server rolled the transaction back: nothing of it was stored. Also
+            raised, saying so, when the connection is lost during the commit itself, whose
+            outcome is then unknown. The dead connection is discarded, not pooled.
     """
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
@@ -301,7 +351,60 @@ def locked_transaction(engine: sa.Engine, lock_key: int) -> Iterator[sa.Connecti
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key)))
         try:
             yield connection
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
+        except BaseException as error:
+            lost = _lost_connection(connection, error)
+            if lost is None:
+                connection.rollback()
+                raise
+            _discard(connection)
+            raise _unavailable(
+                _shown_url(engine),
+                "the connection was lost during a transaction, which the server rolled back "
+                f"(nothing of it was stored): {_describe(lost)}",
+            ) from error
+        try:
+            connection.commit()
+        except BaseException as error:
+            lost = _lost_connection(connection, error)
+            if lost is None:
+                raise
+            _discard(connection)
+            raise _unavailable(
+                _shown_url(engine),
+                f"the connection was lost while committing; the outcome is unknown, run again: {_describe(lost)}",
+            ) from error
+
+
+def _lost_connection(connection: sa.Connection, error: BaseException) -> BaseException | None:
+    """The driver error behind ``error`` when it means the connection is gone, else None.
+
+    Recognises what the handle_error hook made of a lost connection (DatabaseUnavailable),
+    SQLAlchemy's wrapped errors, and raw driver errors (a COPY through the driver's cursor).
+    """
+    original: BaseException | None = error
+    if isinstance(original, DatabaseUnavailable):
+        original = original.__cause__
+    if isinstance(original, sa_exc.DBAPIError):
+        if original.connection_invalidated:
+            return original.orig
+        original = original.orig
+    if original is None or not isinstance(original, connection.dialect.loaded_dbapi.Error):
+        return None
+    if connection.invalidated:
+        return original
+    dbapi_connection = connection.connection.dbapi_connection
+    return original if connection.dialect.is_disconnect(original, dbapi_connection, None) else None
+
+
+def _discard(connection: sa.Connection) -> None:
+    """Throw a dead connection away (never back into the pool) and end its transaction."""
+    if not connection.invalidated:
+        connection.invalidate()
+    try:
+        connection.rollback()  # no round trip: an invalidated connection only resets its state
+    except sa_exc.SQLAlchemyError:
+        logger.debug("rollback of a lost connection failed", exc_info=True)
+
+
+def _shown_url(engine: sa.Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
