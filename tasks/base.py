@@ -56,6 +56,13 @@ class RecordedTask(luigi.Task):
         raise NotImplementedError
 
     @property
+    def resources(self) -> dict[str, int]:
+        """One unit of the Luigi resource `gpu` for TensorFlow work on a GPU machine, so trials and a
+        nightly batch never share a card beyond `[resources] gpu`. Listed by nvidia-smi: no CUDA
+        is initialised in the scheduling process, which later forks the workers."""
+        return {"gpu": 1} if self.task_family in GPU_TASKS and environment.hardware()["gpus"] else {}
+
+    @property
     def version(self) -> str:
         raise NotImplementedError
 
