@@ -68,15 +68,12 @@ def reproduce(engine, run_id: str, *, scratch: Path | None = None, timeout: floa
 
 
 def _training_run(engine, run_id: str) -> dict:
-    import sqlalchemy as sa
+    from pipeline.runs import RunNotFound, find_run_id, run_details
 
-    from pipeline.database.schema import runs
-
-    with engine.connect() as connection:
-        rows = connection.execute(sa.select(runs).where(runs.c.run_id.startswith(run_id, autoescape=True))).all()
-    if len(rows) != 1:
-        raise DataError(f"{'no' if not rows else 'more than one'} run matches {run_id!r}")
-    run = dict(rows[0]._mapping)
+    try:
+        run = run_details(engine, find_run_id(engine, run_id))
+    except RunNotFound as error:
+        raise DataError(str(error)) from None
     if run["task"] != "TrainModel" or run["status"] != "succeeded":
         raise DataError(f"run {run['run_id']} is a {run['status']} {run['task']} run; reproduce a succeeded TrainModel run")
     return run
