@@ -2,6 +2,7 @@
 
     python -m benchmarks.run_all            # the sizes of the issue (minutes)
     python -m benchmarks.run_all --tiny     # a smoke run on small sizes (seconds)
+    python -m benchmarks.run_all --only training --only noop   # some of them
 """
 from __future__ import annotations
 
@@ -18,23 +19,28 @@ from benchmarks.common import table  # noqa: E402
 SIZES = {"full": {"log_rows": 1_000_000, "fingerprint_mb": 1024, "nights": 365, "score_rows": 1_000_000,
                   "train_rows": 50_000},
          "tiny": {"log_rows": 20_000, "fingerprint_mb": 32, "nights": 5, "score_rows": 20_000, "train_rows": 4_000}}
+BENCHMARKS = {  # in the order of the table
+    "log-sqlite": lambda size: bench_prediction_log.sqlite_results(size["log_rows"]),
+    "log-postgres": lambda size: bench_prediction_log.postgres_results(size["log_rows"]),
+    "fingerprint": lambda size: bench_fingerprint.results(size["fingerprint_mb"]),
+    "noop": lambda size: bench_noop.results(size["nights"]),
+    "scoring": lambda size: bench_scoring.results(size["score_rows"]),
+    "training": lambda size: bench_training.results(size["train_rows"]),
+}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tiny", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--only", action="append", choices=sorted(BENCHMARKS), help="run this one (repeatable)")
     arguments = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     size = SIZES["tiny" if arguments.tiny else "full"]
-    results = []
-    results += bench_prediction_log.sqlite_results(size["log_rows"])
-    if not arguments.skip_postgres:
-        results += bench_prediction_log.postgres_results(size["log_rows"])
-    results += bench_fingerprint.results(size["fingerprint_mb"])
-    results += bench_noop.results(size["nights"])
-    results += bench_scoring.results(size["score_rows"])
-    results += bench_training.results(size["train_rows"])
+    chosen = [name for name in BENCHMARKS if name in (arguments.only or BENCHMARKS)]
+    if arguments.skip_postgres and "log-postgres" in chosen:
+        chosen.remove("log-postgres")
+    results = [result for name in chosen for result in BENCHMARKS[name](size)]
     print(table(results))
     return 0 if all(r.met for r in results) or arguments.tiny else 1
 

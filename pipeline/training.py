@@ -182,9 +182,11 @@ def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: 
     # (read_history keeps its last row) instead of losing one from the CSV.
     callbacks = [
         keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
-        _durable_backup(keras)(str(backup_dir), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True),
+        _epoch_only(_durable_backup(keras), keras)(str(backup_dir), save_freq="epoch", delete_checkpoint=True,
+                                                   double_checkpoint=True),
         keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: start.setdefault("epoch", epoch)),
-        keras.callbacks.TensorBoard(str(work_dir / "tensorboard"), histogram_freq=0, write_graph=False),
+        _epoch_only(keras.callbacks.TensorBoard, keras)(str(work_dir / "tensorboard"), histogram_freq=0,
+                                                        write_graph=False, update_freq="epoch", profile_batch=0),
     ]
     if config.patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
@@ -193,6 +195,21 @@ def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: 
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs)))
     return callbacks
+
+
+def _epoch_only(callback_class, keras):
+    """`callback_class` without its per-batch hooks, for callbacks that only act at epoch ends.
+
+    Keras calls every callback after every step. TensorBoard's hook logs each step's metrics
+    through tf.summary even when it writes once per epoch, and BackupAndRestore's checks whether
+    to save: together 10 to 20% of the steps per second of a small model against a bare fit
+    (benchmarks/bench_training.py). With Keras' default (empty) hooks put back, only the epoch
+    ends do work.
+    """
+    default = keras.callbacks.Callback
+    hooks = {name: getattr(default, name) for name in ("on_train_batch_begin", "on_train_batch_end",
+                                                        "on_test_batch_begin", "on_test_batch_end", "on_batch_end")}
+    return type(f"EpochOnly{callback_class.__name__}", (callback_class,), hooks)
 
 
 def _durable_backup(keras):

@@ -83,6 +83,26 @@ def test_train_backs_up_each_epoch_in_the_work_dir(classification_run):
     assert (root / "work" / HISTORY_FILE).exists()
 
 
+def test_no_callback_works_per_batch(tmp_path):
+    # Keras calls every callback after every step; TensorBoard's own hook logs each step's metrics
+    # even when it writes once per epoch, which cost 10 to 20% of a small model's steps per second.
+    import keras
+    from keras.src.utils.python_utils import is_default
+
+    callbacks = training._callbacks(QUICK, tmp_path, tmp_path / "backup", {}, lambda done, planned: None, keras)
+    hooks = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end")
+    busy = [(type(callback).__name__, hook) for callback in callbacks for hook in hooks
+            if not is_default(getattr(callback, hook))]
+    assert busy == []
+
+
+def test_tensorboard_still_gets_one_summary_per_epoch(classification_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logs = EventAccumulator(str(classification_run["root"] / "model" / "tensorboard" / "train")).Reload()
+    assert [event.step for event in logs.Tensors("epoch_loss")] == [0, 1]
+
+
 def test_a_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
     preprocessor, train_data, validation_data = _prepare(_classification_table(seed=3), CLASSIFICATION)
     config = TrainingConfig(epochs=3, batch_size=16, verbose=0, patience=0)
