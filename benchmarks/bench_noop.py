@@ -10,11 +10,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import Result
+from benchmarks.common import Result, scratch_folder
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIRST = datetime.date(2025, 1, 1)
@@ -44,7 +43,7 @@ def _luigi(config: Path, *arguments: str) -> float:
 def results(nights: int) -> list[Result]:
     from pipeline.examples import write_examples
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-noop-"))
+    folder = scratch_folder("bench-noop-")
     config = _config(folder)
     examples = write_examples(folder / "data", nights=2, per_night=60)  # the last night is the shifted one
     _luigi(config, "RegisterModel")

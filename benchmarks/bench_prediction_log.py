@@ -10,7 +10,6 @@ import datetime
 import io
 import os
 import sqlite3
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from benchmarks.common import Result, stopwatch
+from benchmarks.common import Result, scratch_folder, stopwatch
 from pipeline import database, prediction_log
 
 POSTGRES_URL = os.environ.get("OVERNIGHT_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -40,7 +39,7 @@ def chunks(frame: pd.DataFrame):
 
 def sqlite_results(rows: int) -> list[Result]:
     frame = predictions(rows)
-    folder = Path(tempfile.mkdtemp(prefix="bench-sqlite-"))
+    folder = scratch_folder("bench-sqlite-")
     # Like with like: the baseline writes into the same migrated table, indexes included.
     database.connect(f"sqlite:///{folder / 'baseline.db'}")
     database.dispose_all()

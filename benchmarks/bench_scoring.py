@@ -8,14 +8,13 @@ from __future__ import annotations
 import datetime
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import Result, peak_rss_mb, run_child
+from benchmarks.common import Result, peak_rss_mb, run_child, scratch_folder
 
 COLUMNS = 8
 CHUNK_ROWS = 50_000
@@ -40,7 +39,7 @@ def measure(rows: int) -> dict:
     from pipeline.prediction import PREDICTIONS, score_batch
     from pipeline.schema import Schema
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    folder = scratch_folder("bench-scoring-")
     schema = Schema(label="label", task="classification", id_column="id",
                     kinds={**{f"x{i}": "numeric" for i in range(COLUMNS)}, "colour": "categorical"})
     training = _frame(2000, 0, labeled=True)

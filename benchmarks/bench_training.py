@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import Result, run_child
+from benchmarks.common import Result, run_child, scratch_folder
 
 EPOCHS = 4
 BATCH = 64
@@ -84,7 +83,7 @@ def measure(rows: int, rounds: int) -> dict:
     from tasks import FitPreprocessor
 
     logging.basicConfig(level=logging.WARNING)
-    folder = Path(tempfile.mkdtemp(prefix="bench-training-"))
+    folder = scratch_folder("bench-training-")
     luigi.configuration.add_config_path(str(_write_data_set(folder, rows)))
     if not luigi.build([FitPreprocessor()], local_scheduler=True, log_level="WARNING"):
         raise RuntimeError("the features stage failed")

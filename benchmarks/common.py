@@ -1,13 +1,17 @@
 """Shared pieces of the benchmarks: results with their targets, a table, peak memory of a child."""
 from __future__ import annotations
 
+import atexit
 import json
 import resource
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,10 @@ def run_child(module: str, *arguments: str, timeout: float = 1800) -> dict:
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A temporary folder removed when this process exits (a full run writes gigabytes)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder

@@ -1,0 +1,57 @@
+"""`make bench-tiny`: every benchmark runs end to end on small sizes and prints its figure.
+
+The figures themselves are not asserted (timings belong in `make bench`, not in tests); what is
+asserted is that each benchmark runs, prints a row beside its target, and that the no-op probe
+really found nothing to do without importing TensorFlow.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import postgres_base_url
+
+pytestmark = pytest.mark.slow
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIGURES = ("LogPredictions SQLite", "LogPredictions PostgreSQL,", "LogPredictions PostgreSQL rerun",
+           "fingerprint 32 MB unchanged", "Nightly rerun, all complete", "5 complete nights checked",
+           "batch scoring end to end", "peak memory", "training steps/s", "TrainModel wall time")
+
+
+def _postgres_reachable() -> bool:
+    engine = sa.create_engine(postgres_base_url(), poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect():
+            return True
+    except sa.exc.OperationalError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("PostgreSQL unreachable (CI=true: the PostgreSQL benchmark must run)")
+        return False
+    finally:
+        engine.dispose()
+
+
+def test_tiny_benchmarks_print_every_figure_beside_its_target(tmp_path):
+    figures = FIGURES if _postgres_reachable() else tuple(f for f in FIGURES if "PostgreSQL" not in f)
+    env = dict(os.environ, TMPDIR=str(tmp_path), OVERNIGHT_BENCH_POSTGRES_URL=postgres_base_url(),
+               TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("OVERNIGHT_DATABASE_URL", None)
+    command = [sys.executable, "-m", "benchmarks.run_all", "--tiny"]
+    if len(figures) < len(FIGURES):
+        command.append("--skip-postgres")
+    completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+    table = completed.stdout.splitlines()
+    assert table[0].split() == ["figure", "value", "baseline", "ratio", "target", "met"]
+    for figure in figures:
+        rows = [line for line in table if line.startswith(figure)]
+        assert len(rows) == 1, f"{figure!r} missing from:\n{completed.stdout}"
+        assert rows[0].split()[-3] in (">=", "<=") and rows[0].split()[-1] in ("yes", "NO"), rows[0]
+    assert "TensorFlow imported: False; tasks run: none" in completed.stdout
+    assert not list(tmp_path.glob("bench-*")), "a benchmark left its scratch folder behind"
