@@ -344,7 +344,8 @@ def doctor() -> None:
     click.echo(f"python      {environment.hardware()['python']} on {environment.hardware()['platform']}")
     listed = environment.hardware()["gpus"]  # nvidia-smi: no CUDA initialised to learn this
     click.echo(f"nvidia-smi  {', '.join(listed) if listed else 'no NVIDIA GPU listed'}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # CUDA's start-up errors are worth seeing only where there is a card to start.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if listed else "3")
     import keras
     import tensorflow as tf
 
@@ -362,6 +363,10 @@ def doctor() -> None:
     if not visible:
         click.echo("            mixed precision and XLA speed-ups need a GPU; training runs on the CPU")
     click.echo(f"database    {database.mask_url(url)}")
+    missing = database.missing_sqlite_file(url)
+    if missing is not None:  # opening it would create it: the doctor changes nothing
+        click.echo(f"            not created yet: the first task (or `overnight db upgrade`) creates {missing}")
+        return
     try:
         revision = database.current_revision(url)  # reads only: the doctor changes nothing
         click.echo(f"            reachable, schema revision {revision or '(empty)'}; "

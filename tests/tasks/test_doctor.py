@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from pipeline import environment
+from pipeline import database, environment
 from tasks.cli import main as overnight
 
 pytestmark = pytest.mark.slow
@@ -15,6 +15,8 @@ def test_doctor_reports_versions_gpus_and_a_reachable_database(tmp_path):
     import tensorflow as tf
 
     url = f"sqlite:///{tmp_path / 'doctor.db'}"
+    database.connect(url)  # created and migrated
+    database.dispose_all()
     result = CliRunner().invoke(overnight, ["doctor"], env={"OVERNIGHT_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
     assert f"tensorflow  {tf.__version__}" in result.output and f"keras       {keras.__version__}" in result.output
@@ -22,7 +24,7 @@ def test_doctor_reports_versions_gpus_and_a_reachable_database(tmp_path):
     assert f"visible     {visible} GPU(s)" in result.output
     listed = environment.hardware()["gpus"]
     assert ("no NVIDIA GPU listed" in result.output) == (not listed)
-    assert "reachable" in result.output and url in result.output
+    assert f"reachable, schema revision {database.head_revision()}" in result.output and url in result.output
 
 
 def test_doctor_says_when_the_database_is_unreachable_without_the_password():
@@ -30,3 +32,11 @@ def test_doctor_says_when_the_database_is_unreachable_without_the_password():
     result = CliRunner().invoke(overnight, ["doctor"], env={"OVERNIGHT_DATABASE_URL": url})
     assert result.exit_code == 2
     assert "NOT reachable" in result.output and "hunter2" not in result.output
+
+
+def test_doctor_leaves_a_missing_sqlite_database_uncreated(tmp_path):
+    url = f"sqlite:///{tmp_path / 'not-yet' / 'overnight.db'}"
+    result = CliRunner().invoke(overnight, ["doctor"], env={"OVERNIGHT_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    assert "not created yet" in result.output and str(tmp_path / "not-yet" / "overnight.db") in result.output
+    assert not (tmp_path / "not-yet").exists()
