@@ -135,9 +135,13 @@ def _seed_everything(config: TrainingConfig, keras, tf) -> None:
 
 
 def _strategy(tf):
-    """All visible GPUs when there are several; the default device otherwise."""
+    """All visible GPUs when there are several (each step's batch split between them); the default
+    device otherwise. CUDA_VISIBLE_DEVICES chooses the cards."""
     gpus = tf.config.list_logical_devices("GPU")
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    if len(gpus) < 2:
+        return tf.distribute.get_strategy()
+    logger.info("training on %d GPUs (MirroredStrategy): %s", len(gpus), ", ".join(gpu.name for gpu in gpus))
+    return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
 
 
 def _first(data: tuple[dict, np.ndarray], count: int) -> tuple[dict, np.ndarray]:

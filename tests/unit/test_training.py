@@ -4,6 +4,7 @@ Tiny synthetic problems, a few epochs each: every test runs in seconds on two CP
 """
 import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -124,6 +125,40 @@ def test_a_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
     assert seen == [2, 3]  # epoch 1 was not trained again
     assert result.history["epoch"] == [0.0, 1.0, 2.0]  # the history holds every epoch
     assert (tmp_path / "model" / "model.keras").exists()
+
+
+TWO_CARDS = """
+import json, logging, sys
+from pathlib import Path
+import tensorflow as tf
+logging.basicConfig(level=logging.INFO)
+# Two logical CPUs stand in for two GPUs: the same MirroredStrategy code path, on any machine.
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * 2)
+cpus, listed = tf.config.list_logical_devices("CPU"), tf.config.list_logical_devices
+tf.config.list_logical_devices = lambda kind=None: cpus if kind == "GPU" else listed(kind)
+from tests.unit.test_training import CLASSIFICATION, QUICK, _classification_table, _prepare
+from pipeline.training import train
+preprocessor, train_data, validation_data = _prepare(_classification_table(), CLASSIFICATION)
+root = Path(sys.argv[1])
+result = train(train_data, validation_data, preprocessor, QUICK, model_dir=root / "model", work_dir=root / "work")
+print(json.dumps(result.history))
+"""
+
+
+def test_several_cards_train_one_model_with_mirrored_strategy(tmp_path):
+    import subprocess
+    import sys
+
+    completed = subprocess.run([sys.executable, "-c", TWO_CARDS, str(tmp_path)], capture_output=True, text=True,
+                               timeout=300, cwd=Path(__file__).resolve().parents[2],
+                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "training on 2 GPUs (MirroredStrategy)" in completed.stderr
+    history = json.loads(completed.stdout.splitlines()[-1])
+    assert history["epoch"] == [0.0, 1.0] and all(np.isfinite(history["loss"]))
+    model = load_model(tmp_path / "model")
+    assert model.count_params() > 0
 
 
 def test_a_finished_work_dir_is_cleared_not_resumed(tmp_path, classification_run):
