@@ -24,7 +24,7 @@ REPORT = "report.html"
 
 class EvaluateModel(StageTask):
     folder = "06_evaluation"
-    code = ("pipeline/evaluation.py", "pipeline/plots.py", "pipeline/prediction.py", "pipeline/reports.py")
+    code = ("pipeline/evaluation.py", "pipeline/plots.py", "pipeline/prediction.py", "pipeline/reports")
     expected_files = (METRICS, "learning_curves.png", "test_predictions.parquet", REPORT)
 
     headline = luigi.Parameter(default="", description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; "

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/reports.py and the report plots: self-contained, escaped, complete."""
+"""Unit tests for pipeline/reports/ and the report plots: self-contained, escaped, complete."""
 from __future__ import annotations
 
 import base64
