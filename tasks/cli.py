@@ -93,7 +93,7 @@ def summary(as_json: bool) -> None:
     click.echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
 
 
-# --- Runs from the shell: `runs`, `show`, `compare` (queries and formatting: pipeline/runs.py) ---
+# --- Runs from the shell: `runs`, `show`, `compare` (pipeline/runs.py queries, pipeline/run_text.py prints) ---
 
 
 @main.command("runs")
@@ -105,15 +105,15 @@ def summary(as_json: bool) -> None:
               show_default=True, help="csv and json print every field in full")
 def runs_list(limit: int, task: str | None, status: str | None, output_format: str) -> None:
     """Recent runs, newest first: id, task, version, status, duration, headline, data, commit, cost."""
-    from pipeline import runs
+    from pipeline import run_text, runs
 
     rows = runs.list_runs(_engine(), limit=limit, task=task, status=status)
     if output_format == "json":
-        click.echo(runs.to_json(rows))
+        click.echo(run_text.to_json(rows))
     elif output_format == "csv":
-        click.echo(runs.to_csv(rows, runs.LISTED_COLUMNS), nl=False)
+        click.echo(run_text.to_csv(rows, runs.LISTED_COLUMNS), nl=False)
     else:
-        click.echo(runs.format_runs_table(rows))
+        click.echo(run_text.format_runs_table(rows))
 
 
 @main.command("show")
@@ -121,10 +121,10 @@ def runs_list(limit: int, task: str | None, status: str | None, output_format: s
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def runs_show(run: str, output_format: str) -> None:
     """Everything recorded about RUN (its id, or the first characters of it)."""
-    from pipeline import runs
+    from pipeline import run_text
 
     details = _recorded_run(_engine(), run)
-    click.echo(runs.to_json(details) if output_format == "json" else runs.format_run(details))
+    click.echo(run_text.to_json(details) if output_format == "json" else run_text.format_run(details))
 
 
 @main.command("compare")
@@ -134,17 +134,17 @@ def runs_show(run: str, output_format: str) -> None:
               show_default=True)
 def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
     """Parameter differences and metric deltas (B - A) of two runs, ids or their first characters."""
-    from pipeline import runs
+    from pipeline import run_text, runs
 
     engine = _engine()
     comparison = runs.compare_runs(_recorded_run(engine, run_a), _recorded_run(engine, run_b))
     if output_format == "json":
-        click.echo(runs.to_json(comparison))
+        click.echo(run_text.to_json(comparison))
     elif output_format == "csv":
-        click.echo(runs.to_csv(runs.comparison_rows(comparison),
-                               ("kind", "split", "slice", "name", "a", "b", "delta")), nl=False)
+        click.echo(run_text.to_csv(runs.comparison_rows(comparison),
+                                   ("kind", "split", "slice", "name", "a", "b", "delta")), nl=False)
     else:
-        click.echo(runs.format_comparison(comparison))
+        click.echo(run_text.format_comparison(comparison))
 
 
 def _recorded_run(engine, run: str) -> dict:
