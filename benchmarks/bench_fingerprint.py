@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import Result, stopwatch
-from pipeline import raw
+from pipeline.fingerprint import fingerprint
 
 FILE_MB = 16
 
@@ -22,9 +22,9 @@ def results(total_mb: int) -> list[Result]:
             (data / f"part-{index:04d}.parquet").write_bytes(block[:-1] + bytes([index % 256]))
         cache = folder / "cache.json"
         with stopwatch() as first:
-            raw.fingerprint(data, cache)
+            fingerprint(data, cache)
         with stopwatch() as second:
-            raw.fingerprint(data, cache)
+            fingerprint(data, cache)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return [Result(f"fingerprint {total_mb:,} MB unchanged, second time", second["seconds"], None, "s", "<= 0.5",

@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pipeline.database.schema import predictions as predictions_table
 from pipeline.errors import DataError
-from pipeline.raw import file_sha256
+from pipeline.fingerprint import file_sha256
 from pipeline.schema import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW, Schema, parse_numbers
 
 EXAMPLE_ID = "example_id"

@@ -85,7 +85,7 @@ class IngestFeedback(StageTask):
     """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
 
     folder = "09_monitoring"
-    code = ("pipeline/prediction_log.py", "pipeline/raw.py")
+    code = ("pipeline/prediction_log.py", "pipeline/raw.py", "pipeline/table_reading.py")
     expected_files = (FEEDBACK, "rejects.csv")
 
     date = luigi.DateParameter()

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from pipeline import prediction_log, raw
 from pipeline.database import schema as tables
+from pipeline.fingerprint import fingerprint
 from pipeline.ledger import Metric
 from pipeline.prediction import PREDICTIONS, REJECTS, VALID
 from pipeline.schema import IMAGE_ID_COLUMN, Schema
@@ -29,7 +30,7 @@ def folder_fingerprint(folder: Path) -> str:
     """The files' fingerprint; empty for a missing or empty folder (an empty night)."""
     if not raw.batch_files(folder):
         return ""
-    return raw.fingerprint(folder, data_root() / ".cache" / "fingerprints.json")
+    return fingerprint(folder, data_root() / ".cache" / "fingerprints.json")
 
 
 class ModelVersionMixin:
@@ -47,7 +48,7 @@ class BatchPredict(ModelVersionMixin, StageTask):
 
     folder = "08_prediction"
     code = ("pipeline/prediction.py", "pipeline/validation.py", "pipeline/features.py", "pipeline/raw.py",
-            "pipeline/schema.py")
+            "pipeline/table_reading.py", "pipeline/schema.py")
     expected_files = (PREDICTIONS, VALID, REJECTS, BATCH)
 
     date = luigi.DateParameter()

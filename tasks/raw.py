@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import ledger, raw
+from pipeline import fingerprint, ledger, raw
 from pipeline.database import schema as tables
 from pipeline.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, infer_schema
 from tasks import recording
@@ -26,7 +26,7 @@ class IngestData(StageTask):
     """Read the raw files into one table; infer the schema. Its version is the data version."""
 
     folder = "01_raw"
-    code = ("pipeline/raw.py", "pipeline/schema.py")
+    code = ("pipeline/raw.py", "pipeline/table_reading.py", "pipeline/fingerprint.py", "pipeline/schema.py")
     expected_files = (SNAPSHOT, SCHEMA, DATASET)
 
     def identity(self) -> dict:
@@ -46,7 +46,8 @@ class IngestData(StageTask):
 
     def fingerprint(self) -> str:
         if not hasattr(self, "_fingerprint"):
-            self._fingerprint = raw.fingerprint(dataset_config().path, data_root() / ".cache" / "fingerprints.json")
+            self._fingerprint = fingerprint.fingerprint(dataset_config().path,
+                                                        data_root() / ".cache" / "fingerprints.json")
         return self._fingerprint
 
     @property

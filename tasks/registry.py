@@ -9,7 +9,7 @@ import pandas as pd
 
 from pipeline import ledger, registry
 from pipeline.errors import DataError
-from pipeline.raw import file_sha256
+from pipeline.fingerprint import file_sha256
 from pipeline.split import SPLIT
 from tasks import recording
 from tasks.base import Outcome, StageTask, read_json, write_json

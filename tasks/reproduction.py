@@ -17,8 +17,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import database, ledger, raw
+from pipeline import database, ledger
 from pipeline.errors import DataError
+from pipeline.fingerprint import fingerprint
 from tasks.base import VERSION_FILE
 from tasks.config import data_root
 
@@ -95,7 +96,7 @@ def _recorded_chain(training_version: str) -> dict[str, dict]:
 
 def _check_raw_data(ingest: dict) -> None:
     path = ingest["dataset"]["path"]
-    now = raw.fingerprint(path, data_root() / ".cache" / "fingerprints.json")
+    now = fingerprint(path, data_root() / ".cache" / "fingerprints.json")
     if now != ingest["fingerprint"]:
         raise DataError(f"the raw data in {path} changed since this run (fingerprint {ingest['fingerprint'][:12]} "
                         f"then, {now[:12]} now): restore it to reproduce")

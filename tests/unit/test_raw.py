@@ -1,10 +1,11 @@
-"""Unit tests for pipeline/raw.py: finding, fingerprinting and reading the data set's files."""
+"""Unit tests for pipeline/raw.py and pipeline/fingerprint.py: finding, fingerprinting and reading
+the data set's files."""
 import gzip
 import os
 
 import pytest
 
-from pipeline import raw
+from pipeline import fingerprint, raw
 from pipeline.errors import DataError
 from pipeline.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
 
@@ -135,36 +136,36 @@ def test_read_raw_image_folder_ids_fall_back_to_relative_paths_when_stems_collid
 def test_fingerprint_is_stable_for_unchanged_files(tmp_path, csv_file):
     csv_file("data/a.csv", "x\n1\n")
     csv_file("data/b.csv", "x\n2\n")
-    first = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
-    second = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
-    without_cache = raw.fingerprint(tmp_path / "data", tmp_path / "other-cache.json")
+    first = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    second = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    without_cache = fingerprint.fingerprint(tmp_path / "data", tmp_path / "other-cache.json")
     assert first == second == without_cache
     assert len(first) == 64
 
 
 def test_fingerprint_changes_when_a_file_changes(tmp_path, csv_file):
     path = csv_file("data/a.csv", "x\n1\n")
-    before = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    before = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
     path.write_text("x\n1\n2\n")
-    assert raw.fingerprint(tmp_path / "data", tmp_path / "cache.json") != before
+    assert fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json") != before
 
 
 def test_fingerprint_changes_when_content_changes_at_the_same_size(tmp_path, csv_file):
     path = csv_file("data/a.csv", "x\n1\n")
-    before = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    before = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
     stat = path.stat()
     path.write_text("x\n2\n")
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # a later write
-    assert raw.fingerprint(tmp_path / "data", tmp_path / "cache.json") != before
+    assert fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json") != before
 
 
 def test_fingerprint_changes_when_a_file_is_added_or_renamed(tmp_path, csv_file):
     path = csv_file("data/a.csv", "x\n1\n")
-    before = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    before = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
     path.rename(tmp_path / "data" / "renamed.csv")
-    renamed = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    renamed = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
     csv_file("data/b.csv", "x\n2\n")
-    added = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    added = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
     assert len({before, renamed, added}) == 3
 
 
@@ -172,39 +173,39 @@ def test_fingerprint_does_not_rehash_unchanged_files(tmp_path, csv_file, monkeyp
     csv_file("data/a.csv", "x\n1\n")
     changed = csv_file("data/b.csv", "x\n2\n")
     calls = []
-    real = raw.file_sha256
+    real = fingerprint.file_sha256
 
     def counting(path):
         calls.append(os.path.basename(path))
         return real(path)
 
-    monkeypatch.setattr(raw, "file_sha256", counting)
+    monkeypatch.setattr(fingerprint, "file_sha256", counting)
     cache = tmp_path / "cache" / "fingerprints.json"
-    first = raw.fingerprint(tmp_path / "data", cache)
+    first = fingerprint.fingerprint(tmp_path / "data", cache)
     assert sorted(calls) == ["a.csv", "b.csv"]
     assert cache.exists()
 
     calls.clear()
-    assert raw.fingerprint(tmp_path / "data", cache) == first
+    assert fingerprint.fingerprint(tmp_path / "data", cache) == first
     assert calls == []  # one stat per file, no reading
 
     changed.write_text("x\n2\n3\n")
     calls.clear()
-    raw.fingerprint(tmp_path / "data", cache)
+    fingerprint.fingerprint(tmp_path / "data", cache)
     assert calls == ["b.csv"]  # only the changed file is reread
 
 
 def test_fingerprint_survives_a_corrupt_cache(tmp_path, csv_file):
     csv_file("data/a.csv", "x\n1\n")
-    expected = raw.fingerprint(tmp_path / "data", tmp_path / "cache.json")
+    expected = fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json")
     (tmp_path / "cache.json").write_text("{not json")
-    assert raw.fingerprint(tmp_path / "data", tmp_path / "cache.json") == expected
+    assert fingerprint.fingerprint(tmp_path / "data", tmp_path / "cache.json") == expected
 
 
 def test_fingerprint_of_a_single_file_uses_its_name(tmp_path, csv_file):
     first = csv_file("one/data.csv", "x\n1\n")
     second = csv_file("two/data.csv", "x\n1\n")
-    assert raw.fingerprint(first, tmp_path / "c.json") == raw.fingerprint(second, tmp_path / "c.json")
+    assert fingerprint.fingerprint(first, tmp_path / "c.json") == fingerprint.fingerprint(second, tmp_path / "c.json")
 
 
 def test_read_raw_strips_a_byte_order_mark_from_the_header(tmp_path):
