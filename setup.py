@@ -29,7 +29,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8,<10", "playwright>=1.40,<2"],  # playwright drives the system Chromium
-        "gpu": ["tensorflow[and-cuda]>=2.18,<2.22"],
+        # xprof: the TensorFlow profiler's analyses, for the GPU benchmark's input-waiting share.
+        "gpu": ["tensorflow[and-cuda]>=2.18,<2.22", "xprof>=2.20,<3"],
     },
     entry_points={"console_scripts": ["overnight=tasks.cli:main"]},
 )

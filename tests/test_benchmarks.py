@@ -54,4 +54,9 @@ def test_tiny_benchmarks_print_every_figure_beside_its_target(tmp_path):
         assert len(rows) == 1, f"{figure!r} missing from:\n{completed.stdout}"
         assert rows[0].split()[-3] in (">=", "<=") and rows[0].split()[-1] in ("yes", "NO"), rows[0]
     assert "TensorFlow imported: False; tasks run: none" in completed.stdout
+    from benchmarks.bench_gpu import gpu_visible
+
+    gpu_rows = [line for line in table if line.startswith(("cnn images/s", "input waiting"))]
+    assert len(gpu_rows) == (4 if gpu_visible() else 0), completed.stdout
+    assert ("GPU figures: not measured" in completed.stdout) == (not gpu_visible())
     assert not list(tmp_path.glob("bench-*")), "a benchmark left its scratch folder behind"
