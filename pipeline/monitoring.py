@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chi2, ks_2samp
 
+from pipeline.drift_statistics import EPSILON, floors, js_noise, ks, ks_noise, psi, psi_noise, score
 from pipeline.features import tokenize
 from pipeline.schema import Schema
 
@@ -24,8 +24,6 @@ OTHER = "(other)"  # categories beyond the reference's top ones
 MISSING = "(missing)"  # a missing predicted class
 PREDICTION = "(prediction)"  # the feature name of the predicted-class check
 TOP_CATEGORIES = 50
-# An empty bin would make PSI infinite; a small floor keeps a new bin a large but finite score.
-EPSILON = 1e-4
 # Pixel statistics are taken on a thumbnail: a 12-megapixel photo is slow to read as floats and
 # its brightness, contrast and centre of mass barely change when it is shrunk.
 THUMBNAIL_SIDE = 256
@@ -212,9 +210,9 @@ def _cut_points(present: np.ndarray, bins: int) -> np.ndarray:
 
     With the open ends this makes up to bins + 2 bins: below the training minimum, the quantile
     bins, above the maximum. The outer bins hold no training value, so values outside the
-    training range count as drift (see `_floors`). Repeated values collapse equal quantiles; a
-    constant column keeps its value twice, so its one finite bin [value, value] sits between
-    below and above instead of the edges collapsing to nothing.
+    training range count as drift (see `drift_statistics.floors`). Repeated values collapse
+    equal quantiles; a constant column keeps its value twice, so its one finite bin
+    [value, value] sits between below and above instead of the edges collapsing to nothing.
     """
     if len(present) == 0:
         return np.array([])
@@ -327,7 +325,7 @@ def _compare_numeric(values: pd.Series, profile: dict, thresholds: DriftThreshol
     share = profile["missing_share"]
     batch = np.append(_bin_counts(present, np.asarray(profile["edges"][1:-1], dtype="float64")), missing)
     expected = np.append(np.asarray(profile["proportions"]) * (1 - share), share)
-    floors = np.append(_floors(profile), EPSILON)  # the last element is the missing share
+    bin_floors = np.append(floors(profile), EPSILON)  # the last element is the missing share
     moments = _moments(present)
     stats = [("rows", rows, profile["rows"]), ("missing_share", _share(missing, rows, empty=np.nan), share)]
     stats += [(name, value, profile.get(name)) for name, value in extra.items()]
@@ -337,24 +335,9 @@ def _compare_numeric(values: pd.Series, profile: dict, thresholds: DriftThreshol
     psi_limit = max(thresholds.psi, psi_noise(rows, profile["rows"], len(batch), thresholds.confidence))
     ks_limit = max(thresholds.ks, ks_noise(len(present), min(reference_rows, len(reference_sample)) or 1,
                                            thresholds.confidence))
-    drift = [_score("psi", psi(batch, expected, floors, rows), psi_limit, rows, thresholds.min_rows),
-             _score("ks", _ks(present, reference_sample), ks_limit, rows, thresholds.min_rows)]
+    drift = [score("psi", psi(batch, expected, bin_floors, rows), psi_limit, rows, thresholds.min_rows),
+             score("ks", ks(present, reference_sample), ks_limit, rows, thresholds.min_rows)]
     return [_nan_for_none(row) for row in stats], drift
-
-
-def _floors(profile: dict) -> np.ndarray:
-    """PSI floor per bin: EPSILON, but 1 / (n + 1) for the bins beyond the training range.
-
-    No training value lies outside its own range, yet a fresh value from the same distribution
-    falls below the minimum of n values with probability 1 / (n + 1), and above the maximum
-    likewise. Shares that small, on either side, are noise: flooring both sides there keeps a
-    small training split from alarming on a batch with a few (or no) values just outside it.
-    """
-    floors = np.full(len(profile["proportions"]), EPSILON)
-    present = round(profile["rows"] * (1 - profile["missing_share"]))
-    if present and len(floors) > 1:
-        floors[0] = floors[-1] = max(EPSILON, 1.0 / (present + 1))
-    return floors
 
 
 def _compare_categorical(values: pd.Series, profile: dict, thresholds: DriftThresholds):
@@ -373,8 +356,8 @@ def _compare_categorical(values: pd.Series, profile: dict, thresholds: DriftThre
     bins, confidence = len(batch), thresholds.confidence
     psi_limit = max(thresholds.psi, psi_noise(rows, profile["rows"], bins, confidence))
     js_limit = max(thresholds.js, js_noise(rows, profile["rows"], bins, confidence))
-    drift = [_score("psi", psi(batch, expected, rows=rows), psi_limit, rows, thresholds.min_rows),
-             _score("js", float(jensenshannon(batch, expected, base=2)), js_limit, rows, thresholds.min_rows)]
+    drift = [score("psi", psi(batch, expected, rows=rows), psi_limit, rows, thresholds.min_rows),
+             score("js", float(jensenshannon(batch, expected, base=2)), js_limit, rows, thresholds.min_rows)]
     return stats, drift
 
 
@@ -386,75 +369,11 @@ def _compare_predictions(predicted_classes: Sequence[str], reference: dict, thre
     expected = np.asarray([reference["proportions"].get(name, 0.0) for name in names])
     limit = max(thresholds.prediction_psi,
                 psi_noise(rows, reference.get("rows", rows), len(names), thresholds.confidence))
-    return _score("psi", psi(batch, expected, rows=rows), limit, rows, thresholds.min_rows)
-
-
-def psi_noise(rows: int, reference_rows: int, bins: int, confidence: float) -> float:
-    """The PSI two samples of one distribution stay under with probability `confidence`.
-
-    PSI is asymptotically chi-square: PSI * (1/n + 1/N)^-1 ~ chi2(bins - 1) (Yurdakul, 2018).
-    """
-    if rows <= 0 or reference_rows <= 0 or bins < 2:
-        return 0.0
-    return float((1 / rows + 1 / reference_rows) * chi2.ppf(confidence, bins - 1))
-
-
-def ks_noise(rows: int, reference_rows: int, confidence: float) -> float:
-    """The two-sample KS statistic D that chance alone exceeds with probability 1 - confidence."""
-    if rows <= 0 or reference_rows <= 0:
-        return 0.0
-    return float(np.sqrt(-np.log((1 - confidence) / 2) / 2) * np.sqrt((rows + reference_rows) / (rows * reference_rows)))
-
-
-def js_noise(rows: int, reference_rows: int, bins: int, confidence: float) -> float:
-    """The Jensen-Shannon distance (base 2) sampling noise stays under with probability `confidence`.
-
-    For close distributions the JS divergence is about a chi-square statistic / (8 n), in nats.
-    """
-    if rows <= 0 or reference_rows <= 0 or bins < 2:
-        return 0.0
-    divergence = (1 / rows + 1 / reference_rows) * chi2.ppf(confidence, bins - 1) / (8 * np.log(2))
-    return float(np.sqrt(divergence))
-
-
-def _score(method: str, score: float, threshold: float, rows: int, min_rows: int) -> tuple:
-    # A NaN score (nothing to compare) never alerts: NaN > threshold is False.
-    return method, score, threshold, bool(score > threshold and rows >= min_rows)
+    return score("psi", psi(batch, expected, rows=rows), limit, rows, thresholds.min_rows)
 
 
 def _nan_for_none(row: tuple) -> tuple:
     return tuple(np.nan if value is None else value for value in row)
-
-
-def psi(actual, expected, floor=EPSILON, rows: int = 0) -> float:
-    """Population stability index of two distributions over the same bins; NaN if one is empty.
-
-    Args:
-        actual, expected: counts or proportions per bin (each is normalised to sum to one).
-        floor: the smallest share per bin, one number or one per bin, on both sides.
-        rows: the batch's row count, when known: raises the floor to half a row.
-
-    Returns:
-        sum((actual - expected) * ln(actual / expected)), with shares floored so that a bin
-        that appears or empties scores high instead of infinite.
-    """
-    actual, expected = (np.asarray(values, dtype="float64") for values in (actual, expected))
-    if actual.sum() <= 0 or expected.sum() <= 0:
-        return float("nan")
-    if rows:
-        # A small batch leaves bins empty by chance; half a row per bin (a continuity
-        # correction) keeps each empty bin from adding ln(expected / floor) on its own.
-        floor = np.maximum(floor, 0.5 / rows)
-    actual = np.maximum(actual / actual.sum(), floor)
-    expected = np.maximum(expected / expected.sum(), floor)
-    return float(np.sum((actual - expected) * np.log(actual / expected)))
-
-
-def _ks(present: np.ndarray, reference_sample: np.ndarray) -> float:
-    """KS statistic D against the reference sample; NaN when either side has no values."""
-    if len(present) == 0 or len(reference_sample) == 0:
-        return float("nan")
-    return float(ks_2samp(present, reference_sample).statistic)
 
 
 def alert_line(drift: pd.DataFrame) -> str:

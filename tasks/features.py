@@ -21,7 +21,7 @@ REFERENCE = "reference.json"  # training-split profile the nightly drift monitor
 
 class FitPreprocessor(StageTask):
     folder = "04_features"
-    code = ("pipeline/features.py", "pipeline/monitoring.py")
+    code = ("pipeline/features.py", "pipeline/monitoring.py", "pipeline/drift_statistics.py")
     expected_files = (PREPROCESSOR, REFERENCE) + tuple(f"{name}.npz" for name in SPLITS)
 
     max_vocabulary = luigi.IntParameter(default=20_000)

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/monitoring.py: drift is found where it is, and only there."""
+"""Unit tests for pipeline/monitoring.py and drift_statistics.py: drift is found where it is, and only there."""
 import copy
 import json
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pipeline.drift_statistics import js_noise, ks_noise, psi, psi_noise
 from pipeline.monitoring import (DRIFT_COLUMNS, STATS_COLUMNS, DriftThresholds, alert_line, compare,
-                                 derived_features, js_noise, ks_noise, prediction_profile, psi, psi_noise,
-                                 reference_profile)
+                                 derived_features, prediction_profile, reference_profile)
 from pipeline.schema import Schema
 
 SCHEMA = Schema(label="species", task="classification",
