@@ -111,6 +111,21 @@ def gpu_name() -> str | None:
     return name or gpus[0]
 
 
+def usable_gpu_count() -> int:
+    """How many GPUs this process may use: those nvidia-smi lists, narrowed by CUDA_VISIBLE_DEVICES.
+
+    Asks nvidia-smi, never CUDA: a process that initialised CUDA cannot fork working children.
+    """
+    listed = len(_hardware()["gpus"])
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return listed
+    chosen = [device for device in visible.split(",") if device.strip()]
+    # Cards up to the first negative entry count ("-1" hides every card): CUDA ignores the rest.
+    valid = next((index for index, device in enumerate(chosen) if device.strip().startswith("-")), len(chosen))
+    return min(listed, valid)
+
+
 @dataclass(frozen=True)
 class Usage:
     """What a piece of work used; None where this platform cannot tell."""

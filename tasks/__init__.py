@@ -3,6 +3,7 @@
     luigi --module tasks TrainModel
 """
 from tasks import errors
+from tasks.config import offer_detected_gpus
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
 from tasks.monitoring import IngestFeedback, MonitorDrift
@@ -16,6 +17,7 @@ from tasks.tuning import TuneModel, TuneTrial
 from tasks.validation import ValidateData
 
 errors.install()
+offer_detected_gpus()
 
 __all__ = ["IngestData", "ValidateData", "SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel",
            "RegisterModel", "BatchPredict", "LogPredictions", "MonitorDrift", "IngestFeedback", "Nightly",

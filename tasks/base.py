@@ -40,6 +40,23 @@ TEMPORARY = "-luigi-tmp-"  # in the name of Luigi's temporary paths (target.temp
 GPU_TASKS = frozenset({"TrainModel", "EvaluateModel", "RegisterModel", "BatchPredict"})
 
 
+def gpu_units(*, trains: bool) -> dict[str, int]:
+    """Units of the Luigi resource `gpu` a TensorFlow task holds, so that trials, trainings and a
+    nightly batch never share a card beyond `[resources] gpu`.
+
+    A training holds every card it mirrors over (capped by `[resources] gpu`, or it could never
+    be scheduled); scoring and evaluation hold one. Cards are counted through nvidia-smi: no CUDA
+    is initialised in the scheduling process, which later forks the workers.
+    """
+    cards = environment.usable_gpu_count()
+    if not cards:
+        return {}
+    if not trains:
+        return {"gpu": 1}
+    capacity = luigi.configuration.get_config().getint("resources", "gpu", cards)
+    return {"gpu": max(1, min(cards, capacity))}
+
+
 @dataclass
 class Outcome:
     """What a stage reports to the run ledger."""
@@ -57,10 +74,8 @@ class RecordedTask(luigi.Task):
 
     @property
     def resources(self) -> dict[str, int]:
-        """One unit of the Luigi resource `gpu` for TensorFlow work on a GPU machine, so trials and a
-        nightly batch never share a card beyond `[resources] gpu`. Listed by nvidia-smi: no CUDA
-        is initialised in the scheduling process, which later forks the workers."""
-        return {"gpu": 1} if self.task_family in GPU_TASKS and environment.hardware()["gpus"] else {}
+        """The Luigi resource `gpu` for TensorFlow work on a GPU machine (see gpu_units)."""
+        return gpu_units(trains=self.task_family == "TrainModel") if self.task_family in GPU_TASKS else {}
 
     @property
     def version(self) -> str:

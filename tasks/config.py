@@ -1,4 +1,5 @@
-"""Shared settings: `[overnight]` and `[dataset]` in luigi.cfg. Read when used, never at import."""
+"""Shared settings: `[overnight]` and `[dataset]` in luigi.cfg, read when used; the GPUs offered
+as the Luigi resource `gpu` (offer_detected_gpus, when `tasks` is imported)."""
 from __future__ import annotations
 
 import os
@@ -38,6 +39,28 @@ class dataset(luigi.Config):  # noqa: N801
     kinds = luigi.Parameter(default="", description="e.g. island:categorical, year:numeric, photo:image")
     include_feedback = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                            description="train on nightly examples whose labels arrived too")
+
+
+def offer_detected_gpus() -> None:
+    """Offer the GPUs found at start as the Luigi resource `gpu`, unless `[resources] gpu` is set.
+
+    Called when `tasks` is imported, before Luigi's local scheduler reads its resources; the
+    count comes from nvidia-smi, so CUDA is not initialised in the process that forks the
+    workers. On a machine without a GPU no task asks for the resource and nothing is offered.
+    """
+    from pipeline.environment import usable_gpu_count
+
+    count = usable_gpu_count()
+    if not count:
+        return
+    # Tasks that share a card (gpu set above the card count) take memory as they need it,
+    # instead of all of it at start. Inherited by the worker processes; TensorFlow reads it.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    config = luigi.configuration.get_config()
+    if not config.has_option("resources", "gpu"):
+        if not config.has_section("resources"):
+            config.add_section("resources")
+        config.set("resources", "gpu", str(count))
 
 
 def data_root() -> Path:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import luigi
 
-from pipeline import environment, tuning
+from pipeline import tuning
 from pipeline.ledger import Metric
-from tasks.base import Outcome, StageTask, read_json, write_json
+from tasks.base import Outcome, StageTask, gpu_units, read_json, write_json
 from tasks.config import data_root
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
@@ -31,9 +31,8 @@ class TuneTrial(luigi.Task):
 
     @property
     def resources(self) -> dict[str, int]:
-        # One card's worth per trial: `[resources] gpu` in luigi.cfg caps trials per machine.
-        # Without a GPU, --workers alone limits parallel trials.
-        return {"gpu": 1} if environment.hardware()["gpus"] else {}
+        # The cards its training mirrors over; without a GPU, --workers alone limits parallel trials.
+        return gpu_units(trains=True)
 
     def requires(self):
         return FitPreprocessor()

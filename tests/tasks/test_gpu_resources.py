@@ -8,12 +8,84 @@ from tasks import BatchPredict, SplitData, TrainModel
 from tasks.tuning import TuneTrial
 
 
-def test_gpu_tasks_declare_the_gpu_resource_only_when_a_gpu_is_listed(monkeypatch):
+def _cards(monkeypatch, count: int) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(environment, "_hardware", lambda: {"gpus": ["NVIDIA H100 (81559 MiB)"] * count})
+
+
+def test_gpu_tasks_declare_the_gpu_resource_only_when_a_gpu_is_listed(monkeypatch, configure):
+    configure()
     night = datetime.date(2030, 1, 1)
-    monkeypatch.setattr(environment, "hardware", lambda: {"gpus": []})
+    _cards(monkeypatch, 0)
     assert TrainModel().resources == {} and BatchPredict(date=night, model_version="m").resources == {}
-    monkeypatch.setattr(environment, "hardware", lambda: {"gpus": ["NVIDIA H100 (81559 MiB)"]})
+    assert TuneTrial(params_json="{}").resources == {}
+    _cards(monkeypatch, 1)
     assert TrainModel().resources == {"gpu": 1}
     assert BatchPredict(date=night, model_version="m").resources == {"gpu": 1}
     assert TuneTrial(params_json="{}").resources == {"gpu": 1}
     assert SplitData().resources == {}
+
+
+def test_a_training_holds_every_card_it_mirrors_over_and_scoring_one(monkeypatch, configure):
+    configure()
+    night = datetime.date(2030, 1, 1)
+    _cards(monkeypatch, 4)
+    assert TrainModel().resources == {"gpu": 4} and TuneTrial(params_json="{}").resources == {"gpu": 4}
+    assert BatchPredict(date=night, model_version="m").resources == {"gpu": 1}
+    # Never more than [resources] gpu offers, or the scheduler could never run it.
+    configure(resources={"gpu": "2"})
+    assert TrainModel().resources == {"gpu": 2}
+
+
+FAKE_NVIDIA_SMI = """#!/bin/sh
+# Two cards, as `nvidia-smi --query-gpu=name,memory.total --format=csv,noheader` lists them.
+echo "NVIDIA H100 80GB HBM3, 81559 MiB"
+echo "NVIDIA H100 80GB HBM3, 81559 MiB"
+"""
+
+
+def _offered_gpus(tmp_path, config: str, **env) -> dict:
+    """`import tasks` in a fresh process with two listed cards: the resources Luigi will schedule with."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    (tmp_path / "gpu.cfg").write_text(config)
+    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LUIGI_CONFIG_PATH": str(tmp_path / "gpu.cfg"),
+               **env}
+    code = ("import json, sys, luigi, tasks; print(json.dumps([luigi.configuration.get_config().getintdict('resources'),"
+            " 'tensorflow' in sys.modules]))")
+    completed = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120,
+                               check=True)
+    resources, tensorflow_imported = json.loads(completed.stdout.splitlines()[-1])
+    assert not tensorflow_imported  # nvidia-smi was asked, not CUDA: Luigi may still fork workers
+    return resources
+
+
+def test_the_cards_found_at_start_are_offered_as_the_gpu_resource(tmp_path):
+    assert _offered_gpus(tmp_path, "[core]\nlocal_scheduler = true\n") == {"gpu": 2}
+
+
+def test_cuda_visible_devices_narrows_the_offer(tmp_path):
+    assert _offered_gpus(tmp_path, "", CUDA_VISIBLE_DEVICES="1") == {"gpu": 1}
+    assert _offered_gpus(tmp_path, "", CUDA_VISIBLE_DEVICES="-1") == {}
+
+
+def test_a_configured_gpu_resource_wins_over_detection(tmp_path):
+    assert _offered_gpus(tmp_path, "[resources]\ngpu = 5\n") == {"gpu": 5}
+
+
+def test_usable_gpu_count_follows_cuda_visible_devices(monkeypatch):
+    monkeypatch.setattr(environment, "_hardware", lambda: {"gpus": ["A (1 MiB)", "B (1 MiB)", "C (1 MiB)"]})
+    cases = {None: 3, "0,2": 2, "": 0, "-1": 0, "1,-1,2": 1, "0,1,2,3": 3}
+    for visible, expected in cases.items():
+        if visible is None:
+            monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        else:
+            monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        assert environment.usable_gpu_count() == expected, visible
