@@ -29,7 +29,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     """Feature statistics and drift scores of a night's valid rows against the training split."""
 
     folder = "09_monitoring"
-    code = ("pipeline/monitoring.py",)
+    code = ("pipeline/monitoring.py", "pipeline/drift_statistics.py", "pipeline/prediction_log.py")  # record_drift
     expected_files = (DRIFT, STATS, "summary.json")
 
     date = luigi.DateParameter()
@@ -85,7 +85,8 @@ class IngestFeedback(StageTask):
     """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
 
     folder = "09_monitoring"
-    code = ("pipeline/prediction_log.py", "pipeline/raw.py", "pipeline/table_reading.py")
+    code = ("pipeline/prediction_log.py", "pipeline/prediction_values.py", "pipeline/database/row_writing.py",
+            "pipeline/raw.py", "pipeline/table_reading.py")
     expected_files = (FEEDBACK, "rejects.csv")
 
     date = luigi.DateParameter()

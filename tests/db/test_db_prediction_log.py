@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import prediction_log
+from pipeline.database import row_writing
 from pipeline.database.schema import batches, feature_stats, feedback, predictions
 
 DAY = date(2025, 11, 24)
@@ -136,8 +137,8 @@ def test_an_empty_batch_is_marked_empty(engine):
 
 def test_chunks_from_an_iterator(engine, monkeypatch):
     # Small pages, so that one chunk also takes several COPY / executemany statements.
-    monkeypatch.setattr(prediction_log, "COPY_ROWS", 7)
-    monkeypatch.setattr(prediction_log, "INSERT_ROWS", 7)
+    monkeypatch.setattr(row_writing, "COPY_ROWS", 7)
+    monkeypatch.setattr(row_writing, "INSERT_ROWS", 7)
     ids = [f"c{index:03d}" for index in range(100)]
 
     def chunks():
@@ -361,13 +362,13 @@ def test_bulk_paths_are_used_on_both_backends(engine, monkeypatch):
     def refuse(*args):
         raise AssertionError("the generic Core insert path was used")
 
-    monkeypatch.setattr(prediction_log, "_core_rows", refuse)
+    monkeypatch.setattr(row_writing, "core_rows", refuse)
     assert _load(engine, _frame(["a", "b"])) == 2
 
 
 def test_the_generic_insert_path_stores_the_same(engine, monkeypatch):
     # Drivers other than psycopg2 and pysqlite fall back to SQLAlchemy Core executemany.
-    monkeypatch.setattr(prediction_log, "_row_writer", lambda connection: prediction_log._core_rows)
+    monkeypatch.setattr(prediction_log, "row_writer", lambda connection: row_writing.core_rows)
     frame = pd.DataFrame(
         {
             "example_id": [f"{index:02d}" for index in range(len(TRICKY))],

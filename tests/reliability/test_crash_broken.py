@@ -22,8 +22,8 @@ pytestmark = pytest.mark.slow
 # The delete of an earlier load committed on its own, before the new rows: "the delete and the
 # inserts in separate transactions".
 SPLIT_LOAD = {"pipeline/prediction_log.py": (
-    "        write = _row_writer(connection)\n",
-    "        connection.commit()  # BROKEN: the delete commits alone\n        write = _row_writer(connection)\n")}
+    "        write = row_writer(connection)\n",
+    "        connection.commit()  # BROKEN: the delete commits alone\n        write = row_writer(connection)\n")}
 # The stage writes straight into its final folder: no temporary path, no rename.
 NO_RENAME = {"tasks/base.py": (
     "        with self.output().temporary_path() as temporary:\n            out_dir = Path(temporary)\n"

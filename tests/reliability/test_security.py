@@ -189,11 +189,11 @@ SQLALCHEMY_NAMES = {"sa", "sqlalchemy"}
 # (file, function): why its dynamically assembled statement is safe. Every entry must still be
 # needed (the test fails on a stale one), so the list stays the truth.
 ALLOWED = {
-    ("pipeline/prediction_log.py", "_copy_rows"):
+    ("pipeline/database/row_writing.py", "copy_rows"):
         "COPY statement: table and column names are module constants (predictions_table.name, "
         "_TABLE_COLUMNS); the NULL marker is the constant \\N or 'null-' + uuid4().hex. No data, "
         "no config text; the rows travel as CSV data, never as SQL.",
-    ("pipeline/prediction_log.py", "_sqlite_rows"):
+    ("pipeline/database/row_writing.py", "sqlite_rows"):
         "INSERT with ? placeholders; table and column names are module constants; the values are "
         "bound by executemany.",
     ("pipeline/database/migrations/versions/0002_nightly.py", "downgrade"):
