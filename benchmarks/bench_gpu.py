@@ -72,11 +72,13 @@ def measure(variant: str, count: int) -> dict:
 
     def on_epoch(done: int, planned: int) -> None:
         stamps.append(time.perf_counter())
-        if variant == "profile" and done == 2:  # epochs 1 and 2 fill the cache and trace: profile the third
-            import tensorflow as tf
+        if variant != "profile":
+            return
+        import tensorflow as tf  # already loaded by the training
+
+        if done == 2:  # epochs 1 and 2 fill the cache and trace: profile the third
             tf.profiler.experimental.start(str(profile_dir))
-        elif variant == "profile" and done == 3:
-            import tensorflow as tf
+        elif done == 3:
             tf.profiler.experimental.stop()
 
     config = TrainingConfig(architecture="cnn", epochs=EPOCHS, batch_size=BATCH, patience=0, verbose=0,

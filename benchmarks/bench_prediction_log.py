@@ -11,7 +11,6 @@ import io
 import os
 import sqlite3
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -9,7 +9,6 @@ import datetime
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

@@ -102,11 +102,9 @@ def gpu_name() -> str | None:
     None without a GPU, and when ``CUDA_VISIBLE_DEVICES`` hides every GPU ("" or "-1"):
     nvidia-smi still lists the cards then, but TensorFlow will not use them.
     """
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+    if not usable_gpu_count():
         return None
     gpus = _hardware()["gpus"]
-    if not gpus:
-        return None
     name, _, _ = gpus[0].rpartition(" (")  # drop the "(81559 MiB)" that hardware() appends
     return name or gpus[0]
 

@@ -148,10 +148,8 @@ def current_revision(url: str) -> str | None:
 def missing_sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL when it does not exist yet (connecting would create it); else None."""
     parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite" or _is_sqlite_memory(parsed) or parsed.database.startswith("file:"):
-        return None
-    path = Path(parsed.database)
-    return None if path.exists() else path
+    path = _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+    return None if path is None or path.exists() else path
 
 
 def dispose_all() -> None:
@@ -221,9 +219,9 @@ def _create_sqlite_engine(url: str, parsed: sa.URL) -> sa.Engine:
         # One shared connection, or every checkout would see its own empty database.
         connect_args["check_same_thread"] = False
         kwargs["poolclass"] = sa.pool.StaticPool
-    else:
+    elif (path := _sqlite_file(parsed)) is not None:
         try:
-            _create_sqlite_file(Path(parsed.database))
+            _create_sqlite_file(path)
         except OSError as exc:
             raise _unavailable(url, f"{exc.strerror or exc}: {exc.filename}") from exc
     engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
@@ -236,9 +234,15 @@ def _is_sqlite_memory(parsed: sa.URL) -> bool:
     return database in ("", ":memory:") or parsed.query.get("mode") == "memory"
 
 
+def _sqlite_file(parsed: sa.URL) -> Path | None:
+    """The database file of a SQLite URL; None in memory, and for a URI filename (?uri=true),
+    which is SQLite's business."""
+    if _is_sqlite_memory(parsed) or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
 def _create_sqlite_file(path: Path) -> None:
-    if str(path).startswith("file:"):  # a URI filename (?uri=true): SQLite's business
-        return
     ensure_private_dir(path.parent)  # new folders 0o700, like the file; existing ones untouched
     try:
         # O_EXCL: only the process that creates the file sets its mode; 0o600 because run

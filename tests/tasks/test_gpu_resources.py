@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import datetime
+import json
+import os
+import subprocess
+import sys
 
 from pipeline import environment
 from tasks import BatchPredict, SplitData, TrainModel
@@ -46,11 +50,6 @@ echo "NVIDIA H100 80GB HBM3, 81559 MiB"
 
 def _offered_gpus(tmp_path, config: str, **env) -> dict:
     """`import tasks` in a fresh process with two listed cards: the resources Luigi will schedule with."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
