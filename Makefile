@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-tiny scheduler clean-data
+.PHONY: demo test lint bench bench-tiny scheduler clean-data
 
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# What CI checks besides the tests: the tree formatted and linted (pyproject.toml says which rules).
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 # Ratios against baselines measured in the same run (docs/performance.md); minutes, not seconds.
 bench: $(STAMP)

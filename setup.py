@@ -1,4 +1,5 @@
 """Packaging for overnight: a Luigi + Keras pipeline for one GPU workstation."""
+
 from setuptools import find_packages, setup
 
 setup(
@@ -28,7 +29,12 @@ setup(
         "tqdm>=4.66,<5",
     ],
     extras_require={
-        "dev": ["pytest>=8,<10", "playwright>=1.40,<2"],  # playwright drives the system Chromium
+        "dev": [
+            "pytest>=8,<10",
+            "playwright>=1.40,<2",  # drives the system Chromium
+            "ruff>=0.17,<0.18",  # `make lint`: one formatter and linter for the tree
+            "pre-commit>=4.7,<5",
+        ],
         # xprof: the TensorFlow profiler's analyses, for the GPU benchmark's input-waiting share.
         "gpu": ["tensorflow[and-cuda]>=2.18,<2.22", "xprof>=2.20,<3"],
     },

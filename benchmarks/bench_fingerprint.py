@@ -1,4 +1,5 @@
 """Unchanged raw data is not reread: fingerprinting files a second time against the first time."""
+
 from __future__ import annotations
 
 import os
@@ -27,5 +28,13 @@ def results(total_mb: int) -> list[Result]:
             fingerprint(data, cache)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return [Result(f"fingerprint {total_mb:,} MB unchanged, second time", second["seconds"], None, "s", "<= 0.5",
-                   f"first time (hashing every byte): {first['seconds']:.2f} s")]
+    return [
+        Result(
+            f"fingerprint {total_mb:,} MB unchanged, second time",
+            second["seconds"],
+            None,
+            "s",
+            "<= 0.5",
+            f"first time (hashing every byte): {first['seconds']:.2f} s",
+        )
+    ]

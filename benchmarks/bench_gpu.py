@@ -9,6 +9,7 @@ pipeline as TrainModel's (decoded in parallel, cached after the first epoch).
 
     python -m benchmarks.run_all --only gpu
 """
+
 from __future__ import annotations
 
 import glob
@@ -47,7 +48,7 @@ def _write_images(folder: Path, count: int) -> pd.DataFrame:
     for index, label in enumerate(labels):
         pixels = rng.integers(0, 96, (SIDE, SIDE, 3), dtype=np.uint8)
         row, column = divmod(int(label), 5)
-        pixels[row * 24 + 8:row * 24 + 24, column * 12:column * 12 + 12] = 255
+        pixels[row * 24 + 8 : row * 24 + 24, column * 12 : column * 12 + 12] = 255
         path = folder / f"{index:06d}.png"
         Image.fromarray(pixels).save(path)
         paths.append(str(path))
@@ -81,10 +82,24 @@ def measure(variant: str, count: int) -> dict:
         elif done == 3:
             tf.profiler.experimental.stop()
 
-    config = TrainingConfig(architecture="cnn", epochs=EPOCHS, batch_size=BATCH, patience=0, verbose=0,
-                            mixed_precision=variant == "mixed", xla=variant == "xla")
-    train(split(slice(0, cut)), split(slice(cut, None)), preprocessor, config, model_dir=folder / "model",
-          work_dir=folder / "work", on_epoch=on_epoch)
+    config = TrainingConfig(
+        architecture="cnn",
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        patience=0,
+        verbose=0,
+        mixed_precision=variant == "mixed",
+        xla=variant == "xla",
+    )
+    train(
+        split(slice(0, cut)),
+        split(slice(cut, None)),
+        preprocessor,
+        config,
+        model_dir=folder / "model",
+        work_dir=folder / "work",
+        on_epoch=on_epoch,
+    )
     seconds = float(np.median(np.diff(stamps)[1:]))  # epochs 3+: the first reads and decodes every file
     measured = {"variant": variant, "images_per_s": cut / seconds}
     if variant == "profile":
@@ -112,14 +127,40 @@ def results(count: int) -> list[Result]:
 
     measured = {variant: run_child("benchmarks.bench_gpu", variant, str(count), timeout=3600) for variant in VARIANTS}
     float32 = measured["float32"]["images_per_s"]
-    return [Result(f"cnn images/s, float32 ({gpu_name()})", float32, None, "images/s", ">= 0",
-                   f"{SIDE}x{SIDE} RGB PNGs, batch {BATCH}, cached after epoch 1"),
-            Result("cnn images/s, mixed precision", measured["mixed"]["images_per_s"], float32, "images/s", ">= 1.0",
-                   "baseline: float32 in the same run"),
-            Result("cnn images/s, XLA", measured["xla"]["images_per_s"], float32, "images/s", ">= 1.0",
-                   "baseline: float32 in the same run"),
-            Result("input waiting, share of step time", measured["profile"]["input_share"], None, "", "<= 0.05",
-                   "TensorFlow profiler (xprof input_pipeline_analyzer), one epoch after the cache is full")]
+    return [
+        Result(
+            f"cnn images/s, float32 ({gpu_name()})",
+            float32,
+            None,
+            "images/s",
+            ">= 0",
+            f"{SIDE}x{SIDE} RGB PNGs, batch {BATCH}, cached after epoch 1",
+        ),
+        Result(
+            "cnn images/s, mixed precision",
+            measured["mixed"]["images_per_s"],
+            float32,
+            "images/s",
+            ">= 1.0",
+            "baseline: float32 in the same run",
+        ),
+        Result(
+            "cnn images/s, XLA",
+            measured["xla"]["images_per_s"],
+            float32,
+            "images/s",
+            ">= 1.0",
+            "baseline: float32 in the same run",
+        ),
+        Result(
+            "input waiting, share of step time",
+            measured["profile"]["input_share"],
+            None,
+            "",
+            "<= 0.05",
+            "TensorFlow profiler (xprof input_pipeline_analyzer), one epoch after the cache is full",
+        ),
+    ]
 
 
 if __name__ == "__main__":

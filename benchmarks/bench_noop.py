@@ -3,6 +3,7 @@
 Run as a module: the parent builds the data and the nights once, then times fresh processes that
 find everything complete (`python -m benchmarks.bench_noop check ...`).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -21,9 +22,11 @@ FIRST = datetime.date(2025, 1, 1)
 
 def _config(folder: Path) -> Path:
     path = folder / "bench.cfg"
-    path.write_text(f"[overnight]\ndata_root = {folder / 'data'}\ndatabase_url = sqlite:///{folder / 'data' / 'overnight.db'}\n"
-                    f"[dataset]\npath = {folder / 'data' / 'raw' / 'digits'}\n[TrainModel]\nepochs = 1\n"
-                    "[core]\nlog_level = WARNING\nlogging_conf_file =\n")
+    path.write_text(
+        f"[overnight]\ndata_root = {folder / 'data'}\ndatabase_url = sqlite:///{folder / 'data' / 'overnight.db'}\n"
+        f"[dataset]\npath = {folder / 'data' / 'raw' / 'digits'}\n[TrainModel]\nepochs = 1\n"
+        "[core]\nlog_level = WARNING\nlogging_conf_file =\n"
+    )
     return path
 
 
@@ -35,8 +38,14 @@ def _env(config: Path) -> dict[str, str]:
 
 def _luigi(config: Path, *arguments: str) -> float:
     start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("luigi")), "--module", "tasks", *arguments, "--no-lock"],
-                   cwd=REPO_ROOT, env=_env(config), check=True, capture_output=True, timeout=3600)
+    subprocess.run(
+        [str(Path(sys.executable).with_name("luigi")), "--module", "tasks", *arguments, "--no-lock"],
+        cwd=REPO_ROOT,
+        env=_env(config),
+        check=True,
+        capture_output=True,
+        timeout=3600,
+    )
     return time.perf_counter() - start
 
 
@@ -52,14 +61,29 @@ def results(nights: int) -> list[Result]:
     dates = [(FIRST + datetime.timedelta(days=i)).isoformat() for i in range(nights)]
     _build_in_child(config, dates)  # the first run of every night (empty nights)
     probe = _build_in_child(config, dates)
-    return [Result("Nightly rerun, all complete (luigi command, wall)", one, None, "s", "<= 1.5"),
-            Result(f"{nights} complete nights checked (wall)", probe["seconds"], None, "s", "<= 5",
-                   f"TensorFlow imported: {probe['tensorflow']}; tasks run: {probe['ran']}")]
+    return [
+        Result("Nightly rerun, all complete (luigi command, wall)", one, None, "s", "<= 1.5"),
+        Result(
+            f"{nights} complete nights checked (wall)",
+            probe["seconds"],
+            None,
+            "s",
+            "<= 5",
+            f"TensorFlow imported: {probe['tensorflow']}; tasks run: {probe['ran']}",
+        ),
+    ]
 
 
 def _build_in_child(config: Path, dates: list[str]) -> dict:
-    completed = subprocess.run([sys.executable, "-m", "benchmarks.bench_noop", "check", *dates], cwd=REPO_ROOT,
-                               env=_env(config), capture_output=True, text=True, check=True, timeout=3600)
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_noop", "check", *dates],
+        cwd=REPO_ROOT,
+        env=_env(config),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=3600,
+    )
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -69,11 +93,18 @@ def check(dates: list[str]) -> dict:
     import tasks
 
     start = time.perf_counter()
-    result = luigi.build([tasks.Nightly(date=datetime.date.fromisoformat(d)) for d in dates], local_scheduler=True,
-                         detailed_summary=True, log_level="WARNING")
+    result = luigi.build(
+        [tasks.Nightly(date=datetime.date.fromisoformat(d)) for d in dates],
+        local_scheduler=True,
+        detailed_summary=True,
+        log_level="WARNING",
+    )
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "tensorflow": "tensorflow" in sys.modules,
-            "ran": "none" if "Did not run any tasks" in result.summary_text else "some"}
+    return {
+        "seconds": seconds,
+        "tensorflow": "tensorflow" in sys.modules,
+        "ran": "none" if "Did not run any tasks" in result.summary_text else "some",
+    }
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["check"]:

@@ -3,6 +3,7 @@
 Each size runs in its own process (`python -m benchmarks.bench_scoring ROWS`) so that its peak
 memory is its own: with chunked scoring, a night ten times larger must not need ten times the memory.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -39,31 +40,52 @@ def measure(rows: int) -> dict:
     from pipeline.schema import Schema
 
     folder = scratch_folder("bench-scoring-")
-    schema = Schema(label="label", task="classification", id_column="id",
-                    kinds={**{f"x{i}": "numeric" for i in range(COLUMNS)}, "colour": "categorical"})
+    schema = Schema(
+        label="label",
+        task="classification",
+        id_column="id",
+        kinds={**{f"x{i}": "numeric" for i in range(COLUMNS)}, "colour": "categorical"},
+    )
     training = _frame(2000, 0, labeled=True)
     preprocessor = features.fit(training, schema)
     model = models.build_model("mlp", features.model_spec(preprocessor))
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    model.fit(features.transform(training, preprocessor),
-              np.eye(2)[features.encode_labels(training["label"], preprocessor)], epochs=1, verbose=0)
+    model.fit(
+        features.transform(training, preprocessor),
+        np.eye(2)[features.encode_labels(training["label"], preprocessor)],
+        epochs=1,
+        verbose=0,
+    )
     night = folder / "incoming"
     night.mkdir()
     for start in range(0, rows, 200_000):  # written in parts: the writer must not be the peak
         _frame(min(200_000, rows - start), 1 + start, labeled=False).to_csv(
-            night / "night.csv", mode="a", header=start == 0, index=False)
+            night / "night.csv", mode="a", header=start == 0, index=False
+        )
     engine = database.connect(f"sqlite:///{folder / 'overnight.db'}")
     begin = time.perf_counter()
-    summary = score_batch(raw.iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor,
-                          model, out_dir=folder)
+    summary = score_batch(
+        raw.iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model, out_dir=folder
+    )
     import pyarrow.parquet as pq
 
     chunks = (part.to_pandas() for part in pq.ParquetFile(folder / PREDICTIONS).iter_batches(batch_size=100_000))
-    logged = prediction_log.load_batch(engine, batch_date=datetime.date(2026, 1, 1), model_version="m",
-                                       predictions=chunks, rows_in=summary.rows_in, rows_rejected=summary.rows_rejected)
+    logged = prediction_log.load_batch(
+        engine,
+        batch_date=datetime.date(2026, 1, 1),
+        model_version="m",
+        predictions=chunks,
+        rows_in=summary.rows_in,
+        rows_rejected=summary.rows_rejected,
+    )
     seconds = time.perf_counter() - begin
-    return {"rows": rows, "scored": summary.rows_scored, "logged": logged, "seconds": seconds,
-            "peak_rss_mb": peak_rss_mb()}
+    return {
+        "rows": rows,
+        "scored": summary.rows_scored,
+        "logged": logged,
+        "seconds": seconds,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def results(large: int) -> list[Result]:
@@ -71,10 +93,24 @@ def results(large: int) -> list[Result]:
     big = run_child("benchmarks.bench_scoring", str(large))
     if big["logged"] != large:
         raise RuntimeError(f"scored {big['scored']} and logged {big['logged']} of {large} rows")
-    return [Result(f"batch scoring end to end, {large:,} rows", large / big["seconds"], None, "rows/s", ">= 0",
-                   "validate, preprocess, predict, log to SQLite; no target, reported"),
-            Result(f"peak memory {large:,} vs {large // 10:,} rows", big["peak_rss_mb"], small["peak_rss_mb"], "MB",
-                   "<= 1.3", f"chunks of {CHUNK_ROWS:,} rows; TensorFlow's own memory included in both")]
+    return [
+        Result(
+            f"batch scoring end to end, {large:,} rows",
+            large / big["seconds"],
+            None,
+            "rows/s",
+            ">= 0",
+            "validate, preprocess, predict, log to SQLite; no target, reported",
+        ),
+        Result(
+            f"peak memory {large:,} vs {large // 10:,} rows",
+            big["peak_rss_mb"],
+            small["peak_rss_mb"],
+            "MB",
+            "<= 1.3",
+            f"chunks of {CHUNK_ROWS:,} rows; TensorFlow's own memory included in both",
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the same features held in NumPy arrays, with the same epochs, batch size and see
 Runs in a child process (`python -m benchmarks.bench_training ROWS ROUNDS`) whose Luigi
 configuration points at a folder of its own; the parent only reads the JSON it prints.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,11 @@ def _write_data_set(folder: Path, rows: int) -> Path:
     path.parent.mkdir(parents=True)
     frame.to_csv(path, index=False)
     config = folder / "bench.cfg"
-    config.write_text(f"[overnight]\ndata_root = {folder / 'data'}\n"
-                      f"database_url = sqlite:///{folder / 'data' / 'overnight.db'}\n"
-                      f"[dataset]\npath = {path}\nlabel = label\ntask = classification\n")
+    config.write_text(
+        f"[overnight]\ndata_root = {folder / 'data'}\n"
+        f"database_url = sqlite:///{folder / 'data' / 'overnight.db'}\n"
+        f"[dataset]\npath = {path}\nlabel = label\ntask = classification\n"
+    )
     return config
 
 
@@ -49,14 +52,24 @@ def _bare(preprocessor: dict, train, validation, seed: int) -> tuple[float, list
     keras.utils.set_random_seed(seed)
     spec = model_spec(preprocessor)
     model = models.build_model("mlp", spec, ArchitectureSettings())
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4),
-                  loss=keras.losses.CategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
     stamps = []
     timing = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
     one_hot = lambda labels: np.eye(spec.n_outputs, dtype="float32")[labels]  # noqa: E731
-    model.fit(train[0], one_hot(train[1]), validation_data=(validation[0], one_hot(validation[1])), epochs=EPOCHS,
-              batch_size=BATCH, shuffle=True, verbose=0, callbacks=[timing])
+    model.fit(
+        train[0],
+        one_hot(train[1]),
+        validation_data=(validation[0], one_hot(validation[1])),
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        shuffle=True,
+        verbose=0,
+        callbacks=[timing],
+    )
     return time.perf_counter() - start, list(np.diff(stamps))
 
 
@@ -93,7 +106,10 @@ def measure(rows: int, rounds: int) -> dict:
     _bare(preprocessor, ({k: v[:512] for k, v in train[0].items()}, train[1][:512]), validation, 0)  # warm-up
     measured = {"bare_wall": [], "bare_epochs": [], "task_wall": [], "task_epochs": []}
     for seed in range(rounds):  # alternated, so that a busy moment of the machine hits both alike
-        for name, run in (("bare", lambda: _bare(preprocessor, train, validation, seed)), ("task", lambda: _task(seed))):
+        for name, run in (
+            ("bare", lambda seed=seed: _bare(preprocessor, train, validation, seed)),
+            ("task", lambda seed=seed: _task(seed)),
+        ):
             wall, epochs = run()
             measured[f"{name}_wall"].append(wall)
             measured[f"{name}_epochs"].append(float(np.median(epochs)))  # epochs 2+: the first holds tracing
@@ -103,11 +119,24 @@ def measure(rows: int, rounds: int) -> dict:
 def results(rows: int, rounds: int = 3) -> list[Result]:
     measured = run_child("benchmarks.bench_training", str(rows), str(rounds))
     task_rate, bare_rate = (measured["steps"] / np.median(measured[f"{name}_epochs"]) for name in ("task", "bare"))
-    return [Result(f"training steps/s ({rows:,} rows, mlp)", task_rate, bare_rate, "steps/s", ">= 0.95",
-                   f"TrainModel vs model.fit on NumPy arrays; median of epochs 2+ over {rounds} alternated runs"),
-            Result("TrainModel wall time", float(np.median(measured["task_wall"])),
-                   float(np.median(measured["bare_wall"])), "s", "<= 1.10",
-                   f"{EPOCHS} epochs; the task's includes loading the features, saving and recording the run")]
+    return [
+        Result(
+            f"training steps/s ({rows:,} rows, mlp)",
+            task_rate,
+            bare_rate,
+            "steps/s",
+            ">= 0.95",
+            f"TrainModel vs model.fit on NumPy arrays; median of epochs 2+ over {rounds} alternated runs",
+        ),
+        Result(
+            "TrainModel wall time",
+            float(np.median(measured["task_wall"])),
+            float(np.median(measured["bare_wall"])),
+            "s",
+            "<= 1.10",
+            f"{EPOCHS} epochs; the task's includes loading the features, saving and recording the run",
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Shared pieces of the benchmarks: results with their targets, a table, peak memory of a child."""
+
 from __future__ import annotations
 
 import atexit
@@ -39,8 +40,16 @@ class Result:
 def table(results: list[Result]) -> str:
     rows = [("figure", "value", "baseline", "ratio", "target", "met")]
     for r in results:
-        rows.append((r.name, f"{r.value:,.3f} {r.unit}", "" if r.baseline is None else f"{r.baseline:,.3f} {r.unit}",
-                     "" if r.ratio is None else f"{r.ratio:.2f}", r.target, "yes" if r.met else "NO"))
+        rows.append(
+            (
+                r.name,
+                f"{r.value:,.3f} {r.unit}",
+                "" if r.baseline is None else f"{r.baseline:,.3f} {r.unit}",
+                "" if r.ratio is None else f"{r.ratio:.2f}",
+                r.target,
+                "yes" if r.met else "NO",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
@@ -64,8 +73,9 @@ def run_child(module: str, *arguments: str, timeout: float = 1800) -> dict:
 
     A fresh process per measurement: its peak memory (see peak_rss_mb) is the measured work's.
     """
-    completed = subprocess.run([sys.executable, "-m", module, *arguments], capture_output=True, text=True,
-                               timeout=timeout)
+    completed = subprocess.run(
+        [sys.executable, "-m", module, *arguments], capture_output=True, text=True, timeout=timeout
+    )
     if completed.returncode != 0:
         raise RuntimeError(f"{module} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -1,9 +1,10 @@
 """`make bench`: every benchmark, each figure beside its baseline and target.
 
-    python -m benchmarks.run_all            # the sizes of the issue (minutes)
-    python -m benchmarks.run_all --tiny     # a smoke run on small sizes (seconds)
-    python -m benchmarks.run_all --only training --only noop   # some of them
+python -m benchmarks.run_all            # the sizes of the issue (minutes)
+python -m benchmarks.run_all --tiny     # a smoke run on small sizes (seconds)
+python -m benchmarks.run_all --only training --only noop   # some of them
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,27 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import (bench_fingerprint, bench_gpu, bench_noop, bench_prediction_log,  # noqa: E402
-                        bench_scoring, bench_training)
-from benchmarks.common import table  # noqa: E402
+from benchmarks import bench_fingerprint, bench_gpu, bench_noop, bench_prediction_log, bench_scoring, bench_training
+from benchmarks.common import table
 
-SIZES = {"full": {"log_rows": 1_000_000, "fingerprint_mb": 1024, "nights": 365, "score_rows": 1_000_000,
-                  "train_rows": 50_000, "gpu_images": 20_000},
-         "tiny": {"log_rows": 20_000, "fingerprint_mb": 32, "nights": 5, "score_rows": 20_000, "train_rows": 4_000,
-                  "gpu_images": 1_000}}
+SIZES = {
+    "full": {
+        "log_rows": 1_000_000,
+        "fingerprint_mb": 1024,
+        "nights": 365,
+        "score_rows": 1_000_000,
+        "train_rows": 50_000,
+        "gpu_images": 20_000,
+    },
+    "tiny": {
+        "log_rows": 20_000,
+        "fingerprint_mb": 32,
+        "nights": 5,
+        "score_rows": 20_000,
+        "train_rows": 4_000,
+        "gpu_images": 1_000,
+    },
+}
 BENCHMARKS = {  # in the order of the table
     "log-sqlite": lambda size: bench_prediction_log.sqlite_results(size["log_rows"]),
     "log-postgres": lambda size: bench_prediction_log.postgres_results(size["log_rows"]),

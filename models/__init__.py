@@ -22,6 +22,7 @@ top-level ``def build(`` are not architectures, so a shared helper file needs no
 name. Builders are imported only when built: importing this package does not import Keras,
 so the pipeline can list and validate architecture names cheaply.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -64,9 +65,7 @@ def architecture_names() -> list[str]:
     return sorted(names)
 
 
-def build_model(
-    name: str, spec: ModelSpec, settings: ArchitectureSettings | None = None
-) -> keras.Model:
+def build_model(name: str, spec: ModelSpec, settings: ArchitectureSettings | None = None) -> keras.Model:
     """Builds the named architecture for spec, uncompiled.
 
     Args:

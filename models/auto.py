@@ -3,6 +3,7 @@
 A new data set needs no architecture choice: whatever columns it has, each gets the branch
 for its kind. An image-only data set gets exactly the `cnn`.
 """
+
 import keras
 
 from models import cnn

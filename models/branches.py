@@ -7,6 +7,7 @@ composes these, so two architectures that use the same branch build the same lay
 Layer names are prefixed with the input name, so a model with several inputs of one kind
 (two categorical columns, say) still has unique layer names and saves cleanly.
 """
+
 import keras
 from keras import layers
 
@@ -35,12 +36,9 @@ def make_input(input_spec: InputSpec) -> keras.KerasTensor:
     """
     if input_spec.kind not in INPUT_DTYPES:
         raise ValueError(
-            f"input {input_spec.name!r} has unknown kind {input_spec.kind!r}; "
-            f"choose one of: {', '.join(KINDS)}"
+            f"input {input_spec.name!r} has unknown kind {input_spec.kind!r}; choose one of: {', '.join(KINDS)}"
         )
-    return keras.Input(
-        shape=input_spec.shape, dtype=INPUT_DTYPES[input_spec.kind], name=input_spec.name
-    )
+    return keras.Input(shape=input_spec.shape, dtype=INPUT_DTYPES[input_spec.kind], name=input_spec.name)
 
 
 def make_inputs(spec: ModelSpec) -> dict[str, keras.KerasTensor]:
@@ -68,18 +66,13 @@ def categorical_branch(
     return layers.Flatten(name=f"{input_spec.name}_flatten")(embedded)
 
 
-def text_branch(
-    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
-) -> keras.KerasTensor:
+def text_branch(inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings) -> keras.KerasTensor:
     """Token ids as embeddings, pooled over the sequence two ways, then one dense layer."""
     # (batch, sequence_length) int32 -> (batch, sequence_length, text_embedding_dim)
     # No masking: padding id 0 gets its own embedding, which keeps the pooling layers simple
     # and lets the model learn how much a short text's padding should count.
     embedded = layers.Embedding(
-        input_spec.vocabulary_size,
-        settings.text_embedding_dim,
-        mask_zero=False,
-        name=f"{input_spec.name}_embedding",
+        input_spec.vocabulary_size, settings.text_embedding_dim, mask_zero=False, name=f"{input_spec.name}_embedding"
     )(inputs)
     # Average pooling sees the whole text; max pooling keeps single strong tokens from being
     # diluted in a long text. Each: (batch, text_embedding_dim).
@@ -91,9 +84,7 @@ def text_branch(
     return layers.Dense(settings.width, activation="relu", name=f"{input_spec.name}_dense")(pooled)
 
 
-def image_branch(
-    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
-) -> keras.KerasTensor:
+def image_branch(inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings) -> keras.KerasTensor:
     """The CNN: one block of two 3x3 convolutions per entry of settings.filters, then dense.
 
     Flattens instead of global pooling: on small images (8x8 digits) where a feature sits
@@ -103,12 +94,8 @@ def image_branch(
     for block_number, filters in enumerate(settings.filters, start=1):
         prefix = f"{input_spec.name}_block{block_number}"
         # (batch, height, width, channels) -> (batch, height, width, filters)
-        features = layers.Conv2D(
-            filters, 3, padding="same", activation="relu", name=f"{prefix}_conv1"
-        )(features)
-        features = layers.Conv2D(
-            filters, 3, padding="same", activation="relu", name=f"{prefix}_conv2"
-        )(features)
+        features = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{prefix}_conv1")(features)
+        features = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{prefix}_conv2")(features)
         if _can_pool(features):
             # (batch, height, width, filters) -> (batch, height // 2, width // 2, filters)
             features = layers.MaxPooling2D(name=f"{prefix}_pool")(features)
@@ -124,17 +111,10 @@ def _can_pool(features: keras.KerasTensor) -> bool:
     return min(height, width) // 2 >= MINIMUM_POOLED_SIZE
 
 
-BRANCHES = {
-    "numeric": numeric_branch,
-    "categorical": categorical_branch,
-    "text": text_branch,
-    "image": image_branch,
-}
+BRANCHES = {"numeric": numeric_branch, "categorical": categorical_branch, "text": text_branch, "image": image_branch}
 
 
-def branch(
-    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
-) -> keras.KerasTensor:
+def branch(inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings) -> keras.KerasTensor:
     """The branch for the input's kind: (batch, *input_spec.shape) -> (batch, features)."""
     return BRANCHES[input_spec.kind](inputs, input_spec, settings)
 
@@ -150,9 +130,7 @@ def combine(features: list[keras.KerasTensor], settings: ArchitectureSettings) -
     return layers.Dense(settings.width, activation="relu", name="joined_dense")(joined)
 
 
-def head(
-    features: keras.KerasTensor, spec: ModelSpec, settings: ArchitectureSettings
-) -> keras.KerasTensor:
+def head(features: keras.KerasTensor, spec: ModelSpec, settings: ArchitectureSettings) -> keras.KerasTensor:
     """Dropout, then the task's output layer, in float32 even under mixed precision.
 
     Classification: (batch, n_outputs) logits, no softmax (the loss takes logits), named
@@ -176,8 +154,5 @@ def head(
     standardized = layers.Dense(1, dtype="float32", name="standardized_prediction")(dropped)
     # (batch, 1), label units: y = standardized * target_std + target_mean
     return layers.Rescaling(
-        scale=float(spec.target_std),
-        offset=float(spec.target_mean),
-        dtype="float32",
-        name="prediction",
+        scale=float(spec.target_std), offset=float(spec.target_mean), dtype="float32", name="prediction"
     )(standardized)

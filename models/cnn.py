@@ -1,4 +1,5 @@
 """Convolutional network for one image input; the image branch of `auto` too."""
+
 import keras
 
 from models.branches import describe_inputs, head, image_branch, make_inputs

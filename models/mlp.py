@@ -1,4 +1,5 @@
 """Multi-layer perceptron for tabular data: numeric and categorical inputs."""
+
 import keras
 
 from models.branches import branch, combine, head, make_inputs

@@ -1,4 +1,5 @@
 """What a model builder is told about its inputs and outputs; no Keras here."""
+
 from dataclasses import dataclass, field
 
 KINDS = ("numeric", "categorical", "text", "image")

@@ -1,4 +1,5 @@
 """Token-embedding network for one text input, optionally with numeric/categorical inputs."""
+
 import keras
 
 from models.branches import branch, combine, describe_inputs, head, make_inputs

@@ -16,6 +16,7 @@ Why the thresholds depend on the sample sizes: small batches score high by chanc
 given probability; each alert threshold is raised to it, so a nightly alert means a shift, not a
 small night.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -85,7 +86,9 @@ def ks_noise(rows: int, reference_rows: int, confidence: float) -> float:
     """The two-sample KS statistic D that chance alone exceeds with probability 1 - confidence."""
     if rows <= 0 or reference_rows <= 0:
         return 0.0
-    return float(np.sqrt(-np.log((1 - confidence) / 2) / 2) * np.sqrt((rows + reference_rows) / (rows * reference_rows)))
+    return float(
+        np.sqrt(-np.log((1 - confidence) / 2) / 2) * np.sqrt((rows + reference_rows) / (rows * reference_rows))
+    )
 
 
 def js_noise(rows: int, reference_rows: int, bins: int, confidence: float) -> float:

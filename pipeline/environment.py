@@ -4,6 +4,7 @@ Everything here is cheap and side-effect free, and never imports TensorFlow (pac
 come from installed metadata), so recording a run costs milliseconds. A fact that cannot be
 found is None or left out rather than an error: a run must not fail because git is missing.
 """
+
 from __future__ import annotations
 
 import copy

@@ -3,6 +3,7 @@
 Metric names are the contract in DESIGN.md: accuracy, precision_macro, recall_macro, f1_macro,
 log_loss, ece for classification; mae, rmse, r2 for regression.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,9 +47,11 @@ def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bi
 def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
     if len(targets) == 0:
         return {}
-    return {"mae": float(sk.mean_absolute_error(targets, predictions)),
-            "rmse": float(np.sqrt(sk.mean_squared_error(targets, predictions))),
-            "r2": float(sk.r2_score(targets, predictions)) if len(targets) > 1 else float("nan")}
+    return {
+        "mae": float(sk.mean_absolute_error(targets, predictions)),
+        "rmse": float(np.sqrt(sk.mean_squared_error(targets, predictions))),
+        "r2": float(sk.r2_score(targets, predictions)) if len(targets) > 1 else float("nan"),
+    }
 
 
 def task_metrics(task: str, labels: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
@@ -60,8 +63,10 @@ def task_metrics(task: str, labels: np.ndarray, outputs: np.ndarray) -> dict[str
 def slice_metrics(task: str, labels: np.ndarray, outputs: np.ndarray, slices: np.ndarray) -> dict[str, dict]:
     """Metrics per value of the slice column (missing values form the slice "(missing)")."""
     names = np.array(["(missing)" if value is None or value != value else str(value) for value in slices])
-    return {name: {"rows": int((names == name).sum()), **task_metrics(task, labels[names == name], outputs[names == name])}
-            for name in sorted(set(names))}
+    return {
+        name: {"rows": int((names == name).sum()), **task_metrics(task, labels[names == name], outputs[names == name])}
+        for name in sorted(set(names))
+    }
 
 
 def parse_headline(text: str, task: str) -> dict[str, float]:
@@ -78,10 +83,13 @@ def headline_score(values: dict[str, float], weights: dict[str, float]) -> float
     """One number, higher is better, to rank models and gate promotion."""
     missing = [name for name in weights if name not in values]
     if missing:
-        raise ValueError(f"headline uses {', '.join(missing)}, which this task does not compute; "
-                         f"choose from {', '.join(sorted(values))}")
-    return float(sum((-1 if name in LOWER_IS_BETTER else 1) * weight * values[name]
-                     for name, weight in weights.items()))
+        raise ValueError(
+            f"headline uses {', '.join(missing)}, which this task does not compute; "
+            f"choose from {', '.join(sorted(values))}"
+        )
+    return float(
+        sum((-1 if name in LOWER_IS_BETTER else 1) * weight * values[name] for name, weight in weights.items())
+    )
 
 
 def diagnose(history: dict[str, list[float]]) -> dict:
@@ -96,33 +104,57 @@ def diagnose(history: dict[str, list[float]]) -> dict:
         return {"diagnosis": "unknown", "reason": "fewer than two epochs of history"}
     not_finite = [epoch + 1 for epoch, values in enumerate(zip(loss, validation)) if not np.isfinite(values).all()]
     if not_finite:
-        return {"diagnosis": "diverged", "reason": f"the loss is not finite from epoch {not_finite[0]}: "
-                                                   "lower the learning rate or check the inputs for extreme values"}
+        return {
+            "diagnosis": "diverged",
+            "reason": f"the loss is not finite from epoch {not_finite[0]}: "
+            "lower the learning rate or check the inputs for extreme values",
+        }
     best = int(np.argmin(validation))
     # Changes are judged against the first training loss too: once a loss is tiny, a 10% wobble
     # of it is noise, not a trend (a val_loss of 0.066 that ends at 0.075 is not overfitting).
     scale = max(abs(loss[0]), 1e-12)
     rise = validation[-1] - validation[best]
-    if (best < len(validation) - 2 and rise > 0.1 * abs(validation[best]) and rise > 0.05 * scale
-            and loss[-1] < loss[best]):
-        return {"diagnosis": "overfitting",
-                "reason": f"val_loss was lowest at epoch {best + 1} ({validation[best]:.4f}) and rose to "
-                          f"{validation[-1]:.4f} by the last epoch while the training loss kept falling"}
+    if (
+        best < len(validation) - 2
+        and rise > 0.1 * abs(validation[best])
+        and rise > 0.05 * scale
+        and loss[-1] < loss[best]
+    ):
+        return {
+            "diagnosis": "overfitting",
+            "reason": f"val_loss was lowest at epoch {best + 1} ({validation[best]:.4f}) and rose to "
+            f"{validation[-1]:.4f} by the last epoch while the training loss kept falling",
+        }
     drop = (loss[0] - loss[-1]) / scale
     if drop < 0.2:
-        return {"diagnosis": "underfitting",
-                "reason": f"the training loss fell only {drop:.0%} ({loss[0]:.4f} to {loss[-1]:.4f})"}
+        return {
+            "diagnosis": "underfitting",
+            "reason": f"the training loss fell only {drop:.0%} ({loss[0]:.4f} to {loss[-1]:.4f})",
+        }
     recent = validation[-2] - validation[-1]
     if best == len(validation) - 1 and recent > 0.05 * abs(validation[-2]) and recent > 0.01 * scale:
-        return {"diagnosis": "underfitting",
-                "reason": f"val_loss was still falling ({validation[-2]:.4f} to {validation[-1]:.4f} in the "
-                          "last epoch): train longer"}
-    return {"diagnosis": "fine", "reason": f"val_loss settled at {validation[best]:.4f} by epoch {best + 1} "
-                                           f"(training loss {loss[best]:.4f})"}
+        return {
+            "diagnosis": "underfitting",
+            "reason": f"val_loss was still falling ({validation[-2]:.4f} to {validation[-1]:.4f} in the "
+            "last epoch): train longer",
+        }
+    return {
+        "diagnosis": "fine",
+        "reason": f"val_loss settled at {validation[best]:.4f} by epoch {best + 1} (training loss {loss[best]:.4f})",
+    }
 
 
-def evaluate(model_dir, features_dir, preprocessor: dict, history: dict[str, list[float]], *,
-             headline: str, out_dir, slices: dict[str, object] | None = None, examples=None) -> dict:
+def evaluate(
+    model_dir,
+    features_dir,
+    preprocessor: dict,
+    history: dict[str, list[float]],
+    *,
+    headline: str,
+    out_dir,
+    slices: dict[str, object] | None = None,
+    examples=None,
+) -> dict:
     """Score validation and test, write metrics.json, the plots, the test predictions and report.html.
 
     Args:
@@ -163,15 +195,17 @@ def evaluate(model_dir, features_dir, preprocessor: dict, history: dict[str, lis
     plots.learning_curves(history, document["diagnosis"], out_dir / "learning_curves.png")
     if task == "classification":
         plots.confusion(labels, outputs.argmax(axis=1), preprocessor["classes"], out_dir / "confusion_matrix.png")
-        plots.calibration(outputs.max(axis=1), outputs.argmax(axis=1) == labels, out_dir / "calibration.png",
-                          bins=CALIBRATION_BINS)
+        plots.calibration(
+            outputs.max(axis=1), outputs.argmax(axis=1) == labels, out_dir / "calibration.png", bins=CALIBRATION_BINS
+        )
     else:
         plots.predicted_vs_actual(labels, outputs, out_dir / "predicted_vs_actual.png")
     table = _test_predictions(task, labels, outputs, ids, preprocessor)
     table.to_parquet(out_dir / "test_predictions.parquet")
     (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, default=float))
-    reports.evaluation_report(out_dir, document, history, preprocessor=preprocessor, test_predictions=table,
-                              examples=examples)
+    reports.evaluation_report(
+        out_dir, document, history, preprocessor=preprocessor, test_predictions=table, examples=examples
+    )
     return document
 
 
@@ -181,13 +215,19 @@ def _test_predictions(task, labels, outputs, ids, preprocessor):
 
     if task == "classification":
         classes = np.asarray(preprocessor["classes"])
-        table = pd.DataFrame({"example_id": ids, "label": classes[labels],
-                              "prediction": classes[outputs.argmax(axis=1)],
-                              "score": outputs.max(axis=1),
-                              "loss": -np.log(np.clip(outputs[np.arange(len(labels)), labels], 1e-15, 1))})
+        table = pd.DataFrame(
+            {
+                "example_id": ids,
+                "label": classes[labels],
+                "prediction": classes[outputs.argmax(axis=1)],
+                "score": outputs.max(axis=1),
+                "loss": -np.log(np.clip(outputs[np.arange(len(labels)), labels], 1e-15, 1)),
+            }
+        )
     else:
-        table = pd.DataFrame({"example_id": ids, "label": labels, "prediction": outputs,
-                              "loss": np.abs(outputs - labels)})
+        table = pd.DataFrame(
+            {"example_id": ids, "label": labels, "prediction": outputs, "loss": np.abs(outputs - labels)}
+        )
     return table.sort_values("loss", ascending=False, ignore_index=True)
 
 

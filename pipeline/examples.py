@@ -5,6 +5,7 @@ nightly batches (flat folders of unlabeled images, the file name is the example 
 labels arrive a day later as feedback CSVs, and the last night's images are shifted so that the
 demo raises a drift alert.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -35,20 +36,21 @@ class ExampleData:
     feedback_dates: list[str]
 
 
-def write_examples(data_root: str | Path, *, nights: int = NIGHTS, per_night: int = PER_NIGHT,
-                   first_night: datetime.date = FIRST_NIGHT) -> ExampleData:
+def write_examples(
+    data_root: str | Path, *, nights: int = NIGHTS, per_night: int = PER_NIGHT, first_night: datetime.date = FIRST_NIGHT
+) -> ExampleData:
     """Training digits under raw/digits, nightly batches under incoming/, labels under feedback/."""
     root = Path(data_root)
     digits = load_digits()
     pixels = _to_pixels(digits.images)
     order = np.random.default_rng(SEED).permutation(len(pixels))
     held_back = order[: nights * per_night]
-    training = np.sort(order[nights * per_night:])
+    training = np.sort(order[nights * per_night :])
     _write_training(root / "raw" / "digits", pixels, digits.target, training, held_back)
     dates, feedback_dates = [], []
     for night in range(nights):
         date = first_night + datetime.timedelta(days=night)
-        indices = np.sort(held_back[night * per_night:(night + 1) * per_night])
+        indices = np.sort(held_back[night * per_night : (night + 1) * per_night])
         shifted = night == nights - 1
         _write_night(root / "incoming" / date.isoformat(), pixels, indices, shifted)
         arrival = date + datetime.timedelta(days=1)

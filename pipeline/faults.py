@@ -12,6 +12,7 @@ names one or more points, comma-separated, and a name matches a point or any poi
 one line to stderr (``PAUSE_ANNOUNCEMENT`` and the point) and sleeps
 ``OVERNIGHT_TEST_PAUSE_SECONDS`` (default 60) seconds, long enough to be killed.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 The fitted preprocessor is plain JSON; `transform` is NumPy, so prediction reuses it unchanged.
 Images stay paths here: they are decoded, resized and scaled in tf.data (pipeline/tfdata.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -26,16 +27,26 @@ def input_name(kind: str, column: str) -> str:
     return NUMERIC_INPUT if kind == "numeric" else f"{kind}__{column}"
 
 
-def fit(train: pd.DataFrame, schema: Schema, *, max_vocabulary: int = 20_000,
-        max_text_length: int = 256, image_size: tuple[int, int] | None = None) -> dict:
+def fit(
+    train: pd.DataFrame,
+    schema: Schema,
+    *,
+    max_vocabulary: int = 20_000,
+    max_text_length: int = 256,
+    image_size: tuple[int, int] | None = None,
+) -> dict:
     """Learn every statistic from the training rows: medians, scales, vocabularies, sizes."""
-    preprocessor = {"task": schema.task, "label": schema.label, "schema": schema.as_dict(),
-                    "numeric": _fit_numeric(train, schema.columns_of("numeric")),
-                    "categorical": {c: _fit_vocabulary(train[c].dropna(), max_vocabulary)
-                                    for c in schema.columns_of("categorical")},
-                    "text": {c: _fit_text(train[c], max_vocabulary, max_text_length)
-                             for c in schema.columns_of("text")},
-                    "image": {c: _fit_image(train[c], image_size) for c in schema.columns_of("image")}}
+    preprocessor = {
+        "task": schema.task,
+        "label": schema.label,
+        "schema": schema.as_dict(),
+        "numeric": _fit_numeric(train, schema.columns_of("numeric")),
+        "categorical": {
+            c: _fit_vocabulary(train[c].dropna(), max_vocabulary) for c in schema.columns_of("categorical")
+        },
+        "text": {c: _fit_text(train[c], max_vocabulary, max_text_length) for c in schema.columns_of("text")},
+        "image": {c: _fit_image(train[c], image_size) for c in schema.columns_of("image")},
+    }
     labels = train[schema.label]
     if schema.task == "classification":
         preprocessor["classes"] = sorted(labels.astype(str).unique().tolist(), key=_natural)
@@ -63,8 +74,12 @@ def _fit_numeric(train: pd.DataFrame, columns: list[str]) -> dict:
     medians = values.median().fillna(0.0)
     filled = values.fillna(medians)
     stds = filled.std(ddof=0).replace(0.0, 1.0).fillna(1.0)
-    return {"columns": columns, "medians": medians.tolist(), "means": filled.mean().fillna(0.0).tolist(),
-            "stds": stds.tolist()}
+    return {
+        "columns": columns,
+        "medians": medians.tolist(),
+        "means": filled.mean().fillna(0.0).tolist(),
+        "stds": stds.tolist(),
+    }
 
 
 def _fit_vocabulary(values: pd.Series, max_size: int) -> dict:
@@ -121,8 +136,13 @@ def _transform_numeric(table: pd.DataFrame, fitted: dict) -> np.ndarray:
 
 def _encode(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
     index = {token: i + RESERVED_IDS for i, token in enumerate(vocabulary)}
-    return np.array([MISSING_ID if value is None or value != value else index.get(str(value), OUT_OF_VOCABULARY_ID)
-                     for value in values], dtype="int32")
+    return np.array(
+        [
+            MISSING_ID if value is None or value != value else index.get(str(value), OUT_OF_VOCABULARY_ID)
+            for value in values
+        ],
+        dtype="int32",
+    )
 
 
 def _encode_text(values: pd.Series, fitted: dict) -> np.ndarray:
@@ -148,14 +168,17 @@ def model_spec(preprocessor: dict) -> ModelSpec:
     if preprocessor["numeric"]["columns"]:
         inputs.append(InputSpec(NUMERIC_INPUT, "numeric", (2 * len(preprocessor["numeric"]["columns"]),)))
     for column, fitted in preprocessor["categorical"].items():
-        inputs.append(InputSpec(input_name("categorical", column), "categorical", (1,),
-                                len(fitted["vocabulary"]) + RESERVED_IDS))
+        inputs.append(
+            InputSpec(input_name("categorical", column), "categorical", (1,), len(fitted["vocabulary"]) + RESERVED_IDS)
+        )
     for column, fitted in preprocessor["text"].items():
-        inputs.append(InputSpec(input_name("text", column), "text", (fitted["length"],),
-                                len(fitted["vocabulary"]) + RESERVED_IDS))
+        inputs.append(
+            InputSpec(input_name("text", column), "text", (fitted["length"],), len(fitted["vocabulary"]) + RESERVED_IDS)
+        )
     for column, fitted in preprocessor["image"].items():
-        inputs.append(InputSpec(input_name("image", column), "image",
-                                (fitted["height"], fitted["width"], fitted["channels"])))
+        inputs.append(
+            InputSpec(input_name("image", column), "image", (fitted["height"], fitted["width"], fitted["channels"]))
+        )
     if preprocessor["task"] == "classification":
         return ModelSpec(tuple(inputs), "classification", len(preprocessor["classes"]))
     return ModelSpec(tuple(inputs), "regression", 1, preprocessor["target_mean"], preprocessor["target_std"])

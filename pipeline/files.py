@@ -6,6 +6,7 @@ with the usual umask stays out of other users' reach, because they cannot enter 
 Folders that already exist are never touched: a team that shares a data folder sets its mode
 once, and the pipeline respects it.
 """
+
 from __future__ import annotations
 
 import errno

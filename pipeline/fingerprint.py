@@ -1,5 +1,6 @@
 """Content fingerprint of a data set: a hash of its file names and contents, with each file's
 hash cached by (size, modification time)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ A Luigi adapter calls :func:`start_run` before a task's work and :func:`finish_r
 this module knows nothing of Luigi. SQLAlchemy Core with bound parameters only, so the same
 code runs on SQLite and PostgreSQL.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,7 +15,7 @@ import socket
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +52,7 @@ class Metric:
         # Checked here, not by the database: PostgreSQL would reject an over-long name while
         # SQLite would store it, and the two backends must behave the same.
         if self.split not in SPLITS:
-            raise ValueError(
-                f"metric {self.name!r}: split {self.split!r} is not one of {', '.join(SPLITS)}"
-            )
+            raise ValueError(f"metric {self.name!r}: split {self.split!r} is not one of {', '.join(SPLITS)}")
         if not self.name or len(self.name) > _MAX_NAME:
             raise ValueError(f"metric name {self.name!r} must have 1 to {_MAX_NAME} characters")
         if len(self.slice) > _MAX_SLICE:
@@ -129,9 +128,7 @@ def finish_run(
     metric_rows = [_metric_row(run_id, metric) for metric in metrics]
     finished_at = _now()
     with engine.begin() as connection:
-        current = connection.execute(
-            sa.select(runs.c.status, runs.c.started_at).where(runs.c.run_id == run_id)
-        ).first()
+        current = connection.execute(sa.select(runs.c.status, runs.c.started_at).where(runs.c.run_id == run_id)).first()
         if current is None:
             raise LookupError(f"no run {run_id!r} in the ledger")
         # "abandoned" may be finished: mark_abandoned can misjudge a run whose pid was reused.
@@ -161,19 +158,19 @@ def finish_run(
 
 
 def estimate_cost(
-    wall_s: float,
-    gpu_s: float | None = None,
-    *,
-    price_per_hour: float = 0.0,
-    gpu_price_per_hour: float = 0.0,
+    wall_s: float, gpu_s: float | None = None, *, price_per_hour: float = 0.0, gpu_price_per_hour: float = 0.0
 ) -> float:
     """Estimated cost of a run: wall hours at the machine's price plus GPU hours at the GPU's.
 
     Raises:
         ValueError: a negative price or duration.
     """
-    for name, value in (("wall_s", wall_s), ("gpu_s", gpu_s or 0.0),
-                        ("price_per_hour", price_per_hour), ("gpu_price_per_hour", gpu_price_per_hour)):
+    for name, value in (
+        ("wall_s", wall_s),
+        ("gpu_s", gpu_s or 0.0),
+        ("price_per_hour", price_per_hour),
+        ("gpu_price_per_hour", gpu_price_per_hour),
+    ):
         if not value >= 0:  # also catches NaN
             raise ValueError(f"{name} must be zero or more, not {value!r}")
     return wall_s / 3600 * price_per_hour + (gpu_s or 0.0) / 3600 * gpu_price_per_hour
@@ -280,19 +277,14 @@ def latest_run(engine: sa.Engine, task: str, status: str = "succeeded", version:
     conditions = [runs.c.task == task, runs.c.status == status]
     if version is not None:
         conditions.append(runs.c.version == version)
-    query = (
-        sa.select(runs)
-        .where(*conditions)
-        .order_by(runs.c.started_at.desc(), runs.c.run_id.desc())
-        .limit(1)
-    )
+    query = sa.select(runs).where(*conditions).order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(1)
     with engine.connect() as connection:
         row = connection.execute(query).first()
     return dict(row._mapping) if row is not None else None
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _pid_alive(pid: int) -> bool:

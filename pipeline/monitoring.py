@@ -5,6 +5,7 @@ text as its token count, images as a few numbers from the decoded pixels (bright
 where the ink is, size). `derived_features` does that for both sides, so the reference and the
 batch can never be measured differently. The reference is plain JSON, saved beside the model.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -100,8 +101,14 @@ def _image_statistics(path: str) -> dict[str, float] | None:
     centre_x, centre_y = _centre_of_mass(pixels)
     # Rounded: the same picture at another intensity must give the same centre, not one a
     # rounding error away that lands on the other side of a bin edge or a KS step.
-    statistics = {"brightness": pixels.mean(), "contrast": pixels.std(), "centre_x": centre_x,
-                  "centre_y": centre_y, "width": width, "height": height}
+    statistics = {
+        "brightness": pixels.mean(),
+        "contrast": pixels.std(),
+        "centre_x": centre_x,
+        "centre_y": centre_y,
+        "width": width,
+        "height": height,
+    }
     return {name: round(float(value), IMAGE_DECIMALS) for name, value in statistics.items()}
 
 
@@ -139,8 +146,9 @@ def _unreadable(paths: pd.Series, derived: pd.DataFrame, column: str) -> pd.Seri
 # Profiles
 
 
-def reference_profile(table: pd.DataFrame, schema: Schema, *, bins: int = 10, sample: int = 2000,
-                      seed: int = 0) -> dict:
+def reference_profile(
+    table: pd.DataFrame, schema: Schema, *, bins: int = 10, sample: int = 2000, seed: int = 0
+) -> dict:
     """The training split's profile, plain JSON (saved as reference.json beside the model).
 
     Args:
@@ -177,8 +185,9 @@ def reference_profile(table: pd.DataFrame, schema: Schema, *, bins: int = 10, sa
     return {"format": REFERENCE_FORMAT, "bins": bins, "rows": len(table), "features": features}
 
 
-def prediction_profile(predicted_classes: Sequence, *, numeric: bool = False, bins: int = 10,
-                       sample: int = 2000, seed: int = 0) -> dict:
+def prediction_profile(
+    predicted_classes: Sequence, *, numeric: bool = False, bins: int = 10, sample: int = 2000, seed: int = 0
+) -> dict:
     """Proportions of the predicted classes (a missing prediction counts as "(missing)"), or for
     a regression model (numeric=True) a numeric profile of the predicted values."""
     if numeric:
@@ -199,10 +208,15 @@ def _numeric_profile(values: pd.Series, bins: int, sample: int, rng: np.random.G
     present = values.dropna().to_numpy(dtype="float64")
     cuts = _cut_points(present, bins)
     kept = rng.choice(present, size=sample, replace=False) if len(present) > sample else present
-    return {"kind": "numeric", "rows": len(values), "missing_share": _share(values.isna().sum(), len(values)),
-            "edges": [None, *cuts.tolist(), None],
-            "proportions": (_bin_counts(present, cuts) / max(len(present), 1)).tolist(),
-            **_moments(present), "sample": np.sort(kept).tolist()}
+    return {
+        "kind": "numeric",
+        "rows": len(values),
+        "missing_share": _share(values.isna().sum(), len(values)),
+        "edges": [None, *cuts.tolist(), None],
+        "proportions": (_bin_counts(present, cuts) / max(len(present), 1)).tolist(),
+        **_moments(present),
+        "sample": np.sort(kept).tolist(),
+    }
 
 
 def _cut_points(present: np.ndarray, bins: int) -> np.ndarray:
@@ -235,8 +249,12 @@ def _bin_counts(present: np.ndarray, cuts: np.ndarray) -> np.ndarray:
 def _moments(present: np.ndarray) -> dict:
     if len(present) == 0:
         return {"mean": None, "std": None, "min": None, "max": None}
-    return {"mean": float(present.mean()), "std": float(present.std()), "min": float(present.min()),
-            "max": float(present.max())}
+    return {
+        "mean": float(present.mean()),
+        "std": float(present.std()),
+        "min": float(present.min()),
+        "max": float(present.max()),
+    }
 
 
 def _categorical_profile(values: pd.Series) -> dict:
@@ -245,8 +263,13 @@ def _categorical_profile(values: pd.Series) -> dict:
     proportions = {str(name): float(count / len(present)) for name, count in counts.iloc[:TOP_CATEGORIES].items()}
     rest = counts.iloc[TOP_CATEGORIES:].sum() / max(len(present), 1)
     proportions[OTHER] = proportions.get(OTHER, 0.0) + float(rest)
-    return {"kind": "categorical", "rows": len(values), "missing_share": _share(values.isna().sum(), len(values)),
-            "distinct": int(len(counts)), "proportions": proportions}
+    return {
+        "kind": "categorical",
+        "rows": len(values),
+        "missing_share": _share(values.isna().sum(), len(values)),
+        "distinct": int(len(counts)),
+        "proportions": proportions,
+    }
 
 
 def _share(count, total: int, empty: float = 0.0) -> float:
@@ -257,9 +280,14 @@ def _share(count, total: int, empty: float = 0.0) -> float:
 # Comparison
 
 
-def compare(batch: pd.DataFrame, schema: Schema, reference: dict, thresholds: DriftThresholds,
-            predicted_classes: Sequence[str] | None = None,
-            reference_predictions: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare(
+    batch: pd.DataFrame,
+    schema: Schema,
+    reference: dict,
+    thresholds: DriftThresholds,
+    predicted_classes: Sequence[str] | None = None,
+    reference_predictions: dict | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Feature statistics and drift scores of one batch against the reference.
 
     Args:
@@ -333,10 +361,13 @@ def _compare_numeric(values: pd.Series, profile: dict, thresholds: DriftThreshol
     reference_sample = np.asarray(profile["sample"], dtype="float64")
     reference_rows = max(1, round(profile["rows"] * (1 - share)))
     psi_limit = max(thresholds.psi, psi_noise(rows, profile["rows"], len(batch), thresholds.confidence))
-    ks_limit = max(thresholds.ks, ks_noise(len(present), min(reference_rows, len(reference_sample)) or 1,
-                                           thresholds.confidence))
-    drift = [score("psi", psi(batch, expected, bin_floors, rows), psi_limit, rows, thresholds.min_rows),
-             score("ks", ks(present, reference_sample), ks_limit, rows, thresholds.min_rows)]
+    ks_limit = max(
+        thresholds.ks, ks_noise(len(present), min(reference_rows, len(reference_sample)) or 1, thresholds.confidence)
+    )
+    drift = [
+        score("psi", psi(batch, expected, bin_floors, rows), psi_limit, rows, thresholds.min_rows),
+        score("ks", ks(present, reference_sample), ks_limit, rows, thresholds.min_rows),
+    ]
     return [_nan_for_none(row) for row in stats], drift
 
 
@@ -351,13 +382,18 @@ def _compare_categorical(values: pd.Series, profile: dict, thresholds: DriftThre
     batch = np.append([counts.get(name, 0) for name in known], rows - len(present)) / rows
     share = profile["missing_share"]
     expected = np.append(np.asarray([profile["proportions"][name] for name in known]) * (1 - share), share)
-    stats = [("rows", rows, profile["rows"]), ("missing_share", (rows - len(present)) / rows, share),
-             ("categories", present.nunique(), profile["distinct"])]
+    stats = [
+        ("rows", rows, profile["rows"]),
+        ("missing_share", (rows - len(present)) / rows, share),
+        ("categories", present.nunique(), profile["distinct"]),
+    ]
     bins, confidence = len(batch), thresholds.confidence
     psi_limit = max(thresholds.psi, psi_noise(rows, profile["rows"], bins, confidence))
     js_limit = max(thresholds.js, js_noise(rows, profile["rows"], bins, confidence))
-    drift = [score("psi", psi(batch, expected, rows=rows), psi_limit, rows, thresholds.min_rows),
-             score("js", float(jensenshannon(batch, expected, base=2)), js_limit, rows, thresholds.min_rows)]
+    drift = [
+        score("psi", psi(batch, expected, rows=rows), psi_limit, rows, thresholds.min_rows),
+        score("js", float(jensenshannon(batch, expected, base=2)), js_limit, rows, thresholds.min_rows),
+    ]
     return stats, drift
 
 
@@ -367,8 +403,9 @@ def _compare_predictions(predicted_classes: Sequence[str], reference: dict, thre
     names = sorted(set(counts) | set(reference["proportions"]))
     batch = np.asarray([counts.get(name, 0) for name in names]) / max(rows, 1)
     expected = np.asarray([reference["proportions"].get(name, 0.0) for name in names])
-    limit = max(thresholds.prediction_psi,
-                psi_noise(rows, reference.get("rows", rows), len(names), thresholds.confidence))
+    limit = max(
+        thresholds.prediction_psi, psi_noise(rows, reference.get("rows", rows), len(names), thresholds.confidence)
+    )
     return score("psi", psi(batch, expected, rows=rows), limit, rows, thresholds.min_rows)
 
 

@@ -3,6 +3,7 @@
 Every function takes a path or a binary file object (the reports embed plots from memory).
 Red means "look here" in every plot: an alert, a rising validation loss, a drifted night.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -13,11 +14,11 @@ from typing import BinaryIO
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import confusion_matrix  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from sklearn.metrics import confusion_matrix
 
 ALERT = "#c62828"
 OK = "#2e7d32"
@@ -57,15 +58,27 @@ def confusion(labels: np.ndarray, predicted: np.ndarray, classes: list[str], pat
     size = max(4.0, 0.5 * len(classes) + 2)
     figure, axes = plt.subplots(figsize=(size, size))
     image = axes.imshow(matrix, cmap="Blues", vmin=0)
-    axes.set(xticks=range(len(classes)), yticks=range(len(classes)), xlabel="predicted", ylabel="true",
-             title=f"Confusion matrix (test, {matrix.sum()} rows)")
+    axes.set(
+        xticks=range(len(classes)),
+        yticks=range(len(classes)),
+        xlabel="predicted",
+        ylabel="true",
+        title=f"Confusion matrix (test, {matrix.sum()} rows)",
+    )
     axes.set_xticklabels(classes, rotation=45, ha="right")
     axes.set_yticklabels(classes)
     threshold = matrix.max() / 2 if matrix.size else 0
     for (row, column), count in np.ndenumerate(matrix):
         if count:
-            axes.text(column, row, str(count), ha="center", va="center", fontsize=8,
-                      color="white" if count > threshold else "black")
+            axes.text(
+                column,
+                row,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if count > threshold else "black",
+            )
     figure.colorbar(image, ax=axes, fraction=0.046)
     _save(figure, path)
 
@@ -79,7 +92,6 @@ def predicted_vs_actual(targets: np.ndarray, predictions: np.ndarray, path: Dest
     axes.set(xlabel="actual", ylabel="predicted", title=f"Predicted vs actual (test, {len(targets)} rows)")
     axes.grid(alpha=0.3)
     _save(figure, path)
-
 
 
 def calibration(confidence: np.ndarray, correct: np.ndarray, path: Destination, *, bins: int = 10) -> None:
@@ -107,15 +119,27 @@ def calibration(confidence: np.ndarray, correct: np.ndarray, path: Destination, 
     axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration", zorder=3)
     for centre, value, count in zip(centres[filled], accuracy[filled], counts[filled]):
         axes.text(centre, min(value + 0.02, 1.02), f"n={count}", ha="center", va="bottom", fontsize=7)
-    axes.set(xlim=(0, 1), ylim=(0, 1.1), xlabel="predicted confidence (top class)", ylabel="accuracy",
-             title=f"Calibration (test, {int(counts.sum())} rows, ECE {ece:.3f})")
+    axes.set(
+        xlim=(0, 1),
+        ylim=(0, 1.1),
+        xlabel="predicted confidence (top class)",
+        ylabel="accuracy",
+        title=f"Calibration (test, {int(counts.sum())} rows, ECE {ece:.3f})",
+    )
     axes.legend(loc="upper left")
     axes.grid(alpha=0.3)
     _save(figure, path)
 
 
-def rows_per_night(dates: Sequence[datetime.date], scored: Sequence[int], rejected: Sequence[int],
-                   path: Destination, *, alerts: Sequence[bool], current: datetime.date) -> None:
+def rows_per_night(
+    dates: Sequence[datetime.date],
+    scored: Sequence[int],
+    rejected: Sequence[int],
+    path: Destination,
+    *,
+    alerts: Sequence[bool],
+    current: datetime.date,
+) -> None:
     """Stacked bars of scored and rejected rows per night; drifted nights in red."""
     positions = np.arange(len(dates))
     figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(dates) + 2), 3.6))
@@ -134,8 +158,13 @@ def rows_per_night(dates: Sequence[datetime.date], scored: Sequence[int], reject
     _save(figure, path)
 
 
-def drift_over_nights(series: dict[str, dict[str, list[tuple]]], dates: Sequence[datetime.date],
-                      path: Destination, *, current: datetime.date) -> None:
+def drift_over_nights(
+    series: dict[str, dict[str, list[tuple]]],
+    dates: Sequence[datetime.date],
+    path: Destination,
+    *,
+    current: datetime.date,
+) -> None:
     """One small chart per feature: each method's score per night, its threshold, alerts in red.
 
     Features that alert this night come first, on a red background.
@@ -144,6 +173,7 @@ def drift_over_nights(series: dict[str, dict[str, list[tuple]]], dates: Sequence
         series: feature -> method -> [(date, score, threshold, alert), ...].
         dates: the nights shown, oldest first (the x axis of every chart).
     """
+
     def alerted_now(feature: str) -> bool:
         return any(point[3] and point[0] == current for points in series[feature].values() for point in points)
 
@@ -160,8 +190,15 @@ def drift_over_nights(series: dict[str, dict[str, list[tuple]]], dates: Sequence
             points = sorted(point for point in points if point[0] in position)
             x = [position[point[0]] for point in points]
             axes.plot(x, [point[1] for point in points], "-o", color=colours[method], markersize=3)
-            axes.step(x, [point[2] for point in points], where="mid", color=colours[method], linestyle="--",
-                      linewidth=1, alpha=0.8)
+            axes.step(
+                x,
+                [point[2] for point in points],
+                where="mid",
+                color=colours[method],
+                linestyle="--",
+                linewidth=1,
+                alpha=0.8,
+            )
             alerts = [(xi, point[1]) for xi, point in zip(x, points) if point[3]]
             if alerts:
                 axes.scatter(*zip(*alerts), s=70, color=ALERT, zorder=5)
@@ -173,36 +210,54 @@ def drift_over_nights(series: dict[str, dict[str, list[tuple]]], dates: Sequence
             for spine in axes.spines.values():
                 spine.set_edgecolor(ALERT)
                 spine.set_linewidth(2)
-        axes.set_title(("DRIFT: " if drifted else "") + feature, fontsize=10,
-                       color=ALERT if drifted else "black", fontweight="bold" if drifted else "normal")
+        axes.set_title(
+            ("DRIFT: " if drifted else "") + feature,
+            fontsize=10,
+            color=ALERT if drifted else "black",
+            fontweight="bold" if drifted else "normal",
+        )
         axes.set_ylim(bottom=0)
         axes.tick_params(axis="both", labelsize=8)
         axes.grid(alpha=0.3)
     for axes in grid.flat[: len(features)]:
         _night_axis(axes, dates, [night_alerts[date] for date in dates], current, fontsize=7, label=False)
-    for axes in list(grid.flat)[len(features):]:
+    for axes in list(grid.flat)[len(features) :]:
         axes.axis("off")
     handles = [Line2D([], [], color=colours[m], marker="o", markersize=3, label=f"{m} score") for m in methods]
-    handles += [Line2D([], [], color="grey", linestyle="--", label="alert threshold"),
-                Line2D([], [], color=ALERT, marker="o", linestyle="", markersize=8, label="alert")]
-    figure.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False,
-                  bbox_to_anchor=(0.5, 1.0))
+    handles += [
+        Line2D([], [], color="grey", linestyle="--", label="alert threshold"),
+        Line2D([], [], color=ALERT, marker="o", linestyle="", markersize=8, label="alert"),
+    ]
+    figure.legend(
+        handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False, bbox_to_anchor=(0.5, 1.0)
+    )
     figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (2.6 * rows + 0.7)))
     _save(figure, path, layout=False)
 
 
-def class_distribution(night: dict[str, float], reference: dict[str, float] | None, path: Destination, *,
-                       title: str, alert: bool = False) -> None:
+def class_distribution(
+    night: dict[str, float], reference: dict[str, float] | None, path: Destination, *, title: str, alert: bool = False
+) -> None:
     """Share of each predicted class this night, beside the reference (the test split's predictions)."""
     names = sorted(set(night) | set(reference or {}), key=natural_key)
     positions = np.arange(len(names))
     width = 0.4 if reference else 0.8
     figure, axes = plt.subplots(figsize=(max(5.0, 0.5 * len(names) + 2.5), 3.6))
     if reference:
-        axes.bar(positions - width / 2, [reference.get(name, 0.0) for name in names], width=width,
-                 color=REFERENCE, label="reference (test split)")
-    axes.bar(positions + (width / 2 if reference else 0), [night.get(name, 0.0) for name in names], width=width,
-             color=ALERT if alert else SCORED, label="this night")
+        axes.bar(
+            positions - width / 2,
+            [reference.get(name, 0.0) for name in names],
+            width=width,
+            color=REFERENCE,
+            label="reference (test split)",
+        )
+    axes.bar(
+        positions + (width / 2 if reference else 0),
+        [night.get(name, 0.0) for name in names],
+        width=width,
+        color=ALERT if alert else SCORED,
+        label="this night",
+    )
     axes.set_xticks(positions)
     axes.set_xticklabels(names, rotation=45 if len(names) > 8 else 0, ha="right" if len(names) > 8 else "center")
     axes.set(ylabel="share of predictions", xlabel="predicted class")
@@ -212,8 +267,9 @@ def class_distribution(night: dict[str, float], reference: dict[str, float] | No
     _save(figure, path)
 
 
-def value_distribution(night: np.ndarray, reference: np.ndarray | None, path: Destination, *,
-                       title: str, alert: bool = False) -> None:
+def value_distribution(
+    night: np.ndarray, reference: np.ndarray | None, path: Destination, *, title: str, alert: bool = False
+) -> None:
     """Histogram of predicted values this night, over the reference's (regression)."""
     figure, axes = plt.subplots(figsize=(6, 3.6))
     together = np.concatenate([night, reference if reference is not None else []]).astype(float)
@@ -221,8 +277,15 @@ def value_distribution(night: np.ndarray, reference: np.ndarray | None, path: De
     edges = np.histogram_bin_edges(together, bins=20) if len(together) else 10
     if reference is not None and len(reference):
         axes.hist(reference, bins=edges, density=True, color=REFERENCE, alpha=0.6, label="reference (test split)")
-    axes.hist(night, bins=edges, density=True, histtype="step", linewidth=2, color=ALERT if alert else SCORED,
-              label="this night")
+    axes.hist(
+        night,
+        bins=edges,
+        density=True,
+        histtype="step",
+        linewidth=2,
+        color=ALERT if alert else SCORED,
+        label="this night",
+    )
     axes.set(xlabel="predicted value", ylabel="density")
     axes.set_title(title, color=ALERT if alert else "black", fontsize=10)
     axes.legend(fontsize=8)
@@ -230,9 +293,16 @@ def value_distribution(night: np.ndarray, reference: np.ndarray | None, path: De
     _save(figure, path)
 
 
-def quality_over_nights(series: dict[str, list[tuple]], dates: Sequence[datetime.date], metric: str,
-                        path: Destination, *, reference: float | None = None,
-                        alerts: Sequence[bool] = (), current: datetime.date | None = None) -> None:
+def quality_over_nights(
+    series: dict[str, list[tuple]],
+    dates: Sequence[datetime.date],
+    metric: str,
+    path: Destination,
+    *,
+    reference: float | None = None,
+    alerts: Sequence[bool] = (),
+    current: datetime.date | None = None,
+) -> None:
     """Live accuracy (or MAE) per night and model, once labels arrived; drifted nights in red.
 
     Args:
@@ -246,8 +316,9 @@ def quality_over_nights(series: dict[str, list[tuple]], dates: Sequence[datetime
         x = [position[point[0]] for point in points]
         axes.plot(x, [point[1] for point in points], "-o", markersize=4, label=f"model {model}")
         for xi, (_, value, labeled) in zip(x, points):
-            axes.annotate(f"n={labeled}", (xi, value), xytext=(0, 6), textcoords="offset points",
-                          ha="center", fontsize=7)
+            axes.annotate(
+                f"n={labeled}", (xi, value), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7
+            )
     if reference is not None:
         axes.axhline(reference, color="grey", linestyle="--", label=f"test split ({reference:.3f})")
     for index, alert in enumerate(alerts):
@@ -261,8 +332,9 @@ def quality_over_nights(series: dict[str, list[tuple]], dates: Sequence[datetime
     _save(figure, path)
 
 
-def _night_axis(axes, dates: Sequence[datetime.date], alerts: Sequence[bool], current, *, fontsize: int = 8,
-                label: bool = True) -> None:
+def _night_axis(
+    axes, dates: Sequence[datetime.date], alerts: Sequence[bool], current, *, fontsize: int = 8, label: bool = True
+) -> None:
     """Nights on the x axis: month-day when they share a year; drifted nights red, this night marked."""
     years = sorted({date.year for date in dates if hasattr(date, "year")})
     short = len(years) == 1 and all(hasattr(date, "strftime") for date in dates)

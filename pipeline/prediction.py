@@ -1,4 +1,5 @@
 """Prediction stage: load a saved model and score model inputs. Imports TensorFlow lazily."""
+
 from __future__ import annotations
 
 import json
@@ -46,12 +47,23 @@ class BatchSummary:
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"rows_in": self.rows_in, "rows_rejected": self.rows_rejected, "rows_scored": self.rows_scored,
-                "problems": self.problems[:100]}
+        return {
+            "rows_in": self.rows_in,
+            "rows_rejected": self.rows_rejected,
+            "rows_scored": self.rows_scored,
+            "problems": self.problems[:100],
+        }
 
 
-def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: dict, model, *, out_dir: Path,
-                progress: Callable[[int], None] | None = None) -> BatchSummary:
+def score_batch(
+    chunks: Iterable[pd.DataFrame],
+    schema: Schema,
+    preprocessor: dict,
+    model,
+    *,
+    out_dir: Path,
+    progress: Callable[[int], None] | None = None,
+) -> BatchSummary:
     """Validate, preprocess and score a nightly batch chunk by chunk; memory stays flat.
 
     Writes into out_dir: predictions.parquet (example_id, prediction, score, probabilities),
@@ -62,15 +74,18 @@ def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: di
     from pipeline.validation import EXAMPLE_ID, REASON, Problem, require_columns, unseen_values, validate
 
     summary, seen = BatchSummary(), set()
-    with _ParquetAppender(out_dir / PREDICTIONS, _PREDICTION_TYPES) as predictions, \
-            _ParquetAppender(out_dir / VALID, _valid_types(schema)) as valid_rows, \
-            _CsvAppender(out_dir / REJECTS, _reject_columns(schema)) as rejects:
+    with (
+        _ParquetAppender(out_dir / PREDICTIONS, _PREDICTION_TYPES) as predictions,
+        _ParquetAppender(out_dir / VALID, _valid_types(schema)) as valid_rows,
+        _CsvAppender(out_dir / REJECTS, _reject_columns(schema)) as rejects,
+    ):
         for chunk in chunks:
             if chunk.empty:
                 if chunk.columns.difference([SOURCE_FILE, SOURCE_ROW]).size:  # header only: wrong columns fail
                     require_columns(chunk, schema, labeled=False)
-                summary.problems.append(f"{chunk.attrs.get('source', 'a file')}: "
-                                        f"{chunk.attrs.get('problem', 'no rows')}; it adds no rows")
+                summary.problems.append(
+                    f"{chunk.attrs.get('source', 'a file')}: {chunk.attrs.get('problem', 'no rows')}; it adds no rows"
+                )
                 continue
             result = validate(chunk, schema, labeled=False, require_rows=False)
             # Membership one id at a time: Series.isin(set) copies the whole set every chunk, which
@@ -79,12 +94,22 @@ def score_batch(chunks: Iterable[pd.DataFrame], schema: Schema, preprocessor: di
             repeated = np.fromiter((key in seen for key in keys.tolist()), dtype=bool, count=len(keys))
             if repeated.any():
                 again = result.valid[repeated]
-                rejects.append(chunk.loc[chunk[SOURCE_ROW].isin(again[SOURCE_ROW]) & chunk[SOURCE_FILE].isin(again[SOURCE_FILE])]
-                               .assign(**{REASON: "example_id: expected a unique id (seen in an earlier chunk)"}))
+                rejects.append(
+                    chunk.loc[
+                        chunk[SOURCE_ROW].isin(again[SOURCE_ROW]) & chunk[SOURCE_FILE].isin(again[SOURCE_FILE])
+                    ].assign(**{REASON: "example_id: expected a unique id (seen in an earlier chunk)"})
+                )
                 summary.rows_rejected += int(repeated.sum())
-                summary.problems += [Problem(str(file), EXAMPLE_ID, "a unique id (seen in an earlier chunk)",
-                                             repr(rows[EXAMPLE_ID].iloc[0][:60]), tuple(rows[SOURCE_ROW].astype(int))).line()
-                                     for file, rows in again.groupby(SOURCE_FILE, sort=False)]
+                summary.problems += [
+                    Problem(
+                        str(file),
+                        EXAMPLE_ID,
+                        "a unique id (seen in an earlier chunk)",
+                        repr(rows[EXAMPLE_ID].iloc[0][:60]),
+                        tuple(rows[SOURCE_ROW].astype(int)),
+                    ).line()
+                    for file, rows in again.groupby(SOURCE_FILE, sort=False)
+                ]
             valid = result.valid[~repeated].reset_index(drop=True)
             seen.update(keys[~repeated].tolist())
             rejects.append(result.rejects)
@@ -112,13 +137,25 @@ def _id_keys(ids: pd.Series) -> np.ndarray:
 def prediction_rows(example_ids, outputs: np.ndarray, preprocessor: dict) -> pd.DataFrame:
     """The prediction log's columns: the class (or value), its score, and every class's probability."""
     if preprocessor["task"] == "regression":
-        return pd.DataFrame({"example_id": example_ids, "prediction": [f"{v:.6g}" for v in outputs],
-                             "score": outputs.astype("float64"), "probabilities": None})
+        return pd.DataFrame(
+            {
+                "example_id": example_ids,
+                "prediction": [f"{v:.6g}" for v in outputs],
+                "score": outputs.astype("float64"),
+                "probabilities": None,
+            }
+        )
     classes = np.asarray(preprocessor["classes"])
     best = outputs.argmax(axis=1)
     probabilities = [json.dumps(dict(zip(preprocessor["classes"], np.round(row, 6).tolist()))) for row in outputs]
-    return pd.DataFrame({"example_id": example_ids, "prediction": classes[best],
-                         "score": outputs[np.arange(len(outputs)), best], "probabilities": probabilities})
+    return pd.DataFrame(
+        {
+            "example_id": example_ids,
+            "prediction": classes[best],
+            "score": outputs[np.arange(len(outputs)), best],
+            "probabilities": probabilities,
+        }
+    )
 
 
 PREDICTIONS = "predictions.parquet"
@@ -143,7 +180,9 @@ class _ParquetAppender:
         import pyarrow as pa
 
         self.path, self.types = path, types
-        self.schema = pa.schema([(name, pa.string() if kind == "string" else pa.float64()) for name, kind in types.items()])
+        self.schema = pa.schema(
+            [(name, pa.string() if kind == "string" else pa.float64()) for name, kind in types.items()]
+        )
 
     def __enter__(self):
         import pyarrow.parquet as pq
@@ -154,10 +193,18 @@ class _ParquetAppender:
     def append(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
 
-        columns = {name: frame[name].astype("float64") if kind == "float64"
-                   else frame[name].astype(object).where(frame[name].notna(), None) for name, kind in self.types.items()}
-        self.writer.write_table(pa.Table.from_pydict({n: list(c) if self.types[n] == "string" else c.to_numpy()
-                                                      for n, c in columns.items()}, schema=self.schema))
+        columns = {
+            name: frame[name].astype("float64")
+            if kind == "float64"
+            else frame[name].astype(object).where(frame[name].notna(), None)
+            for name, kind in self.types.items()
+        }
+        self.writer.write_table(
+            pa.Table.from_pydict(
+                {n: list(c) if self.types[n] == "string" else c.to_numpy() for n, c in columns.items()},
+                schema=self.schema,
+            )
+        )
 
     def __exit__(self, *exc):
         self.writer.close()

@@ -19,26 +19,22 @@ stored as NULL on both backends.
 The row writers are in :mod:`pipeline.database.row_writing`; checking and converting values is
 :mod:`pipeline.prediction_values`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Iterable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.database import locked_transaction
 from pipeline.database.row_writing import DELETE_IDS, INSERT_ROWS, pages, row_writer
-from pipeline.database.schema import (
-    batches,
-    drift as drift_table,
-    drift_alerts_view,
-    feature_stats,
-    feedback,
-    predictions as predictions_table,
-)
+from pipeline.database.schema import batches, drift_alerts_view, feature_stats, feedback
+from pipeline.database.schema import drift as drift_table
+from pipeline.database.schema import predictions as predictions_table
 from pipeline.faults import pause_point
 from pipeline.prediction_values import (
     MAX_FEATURE,
@@ -57,14 +53,7 @@ from pipeline.prediction_values import (
     text_column,
 )
 
-__all__ = [
-    "PREDICTION_COLUMNS",
-    "alerts",
-    "batch_loaded",
-    "load_batch",
-    "load_feedback",
-    "record_drift",
-]
+__all__ = ["PREDICTION_COLUMNS", "alerts", "batch_loaded", "load_batch", "load_feedback", "record_drift"]
 
 logger = logging.getLogger(__name__)
 
@@ -107,21 +96,16 @@ def load_batch(
     """
     batch_date = as_date(batch_date)
     check_text("model_version", model_version, MAX_VERSION)
-    chunks: Iterable[pd.DataFrame] = (
-        [predictions] if isinstance(predictions, pd.DataFrame) else predictions
-    )
+    chunks: Iterable[pd.DataFrame] = [predictions] if isinstance(predictions, pd.DataFrame) else predictions
     lock_key = _lock_key("predictions", batch_date.isoformat(), model_version)
     with locked_transaction(engine, lock_key) as connection:
         connection.execute(
             sa.delete(predictions_table).where(
-                predictions_table.c.batch_date == batch_date,
-                predictions_table.c.model_version == model_version,
+                predictions_table.c.batch_date == batch_date, predictions_table.c.model_version == model_version
             )
         )
         connection.execute(
-            sa.delete(batches).where(
-                batches.c.batch_date == batch_date, batches.c.model_version == model_version
-            )
+            sa.delete(batches).where(batches.c.batch_date == batch_date, batches.c.model_version == model_version)
         )
         write = row_writer(connection)
         stored = 0
@@ -197,9 +181,7 @@ def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str) -> in
             "received_at": received_at,
             "source": source,
         }
-        for example_id, label, value in zip(
-            frame["example_id"].tolist(), frame["label"].tolist(), values.tolist()
-        )
+        for example_id, label, value in zip(frame["example_id"].tolist(), frame["label"].tolist(), values.tolist())
     ]
     with locked_transaction(engine, _FEEDBACK_LOCK_KEY) as connection:
         for page in pages([row["example_id"] for row in rows], DELETE_IDS):
@@ -211,12 +193,7 @@ def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str) -> in
 
 
 def record_drift(
-    engine: sa.Engine,
-    *,
-    batch_date: date,
-    model_version: str,
-    stats: pd.DataFrame,
-    drift: pd.DataFrame,
+    engine: sa.Engine, *, batch_date: date, model_version: str, stats: pd.DataFrame, drift: pd.DataFrame
 ) -> None:
     """Replace the feature statistics and drift rows of one batch and model, in one transaction.
 
@@ -254,17 +231,13 @@ def record_drift(
             "threshold": finite_or_none(threshold),
             "alert": None if is_missing(alert) else bool(alert),
         }
-        for feature, method, score, threshold, alert in zip(
-            *(drift[column].tolist() for column in DRIFT_COLUMNS)
-        )
+        for feature, method, score, threshold, alert in zip(*(drift[column].tolist() for column in DRIFT_COLUMNS))
     ]
     lock_key = _lock_key("drift", batch_date.isoformat(), model_version)
     with locked_transaction(engine, lock_key) as connection:
         for table in (feature_stats, drift_table):
             connection.execute(
-                sa.delete(table).where(
-                    table.c.batch_date == batch_date, table.c.model_version == model_version
-                )
+                sa.delete(table).where(table.c.batch_date == batch_date, table.c.model_version == model_version)
             )
         for table, rows in ((feature_stats, stat_rows), (drift_table, drift_rows)):
             for page in pages(rows, INSERT_ROWS):
@@ -300,4 +273,4 @@ def _lock_key(*parts: str) -> int:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -4,6 +4,7 @@ Text is kept verbatim (a whole float becomes its integer text: 1.0 -> "1"), prob
 JSON text, and NaN and infinite floats become NULL. Over-long text is refused here, because
 PostgreSQL would reject it while SQLite would store it.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.database.schema import (
-    drift as drift_table,
-    feature_stats,
-    predictions as predictions_table,
-)
+from pipeline.database.schema import drift as drift_table
+from pipeline.database.schema import feature_stats
+from pipeline.database.schema import predictions as predictions_table
 
 PREDICTION_COLUMNS = ("example_id", "prediction", "score", "probabilities")
 
@@ -39,9 +38,7 @@ def prediction_frame(chunk: pd.DataFrame) -> pd.DataFrame:
     check_ids(ids, "predictions")
     repeated = ids.duplicated()
     if repeated.any():
-        raise ValueError(
-            f"example_id {ids[repeated].iloc[0]!r} appears more than once in the batch"
-        )
+        raise ValueError(f"example_id {ids[repeated].iloc[0]!r} appears more than once in the batch")
     try:
         score = pd.to_numeric(chunk["score"], errors="raise").astype("float64")
     except (TypeError, ValueError) as exc:

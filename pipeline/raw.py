@@ -2,6 +2,7 @@
 
 pipeline/table_reading.py reads one table file; pipeline/fingerprint.py hashes the files.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.errors import DataError
-from pipeline.schema import (IMAGE_EXTENSIONS, IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS, SOURCE_FILE,
-                             SOURCE_PROBLEM, SOURCE_ROW)
+from pipeline.schema import (
+    IMAGE_EXTENSIONS,
+    IMAGE_ID_COLUMN,
+    IMAGE_PATH_COLUMN,
+    SOURCE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_PROBLEM,
+    SOURCE_ROW,
+)
 from pipeline.table_reading import UNNAMED, table_chunks
 
 logger = logging.getLogger(__name__)
@@ -32,8 +40,13 @@ def data_files(path: str | Path) -> list[Path]:
     if not root.is_dir():
         raise DataError(f"{root}: no such file or folder")
     wanted = TABLE_EXTENSIONS + IMAGE_EXTENSIONS
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in wanted
-                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in wanted
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     if not files:
         raise DataError(f"{root}: no {', '.join(wanted)} files")
     return files
@@ -89,27 +102,41 @@ def _require_same_columns(tables: list[pd.DataFrame], label: str) -> None:
     for table in tables:
         if label not in table.columns:
             present = [c for c in table.columns if c not in SOURCE_COLUMNS]
-            raise DataError(f"{table.attrs['source']}: missing label column {label!r}; "
-                            f"the file has {', '.join(map(repr, present)) or 'no columns'}")
+            raise DataError(
+                f"{table.attrs['source']}: missing label column {label!r}; "
+                f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+            )
     shapes = [frozenset(table.columns) - {SOURCE_PROBLEM} for table in tables]
     usual = max(shapes, key=shapes.count)  # the columns most files have (the first on a tie)
     reference = tables[shapes.index(usual)].attrs["source"]
     for table, shape in zip(tables, shapes):
         if shape != usual:
             missing, extra = sorted(usual - shape), sorted(shape - usual)
-            what = "; ".join(part for part in (f"missing {', '.join(map(repr, missing))}" if missing else "",
-                                               f"extra {', '.join(map(repr, extra))}" if extra else "") if part)
+            what = "; ".join(
+                part
+                for part in (
+                    f"missing {', '.join(map(repr, missing))}" if missing else "",
+                    f"extra {', '.join(map(repr, extra))}" if extra else "",
+                )
+                if part
+            )
             raise DataError(f"{table.attrs['source']}: columns differ from {reference}: {what}")
 
 
 def _without_blank_unnamed_columns(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     # A delimiter at the end of every line makes a nameless, empty column: an artefact, not a
     # feature (at night a file without it would then miss a column).
-    blank = [column for column in table.columns
-             if str(column).startswith(UNNAMED) and column not in SOURCE_COLUMNS and table[column].isna().all()]
+    blank = [
+        column
+        for column in table.columns
+        if str(column).startswith(UNNAMED) and column not in SOURCE_COLUMNS and table[column].isna().all()
+    ]
     if blank:
-        logger.warning("%s: ignoring %s: no name and no values (a delimiter at the end of each line?)",
-                       path, ", ".join(map(repr, blank)))
+        logger.warning(
+            "%s: ignoring %s: no name and no values (a delimiter at the end of each line?)",
+            path,
+            ", ".join(map(repr, blank)),
+        )
     return table.drop(columns=blank)
 
 
@@ -119,13 +146,15 @@ def read_image_folder(path: str | Path, label: str) -> pd.DataFrame:
     stems = [file.stem for file in files]
     # Ids must be unique: fall back to the path below the root when two classes share a stem.
     unique = len(set(stems)) == len(stems)
-    return pd.DataFrame({
-        IMAGE_PATH_COLUMN: [str(file) for file in files],
-        label: [file.parent.name if file.parent != root else None for file in files],
-        IMAGE_ID_COLUMN: stems if unique else [file.relative_to(root).with_suffix("").as_posix() for file in files],
-        SOURCE_FILE: [str(file) for file in files],
-        SOURCE_ROW: 1,
-    })
+    return pd.DataFrame(
+        {
+            IMAGE_PATH_COLUMN: [str(file) for file in files],
+            label: [file.parent.name if file.parent != root else None for file in files],
+            IMAGE_ID_COLUMN: stems if unique else [file.relative_to(root).with_suffix("").as_posix() for file in files],
+            SOURCE_FILE: [str(file) for file in files],
+            SOURCE_ROW: 1,
+        }
+    )
 
 
 def batch_files(folder: str | Path) -> list[Path]:
@@ -138,13 +167,18 @@ def batch_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    files = sorted(p for p in folder.rglob("*") if p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     unreadable = [p for p in files if p.suffix.lower() not in TABLE_EXTENSIONS + IMAGE_EXTENSIONS]
     if unreadable:
         names = ", ".join(str(p.relative_to(folder)) for p in unreadable[:5])
-        raise DataError(f"{folder}: cannot read {names}{' ...' if len(unreadable) > 5 else ''}; "
-                        f"expected {', '.join(TABLE_EXTENSIONS + IMAGE_EXTENSIONS)} files")
+        raise DataError(
+            f"{folder}: cannot read {names}{' ...' if len(unreadable) > 5 else ''}; "
+            f"expected {', '.join(TABLE_EXTENSIONS + IMAGE_EXTENSIONS)} files"
+        )
     return files
 
 
@@ -163,16 +197,29 @@ def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int)
     if image_column:
         images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
         for start in range(0, len(images), chunk_rows):
-            part = images[start:start + chunk_rows]
-            yield pd.DataFrame({image_column: [str(f) for f in part], IMAGE_ID_COLUMN: [f.stem for f in part],
-                                SOURCE_FILE: [str(f) for f in part], SOURCE_ROW: 1})
+            part = images[start : start + chunk_rows]
+            yield pd.DataFrame(
+                {
+                    image_column: [str(f) for f in part],
+                    IMAGE_ID_COLUMN: [f.stem for f in part],
+                    SOURCE_FILE: [str(f) for f in part],
+                    SOURCE_ROW: 1,
+                }
+            )
         return
     for file in (f for f in files if f.suffix.lower() in TABLE_EXTENSIONS):
         yield from table_chunks(file, chunk_rows)
 
 
-def feedback_examples(incoming_root: str | Path, labels: pd.DataFrame, *, label: str, id_column: str,
-                      image_column: str | None, chunk_rows: int = 50_000) -> pd.DataFrame:
+def feedback_examples(
+    incoming_root: str | Path,
+    labels: pd.DataFrame,
+    *,
+    label: str,
+    id_column: str,
+    image_column: str | None,
+    chunk_rows: int = 50_000,
+) -> pd.DataFrame:
     """Nightly examples that have a late label, as training rows (raw, untyped, like read_raw).
 
     Args:
@@ -182,8 +229,9 @@ def feedback_examples(incoming_root: str | Path, labels: pd.DataFrame, *, label:
         image_column: the image column for an image data set, else None.
     """
     if not image_column and not id_column:
-        raise DataError("[dataset] include_feedback needs [dataset] id_column for a table: late labels "
-                        "name their examples by id")
+        raise DataError(
+            "[dataset] include_feedback needs [dataset] id_column for a table: late labels name their examples by id"
+        )
     by_id = dict(zip(labels["example_id"].astype(str), labels["label"]))
     found = []
     for night in sorted(p for p in Path(incoming_root).iterdir() if p.is_dir()) if Path(incoming_root).is_dir() else []:
@@ -225,8 +273,10 @@ def read_feedback(files: list[Path], *, id_column: str, label: str) -> pd.DataFr
         present = [column for column in candidates if column in table.columns]
         if not present or label not in table.columns:
             present = [column for column in table.columns if column not in SOURCE_COLUMNS]
-            raise DataError(f"{file}: expected an id column ({' or '.join(map(repr, candidates))}) and the label "
-                            f"column {label!r}; the file has {', '.join(map(repr, present))}")
+            raise DataError(
+                f"{file}: expected an id column ({' or '.join(map(repr, candidates))}) and the label "
+                f"column {label!r}; the file has {', '.join(map(repr, present))}"
+            )
         frames.append(pd.DataFrame({"example_id": table[present[0]], "label": table[label], "source": str(file)}))
     if not frames:
         return pd.DataFrame({"example_id": [], "label": [], "source": []}, dtype=object)

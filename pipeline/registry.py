@@ -17,13 +17,14 @@ production at all.
 SQLAlchemy Core with bound parameters only; no Luigi here (the registration gate lives with its
 caller: promote is gate-free).
 """
+
 from __future__ import annotations
 
 import getpass
 import logging
 import math
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +33,7 @@ import sqlalchemy as sa
 from pipeline.database import locked_transaction, redact_secrets
 from pipeline.database.schema import MODEL_TASKS, model_events, model_versions, runs
 
-__all__ = [
-    "RegistryError",
-    "current_actor",
-    "events",
-    "production",
-    "promote",
-    "register",
-    "rollback",
-    "versions",
-]
+__all__ = ["RegistryError", "current_actor", "events", "production", "promote", "register", "rollback", "versions"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +76,7 @@ def register(
             ledger, or a value is longer than its column.
     """
     if task not in MODEL_TASKS:
-        raise RegistryError(
-            f"model {version}: task {task!r} is not one of {', '.join(MODEL_TASKS)}"
-        )
+        raise RegistryError(f"model {version}: task {task!r} is not one of {', '.join(MODEL_TASKS)}")
     _check_length("version", version, _MAX_VERSION)
     _check_length("sha256", sha256, _MAX_SHA)
     if data_version is not None:
@@ -113,15 +103,13 @@ def register(
         if existing is not None:
             if existing.sha256 != sha256:
                 logger.warning(
-                    "model %s is registered with sha256 %s, not %s; keeping the first",
-                    version,
-                    existing.sha256,
-                    sha256,
+                    "model %s is registered with sha256 %s, not %s; keeping the first", version, existing.sha256, sha256
                 )
             return
-        if run_id is not None and connection.execute(
-            sa.select(runs.c.run_id).where(runs.c.run_id == run_id)
-        ).first() is None:
+        if (
+            run_id is not None
+            and connection.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is None
+        ):
             raise RegistryError(f"model {version}: run {run_id!r} is not in the ledger")
         connection.execute(sa.insert(model_versions), row)
         _event(connection, version, "register", actor, None, now)
@@ -136,9 +124,7 @@ def production(engine: sa.Engine) -> dict | None:
     return dict(row._mapping) if row is not None else None
 
 
-def promote(
-    engine: sa.Engine, version: str, *, actor: str, reason: str | None, event: str = "promote"
-) -> None:
+def promote(engine: sa.Engine, version: str, *, actor: str, reason: str | None, event: str = "promote") -> None:
     """Make ``version`` the production model; the previous production model is archived.
 
     Gate-free: whether a candidate deserves production is the caller's decision. Writes an
@@ -154,9 +140,7 @@ def promote(
     actor = _checked_actor(actor)
     with locked_transaction(engine, _REGISTRY_LOCK_KEY) as connection:
         target = connection.execute(
-            sa.select(model_versions.c.version, model_versions.c.stage).where(
-                model_versions.c.version == version
-            )
+            sa.select(model_versions.c.version, model_versions.c.stage).where(model_versions.c.version == version)
         ).first()
         if target is None:
             raise RegistryError(f"unknown model version {version!r}")
@@ -185,22 +169,13 @@ def rollback(engine: sa.Engine, *, actor: str, reason: str | None) -> str:
             raise RegistryError("nothing to roll back: no model is in production")
         history = connection.execute(
             sa.select(model_events.c.version)
-            .select_from(
-                model_events.join(
-                    model_versions, model_versions.c.version == model_events.c.version
-                )
-            )
-            .where(
-                model_events.c.event.in_(_PROMOTING_EVENTS),
-                model_events.c.version != current,
-            )
+            .select_from(model_events.join(model_versions, model_versions.c.version == model_events.c.version))
+            .where(model_events.c.event.in_(_PROMOTING_EVENTS), model_events.c.version != current)
             .order_by(model_events.c.id.desc())
             .limit(1)
         ).first()
         if history is None:
-            raise RegistryError(
-                f"nothing to roll back to: no model was in production before {current}"
-            )
+            raise RegistryError(f"nothing to roll back to: no model was in production before {current}")
         restored = history.version
         _switch(connection, restored, current, "rollback", actor, reason)
     logger.info("rollback: model %s is in production again (was %s)", restored, current)
@@ -209,9 +184,7 @@ def rollback(engine: sa.Engine, *, actor: str, reason: str | None) -> str:
 
 def versions(engine: sa.Engine) -> list[dict]:
     """Every registered model version as a dict, newest first."""
-    query = sa.select(model_versions).order_by(
-        model_versions.c.created_at.desc(), model_versions.c.version.desc()
-    )
+    query = sa.select(model_versions).order_by(model_versions.c.created_at.desc(), model_versions.c.version.desc())
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]
 
@@ -229,7 +202,7 @@ def current_actor() -> str:
     """The OS user running this process, for the ``actor`` of an event; "unknown" if none."""
     try:
         user = getpass.getuser()
-    except Exception:  # KeyError (no passwd entry, 3.11) or OSError (3.13+)
+    except (KeyError, OSError):  # no passwd entry (3.11), or OSError (3.13+)
         user = ""
     if not user:
         user = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
@@ -237,48 +210,32 @@ def current_actor() -> str:
 
 
 def _production_version(connection: sa.Connection) -> str | None:
-    rows = connection.execute(
-        sa.select(model_versions.c.version).where(model_versions.c.stage == "production")
-    ).scalars().all()
+    rows = (
+        connection.execute(sa.select(model_versions.c.version).where(model_versions.c.stage == "production"))
+        .scalars()
+        .all()
+    )
     if len(rows) > 1:  # the unique index makes this impossible; never silently pick one
         raise RegistryError(f"several models in production: {', '.join(sorted(rows))}")
     return rows[0] if rows else None
 
 
 def _switch(
-    connection: sa.Connection,
-    version: str,
-    current: str | None,
-    event: str,
-    actor: str,
-    reason: str | None,
+    connection: sa.Connection, version: str, current: str | None, event: str, actor: str, reason: str | None
 ) -> None:
     """Archive ``current`` (if any), then put ``version`` in production, with their events."""
     now = _now()
     if current is not None:
         # Archive first: the unique index admits one production row at a time.
         connection.execute(
-            sa.update(model_versions)
-            .where(model_versions.c.version == current)
-            .values(stage="archived")
+            sa.update(model_versions).where(model_versions.c.version == current).values(stage="archived")
         )
         _event(connection, current, "archive", actor, f"replaced by {version} ({event})", now)
-    connection.execute(
-        sa.update(model_versions)
-        .where(model_versions.c.version == version)
-        .values(stage="production")
-    )
+    connection.execute(sa.update(model_versions).where(model_versions.c.version == version).values(stage="production"))
     _event(connection, version, event, actor, reason, now)
 
 
-def _event(
-    connection: sa.Connection,
-    version: str,
-    event: str,
-    actor: str,
-    reason: str | None,
-    at: datetime,
-) -> None:
+def _event(connection: sa.Connection, version: str, event: str, actor: str, reason: str | None, at: datetime) -> None:
     connection.execute(
         sa.insert(model_events),
         {
@@ -306,7 +263,7 @@ def _check_length(name: str, value: str, limit: int) -> None:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _finite_or_none(value: Any) -> float | None:

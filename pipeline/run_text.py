@@ -3,6 +3,7 @@
 Pure functions from what pipeline/runs.py returns to text, so `overnight runs`, `show` and
 `compare` (tasks/cli.py) only parse options and print. Times are UTC, ISO 8601.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,7 +12,7 @@ import json
 import math
 import textwrap
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.runs import SHORT_ID, metric_order, short_commit
@@ -25,8 +26,8 @@ def iso(moment: datetime | None) -> str:
     if moment is None:
         return ""
     if moment.tzinfo is None:  # the ledger stores UTC; a naive value can only be UTC
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -89,8 +90,10 @@ def format_table(
 
     def lines(cells: Sequence[str]) -> list[str]:
         if wrap:
-            pieces = [[cell[start:start + width] for start in range(0, len(cell), width)] or [""]
-                      for cell, width in zip(cells, widths)]
+            pieces = [
+                [cell[start : start + width] for start in range(0, len(cell), width)] or [""]
+                for cell, width in zip(cells, widths)
+            ]
         else:
             pieces = [[_truncate(cell, width)] for cell, width in zip(cells, widths)]
         physical = []
@@ -113,10 +116,17 @@ def format_runs_table(rows: Sequence[dict[str, Any]]) -> str:
     # 8+16+8+9+8+8+8+9+8 = 82, plus 8 gaps of 2 = 98 <= TERMINAL_WIDTH.
     max_widths = (SHORT_ID, 16, SHORT_ID, 9, 8, 8, SHORT_ID, SHORT_ID + 1, 8)
     table = [
-        (row["run_id"][:SHORT_ID], row["task"], (row["version"] or "")[:SHORT_ID], row["status"],
-         format_duration(row["duration_s"]), format_number(row["headline"]) if row["headline"] is not None else "",
-         (row["data_version"] or "")[:SHORT_ID], short_commit(row["git_commit"], row["git_dirty"]),
-         format_cost(row["cost"]))
+        (
+            row["run_id"][:SHORT_ID],
+            row["task"],
+            (row["version"] or "")[:SHORT_ID],
+            row["status"],
+            format_duration(row["duration_s"]),
+            format_number(row["headline"]) if row["headline"] is not None else "",
+            (row["data_version"] or "")[:SHORT_ID],
+            short_commit(row["git_commit"], row["git_dirty"]),
+            format_cost(row["cost"]),
+        )
         for row in rows
     ]
     return format_table(headers, table, max_widths=max_widths, right={4, 5, 8})
@@ -148,14 +158,21 @@ def format_run(details: dict[str, Any]) -> str:
     gpu = details["gpu_name"] or "none"
     if details["gpu_name"] and details["gpu_s"] is not None:
         gpu += f" ({format_duration(details['gpu_s'])} used)"
-    lines += _facts([(label, value) for label, value in [
-        ("wall", format_duration(details["duration_s"])),
-        ("cpu", format_duration(details["cpu_s"])),
-        ("peak memory", f"{details['peak_memory_mb']:.0f} MB" if details["peak_memory_mb"] is not None else ""),
-        ("gpu", gpu),
-        ("cost", format_cost(details["cost"])),
-        ("rows", _rows_text(details["rows_in"], details["rows_rejected"])),
-    ] if value], indent="  ") or ["  (not measured)"]
+    lines += _facts(
+        [
+            (label, value)
+            for label, value in [
+                ("wall", format_duration(details["duration_s"])),
+                ("cpu", format_duration(details["cpu_s"])),
+                ("peak memory", f"{details['peak_memory_mb']:.0f} MB" if details["peak_memory_mb"] is not None else ""),
+                ("gpu", gpu),
+                ("cost", format_cost(details["cost"])),
+                ("rows", _rows_text(details["rows_in"], details["rows_rejected"])),
+            ]
+            if value
+        ],
+        indent="  ",
+    ) or ["  (not measured)"]
 
     lines += ["", "parameters"]
     params = details["params"] or {}
@@ -163,8 +180,13 @@ def format_run(details: dict[str, Any]) -> str:
 
     hardware = details["hardware"] or {}
     lines += ["", "hardware"]
-    lines += _facts([(name, (", ".join(map(str, value)) or "none") if isinstance(value, list) else _scalar_text(value))
-                     for name, value in hardware.items()], indent="  ") or ["  (not recorded)"]
+    lines += _facts(
+        [
+            (name, (", ".join(map(str, value)) or "none") if isinstance(value, list) else _scalar_text(value))
+            for name, value in hardware.items()
+        ],
+        indent="  ",
+    ) or ["  (not recorded)"]
     packages = details["packages"] or {}
     lines += ["", "packages"]
     lines += _wrapped(", ".join(f"{name} {version}" for name, version in packages.items()) or "(not recorded)")
@@ -192,23 +214,55 @@ def format_metrics(metrics: dict[str, list[dict[str, Any]]]) -> list[str]:
         splits = sorted({item["split"] for item in metrics["final"]}, key=lambda split: metric_order((split, "", "")))
         names = list(dict.fromkeys(item["name"] for item in metrics["final"]))
         values = {(item["split"], item["name"]): item["value"] for item in metrics["final"]}
-        table = [(name, *(format_number(values[(split, name)]) if (split, name) in values else "" for split in splits))
-                 for name in names]
-        lines += ["metrics", format_table(("name", *splits), table, max_widths=(40, *[12] * len(splits)),
-                                          right=range(1, len(splits) + 1), indent="  ")]
+        table = [
+            (name, *(format_number(values[(split, name)]) if (split, name) in values else "" for split in splits))
+            for name in names
+        ]
+        lines += [
+            "metrics",
+            format_table(
+                ("name", *splits),
+                table,
+                max_widths=(40, *[12] * len(splits)),
+                right=range(1, len(splits) + 1),
+                indent="  ",
+            ),
+        ]
     if metrics["slices"]:
-        table = [(item["split"], item["slice"], item["name"], format_number(item["value"])) for item in metrics["slices"]]
-        lines += ["", "metrics per slice",
-                  format_table(("split", "slice", "name", "value"), table, max_widths=(10, 40, 30, 12),
-                               right={3}, indent="  ")]
+        table = [
+            (item["split"], item["slice"], item["name"], format_number(item["value"])) for item in metrics["slices"]
+        ]
+        lines += [
+            "",
+            "metrics per slice",
+            format_table(
+                ("split", "slice", "name", "value"), table, max_widths=(10, 40, 30, 12), right={3}, indent="  "
+            ),
+        ]
     if metrics["history"]:
-        table = [(item["split"], item["name"] + (f" [{item['slice']}]" if item["slice"] else ""), item["epochs"],
-                  format_number(item["first"]), format_number(item["last"]), format_number(item["best"]),
-                  item["best_epoch"] if item["best_epoch"] is not None else "-")
-                 for item in metrics["history"]]
-        lines += ["", "per epoch",
-                  format_table(("split", "name", "epochs", "first", "last", "best", "at epoch"), table,
-                               max_widths=(10, 30, 6, 12, 12, 12, 8), right={2, 3, 4, 5, 6}, indent="  ")]
+        table = [
+            (
+                item["split"],
+                item["name"] + (f" [{item['slice']}]" if item["slice"] else ""),
+                item["epochs"],
+                format_number(item["first"]),
+                format_number(item["last"]),
+                format_number(item["best"]),
+                item["best_epoch"] if item["best_epoch"] is not None else "-",
+            )
+            for item in metrics["history"]
+        ]
+        lines += [
+            "",
+            "per epoch",
+            format_table(
+                ("split", "name", "epochs", "first", "last", "best", "at epoch"),
+                table,
+                max_widths=(10, 30, 6, 12, 12, 12, 8),
+                right={2, 3, 4, 5, 6},
+                indent="  ",
+            ),
+        ]
     return lines
 
 
@@ -217,9 +271,13 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     lines = []
     for label in ("a", "b"):
         run = comparison[label]
-        lines.append(_truncate(f"{label.upper()}  {run['run_id'][:SHORT_ID]}  {run['task']}  {run['status']}  "
-                               f"started {iso(run['started_at'])}  version {(run['version'] or '')[:SHORT_ID]}",
-                               TERMINAL_WIDTH))
+        lines.append(
+            _truncate(
+                f"{label.upper()}  {run['run_id'][:SHORT_ID]}  {run['task']}  {run['status']}  "
+                f"started {iso(run['started_at'])}  version {(run['version'] or '')[:SHORT_ID]}",
+                TERMINAL_WIDTH,
+            )
+        )
     lines += ["", "parameters that differ"]
     if comparison["parameters"]:
         table = [(item["name"], _absent_or(item, "a"), _absent_or(item, "b")) for item in comparison["parameters"]]
@@ -229,14 +287,34 @@ def format_comparison(comparison: dict[str, Any]) -> str:
         lines.append("  (none)")
     for kind, title in (("data_version", "data version"), ("git", "commit")):
         if kind in comparison:
-            lines += ["", f"{title} differs",
-                      f"  A  {comparison[kind]['a'] or '(none)'}", f"  B  {comparison[kind]['b'] or '(none)'}"]
+            lines += [
+                "",
+                f"{title} differs",
+                f"  A  {comparison[kind]['a'] or '(none)'}",
+                f"  B  {comparison[kind]['b'] or '(none)'}",
+            ]
     lines += ["", "metrics"]
     if comparison["metrics"]:
-        table = [(item["split"], item["slice"], item["name"], format_number(item["a"]), format_number(item["b"]),
-                  _signed(item["delta"])) for item in comparison["metrics"]]
-        lines.append(format_table(("split", "slice", "name", "A", "B", "B - A"), table,
-                                  max_widths=(10, 24, 24, 10, 10, 10), right={3, 4, 5}, indent="  "))
+        table = [
+            (
+                item["split"],
+                item["slice"],
+                item["name"],
+                format_number(item["a"]),
+                format_number(item["b"]),
+                _signed(item["delta"]),
+            )
+            for item in comparison["metrics"]
+        ]
+        lines.append(
+            format_table(
+                ("split", "slice", "name", "A", "B", "B - A"),
+                table,
+                max_widths=(10, 24, 24, 10, 10, 10),
+                right={3, 4, 5},
+                indent="  ",
+            )
+        )
     else:
         lines.append("  (no final metrics in either run)")
     return "\n".join(line.rstrip() for line in lines)
@@ -310,9 +388,14 @@ def _facts(pairs: Sequence[tuple[str, Any]], indent: str = "") -> list[str]:
 
 def _wrapped(text: str) -> list[str]:
     """Indented lines of at most TERMINAL_WIDTH characters; the text's own line breaks kept."""
-    return [wrapped for line in text.splitlines() or [""]
-            for wrapped in textwrap.wrap(line, width=TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="  ",
-                                         break_on_hyphens=False) or ["  "]]
+    return [
+        wrapped
+        for line in text.splitlines() or [""]
+        for wrapped in textwrap.wrap(
+            line, width=TERMINAL_WIDTH, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
+        )
+        or ["  "]
+    ]
 
 
 def _commit_text(commit: str | None, dirty: bool | None) -> str:

@@ -4,6 +4,7 @@ Queries read the ledger (``runs``, ``run_metrics``, ``datasets``) with SQLAlchem
 parameters only; pipeline/run_text.py turns their results into text, so `overnight runs`, `show`
 and `compare` (tasks/cli.py) only parse options and print. Times are UTC, ISO 8601.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,13 +23,48 @@ MAX_FILES = 1000  # files listed for a run's output (a TensorBoard folder can ho
 LOWER_IS_BETTER = {"log_loss", "ece", "mae", "rmse", "loss", "val_loss"}
 
 LISTED_COLUMNS = (
-    "run_id", "task", "version", "status", "started_at", "finished_at", "duration_s", "headline",
-    "data_version", "git_commit", "git_dirty", "cpu_s", "peak_memory_mb", "gpu_name", "gpu_s", "cost",
+    "run_id",
+    "task",
+    "version",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "headline",
+    "data_version",
+    "git_commit",
+    "git_dirty",
+    "cpu_s",
+    "peak_memory_mb",
+    "gpu_name",
+    "gpu_s",
+    "cost",
 )
 RUN_FIELDS = (
-    "run_id", "task", "status", "version", "params", "data_version", "git_commit", "git_dirty",
-    "output_path", "host", "pid", "started_at", "finished_at", "duration_s", "cpu_s", "peak_memory_mb",
-    "gpu_name", "gpu_s", "cost", "rows_in", "rows_rejected", "error", "hardware", "packages",
+    "run_id",
+    "task",
+    "status",
+    "version",
+    "params",
+    "data_version",
+    "git_commit",
+    "git_dirty",
+    "output_path",
+    "host",
+    "pid",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "cpu_s",
+    "peak_memory_mb",
+    "gpu_name",
+    "gpu_s",
+    "cost",
+    "rows_in",
+    "rows_rejected",
+    "error",
+    "hardware",
+    "packages",
 )
 
 
@@ -121,22 +157,28 @@ def run_details(engine: sa.Engine, run_id: str) -> dict[str, Any]:
         if row is None:
             raise RunNotFound(f"no run {run_id!r}")
         metric_rows = connection.execute(
-            sa.select(run_metrics.c.split, run_metrics.c.slice, run_metrics.c.name,
-                      run_metrics.c.value, run_metrics.c.epoch)
+            sa.select(
+                run_metrics.c.split, run_metrics.c.slice, run_metrics.c.name, run_metrics.c.value, run_metrics.c.epoch
+            )
             .where(run_metrics.c.run_id == run_id)
             .order_by(run_metrics.c.id)
         ).all()
         dataset = None
         if row.data_version is not None:
             found = connection.execute(
-                sa.select(datasets.c.path, datasets.c.fingerprint, datasets.c.rows, datasets.c.created_at)
-                .where(datasets.c.data_version == row.data_version)
+                sa.select(datasets.c.path, datasets.c.fingerprint, datasets.c.rows, datasets.c.created_at).where(
+                    datasets.c.data_version == row.data_version
+                )
             ).first()
             dataset = dict(found._mapping) if found is not None else None
     details = {name: row._mapping[name] for name in RUN_FIELDS}
     files, total = list_files(row.output_path)
-    details.update(dataset=dataset, files=files, files_total=total,
-                   metrics=organise_metrics(dict(metric._mapping) for metric in metric_rows))
+    details.update(
+        dataset=dataset,
+        files=files,
+        files_total=total,
+        metrics=organise_metrics(dict(metric._mapping) for metric in metric_rows),
+    )
     return details
 
 
@@ -153,8 +195,9 @@ def list_files(path: str | Path | None, limit: int = MAX_FILES) -> tuple[list[di
     if not root.is_dir():
         return [], 0
     found = sorted(file for file in root.rglob("*") if file.is_file())
-    return [{"path": file.relative_to(root).as_posix(), "bytes": file.stat().st_size}
-            for file in found[:limit]], len(found)
+    return [{"path": file.relative_to(root).as_posix(), "bytes": file.stat().st_size} for file in found[:limit]], len(
+        found
+    )
 
 
 def organise_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -182,8 +225,18 @@ def organise_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str,
         known = [point for point in points if point[1] is not None]
         pick = min if _lower_is_better(name) else max
         best = pick(known, key=lambda point: point[1]) if known else (None, None)
-        summaries.append({"split": split, "slice": slice_, "name": name, "epochs": len(points),
-                          "first": points[0][1], "last": points[-1][1], "best": best[1], "best_epoch": best[0]})
+        summaries.append(
+            {
+                "split": split,
+                "slice": slice_,
+                "name": name,
+                "epochs": len(points),
+                "first": points[0][1],
+                "last": points[-1][1],
+                "best": best[1],
+                "best_epoch": best[0],
+            }
+        )
     return {"final": final, "slices": slices, "history": summaries}
 
 
@@ -210,8 +263,7 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     for key in sorted(set(values_a) | set(values_b), key=metric_order):
         value_a, value_b = values_a.get(key), values_b.get(key)
         delta = value_b - value_a if value_a is not None and value_b is not None else None
-        metrics.append({"split": key[0], "slice": key[1], "name": key[2], "a": value_a, "b": value_b,
-                        "delta": delta})
+        metrics.append({"split": key[0], "slice": key[1], "name": key[2], "a": value_a, "b": value_b, "delta": delta})
 
     comparison: dict[str, Any] = {
         "a": {name: a.get(name) for name in ("run_id", "task", "status", "started_at", "version")},
@@ -229,13 +281,32 @@ def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def comparison_rows(comparison: dict[str, Any]) -> list[dict[str, Any]]:
     """A comparison as flat rows (kind, split, slice, name, a, b, delta), for CSV."""
-    rows = [{"kind": "parameter", "split": "", "slice": "", "name": item["name"],
-             "a": item["a"], "b": item["b"], "delta": None} for item in comparison["parameters"]]
+    rows = [
+        {
+            "kind": "parameter",
+            "split": "",
+            "slice": "",
+            "name": item["name"],
+            "a": item["a"],
+            "b": item["b"],
+            "delta": None,
+        }
+        for item in comparison["parameters"]
+    ]
     rows += [{"kind": "metric", **item} for item in comparison["metrics"]]
     for kind in ("data_version", "git"):
         if kind in comparison:
-            rows.append({"kind": kind, "split": "", "slice": "", "name": kind,
-                         "a": comparison[kind]["a"], "b": comparison[kind]["b"], "delta": None})
+            rows.append(
+                {
+                    "kind": kind,
+                    "split": "",
+                    "slice": "",
+                    "name": kind,
+                    "a": comparison[kind]["a"],
+                    "b": comparison[kind]["b"],
+                    "delta": None,
+                }
+            )
     return rows
 
 
@@ -261,4 +332,3 @@ def metric_order(key: tuple[str, str, str]) -> tuple:
 
 def _lower_is_better(name: str) -> bool:
     return name in LOWER_IS_BETTER or name.endswith("loss")
-

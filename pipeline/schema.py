@@ -1,7 +1,8 @@
 """The dataset contract: which columns are features, of which kind, and which is the label."""
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
@@ -78,7 +79,7 @@ class Schema:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Schema":
+    def from_dict(cls, data: dict) -> Schema:
         return cls(**data)
 
 
@@ -95,15 +96,27 @@ def parse_kinds(text: str) -> dict[str, str]:
 
 def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
     """Kinds of every feature column: config first, then inferred from the values."""
-    reserved = {config.label, config.id_column, config.group_column, config.time_column,
-                IMAGE_ID_COLUMN, *SOURCE_COLUMNS}
+    reserved = {
+        config.label,
+        config.id_column,
+        config.group_column,
+        config.time_column,
+        IMAGE_ID_COLUMN,
+        *SOURCE_COLUMNS,
+    }
     _require_configured(table, config)
     features = [column for column in table.columns if column not in reserved]
     kinds = {column: config.kinds.get(column) or infer_kind(table[column]) for column in features}
     id_column = config.id_column or (IMAGE_ID_COLUMN if IMAGE_ID_COLUMN in table.columns else "")
-    return Schema(label=config.label, task=config.task, kinds=kinds, id_column=id_column,
-                  group_column=config.group_column, time_column=config.time_column,
-                  slice_column=config.slice_column)
+    return Schema(
+        label=config.label,
+        task=config.task,
+        kinds=kinds,
+        id_column=id_column,
+        group_column=config.group_column,
+        time_column=config.time_column,
+        slice_column=config.slice_column,
+    )
 
 
 def _require_configured(table: pd.DataFrame, config: DatasetConfig) -> None:
@@ -113,8 +126,10 @@ def _require_configured(table: pd.DataFrame, config: DatasetConfig) -> None:
         files = table[SOURCE_FILE].unique() if SOURCE_FILE in table.columns else []
         source = str(files[0]) if len(files) == 1 else config.path
         present = [column for column in table.columns if column not in SOURCE_COLUMNS]
-        raise DataError(f"{source}: missing columns {', '.join(map(repr, missing))} (named in [dataset] kinds); "
-                        f"the file has {', '.join(map(repr, present)) or 'no columns'}")
+        raise DataError(
+            f"{source}: missing columns {', '.join(map(repr, missing))} (named in [dataset] kinds); "
+            f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+        )
 
 
 def parse_numbers(values: pd.Series) -> pd.Series:

@@ -4,6 +4,7 @@ Rows are first joined into units that must stay together: exact duplicates (same
 key) and, when configured, rows of one group. Units are then placed whole: by time when a time
 column is set, else shuffled, stratified by label for classification.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,13 +28,17 @@ class SplitConfig:
     stratify: bool = True  # classification only
 
     def __post_init__(self):
-        if not (0 <= self.validation_fraction < 1 and 0 < self.test_fraction < 1
-                and self.validation_fraction + self.test_fraction < 1):
+        if not (
+            0 <= self.validation_fraction < 1
+            and 0 < self.test_fraction < 1
+            and self.validation_fraction + self.test_fraction < 1
+        ):
             raise ValueError("split fractions must be in [0, 1) and leave rows for training")
 
 
-def split(table: pd.DataFrame, *, label: str, task: str, config: SplitConfig,
-          group_column: str = "", time_column: str = "") -> tuple[pd.DataFrame, dict]:
+def split(
+    table: pd.DataFrame, *, label: str, task: str, config: SplitConfig, group_column: str = "", time_column: str = ""
+) -> tuple[pd.DataFrame, dict]:
     """Assign every row to train, validation or test.
 
     Returns:
@@ -51,8 +56,9 @@ def split(table: pd.DataFrame, *, label: str, task: str, config: SplitConfig,
         strata = table[label] if task == "classification" and config.stratify else pd.Series(0, index=table.index)
         assignment = _shuffled(units, strata, config)
     manifest = pd.DataFrame({EXAMPLE_ID: table[EXAMPLE_ID].to_numpy(), SPLIT: assignment})
-    checks = leakage_checks(table, manifest[SPLIT], label=label, task=task, units=units,
-                            group_column=group_column, time_column=time_column)
+    checks = leakage_checks(
+        table, manifest[SPLIT], label=label, task=task, units=units, group_column=group_column, time_column=time_column
+    )
     failed = [name for name, check in checks.items() if isinstance(check, dict) and check.get("passed") is False]
     if failed:
         raise DataError(f"split failed its leakage checks: {', '.join(failed)}")
@@ -108,8 +114,10 @@ def _place(sizes: np.ndarray, config: SplitConfig) -> list[str]:
     test_rows = round(total * config.test_fraction)
     validation_rows = round(total * config.validation_fraction)
     cumulative = np.cumsum(sizes) - sizes  # rows placed before each unit
-    placed = ["test" if before < test_rows else "validation" if before < test_rows + validation_rows
-              else "train" for before in cumulative]
+    placed = [
+        "test" if before < test_rows else "validation" if before < test_rows + validation_rows else "train"
+        for before in cumulative
+    ]
     placed[-1] = "train"
     return placed
 
@@ -143,8 +151,16 @@ def _as_time(table: pd.DataFrame, time_column: str) -> pd.Series:
     return times
 
 
-def leakage_checks(table: pd.DataFrame, splits: pd.Series, *, label: str, task: str,
-                   units: np.ndarray | None = None, group_column: str = "", time_column: str = "") -> dict:
+def leakage_checks(
+    table: pd.DataFrame,
+    splits: pd.Series,
+    *,
+    label: str,
+    task: str,
+    units: np.ndarray | None = None,
+    group_column: str = "",
+    time_column: str = "",
+) -> dict:
     """Checks that no duplicate, group or later time crosses from one split to another.
 
     With a time column, every held-out unit (rows kept together) must start no earlier than the
@@ -161,8 +177,11 @@ def leakage_checks(table: pd.DataFrame, splits: pd.Series, *, label: str, task: 
             times = times.groupby(units).transform("min")
         train_last = times[splits == "train"].max()
         later = times[splits != "train"].min()
-        checks["time_order"] = {"passed": bool(pd.isna(later) or train_last <= later),
-                                "train_last": str(train_last), "held_out_first": str(later)}
+        checks["time_order"] = {
+            "passed": bool(pd.isna(later) or train_last <= later),
+            "train_last": str(train_last),
+            "held_out_first": str(later),
+        }
     if task == "classification":
         counts = pd.crosstab(table[label].astype(str), splits)
         checks["class_counts"] = {str(k): {s: int(v) for s, v in row.items()} for k, row in counts.iterrows()}

@@ -1,5 +1,6 @@
 """Strict readers of one CSV or Parquet file, in chunks: clear errors instead of a parser's
 confusion, text cleaned the same way in every reader."""
+
 from __future__ import annotations
 
 import codecs
@@ -18,13 +19,36 @@ logger = logging.getLogger(__name__)
 
 # Cell text that means "no value", compared after surrounding whitespace is stripped: pandas'
 # default list, applied here so that " NaN " and "NaN" mean the same thing in every reader.
-MISSING_TEXT = frozenset({"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-                          "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"})
+MISSING_TEXT = frozenset(
+    {
+        "",
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 # Delimiters a supplier may use instead of the comma; only the header line decides (see _csv_header).
 OTHER_DELIMITERS = (";", "\t", "|")
 # What a file named .csv may really be: said in the error instead of a parser's confusion.
-_MAGIC = {b"\x1f\x8b": "gzip-compressed: decompress it first (gunzip)",
-          b"PK\x03\x04": "a ZIP archive (an Excel workbook?): export it as CSV"}
+_MAGIC = {
+    b"\x1f\x8b": "gzip-compressed: decompress it first (gunzip)",
+    b"PK\x03\x04": "a ZIP archive (an Excel workbook?): export it as CSV",
+}
 # A number written with a decimal comma, optionally with dots between thousands: 3,5 and 1.234,5.
 DECIMAL_COMMA = r"[+-]?(?:\d{1,3}(?:\.\d{3})+|\d+),\d+"
 UNNAMED = "Unnamed: "  # a column without a name in the header, numbered from 0 as pandas does
@@ -79,6 +103,7 @@ def _first_line(error: Exception) -> str:
 
 # --- CSV ---------------------------------------------------------------------------------------
 
+
 def _csv_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Text chunks, whitespace stripped and missing values marked (see _clean_text)."""
     _check_text(file)
@@ -98,8 +123,17 @@ def _csv_text_chunks(file: Path, delimiter: str, header: list[str], chunk_rows: 
         yield pd.DataFrame()  # blank lines only
         return
     rows_read, chunks_read, ragged = 0, 0, False
-    options = dict(sep=delimiter, header=0, names=header, dtype=str, keep_default_na=False, na_filter=False,
-                   index_col=False, encoding="utf-8-sig", chunksize=chunk_rows)
+    options = dict(
+        sep=delimiter,
+        header=0,
+        names=header,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        index_col=False,
+        encoding="utf-8-sig",
+        chunksize=chunk_rows,
+    )
     try:
         with pd.read_csv(file, **options) as chunks:
             while (chunk := _next_strictly(chunks)) is not None:
@@ -147,9 +181,12 @@ def _check_text(file: Path) -> None:
             except UnicodeDecodeError as error:
                 at = max(0, error.start - pending)
                 where = line + block.count(b"\n", 0, at)
-                raise _cannot_read(file, f"not UTF-8 text: byte 0x{error.object[error.start]:02x} at byte "
-                                         f"{offset + at} (line {where}) cannot be decoded; save the file as "
-                                         "UTF-8 (it may be latin-1 or cp1252)") from None
+                raise _cannot_read(
+                    file,
+                    f"not UTF-8 text: byte 0x{error.object[error.start]:02x} at byte "
+                    f"{offset + at} (line {where}) cannot be decoded; save the file as "
+                    "UTF-8 (it may be latin-1 or cp1252)",
+                ) from None
             offset, line = offset + len(block), line + block.count(b"\n")
         try:
             decoder.decode(b"", final=True)
@@ -175,8 +212,10 @@ def _csv_header(file: Path) -> tuple[str, list[str]]:
     names = [name.strip() or f"{UNNAMED}{position}" for position, name in enumerate(names)]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
-        where = "; ".join(f"{name!r} at columns {', '.join(str(i + 1) for i, n in enumerate(names) if n == name)}"
-                          for name in repeated)
+        where = "; ".join(
+            f"{name!r} at columns {', '.join(str(i + 1) for i, n in enumerate(names) if n == name)}"
+            for name in repeated
+        )
         raise DataError(f"{file}: duplicate column names in the header: {where}; rename them")
     return delimiter, names
 
@@ -194,8 +233,9 @@ def _blank(record: list[str]) -> bool:
     return not record or (len(record) == 1 and not record[0].strip())
 
 
-def _csv_module_chunks(file: Path, delimiter: str, header: list[str], chunk_rows: int,
-                       skip: int) -> Iterator[pd.DataFrame]:
+def _csv_module_chunks(
+    file: Path, delimiter: str, header: list[str], chunk_rows: int, skip: int
+) -> Iterator[pd.DataFrame]:
     """The slow reader: a row with too many fields becomes a reject naming its line, not an error.
 
     skip: rows the fast reader already delivered. A row with too few fields ends in missing values.
@@ -267,6 +307,7 @@ def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
 
 # --- Parquet -----------------------------------------------------------------------------------
 
+
 def _parquet_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """Typed chunks, as written; text columns cleaned like CSV text."""
     import pyarrow as pa
@@ -292,6 +333,5 @@ def _parquet_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 
 def _clean_parquet_text(frame: pd.DataFrame) -> pd.DataFrame:
-    text = [column for column in frame.columns
-            if pd.api.types.infer_dtype(frame[column], skipna=True) == "string"]
+    text = [column for column in frame.columns if pd.api.types.infer_dtype(frame[column], skipna=True) == "string"]
     return _clean_text(frame, text)

@@ -1,4 +1,5 @@
 """tf.data input pipelines for training and scoring. Imports TensorFlow: call from run() only."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,15 @@ import tensorflow as tf
 from pipeline.features import input_name
 
 
-def make_dataset(features: dict[str, np.ndarray], labels: np.ndarray | None, preprocessor: dict, *,
-                 batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+def make_dataset(
+    features: dict[str, np.ndarray],
+    labels: np.ndarray | None,
+    preprocessor: dict,
+    *,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
     """Batches of (inputs, labels), or inputs alone when labels is None.
 
     Images are decoded, resized and scaled per example in parallel, then cached (they fit for
@@ -19,8 +27,11 @@ def make_dataset(features: dict[str, np.ndarray], labels: np.ndarray | None, pre
     images = {input_name("image", column): fitted for column, fitted in preprocessor["image"].items()}
     if images:
         decode = _image_decoder(images)
-        dataset = dataset.map(decode if labels is None else lambda x, y: (decode(x), y),
-                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.map(
+            decode if labels is None else lambda x, y: (decode(x), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
         dataset = dataset.cache()
     if shuffle:
         dataset = dataset.shuffle(len(next(iter(features.values()))), seed=seed, reshuffle_each_iteration=True)
@@ -37,6 +48,7 @@ def _image_decoder(images: dict[str, dict]):
             image = tf.image.resize(image, (fitted["height"], fitted["width"]))  # (h, w, c) float32
             decoded[name] = image / 255.0
         return decoded
+
     return decode
 
 

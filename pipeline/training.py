@@ -4,15 +4,16 @@ The loop knows nothing of the domain: checkpoints, history, TensorBoard and prog
 callbacks, and the caller decides where they go. `work_dir` must be stable across reruns so a
 killed training resumes from its last finished epoch (Keras' BackupAndRestore).
 """
+
 from __future__ import annotations
 
 import csv
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -52,9 +53,16 @@ class TrainingResult:
     validation_metrics: dict[str, float] | None = None  # the final model on the validation split
 
 
-def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.ndarray], preprocessor: dict,
-          config: TrainingConfig, *, model_dir: Path, work_dir: Path,
-          on_epoch: Callable[[int, int], None] | None = None) -> TrainingResult:
+def train(
+    train_data: tuple[dict, np.ndarray],
+    validation_data: tuple[dict, np.ndarray],
+    preprocessor: dict,
+    config: TrainingConfig,
+    *,
+    model_dir: Path,
+    work_dir: Path,
+    on_epoch: Callable[[int, int], None] | None = None,
+) -> TrainingResult:
     """Fit, then save `model.keras` and the history into model_dir.
 
     Args:
@@ -88,18 +96,33 @@ def train(train_data: tuple[dict, np.ndarray], validation_data: tuple[dict, np.n
     spec = model_spec(preprocessor)
     with _strategy(tf).scope():
         model = models.build_model(config.architecture, spec, settings)
-        model.compile(optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
-                      loss=_loss(spec.task, config, keras), metrics=_metrics(spec.task, keras),
-                      jit_compile=config.xla and not config.deterministic)
-    train_set = make_dataset(*_targets(train_data, spec, preprocessor), preprocessor,
-                             batch_size=config.batch_size, shuffle=True, seed=config.seed)
-    validation_set = make_dataset(*_targets(validation_data, spec, preprocessor), preprocessor,
-                                  batch_size=config.batch_size)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
+            loss=_loss(spec.task, config, keras),
+            metrics=_metrics(spec.task, keras),
+            jit_compile=config.xla and not config.deterministic,
+        )
+    train_set = make_dataset(
+        *_targets(train_data, spec, preprocessor),
+        preprocessor,
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+    )
+    validation_set = make_dataset(
+        *_targets(validation_data, spec, preprocessor), preprocessor, batch_size=config.batch_size
+    )
     start: dict[str, int] = {}  # the first epoch this process runs: > 0 when a checkpoint was restored
     callbacks = _callbacks(config, work_dir, backup_dir, start, on_epoch, keras)
-    model.fit(train_set, validation_data=validation_set, epochs=config.epochs, callbacks=callbacks,
-              class_weight=_class_weights(train_data[1], spec.n_outputs) if config.class_weights else None,
-              shuffle=False, verbose=config.verbose)  # the dataset shuffles itself
+    model.fit(
+        train_set,
+        validation_data=validation_set,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        class_weight=_class_weights(train_data[1], spec.n_outputs) if config.class_weights else None,
+        shuffle=False,
+        verbose=config.verbose,
+    )  # the dataset shuffles itself
 
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save(model_dir / "model.keras")
@@ -186,18 +209,22 @@ def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: 
     # (read_history keeps its last row) instead of losing one from the CSV.
     callbacks = [
         keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
-        _epoch_only(_durable_backup(keras), keras)(str(backup_dir), save_freq="epoch", delete_checkpoint=True,
-                                                   double_checkpoint=True),
+        _epoch_only(_durable_backup(keras), keras)(
+            str(backup_dir), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
+        ),
         keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: start.setdefault("epoch", epoch)),
-        _epoch_only(keras.callbacks.TensorBoard, keras)(str(work_dir / "tensorboard"), histogram_freq=0,
-                                                        write_graph=False, update_freq="epoch", profile_batch=0),
+        _epoch_only(keras.callbacks.TensorBoard, keras)(
+            str(work_dir / "tensorboard"), histogram_freq=0, write_graph=False, update_freq="epoch", profile_batch=0
+        ),
     ]
     if config.patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                                       restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+        )
     if on_epoch is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs)))
+        callbacks.append(
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs))
+        )
     return callbacks
 
 
@@ -211,8 +238,16 @@ def _epoch_only(callback_class, keras):
     ends do work.
     """
     default = keras.callbacks.Callback
-    hooks = {name: getattr(default, name) for name in ("on_train_batch_begin", "on_train_batch_end",
-                                                        "on_test_batch_begin", "on_test_batch_end", "on_batch_end")}
+    hooks = {
+        name: getattr(default, name)
+        for name in (
+            "on_train_batch_begin",
+            "on_train_batch_end",
+            "on_test_batch_begin",
+            "on_test_batch_end",
+            "on_batch_end",
+        )
+    }
     return type(f"EpochOnly{callback_class.__name__}", (callback_class,), hooks)
 
 
@@ -269,11 +304,17 @@ def read_history(path: Path) -> dict[str, list[float]]:
 
 def _debug_verdict(history: dict[str, list[float]]) -> dict:
     first, last = history["loss"][0], history["loss"][-1]
-    verdict = {"first_loss": first, "last_loss": last, "epochs": len(history["loss"]),
-               "near_zero": last < DEBUG_NEAR_ZERO}
+    verdict = {
+        "first_loss": first,
+        "last_loss": last,
+        "epochs": len(history["loss"]),
+        "near_zero": last < DEBUG_NEAR_ZERO,
+    }
     if not verdict["near_zero"]:
-        raise RuntimeError(f"debug run: the training loss went from {first:.4f} to {last:.4f} in "
-                           f"{verdict['epochs']} epochs, not below {DEBUG_NEAR_ZERO}; the model cannot "
-                           "fit a handful of examples: check the labels, the inputs and the learning rate")
+        raise RuntimeError(
+            f"debug run: the training loss went from {first:.4f} to {last:.4f} in "
+            f"{verdict['epochs']} epochs, not below {DEBUG_NEAR_ZERO}; the model cannot "
+            "fit a handful of examples: check the labels, the inputs and the learning rate"
+        )
     logger.info("debug run: the training loss went from %.4f to %.4f in %d epochs", first, last, verdict["epochs"])
     return verdict

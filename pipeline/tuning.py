@@ -1,4 +1,5 @@
 """Tuning: a search space from config, the trials it yields, and the best of their results."""
+
 from __future__ import annotations
 
 import itertools

@@ -4,6 +4,7 @@ Fatal problems (no label column, a missing feature column, no rows) raise DataEr
 line. Row problems (a word in a numeric column, a missing image, a missing label) reject the
 row: it goes to the rejects table with its reason, and the report names file, column and rows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -50,9 +51,15 @@ class Problem:
         return f"{self.file}: {column}{where}: expected {self.expected}{found}"
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "column": self.column, "expected": self.expected,
-                "example": self.example, "count": len(self.rows), "rows": list(self.rows[:1000]),
-                "rejects_rows": self.rejects_rows}
+        return {
+            "file": self.file,
+            "column": self.column,
+            "expected": self.expected,
+            "example": self.example,
+            "count": len(self.rows),
+            "rows": list(self.rows[:1000]),
+            "rejects_rows": self.rejects_rows,
+        }
 
 
 @dataclass
@@ -63,13 +70,18 @@ class ValidationResult:
     missing_share: dict[str, float] = field(default_factory=dict)
 
     def report(self) -> dict:
-        return {"rows_in": len(self.valid) + len(self.rejects), "rows_valid": len(self.valid),
-                "rows_rejected": len(self.rejects), "missing_share": self.missing_share,
-                "problems": [problem.as_dict() for problem in self.problems]}
+        return {
+            "rows_in": len(self.valid) + len(self.rejects),
+            "rows_valid": len(self.valid),
+            "rows_rejected": len(self.rejects),
+            "missing_share": self.missing_share,
+            "problems": [problem.as_dict() for problem in self.problems],
+        }
 
 
-def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
-             require_rows: bool = True) -> ValidationResult:
+def validate(
+    table: pd.DataFrame, schema: Schema, *, labeled: bool = True, require_rows: bool = True
+) -> ValidationResult:
     """Check a table against the schema; return typed valid rows, rejects and the problems.
 
     Args:
@@ -94,8 +106,9 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
     if labeled or schema.label in table.columns:
         typed[schema.label], label_checks = _type_label(table[schema.label], schema.task, required=labeled)
         # A batch's label is not scored: a bad one is worth a word, not the row's prediction.
-        (checks if labeled else notes).extend((bad, schema.label, expected, found)
-                                              for bad, expected, found in label_checks)
+        (checks if labeled else notes).extend(
+            (bad, schema.label, expected, found) for bad, expected, found in label_checks
+        )
     for column in (schema.group_column, schema.time_column, schema.slice_column):
         if column and column in table.columns and column not in typed.columns:
             typed[column] = table[column]
@@ -114,8 +127,11 @@ def validate(table: pd.DataFrame, schema: Schema, *, labeled: bool = True,
     rejects = table[rejected].assign(**{REASON: reasons[rejected]})
     valid = typed[~rejected].reset_index(drop=True)
     missing_share = {column: float(valid[column].isna().mean()) if len(valid) else 1.0 for column in schema.kinds}
-    problems += [Problem(source, column, "some values", "none", (), rejects_rows=False)
-                 for column, share in missing_share.items() if share == 1.0]
+    problems += [
+        Problem(source, column, "some values", "none", (), rejects_rows=False)
+        for column, share in missing_share.items()
+        if share == 1.0
+    ]
     if valid.empty and require_rows:
         raise DataError(f"{source}: no usable rows; first problem: {problems[0].line() if problems else 'none'}")
     return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
@@ -127,9 +143,13 @@ def unseen_values(valid: pd.DataFrame, preprocessor: dict, label: str) -> list[P
     Categories outside the vocabulary are scored through the out-of-vocabulary bucket; a label
     of a labeled batch that is no class of the model is kept (the model cannot predict it).
     """
-    known = {column: (set(fitted["vocabulary"]), "a category in the model's vocabulary (others are scored "
-                                                  "as out-of-vocabulary)")
-             for column, fitted in preprocessor["categorical"].items()}
+    known = {
+        column: (
+            set(fitted["vocabulary"]),
+            "a category in the model's vocabulary (others are scored as out-of-vocabulary)",
+        )
+        for column, fitted in preprocessor["categorical"].items()
+    }
     if preprocessor["task"] == "classification" and label in valid.columns:
         known[label] = (set(preprocessor["classes"]), "a class the model knows (the row is scored)")
     problems = []
@@ -172,15 +192,26 @@ def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source:
     if missing:
         present = [c for c in table.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
         what = "label column" if missing == [schema.label] else "columns"
-        raise DataError(f"{source}: missing {what} {', '.join(map(repr, missing))}; "
-                        f"the file has {', '.join(map(repr, present)) or 'no columns'}")
+        raise DataError(
+            f"{source}: missing {what} {', '.join(map(repr, missing))}; "
+            f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+        )
 
 
 def _unknown_column_problems(table, schema, labeled, source) -> list[Problem]:
-    known = set(schema.kinds) | {schema.label, schema.id_column, schema.group_column,
-                                 schema.time_column, schema.slice_column, *SOURCE_COLUMNS}
-    return [Problem(source, column, "no such column (it is ignored)", "", (), rejects_rows=False)
-            for column in table.columns if column not in known]
+    known = set(schema.kinds) | {
+        schema.label,
+        schema.id_column,
+        schema.group_column,
+        schema.time_column,
+        schema.slice_column,
+        *SOURCE_COLUMNS,
+    }
+    return [
+        Problem(source, column, "no such column (it is ignored)", "", (), rejects_rows=False)
+        for column in table.columns
+        if column not in known
+    ]
 
 
 def _type_column(values: pd.Series, kind: str):
@@ -200,8 +231,11 @@ def _numbers(values: pd.Series):
     not_a_number = values.notna() & parsed.isna()
     infinite = np.isinf(parsed)
     huge = ~infinite & (parsed.abs() > MAX_MAGNITUDE)
-    checks = [(not_a_number, "a number", values), (infinite, "a finite number", values),
-              (huge, f"a number within ±{MAX_MAGNITUDE:.3g} (float32)", values)]
+    checks = [
+        (not_a_number, "a number", values),
+        (infinite, "a finite number", values),
+        (huge, f"a number within ±{MAX_MAGNITUDE:.3g} (float32)", values),
+    ]
     return parsed.where(~(infinite | huge)), checks
 
 
@@ -258,8 +292,11 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
         missing = ids.isna()
         too_long = ids.str.len() > MAX_ID_CHARACTERS
         repeated = ids.duplicated(keep="first") & ~missing
-        return ids, [(missing, "an id", ids), (too_long, f"an id of at most {MAX_ID_CHARACTERS} characters", ids),
-                     (repeated, "a unique id", ids)]
+        return ids, [
+            (missing, "an id", ids),
+            (too_long, f"an id of at most {MAX_ID_CHARACTERS} characters", ids),
+            (repeated, "a unique id", ids),
+        ]
     hashes = _row_hashes(typed)
     # Identical rows would share a hash: number the repeats so every example has its own id.
     repeat = hashes.groupby(hashes).cumcount()
@@ -299,9 +336,16 @@ def _unread_row_problems(table: pd.DataFrame, reasons: pd.Series) -> list[Proble
     for index in table.index[unread]:  # few rows: a loop reads plainest
         own, other = table.at[index, SOURCE_PROBLEM], reasons[index]
         reasons[index] = own if other is None or other != other else f"{own}; {other}"
-    return [Problem(str(file), "", "as many fields as the header", str(rows[SOURCE_PROBLEM].iloc[0])[:100],
-                    tuple(int(r) for r in rows[SOURCE_ROW]))
-            for file, rows in table[unread].groupby(SOURCE_FILE, sort=False)]
+    return [
+        Problem(
+            str(file),
+            "",
+            "as many fields as the header",
+            str(rows[SOURCE_PROBLEM].iloc[0])[:100],
+            tuple(int(r) for r in rows[SOURCE_ROW]),
+        )
+        for file, rows in table[unread].groupby(SOURCE_FILE, sort=False)
+    ]
 
 
 def _collect(table: pd.DataFrame, checks, rejects_rows: bool = True) -> tuple[list[Problem], pd.Series]:
@@ -317,6 +361,7 @@ def _collect(table: pd.DataFrame, checks, rejects_rows: bool = True) -> tuple[li
         for file, rows in table[bad].groupby(SOURCE_FILE, sort=False):
             example = found[rows.index[0]]
             shown = "missing" if example is None or example != example else repr(str(example)[:60])
-            problems.append(Problem(str(file), column, expected, shown, tuple(int(r) for r in rows[SOURCE_ROW]),
-                                    rejects_rows))
+            problems.append(
+                Problem(str(file), column, expected, shown, tuple(int(r) for r in rows[SOURCE_ROW]), rejects_rows)
+            )
     return problems, reasons

@@ -1,7 +1,8 @@
 """The Luigi adapter: one task per stage. `import tasks` never imports TensorFlow.
 
-    luigi --module tasks TrainModel
+luigi --module tasks TrainModel
 """
+
 from tasks import errors
 from tasks.config import offer_detected_gpus
 from tasks.evaluation import EvaluateModel
@@ -19,6 +20,19 @@ from tasks.validation import ValidateData
 errors.install()
 offer_detected_gpus()
 
-__all__ = ["IngestData", "ValidateData", "SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel",
-           "RegisterModel", "BatchPredict", "LogPredictions", "MonitorDrift", "IngestFeedback", "Nightly",
-           "TuneModel", "TuneTrial"]
+__all__ = [
+    "IngestData",
+    "ValidateData",
+    "SplitData",
+    "FitPreprocessor",
+    "TrainModel",
+    "EvaluateModel",
+    "RegisterModel",
+    "BatchPredict",
+    "LogPredictions",
+    "MonitorDrift",
+    "IngestFeedback",
+    "Nightly",
+    "TuneModel",
+    "TuneTrial",
+]

@@ -4,6 +4,7 @@ A stage's output folder is `<data_root>/<NN_stage>/<version>/`, where the versio
 task's significant parameters, its inputs' versions and its stage's code. Change any of them and
 the stage reruns into a new folder; change nothing and the folder exists, so nothing runs.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -125,20 +126,37 @@ class RecordedTask(luigi.Task):
     def _run_recorded(self) -> None:
         engine = recording.engine()
         prices = _prices()  # before the work: a bad price must not cost a training
-        self.run_id = ledger.start_run(engine, task=self.task_family, params=self.to_str_params(),
-                                       version=self.version, data_version=self.data_version,
-                                       output_path=self.output_location(), repo_dir=REPO_ROOT)
+        self.run_id = ledger.start_run(
+            engine,
+            task=self.task_family,
+            params=self.to_str_params(),
+            version=self.version,
+            data_version=self.data_version,
+            output_path=self.output_location(),
+            repo_dir=REPO_ROOT,
+        )
         meter = environment.UsageMeter()
         try:
             outcome = self.execute()
         except BaseException as error:
-            ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}",
-                              **self._resources_used(meter, prices))
+            ledger.finish_run(
+                engine,
+                self.run_id,
+                status="failed",
+                error=f"{type(error).__name__}: {error}",
+                **self._resources_used(meter, prices),
+            )
             raise
         pause_point(f"run:before-finish:{self.task_family}")
-        ledger.finish_run(engine, self.run_id, status="succeeded", metrics=outcome.metrics,
-                          rows_in=outcome.rows_in, rows_rejected=outcome.rows_rejected,
-                          **self._resources_used(meter, prices))
+        ledger.finish_run(
+            engine,
+            self.run_id,
+            status="succeeded",
+            metrics=outcome.metrics,
+            rows_in=outcome.rows_in,
+            rows_rejected=outcome.rows_rejected,
+            **self._resources_used(meter, prices),
+        )
         logger.info("%s %s -> %s", self.task_family, self.version, self.output_location())
 
     def _resources_used(self, meter: environment.UsageMeter, prices: dict[str, float]) -> dict:
@@ -146,8 +164,13 @@ class RecordedTask(luigi.Task):
         usage = meter.stop()
         gpu = environment.gpu_name()
         gpu_s = None if gpu is None else usage.wall_s if self.task_family in GPU_TASKS else 0.0
-        return {"cpu_s": usage.cpu_s, "peak_memory_mb": usage.peak_memory_mb, "gpu_name": gpu, "gpu_s": gpu_s,
-                "cost": ledger.estimate_cost(usage.wall_s, gpu_s, **prices)}
+        return {
+            "cpu_s": usage.cpu_s,
+            "peak_memory_mb": usage.peak_memory_mb,
+            "gpu_name": gpu,
+            "gpu_s": gpu_s,
+            "cost": ledger.estimate_cost(usage.wall_s, gpu_s, **prices),
+        }
 
     def output_location(self) -> str:
         return getattr(self.output(), "path", str(self.output()))
@@ -181,11 +204,13 @@ class StageTask(RecordedTask):
     def made_of(self) -> dict:
         """Everything the version hashes; saved as version.json so `overnight plan` can say what changed."""
         if not hasattr(self, "_made_of"):
-            self._made_of = {"task": self.task_family,
-                             "params": self.to_str_params(only_significant=True),
-                             "upstream": {task.task_family: task.version for task in flatten(self.requires())},
-                             "code": code_hash(self.code),
-                             **self.identity()}
+            self._made_of = {
+                "task": self.task_family,
+                "params": self.to_str_params(only_significant=True),
+                "upstream": {task.task_family: task.version for task in flatten(self.requires())},
+                "code": code_hash(self.code),
+                **self.identity(),
+            }
         return self._made_of
 
     @property

@@ -1,4 +1,5 @@
 """`overnight`: the things that are not a pipeline step. An adapter, like the tasks."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ class OneLineErrors(click.Group):
 @click.option("--verbose", "-v", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """overnight: a Luigi + Keras pipeline for one GPU workstation."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
@@ -78,16 +80,23 @@ def summary(as_json: bool) -> None:
     if evaluation is None:
         raise click.ClickException("no evaluated model yet: run `luigi --module tasks EvaluateModel`")
     metrics = json.loads((Path(evaluation["output_path"]) / "metrics.json").read_text())
-    lines = {"test": metrics["splits"]["test"], "headline": metrics["headline"]["value"],
-             "diagnosis": metrics["diagnosis"], "model": _evaluated_model(Path(evaluation["output_path"])),
-             "evaluation": evaluation["output_path"], "database": database.mask_url(url)}
+    lines = {
+        "test": metrics["splits"]["test"],
+        "headline": metrics["headline"]["value"],
+        "diagnosis": metrics["diagnosis"],
+        "model": _evaluated_model(Path(evaluation["output_path"])),
+        "evaluation": evaluation["output_path"],
+        "database": database.mask_url(url),
+    }
     if as_json:
         click.echo(json.dumps(lines, indent=2))
         return
     scores = ", ".join(f"{name} {value:.4f}" for name, value in lines["test"].items() if name != "rows")
     click.echo(f"test ({lines['test']['rows']} rows): {scores}")
-    click.echo(f"headline: {lines['headline']:.4f}  diagnosis: {lines['diagnosis']['diagnosis']} "
-               f"({lines['diagnosis']['reason']})")
+    click.echo(
+        f"headline: {lines['headline']:.4f}  diagnosis: {lines['diagnosis']['diagnosis']} "
+        f"({lines['diagnosis']['reason']})"
+    )
     click.echo(f"model:    {lines['model']}/model.keras")
     click.echo(f"report:   {lines['evaluation']}/report.html (plots: learning_curves.png, confusion_matrix.png)")
     click.echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
@@ -99,10 +108,20 @@ def summary(as_json: bool) -> None:
 @main.command("runs")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="at most this many runs")
 @click.option("--task", default=None, help="only runs of this task, e.g. TrainModel")
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "abandoned"]), default=None,
-              help="only runs with this status")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="csv and json print every field in full")
+@click.option(
+    "--status",
+    type=click.Choice(["running", "succeeded", "failed", "abandoned"]),
+    default=None,
+    help="only runs with this status",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="csv and json print every field in full",
+)
 def runs_list(limit: int, task: str | None, status: str | None, output_format: str) -> None:
     """Recent runs, newest first: id, task, version, status, duration, headline, data, commit, cost."""
     from pipeline import run_text, runs
@@ -130,8 +149,9 @@ def runs_show(run: str, output_format: str) -> None:
 @main.command("compare")
 @click.argument("run_a")
 @click.argument("run_b")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
     """Parameter differences and metric deltas (B - A) of two runs, ids or their first characters."""
     from pipeline import run_text, runs
@@ -141,8 +161,10 @@ def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
     if output_format == "json":
         click.echo(run_text.to_json(comparison))
     elif output_format == "csv":
-        click.echo(run_text.to_csv(runs.comparison_rows(comparison),
-                                   ("kind", "split", "slice", "name", "a", "b", "delta")), nl=False)
+        click.echo(
+            run_text.to_csv(runs.comparison_rows(comparison), ("kind", "split", "slice", "name", "a", "b", "delta")),
+            nl=False,
+        )
     else:
         click.echo(run_text.format_comparison(comparison))
 
@@ -163,9 +185,18 @@ def models(output_format: str) -> None:
     """Registered model versions, newest first: stage, headline, data version."""
     from pipeline import registry
 
-    rows = [{"version": row["version"], "stage": row["stage"], "headline": row["headline"],
-             "task": row["task"], "data_version": row["data_version"], "created_at": row["created_at"],
-             "path": row["path"]} for row in registry.versions(_engine())]
+    rows = [
+        {
+            "version": row["version"],
+            "stage": row["stage"],
+            "headline": row["headline"],
+            "task": row["task"],
+            "data_version": row["data_version"],
+            "created_at": row["created_at"],
+            "path": row["path"],
+        }
+        for row in registry.versions(_engine())
+    ]
     _print_rows(rows, output_format)
 
 
@@ -193,15 +224,21 @@ def rollback(reason: str) -> None:
 @main.command("labeling-queue")
 @click.option("--date", "batch_date", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
 @click.option("--limit", default=100, show_default=True)
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="CSV file (default: standard output)")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV file (default: standard output)",
+)
 def labeling_queue(batch_date, limit: int, output: Path | None) -> None:
     """The least confident unlabeled predictions of a night, as CSV for annotators."""
     import pandas as pd
     import sqlalchemy as sa
 
-    query = sa.text("SELECT batch_date, example_id, model_version, prediction, score FROM labeling_queue "
-                    "WHERE batch_date = :batch_date ORDER BY score ASC, example_id LIMIT :limit")
+    query = sa.text(
+        "SELECT batch_date, example_id, model_version, prediction, score FROM labeling_queue "
+        "WHERE batch_date = :batch_date ORDER BY score ASC, example_id LIMIT :limit"
+    )
     with _engine().connect() as connection:
         table = pd.read_sql(query, connection, params={"batch_date": batch_date.date(), "limit": limit})
     # For the annotator to fill in; the file goes back as it is through feedback/<date>/.
@@ -215,8 +252,13 @@ def labeling_queue(batch_date, limit: int, output: Path | None) -> None:
 
 @main.command("report")
 @click.argument("run_id", required=False)
-@click.option("--date", "batch_date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="print the nightly report of this night instead")
+@click.option(
+    "--date",
+    "batch_date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="print the nightly report of this night instead",
+)
 def report(run_id: str | None, batch_date) -> None:
     """Print the path of RUN_ID's report.html, or with --date D, of night D's nightly report.
 
@@ -227,17 +269,21 @@ def report(run_id: str | None, batch_date) -> None:
         raise click.UsageError("give a RUN_ID or --date D, not both")
     if batch_date is not None:
         night = batch_date.date().isoformat()
-        found = sorted((data_root() / "09_monitoring" / night).glob("report-*.html"),
-                       key=lambda path: path.stat().st_mtime)
+        found = sorted(
+            (data_root() / "09_monitoring" / night).glob("report-*.html"), key=lambda path: path.stat().st_mtime
+        )
         if not found:
-            raise click.ClickException(f"no nightly report for {night} under {data_root() / '09_monitoring'}; "
-                                       f"run `scripts/nightly.sh {night}`")
+            raise click.ClickException(
+                f"no nightly report for {night} under {data_root() / '09_monitoring'}; run `scripts/nightly.sh {night}`"
+            )
         click.echo(str(found[-1]))
         return
     path = Path(_evaluation_run_for_report(_engine(), run_id)["output_path"]) / "report.html"
     if not path.is_file():
-        raise click.ClickException(f"{path} does not exist: that evaluation predates reports or was removed; "
-                                   "rerun `luigi --module tasks EvaluateModel`")
+        raise click.ClickException(
+            f"{path} does not exist: that evaluation predates reports or was removed; "
+            "rerun `luigi --module tasks EvaluateModel`"
+        )
     click.echo(str(path))
 
 
@@ -247,29 +293,44 @@ def _evaluation_run_for_report(engine, run_id: str) -> dict:
 
     from pipeline.database.schema import runs as runs_table
 
-    columns = (runs_table.c.run_id, runs_table.c.task, runs_table.c.status, runs_table.c.version,
-               runs_table.c.output_path)
+    columns = (
+        runs_table.c.run_id,
+        runs_table.c.task,
+        runs_table.c.status,
+        runs_table.c.version,
+        runs_table.c.output_path,
+    )
     with engine.connect() as connection:
-        matches = [dict(row._mapping) for row in connection.execute(
-            sa.select(*columns).where(runs_table.c.run_id.startswith(run_id.strip(), autoescape=True)).limit(2))]
+        matches = [
+            dict(row._mapping)
+            for row in connection.execute(
+                sa.select(*columns).where(runs_table.c.run_id.startswith(run_id.strip(), autoescape=True)).limit(2)
+            )
+        ]
         if len(matches) != 1 or not run_id.strip():
             problem = "matches several runs: give more characters" if matches else "matches no run"
             raise click.ClickException(f"run id {run_id!r} {problem} (`overnight runs` lists them)")
         run = matches[0]
         if run["task"] == "TrainModel":
             evaluations = connection.execute(
-                sa.select(*columns).where(runs_table.c.task == "EvaluateModel", runs_table.c.status == "succeeded")
-                .order_by(runs_table.c.started_at.desc())).all()
+                sa.select(*columns)
+                .where(runs_table.c.task == "EvaluateModel", runs_table.c.status == "succeeded")
+                .order_by(runs_table.c.started_at.desc())
+            ).all()
             for evaluation in evaluations:
                 made_of = Path(evaluation.output_path or "") / "version.json"
                 upstream = json.loads(made_of.read_text()).get("upstream", {}) if made_of.is_file() else {}
                 if upstream.get("TrainModel") == run["version"]:
                     return dict(evaluation._mapping)
-            raise click.ClickException(f"TrainModel run {run['run_id']} has no succeeded evaluation: "
-                                       "run `luigi --module tasks EvaluateModel` with the same parameters")
+            raise click.ClickException(
+                f"TrainModel run {run['run_id']} has no succeeded evaluation: "
+                "run `luigi --module tasks EvaluateModel` with the same parameters"
+            )
     if run["task"] != "EvaluateModel":
-        raise click.ClickException(f"run {run['run_id']} is a run of {run['task']}: reports belong to EvaluateModel "
-                                   "runs (or give a TrainModel run); for a night use `overnight report --date D`")
+        raise click.ClickException(
+            f"run {run['run_id']} is a run of {run['task']}: reports belong to EvaluateModel "
+            "runs (or give a TrainModel run); for a night use `overnight report --date D`"
+        )
     if run["status"] != "succeeded":
         raise click.ClickException(f"EvaluateModel run {run['run_id']} {run['status']}: it wrote no report")
     return run
@@ -301,8 +362,12 @@ def plan(task_and_parameters: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("run")
-@click.option("--scratch", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="folder for the rebuilt chain (default: a new temporary folder)")
+@click.option(
+    "--scratch",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="folder for the rebuilt chain (default: a new temporary folder)",
+)
 def reproduce(run: str, scratch: Path | None) -> None:
     """Retrain TrainModel run RUN from its recorded parameters and data; compare the metrics."""
     from pipeline.errors import DataError
@@ -312,13 +377,17 @@ def reproduce(run: str, scratch: Path | None) -> None:
         result = reproduce_run(_engine(), run, scratch=scratch)
     except DataError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"run {result.run_id}: version {result.original_version}, reproduced as "
-               f"{result.reproduced_version} in {result.scratch}")
+    click.echo(
+        f"run {result.run_id}: version {result.original_version}, reproduced as "
+        f"{result.reproduced_version} in {result.scratch}"
+    )
     if result.identical:
         click.echo(f"identical: all {result.compared} recorded metrics match exactly")
         return
-    click.echo(f"different: {len(result.mismatches)} of {result.compared} metrics differ"
-               " (train with --deterministic for exact reproduction)")
+    click.echo(
+        f"different: {len(result.mismatches)} of {result.compared} metrics differ"
+        " (train with --deterministic for exact reproduction)"
+    )
     for line in result.mismatches[:20]:
         click.echo(f"  {line}")
     sys.exit(1)
@@ -358,8 +427,10 @@ def doctor() -> None:
         capability = details.get("compute_capability")
         # float16 tensor cores from compute capability 7.0 (Volta) on.
         mixed = "yes" if capability and capability >= (7, 0) else "no (needs compute capability 7.0)"
-        click.echo(f"            {device.name} {details.get('device_name', '')} capability {capability}; "
-                   f"mixed precision: {mixed}")
+        click.echo(
+            f"            {device.name} {details.get('device_name', '')} capability {capability}; "
+            f"mixed precision: {mixed}"
+        )
     if not visible:
         click.echo("            mixed precision and XLA speed-ups need a GPU; training runs on the CPU")
     click.echo(f"database    {database.mask_url(url)}")
@@ -369,8 +440,10 @@ def doctor() -> None:
         return
     try:
         revision = database.current_revision(url)  # reads only: the doctor changes nothing
-        click.echo(f"            reachable, schema revision {revision or '(empty)'}; "
-                   f"newest {database.head_revision()} (tasks and `overnight db upgrade` migrate)")
+        click.echo(
+            f"            reachable, schema revision {revision or '(empty)'}; "
+            f"newest {database.head_revision()} (tasks and `overnight db upgrade` migrate)"
+        )
     except database.DatabaseUnavailable as error:
         click.echo(f"            NOT reachable: {error}")
         sys.exit(2)

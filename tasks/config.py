@@ -1,5 +1,6 @@
 """Shared settings: `[overnight]` and `[dataset]` in luigi.cfg, read when used; the GPUs offered
 as the Luigi resource `gpu` (offer_detected_gpus, when `tasks` is imported)."""
+
 from __future__ import annotations
 
 import os
@@ -18,11 +19,17 @@ class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the
     data_root = luigi.Parameter(default="data", description="working tree of the pipeline")
     # Private and insignificant: Luigi never puts it in a task id or sends it to the scheduler,
     # because a URL may carry a password (better kept in OVERNIGHT_DATABASE_URL anyway).
-    database_url = luigi.Parameter(default="sqlite:///data/overnight.db", significant=False,
-                                   visibility=ParameterVisibility.PRIVATE,
-                                   description=f"SQLAlchemy URL; {DATABASE_URL_VARIABLE} wins over it")
-    private = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
-                                  description="create data_root readable by its owner only (mode 0700)")
+    database_url = luigi.Parameter(
+        default="sqlite:///data/overnight.db",
+        significant=False,
+        visibility=ParameterVisibility.PRIVATE,
+        description=f"SQLAlchemy URL; {DATABASE_URL_VARIABLE} wins over it",
+    )
+    private = luigi.BoolParameter(
+        default=True,
+        parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+        description="create data_root readable by its owner only (mode 0700)",
+    )
     # Cost accounting: each run's estimated cost = wall hours * price_per_hour + GPU hours * gpu_price_per_hour.
     price_per_hour = luigi.FloatParameter(default=0.0, description="price of an hour of this machine")
     gpu_price_per_hour = luigi.FloatParameter(default=0.0, description="extra price of an hour of GPU use")
@@ -37,8 +44,11 @@ class dataset(luigi.Config):  # noqa: N801
     time_column = luigi.Parameter(default="")
     slice_column = luigi.Parameter(default="")
     kinds = luigi.Parameter(default="", description="e.g. island:categorical, year:numeric, photo:image")
-    include_feedback = luigi.BoolParameter(default=False, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
-                                           description="train on nightly examples whose labels arrived too")
+    include_feedback = luigi.BoolParameter(
+        default=False,
+        parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+        description="train on nightly examples whose labels arrived too",
+    )
 
 
 def offer_detected_gpus() -> None:
@@ -80,7 +90,14 @@ def database_url() -> str:
 
 def dataset_config() -> DatasetConfig:
     settings = dataset()
-    return DatasetConfig(path=settings.path, label=settings.label, task=settings.task,
-                         id_column=settings.id_column, group_column=settings.group_column,
-                         time_column=settings.time_column, slice_column=settings.slice_column,
-                         kinds=parse_kinds(settings.kinds), include_feedback=settings.include_feedback)
+    return DatasetConfig(
+        path=settings.path,
+        label=settings.label,
+        task=settings.task,
+        id_column=settings.id_column,
+        group_column=settings.group_column,
+        time_column=settings.time_column,
+        slice_column=settings.slice_column,
+        kinds=parse_kinds(settings.kinds),
+        include_feedback=settings.include_feedback,
+    )

@@ -1,5 +1,6 @@
 """One line, not a traceback, for the errors a person fixes in their data or settings; and no
 password in anything Luigi logs."""
+
 from __future__ import annotations
 
 import logging
@@ -58,7 +59,7 @@ def _shorten_scheduling_failure(message: str) -> str:
         return message
     if not _is_expected(last["module"], last["name"]):
         return message
-    text = " ".join(line.strip() for line in [last["message"] or "", *lines[index + 1:]] if line.strip())
+    text = " ".join(line.strip() for line in [last["message"] or "", *lines[index + 1 :]] if line.strip())
     return f"{match['head']}: {text or last['name']}"
 
 

@@ -1,4 +1,5 @@
 """Evaluation stage: metrics.json, plots, test predictions and report.html beside them."""
+
 from __future__ import annotations
 
 import logging
@@ -27,8 +28,10 @@ class EvaluateModel(StageTask):
     code = ("pipeline/evaluation.py", "pipeline/plots.py", "pipeline/prediction.py", "pipeline/reports")
     expected_files = (METRICS, "learning_curves.png", "test_predictions.parquet", REPORT)
 
-    headline = luigi.Parameter(default="", description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; "
-                                                       "empty: accuracy (classification), r2 (regression)")
+    headline = luigi.Parameter(
+        default="",
+        description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; empty: accuracy (classification), r2 (regression)",
+    )
 
     def requires(self):
         return [TrainModel(), FitPreprocessor(), ValidateData()]
@@ -39,12 +42,24 @@ class EvaluateModel(StageTask):
 
         model_dir, features_dir, validated = self.input_dir(0), self.input_dir(1), self.input_dir(2)
         preprocessor = read_json(features_dir / PREPROCESSOR)
-        document = evaluate(model_dir, features_dir, preprocessor, read_history(model_dir / "history.csv"),
-                            headline=self.headline, out_dir=out_dir, slices=self._slices(validated),
-                            examples=self._examples(validated, preprocessor))
+        document = evaluate(
+            model_dir,
+            features_dir,
+            preprocessor,
+            read_history(model_dir / "history.csv"),
+            headline=self.headline,
+            out_dir=out_dir,
+            slices=self._slices(validated),
+            examples=self._examples(validated, preprocessor),
+        )
         test = document["splits"]["test"]
-        logger.info("test %s; headline %.4f; %s: %s", ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "rows"),
-                    document["headline"]["value"], document["diagnosis"]["diagnosis"], document["diagnosis"]["reason"])
+        logger.info(
+            "test %s; headline %.4f; %s: %s",
+            ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "rows"),
+            document["headline"]["value"],
+            document["diagnosis"]["diagnosis"],
+            document["diagnosis"]["reason"],
+        )
         return Outcome(metrics=document_metrics(document))
 
     def _examples(self, validated: Path, preprocessor: dict) -> pd.DataFrame:
@@ -61,9 +76,17 @@ class EvaluateModel(StageTask):
 
 
 def document_metrics(document: dict) -> list[Metric]:
-    metrics = [Metric(name, value, split=split) for split, values in document["splits"].items()
-               for name, value in values.items() if name != "rows"]
-    metrics += [Metric(name, value, split="test", slice=slice_name) for slice_name, values in document["slices"].items()
-                for name, value in values.items() if name != "rows"]
+    metrics = [
+        Metric(name, value, split=split)
+        for split, values in document["splits"].items()
+        for name, value in values.items()
+        if name != "rows"
+    ]
+    metrics += [
+        Metric(name, value, split="test", slice=slice_name)
+        for slice_name, values in document["slices"].items()
+        for name, value in values.items()
+        if name != "rows"
+    ]
     metrics.append(Metric("headline", document["headline"]["value"], split="test"))
     return metrics

@@ -1,4 +1,5 @@
 """Features stage: preprocessing fitted on the training split, every split transformed."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,15 +40,24 @@ class FitPreprocessor(StageTask):
         if not (manifest[EXAMPLE_ID].to_numpy() == table[EXAMPLE_ID].to_numpy()).all():
             raise RuntimeError(f"{split_dir / MANIFEST} does not follow the rows of {validated / VALID}")
         parts = {name: table[manifest[SPLIT].to_numpy() == name] for name in SPLITS}
-        preprocessor = features.fit(parts["train"], schema, max_vocabulary=self.max_vocabulary,
-                                    max_text_length=self.max_text_length, image_size=_size(self.image_size))
+        preprocessor = features.fit(
+            parts["train"],
+            schema,
+            max_vocabulary=self.max_vocabulary,
+            max_text_length=self.max_text_length,
+            image_size=_size(self.image_size),
+        )
         write_json(out_dir / PREPROCESSOR, preprocessor)
         from pipeline.monitoring import reference_profile  # scipy: imported when a stage runs, not to check it
 
         write_json(out_dir / REFERENCE, reference_profile(parts["train"], schema))
         for done, (name, part) in enumerate(parts.items(), start=1):
-            features.save_arrays(out_dir / f"{name}.npz", features.transform(part, preprocessor),
-                                 features.encode_labels(part[schema.label], preprocessor), part[EXAMPLE_ID])
+            features.save_arrays(
+                out_dir / f"{name}.npz",
+                features.transform(part, preprocessor),
+                features.encode_labels(part[schema.label], preprocessor),
+                part[EXAMPLE_ID],
+            )
             self.progress(done, len(parts), f"transformed {name}")
         return Outcome()
 

@@ -1,4 +1,5 @@
 """Monitoring stage: drift of a night's inputs and predictions; late labels for live quality."""
+
 from __future__ import annotations
 
 import logging
@@ -57,24 +58,43 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         predicted = pd.read_parquet(batch_dir / PREDICTIONS, columns=["prediction", "score"])
         predicted = predicted["score"] if regression else predicted["prediction"].astype(str)
         test_predictions = pd.read_parquet(Path(row["evaluation_path"]) / "test_predictions.parquet")["prediction"]
-        thresholds = DriftThresholds(psi=self.psi_threshold, ks=self.ks_threshold, js=self.js_threshold,
-                                     prediction_psi=self.prediction_psi_threshold, min_rows=self.min_rows)
-        stats, drift = compare(pd.read_parquet(batch_dir / VALID), schema, read_json(model_dir / REFERENCE),
-                               thresholds, predicted_classes=predicted.tolist(),
-                               reference_predictions=prediction_profile(
-                                   (test_predictions if regression else test_predictions.astype(str)).tolist(),
-                                   numeric=regression))
-        prediction_log.record_drift(recording.engine(), batch_date=self.date, model_version=self.model,
-                                    stats=stats, drift=drift)
+        thresholds = DriftThresholds(
+            psi=self.psi_threshold,
+            ks=self.ks_threshold,
+            js=self.js_threshold,
+            prediction_psi=self.prediction_psi_threshold,
+            min_rows=self.min_rows,
+        )
+        stats, drift = compare(
+            pd.read_parquet(batch_dir / VALID),
+            schema,
+            read_json(model_dir / REFERENCE),
+            thresholds,
+            predicted_classes=predicted.tolist(),
+            reference_predictions=prediction_profile(
+                (test_predictions if regression else test_predictions.astype(str)).tolist(), numeric=regression
+            ),
+        )
+        prediction_log.record_drift(
+            recording.engine(), batch_date=self.date, model_version=self.model, stats=stats, drift=drift
+        )
         stats.to_csv(out_dir / STATS, index=False)
         drift.to_csv(out_dir / DRIFT, index=False)
         line = alert_line(drift)
-        write_json(out_dir / "summary.json", {"date": self.date.isoformat(), "model_version": self.model,
-                                              "alert": line, "alerts": int(drift["alert"].sum()) if len(drift) else 0})
+        write_json(
+            out_dir / "summary.json",
+            {
+                "date": self.date.isoformat(),
+                "model_version": self.model,
+                "alert": line,
+                "alerts": int(drift["alert"].sum()) if len(drift) else 0,
+            },
+        )
         if line:
             logger.warning("%s: %s", self.date, line)
-        return Outcome(metrics=[Metric(f"drift_{r.method}:{r.feature}", r.score, split="batch")
-                                for r in drift.itertuples()])
+        return Outcome(
+            metrics=[Metric(f"drift_{r.method}:{r.feature}", r.score, split="batch") for r in drift.itertuples()]
+        )
 
 
 def feedback_dir(date) -> Path:
@@ -85,8 +105,13 @@ class IngestFeedback(StageTask):
     """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
 
     folder = "09_monitoring"
-    code = ("pipeline/prediction_log.py", "pipeline/prediction_values.py", "pipeline/database/row_writing.py",
-            "pipeline/raw.py", "pipeline/table_reading.py")
+    code = (
+        "pipeline/prediction_log.py",
+        "pipeline/prediction_values.py",
+        "pipeline/database/row_writing.py",
+        "pipeline/raw.py",
+        "pipeline/table_reading.py",
+    )
     expected_files = (FEEDBACK, "rejects.csv")
 
     date = luigi.DateParameter()

@@ -1,4 +1,5 @@
 """Nightly(date): score, log, monitor and take late labels in; exit non-zero on drift."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,16 +34,19 @@ class Nightly(ModelVersionMixin, RecordedTask):
 
     date = luigi.DateParameter()
     model_version = luigi.Parameter(default="", description="empty: the production model")
-    report_nights = luigi.IntParameter(default=14, significant=False,
-                                       description="nights shown in the nightly report's charts")
+    report_nights = luigi.IntParameter(
+        default=14, significant=False, description="nights shown in the nightly report's charts"
+    )
     max_reject_share = luigi.FloatParameter(default=0.5, description="fail the night above this share of rejected rows")
 
     def requires(self):
         if self._unresolved() is not None:
             return []  # run() says why, in one line
-        return [LogPredictions(date=self.date, model_version=self.model),
-                MonitorDrift(date=self.date, model_version=self.model),
-                IngestFeedback(date=self.date)]
+        return [
+            LogPredictions(date=self.date, model_version=self.model),
+            MonitorDrift(date=self.date, model_version=self.model),
+            IngestFeedback(date=self.date),
+        ]
 
     def complete(self) -> bool:
         # Finding the production model needs the database; when that fails, Luigi would print a
@@ -51,7 +55,7 @@ class Nightly(ModelVersionMixin, RecordedTask):
 
     def _unresolved(self) -> Exception | None:
         try:
-            self.model
+            _ = self.model  # resolved once, here, so that a missing production model is one line
         except (DataError, DatabaseUnavailable) as error:
             return error
         return None
@@ -67,7 +71,9 @@ class Nightly(ModelVersionMixin, RecordedTask):
         return recording.model_row(self.model)["data_version"]
 
     def output(self):
-        return luigi.LocalTarget(str(data_root() / "09_monitoring" / self.date.isoformat() / f"nightly-{self.version}.json"))
+        return luigi.LocalTarget(
+            str(data_root() / "09_monitoring" / self.date.isoformat() / f"nightly-{self.version}.json")
+        )
 
     def report_path(self) -> Path:
         return data_root() / "09_monitoring" / self.date.isoformat() / f"report-{self.model}.html"
@@ -86,8 +92,9 @@ class Nightly(ModelVersionMixin, RecordedTask):
             features = sorted({alert["feature"] for alert in alerts})
             # No output is written: the night stays incomplete, and every rerun says so again.
             report = "" if report_error else f" and {self.report_path()}"
-            raise DriftAlert(f"drift on {self.date} (model {self.model}) in {', '.join(features)}; "
-                             f"see the drift_alerts view{report}")
+            raise DriftAlert(
+                f"drift on {self.date} (model {self.model}) in {', '.join(features)}; see the drift_alerts view{report}"
+            )
         self._check_rejects()
         if report_error is not None:
             raise report_error
@@ -99,18 +106,25 @@ class Nightly(ModelVersionMixin, RecordedTask):
         batch = read_json(Path(self.requires()[0].input().path) / BATCH)
         rows_in, rejected = batch["rows_in"], batch["rows_rejected"]
         if rows_in and rejected / rows_in > self.max_reject_share:
-            raise TooManyRejects(f"{self.date}: {rejected} of {rows_in} rows rejected "
-                                 f"({rejected / rows_in:.0%} > {self.max_reject_share:.0%}); reasons in "
-                                 f"{Path(self.requires()[0].input().path) / 'rejects.csv'}")
+            raise TooManyRejects(
+                f"{self.date}: {rejected} of {rows_in} rows rejected "
+                f"({rejected / rows_in:.0%} > {self.max_reject_share:.0%}); reasons in "
+                f"{Path(self.requires()[0].input().path) / 'rejects.csv'}"
+            )
 
     def _write_report(self) -> Exception | None:
         """Write the nightly report; a failure is returned, so that it never hides a drift alert."""
         from pipeline.reports import nightly_report
 
         try:
-            path = nightly_report(self.report_path(), recording.engine(), batch_date=self.date,
-                                  model_version=self.model, nights=self.report_nights)
-        except Exception as error:  # noqa: BLE001 - reported below, raised unless a drift alert wins
+            path = nightly_report(
+                self.report_path(),
+                recording.engine(),
+                batch_date=self.date,
+                model_version=self.model,
+                nights=self.report_nights,
+            )
+        except Exception as error:  # reported below, raised unless a drift alert wins
             logger.exception("%s: the nightly report could not be written", self.date)
             return error
         logger.info("%s: nightly report %s", self.date, path)

@@ -4,6 +4,7 @@ The reason compares what a task's version would be made of now with what the new
 that stage was made of (its version.json): a parameter, the raw data, the stage's code, or an
 upstream stage that reruns.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,23 +61,34 @@ def previous_made_of(task: StageTask) -> dict | None:
 def differences(before: dict, now: dict, rerunning: set[str] = frozenset()) -> list[str]:
     reasons = []
     old_params, new_params = before.get("params", {}), now.get("params", {})
-    changed = [f"{name} {old_params.get(name, '(unset)')} -> {new_params.get(name, '(unset)')}"
-               for name in sorted(set(old_params) | set(new_params)) if old_params.get(name) != new_params.get(name)]
+    changed = [
+        f"{name} {old_params.get(name, '(unset)')} -> {new_params.get(name, '(unset)')}"
+        for name in sorted(set(old_params) | set(new_params))
+        if old_params.get(name) != new_params.get(name)
+    ]
     if changed:
         reasons.append("changed parameter: " + ", ".join(changed))
     if before.get("fingerprint") != now.get("fingerprint"):
         reasons.append("new data version (the raw files changed)")
     if before.get("dataset") != now.get("dataset"):
-        settings = sorted(k for k in set(before.get("dataset", {})) | set(now.get("dataset", {}))
-                          if before.get("dataset", {}).get(k) != now.get("dataset", {}).get(k))
+        settings = sorted(
+            k
+            for k in set(before.get("dataset", {})) | set(now.get("dataset", {}))
+            if before.get("dataset", {}).get(k) != now.get("dataset", {}).get(k)
+        )
         reasons.append("changed [dataset] setting: " + ", ".join(settings))
     for key in sorted(set(before) | set(now)):
-        if key not in ("task", "params", "upstream", "code", "fingerprint", "dataset", "version") and before.get(key) != now.get(key):
+        if key not in ("task", "params", "upstream", "code", "fingerprint", "dataset", "version") and before.get(
+            key
+        ) != now.get(key):
             reasons.append(f"changed {key}")
     if before.get("code") != now.get("code"):
         reasons.append("changed stage code")
-    upstream = sorted(name for name in set(before.get("upstream", {})) | set(now.get("upstream", {}))
-                      if before.get("upstream", {}).get(name) != now.get("upstream", {}).get(name))
+    upstream = sorted(
+        name
+        for name in set(before.get("upstream", {})) | set(now.get("upstream", {}))
+        if before.get("upstream", {}).get(name) != now.get("upstream", {}).get(name)
+    )
     if upstream:
         reasons.append("upstream rerun: " + ", ".join(upstream))
     return reasons

@@ -1,4 +1,5 @@
 """Prediction stage: score a night's files with a registered model; load them into SQL."""
+
 from __future__ import annotations
 
 import logging
@@ -47,8 +48,14 @@ class BatchPredict(ModelVersionMixin, StageTask):
     """Validate a night's files against the training schema and score them in chunks."""
 
     folder = "08_prediction"
-    code = ("pipeline/prediction.py", "pipeline/validation.py", "pipeline/features.py", "pipeline/raw.py",
-            "pipeline/table_reading.py", "pipeline/schema.py")
+    code = (
+        "pipeline/prediction.py",
+        "pipeline/validation.py",
+        "pipeline/features.py",
+        "pipeline/raw.py",
+        "pipeline/table_reading.py",
+        "pipeline/schema.py",
+    )
     expected_files = (PREDICTIONS, VALID, REJECTS, BATCH)
 
     date = luigi.DateParameter()
@@ -76,16 +83,33 @@ class BatchPredict(ModelVersionMixin, StageTask):
         image_column = images[0] if images and schema.id_column == IMAGE_ID_COLUMN else None
         chunks = raw.iter_batch(folder, image_column=image_column, chunk_rows=self.chunk_rows)
         model = load_model(row["path"]) if raw.batch_files(folder) else None  # an empty night needs no model
-        summary = score_batch(chunks, schema, preprocessor, model, out_dir=out_dir,
-                              progress=lambda rows: self.status(f"{rows} rows scored"))
+        summary = score_batch(
+            chunks,
+            schema,
+            preprocessor,
+            model,
+            out_dir=out_dir,
+            progress=lambda rows: self.status(f"{rows} rows scored"),
+        )
         for line in summary.problems:
             logger.warning("%s", line)
-        write_json(out_dir / BATCH, {"date": self.date.isoformat(), "model_version": self.model,
-                                     "incoming": str(folder), **summary.as_dict()})
-        logger.info("%s: %d rows in, %d rejected, %d scored by model %s", self.date, summary.rows_in,
-                    summary.rows_rejected, summary.rows_scored, self.model)
-        return Outcome(rows_in=summary.rows_in, rows_rejected=summary.rows_rejected,
-                       metrics=[Metric("rows_scored", summary.rows_scored, split="batch")])
+        write_json(
+            out_dir / BATCH,
+            {"date": self.date.isoformat(), "model_version": self.model, "incoming": str(folder), **summary.as_dict()},
+        )
+        logger.info(
+            "%s: %d rows in, %d rejected, %d scored by model %s",
+            self.date,
+            summary.rows_in,
+            summary.rows_rejected,
+            summary.rows_scored,
+            self.model,
+        )
+        return Outcome(
+            rows_in=summary.rows_in,
+            rows_rejected=summary.rows_rejected,
+            metrics=[Metric("rows_scored", summary.rows_scored, split="batch")],
+        )
 
 
 class BatchLoaded(luigi.Target):
@@ -95,10 +119,15 @@ class BatchLoaded(luigi.Target):
         self.date, self.model_version, self.batch_version = date, model_version, batch_version
 
     def exists(self) -> bool:
-        query = (sa.select(tables.batches.c.batch_date)
-                 .join(tables.runs, tables.runs.c.run_id == tables.batches.c.run_id)
-                 .where(tables.batches.c.batch_date == self.date, tables.batches.c.model_version == self.model_version,
-                        tables.runs.c.version == self.batch_version))
+        query = (
+            sa.select(tables.batches.c.batch_date)
+            .join(tables.runs, tables.runs.c.run_id == tables.batches.c.run_id)
+            .where(
+                tables.batches.c.batch_date == self.date,
+                tables.batches.c.model_version == self.model_version,
+                tables.runs.c.version == self.batch_version,
+            )
+        )
         with recording.engine().connect() as connection:
             return connection.execute(query).first() is not None
 
@@ -128,9 +157,15 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
         batch_dir = Path(self.input().path)
         summary = read_json(batch_dir / BATCH)
         chunks = (part.to_pandas() for part in pq.ParquetFile(batch_dir / PREDICTIONS).iter_batches(batch_size=100_000))
-        rows = prediction_log.load_batch(recording.engine(), batch_date=self.date, model_version=self.model,
-                                         predictions=chunks, rows_in=summary["rows_in"],
-                                         rows_rejected=summary["rows_rejected"], run_id=self.run_id)
+        rows = prediction_log.load_batch(
+            recording.engine(),
+            batch_date=self.date,
+            model_version=self.model,
+            predictions=chunks,
+            rows_in=summary["rows_in"],
+            rows_rejected=summary["rows_rejected"],
+            run_id=self.run_id,
+        )
         logger.info("%s: %d predictions of model %s logged", self.date, rows, self.model)
         # Row counts belong to BatchPredict's run; counting them here too would double them.
         return Outcome(metrics=[Metric("rows_logged", rows, split="batch")])

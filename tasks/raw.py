@@ -1,4 +1,5 @@
 """Raw stage: a versioned snapshot of the configured data set."""
+
 from __future__ import annotations
 
 import hashlib
@@ -39,15 +40,18 @@ class IngestData(StageTask):
     def feedback_labels(self) -> pd.DataFrame:
         """Late labels from the database, read once per task instance."""
         if not hasattr(self, "_feedback"):
-            query = sa.select(tables.feedback.c.example_id, tables.feedback.c.label).order_by(tables.feedback.c.example_id)
+            query = sa.select(tables.feedback.c.example_id, tables.feedback.c.label).order_by(
+                tables.feedback.c.example_id
+            )
             with recording.engine().connect() as connection:
                 self._feedback = pd.DataFrame(connection.execute(query).all(), columns=["example_id", "label"])
         return self._feedback
 
     def fingerprint(self) -> str:
         if not hasattr(self, "_fingerprint"):
-            self._fingerprint = fingerprint.fingerprint(dataset_config().path,
-                                                        data_root() / ".cache" / "fingerprints.json")
+            self._fingerprint = fingerprint.fingerprint(
+                dataset_config().path, data_root() / ".cache" / "fingerprints.json"
+            )
         return self._fingerprint
 
     @property
@@ -63,17 +67,36 @@ class IngestData(StageTask):
         table.to_parquet(out_dir / SNAPSHOT, index=False)
         columns = [c for c in table.columns if not c.startswith("_")]
         write_json(out_dir / SCHEMA, schema.as_dict())
-        write_json(out_dir / DATASET, {"data_version": self.version, "path": config.path,
-                                       "fingerprint": self.fingerprint(), "rows": len(table), "columns": columns})
-        ledger.record_dataset(recording.engine(), data_version=self.version, path=config.path,
-                              fingerprint=self.fingerprint(), rows=len(table), columns=columns,
-                              schema=schema.kinds)
+        write_json(
+            out_dir / DATASET,
+            {
+                "data_version": self.version,
+                "path": config.path,
+                "fingerprint": self.fingerprint(),
+                "rows": len(table),
+                "columns": columns,
+            },
+        )
+        ledger.record_dataset(
+            recording.engine(),
+            data_version=self.version,
+            path=config.path,
+            fingerprint=self.fingerprint(),
+            rows=len(table),
+            columns=columns,
+            schema=schema.kinds,
+        )
         return Outcome(rows_in=len(table))
 
     def _with_feedback(self, table: pd.DataFrame, config) -> pd.DataFrame:
         images = IMAGE_PATH_COLUMN if IMAGE_PATH_COLUMN in table.columns and IMAGE_ID_COLUMN in table.columns else None
-        extra = raw.feedback_examples(data_root() / "incoming", self.feedback_labels(), label=config.label,
-                                      id_column=config.id_column, image_column=images)
+        extra = raw.feedback_examples(
+            data_root() / "incoming",
+            self.feedback_labels(),
+            label=config.label,
+            id_column=config.id_column,
+            image_column=images,
+        )
         logger.info("%d nightly examples with late labels join the training data", len(extra))
         return pd.concat([table, extra], ignore_index=True) if len(extra) else table
 

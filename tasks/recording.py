@@ -5,6 +5,7 @@ host notices that its pid is gone and marks it `abandoned`. That happens when a 
 uses the database, and at the latest at its first completeness check (`settle_stale_runs`),
 so even a command that finds everything complete settles what an earlier kill left behind.
 """
+
 from __future__ import annotations
 
 import functools
@@ -18,7 +19,7 @@ from tasks.config import database_url
 logger = logging.getLogger(__name__)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def engine_for(url: str):
     engine = database.connect(url)
     abandoned = ledger.mark_abandoned(engine)

@@ -1,4 +1,5 @@
 """Registry stage: record a trained, evaluated model; promote it if it beats production."""
+
 from __future__ import annotations
 
 import logging
@@ -43,10 +44,19 @@ class RegisterModel(StageTask):
         candidate = metrics["headline"]["value"]
         engine = recording.engine()
         trained_by = ledger.latest_run(engine, "TrainModel", version=training.version)
-        registry.register(engine, version=training.version, run_id=trained_by and trained_by["run_id"],
-                          path=str(model_dir), sha256=file_sha256(model_dir / "model.keras"),
-                          task=metrics["task"], data_version=self.data_version, evaluation_path=str(evaluation_dir),
-                          headline=candidate, metrics=metrics["splits"], actor=registry.current_actor())
+        registry.register(
+            engine,
+            version=training.version,
+            run_id=trained_by and trained_by["run_id"],
+            path=str(model_dir),
+            sha256=file_sha256(model_dir / "model.keras"),
+            task=metrics["task"],
+            data_version=self.data_version,
+            evaluation_path=str(evaluation_dir),
+            headline=candidate,
+            metrics=metrics["splits"],
+            actor=registry.current_actor(),
+        )
         decision = self._decide(engine, training.version, candidate, evaluation.headline)
         logger.info("model %s: %s", training.version, decision["reason"])
         write_json(out_dir / REGISTRATION, {"version": training.version, "headline": candidate, **decision})
@@ -61,14 +71,23 @@ class RegisterModel(StageTask):
         try:
             incumbent = self._score_production(current, headline)
         except DataError as error:
-            return {"promoted": False, "production": current["version"],
-                    "reason": f"stays a candidate: {error}; promote it by hand if it should serve"}
-        verdict = (f"headline {candidate:.4f} vs production {current['version']} {incumbent:.4f} "
-                   f"on the same test split (margin {self.margin})")
+            return {
+                "promoted": False,
+                "production": current["version"],
+                "reason": f"stays a candidate: {error}; promote it by hand if it should serve",
+            }
+        verdict = (
+            f"headline {candidate:.4f} vs production {current['version']} {incumbent:.4f} "
+            f"on the same test split (margin {self.margin})"
+        )
         if candidate > incumbent + self.margin:
             return {**self._promote(engine, version, f"gate passed: {verdict}"), "production_headline": incumbent}
-        return {"promoted": False, "production": current["version"], "production_headline": incumbent,
-                "reason": f"stays a candidate: {verdict}"}
+        return {
+            "promoted": False,
+            "production": current["version"],
+            "production_headline": incumbent,
+            "reason": f"stays a candidate: {verdict}",
+        }
 
     def _promote(self, engine, version: str, reason: str) -> dict:
         registry.promote(engine, version, actor=registry.current_actor(), reason=reason)

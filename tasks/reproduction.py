@@ -6,6 +6,7 @@ fingerprint). Reproduction rebuilds the chain with those settings in a scratch d
 scratch database, by running the `luigi` command in a fresh process from the current directory,
 as a person would.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,13 @@ from pipeline.fingerprint import fingerprint
 from tasks.base import VERSION_FILE
 from tasks.config import data_root
 
-STAGE_FOLDERS = {"IngestData": "01_raw", "ValidateData": "02_validation", "SplitData": "03_split",
-                 "FitPreprocessor": "04_features", "TrainModel": "05_training"}
+STAGE_FOLDERS = {
+    "IngestData": "01_raw",
+    "ValidateData": "02_validation",
+    "SplitData": "03_split",
+    "FitPreprocessor": "04_features",
+    "TrainModel": "05_training",
+}
 
 
 @dataclass
@@ -53,11 +59,16 @@ def reproduce(engine, run_id: str, *, scratch: Path | None = None, timeout: floa
     _check_raw_data(chain["IngestData"])
     scratch = Path(scratch or tempfile.mkdtemp(prefix="overnight-reproduce-"))
     config = _write_config(chain, scratch)
-    completed = subprocess.run([str(Path(sys.executable).with_name("luigi")), "--module", "tasks", "TrainModel"],
-                               # Where the person runs it, as they ran the training: luigi.cfg and
-                               # relative data paths mean the same as then.
-                               cwd=Path.cwd(), env=_environment(config), capture_output=True, text=True,
-                               timeout=timeout)
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("luigi")), "--module", "tasks", "TrainModel"],
+        # Where the person runs it, as they ran the training: luigi.cfg and
+        # relative data paths mean the same as then.
+        cwd=Path.cwd(),
+        env=_environment(config),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     scratch_engine = database.connect(_scratch_url(scratch))
     rerun = ledger.latest_run(scratch_engine, "TrainModel")
     if completed.returncode != 0 or rerun is None:
@@ -76,7 +87,9 @@ def _training_run(engine, run_id: str) -> dict:
     except RunNotFound as error:
         raise DataError(str(error)) from None
     if run["task"] != "TrainModel" or run["status"] != "succeeded":
-        raise DataError(f"run {run['run_id']} is a {run['status']} {run['task']} run; reproduce a succeeded TrainModel run")
+        raise DataError(
+            f"run {run['run_id']} is a {run['status']} {run['task']} run; reproduce a succeeded TrainModel run"
+        )
     return run
 
 
@@ -98,22 +111,30 @@ def _check_raw_data(ingest: dict) -> None:
     path = ingest["dataset"]["path"]
     now = fingerprint(path, data_root() / ".cache" / "fingerprints.json")
     if now != ingest["fingerprint"]:
-        raise DataError(f"the raw data in {path} changed since this run (fingerprint {ingest['fingerprint'][:12]} "
-                        f"then, {now[:12]} now): restore it to reproduce")
+        raise DataError(
+            f"the raw data in {path} changed since this run (fingerprint {ingest['fingerprint'][:12]} "
+            f"then, {now[:12]} now): restore it to reproduce"
+        )
 
 
 def _write_config(chain: dict[str, dict], scratch: Path) -> Path:
     dataset = dict(chain["IngestData"]["dataset"])
     dataset["kinds"] = ", ".join(f"{column}:{kind}" for column, kind in dataset.get("kinds", {}).items())
-    sections = {"overnight": {"data_root": str(scratch / "data"), "database_url": _scratch_url(scratch)},
-                "dataset": {key: _ini(value) for key, value in dataset.items()}}
+    sections = {
+        "overnight": {"data_root": str(scratch / "data"), "database_url": _scratch_url(scratch)},
+        "dataset": {key: _ini(value) for key, value in dataset.items()},
+    }
     for task, made_of in chain.items():
         if made_of.get("params"):
             sections[task] = {name: _ini(value) for name, value in made_of["params"].items()}
     path = scratch / "reproduce.cfg"
     scratch.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items()) + "\n"
-                            for name, options in sections.items()))
+    path.write_text(
+        "".join(
+            f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items()) + "\n"
+            for name, options in sections.items()
+        )
+    )
     return path
 
 

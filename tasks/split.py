@@ -1,4 +1,5 @@
 """Split stage: a leak-free train/validation/test manifest and the checks that prove it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,8 +34,14 @@ class SplitData(StageTask):
         validated = self.input_dir()
         schema = Schema.from_dict(read_json(validated / SCHEMA))
         config = SplitConfig(self.validation_fraction, self.test_fraction, self.seed)
-        manifest, checks = split(pd.read_parquet(validated / VALID), label=schema.label, task=schema.task,
-                                 config=config, group_column=schema.group_column, time_column=schema.time_column)
+        manifest, checks = split(
+            pd.read_parquet(validated / VALID),
+            label=schema.label,
+            task=schema.task,
+            config=config,
+            group_column=schema.group_column,
+            time_column=schema.time_column,
+        )
         manifest.to_parquet(out_dir / MANIFEST, index=False)
         write_json(out_dir / CHECKS, checks)
         return Outcome(metrics=[Metric("rows", count, split=name) for name, count in checks["rows"].items()])

@@ -1,4 +1,5 @@
 """Training stage: a Keras model directory (model.keras plus JSON side files)."""
+
 from __future__ import annotations
 
 import shutil
@@ -15,9 +16,14 @@ from tasks.features import PREPROCESSOR, REFERENCE, FitPreprocessor
 
 TRAINING = "training.json"
 # Keras history columns -> (split, metric name) in run_metrics.
-HISTORY_METRICS = {"loss": ("train", "loss"), "val_loss": ("validation", "val_loss"),
-                   "accuracy": ("train", "accuracy"), "val_accuracy": ("validation", "accuracy"),
-                   "mae": ("train", "mae"), "val_mae": ("validation", "mae")}
+HISTORY_METRICS = {
+    "loss": ("train", "loss"),
+    "val_loss": ("validation", "val_loss"),
+    "accuracy": ("train", "accuracy"),
+    "val_accuracy": ("validation", "accuracy"),
+    "mae": ("train", "mae"),
+    "val_mae": ("validation", "mae"),
+}
 
 
 class TrainModel(StageTask):
@@ -60,31 +66,58 @@ class TrainModel(StageTask):
         train_inputs, train_labels, _ = load_arrays(features_dir / "train.npz")
         validation_inputs, validation_labels, _ = load_arrays(features_dir / "validation.npz")
         config = self.training_config(TrainingConfig)
-        result = train((train_inputs, train_labels), (validation_inputs, validation_labels), preprocessor, config,
-                       model_dir=out_dir, work_dir=self.work_dir,
-                       on_epoch=lambda done, total: self.progress(done, total, f"epoch {done} of {total}"))
+        result = train(
+            (train_inputs, train_labels),
+            (validation_inputs, validation_labels),
+            preprocessor,
+            config,
+            model_dir=out_dir,
+            work_dir=self.work_dir,
+            on_epoch=lambda done, total: self.progress(done, total, f"epoch {done} of {total}"),
+        )
         # The model folder is what serves: it carries its preprocessing and drift reference.
         for side_file in (PREPROCESSOR, REFERENCE):
             shutil.copy(features_dir / side_file, out_dir / side_file)
-        write_json(out_dir / TRAINING, {"config": asdict(config), "resumed_from_epoch": result.resumed_from_epoch,
-                                        "epochs_run": len(result.history.get("loss", [])), "debug": result.debug,
-                                        "validation": result.validation_metrics,
-                                        "features_version": self.requires().version, "data_version": self.data_version})
+        write_json(
+            out_dir / TRAINING,
+            {
+                "config": asdict(config),
+                "resumed_from_epoch": result.resumed_from_epoch,
+                "epochs_run": len(result.history.get("loss", [])),
+                "debug": result.debug,
+                "validation": result.validation_metrics,
+                "features_version": self.requires().version,
+                "data_version": self.data_version,
+            },
+        )
         shutil.rmtree(self.work_dir, ignore_errors=True)
         final = [Metric(name, value, split="validation") for name, value in (result.validation_metrics or {}).items()]
         return Outcome(metrics=history_metrics(result.history) + final)
 
     def training_config(self, config_class):
         return config_class(
-            architecture=self.architecture, epochs=self.epochs, batch_size=self.batch_size,
-            learning_rate=self.learning_rate, weight_decay=self.weight_decay, seed=self.seed,
-            deterministic=self.deterministic, class_weights=self.class_weights,
-            label_smoothing=self.label_smoothing, regression_loss=self.regression_loss, patience=self.patience,
-            debug=self.debug, debug_examples=self.debug_examples, mixed_precision=self.mixed_precision,
-            xla=self.xla, verbose=1 if sys.stdout.isatty() else 2)
+            architecture=self.architecture,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            seed=self.seed,
+            deterministic=self.deterministic,
+            class_weights=self.class_weights,
+            label_smoothing=self.label_smoothing,
+            regression_loss=self.regression_loss,
+            patience=self.patience,
+            debug=self.debug,
+            debug_examples=self.debug_examples,
+            mixed_precision=self.mixed_precision,
+            xla=self.xla,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
 
 
 def history_metrics(history: dict[str, list[float]]) -> list[Metric]:
-    return [Metric(name, value, split=split, epoch=epoch)
-            for column, (split, name) in HISTORY_METRICS.items()
-            for epoch, value in enumerate(history.get(column, []), start=1)]
+    return [
+        Metric(name, value, split=split, epoch=epoch)
+        for column, (split, name) in HISTORY_METRICS.items()
+        for epoch, value in enumerate(history.get(column, []), start=1)
+    ]

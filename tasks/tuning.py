@@ -1,7 +1,8 @@
 """TuneModel: TrainModel trials as parallel Luigi tasks; the best by validation headline wins.
 
-    luigi --module tasks TuneModel --workers 2
+luigi --module tasks TuneModel --workers 2
 """
+
 from __future__ import annotations
 
 import json
@@ -65,9 +66,12 @@ class TuneTrial(luigi.Task):
             from pipeline.evaluation import headline_score, parse_headline  # scikit-learn: only when it runs
 
             validation = read_json(Path(trial.output().path) / TRAINING)["validation"]
-            weights = parse_headline(EvaluateModel().headline, read_json(Path(trial.output().path) / "preprocessor.json")["task"])
-            outcome.update(path=trial.output().path, validation=validation,
-                           validation_headline=headline_score(validation, weights))
+            weights = parse_headline(
+                EvaluateModel().headline, read_json(Path(trial.output().path) / "preprocessor.json")["task"]
+            )
+            outcome.update(
+                path=trial.output().path, validation=validation, validation_headline=headline_score(validation, weights)
+            )
         with self.output().open("w") as handle:
             json.dump(outcome, handle, indent=2)
 
@@ -79,14 +83,18 @@ class TuneModel(StageTask):
     code = ("pipeline/tuning.py",)
     expected_files = (TUNING,)
 
-    space = luigi.Parameter(default="learning_rate: 0.0003, 0.001, 0.003; batch_size: 32, 64",
-                            description="parameter: value, value; parameter: value, ...")
+    space = luigi.Parameter(
+        default="learning_rate: 0.0003, 0.001, 0.003; batch_size: 32, 64",
+        description="parameter: value, value; parameter: value, ...",
+    )
     strategy = luigi.ChoiceParameter(choices=list(tuning.STRATEGIES), default="grid")
     trials = luigi.IntParameter(default=0, description="random: how many; grid: at most (0: all)")
     seed = luigi.IntParameter(default=0)
 
     def requires(self):
-        chosen = tuning.trials(tuning.parse_space(self.space), strategy=self.strategy, count=self.trials, seed=self.seed)
+        chosen = tuning.trials(
+            tuning.parse_space(self.space), strategy=self.strategy, count=self.trials, seed=self.seed
+        )
         return [TuneTrial(params_json=tuning.trial_key(params)) for params in chosen]
 
     def build(self, out_dir: Path) -> Outcome:
@@ -96,10 +104,21 @@ class TuneModel(StageTask):
         if best is None:
             raise RuntimeError(f"all {len(outcomes)} trials failed; first error: {failed[0].get('error')}")
         command = "luigi --module tasks RegisterModel " + " ".join(
-            f"--TrainModel-{name.replace('_', '-')} {value}" for name, value in best["params"].items())
+            f"--TrainModel-{name.replace('_', '-')} {value}" for name, value in best["params"].items()
+        )
         write_json(out_dir / TUNING, {"best": best, "next": command, "trials": outcomes})
-        logger.info("best of %d trials (%d failed): %s, validation headline %.4f; evaluate and register it "
-                    "with: %s", len(outcomes), len(failed), best["params"], best["validation_headline"], command)
-        return Outcome(metrics=[Metric("headline", best["validation_headline"], split="validation"),
-                                Metric("trials", len(outcomes), split="validation"),
-                                Metric("trials_failed", len(failed), split="validation")])
+        logger.info(
+            "best of %d trials (%d failed): %s, validation headline %.4f; evaluate and register it with: %s",
+            len(outcomes),
+            len(failed),
+            best["params"],
+            best["validation_headline"],
+            command,
+        )
+        return Outcome(
+            metrics=[
+                Metric("headline", best["validation_headline"], split="validation"),
+                Metric("trials", len(outcomes), split="validation"),
+                Metric("trials_failed", len(failed), split="validation"),
+            ]
+        )

@@ -1,4 +1,5 @@
 """Validation stage: typed valid rows, a rejects file with reasons, a report of every problem."""
+
 from __future__ import annotations
 
 import logging
@@ -37,6 +38,10 @@ class ValidateData(StageTask):
         write_json(out_dir / REPORT, result.report())
         write_json(out_dir / SCHEMA, schema.as_dict())
         if len(result.rejects):
-            logger.warning("%d of %d rows rejected; reasons in %s", len(result.rejects),
-                           len(result.rejects) + len(result.valid), self.output().path + "/" + REJECTS)
+            logger.warning(
+                "%d of %d rows rejected; reasons in %s",
+                len(result.rejects),
+                len(result.rejects) + len(result.valid),
+                self.output().path + "/" + REJECTS,
+            )
         return Outcome(rows_in=len(result.valid) + len(result.rejects), rows_rejected=len(result.rejects))

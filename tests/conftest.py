@@ -5,6 +5,7 @@ OVERNIGHT_TEST_POSTGRES_URL, selected through the connection's search_path and d
 afterwards. Without a reachable PostgreSQL those cases skip, except in CI (CI=true), where a
 missing server is a failure: CI must never pass by skipping half the backends.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ The figures themselves are not asserted (timings belong in `make bench`, not in 
 asserted is that each benchmark runs, prints a row beside its target, and that the no-op probe
 really found nothing to do without importing TensorFlow.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,9 +19,18 @@ from tests.conftest import postgres_base_url
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIGURES = ("LogPredictions SQLite", "LogPredictions PostgreSQL,", "LogPredictions PostgreSQL rerun",
-           "fingerprint 32 MB unchanged", "Nightly rerun, all complete", "5 complete nights checked",
-           "batch scoring end to end", "peak memory", "training steps/s", "TrainModel wall time")
+FIGURES = (
+    "LogPredictions SQLite",
+    "LogPredictions PostgreSQL,",
+    "LogPredictions PostgreSQL rerun",
+    "fingerprint 32 MB unchanged",
+    "Nightly rerun, all complete",
+    "5 complete nights checked",
+    "batch scoring end to end",
+    "peak memory",
+    "training steps/s",
+    "TrainModel wall time",
+)
 
 
 def _postgres_reachable() -> bool:
@@ -38,8 +48,9 @@ def _postgres_reachable() -> bool:
 
 def test_tiny_benchmarks_print_every_figure_beside_its_target(tmp_path):
     figures = FIGURES if _postgres_reachable() else tuple(f for f in FIGURES if "PostgreSQL" not in f)
-    env = dict(os.environ, TMPDIR=str(tmp_path), OVERNIGHT_BENCH_POSTGRES_URL=postgres_base_url(),
-               TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(
+        os.environ, TMPDIR=str(tmp_path), OVERNIGHT_BENCH_POSTGRES_URL=postgres_base_url(), TF_CPP_MIN_LOG_LEVEL="3"
+    )
     env.pop("OVERNIGHT_DATABASE_URL", None)
     command = [sys.executable, "-m", "benchmarks.run_all", "--tiny"]
     if len(figures) < len(FIGURES):

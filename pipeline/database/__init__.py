@@ -14,14 +14,15 @@ here: the Luigi adapter prints it as one line instead of a traceback. The pool p
 before handing it out, so the first statement after a restart gets a fresh connection; nothing
 needs disposing.
 """
+
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa

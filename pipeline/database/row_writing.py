@@ -14,15 +14,16 @@ All three store the same (tests/db/test_db_prediction_log.py). Text is stored ve
 reads CSV fields literally, and its NULL marker is chosen per chunk so that it equals no value
 in it, which keeps an empty string distinct from NULL.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from itertools import repeat
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -36,9 +37,7 @@ INSERT_ROWS = 10_000
 # Ids per DELETE ... IN (...): far below SQLite's limit on bound parameters.
 DELETE_IDS = 500
 
-_TABLE_COLUMNS = (
-    "batch_date", "example_id", "model_version", "prediction", "score", "probabilities",
-)
+_TABLE_COLUMNS = ("batch_date", "example_id", "model_version", "prediction", "score", "probabilities")
 _DEFAULT_NULL_MARKER = "\\N"  # two characters: backslash, N
 
 _Writer = Callable[[sa.Connection, pd.DataFrame, date, str], int]
@@ -53,9 +52,7 @@ def row_writer(connection: sa.Connection) -> _Writer:
     return core_rows
 
 
-def copy_rows(
-    connection: sa.Connection, frame: pd.DataFrame, batch_date: date, model_version: str
-) -> int:
+def copy_rows(connection: sa.Connection, frame: pd.DataFrame, batch_date: date, model_version: str) -> int:
     """COPY the rows in CSV through psycopg2, inside the connection's open transaction."""
     dbapi_connection = connection.connection.dbapi_connection
     stored = 0
@@ -64,22 +61,14 @@ def copy_rows(
             page = frame.iloc[start : start + COPY_ROWS]
             marker = _null_marker(page)
             buffer = io.StringIO()
-            page.assign(batch_date=batch_date.isoformat(), model_version=model_version)[
-                list(_TABLE_COLUMNS)
-            ].to_csv(
-                buffer,
-                header=False,
-                index=False,
-                na_rep=marker,
-                lineterminator="\n",
-                quoting=csv.QUOTE_MINIMAL,
+            page.assign(batch_date=batch_date.isoformat(), model_version=model_version)[list(_TABLE_COLUMNS)].to_csv(
+                buffer, header=False, index=False, na_rep=marker, lineterminator="\n", quoting=csv.QUOTE_MINIMAL
             )
             buffer.seek(0)
             # The marker is our own constant or a uuid: safe to spell into the statement.
             null = "E'\\\\N'" if marker == _DEFAULT_NULL_MARKER else f"'{marker}'"
             statement = (
-                f"COPY {predictions_table.name} ({', '.join(_TABLE_COLUMNS)}) "
-                f"FROM STDIN WITH (FORMAT csv, NULL {null})"
+                f"COPY {predictions_table.name} ({', '.join(_TABLE_COLUMNS)}) FROM STDIN WITH (FORMAT csv, NULL {null})"
             )
             try:
                 cursor.copy_expert(statement, buffer, size=1 << 20)
@@ -102,15 +91,10 @@ def _null_marker(page: pd.DataFrame) -> str:
     return marker
 
 
-def sqlite_rows(
-    connection: sa.Connection, frame: pd.DataFrame, batch_date: date, model_version: str
-) -> int:
+def sqlite_rows(connection: sa.Connection, frame: pd.DataFrame, batch_date: date, model_version: str) -> int:
     """executemany on the sqlite3 cursor, in pages, inside the connection's open transaction."""
     placeholders = ", ".join("?" for _ in _TABLE_COLUMNS)
-    statement = (
-        f"INSERT INTO {predictions_table.name} ({', '.join(_TABLE_COLUMNS)}) "
-        f"VALUES ({placeholders})"
-    )
+    statement = f"INSERT INTO {predictions_table.name} ({', '.join(_TABLE_COLUMNS)}) VALUES ({placeholders})"
     cursor = connection.connection.dbapi_connection.cursor()
     stored = 0
     try:
@@ -127,9 +111,7 @@ def sqlite_rows(
     return stored
 
 
-def core_rows(
-    connection: sa.Connection, frame: pd.DataFrame, batch_date: date, model_version: str
-) -> int:
+def core_rows(connection: sa.Connection, frame: pd.DataFrame, batch_date: date, model_version: str) -> int:
     """Any other driver: SQLAlchemy Core executemany, in pages."""
     stored = 0
     for start in range(0, len(frame), INSERT_ROWS):

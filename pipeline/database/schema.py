@@ -6,9 +6,10 @@ This module describes the schema as the code expects it; the Alembic migrations 
 needs a new migration. Views live in ``view_metadata``, outside that comparison; their SQL is in
 the migration that creates them.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -44,22 +45,20 @@ class UtcDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: pass an aware datetime (UTC)")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def _json() -> sa.types.TypeEngine:
     # JSONB on PostgreSQL so analysts get its operators and indexing; JSON text elsewhere.
     # none_as_null: Python None is SQL NULL, not the JSON literal 'null'.
-    return sa.JSON(none_as_null=True).with_variant(
-        postgresql.JSONB(none_as_null=True), "postgresql"
-    )
+    return sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 
 
 runs = sa.Table(
@@ -90,9 +89,7 @@ runs = sa.Table(
     sa.Column("gpu_name", sa.String(200), nullable=True),  # first visible GPU; NULL without one
     sa.Column("gpu_s", sa.Float(), nullable=True),  # 0 when a GPU was present but unused
     sa.Column("cost", sa.Float(), nullable=True),  # estimated, in the configured prices' currency
-    sa.CheckConstraint(
-        "status IN ('running', 'succeeded', 'failed', 'abandoned')", name="status"
-    ),
+    sa.CheckConstraint("status IN ('running', 'succeeded', 'failed', 'abandoned')", name="status"),
     sa.Index("ix_runs_task_started_at", "task", "started_at"),
     sa.Index("ix_runs_status", "status"),
 )
@@ -101,12 +98,7 @@ run_metrics = sa.Table(
     "run_metrics",
     metadata,
     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-    sa.Column(
-        "run_id",
-        sa.String(32),
-        sa.ForeignKey("runs.run_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
     sa.Column("split", sa.String(16), nullable=False),
     # "" means the whole split; NOT NULL so that (run, split, slice, name) compares with "=".
     sa.Column("slice", sa.String(200), nullable=False, default="", server_default=""),
@@ -145,12 +137,7 @@ model_versions = sa.Table(
     # The training output version (the content-addressed folder name of the model).
     sa.Column("version", sa.String(64), primary_key=True),
     # The TrainModel run that made it; a pruned run leaves the model registered.
-    sa.Column(
-        "run_id",
-        sa.String(32),
-        sa.ForeignKey("runs.run_id", ondelete="SET NULL"),
-        nullable=True,
-    ),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True),
     sa.Column("path", sa.Text()),  # the model directory
     sa.Column("sha256", sa.String(64)),
     sa.Column("stage", sa.String(16), nullable=False),
@@ -177,16 +164,12 @@ model_events = sa.Table(
     metadata,
     sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
     # No cascade: the audit trail outlives nothing it describes.
-    sa.Column(
-        "version", sa.String(64), sa.ForeignKey("model_versions.version"), nullable=False
-    ),
+    sa.Column("version", sa.String(64), sa.ForeignKey("model_versions.version"), nullable=False),
     sa.Column("event", sa.String(16), nullable=False),
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("reason", sa.Text()),
     sa.Column("at", UtcDateTime(), nullable=False),
-    sa.CheckConstraint(
-        "event IN ('register', 'promote', 'rollback', 'archive')", name="event"
-    ),
+    sa.CheckConstraint("event IN ('register', 'promote', 'rollback', 'archive')", name="event"),
     sa.Index("ix_model_events_version", "version"),
     sa.Index("ix_model_events_at", "at"),
 )

@@ -12,6 +12,7 @@ escaped. Red means "look here": an alert, an overfitting model, a drifted night.
 Built with the standard library (html.escape and string building); the plots come from
 :mod:`pipeline.plots`.
 """
+
 from __future__ import annotations
 
 from pipeline.reports.evaluation import REPORT, calibration_plot, evaluation_report, thumbnail_png

@@ -3,6 +3,7 @@ predicted-vs-actual, calibration, slices, the worst test examples), one self-con
 
 The plots come from :mod:`pipeline.plots`; those evaluate() already drew are embedded as they are.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,8 +37,15 @@ SNIPPET_CHARACTERS = 200
 VERDICT_CLASS = {"overfitting": "bad", "diverged": "bad", "underfitting": "warn", "fine": "good"}
 
 
-def evaluation_report(out_dir, document: dict, history: dict[str, list[float]], *, preprocessor: dict,
-                      test_predictions: pd.DataFrame, examples: pd.DataFrame | None = None) -> Path:
+def evaluation_report(
+    out_dir,
+    document: dict,
+    history: dict[str, list[float]],
+    *,
+    preprocessor: dict,
+    test_predictions: pd.DataFrame,
+    examples: pd.DataFrame | None = None,
+) -> Path:
     """Write out_dir/report.html: what an evaluation found, for a person to open in a browser.
 
     Plots that evaluate() already wrote in out_dir (learning curves, confusion matrix or
@@ -58,9 +66,11 @@ def evaluation_report(out_dir, document: dict, history: dict[str, list[float]], 
     out_dir = Path(out_dir)
     task = document["task"]
     diagnosis = document.get("diagnosis") or {"diagnosis": "unknown", "reason": "no training history"}
-    parts = [_evaluation_header(document, diagnosis, len(test_predictions)),
-             section("Metrics", _metrics_table(document)),
-             section("Learning curves", _learning_curves(out_dir, history, diagnosis))]
+    parts = [
+        _evaluation_header(document, diagnosis, len(test_predictions)),
+        section("Metrics", _metrics_table(document)),
+        section("Learning curves", _learning_curves(out_dir, history, diagnosis)),
+    ]
     if task == "classification":
         parts.append(section("Confusion matrix", _confusion(out_dir, test_predictions, preprocessor)))
         parts.append(section("Calibration", _calibration(out_dir, test_predictions)))
@@ -68,8 +78,12 @@ def evaluation_report(out_dir, document: dict, history: dict[str, list[float]], 
         parts.append(section("Predicted vs actual", _predicted_vs_actual(out_dir, test_predictions)))
     if document.get("slices"):
         parts.append(section("Per-slice metrics", _slice_table(document, task)))
-    parts.append(section(f"Worst {WORST_EXAMPLES} test examples",
-                         _worst_examples(test_predictions.head(WORST_EXAMPLES), task, preprocessor, examples)))
+    parts.append(
+        section(
+            f"Worst {WORST_EXAMPLES} test examples",
+            _worst_examples(test_predictions.head(WORST_EXAMPLES), task, preprocessor, examples),
+        )
+    )
     title = f"Evaluation report: {task}"
     return write(out_dir / REPORT, page(title, parts))
 
@@ -80,12 +94,14 @@ def _evaluation_header(document: dict, diagnosis: dict, rows: int) -> Html:
     definition = _headline_text(headline.get("definition", {}))
     verdict = diagnosis["diagnosis"]
     banner_class = VERDICT_CLASS.get(verdict, "neutral")
-    return Html(f"<h1>Evaluation report: {escape(document['task'])}, headline {escape(definition)} = "
-                f"{escape(format_number(value))}</h1>"
-                f'<p class="subtitle">{rows} test examples. Headline: the one score that ranks models and '
-                "gates promotion.</p>"
-                f'<div class="banner {banner_class}"><strong>Diagnosis: {escape(verdict)}</strong>. '
-                f"{escape(diagnosis.get('reason', ''))}</div>")
+    return Html(
+        f"<h1>Evaluation report: {escape(document['task'])}, headline {escape(definition)} = "
+        f"{escape(format_number(value))}</h1>"
+        f'<p class="subtitle">{rows} test examples. Headline: the one score that ranks models and '
+        "gates promotion.</p>"
+        f'<div class="banner {banner_class}"><strong>Diagnosis: {escape(verdict)}</strong>. '
+        f"{escape(diagnosis.get('reason', ''))}</div>"
+    )
 
 
 def _headline_text(weights: dict) -> str:
@@ -100,23 +116,35 @@ def _metrics_table(document: dict) -> Html:
     names = list(dict.fromkeys(["rows", *names]))
     rows = [[name, *[format_number(document["splits"][split].get(name)) for split in splits]] for name in names]
     return table(["metric", *splits], rows, numeric=range(1, len(splits) + 1)) + Html(
-        '<p class="note">log_loss, ece, mae and rmse: lower is better; the others higher.</p>')
+        '<p class="note">log_loss, ece, mae and rmse: lower is better; the others higher.</p>'
+    )
 
 
 def _learning_curves(out_dir: Path, history: dict, diagnosis: dict) -> Html:
-    png = existing_or_drawn(out_dir / "learning_curves.png", lambda path: plots.learning_curves(history, diagnosis, path))
-    explanation = ("Training loss (loss) against validation loss (val_loss) per epoch. Overfitting: val_loss "
-                   "turns up while loss keeps falling (the red band). Underfitting: both are still high or "
-                   "still falling when training stops.")
-    return (image(png, "learning curves: loss and val_loss per epoch")
-            + Html(f'<p><strong>{escape(diagnosis["diagnosis"])}</strong>: {escape(diagnosis.get("reason", ""))}</p>'
-                   f'<p class="note">{escape(explanation)}</p>') + _epoch_table(history))
+    png = existing_or_drawn(
+        out_dir / "learning_curves.png", lambda path: plots.learning_curves(history, diagnosis, path)
+    )
+    explanation = (
+        "Training loss (loss) against validation loss (val_loss) per epoch. Overfitting: val_loss "
+        "turns up while loss keeps falling (the red band). Underfitting: both are still high or "
+        "still falling when training stops."
+    )
+    return (
+        image(png, "learning curves: loss and val_loss per epoch")
+        + Html(
+            f"<p><strong>{escape(diagnosis['diagnosis'])}</strong>: {escape(diagnosis.get('reason', ''))}</p>"
+            f'<p class="note">{escape(explanation)}</p>'
+        )
+        + _epoch_table(history)
+    )
 
 
 def _epoch_table(history: dict[str, list[float]]) -> Html:
     """Training against validation at the first, best and last epoch: the size of the gap in numbers."""
-    pairs = sorted(((name, f"val_{name}") for name in history if not name.startswith("val_") and f"val_{name}" in history),
-                   key=lambda pair: pair[0] != "loss")
+    pairs = sorted(
+        ((name, f"val_{name}") for name in history if not name.startswith("val_") and f"val_{name}" in history),
+        key=lambda pair: pair[0] != "loss",
+    )
     validation = history.get("val_loss", [])
     if not pairs or not validation:
         return Html("")
@@ -125,12 +153,18 @@ def _epoch_table(history: dict[str, list[float]]) -> Html:
     epochs = list(dict.fromkeys([0, best, len(validation) - 1]))
     names = {0: "first", best: "best val_loss", len(validation) - 1: "last"}
     headers = ["epoch", *[name for pair in pairs for name in pair], "val_loss - loss"]
-    rows = [[f"{epoch + 1} ({names[epoch]})", *[format_number(history[name][epoch]) for pair in pairs for name in pair],
-             format_number(history["val_loss"][epoch] - history["loss"][epoch]) if "loss" in history else ""]
-            for epoch in epochs]
+    rows = [
+        [
+            f"{epoch + 1} ({names[epoch]})",
+            *[format_number(history[name][epoch]) for pair in pairs for name in pair],
+            format_number(history["val_loss"][epoch] - history["loss"][epoch]) if "loss" in history else "",
+        ]
+        for epoch in epochs
+    ]
     return table(headers, rows, numeric=range(1, len(headers))) + Html(
         '<p class="note">A validation loss far above the training loss (and a validation accuracy far below '
-        "the training accuracy) is what overfitting looks like in numbers.</p>")
+        "the training accuracy) is what overfitting looks like in numbers.</p>"
+    )
 
 
 def _confusion(out_dir: Path, test_predictions: pd.DataFrame, preprocessor: dict) -> Html:
@@ -144,14 +178,16 @@ def _confusion(out_dir: Path, test_predictions: pd.DataFrame, preprocessor: dict
 
     png = existing_or_drawn(out_dir / "confusion_matrix.png", draw)
     return image(png, "confusion matrix: true class by row, predicted class by column") + Html(
-        '<p class="note">Rows: the true class; columns: the predicted class. Off the diagonal: mistakes.</p>')
+        '<p class="note">Rows: the true class; columns: the predicted class. Off the diagonal: mistakes.</p>'
+    )
 
 
 def _calibration(out_dir: Path, test_predictions: pd.DataFrame) -> Html:
     png = existing_or_drawn(out_dir / "calibration.png", lambda path: calibration_plot(test_predictions, path))
     return image(png, "calibration: accuracy per confidence bin against the diagonal") + Html(
         '<p class="note">Bars below the diagonal: the model is more confident than it is right '
-        "(over-confident); above: under-confident. n: test examples in the bin.</p>")
+        "(over-confident); above: under-confident. n: test examples in the bin.</p>"
+    )
 
 
 def calibration_plot(test_predictions: pd.DataFrame, path) -> None:
@@ -161,10 +197,15 @@ def calibration_plot(test_predictions: pd.DataFrame, path) -> None:
 
 
 def _predicted_vs_actual(out_dir: Path, test_predictions: pd.DataFrame) -> Html:
-    png = existing_or_drawn(out_dir / "predicted_vs_actual.png", lambda path: plots.predicted_vs_actual(
-        test_predictions["label"].to_numpy(dtype=float), test_predictions["prediction"].to_numpy(dtype=float), path))
+    png = existing_or_drawn(
+        out_dir / "predicted_vs_actual.png",
+        lambda path: plots.predicted_vs_actual(
+            test_predictions["label"].to_numpy(dtype=float), test_predictions["prediction"].to_numpy(dtype=float), path
+        ),
+    )
     return image(png, "predicted against actual values on the test split") + Html(
-        '<p class="note">On the dotted diagonal the prediction is exact.</p>')
+        '<p class="note">On the dotted diagonal the prediction is exact.</p>'
+    )
 
 
 def _slice_table(document: dict, task: str) -> Html:
@@ -172,9 +213,13 @@ def _slice_table(document: dict, task: str) -> Html:
     names = list(dict.fromkeys(name for values in slices.values() for name in values if name != "rows"))
     key = "accuracy" if task == "classification" else "mae"
     scored = {name: values.get(key) for name, values in slices.items() if is_finite(values.get(key))}
-    worst = (min(scored, key=scored.get) if task == "classification" else max(scored, key=scored.get)) if scored else None
-    rows = [[name, values.get("rows"), *[format_number(values.get(metric)) for metric in names]]
-            for name, values in slices.items()]
+    worst = (
+        (min(scored, key=scored.get) if task == "classification" else max(scored, key=scored.get)) if scored else None
+    )
+    rows = [
+        [name, values.get("rows"), *[format_number(values.get(metric)) for metric in names]]
+        for name, values in slices.items()
+    ]
     classes = ["worst" if name == worst else "" for name in slices]
     note = f'<p class="note">Highlighted: the slice with the worst {escape(key)}.</p>' if worst is not None else ""
     return table(["slice", "rows", *names], rows, numeric=range(1, len(names) + 2), row_classes=classes) + Html(note)
@@ -188,8 +233,10 @@ def _worst_examples(worst: pd.DataFrame, task: str, preprocessor: dict, examples
     if examples is not None and "example_id" in examples.columns:
         wanted = examples[examples["example_id"].isin(worst["example_id"])]
         by_id = {row["example_id"]: row for row in wanted.to_dict("records")}
-    cards = [_example_card(rank, row, task, kinds, by_id.get(row["example_id"]))
-             for rank, row in enumerate(worst.to_dict("records"), start=1)]
+    cards = [
+        _example_card(rank, row, task, kinds, by_id.get(row["example_id"]))
+        for rank, row in enumerate(worst.to_dict("records"), start=1)
+    ]
     order = "lowest probability on the true class" if task == "classification" else "largest absolute error"
     return Html(f'<p class="note">Worst first ({escape(order)}).</p><div class="examples">{"".join(cards)}</div>')
 
@@ -197,16 +244,24 @@ def _worst_examples(worst: pd.DataFrame, task: str, preprocessor: dict, examples
 def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], example: dict | None) -> str:
     if task == "classification":
         wrong = str(row["label"]) != str(row["prediction"])
-        outcome = (f'true <strong>{escape(row["label"])}</strong>, predicted '
-                   f'<strong class="{"wrong" if wrong else ""}">{escape(row["prediction"])}</strong>, '
-                   f'confidence {escape(format_number(row.get("score")))}')
+        outcome = (
+            f"true <strong>{escape(row['label'])}</strong>, predicted "
+            f'<strong class="{"wrong" if wrong else ""}">{escape(row["prediction"])}</strong>, '
+            f"confidence {escape(format_number(row.get('score')))}"
+        )
     else:
-        outcome = (f'true <strong>{escape(format_number(row["label"]))}</strong>, predicted '
-                   f'<strong class="wrong">{escape(format_number(row["prediction"]))}</strong>, '
-                   f'error {escape(format_number(row.get("loss")))}')
-    content = _example_content(example, kinds) if example is not None else '<p class="note">(features not available)</p>'
-    return (f'<div class="example"><div class="rank">#{rank}</div><div class="id">{escape(row["example_id"])}</div>'
-            f"<div>{outcome}</div>{content}</div>")
+        outcome = (
+            f"true <strong>{escape(format_number(row['label']))}</strong>, predicted "
+            f'<strong class="wrong">{escape(format_number(row["prediction"]))}</strong>, '
+            f"error {escape(format_number(row.get('loss')))}"
+        )
+    content = (
+        _example_content(example, kinds) if example is not None else '<p class="note">(features not available)</p>'
+    )
+    return (
+        f'<div class="example"><div class="rank">#{rank}</div><div class="id">{escape(row["example_id"])}</div>'
+        f"<div>{outcome}</div>{content}</div>"
+    )
 
 
 def _example_content(example: dict, kinds: dict[str, str]) -> str:

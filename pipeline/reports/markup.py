@@ -5,6 +5,7 @@ Everything here escapes what it is given unless it is :class:`Html` (markup alre
 so a class name, id or reason from the data can never become markup. Built with the standard
 library (html.escape and string building); numpy only to tell integers when formatting numbers.
 """
+
 from __future__ import annotations
 
 import base64
@@ -61,11 +62,13 @@ def escape(value) -> Html:
 
 
 def page(title: str, parts: Iterable[str]) -> str:
-    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
-            + "\n".join(parts)
-            + f'\n<p class="note">Generated {escape(generated)} by overnight.</p>\n</body>\n</html>\n')
+    generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+        + "\n".join(parts)
+        + f'\n<p class="note">Generated {escape(generated)} by overnight.</p>\n</body>\n</html>\n'
+    )
 
 
 def section(heading: str, body: str) -> Html:
@@ -73,8 +76,14 @@ def section(heading: str, body: str) -> Html:
     return Html(f'<section id="{escape(anchor)}">\n<h2>{escape(heading)}</h2>\n{body}\n</section>')
 
 
-def table(headers: Sequence, rows: Sequence[Sequence], *, numeric: Iterable[int] = (), wrap: Iterable[int] = (),
-          row_classes: Sequence[str] | None = None) -> Html:
+def table(
+    headers: Sequence,
+    rows: Sequence[Sequence],
+    *,
+    numeric: Iterable[int] = (),
+    wrap: Iterable[int] = (),
+    row_classes: Sequence[str] | None = None,
+) -> Html:
     """A table of escaped cells; `numeric` columns align right, `wrap` columns may break lines."""
     numeric, wrap = set(numeric), set(wrap)
     css = {**{position: ' class="wrap"' for position in wrap}, **{position: ' class="number"' for position in numeric}}

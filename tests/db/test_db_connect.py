@@ -1,4 +1,5 @@
 """Engines, URL hygiene and failure messages of pipeline.database."""
+
 from __future__ import annotations
 
 import stat
@@ -29,8 +30,7 @@ def test_foreign_keys_cascade_on_both_backends(engine):
     with engine.begin() as connection:
         connection.execute(
             sa.text(
-                "INSERT INTO runs (run_id, task, status, started_at) "
-                "VALUES (:run_id, 'T', 'running', :started_at)"
+                "INSERT INTO runs (run_id, task, status, started_at) VALUES (:run_id, 'T', 'running', :started_at)"
             ),
             {"run_id": "r1", "started_at": "2025-01-01 00:00:00+00:00"},
         )
@@ -43,11 +43,8 @@ def test_foreign_keys_cascade_on_both_backends(engine):
 
 
 def test_metric_without_run_is_rejected_on_both_backends(engine):
-    with pytest.raises(sa.exc.IntegrityError):
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text("INSERT INTO run_metrics (run_id, split, name) VALUES ('nope', 'test', 'm')")
-            )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO run_metrics (run_id, split, name) VALUES ('nope', 'test', 'm')"))
 
 
 def test_sqlite_file_is_created_private_with_its_directory(tmp_path):
@@ -125,7 +122,5 @@ def test_library_imports_neither_luigi_nor_tensorflow():
         "assert 'luigi' not in sys.modules and 'tensorflow' not in sys.modules, "
         "sorted(m for m in sys.modules if m.startswith(('luigi', 'tensorflow')))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -1,4 +1,5 @@
 """The run ledger (pipeline.ledger), on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,7 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,9 @@ def _run_row(engine: sa.Engine, run_id: str):
 
 def _metric_rows(engine: sa.Engine, run_id: str) -> list[tuple]:
     query = (
-        sa.select(run_metrics.c.split, run_metrics.c.slice, run_metrics.c.name,
-                  run_metrics.c.value, run_metrics.c.epoch)
+        sa.select(
+            run_metrics.c.split, run_metrics.c.slice, run_metrics.c.name, run_metrics.c.value, run_metrics.c.epoch
+        )
         .where(run_metrics.c.run_id == run_id)
         .order_by(run_metrics.c.id)
     )
@@ -64,7 +66,7 @@ def test_start_run_records_where_and_what(engine):
     assert row.task == "TrainModel" and row.version == "abc123" and row.data_version == "data-1"
     assert row.params == {"epochs": 3, "url": "postgresql://u:***@h/db", "lr": None}
     assert row.host == socket.gethostname() and row.pid == os.getpid()
-    assert row.started_at.tzinfo == timezone.utc and row.finished_at is None
+    assert row.started_at.tzinfo == UTC and row.finished_at is None
     assert set(row.hardware) == {"platform", "python", "cpu_count", "memory_gb", "gpus"}
     assert row.packages["sqlalchemy"] == sa.__version__
     assert row.git_commit is None or len(row.git_commit) == 40
@@ -85,7 +87,7 @@ def test_finish_run_round_trip_with_metrics(engine):
 
     row = _run_row(engine, run_id)
     assert row.status == "succeeded"
-    assert row.finished_at.tzinfo == timezone.utc and row.finished_at >= row.started_at
+    assert row.finished_at.tzinfo == UTC and row.finished_at >= row.started_at
     assert row.duration_s == pytest.approx((row.finished_at - row.started_at).total_seconds(), abs=1e-3)
     assert (row.rows_in, row.rows_rejected, row.error) == (100, 2, None)
     assert _metric_rows(engine, run_id) == [
@@ -148,7 +150,9 @@ def test_error_text_never_stores_a_password(engine):
     run_id = _start(engine)
 
     ledger.finish_run(
-        engine, run_id, status="failed",
+        engine,
+        run_id,
+        status="failed",
         error="OperationalError: postgresql+psycopg2://overnight:hunter2@db:5432/prod refused",
     )
 
@@ -192,7 +196,7 @@ def test_record_dataset_twice_keeps_one_row(engine):
     assert row.path == "data/01_raw/penguins.csv" and row.rows == 344
     assert row.columns == ["island", "bill_length_mm", "species"]
     assert row.schema == arguments["schema"]
-    assert row.created_at.tzinfo == timezone.utc
+    assert row.created_at.tzinfo == UTC
 
 
 def test_record_dataset_tolerates_a_concurrent_insert(engine, database_url):
@@ -206,9 +210,7 @@ def test_record_dataset_tolerates_a_concurrent_insert(engine, database_url):
 
     sa.event.listen(engine, "before_cursor_execute", insert_first)
     try:
-        ledger.record_dataset(
-            engine, data_version="v1", path="p", fingerprint="f", rows=7, columns=[], schema={}
-        )
+        ledger.record_dataset(engine, data_version="v1", path="p", fingerprint="f", rows=7, columns=[], schema={})
     finally:
         sa.event.remove(engine, "before_cursor_execute", insert_first)
         other.dispose()

@@ -1,4 +1,5 @@
 """Alembic migrations, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import subprocess
@@ -16,10 +17,7 @@ from pipeline.database.schema import metadata
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
-NIGHTLY_TABLES = {
-    "model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats",
-    "drift",
-}
+NIGHTLY_TABLES = {"model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats", "drift"}
 VIEWS = {"drift_alerts", "prediction_quality_daily", "labeling_queue"}
 HEAD = "0003"
 
@@ -49,10 +47,30 @@ def test_migration_creates_columns_and_indexes(engine):
     inspector = sa.inspect(engine)
     run_columns = {column["name"]: column for column in inspector.get_columns("runs")}
     assert set(run_columns) == {
-        "run_id", "task", "params", "version", "status", "git_commit", "git_dirty",
-        "data_version", "hardware", "packages", "output_path", "rows_in", "rows_rejected",
-        "error", "host", "pid", "started_at", "finished_at", "duration_s",
-        "cpu_s", "peak_memory_mb", "gpu_name", "gpu_s", "cost",
+        "run_id",
+        "task",
+        "params",
+        "version",
+        "status",
+        "git_commit",
+        "git_dirty",
+        "data_version",
+        "hardware",
+        "packages",
+        "output_path",
+        "rows_in",
+        "rows_rejected",
+        "error",
+        "host",
+        "pid",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "cpu_s",
+        "peak_memory_mb",
+        "gpu_name",
+        "gpu_s",
+        "cost",
     }
     assert run_columns["started_at"]["nullable"] is False
     assert run_columns["finished_at"]["nullable"] is True
@@ -65,7 +83,13 @@ def test_migration_creates_columns_and_indexes(engine):
     assert foreign_key["referred_table"] == "runs"
     assert foreign_key["options"].get("ondelete", "").upper() == "CASCADE"
     assert {column["name"] for column in inspector.get_columns("datasets")} == {
-        "data_version", "path", "fingerprint", "rows", "columns", "schema", "created_at",
+        "data_version",
+        "path",
+        "fingerprint",
+        "rows",
+        "columns",
+        "schema",
+        "created_at",
     }
 
 
@@ -83,8 +107,7 @@ def test_upgrade_is_idempotent_and_keeps_data(database_url):
     engine = database.connect(database_url)
     with engine.begin() as connection:
         connection.execute(
-            sa.text("INSERT INTO datasets (data_version, rows) VALUES (:version, :rows)"),
-            {"version": "d1", "rows": 3},
+            sa.text("INSERT INTO datasets (data_version, rows) VALUES (:version, :rows)"), {"version": "d1", "rows": 3}
         )
 
     database.upgrade(database_url)
@@ -115,8 +138,7 @@ def test_downgrade_to_0001_keeps_the_ledger(database_url):
     engine = database.connect(database_url)
     with engine.begin() as connection:
         connection.execute(
-            sa.text("INSERT INTO datasets (data_version, rows) VALUES (:version, :rows)"),
-            {"version": "d1", "rows": 3},
+            sa.text("INSERT INTO datasets (data_version, rows) VALUES (:version, :rows)"), {"version": "d1", "rows": 3}
         )
 
     command.downgrade(database.alembic_config(url=database_url), "0001")
@@ -141,8 +163,7 @@ def test_processes_starting_together_migrate_once(database_url):
         "output_path='o', repo_dir='.')"
     )
     workers = [
-        subprocess.Popen([sys.executable, "-c", script, database_url], cwd=REPO_ROOT,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen([sys.executable, "-c", script, database_url], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
     ]
     errors = [worker.communicate(timeout=120)[1] for worker in workers]

@@ -1,8 +1,9 @@
 """Loading nightly batches, late labels and drift (pipeline.prediction_log), on both backends."""
+
 from __future__ import annotations
 
 import json
-from datetime import date, timezone
+from datetime import UTC, date
 
 import pandas as pd
 import pytest
@@ -82,7 +83,7 @@ def test_load_batch_stores_predictions_and_the_marker(engine):
     assert (batch["rows_in"], batch["rows_rejected"], batch["rows_scored"]) == (27, 2, 25)
     assert batch["status"] == "loaded"
     assert batch["run_id"] == "r" * 32
-    assert batch["loaded_at"].tzinfo == timezone.utc
+    assert batch["loaded_at"].tzinfo == UTC
     assert prediction_log.batch_loaded(engine, DAY, "m1")
     assert not prediction_log.batch_loaded(engine, NEXT_DAY, "m1")
     assert not prediction_log.batch_loaded(engine, DAY, "m2")
@@ -116,7 +117,9 @@ def test_another_model_or_day_adds_its_own_rows(engine):
     assert len(_rows(engine, day=NEXT_DAY)) == 2
     assert _count(engine, predictions) == 12
     assert [(row["batch_date"], row["model_version"]) for row in _batch_rows(engine)] == [
-        (DAY, "m1"), (DAY, "m2"), (NEXT_DAY, "m1"),
+        (DAY, "m1"),
+        (DAY, "m2"),
+        (NEXT_DAY, "m1"),
     ]
 
 
@@ -219,7 +222,8 @@ def test_regression_batch_without_probabilities(engine):
     frame = pd.DataFrame({"example_id": ["a", "b"], "prediction": [1.25, 3.5], "score": [1.25, 3.5]})
     _load(engine, frame)
     assert [(row["prediction"], row["score"], row["probabilities"]) for row in _rows(engine)] == [
-        ("1.25", 1.25, None), ("3.5", 3.5, None),
+        ("1.25", 1.25, None),
+        ("3.5", 3.5, None),
     ]
 
 
@@ -286,21 +290,17 @@ def test_feedback_upsert_replaces_a_label(engine):
         "c": ("7", 7.0, "day1.csv"),
         "d": ("y", None, "day2.csv"),  # given twice: the last label wins
     }
-    assert rows["b"]["received_at"].tzinfo == timezone.utc
+    assert rows["b"]["received_at"].tzinfo == UTC
 
 
 def test_feedback_numbers_and_missing_labels(engine):
-    prediction_log.load_feedback(
-        engine, pd.DataFrame({"example_id": [1, 2], "label": [1.0, 2.5]}), source="s"
-    )
+    prediction_log.load_feedback(engine, pd.DataFrame({"example_id": [1, 2], "label": [1.0, 2.5]}), source="s")
     rows = _feedback_rows(engine)
     assert (rows["1"]["label"], rows["1"]["label_value"]) == ("1", 1.0)
     assert (rows["2"]["label"], rows["2"]["label_value"]) == ("2.5", 2.5)
 
     with pytest.raises(ValueError, match="no label"):
-        prediction_log.load_feedback(
-            engine, pd.DataFrame({"example_id": ["3", "4"], "label": ["x", None]}), source="s"
-        )
+        prediction_log.load_feedback(engine, pd.DataFrame({"example_id": ["3", "4"], "label": ["x", None]}), source="s")
     assert set(_feedback_rows(engine)) == {"1", "2"}
 
 
@@ -341,13 +341,16 @@ def test_record_drift_replaces_on_rerun(engine):
                 feature_stats.c.model_version == "m1", feature_stats.c.statistic == "mean"
             )
         ).scalar_one()
-        missing = connection.execute(
-            sa.select(feature_stats.c.batch_value).where(feature_stats.c.statistic == "top_share")
-        ).scalars().all()
+        missing = (
+            connection.execute(sa.select(feature_stats.c.batch_value).where(feature_stats.c.statistic == "top_share"))
+            .scalars()
+            .all()
+        )
     assert mean == pytest.approx(0.9)
     assert missing == [None, None]
     assert [(row["feature"], row["method"]) for row in prediction_log.alerts(engine, DAY, "m1")] == [
-        ("age", "ks"), ("island", "psi"),
+        ("age", "ks"),
+        ("island", "psi"),
     ]
     assert [row["feature"] for row in prediction_log.alerts(engine, DAY, "m2")] == ["island"]
 

@@ -1,9 +1,10 @@
 """The model registry (pipeline.registry), on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_register_makes_a_candidate_once(engine):
     assert row["task"] == "classification"
     assert row["headline"] == pytest.approx(0.9)
     assert row["metrics"] == {"accuracy": 0.9, "ece": None}
-    assert row["created_at"].tzinfo == timezone.utc
+    assert row["created_at"].tzinfo == UTC
     assert _event_names(engine) == [("m1", "register")]
     assert registry.events(engine)[0]["actor"] == "alice"
     assert registry.production(engine) is None
@@ -64,8 +65,7 @@ def test_register_makes_a_candidate_once(engine):
 
 def test_register_links_the_training_run(engine):
     run_id = ledger.start_run(
-        engine, task="TrainModel", params={}, version="m1", data_version=None,
-        output_path="o", repo_dir=REPO_ROOT,
+        engine, task="TrainModel", params={}, version="m1", data_version=None, output_path="o", repo_dir=REPO_ROOT
     )
     _register(engine, "m1", run_id=run_id, headline=float("nan"))
 
@@ -91,7 +91,7 @@ def test_first_promotion(engine):
     assert registry.production(engine)["version"] == "m1"
     promote = registry.events(engine, "m1")[-1]
     assert (promote["event"], promote["actor"], promote["reason"]) == ("promote", "bob", "first model")
-    assert promote["at"].tzinfo == timezone.utc
+    assert promote["at"].tzinfo == UTC
 
 
 def test_promote_archives_the_previous_production(engine):
@@ -105,7 +105,11 @@ def test_promote_archives_the_previous_production(engine):
     assert registry.production(engine)["version"] == "m2"
     assert _production_count(engine) == 1
     assert _event_names(engine) == [
-        ("m1", "register"), ("m2", "register"), ("m1", "promote"), ("m1", "archive"), ("m2", "promote"),
+        ("m1", "register"),
+        ("m2", "register"),
+        ("m1", "promote"),
+        ("m1", "archive"),
+        ("m2", "promote"),
     ]
     archive = registry.events(engine, "m1")[-1]
     assert archive["actor"] == "carol"
@@ -128,11 +132,8 @@ def test_the_database_refuses_a_second_production_model(engine):
     _register(engine, "m2")
     registry.promote(engine, "m1", actor="bob", reason="r")
 
-    with pytest.raises(sa.exc.IntegrityError):
-        with engine.begin() as connection:
-            connection.execute(
-                sa.text("UPDATE model_versions SET stage = 'production' WHERE version = 'm2'")
-            )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sa.text("UPDATE model_versions SET stage = 'production' WHERE version = 'm2'"))
     assert _stages(engine) == {"m1": "production", "m2": "candidate"}
 
 
@@ -167,9 +168,7 @@ def test_rollback_restores_the_previous_production(engine):
     assert restored == "m1"
     assert _stages(engine) == {"m1": "production", "m2": "archived"}
     rollback = registry.events(engine, "m1")[-1]
-    assert (rollback["event"], rollback["actor"], rollback["reason"]) == (
-        "rollback", "dave", "m2 misbehaves at night",
-    )
+    assert (rollback["event"], rollback["actor"], rollback["reason"]) == ("rollback", "dave", "m2 misbehaves at night")
     archive = registry.events(engine, "m2")[-1]
     assert (archive["event"], archive["actor"]) == ("archive", "dave")
     assert _event_names(engine)[-2:] == [("m2", "archive"), ("m1", "rollback")]
@@ -236,8 +235,9 @@ def test_processes_promoting_together_leave_one_production_model(database_url):
         "registry.promote(engine, sys.argv[2], actor='worker', reason='race')"
     )
     workers = [
-        subprocess.Popen([sys.executable, "-c", script, database_url, version], cwd=REPO_ROOT,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script, database_url, version], cwd=REPO_ROOT, stderr=subprocess.PIPE, text=True
+        )
         for version in versions
     ]
     errors = [worker.communicate(timeout=120)[1] for worker in workers]

@@ -1,9 +1,10 @@
 """Cost accounting in the ledger and the queries behind `overnight runs/show/compare`
 (pipeline.runs), on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from pipeline.database.schema import runs as runs_table
 from pipeline.ledger import Metric
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-T0 = datetime(2025, 11, 20, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 11, 20, 8, 0, tzinfo=UTC)
 
 
 def _start(engine: sa.Engine, task: str = "TrainModel", **overrides) -> str:
@@ -31,9 +32,7 @@ def _start(engine: sa.Engine, task: str = "TrainModel", **overrides) -> str:
 
 def _set_started(engine: sa.Engine, run_id: str, started_at: datetime) -> None:
     with engine.begin() as connection:
-        connection.execute(
-            sa.update(runs_table).where(runs_table.c.run_id == run_id).values(started_at=started_at)
-        )
+        connection.execute(sa.update(runs_table).where(runs_table.c.run_id == run_id).values(started_at=started_at))
 
 
 def _insert_run(engine: sa.Engine, run_id: str, **values) -> None:
@@ -51,30 +50,55 @@ def _row(engine: sa.Engine, run_id: str):
 
 
 def test_cost_columns_round_trip(engine):
-    _insert_run(engine, "r1", cpu_s=12.5, peak_memory_mb=2048.0, gpu_name="NVIDIA H100 80GB HBM3",
-                gpu_s=30.25, cost=1.75)
+    _insert_run(
+        engine, "r1", cpu_s=12.5, peak_memory_mb=2048.0, gpu_name="NVIDIA H100 80GB HBM3", gpu_s=30.25, cost=1.75
+    )
     _insert_run(engine, "r2")
 
     first, second = _row(engine, "r1"), _row(engine, "r2")
 
     assert (first.cpu_s, first.peak_memory_mb, first.gpu_name, first.gpu_s, first.cost) == (
-        12.5, 2048.0, "NVIDIA H100 80GB HBM3", 30.25, 1.75)
+        12.5,
+        2048.0,
+        "NVIDIA H100 80GB HBM3",
+        30.25,
+        1.75,
+    )
     assert (second.cpu_s, second.peak_memory_mb, second.gpu_name, second.gpu_s, second.cost) == (
-        None, None, None, None, None)
+        None,
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize("status", ["succeeded", "failed"])
 def test_finish_run_stores_resources_in_the_same_update(engine, status):
     run_id = _start(engine)
 
-    ledger.finish_run(engine, run_id, status=status, metrics=[Metric("accuracy", 0.9, "test")],
-                      error="boom" if status == "failed" else None, cpu_s=3.5, peak_memory_mb=512.25,
-                      gpu_name="NVIDIA A100", gpu_s=4.0, cost=0.125)
+    ledger.finish_run(
+        engine,
+        run_id,
+        status=status,
+        metrics=[Metric("accuracy", 0.9, "test")],
+        error="boom" if status == "failed" else None,
+        cpu_s=3.5,
+        peak_memory_mb=512.25,
+        gpu_name="NVIDIA A100",
+        gpu_s=4.0,
+        cost=0.125,
+    )
 
     row = _row(engine, run_id)
     assert row.status == status
     assert (row.cpu_s, row.peak_memory_mb, row.gpu_name, row.gpu_s, row.cost) == (
-        3.5, 512.25, "NVIDIA A100", 4.0, 0.125)
+        3.5,
+        512.25,
+        "NVIDIA A100",
+        4.0,
+        0.125,
+    )
 
 
 def test_finish_run_without_resources_leaves_them_null_and_nan_is_null(engine):
@@ -106,13 +130,20 @@ def test_estimate_cost_prices_wall_and_gpu_hours():
 def _three_runs(engine: sa.Engine) -> dict[str, str]:
     """oldest: TrainModel succeeded (headline 0.8); middle: EvaluateModel failed; newest: running."""
     trained = _start(engine, "TrainModel", data_version="d" * 64)
-    ledger.finish_run(engine, trained, status="succeeded", cost=0.5, cpu_s=2.0, metrics=[
-        Metric("headline", 0.8, "test"),
-        # Not the headline: another split, a slice, an epoch.
-        Metric("headline", 0.1, "validation"),
-        Metric("headline", 0.2, "test", slice="island=north"),
-        Metric("headline", 0.3, "test", epoch=1),
-    ])
+    ledger.finish_run(
+        engine,
+        trained,
+        status="succeeded",
+        cost=0.5,
+        cpu_s=2.0,
+        metrics=[
+            Metric("headline", 0.8, "test"),
+            # Not the headline: another split, a slice, an epoch.
+            Metric("headline", 0.1, "validation"),
+            Metric("headline", 0.2, "test", slice="island=north"),
+            Metric("headline", 0.3, "test", epoch=1),
+        ],
+    )
     evaluated = _start(engine, "EvaluateModel")
     ledger.finish_run(engine, evaluated, status="failed", error="boom")
     running = _start(engine, "TrainModel")
@@ -140,8 +171,7 @@ def test_list_runs_filters_by_task_status_and_limit(engine):
 
     assert [row["run_id"] for row in runs.list_runs(engine, task="TrainModel")] == [ids["running"], ids["trained"]]
     assert [row["run_id"] for row in runs.list_runs(engine, status="failed")] == [ids["evaluated"]]
-    assert [row["run_id"] for row in runs.list_runs(engine, task="TrainModel", status="succeeded")] == [
-        ids["trained"]]
+    assert [row["run_id"] for row in runs.list_runs(engine, task="TrainModel", status="succeeded")] == [ids["trained"]]
     assert [row["run_id"] for row in runs.list_runs(engine, limit=1)] == [ids["running"]]
     assert runs.list_runs(engine, task="NoSuchTask") == []
     with pytest.raises(ValueError, match="limit"):
@@ -191,16 +221,26 @@ def test_run_details_organises_metrics_and_lists_files(engine, tmp_path):
     (output / "logs").mkdir(parents=True)
     (output / "model.keras").write_bytes(b"x" * 10)
     (output / "logs" / "events").write_text("e")
-    ledger.record_dataset(engine, data_version="data-1", path="raw.csv", fingerprint="f", rows=240,
-                          columns=["a"], schema={"a": "numeric"})
+    ledger.record_dataset(
+        engine, data_version="data-1", path="raw.csv", fingerprint="f", rows=240, columns=["a"], schema={"a": "numeric"}
+    )
     run_id = _start(engine, output_path=output)
-    ledger.finish_run(engine, run_id, status="succeeded", cpu_s=1.0, metrics=[
-        Metric("loss", 0.9, "train", epoch=1), Metric("loss", 0.4, "train", epoch=2),
-        Metric("loss", 0.5, "train", epoch=3),
-        Metric("accuracy", 0.6, "validation", epoch=1), Metric("accuracy", math.nan, "validation", epoch=2),
-        Metric("accuracy", 0.7, "validation", epoch=3),
-        Metric("accuracy", 0.75, "test"), Metric("accuracy", 0.5, "test", slice="island=north"),
-    ])
+    ledger.finish_run(
+        engine,
+        run_id,
+        status="succeeded",
+        cpu_s=1.0,
+        metrics=[
+            Metric("loss", 0.9, "train", epoch=1),
+            Metric("loss", 0.4, "train", epoch=2),
+            Metric("loss", 0.5, "train", epoch=3),
+            Metric("accuracy", 0.6, "validation", epoch=1),
+            Metric("accuracy", math.nan, "validation", epoch=2),
+            Metric("accuracy", 0.7, "validation", epoch=3),
+            Metric("accuracy", 0.75, "test"),
+            Metric("accuracy", 0.5, "test", slice="island=north"),
+        ],
+    )
 
     details = runs.run_details(engine, run_id)
 
@@ -213,28 +253,57 @@ def test_run_details_organises_metrics_and_lists_files(engine, tmp_path):
     assert metrics["final"] == [{"split": "test", "name": "accuracy", "value": 0.75}]
     assert metrics["slices"] == [{"split": "test", "slice": "island=north", "name": "accuracy", "value": 0.5}]
     assert metrics["history"] == [
-        {"split": "train", "slice": "", "name": "loss", "epochs": 3, "first": 0.9, "last": 0.5,
-         "best": 0.4, "best_epoch": 2},  # lower is better
-        {"split": "validation", "slice": "", "name": "accuracy", "epochs": 3, "first": 0.6, "last": 0.7,
-         "best": 0.7, "best_epoch": 3},  # higher is better; the NULL epoch is skipped
+        {
+            "split": "train",
+            "slice": "",
+            "name": "loss",
+            "epochs": 3,
+            "first": 0.9,
+            "last": 0.5,
+            "best": 0.4,
+            "best_epoch": 2,
+        },  # lower is better
+        {
+            "split": "validation",
+            "slice": "",
+            "name": "accuracy",
+            "epochs": 3,
+            "first": 0.6,
+            "last": 0.7,
+            "best": 0.7,
+            "best_epoch": 3,
+        },  # higher is better; the NULL epoch is skipped
     ]
     with pytest.raises(runs.RunNotFound):
         runs.run_details(engine, "0" * 32)
 
 
 def test_compare_parameter_differences_and_metric_deltas(engine):
-    a = _start(engine, params={"epochs": "3", "architecture": "mlp", "learning_rate": "0.001"},
-               data_version="data-1")
+    a = _start(engine, params={"epochs": "3", "architecture": "mlp", "learning_rate": "0.001"}, data_version="data-1")
     b = _start(engine, params={"epochs": "30", "architecture": "mlp", "seed": "7"}, data_version="data-2")
-    ledger.finish_run(engine, a, status="succeeded", metrics=[
-        Metric("accuracy", 0.75, "test"), Metric("log_loss", 0.5, "test"), Metric("accuracy", 0.7, "validation"),
-        Metric("loss", 0.1, "train", epoch=1),  # history: not compared
-        Metric("accuracy", 0.6, "test", slice="island=north"),
-    ])
-    ledger.finish_run(engine, b, status="succeeded", metrics=[
-        Metric("accuracy", 0.8, "test"), Metric("log_loss", 0.25, "test"), Metric("f1_macro", 0.5, "test"),
-        Metric("accuracy", 0.9, "test", slice="island=north"),
-    ])
+    ledger.finish_run(
+        engine,
+        a,
+        status="succeeded",
+        metrics=[
+            Metric("accuracy", 0.75, "test"),
+            Metric("log_loss", 0.5, "test"),
+            Metric("accuracy", 0.7, "validation"),
+            Metric("loss", 0.1, "train", epoch=1),  # history: not compared
+            Metric("accuracy", 0.6, "test", slice="island=north"),
+        ],
+    )
+    ledger.finish_run(
+        engine,
+        b,
+        status="succeeded",
+        metrics=[
+            Metric("accuracy", 0.8, "test"),
+            Metric("log_loss", 0.25, "test"),
+            Metric("f1_macro", 0.5, "test"),
+            Metric("accuracy", 0.9, "test", slice="island=north"),
+        ],
+    )
 
     comparison = runs.compare_runs(runs.run_details(engine, a), runs.run_details(engine, b))
 
@@ -247,14 +316,22 @@ def test_compare_parameter_differences_and_metric_deltas(engine):
     by_key = {(item["split"], item["slice"], item["name"]): item for item in comparison["metrics"]}
     assert list(by_key) == [
         ("validation", "", "accuracy"),
-        ("test", "", "accuracy"), ("test", "", "f1_macro"), ("test", "", "log_loss"),
+        ("test", "", "accuracy"),
+        ("test", "", "f1_macro"),
+        ("test", "", "log_loss"),
         ("test", "island=north", "accuracy"),
     ]
     assert by_key[("test", "", "accuracy")]["delta"] == pytest.approx(0.05)
     assert by_key[("test", "", "log_loss")]["delta"] == pytest.approx(-0.25)
     assert by_key[("test", "island=north", "accuracy")]["delta"] == pytest.approx(0.3)
-    assert by_key[("test", "", "f1_macro")] == {"split": "test", "slice": "", "name": "f1_macro",
-                                                 "a": None, "b": 0.5, "delta": None}
+    assert by_key[("test", "", "f1_macro")] == {
+        "split": "test",
+        "slice": "",
+        "name": "f1_macro",
+        "a": None,
+        "b": 0.5,
+        "delta": None,
+    }
     assert by_key[("validation", "", "accuracy")]["b"] is None
     assert comparison["data_version"] == {"a": "data-1", "b": "data-2"}
     assert "git" not in comparison  # same checkout
@@ -271,6 +348,7 @@ def test_compare_identical_runs_shows_no_differences(engine):
     comparison = runs.compare_runs(runs.run_details(engine, a), runs.run_details(engine, b))
 
     assert comparison["parameters"] == []
-    assert comparison["metrics"] == [{"split": "test", "slice": "", "name": "accuracy", "a": 0.5, "b": 0.5,
-                                      "delta": 0.0}]
+    assert comparison["metrics"] == [
+        {"split": "test", "slice": "", "name": "accuracy", "a": 0.5, "b": 0.5, "delta": 0.0}
+    ]
     assert "data_version" not in comparison and "git" not in comparison

@@ -1,4 +1,5 @@
 """The analyst views (prediction_quality_daily, labeling_queue, drift_alerts), on both backends."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipeline import prediction_log, registry
-from pipeline.database.schema import (
-    drift_alerts_view,
-    labeling_queue_view,
-    prediction_quality_daily_view,
-)
+from pipeline.database.schema import drift_alerts_view, labeling_queue_view, prediction_quality_daily_view
 
 DAY1 = date(2025, 11, 24)
 DAY2 = date(2025, 11, 25)
@@ -22,8 +19,16 @@ DAY3 = date(2025, 11, 26)
 
 def _register(engine, version, task):
     registry.register(
-        engine, version=version, run_id=None, path=f"models/{version}", sha256="0" * 64,
-        task=task, data_version="d1", evaluation_path=None, headline=None, metrics=None,
+        engine,
+        version=version,
+        run_id=None,
+        path=f"models/{version}",
+        sha256="0" * 64,
+        task=task,
+        data_version="d1",
+        evaluation_path=None,
+        headline=None,
+        metrics=None,
         actor="alice",
     )
 
@@ -33,8 +38,7 @@ def _load(engine, day, model, rows):
     frame = pd.DataFrame(rows, columns=["example_id", "prediction", "score"])
     frame["probabilities"] = [json.dumps({row[1]: row[2]}) for row in rows]
     prediction_log.load_batch(
-        engine, batch_date=day, model_version=model, predictions=frame,
-        rows_in=len(rows), rows_rejected=0,
+        engine, batch_date=day, model_version=model, predictions=frame, rows_in=len(rows), rows_rejected=0
     )
 
 
@@ -67,15 +71,18 @@ def test_quality_needs_labels(scored):
 
 
 def test_prediction_quality_daily(scored):
-    _labels(scored, [
-        ("a", "cat"),  # right
-        ("b", "cat"),  # wrong
-        ("c", "cat"),  # right; d stays unlabeled
-        ("e", "dog"),  # right; f unlabeled
-        ("r1", "2"),  # |1.0 - 2| = 1.0
-        ("r2", "2.0"),  # |2.5 - 2| = 0.5; r3 unlabeled
-        ("zz", "cat"),  # a label for nothing we scored
-    ])
+    _labels(
+        scored,
+        [
+            ("a", "cat"),  # right
+            ("b", "cat"),  # wrong
+            ("c", "cat"),  # right; d stays unlabeled
+            ("e", "dog"),  # right; f unlabeled
+            ("r1", "2"),  # |1.0 - 2| = 1.0
+            ("r2", "2.0"),  # |2.5 - 2| = 0.5; r3 unlabeled
+            ("zz", "cat"),  # a label for nothing we scored
+        ],
+    )
 
     quality = _quality(scored)
 
@@ -126,9 +133,7 @@ def test_labeling_queue_excludes_labeled_rows(scored):
     view = labeling_queue_view
 
     with scored.connect() as connection:
-        rows = connection.execute(
-            sa.select(view).order_by(view.c.score, view.c.example_id)
-        ).all()
+        rows = connection.execute(sa.select(view).order_by(view.c.score, view.c.example_id)).all()
 
     assert [row.example_id for row in rows] == ["f", "b", "e", "c", "g", "r1", "r3"]
     first = rows[0]

@@ -5,8 +5,10 @@ Crash and overlap fixtures (test_crash*.py, test_overlap*.py) are prefixed `cras
 cron and people drive the pipeline: `luigi --module tasks ...` as a subprocess in the repo root.
 `crash_check` looks at a world after a kill and after the rerun, and names every broken promise.
 """
+
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
 import json
@@ -40,8 +42,10 @@ CRASH_EXAMPLE_NIGHTS = 10  # the most nights (late ones included) a world takes
 
 
 def crash_config_text(sections: dict[str, dict[str, str]]) -> str:
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
-                     for name, options in sections.items())
+    return "\n".join(
+        f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
+        for name, options in sections.items()
+    )
 
 
 @dataclass
@@ -64,35 +68,61 @@ class CrashWorld:
         return self.root / "crash.cfg"
 
     def write_config(self, raw_path: Path) -> None:
-        self.config.write_text(crash_config_text({
-            # Luigi's own pid lock (one process per command line) stays on, but per world: other
-            # test sessions on this machine may run the very same command lines at the same time.
-            "core": {"local_scheduler": "true", "lock_pid_dir": str(self.root / "luigi-pids")},
-            "overnight": {"data_root": str(self.data), "database_url": f"sqlite:///{self.data / 'overnight.db'}"},
-            "dataset": {"path": str(raw_path), "label": "label", "task": "classification"},
-            "TrainModel": dict(CRASH_TRAINING),
-        }))
+        self.config.write_text(
+            crash_config_text(
+                {
+                    # Luigi's own pid lock (one process per command line) stays on, but per world: other
+                    # test sessions on this machine may run the very same command lines at the same time.
+                    "core": {"local_scheduler": "true", "lock_pid_dir": str(self.root / "luigi-pids")},
+                    "overnight": {
+                        "data_root": str(self.data),
+                        "database_url": f"sqlite:///{self.data / 'overnight.db'}",
+                    },
+                    "dataset": {"path": str(raw_path), "label": "label", "task": "classification"},
+                    "TrainModel": dict(CRASH_TRAINING),
+                }
+            )
+        )
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith("OVERNIGHT_") and key not in ("LUIGI_CONFIG_PATH", "PYTHONPATH")}
-        env.update(LUIGI_CONFIG_PATH=str(self.config), OVERNIGHT_DATABASE_URL=self.database_url,
-                   TF_CPP_MIN_LOG_LEVEL="2", MPLCONFIGDIR=str(self.root / ".matplotlib"))
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("OVERNIGHT_") and key not in ("LUIGI_CONFIG_PATH", "PYTHONPATH")
+        }
+        env.update(
+            LUIGI_CONFIG_PATH=str(self.config),
+            OVERNIGHT_DATABASE_URL=self.database_url,
+            TF_CPP_MIN_LOG_LEVEL="2",
+            MPLCONFIGDIR=str(self.root / ".matplotlib"),
+        )
         if self.repo != REPO_ROOT:
             env["PYTHONPATH"] = str(self.repo)  # ahead of the editable install of the real repo
         env.update(extra)
         return env
 
     def luigi(self, *arguments: str, timeout: float = 300, **extra_env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([LUIGI, "--module", "tasks", *arguments], cwd=self.repo, env=self.env(**extra_env),
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [LUIGI, "--module", "tasks", *arguments],
+            cwd=self.repo,
+            env=self.env(**extra_env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def start(self, command: list[str], log: Path, **extra_env: str) -> subprocess.Popen:
         """A process in its own group (so a kill takes its children too), output to `log`."""
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "wb") as handle:
-            return subprocess.Popen(command, cwd=self.repo, env=self.env(**extra_env), stdout=handle,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(
+                command,
+                cwd=self.repo,
+                env=self.env(**extra_env),
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def rows(self, query: str, **params) -> list[dict]:
         with database.connect(self.database_url).connect() as connection:
@@ -115,10 +145,19 @@ class CrashWorld:
     def register(self, model: dict) -> None:
         """Register and promote an already trained model in this world's database."""
         engine = database.connect(self.database_url)
-        registry.register(engine, version=model["version"], run_id=None, path=model["path"], sha256=model["sha256"],
-                          task=model["task"], data_version=model["data_version"],
-                          evaluation_path=model["evaluation_path"], headline=model["headline"],
-                          metrics=model["metrics"], actor="crash-test")
+        registry.register(
+            engine,
+            version=model["version"],
+            run_id=None,
+            path=model["path"],
+            sha256=model["sha256"],
+            task=model["task"],
+            data_version=model["data_version"],
+            evaluation_path=model["evaluation_path"],
+            headline=model["headline"],
+            metrics=model["metrics"],
+            actor="crash-test",
+        )
         registry.promote(engine, model["version"], actor="crash-test", reason="crash test world")
 
 
@@ -140,8 +179,9 @@ def crash_examples(tmp_path_factory) -> Path:
     return root
 
 
-def crash_copy_nights(world: CrashWorld, examples: Path, nights: int, late_nights: int,
-                      first_night: datetime.date) -> None:
+def crash_copy_nights(
+    world: CrashWorld, examples: Path, nights: int, late_nights: int, first_night: datetime.date
+) -> None:
     """Nights (every other one with unreadable images, which are rejected) and their late labels,
     dated from `first_night`; then a pool of images from `late_nights` more for late arrivals."""
     assert nights + late_nights <= CRASH_EXAMPLE_NIGHTS
@@ -153,8 +193,9 @@ def crash_copy_nights(world: CrashWorld, examples: Path, nights: int, late_night
             continue
         night = first_night + index * day
         shutil.copytree(examples / "incoming" / source.isoformat(), world.data / "incoming" / night.isoformat())
-        shutil.copytree(examples / "feedback" / (source + day).isoformat(),
-                        world.data / "feedback" / (night + day).isoformat())
+        shutil.copytree(
+            examples / "feedback" / (source + day).isoformat(), world.data / "feedback" / (night + day).isoformat()
+        )
         if index % 2 == 0:
             for number in range(CRASH_BROKEN_PER_NIGHT):
                 (world.data / "incoming" / night.isoformat() / f"broken-{number}.png").write_bytes(b"not a png at all")
@@ -176,8 +217,16 @@ def crash_model(tmp_path_factory) -> dict:
 def crash_nightly_world(tmp_path, crash_model, crash_examples) -> Callable[..., CrashWorld]:
     """crash_nightly_world(database_url, nights=..., late_nights=...) -> a world whose production
     model is `crash_model` (no training data of its own: the nightly tasks never read it)."""
-    def make(database_url: str | None = None, *, nights: int, late_nights: int = 0, repo: Path = REPO_ROOT,
-             name: str = "world", first_night: datetime.date = CRASH_FIRST_NIGHT) -> CrashWorld:
+
+    def make(
+        database_url: str | None = None,
+        *,
+        nights: int,
+        late_nights: int = 0,
+        repo: Path = REPO_ROOT,
+        name: str = "world",
+        first_night: datetime.date = CRASH_FIRST_NIGHT,
+    ) -> CrashWorld:
         root = tmp_path / name
         world = CrashWorld(root, database_url or f"sqlite:///{root / 'data' / 'overnight.db'}", repo=repo)
         crash_copy_nights(world, crash_examples, nights, late_nights, first_night)
@@ -194,10 +243,8 @@ def crash_nightly_world(tmp_path, crash_model, crash_examples) -> Callable[..., 
 
 def crash_kill(process: subprocess.Popen) -> None:
     """SIGKILL the process and its whole group, as a power cut or the OOM killer would."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
@@ -208,8 +255,9 @@ def crash_wait_for_pause(process: subprocess.Popen, log: Path, label: str, timeo
         if f"{PAUSE_ANNOUNCEMENT} {label}" in log.read_text(errors="replace"):
             return
         if process.poll() is not None:
-            raise AssertionError(f"exit {process.returncode} before pause point {label}:\n"
-                                 + log.read_text(errors="replace")[-3000:])
+            raise AssertionError(
+                f"exit {process.returncode} before pause point {label}:\n" + log.read_text(errors="replace")[-3000:]
+            )
         time.sleep(0.02)
     crash_kill(process)
     raise AssertionError(f"pause point {label} not reached within {timeout} s")
@@ -236,9 +284,15 @@ def crash_pause_env(label: str) -> dict[str, str]:
 
 # Stage folders under data_root and how a finished output is found in each.
 _STAGE_LAYOUT = {  # task class name -> glob of its finished folders
-    "IngestData": "01_raw/*", "ValidateData": "02_validation/*", "SplitData": "03_split/*",
-    "FitPreprocessor": "04_features/*", "TrainModel": "05_training/*", "EvaluateModel": "06_evaluation/*",
-    "RegisterModel": "07_registry/*", "BatchPredict": "08_prediction/*/*", "MonitorDrift": "09_monitoring/*/drift-*",
+    "IngestData": "01_raw/*",
+    "ValidateData": "02_validation/*",
+    "SplitData": "03_split/*",
+    "FitPreprocessor": "04_features/*",
+    "TrainModel": "05_training/*",
+    "EvaluateModel": "06_evaluation/*",
+    "RegisterModel": "07_registry/*",
+    "BatchPredict": "08_prediction/*/*",
+    "MonitorDrift": "09_monitoring/*/drift-*",
     "IngestFeedback": "09_monitoring/*/feedback-*",
 }
 TEMPORARY = "-luigi-tmp-"
@@ -289,9 +343,8 @@ def _load_problem(path: Path) -> str | None:
 
             with Image.open(path) as image:
                 image.verify()
-        elif suffix == ".html":
-            if "</html>" not in path.read_text(errors="replace")[-200:]:
-                return f"{path.name}: truncated HTML"
+        elif suffix == ".html" and "</html>" not in path.read_text(errors="replace")[-200:]:
+            return f"{path.name}: truncated HTML"
     except Exception as error:  # noqa: BLE001 - any failure to read back is the finding
         return f"{path.name}: {type(error).__name__}: {str(error)[:120]}"
     return None
@@ -350,12 +403,18 @@ class CrashLedger:
 
     @classmethod
     def read(cls, world: CrashWorld) -> CrashLedger:
-        batches = {(str(row["batch_date"]), row["model_version"]): row["rows_scored"]
-                   for row in world.rows("SELECT batch_date, model_version, rows_scored FROM batches")}
-        counts = {(str(row["batch_date"]), row["model_version"]): (row["n"], row["ids"])
-                  for row in world.rows("SELECT batch_date, model_version, COUNT(*) AS n, "
-                                        "COUNT(DISTINCT example_id) AS ids FROM predictions "
-                                        "GROUP BY batch_date, model_version")}
+        batches = {
+            (str(row["batch_date"]), row["model_version"]): row["rows_scored"]
+            for row in world.rows("SELECT batch_date, model_version, rows_scored FROM batches")
+        }
+        counts = {
+            (str(row["batch_date"]), row["model_version"]): (row["n"], row["ids"])
+            for row in world.rows(
+                "SELECT batch_date, model_version, COUNT(*) AS n, "
+                "COUNT(DISTINCT example_id) AS ids FROM predictions "
+                "GROUP BY batch_date, model_version"
+            )
+        }
         return cls(batches, counts)
 
 
@@ -382,9 +441,14 @@ def crash_database_problems(world: CrashWorld, before: CrashLedger | None = None
 def crash_night_problems(world: CrashWorld, date: str, model: str) -> tuple[list[str], int, int]:
     """After a night ran to completion: exactly its expected rows, each once. -> (problems, lost, extra)."""
     expected = world.expected_ids(date)
-    stored = [row["example_id"] for row in world.rows(
-        "SELECT example_id FROM predictions WHERE batch_date = :d AND model_version = :m",
-        d=datetime.date.fromisoformat(date), m=model)]
+    stored = [
+        row["example_id"]
+        for row in world.rows(
+            "SELECT example_id FROM predictions WHERE batch_date = :d AND model_version = :m",
+            d=datetime.date.fromisoformat(date),
+            m=model,
+        )
+    ]
     lost, extra = expected - set(stored), set(stored) - expected
     duplicated = len(stored) - len(set(stored))
     problems = []
@@ -392,10 +456,16 @@ def crash_night_problems(world: CrashWorld, date: str, model: str) -> tuple[list
         problems.append(f"night {date}: {len(lost)} row(s) lost, e.g. {sorted(lost)[:3]}")
     if extra or duplicated:
         problems.append(f"night {date}: {len(extra)} unexpected and {duplicated} duplicated row(s)")
-    batch = world.rows("SELECT rows_in, rows_rejected, rows_scored FROM batches WHERE batch_date = :d "
-                       "AND model_version = :m", d=datetime.date.fromisoformat(date), m=model)
-    want = {"rows_in": world.rows_in(date), "rows_rejected": world.rows_in(date) - len(expected),
-            "rows_scored": len(expected)}
+    batch = world.rows(
+        "SELECT rows_in, rows_rejected, rows_scored FROM batches WHERE batch_date = :d AND model_version = :m",
+        d=datetime.date.fromisoformat(date),
+        m=model,
+    )
+    want = {
+        "rows_in": world.rows_in(date),
+        "rows_rejected": world.rows_in(date) - len(expected),
+        "rows_scored": len(expected),
+    }
     if batch != [want]:
         problems.append(f"night {date}: batches row {batch}, expected {want}")
     return problems, len(lost), len(extra) + duplicated

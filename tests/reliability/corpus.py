@@ -10,6 +10,7 @@ A good table has BASE_ROWS rows; the nightly side reads it in chunks of CHUNK_RO
 at ROW (17) is the first row of the second chunk. Rows are counted from 1 without the header,
 so row r is on line r + 1 of the file unless a value before it holds a newline.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,12 +32,19 @@ LABEL = "label"
 # Column order puts the label in the middle and two features last, so that a short row loses
 # features (missing values), not the label or the date.
 COLUMNS = ["id", "day", LABEL, "colour", "size", "note"]
-SQL_TEXT = ("Robert'); DROP TABLE predictions; --", "1' OR '1'='1", 'x"; DELETE FROM runs WHERE "1"="1',
-            "\\N", "NULL-but-not-null", "'; COPY predictions TO '/tmp/x'; --")
+SQL_TEXT = (
+    "Robert'); DROP TABLE predictions; --",
+    "1' OR '1'='1",
+    'x"; DELETE FROM runs WHERE "1"="1',
+    "\\N",
+    "NULL-but-not-null",
+    "'; COPY predictions TO '/tmp/x'; --",
+)
 MEGABYTE = 1 << 20
 
 
 # --- expectations ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Expect:
@@ -77,19 +85,34 @@ class Case:
 
 # --- good rows and files -----------------------------------------------------------------------
 
+
 def good_rows(count: int = BASE_ROWS, prefix: str = "r") -> list[dict[str, str]]:
     colours = ("red", "green", "blue")
-    return [{"id": f"{prefix}{i:03d}", "day": f"2024-01-{i % 28 + 1:02d}", LABEL: "yes" if i % 2 else "no",
-             "colour": colours[i % 3], "size": f"{1 + i * 0.5:g}", "note": f"a calm little note number {i} here"}
-            for i in range(count)]
+    return [
+        {
+            "id": f"{prefix}{i:03d}",
+            "day": f"2024-01-{i % 28 + 1:02d}",
+            LABEL: "yes" if i % 2 else "no",
+            "colour": colours[i % 3],
+            "size": f"{1 + i * 0.5:g}",
+            "note": f"a calm little note number {i} here",
+        }
+        for i in range(count)
+    ]
 
 
 def columns(labeled: bool) -> list[str]:
     return COLUMNS if labeled else [c for c in COLUMNS if c != LABEL]
 
 
-def csv_text(rows: list[dict[str, str]], labeled: bool, *, delimiter: str = ",", newline: str = "\n",
-             header: list[str] | None = None) -> str:
+def csv_text(
+    rows: list[dict[str, str]],
+    labeled: bool,
+    *,
+    delimiter: str = ",",
+    newline: str = "\n",
+    header: list[str] | None = None,
+) -> str:
     """CSV as a careful writer makes it (values quoted when needed)."""
     names = header or columns(labeled)
     buffer = io.StringIO()
@@ -106,21 +129,25 @@ def lines(rows: list[dict[str, str]], labeled: bool) -> list[str]:
 
 def spoiled(column: str, *values: str, at: int = ROW) -> Callable[[Path, bool], int]:
     """A good file whose `column` holds `values` from row `at` on."""
+
     def write(folder: Path, labeled: bool) -> int:
         rows = good_rows()
         for offset, value in enumerate(values):
             rows[at - 1 + offset][column] = value
         (folder / "spoiled.csv").write_text(csv_text(rows, labeled))
         return len(rows)
+
     return write
 
 
-def text_file(name: str, make: Callable[[bool], str], rows: int = BASE_ROWS, *,
-              newline: str | None = None) -> Callable[[Path, bool], int]:
+def text_file(
+    name: str, make: Callable[[bool], str], rows: int = BASE_ROWS, *, newline: str | None = None
+) -> Callable[[Path, bool], int]:
     def write(folder: Path, labeled: bool) -> int:
         with open(folder / name, "w", encoding="utf-8", newline=newline) as handle:
             handle.write(make(labeled))
         return rows
+
     return write
 
 
@@ -128,6 +155,7 @@ def bytes_file(name: str, make: Callable[[bool], bytes], rows: int = 0) -> Calla
     def write(folder: Path, labeled: bool) -> int:
         (folder / name).write_bytes(make(labeled))
         return rows
+
     return write
 
 
@@ -136,6 +164,7 @@ def line_of_byte(data: bytes, offset: int) -> int:
 
 
 # --- the cases ---------------------------------------------------------------------------------
+
 
 def _header_only(labeled: bool) -> str:
     return ",".join(columns(labeled)) + "\n"
@@ -164,6 +193,7 @@ def _without(column: str):
         writer.writerow(names)
         writer.writerows([[row[name] for name in names] for row in rows])
         return buffer.getvalue()
+
     return make
 
 
@@ -175,6 +205,7 @@ def _ragged(extra: bool, at: int = ROW):
         else:
             text[at] = ",".join(text[at].split(",")[:-2])  # no size, no note
         return "\n".join(text) + "\n"
+
     return make
 
 
@@ -291,6 +322,7 @@ def _parquet(make: Callable[[bool], pd.DataFrame], name: str = "typed.parquet"):
         frame = make(labeled)
         frame.to_parquet(folder / name, index=False)
         return len(frame)
+
     return write
 
 
@@ -326,6 +358,7 @@ def _good(name: str = "good.csv", prefix: str = "g") -> Callable[[Path, bool], i
     def write(folder: Path, labeled: bool) -> int:
         (folder / name).write_text(csv_text(good_rows(prefix=prefix), labeled))
         return BASE_ROWS
+
     return write
 
 
@@ -367,145 +400,365 @@ FLOAT32_MAX = "3.4e+38"
 
 
 CASES: tuple[Case, ...] = (
-    Case("empty-file", "a file of 0 bytes", bytes_file("empty.csv", lambda labeled: b""),
-         fails(r"empty\.csv: cannot be read as CSV: empty file \(0 bytes\)"),
-         kept(0, problems=("empty.csv: cannot be read as CSV: empty file (0 bytes); it adds no rows",))),
-    Case("header-only", "the header line and no rows", text_file("header.csv", _header_only, 0),
-         fails(r"header\.csv: no rows \(header only\)"),
-         kept(0, problems=("header.csv: no rows (header only); it adds no rows",))),
-    Case("blank-lines-only", "blank and space-only lines, no header", text_file("blank.csv", _blank_lines, 0),
-         fails(r"blank\.csv: no header, no rows"), kept(0, problems=("blank.csv: no header, no rows",))),
-    Case("missing-label-column", "no label column", text_file("nolabel.csv", _without(LABEL)),
-         fails(r"nolabel\.csv: missing label column 'label'; the file has 'id', 'day', 'colour'"),
-         kept()),
-    Case("missing-feature-column", "a feature column (size) absent", text_file("nosize.csv", _without("size")),
-         fails(r"nosize\.csv: missing columns 'size' \(named in \[dataset\] kinds\); the file has 'id'"),
-         fails(r"nosize\.csv: missing columns 'size'; the file has 'id'"), kinds={"size": "numeric"}),
-    Case("unknown-extra-column", "a column training never had", text_file("extra.csv", _extra_column),
-         kept(), kept(problems=("extra.csv: column 'extra', all rows: expected no such column (it is ignored)",))),
-    Case("text-in-numeric-column", "a word in the numeric column size", spoiled("size", "heavy"),
-         kept(39, "size: expected a number"),
-         kept(39, "size: expected a number", problems=("spoiled.csv: column 'size', rows 17: expected a number, "
-                                                       "found 'heavy'",))),
-    Case("infinities", "inf, -Infinity in size", spoiled("size", "inf", "-Infinity"),
-         kept(38, "size: expected a finite number", "size: expected a finite number"),
-         kept(38, "size: expected a finite number", "size: expected a finite number")),
-    Case("huge-numbers", "1e300, -3e39 and 1e400 (past float64) in size; 3e38 is kept",
-         spoiled("size", "1e300", "-3e39", "1e400", "3e38"),
-         kept(37, f"size: expected a number within ±{FLOAT32_MAX} (float32)",
-              f"size: expected a number within ±{FLOAT32_MAX} (float32)", "size: expected a finite number"),
-         kept(37, f"size: expected a number within ±{FLOAT32_MAX} (float32)",
-              f"size: expected a number within ±{FLOAT32_MAX} (float32)", "size: expected a finite number")),
-    Case("missing-value-spellings", 'NaN, nan, NULL, "", " NA " in size; NULL as a label',
-         _missing_spellings,
-         kept(39, "label: expected a label"), kept()),
-    Case("all-missing-column", "size empty in every row", spoiled("size", *[""] * BASE_ROWS, at=1),
-         kept(problems=("spoiled.csv: column 'size', all rows: expected some values, found none",)),
-         kept(problems=("spoiled.csv: column 'size', all rows: expected some values, found none",))),
-    Case("duplicate-column-names", "size twice in the header", text_file("twice.csv", _duplicate_names),
-         fails(r"twice\.csv: duplicate column names in the header: 'size' at columns \d, \d; rename them"),
-         fails(r"twice\.csv: duplicate column names in the header: 'size' at columns \d, \d; rename them")),
-    Case("byte-order-mark", "a UTF-8 byte-order mark before the header", bytes_file("bom.csv", _bom, BASE_ROWS),
-         kept(), kept()),
-    Case("semicolon-delimiter", "';' between values", text_file(
-        "semicolon.csv", lambda labeled: csv_text(good_rows(), labeled, delimiter=";")), kept(), kept()),
-    Case("semicolon-decimal-commas", "';' between values and decimal commas (3,5 and 1.234,5)",
-         text_file("european.csv", _european), kept(), kept()),
-    Case("tab-delimiter", "tabs between values (a .csv that is TSV)", text_file(
-        "tabs.csv", lambda labeled: csv_text(good_rows(), labeled, delimiter="\t")), kept(), kept()),
-    Case("ragged-long-row", "row 17 has one field too many", text_file("long.csv", _ragged(True)),
-         kept(39, "line 18: 7 fields, the header has 6 (extra: 'surplus')"),
-         kept(39, "line 18: 6 fields, the header has 5 (extra: 'surplus')",
-              problems=("long.csv: rows 17: expected as many fields as the header",))),
-    Case("ragged-long-first-row", "row 1 has one field too many (pandas would shift or drop)",
-         text_file("first.csv", _ragged(True, at=1)),
-         kept(39, "line 2: 7 fields, the header has 6 (extra: 'surplus')"),
-         kept(39, "line 2: 6 fields, the header has 5 (extra: 'surplus')")),
-    Case("ragged-short-row", "row 17 lacks its last two fields (size, note)", text_file("short.csv", _ragged(False)),
-         kept(), kept()),
-    Case("crlf-line-ends", "Windows line ends", text_file(
-        "crlf.csv", lambda labeled: csv_text(good_rows(), labeled, newline="\r\n"), newline=""), kept(), kept()),
-    Case("cr-line-ends", "old Mac line ends (CR only)", text_file(
-        "cr.csv", lambda labeled: csv_text(good_rows(), labeled, newline="\r"), newline=""), kept(), kept()),
-    Case("quoted-newlines", "a quoted value holding newlines, a comma and quotes",
-         text_file("quoted.csv", _quoted_newlines, newline=""), kept(), kept()),
-    Case("unterminated-quote", "a quote opened on row 17 and never closed",
-         text_file("openquote.csv", _unterminated_quote),
-         fails(r"openquote\.csv: cannot be read as CSV: line 18: unexpected end of data"),
-         fails(r"openquote\.csv: cannot be read as CSV: line 18: unexpected end of data")),
-    Case("binary-garbage", "4 KiB of random bytes named .csv", bytes_file("garbage.csv", _binary),
-         fails(r"garbage\.csv: cannot be read as CSV: (binary data|not UTF-8 text)"),
-         fails(r"garbage\.csv: cannot be read as CSV: (binary data|not UTF-8 text)")),
-    Case("zero-filled-tail", "good rows, then 512 NUL bytes (a crash mid-write)",
-         bytes_file("zeros.csv", _zero_filled_tail, BASE_ROWS),
-         fails(r"zeros\.csv: cannot be read as CSV: binary data: a NUL byte at byte \d+ \(line 42\)"),
-         fails(r"zeros\.csv: cannot be read as CSV: binary data: a NUL byte at byte \d+ \(line 42\)")),
-    Case("gzip-named-csv", "a gzip file named .csv", bytes_file("packed.csv", _gzip, BASE_ROWS),
-         fails(r"packed\.csv: cannot be read as CSV: it is gzip-compressed: decompress it first"),
-         fails(r"packed\.csv: cannot be read as CSV: it is gzip-compressed: decompress it first")),
-    Case("xlsx-named-csv", "a ZIP archive (Excel workbook) named .csv", bytes_file("book.csv", _xlsx),
-         fails(r"book\.csv: cannot be read as CSV: it is a ZIP archive"),
-         fails(r"book\.csv: cannot be read as CSV: it is a ZIP archive")),
-    Case("latin-1-bytes", "latin-1 text (café) instead of UTF-8", bytes_file("latin1.csv", _latin1, BASE_ROWS),
-         fails(r"latin1\.csv: cannot be read as CSV: not UTF-8 text: byte 0xe9 at byte \d+ \(line 6\) cannot be "
-               r"decoded; save the file as UTF-8"),
-         fails(r"latin1\.csv: cannot be read as CSV: not UTF-8 text: byte 0xe9 at byte \d+ \(line 6\)")),
-    Case("megabyte-text-and-ragged-row", "a 1 MiB note on row 3 and a long row 17 (the slow reader's field limit)",
-         text_file("huge.csv", _megabyte_and_ragged),
-         kept(39, "line 18: 7 fields, the header has 6"), kept(39, "line 18: 6 fields, the header has 5")),
-    Case("megabyte-id", "a 1 MiB id on row 17 (over predictions.example_id's 200 characters)",
-         spoiled("id", "i" * MEGABYTE), kept(39, "id: expected an id of at most 200 characters"),
-         kept(39, "id: expected an id of at most 200 characters")),
-    Case("sql-looking-strings", "ids, categories and text like '); DROP TABLE predictions; --",
-         text_file("sql.csv", _sql), kept(), kept()),
-    Case("thousands-separators", '"1,234" and "12,345.5" (read as numbers); "1,5" (a decimal comma, rejected)',
-         spoiled("size", "1,234", "12,345.5", "1,5"),
-         kept(39, "size: expected a number"), kept(39, "size: expected a number")),
-    Case("surrounding-whitespace", "spaces and tabs around names, ids, categories and numbers",
-         text_file("spaces.csv", _whitespace), kept(), kept()),
-    Case("trailing-delimiter", "a comma at the end of every line (a nameless empty column)",
-         text_file("trailing.csv", _trailing_delimiter),
-         kept(), kept(problems=("trailing.csv: column 'Unnamed: 5', all rows: expected no such column",))),
-    Case("repeated-header-line", "the header again as row 17 (two files pasted together)",
-         text_file("pasted.csv", _repeated_header, BASE_ROWS + 1),
-         kept(40, "size: expected a number"), kept(40, "size: expected a number")),
-    Case("bad-dates", "2024-13-45 and 'yesterday' in the time column", spoiled("day", "2024-13-45", "yesterday"),
-         kept(38, "day: expected a date or a number", "day: expected a date or a number"),
-         kept(38, "day: expected a date or a number", "day: expected a date or a number")),
-    Case("duplicate-ids", "row 6 repeats row 5's id; row 17 (next chunk) repeats row 3's",
-         text_file("dupes.csv", _duplicate_ids),
-         kept(38, "id: expected a unique id", "id: expected a unique id"),
-         kept(38, "id: expected a unique id", "example_id: expected a unique id (seen in an earlier chunk)",
-              problems=("dupes.csv: column 'id', rows 6: expected a unique id, found 'r004'",
-                        "dupes.csv: column 'example_id', rows 17: expected a unique id (seen in an earlier chunk)"))),
-    Case("unseen-category-and-label", "colour 'purple' and label 'maybe' on row 17, label column at night too",
-         text_file("unseen.csv", _unseen_values),
-         kept(),
-         kept(problems=("unseen.csv: column 'colour', rows 17: expected a category in the model's vocabulary",
-                        "unseen.csv: column 'label', rows 17: expected a class the model knows (the row is scored), "
-                        "found 'maybe'"))),
-    Case("parquet-wrong-types", "Parquet: size as text with a word, day as timestamps, colour as integers",
-         _parquet(_parquet_wrong_types), kept(39, "size: expected a number"),
-         kept(39, "size: expected a number", problems=("typed.parquet: column 'colour', rows 1, 2, 3",))),
-    Case("parquet-duplicate-columns", "Parquet with the column size twice", _parquet_duplicate_names,
-         fails(r"twice\.parquet: cannot be read as PARQUET: duplicate column names 'size'"),
-         fails(r"twice\.parquet: cannot be read as PARQUET: duplicate column names 'size'")),
-    Case("corrupt-parquet", "random bytes named .parquet", bytes_file("broken.parquet", _binary),
-         fails(r"broken\.parquet: cannot be read as PARQUET: "), fails(r"broken\.parquet: cannot be read as PARQUET: ")),
-    Case("folder-good-and-bad", "a folder: a good file, a partly bad one, a header-only and an empty file",
-         _mixed_folder,
-         kept(78, "size: expected a number", "day: expected a date or a number"),
-         kept(78, "size: expected a number", "day: expected a date or a number",
-              problems=("empty.csv: cannot be read as CSV: empty file (0 bytes); it adds no rows",
-                        "header-only.csv: no rows (header only); it adds no rows"))),
-    Case("folder-with-garbage", "a folder: a good file and binary garbage", _folder_with_garbage,
-         fails(r"garbage\.csv: cannot be read as CSV"), fails(r"garbage\.csv: cannot be read as CSV")),
-    Case("folder-file-without-label", "a folder: a good file and one without the label column",
-         _folder_file_without_label, fails(r"nolabel\.csv: missing label column 'label'; the file has 'id'"),
-         kept(2 * BASE_ROWS)),
-    Case("folder-columns-differ", "a folder: two good files and one without size", _folder_columns_differ,
-         fails(r"short\.csv: columns differ from .*good\.csv: missing 'size'"),
-         fails(r"short\.csv: missing columns 'size'")),
+    Case(
+        "empty-file",
+        "a file of 0 bytes",
+        bytes_file("empty.csv", lambda labeled: b""),
+        fails(r"empty\.csv: cannot be read as CSV: empty file \(0 bytes\)"),
+        kept(0, problems=("empty.csv: cannot be read as CSV: empty file (0 bytes); it adds no rows",)),
+    ),
+    Case(
+        "header-only",
+        "the header line and no rows",
+        text_file("header.csv", _header_only, 0),
+        fails(r"header\.csv: no rows \(header only\)"),
+        kept(0, problems=("header.csv: no rows (header only); it adds no rows",)),
+    ),
+    Case(
+        "blank-lines-only",
+        "blank and space-only lines, no header",
+        text_file("blank.csv", _blank_lines, 0),
+        fails(r"blank\.csv: no header, no rows"),
+        kept(0, problems=("blank.csv: no header, no rows",)),
+    ),
+    Case(
+        "missing-label-column",
+        "no label column",
+        text_file("nolabel.csv", _without(LABEL)),
+        fails(r"nolabel\.csv: missing label column 'label'; the file has 'id', 'day', 'colour'"),
+        kept(),
+    ),
+    Case(
+        "missing-feature-column",
+        "a feature column (size) absent",
+        text_file("nosize.csv", _without("size")),
+        fails(r"nosize\.csv: missing columns 'size' \(named in \[dataset\] kinds\); the file has 'id'"),
+        fails(r"nosize\.csv: missing columns 'size'; the file has 'id'"),
+        kinds={"size": "numeric"},
+    ),
+    Case(
+        "unknown-extra-column",
+        "a column training never had",
+        text_file("extra.csv", _extra_column),
+        kept(),
+        kept(problems=("extra.csv: column 'extra', all rows: expected no such column (it is ignored)",)),
+    ),
+    Case(
+        "text-in-numeric-column",
+        "a word in the numeric column size",
+        spoiled("size", "heavy"),
+        kept(39, "size: expected a number"),
+        kept(
+            39,
+            "size: expected a number",
+            problems=("spoiled.csv: column 'size', rows 17: expected a number, found 'heavy'",),
+        ),
+    ),
+    Case(
+        "infinities",
+        "inf, -Infinity in size",
+        spoiled("size", "inf", "-Infinity"),
+        kept(38, "size: expected a finite number", "size: expected a finite number"),
+        kept(38, "size: expected a finite number", "size: expected a finite number"),
+    ),
+    Case(
+        "huge-numbers",
+        "1e300, -3e39 and 1e400 (past float64) in size; 3e38 is kept",
+        spoiled("size", "1e300", "-3e39", "1e400", "3e38"),
+        kept(
+            37,
+            f"size: expected a number within ±{FLOAT32_MAX} (float32)",
+            f"size: expected a number within ±{FLOAT32_MAX} (float32)",
+            "size: expected a finite number",
+        ),
+        kept(
+            37,
+            f"size: expected a number within ±{FLOAT32_MAX} (float32)",
+            f"size: expected a number within ±{FLOAT32_MAX} (float32)",
+            "size: expected a finite number",
+        ),
+    ),
+    Case(
+        "missing-value-spellings",
+        'NaN, nan, NULL, "", " NA " in size; NULL as a label',
+        _missing_spellings,
+        kept(39, "label: expected a label"),
+        kept(),
+    ),
+    Case(
+        "all-missing-column",
+        "size empty in every row",
+        spoiled("size", *[""] * BASE_ROWS, at=1),
+        kept(problems=("spoiled.csv: column 'size', all rows: expected some values, found none",)),
+        kept(problems=("spoiled.csv: column 'size', all rows: expected some values, found none",)),
+    ),
+    Case(
+        "duplicate-column-names",
+        "size twice in the header",
+        text_file("twice.csv", _duplicate_names),
+        fails(r"twice\.csv: duplicate column names in the header: 'size' at columns \d, \d; rename them"),
+        fails(r"twice\.csv: duplicate column names in the header: 'size' at columns \d, \d; rename them"),
+    ),
+    Case(
+        "byte-order-mark",
+        "a UTF-8 byte-order mark before the header",
+        bytes_file("bom.csv", _bom, BASE_ROWS),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "semicolon-delimiter",
+        "';' between values",
+        text_file("semicolon.csv", lambda labeled: csv_text(good_rows(), labeled, delimiter=";")),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "semicolon-decimal-commas",
+        "';' between values and decimal commas (3,5 and 1.234,5)",
+        text_file("european.csv", _european),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "tab-delimiter",
+        "tabs between values (a .csv that is TSV)",
+        text_file("tabs.csv", lambda labeled: csv_text(good_rows(), labeled, delimiter="\t")),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "ragged-long-row",
+        "row 17 has one field too many",
+        text_file("long.csv", _ragged(True)),
+        kept(39, "line 18: 7 fields, the header has 6 (extra: 'surplus')"),
+        kept(
+            39,
+            "line 18: 6 fields, the header has 5 (extra: 'surplus')",
+            problems=("long.csv: rows 17: expected as many fields as the header",),
+        ),
+    ),
+    Case(
+        "ragged-long-first-row",
+        "row 1 has one field too many (pandas would shift or drop)",
+        text_file("first.csv", _ragged(True, at=1)),
+        kept(39, "line 2: 7 fields, the header has 6 (extra: 'surplus')"),
+        kept(39, "line 2: 6 fields, the header has 5 (extra: 'surplus')"),
+    ),
+    Case(
+        "ragged-short-row",
+        "row 17 lacks its last two fields (size, note)",
+        text_file("short.csv", _ragged(False)),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "crlf-line-ends",
+        "Windows line ends",
+        text_file("crlf.csv", lambda labeled: csv_text(good_rows(), labeled, newline="\r\n"), newline=""),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "cr-line-ends",
+        "old Mac line ends (CR only)",
+        text_file("cr.csv", lambda labeled: csv_text(good_rows(), labeled, newline="\r"), newline=""),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "quoted-newlines",
+        "a quoted value holding newlines, a comma and quotes",
+        text_file("quoted.csv", _quoted_newlines, newline=""),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "unterminated-quote",
+        "a quote opened on row 17 and never closed",
+        text_file("openquote.csv", _unterminated_quote),
+        fails(r"openquote\.csv: cannot be read as CSV: line 18: unexpected end of data"),
+        fails(r"openquote\.csv: cannot be read as CSV: line 18: unexpected end of data"),
+    ),
+    Case(
+        "binary-garbage",
+        "4 KiB of random bytes named .csv",
+        bytes_file("garbage.csv", _binary),
+        fails(r"garbage\.csv: cannot be read as CSV: (binary data|not UTF-8 text)"),
+        fails(r"garbage\.csv: cannot be read as CSV: (binary data|not UTF-8 text)"),
+    ),
+    Case(
+        "zero-filled-tail",
+        "good rows, then 512 NUL bytes (a crash mid-write)",
+        bytes_file("zeros.csv", _zero_filled_tail, BASE_ROWS),
+        fails(r"zeros\.csv: cannot be read as CSV: binary data: a NUL byte at byte \d+ \(line 42\)"),
+        fails(r"zeros\.csv: cannot be read as CSV: binary data: a NUL byte at byte \d+ \(line 42\)"),
+    ),
+    Case(
+        "gzip-named-csv",
+        "a gzip file named .csv",
+        bytes_file("packed.csv", _gzip, BASE_ROWS),
+        fails(r"packed\.csv: cannot be read as CSV: it is gzip-compressed: decompress it first"),
+        fails(r"packed\.csv: cannot be read as CSV: it is gzip-compressed: decompress it first"),
+    ),
+    Case(
+        "xlsx-named-csv",
+        "a ZIP archive (Excel workbook) named .csv",
+        bytes_file("book.csv", _xlsx),
+        fails(r"book\.csv: cannot be read as CSV: it is a ZIP archive"),
+        fails(r"book\.csv: cannot be read as CSV: it is a ZIP archive"),
+    ),
+    Case(
+        "latin-1-bytes",
+        "latin-1 text (café) instead of UTF-8",
+        bytes_file("latin1.csv", _latin1, BASE_ROWS),
+        fails(
+            r"latin1\.csv: cannot be read as CSV: not UTF-8 text: byte 0xe9 at byte \d+ \(line 6\) cannot be "
+            r"decoded; save the file as UTF-8"
+        ),
+        fails(r"latin1\.csv: cannot be read as CSV: not UTF-8 text: byte 0xe9 at byte \d+ \(line 6\)"),
+    ),
+    Case(
+        "megabyte-text-and-ragged-row",
+        "a 1 MiB note on row 3 and a long row 17 (the slow reader's field limit)",
+        text_file("huge.csv", _megabyte_and_ragged),
+        kept(39, "line 18: 7 fields, the header has 6"),
+        kept(39, "line 18: 6 fields, the header has 5"),
+    ),
+    Case(
+        "megabyte-id",
+        "a 1 MiB id on row 17 (over predictions.example_id's 200 characters)",
+        spoiled("id", "i" * MEGABYTE),
+        kept(39, "id: expected an id of at most 200 characters"),
+        kept(39, "id: expected an id of at most 200 characters"),
+    ),
+    Case(
+        "sql-looking-strings",
+        "ids, categories and text like '); DROP TABLE predictions; --",
+        text_file("sql.csv", _sql),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "thousands-separators",
+        '"1,234" and "12,345.5" (read as numbers); "1,5" (a decimal comma, rejected)',
+        spoiled("size", "1,234", "12,345.5", "1,5"),
+        kept(39, "size: expected a number"),
+        kept(39, "size: expected a number"),
+    ),
+    Case(
+        "surrounding-whitespace",
+        "spaces and tabs around names, ids, categories and numbers",
+        text_file("spaces.csv", _whitespace),
+        kept(),
+        kept(),
+    ),
+    Case(
+        "trailing-delimiter",
+        "a comma at the end of every line (a nameless empty column)",
+        text_file("trailing.csv", _trailing_delimiter),
+        kept(),
+        kept(problems=("trailing.csv: column 'Unnamed: 5', all rows: expected no such column",)),
+    ),
+    Case(
+        "repeated-header-line",
+        "the header again as row 17 (two files pasted together)",
+        text_file("pasted.csv", _repeated_header, BASE_ROWS + 1),
+        kept(40, "size: expected a number"),
+        kept(40, "size: expected a number"),
+    ),
+    Case(
+        "bad-dates",
+        "2024-13-45 and 'yesterday' in the time column",
+        spoiled("day", "2024-13-45", "yesterday"),
+        kept(38, "day: expected a date or a number", "day: expected a date or a number"),
+        kept(38, "day: expected a date or a number", "day: expected a date or a number"),
+    ),
+    Case(
+        "duplicate-ids",
+        "row 6 repeats row 5's id; row 17 (next chunk) repeats row 3's",
+        text_file("dupes.csv", _duplicate_ids),
+        kept(38, "id: expected a unique id", "id: expected a unique id"),
+        kept(
+            38,
+            "id: expected a unique id",
+            "example_id: expected a unique id (seen in an earlier chunk)",
+            problems=(
+                "dupes.csv: column 'id', rows 6: expected a unique id, found 'r004'",
+                "dupes.csv: column 'example_id', rows 17: expected a unique id (seen in an earlier chunk)",
+            ),
+        ),
+    ),
+    Case(
+        "unseen-category-and-label",
+        "colour 'purple' and label 'maybe' on row 17, label column at night too",
+        text_file("unseen.csv", _unseen_values),
+        kept(),
+        kept(
+            problems=(
+                "unseen.csv: column 'colour', rows 17: expected a category in the model's vocabulary",
+                "unseen.csv: column 'label', rows 17: expected a class the model knows (the row is scored), "
+                "found 'maybe'",
+            )
+        ),
+    ),
+    Case(
+        "parquet-wrong-types",
+        "Parquet: size as text with a word, day as timestamps, colour as integers",
+        _parquet(_parquet_wrong_types),
+        kept(39, "size: expected a number"),
+        kept(39, "size: expected a number", problems=("typed.parquet: column 'colour', rows 1, 2, 3",)),
+    ),
+    Case(
+        "parquet-duplicate-columns",
+        "Parquet with the column size twice",
+        _parquet_duplicate_names,
+        fails(r"twice\.parquet: cannot be read as PARQUET: duplicate column names 'size'"),
+        fails(r"twice\.parquet: cannot be read as PARQUET: duplicate column names 'size'"),
+    ),
+    Case(
+        "corrupt-parquet",
+        "random bytes named .parquet",
+        bytes_file("broken.parquet", _binary),
+        fails(r"broken\.parquet: cannot be read as PARQUET: "),
+        fails(r"broken\.parquet: cannot be read as PARQUET: "),
+    ),
+    Case(
+        "folder-good-and-bad",
+        "a folder: a good file, a partly bad one, a header-only and an empty file",
+        _mixed_folder,
+        kept(78, "size: expected a number", "day: expected a date or a number"),
+        kept(
+            78,
+            "size: expected a number",
+            "day: expected a date or a number",
+            problems=(
+                "empty.csv: cannot be read as CSV: empty file (0 bytes); it adds no rows",
+                "header-only.csv: no rows (header only); it adds no rows",
+            ),
+        ),
+    ),
+    Case(
+        "folder-with-garbage",
+        "a folder: a good file and binary garbage",
+        _folder_with_garbage,
+        fails(r"garbage\.csv: cannot be read as CSV"),
+        fails(r"garbage\.csv: cannot be read as CSV"),
+    ),
+    Case(
+        "folder-file-without-label",
+        "a folder: a good file and one without the label column",
+        _folder_file_without_label,
+        fails(r"nolabel\.csv: missing label column 'label'; the file has 'id'"),
+        kept(2 * BASE_ROWS),
+    ),
+    Case(
+        "folder-columns-differ",
+        "a folder: two good files and one without size",
+        _folder_columns_differ,
+        fails(r"short\.csv: columns differ from .*good\.csv: missing 'size'"),
+        fails(r"short\.csv: missing columns 'size'"),
+    ),
 )
 
 
@@ -539,11 +792,26 @@ def bad_image(kind: str, path: Path) -> Path:
 
 # (case name, what, bad file name, kind, rejected reason or "" when the image is kept and scored)
 IMAGE_CASES: tuple[tuple[str, str, str, str, str], ...] = (
-    ("corrupt-image", "a .png of PNG signature then garbage", "broken.png", "corrupt",
-     "image: expected a readable image"),
-    ("truncated-jpeg", "a JPEG cut in half (Pillow's verify passes it; TensorFlow fails)", "half.jpg",
-     "truncated-jpeg", "image: expected a readable image"),
-    ("tiff-named-png", "a TIFF file named .png (Pillow reads it; TensorFlow cannot)", "tiff.png", "tiff-named-png",
-     "image: expected a readable image"),
+    (
+        "corrupt-image",
+        "a .png of PNG signature then garbage",
+        "broken.png",
+        "corrupt",
+        "image: expected a readable image",
+    ),
+    (
+        "truncated-jpeg",
+        "a JPEG cut in half (Pillow's verify passes it; TensorFlow fails)",
+        "half.jpg",
+        "truncated-jpeg",
+        "image: expected a readable image",
+    ),
+    (
+        "tiff-named-png",
+        "a TIFF file named .png (Pillow reads it; TensorFlow cannot)",
+        "tiff.png",
+        "tiff-named-png",
+        "image: expected a readable image",
+    ),
     ("wrongly-sized-image", "a 40x24 image where training had 8x8 (resized)", "big.png", "wrong-size", ""),
 )

@@ -11,6 +11,7 @@ Training data goes through pipeline.raw.read_raw, schema.infer_schema and valida
 a night through raw.iter_batch (chunks of 16 rows) and prediction.score_batch with an untrained
 model: its scores do not matter, only which rows it scores.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -32,8 +33,21 @@ from pipeline.prediction import PREDICTIONS, REJECTS, VALID, score_batch
 from pipeline.raw import iter_batch, read_feedback, read_raw
 from pipeline.schema import IMAGE_PATH_COLUMN, DatasetConfig, infer_schema
 from pipeline.validation import EXAMPLE_ID, REASON, validate
-from tests.reliability.corpus import (BASE_ROWS, CASES, CHUNK_ROWS, IMAGE_CASES, LABEL, ROW, SQL_TEXT, Case,
-                                      Expect, bad_image, csv_text, good_rows, png)
+from tests.reliability.corpus import (
+    BASE_ROWS,
+    CASES,
+    CHUNK_ROWS,
+    IMAGE_CASES,
+    LABEL,
+    ROW,
+    SQL_TEXT,
+    Case,
+    Expect,
+    bad_image,
+    csv_text,
+    good_rows,
+    png,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LUIGI = str(Path(sys.executable).with_name("luigi"))
@@ -42,6 +56,7 @@ BY_NAME = {case.name: case for case in CASES}
 
 
 # --- fixtures: a schema, preprocessor and (untrained) model from good data ----------------------
+
 
 def _fitted(path: Path, config: DatasetConfig, architecture: str):
     table = read_raw(path, LABEL)
@@ -73,6 +88,7 @@ def images(tmp_path_factory):
 
 
 # --- the corpus, both ways ----------------------------------------------------------------------
+
 
 def _case_path(folder: Path) -> Path:
     """The one file a case wrote (as [dataset] path names a file), or the folder of several."""
@@ -111,8 +127,13 @@ def test_training_data(case: Case, tmp_path):
         return
     table = read_raw(path, LABEL)
     result = validate(table, infer_schema(table, config))
-    _assert_handled(case.training, rows, len(result.valid), result.rejects[REASON].tolist(),
-                    [problem.line() for problem in result.problems])
+    _assert_handled(
+        case.training,
+        rows,
+        len(result.valid),
+        result.rejects[REASON].tolist(),
+        [problem.line() for problem in result.problems],
+    )
     CONTENT.get(case.name, lambda valid, labeled: None)(result.valid, True)
 
 
@@ -148,6 +169,7 @@ def _outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 def _ids_are(expected):
     def check(valid, labeled):
         assert valid[EXAMPLE_ID].tolist() == expected
+
     return check
 
 
@@ -170,7 +192,7 @@ def _missing_spellings(valid, labeled):
 
 
 def _thousands(valid, labeled):
-    assert [1234.0, 12345.5] == valid["size"].iloc[ROW - 1:ROW + 1].tolist()
+    assert valid["size"].iloc[ROW - 1 : ROW + 1].tolist() == [1234.0, 12345.5]
 
 
 def _european_numbers(valid, labeled):
@@ -184,8 +206,8 @@ def _huge_kept(valid, labeled):
 
 
 def _sql_verbatim(valid, labeled):
-    assert valid[EXAMPLE_ID].tolist()[:len(SQL_TEXT)] == list(SQL_TEXT)
-    assert valid["colour"].tolist()[:len(SQL_TEXT)] == list(SQL_TEXT)
+    assert valid[EXAMPLE_ID].tolist()[: len(SQL_TEXT)] == list(SQL_TEXT)
+    assert valid["colour"].tolist()[: len(SQL_TEXT)] == list(SQL_TEXT)
 
 
 def _megabyte_note(valid, labeled):
@@ -206,8 +228,10 @@ CONTENT = {
     "byte-order-mark": _ids_are(GOOD_IDS),
     "semicolon-delimiter": _ids_are(GOOD_IDS),
     "tab-delimiter": _ids_are(GOOD_IDS),
-    "surrounding-whitespace": lambda valid, labeled: (_ids_are(GOOD_IDS)(valid, labeled),
-                                                      _colours_clean(valid, labeled)),
+    "surrounding-whitespace": lambda valid, labeled: (
+        _ids_are(GOOD_IDS)(valid, labeled),
+        _colours_clean(valid, labeled),
+    ),
     "crlf-line-ends": _no_carriage_returns,
     "cr-line-ends": _no_carriage_returns,
     "quoted-newlines": _newlines_kept,
@@ -236,11 +260,16 @@ def test_the_corpus_is_large_every_case_is_decided_and_documented():
 
 
 # Cases proved by their own tests below, counted with the corpus in docs/bad-input.md.
-EXTRA_CASES = ("missing-image-file", "sql-looking-strings-in-the-database", "unseen-label-in-feedback",
-               "unreadable-feedback-file")
+EXTRA_CASES = (
+    "missing-image-file",
+    "sql-looking-strings-in-the-database",
+    "unseen-label-in-feedback",
+    "unreadable-feedback-file",
+)
 
 
 # --- the training schema against the file -------------------------------------------------------
+
 
 def test_unknown_extra_column_in_training_data_becomes_a_feature(tmp_path):
     BY_NAME["unknown-extra-column"].write(tmp_path, True)
@@ -249,6 +278,7 @@ def test_unknown_extra_column_in_training_data_becomes_a_feature(tmp_path):
 
 
 # --- images -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name, what, file_name, kind, reason", IMAGE_CASES, ids=[c[0] for c in IMAGE_CASES])
 def test_image_folder_training_data(name, what, file_name, kind, reason, tmp_path):
@@ -274,16 +304,22 @@ def test_image_night(name, what, file_name, kind, reason, tmp_path, images):
     for i in range(3):
         png(night / f"n{i}.png", shade=30 + i * 60)
     bad_image(kind, night / file_name)
-    summary = score_batch(iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), schema,
-                          preprocessor, model, out_dir=out)
+    summary = score_batch(
+        iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS),
+        schema,
+        preprocessor,
+        model,
+        out_dir=out,
+    )
     predictions, _, rejects = _outputs(out)
     stem = Path(file_name).stem
     assert summary.rows_in == 4 and summary.rows_scored + summary.rows_rejected == 4
     if reason:
         assert rejects[REASON].tolist() == [reason] and summary.rows_scored == 3
         assert stem not in predictions["example_id"].tolist()
-        assert any(f"{file_name}: column 'image', rows 1: expected a readable image" in line
-                   for line in summary.problems), summary.problems
+        assert any(
+            f"{file_name}: column 'image', rows 1: expected a readable image" in line for line in summary.problems
+        ), summary.problems
     else:  # resized in tf.data to the training size, then scored
         assert rejects.empty and stem in predictions["example_id"].tolist()
 
@@ -292,15 +328,17 @@ def test_missing_image_file_is_rejected_in_training_data_and_at_night(tmp_path):
     photos = [png(tmp_path / "photos" / f"p{i}.png", shade=i * 30) for i in range(6)]
     gone = tmp_path / "photos" / "gone.png"
     train = tmp_path / "train.csv"
-    train.write_text("photo,label\n" + "".join(f"{p},{'cat' if i % 2 else 'dog'}\n" for i, p in enumerate(photos))
-                     + f"{gone},cat\n")
+    train.write_text(
+        "photo,label\n" + "".join(f"{p},{'cat' if i % 2 else 'dog'}\n" for i, p in enumerate(photos)) + f"{gone},cat\n"
+    )
     config = DatasetConfig(path=str(train), label=LABEL, kinds={"photo": "image"})
     table = read_raw(train, LABEL)
     schema = infer_schema(table, config)
     result = validate(table, schema)
     assert (len(result.valid), result.rejects[REASON].tolist()) == (6, ["photo: expected an existing image file"])
-    assert any("train.csv: column 'photo', rows 7: expected an existing image file" in p.line()
-               for p in result.problems)
+    assert any(
+        "train.csv: column 'photo', rows 7: expected an existing image file" in p.line() for p in result.problems
+    )
 
     preprocessor = features.fit(result.valid, schema)
     model = build_model("cnn", features.model_spec(preprocessor), SMALL)
@@ -308,8 +346,9 @@ def test_missing_image_file_is_rejected_in_training_data_and_at_night(tmp_path):
     night.mkdir()
     out.mkdir()
     (night / "batch.csv").write_text("photo\n" + "".join(f"{p}\n" for p in photos[:3]) + f"{gone}\n")
-    summary = score_batch(iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model,
-                          out_dir=out)
+    summary = score_batch(
+        iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model, out_dir=out
+    )
     _, _, rejects = _outputs(out)
     assert (summary.rows_scored, rejects[REASON].tolist()) == (3, ["photo: expected an existing image file"])
 
@@ -326,12 +365,18 @@ def test_a_bmp_at_night_for_a_grayscale_model_is_scored(tmp_path):
     Image.new("RGB", (8, 8), (10, 20, 30)).save(night / "n0.bmp")
     out = tmp_path / "scored"
     out.mkdir()
-    summary = score_batch(iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), schema,
-                          preprocessor, model, out_dir=out)
+    summary = score_batch(
+        iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS),
+        schema,
+        preprocessor,
+        model,
+        out_dir=out,
+    )
     assert summary.rows_scored == 1
 
 
 # --- SQL-looking text, stored verbatim end to end -----------------------------------------------
+
 
 def test_sql_looking_strings_are_stored_verbatim_in_the_prediction_log(database_url, tmp_path):
     """Ids, categories and even the classes (so the prediction column too) look like SQL."""
@@ -352,20 +397,33 @@ def test_sql_looking_strings_are_stored_verbatim_in_the_prediction_log(database_
     night.mkdir()
     out.mkdir()
     rows_written = BY_NAME["sql-looking-strings"].write(night, False)
-    summary = score_batch(iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model,
-                          out_dir=out)
+    summary = score_batch(
+        iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model, out_dir=out
+    )
     predictions = pd.read_parquet(out / PREDICTIONS)
     assert summary.rows_scored == rows_written == len(predictions)
 
     engine = database.connect(database_url)
     night_date = datetime.date(2024, 2, 29)
-    stored = load_batch(engine, batch_date=night_date, model_version="v'; DROP TABLE batches; --",
-                        predictions=predictions, rows_in=summary.rows_in, rows_rejected=summary.rows_rejected)
+    stored = load_batch(
+        engine,
+        batch_date=night_date,
+        model_version="v'; DROP TABLE batches; --",
+        predictions=predictions,
+        rows_in=summary.rows_in,
+        rows_rejected=summary.rows_rejected,
+    )
     assert stored == rows_written
     with engine.connect() as connection:
-        back = pd.DataFrame(connection.execute(sa.text(
-            "SELECT example_id, prediction, probabilities, model_version FROM predictions WHERE batch_date = :d"),
-            {"d": night_date}).all(), columns=["example_id", "prediction", "probabilities", "model_version"])
+        back = pd.DataFrame(
+            connection.execute(
+                sa.text(
+                    "SELECT example_id, prediction, probabilities, model_version FROM predictions WHERE batch_date = :d"
+                ),
+                {"d": night_date},
+            ).all(),
+            columns=["example_id", "prediction", "probabilities", "model_version"],
+        )
         tables_left = connection.execute(sa.text("SELECT COUNT(*) FROM batches")).scalar()
     assert tables_left == 1
     assert set(back["example_id"]) == set(predictions["example_id"]) >= set(SQL_TEXT)
@@ -375,6 +433,7 @@ def test_sql_looking_strings_are_stored_verbatim_in_the_prediction_log(database_
 
 
 # --- late labels --------------------------------------------------------------------------------
+
 
 def test_unseen_label_in_feedback_is_kept_verbatim(tmp_path):
     """A late label the model never predicted is stored as it came: it counts as a wrong prediction
@@ -395,9 +454,11 @@ def test_unreadable_feedback_file_is_one_line_naming_it(tmp_path):
 
 # --- through the command line, as a person runs it ----------------------------------------------
 
-CLI_CASES = {"header-only": "header.csv: no rows (header only)",
-             "missing-label-column": "nolabel.csv: missing label column 'label'",
-             "binary-garbage": "garbage.csv: cannot be read as CSV"}
+CLI_CASES = {
+    "header-only": "header.csv: no rows (header only)",
+    "missing-label-column": "nolabel.csv: missing label column 'label'",
+    "binary-garbage": "garbage.csv: cannot be read as CSV",
+}
 
 
 def test_validate_data_on_the_command_line_exits_30_with_one_line(tmp_path):
@@ -407,14 +468,22 @@ def test_validate_data_on_the_command_line_exits_30_with_one_line(tmp_path):
         (root / "raw").mkdir(parents=True)
         BY_NAME[name].write(root / "raw", True)
         config = root / "overnight.cfg"
-        config.write_text(f"[core]\nno_lock = true\n[overnight]\ndata_root = {root / 'data'}\n"
-                          f"database_url = sqlite:///{root / 'data' / 'overnight.db'}\n"
-                          f"[dataset]\npath = {_case_path(root / 'raw')}\nlabel = {LABEL}\n")
+        config.write_text(
+            f"[core]\nno_lock = true\n[overnight]\ndata_root = {root / 'data'}\n"
+            f"database_url = sqlite:///{root / 'data' / 'overnight.db'}\n"
+            f"[dataset]\npath = {_case_path(root / 'raw')}\nlabel = {LABEL}\n"
+        )
         env = {k: v for k, v in os.environ.items() if k != "OVERNIGHT_DATABASE_URL"}
         env.update(LUIGI_CONFIG_PATH=str(config), TF_CPP_MIN_LOG_LEVEL="2")
         # In parallel: each is a fresh interpreter importing luigi, pandas and SQLAlchemy.
-        started[name] = subprocess.Popen([LUIGI, "--module", "tasks", "ValidateData"], cwd=REPO_ROOT, env=env,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started[name] = subprocess.Popen(
+            [LUIGI, "--module", "tasks", "ValidateData"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     for name, process in started.items():
         stdout, stderr = process.communicate(timeout=180)
         output = stdout + stderr

@@ -17,13 +17,14 @@ reruns the same command to completion:
 
     pytest tests/reliability -m slow -s     # prints the per-stage figures
 """
+
 from __future__ import annotations
 
 import random
 import time
-from concurrent.futures import ThreadPoolExecutor
 import zipfile
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import pytest
@@ -86,8 +87,9 @@ def run_trial(world: CrashWorld, trial: Trial, rng: random.Random, index: int, m
         world.add_late_files(trial.date, trial.late)
     log = world.root / "logs" / f"{index:02d}-{'-'.join(trial.command)}.log"
     pause = trial.how not in ("random", MODEL_SAVE)
-    process = world.start([LUIGI, "--module", "tasks", *trial.command], log,
-                          **(crash_pause_env(trial.how) if pause else {}))
+    process = world.start(
+        [LUIGI, "--module", "tasks", *trial.command], log, **(crash_pause_env(trial.how) if pause else {})
+    )
     started, note = time.monotonic(), ""
     if trial.how == "random":
         delay = rng.uniform(*trial.window)
@@ -123,8 +125,11 @@ def run_trial(world: CrashWorld, trial: Trial, rng: random.Random, index: int, m
     problems += crash_output_problems(world.data) + crash_database_problems(world, before)
     problems += crash_leftover_problems(world)
     status = {row["run_id"]: row["status"] for row in world.rows("SELECT run_id, status FROM runs")}
-    problems += [f"killed run of {run['task']} is {status[run['run_id']]}, not abandoned"
-                 for run in killed if status[run["run_id"]] != "abandoned"]
+    problems += [
+        f"killed run of {run['task']} is {status[run['run_id']]}, not abandoned"
+        for run in killed
+        if status[run["run_id"]] != "abandoned"
+    ]
     problems += [f"run of {run['task']} still running after the rerun" for run in crash_running_runs(world)]
     if trial.date:
         night, kill.rows_lost, kill.rows_duplicated = crash_night_problems(world, trial.date, model)
@@ -165,11 +170,16 @@ def summary(name: str, kills: list[Kill], seconds: float) -> str:
     duplicated = sum(kill.rows_duplicated for kill in kills)
     moments = Counter(kill.trial.how for kill in kills)
     interrupted = sum(kill.runs_killed for kill in kills)
-    abandoned = sum(kill.runs_killed for kill in kills if not any("not abandoned" in problem
-                                                                   for problem in kill.problems_after_rerun))
-    return (f"crash harness [{name}]: {survived}/{len(kills)} kills survived in {seconds:.0f} s; rows lost {lost}, "
-            f"rows duplicated {duplicated}; killed runs marked abandoned {abandoned}/{interrupted}; "
-            f"by stage {dict(sorted(by_stage.items()))}; by moment {dict(sorted(moments.items()))}")
+    abandoned = sum(
+        kill.runs_killed
+        for kill in kills
+        if not any("not abandoned" in problem for problem in kill.problems_after_rerun)
+    )
+    return (
+        f"crash harness [{name}]: {survived}/{len(kills)} kills survived in {seconds:.0f} s; rows lost {lost}, "
+        f"rows duplicated {duplicated}; killed runs marked abandoned {abandoned}/{interrupted}; "
+        f"by stage {dict(sorted(by_stage.items()))}; by moment {dict(sorted(moments.items()))}"
+    )
 
 
 def report(capsys, name: str, kills: list[Kill], started: float) -> None:
@@ -177,15 +187,20 @@ def report(capsys, name: str, kills: list[Kill], started: float) -> None:
         print()
         for number, kill in enumerate(kills):
             verdict = "ok" if kill.survived else "FAILED"
-            print(f"  kill {number:2d} {verdict:6s} {' '.join(kill.trial.command):45s} {kill.trial.how:34s} "
-                  f"-> {kill.stage} {kill.note}")
+            print(
+                f"  kill {number:2d} {verdict:6s} {' '.join(kill.trial.command):45s} {kill.trial.how:34s} "
+                f"-> {kill.stage} {kill.note}"
+            )
         print(summary(name, kills, time.monotonic() - started))
 
 
 def failures(kills: list[Kill]) -> str:
-    return "\n".join(f"{' '.join(kill.trial.command)} [{kill.trial.how}] killed in {kill.stage}: "
-                     f"after the kill {kill.problems_after_kill}; after the rerun {kill.problems_after_rerun}"
-                     for kill in kills if not kill.survived)
+    return "\n".join(
+        f"{' '.join(kill.trial.command)} [{kill.trial.how}] killed in {kill.stage}: "
+        f"after the kill {kill.problems_after_kill}; after the rerun {kill.problems_after_rerun}"
+        for kill in kills
+        if not kill.survived
+    )
 
 
 def training_plan() -> list[Trial]:
@@ -221,13 +236,26 @@ def nightly_plan(nights: list[str], backend: str) -> list[Trial]:
         return Trial(("Nightly", "--date", nights[index]), how, window, nights[index], late, late_after_kill)
 
     if backend == "postgresql":
-        return [night(0, MID_LOAD), night(1, "random"), night(2, "run:before-finish:LogPredictions"),
-                night(0, MID_LOAD, late=4), night(3, "random")]
+        return [
+            night(0, MID_LOAD),
+            night(1, "random"),
+            night(2, "run:before-finish:LogPredictions"),
+            night(0, MID_LOAD, late=4),
+            night(3, "random"),
+        ]
     return [
-        night(0, "random"), night(1, "random"), night(2, MID_LOAD), night(3, "random"),
-        night(4, "stage:before-rename:BatchPredict", late_after_kill=3), night(5, "run:before-finish:LogPredictions"),
-        night(6, "run:before-finish:Nightly"), night(0, MID_LOAD, late=4), night(1, "random", late=4),
-        night(7, "random"), night(2, MID_LOAD, late=3), night(3, "random", late=2),
+        night(0, "random"),
+        night(1, "random"),
+        night(2, MID_LOAD),
+        night(3, "random"),
+        night(4, "stage:before-rename:BatchPredict", late_after_kill=3),
+        night(5, "run:before-finish:LogPredictions"),
+        night(6, "run:before-finish:Nightly"),
+        night(0, MID_LOAD, late=4),
+        night(1, "random", late=4),
+        night(7, "random"),
+        night(2, MID_LOAD, late=3),
+        night(3, "random", late=2),
     ]
 
 
@@ -237,8 +265,11 @@ def test_training_and_nightly_runs_survive_kills(database_url, crash_nightly_wor
     started = time.monotonic()
     backend = database_url.split(":", 1)[0].split("+", 1)[0]
     nightly = crash_nightly_world(database_url, nights=8 if backend == "sqlite" else 4, late_nights=1)
-    plans = {f"nightly, {backend}": lambda: run_plan(nightly, nightly_plan(nightly.nights, backend), SEED + 1,
-                                                     model=crash_model["version"])}
+    plans = {
+        f"nightly, {backend}": lambda: run_plan(
+            nightly, nightly_plan(nightly.nights, backend), SEED + 1, model=crash_model["version"]
+        )
+    }
     if backend == "sqlite":
         training = crash_new_world(tmp_path / "training")
         plans["training, sqlite"] = lambda: run_plan(training, training_plan(), SEED)

@@ -5,6 +5,7 @@ folder, breaks one promise there with a textual patch, and runs a few harness tr
 copy (PYTHONPATH puts it ahead of the installed package). The repository itself is never
 changed. The harness must report the breakage; these tests fail if it does not.
 """
+
 from __future__ import annotations
 
 import random
@@ -21,15 +22,21 @@ pytestmark = pytest.mark.slow
 
 # The delete of an earlier load committed on its own, before the new rows: "the delete and the
 # inserts in separate transactions".
-SPLIT_LOAD = {"pipeline/prediction_log.py": (
-    "        write = row_writer(connection)\n",
-    "        connection.commit()  # BROKEN: the delete commits alone\n        write = row_writer(connection)\n")}
+SPLIT_LOAD = {
+    "pipeline/prediction_log.py": (
+        "        write = row_writer(connection)\n",
+        "        connection.commit()  # BROKEN: the delete commits alone\n        write = row_writer(connection)\n",
+    )
+}
 # The stage writes straight into its final folder: no temporary path, no rename.
-NO_RENAME = {"tasks/base.py": (
-    "        with self.output().temporary_path() as temporary:\n            out_dir = Path(temporary)\n"
-    "            out_dir.mkdir(parents=True)\n",
-    "        with __import__('contextlib').nullcontext(self.output().path) as temporary:  # BROKEN\n"
-    "            out_dir = Path(temporary)\n            out_dir.mkdir(parents=True, exist_ok=True)\n")}
+NO_RENAME = {
+    "tasks/base.py": (
+        "        with self.output().temporary_path() as temporary:\n            out_dir = Path(temporary)\n"
+        "            out_dir.mkdir(parents=True)\n",
+        "        with __import__('contextlib').nullcontext(self.output().path) as temporary:  # BROKEN\n"
+        "            out_dir = Path(temporary)\n            out_dir.mkdir(parents=True, exist_ok=True)\n",
+    )
+}
 
 
 def broken_copy(root: Path, patches: dict[str, tuple[str, str]]) -> Path:

@@ -1,6 +1,7 @@
 """The crash-safety mechanisms one by one, in-process and fast (the harness tests them whole):
 fsync before the rename, output locks, the cleanup of abandoned temporary outputs, stale runs
 settled at the first completeness check, and the opt-in pause points."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,16 @@ def crash_config(tmp_path, monkeypatch) -> Path:
     """A Luigi config with a scratch data root and SQLite database, in force for this test."""
     monkeypatch.delenv("OVERNIGHT_DATABASE_URL", raising=False)
     path = tmp_path / "crash.cfg"
-    path.write_text(crash_config_text({"overnight": {"data_root": str(tmp_path / "data"),
-                                                     "database_url": f"sqlite:///{tmp_path / 'data' / 'db.sqlite'}"}}))
+    path.write_text(
+        crash_config_text(
+            {
+                "overnight": {
+                    "data_root": str(tmp_path / "data"),
+                    "database_url": f"sqlite:///{tmp_path / 'data' / 'db.sqlite'}",
+                }
+            }
+        )
+    )
     monkeypatch.setattr(LuigiConfigParser, "_instance", None)
     monkeypatch.setattr(LuigiConfigParser, "_config_paths", [str(path)])
     Register.clear_instance_cache()
@@ -66,8 +75,11 @@ def test_contents_and_folder_are_synced_before_the_rename_and_the_parent_after(c
     task.execute()
     final = task.output().path
     rename = events.index(("rename", final))
-    synced_before = {path.split("-luigi-tmp-")[0] + path.split("-luigi-tmp-")[1][10:]
-                     for kind, path in events[:rename] if kind == "fsync" and "-luigi-tmp-" in path}
+    synced_before = {
+        path.split("-luigi-tmp-")[0] + path.split("-luigi-tmp-")[1][10:]
+        for kind, path in events[:rename]
+        if kind == "fsync" and "-luigi-tmp-" in path
+    }
     assert {final, f"{final}/a.txt", f"{final}/sub", f"{final}/sub/b.txt", f"{final}/version.json"} <= synced_before
     assert ("fsync", str(Path(final).parent)) in events[rename:]
 
@@ -96,8 +108,9 @@ def test_cleanup_removes_unlocked_temporary_outputs_and_spares_a_live_one(crash_
     # A live writer of version bbbb... holds its output lock (here: flock holding it for sleep).
     with base.output_lock(str(stage / "bbbbbbbbbbbbbbbb"), owner="probe"):
         pass  # creates the lock file
-    lock_file = next(path for path in (tmp_path / "data" / base.LOCKS).glob("*.lock")
-                     if "bbbbbbbbbbbbbbbb" in path.read_text())
+    lock_file = next(
+        path for path in (tmp_path / "data" / base.LOCKS).glob("*.lock") if "bbbbbbbbbbbbbbbb" in path.read_text()
+    )
     holder = subprocess.Popen(["flock", str(lock_file), "sleep", "30"], start_new_session=True)
     try:
         deadline = time.monotonic() + 10
@@ -116,8 +129,9 @@ def test_cleanup_removes_unlocked_temporary_outputs_and_spares_a_live_one(crash_
 def test_the_first_completeness_check_settles_a_dead_process_run(crash_config, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'data' / 'db.sqlite'}"
     engine = database.connect(url)
-    run_id = ledger.start_run(engine, task="CrashToyStage", params={}, version="v", data_version=None,
-                              output_path="x", repo_dir=tmp_path)
+    run_id = ledger.start_run(
+        engine, task="CrashToyStage", params={}, version="v", data_version=None, output_path="x", repo_dir=tmp_path
+    )
     gone = subprocess.Popen(["true"])
     gone.wait()
     with engine.begin() as connection:

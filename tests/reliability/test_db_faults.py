@@ -11,6 +11,7 @@ The PostgreSQL cases follow tests/conftest.py: skipped without a server, failure
 The restart test restarts the local cluster serving OVERNIGHT_TEST_POSTGRES_URL (pg_ctlcluster,
 about 4 s), which drops every session on that server for a moment.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -50,11 +51,11 @@ MODEL = "dbfault-model"
 def dbfault_world(tmp_path: Path) -> Path:
     """A tiny CSV data set and a config file naming it; returns the config file."""
     data = tmp_path / "tiny.csv"
-    data.write_text("size,colour,label\n" + "".join(f"{i},{'red' if i % 2 else 'blue'},{'ab'[i % 2]}\n"
-                                                   for i in range(20)))
+    data.write_text(
+        "size,colour,label\n" + "".join(f"{i},{'red' if i % 2 else 'blue'},{'ab'[i % 2]}\n" for i in range(20))
+    )
     config = tmp_path / "dbfault.cfg"
-    config.write_text(f"[overnight]\ndata_root = {tmp_path / 'data'}\n\n"
-                      f"[dataset]\npath = {data}\nlabel = label\n")
+    config.write_text(f"[overnight]\ndata_root = {tmp_path / 'data'}\n\n[dataset]\npath = {data}\nlabel = label\n")
     return config
 
 
@@ -70,8 +71,9 @@ def dbfault_files_mentioning(root: Path, secret: str) -> list[Path]:
     return [path for path in sorted(root.rglob("*")) if path.is_file() and needle in path.read_bytes()]
 
 
-def assert_one_clear_line(result: subprocess.CompletedProcess, *, expected: str, tmp_path: Path,
-                          masked: bool = True) -> None:
+def assert_one_clear_line(
+    result: subprocess.CompletedProcess, *, expected: str, tmp_path: Path, masked: bool = True
+) -> None:
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert "Traceback" not in output, output[-3000:]
@@ -146,30 +148,47 @@ def dbfault_postgres_url() -> Iterator[str]:
     """A fresh schema on the test server, its sessions named so that a test can find them."""
     for url in _postgres_schema_url():
         application = f"dbfault-{uuid.uuid4().hex[:12]}"
-        yield sa.engine.make_url(url).update_query_dict({"application_name": application}).render_as_string(
-            hide_password=False)
+        yield (
+            sa.engine.make_url(url)
+            .update_query_dict({"application_name": application})
+            .render_as_string(hide_password=False)
+        )
 
 
 def dbfault_chunk(start: int, rows: int) -> pd.DataFrame:
-    return pd.DataFrame({"example_id": [f"x{number:07d}" for number in range(start, start + rows)],
-                         "prediction": "a", "score": 0.5, "probabilities": '{"a": 0.5, "b": 0.5}'})
+    return pd.DataFrame(
+        {
+            "example_id": [f"x{number:07d}" for number in range(start, start + rows)],
+            "prediction": "a",
+            "score": 0.5,
+            "probabilities": '{"a": 0.5, "b": 0.5}',
+        }
+    )
 
 
 def dbfault_counts(engine: sa.Engine) -> tuple[int, int, list[tuple]]:
     """(prediction rows, distinct example ids, batches rows) of the test night."""
     with engine.connect() as connection:
-        rows, ids = connection.execute(sa.text(
-            "SELECT COUNT(*), COUNT(DISTINCT example_id) FROM predictions "
-            "WHERE batch_date = :night AND model_version = :model"), {"night": NIGHT, "model": MODEL}).one()
-        batch = connection.execute(sa.text(
-            "SELECT rows_in, rows_scored, status FROM batches WHERE batch_date = :night AND model_version = :model"),
-            {"night": NIGHT, "model": MODEL}).all()
+        rows, ids = connection.execute(
+            sa.text(
+                "SELECT COUNT(*), COUNT(DISTINCT example_id) FROM predictions "
+                "WHERE batch_date = :night AND model_version = :model"
+            ),
+            {"night": NIGHT, "model": MODEL},
+        ).one()
+        batch = connection.execute(
+            sa.text(
+                "SELECT rows_in, rows_scored, status FROM batches WHERE batch_date = :night AND model_version = :model"
+            ),
+            {"night": NIGHT, "model": MODEL},
+        ).all()
     return rows, ids, [tuple(row) for row in batch]
 
 
 def dbfault_load(engine: sa.Engine, chunks, rows_in: int) -> int:
-    return prediction_log.load_batch(engine, batch_date=NIGHT, model_version=MODEL, predictions=chunks,
-                                     rows_in=rows_in, rows_rejected=0)
+    return prediction_log.load_batch(
+        engine, batch_date=NIGHT, model_version=MODEL, predictions=chunks, rows_in=rows_in, rows_rejected=0
+    )
 
 
 def dbfault_cluster(url: sa.URL) -> tuple[str, str] | None:
@@ -213,8 +232,10 @@ def test_restart_mid_load_rolls_back_and_the_rerun_loads_exactly_once(dbfault_po
     base = sa.engine.make_url(postgres_base_url())
     cluster = dbfault_cluster(base)
     if cluster is None:
-        _postgres_missing(f"cannot restart the PostgreSQL cluster behind {database.mask_url(str(base))} "
-                          "(not local, or no pg_ctlcluster)")
+        _postgres_missing(
+            f"cannot restart the PostgreSQL cluster behind {database.mask_url(str(base))} "
+            "(not local, or no pg_ctlcluster)"
+        )
     engine = database.connect(dbfault_postgres_url)
     assert dbfault_load(engine, [dbfault_chunk(0, 1_000)], 1_000) == 1_000  # yesterday's load, intact after
     with engine.connect() as first, engine.connect() as second:  # two idle pooled connections
@@ -224,8 +245,12 @@ def test_restart_mid_load_rolls_back_and_the_rerun_loads_exactly_once(dbfault_po
 
     def chunks_with_a_restart():
         yield dbfault_chunk(0, 20_000)  # COPYed into the open transaction
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "restart"], check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "restart"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         restarted.append(time.monotonic())
         yield dbfault_chunk(20_000, 20_000)  # its COPY meets the dead connection
 
@@ -247,8 +272,9 @@ def test_restart_mid_load_rolls_back_and_the_rerun_loads_exactly_once(dbfault_po
     assert dbfault_load(engine, [dbfault_chunk(0, 20_000), dbfault_chunk(20_000, 20_000)], 40_000) == 40_000
     assert dbfault_counts(engine) == (40_000, 40_000, [(40_000, 40_000, "loaded")])
     # And the run ledger works on the same engine too.
-    run_id = ledger.start_run(engine, task="DbFault", params={}, version="v", data_version=None,
-                              output_path="-", repo_dir=REPO_ROOT)
+    run_id = ledger.start_run(
+        engine, task="DbFault", params={}, version="v", data_version=None, output_path="-", repo_dir=REPO_ROOT
+    )
     ledger.finish_run(engine, run_id, status="succeeded")
 
 
@@ -269,8 +295,10 @@ def test_backend_killed_during_copy_rolls_back_and_the_rerun_loads_exactly_once(
 
     def kill_while_copying() -> None:
         # pg_stat_activity is a per-transaction snapshot: one short transaction per look.
-        look = sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :application "
-                       "AND state = 'active' AND query LIKE 'COPY%'")
+        look = sa.text(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = :application "
+            "AND state = 'active' AND query LIKE 'COPY%'"
+        )
         armed.wait(timeout=60)
         with admin.connect() as connection:
             while not done.is_set() and not killed:

@@ -10,6 +10,7 @@
 - two `load_batch` calls of one night at once (both backends): the loads serialise, the night
   holds one load's rows, whole, never a mix or a double.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -89,8 +90,9 @@ def test_the_script_for_two_dates_at_once_runs_both(crash_overlap_world, crash_m
 
 
 @pytest.mark.parametrize("lock", ["--no-lock", "luigi-lock"])
-def test_luigi_twice_for_one_date_without_the_script_stores_the_night_once(crash_overlap_world, crash_model, lock,
-                                                                            capsys):
+def test_luigi_twice_for_one_date_without_the_script_stores_the_night_once(
+    crash_overlap_world, crash_model, lock, capsys
+):
     world, model = crash_overlap_world, crash_model["version"]
     night = world.nights[0]
     command = [LUIGI, "--module", "tasks", "Nightly", "--date", night] + (["--no-lock"] if lock == "--no-lock" else [])
@@ -119,8 +121,9 @@ def test_two_loads_of_one_night_at_once_store_one_whole_load(engine, capsys):
         frame = pd.DataFrame({"example_id": ids, "prediction": label, "score": 0.5})
         start.wait()
         try:
-            prediction_log.load_batch(engine, batch_date=night, model_version=model, predictions=frame,
-                                      rows_in=rows, rows_rejected=0)
+            prediction_log.load_batch(
+                engine, batch_date=night, model_version=model, predictions=frame, rows_in=rows, rows_rejected=0
+            )
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -138,6 +141,7 @@ def test_two_loads_of_one_night_at_once_store_one_whole_load(engine, capsys):
     assert stored["prediction"].nunique() == 1, "rows of both loads: the loads interleaved"
     assert marker["rows_scored"].tolist() == [rows]
     with capsys.disabled():
-        print(f"\noverlap: two load_batch of one night at once on {engine.dialect.name} -> {len(stored)} rows, "
-              f"one load, {time.monotonic() - began:.1f} s")
-
+        print(
+            f"\noverlap: two load_batch of one night at once on {engine.dialect.name} -> {len(stored)} rows, "
+            f"one load, {time.monotonic() - began:.1f} s"
+        )

@@ -12,6 +12,7 @@ a read-only role for analysts, and a private working tree.
   view, and nothing else.
 - data_root is created 0700 (unless `[overnight] private = false`), a new SQLite file 0600.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,8 +39,19 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LUIGI = str(Path(sys.executable).with_name("luigi"))
 PASSWORD = "dbfault-Pw-7f3a9c"  # unusual enough that finding it anywhere is a leak
 VIEWS = ("prediction_quality_daily", "drift_alerts", "labeling_queue")
-TABLES = ("runs", "run_metrics", "datasets", "model_versions", "model_events", "batches", "predictions",
-          "feedback", "feature_stats", "drift", "alembic_version")
+TABLES = (
+    "runs",
+    "run_metrics",
+    "datasets",
+    "model_versions",
+    "model_events",
+    "batches",
+    "predictions",
+    "feedback",
+    "feature_stats",
+    "drift",
+    "alembic_version",
+)
 
 
 # --- passwords -----------------------------------------------------------------------------------
@@ -83,8 +95,9 @@ def dbfault_database_text(url: str) -> str:
         metadata = sa.MetaData()
         metadata.reflect(engine, views=True)
         with engine.connect() as connection:
-            return "\n".join(repr(tuple(row)) for table in metadata.sorted_tables
-                             for row in connection.execute(sa.select(table)))
+            return "\n".join(
+                repr(tuple(row)) for table in metadata.sorted_tables for row in connection.execute(sa.select(table))
+            )
     finally:
         engine.dispose()
 
@@ -96,10 +109,22 @@ def test_no_password_in_runs_logs_or_files(dbfault_postgres_url, tmp_path):
     good = dbfault_config(tmp_path / "good", dataset)
     bad = dbfault_config(tmp_path / "bad", dataset)
 
-    succeeded = subprocess.run([LUIGI, "--module", "tasks", "SplitData"], cwd=REPO_ROOT, env=dbfault_env(good, url),
-                               capture_output=True, text=True, timeout=120)
-    failed = subprocess.run([sys.executable, "-c", FAILING_RUN], cwd=REPO_ROOT, env=dbfault_env(bad, url),
-                            capture_output=True, text=True, timeout=120)
+    succeeded = subprocess.run(
+        [LUIGI, "--module", "tasks", "SplitData"],
+        cwd=REPO_ROOT,
+        env=dbfault_env(good, url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    failed = subprocess.run(
+        [sys.executable, "-c", FAILING_RUN],
+        cwd=REPO_ROOT,
+        env=dbfault_env(bad, url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert succeeded.returncode == 0, succeeded.stderr[-3000:]
     assert failed.returncode == 30, failed.stderr[-3000:]
@@ -111,8 +136,11 @@ def test_no_password_in_runs_logs_or_files(dbfault_postgres_url, tmp_path):
     leaks = {
         "runs and every other table": PASSWORD in stored,
         "Luigi's output": PASSWORD in logs,
-        "files under the data roots": [str(path) for path in sorted(tmp_path.rglob("*"))
-                                       if path.is_file() and PASSWORD.encode() in path.read_bytes()],
+        "files under the data roots": [
+            str(path)
+            for path in sorted(tmp_path.rglob("*"))
+            if path.is_file() and PASSWORD.encode() in path.read_bytes()
+        ],
     }
     assert leaks == {"runs and every other table": False, "Luigi's output": False, "files under the data roots": []}
 
@@ -136,8 +164,15 @@ def test_one_line_errors_filter_masks_passwords_everywhere():
     url = f"postgresql+psycopg2://overnight:{PASSWORD}@db:5432/prod"
 
     def filtered(message, *args, error=None):
-        record = logging.LogRecord("luigi-interface", logging.ERROR, __file__, 1, message, args,
-                                   (type(error), error, error.__traceback__) if error else None)
+        record = logging.LogRecord(
+            "luigi-interface",
+            logging.ERROR,
+            __file__,
+            1,
+            message,
+            args,
+            (type(error), error, error.__traceback__) if error else None,
+        )
         OneLineErrors().filter(record)
         return logging.Formatter().format(record)
 
@@ -146,20 +181,35 @@ def test_one_line_errors_filter_masks_passwords_everywhere():
     except RuntimeError as error:
         unexpected = filtered("failed %s", "IngestData()", error=error)
     expected = filtered("failed IngestData()", error=DataError(f"no such file {url}"))
-    scheduling = filtered("Will not run SplitData() or any dependencies due to error in complete() method:\n"
-                          "Traceback (most recent call last):\n  File \"x.py\", line 1, in complete\n"
-                          f"pipeline.errors.DataError: https:/user:{PASSWORD}@host/data.csv: no such file")
+    scheduling = filtered(
+        "Will not run SplitData() or any dependencies due to error in complete() method:\n"
+        'Traceback (most recent call last):\n  File "x.py", line 1, in complete\n'
+        f"pipeline.errors.DataError: https:/user:{PASSWORD}@host/data.csv: no such file"
+    )
 
     assert "Traceback" in unexpected and "***" in unexpected  # unexpected errors keep their traceback
     assert expected == "failed IngestData(): no such file postgresql+psycopg2://overnight:***@db:5432/prod"
-    assert scheduling == ("Will not run SplitData() or any dependencies due to error in complete() method: "
-                          "https:/user:***@host/data.csv: no such file")
+    assert scheduling == (
+        "Will not run SplitData() or any dependencies due to error in complete() method: "
+        "https:/user:***@host/data.csv: no such file"
+    )
     assert PASSWORD not in unexpected + expected + scheduling
 
 
 # Where credentials could be written down in the repository (tests hold fake ones on purpose).
-REPOSITORY_TEXT = ("pipeline", "tasks", "models", "scripts", "docs", "benchmarks", "README.md", "luigi.cfg",
-                   "logging.ini", "Makefile", "setup.py")
+REPOSITORY_TEXT = (
+    "pipeline",
+    "tasks",
+    "models",
+    "scripts",
+    "docs",
+    "benchmarks",
+    "README.md",
+    "luigi.cfg",
+    "logging.ini",
+    "Makefile",
+    "setup.py",
+)
 # scheme://user:secret@ where the secret is not one of the placeholders docs use.
 URL_WITH_PASSWORD = re.compile(r"[A-Za-z][\w+.-]*://[^:/@\s'\"]+:(?P<secret>[^@\s/'\"]+)@")
 PLACEHOLDERS = {"password", "pw", "***", "secret", "PASSWORD"}
@@ -182,22 +232,38 @@ def test_no_credentials_are_written_in_the_repository():
 # --- SQL is never built from text ----------------------------------------------------------------
 
 # Calls whose first argument is SQL text.
-SQL_METHODS = {"exec_driver_sql", "execute", "executemany", "executescript", "copy_expert", "copy_from",
-               "copy_to", "mogrify", "read_sql", "read_sql_query", "literal_column"}
+SQL_METHODS = {
+    "exec_driver_sql",
+    "execute",
+    "executemany",
+    "executescript",
+    "copy_expert",
+    "copy_from",
+    "copy_to",
+    "mogrify",
+    "read_sql",
+    "read_sql_query",
+    "literal_column",
+}
 SQLALCHEMY_NAMES = {"sa", "sqlalchemy"}
 
 # (file, function): why its dynamically assembled statement is safe. Every entry must still be
 # needed (the test fails on a stale one), so the list stays the truth.
 ALLOWED = {
-    ("pipeline/database/row_writing.py", "copy_rows"):
-        "COPY statement: table and column names are module constants (predictions_table.name, "
-        "_TABLE_COLUMNS); the NULL marker is the constant \\N or 'null-' + uuid4().hex. No data, "
-        "no config text; the rows travel as CSV data, never as SQL.",
-    ("pipeline/database/row_writing.py", "sqlite_rows"):
-        "INSERT with ? placeholders; table and column names are module constants; the values are "
-        "bound by executemany.",
-    ("pipeline/database/migrations/versions/0002_nightly.py", "downgrade"):
-        "DROP VIEW for each name in the migration's own VIEWS constant (literal view names).",
+    (
+        "pipeline/database/row_writing.py",
+        "copy_rows",
+    ): "COPY statement: table and column names are module constants (predictions_table.name, "
+    "_TABLE_COLUMNS); the NULL marker is the constant \\N or 'null-' + uuid4().hex. No data, "
+    "no config text; the rows travel as CSV data, never as SQL.",
+    (
+        "pipeline/database/row_writing.py",
+        "sqlite_rows",
+    ): "INSERT with ? placeholders; table and column names are module constants; the values are bound by executemany.",
+    (
+        "pipeline/database/migrations/versions/0002_nightly.py",
+        "downgrade",
+    ): "DROP VIEW for each name in the migration's own VIEWS constant (literal view names).",
 }
 
 
@@ -216,9 +282,7 @@ def _built(node: ast.AST | None) -> bool:
         return any(isinstance(part, ast.FormattedValue) for part in node.values)
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
         return True
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join"):
-        return True
-    return False
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "join")
 
 
 class _SqlBuildingFinder(ast.NodeVisitor):
@@ -233,14 +297,15 @@ class _SqlBuildingFinder(ast.NodeVisitor):
     def visit_Module(self, node: ast.Module) -> None:
         for statement in ast.walk(node):
             if isinstance(statement, ast.ImportFrom) and (statement.module or "").split(".")[0] == "sqlalchemy":
-                self.sqlalchemy_text |= {alias.asname or alias.name for alias in statement.names
-                                         if alias.name == "text"}
+                self.sqlalchemy_text |= {
+                    alias.asname or alias.name for alias in statement.names if alias.name == "text"
+                }
         self._scope("<module>", node)
 
     def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._scope(node.name, node)
 
-    visit_AsyncFunctionDef = visit_FunctionDef
+    visit_AsyncFunctionDef = visit_FunctionDef  # noqa: N815 - ast.NodeVisitor names its hooks so
 
     def _scope(self, name: str, node: ast.AST) -> None:
         assignments: dict[str, list[ast.AST]] = {}
@@ -250,8 +315,11 @@ class _SqlBuildingFinder(ast.NodeVisitor):
                     if isinstance(target, ast.Name):
                         assignments.setdefault(target.id, []).append(child.value)
             elif isinstance(child, (ast.AnnAssign, ast.AugAssign)) and isinstance(child.target, ast.Name):
-                value = child.value if isinstance(child, ast.AnnAssign) else ast.BinOp(left=child.target, op=child.op,
-                                                                                         right=child.value)
+                value = (
+                    child.value
+                    if isinstance(child, ast.AnnAssign)
+                    else ast.BinOp(left=child.target, op=child.op, right=child.value)
+                )
                 if value is not None:
                     assignments.setdefault(child.target.id, []).append(value)
         self.scopes.append((name, assignments))
@@ -279,7 +347,7 @@ def find_sql_building(source: str) -> list[tuple[str, int, str]]:
 
 
 def test_the_scan_catches_every_way_of_building_sql():
-    source = textwrap.dedent('''
+    source = textwrap.dedent("""
         import sqlalchemy as sa
         from sqlalchemy import text as sql_text
 
@@ -304,7 +372,7 @@ def test_the_scan_catches_every_way_of_building_sql():
             axes.text(0, 0, f"{value}")
             connection.execute(sa.text("SELECT a "
                                        "FROM t"))
-    ''')
+    """)
 
     found = find_sql_building(source)
 
@@ -407,13 +475,13 @@ def _readonly_checks(url: sa.URL) -> dict[str, str]:
     try:
         for name in (*VIEWS, *TABLES, "later_table"):
             attempt(f"SELECT {name}", f"SELECT * FROM {name} LIMIT 1", allowed=True)
-        for table, row in (("runs", "('r', 'T', 'running', now())"),
-                           ("feedback", "('x', 'a', 1, now(), 's')")):
-            columns = {"runs": "(run_id, task, status, started_at)",
-                       "feedback": "(example_id, label, label_value, received_at, source)"}[table]
+        for table, row in (("runs", "('r', 'T', 'running', now())"), ("feedback", "('x', 'a', 1, now(), 's')")):
+            columns = {
+                "runs": "(run_id, task, status, started_at)",
+                "feedback": "(example_id, label, label_value, received_at, source)",
+            }[table]
             attempt(f"INSERT {table}", f"INSERT INTO {table} {columns} VALUES {row}", allowed=False)
-            attempt(f"UPDATE {table}", f"UPDATE {table} SET {columns.strip('()').split(',')[0]} = 'y'",
-                    allowed=False)
+            attempt(f"UPDATE {table}", f"UPDATE {table} SET {columns.strip('()').split(',')[0]} = 'y'", allowed=False)
             attempt(f"DELETE {table}", f"DELETE FROM {table}", allowed=False)
             attempt(f"TRUNCATE {table}", f"TRUNCATE {table}", allowed=False)
             attempt(f"DROP {table}", f"DROP TABLE {table}", allowed=False)

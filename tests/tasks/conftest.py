@@ -3,6 +3,7 @@
 Like Luigi's own tests, each test gets its own config file (what LUIGI_CONFIG_PATH names in real
 use) and an empty task instance cache, so no setting or task leaks from one test to the next.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,10 @@ TINY_TRAINING = {"epochs": "1", "batch_size": "16", "patience": "0"}
 
 
 def config_text(sections: dict[str, dict[str, str]]) -> str:
-    return "\n".join(f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
-                     for name, options in sections.items())
+    return "\n".join(
+        f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
+        for name, options in sections.items()
+    )
 
 
 @pytest.fixture
@@ -31,10 +34,14 @@ def configure(tmp_path, monkeypatch):
         if database_url:
             # The environment variable, as in production: a URL's % would trip Luigi's interpolation.
             monkeypatch.setenv("OVERNIGHT_DATABASE_URL", database_url)
-        merged = {"core": {"local_scheduler": "true", "no_lock": "true"},
-                  "overnight": {"data_root": str(tmp_path / "data"),
-                                "database_url": f"sqlite:///{tmp_path / 'data' / 'overnight.db'}"},
-                  "TrainModel": dict(TINY_TRAINING)}
+        merged = {
+            "core": {"local_scheduler": "true", "no_lock": "true"},
+            "overnight": {
+                "data_root": str(tmp_path / "data"),
+                "database_url": f"sqlite:///{tmp_path / 'data' / 'overnight.db'}",
+            },
+            "TrainModel": dict(TINY_TRAINING),
+        }
         for name, options in sections.items():
             merged.setdefault(name, {}).update(options)
         path = tmp_path / "test.cfg"
@@ -57,8 +64,15 @@ def tabular_csv(tmp_path) -> Path:
     size = rng.normal(10, 3, rows)
     colour = rng.choice(["red", "green", "blue"], rows)
     label = np.where((size > 10) ^ (colour == "red"), "big", "small")
-    table = pd.DataFrame({"size": size.round(3), "weight": rng.normal(50, 10, rows).round(2),
-                          "colour": colour, "island": rng.choice(["north", "south"], rows), "label": label})
+    table = pd.DataFrame(
+        {
+            "size": size.round(3),
+            "weight": rng.normal(50, 10, rows).round(2),
+            "colour": colour,
+            "island": rng.choice(["north", "south"], rows),
+            "label": label,
+        }
+    )
     table.loc[::17, "size"] = None
     table.loc[::23, "colour"] = None
     path = tmp_path / "raw" / "tabular.csv"
@@ -86,8 +100,14 @@ def regression_csv(tmp_path) -> Path:
     rng = np.random.default_rng(2)
     rows = 200
     x = rng.uniform(0, 10, rows)
-    table = pd.DataFrame({"x": x.round(3), "noise": rng.normal(size=rows).round(3),
-                          "kind": rng.choice(["a", "b"], rows), "price": (3 * x + 100 + rng.normal(0, 0.5, rows)).round(2)})
+    table = pd.DataFrame(
+        {
+            "x": x.round(3),
+            "noise": rng.normal(size=rows).round(3),
+            "kind": rng.choice(["a", "b"], rows),
+            "price": (3 * x + 100 + rng.normal(0, 0.5, rows)).round(2),
+        }
+    )
     path = tmp_path / "raw" / "prices.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)

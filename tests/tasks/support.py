@@ -1,4 +1,5 @@
 """Helpers for task tests (fixtures live in conftest.py)."""
+
 from __future__ import annotations
 
 import os

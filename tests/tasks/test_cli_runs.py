@@ -1,8 +1,9 @@
 """`overnight runs`, `show` and `compare` as a person types them; a real run records its cost."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,23 +32,49 @@ def recorded(tmp_path, monkeypatch) -> dict[str, str]:
     (output / "model.keras").write_bytes(b"keras")
 
     def start(task: str, params: dict, data_version: str, output_path: Path) -> str:
-        return ledger.start_run(engine, task=task, params=params, version="f" * 16, data_version=data_version,
-                                output_path=output_path, repo_dir=REPO_ROOT)
+        return ledger.start_run(
+            engine,
+            task=task,
+            params=params,
+            version="f" * 16,
+            data_version=data_version,
+            output_path=output_path,
+            repo_dir=REPO_ROOT,
+        )
 
     first = start("TrainModel", {"epochs": "3", "architecture": "mlp"}, "d" * 64, output)
-    ledger.finish_run(engine, first, status="succeeded", cpu_s=42.0, peak_memory_mb=900.0, cost=12345.678,
-                      metrics=[Metric("loss", 0.9, "train", epoch=1), Metric("loss", 0.4, "train", epoch=2),
-                               Metric("accuracy", 0.75, "test"), Metric("headline", 0.75, "test"),
-                               Metric("accuracy", 0.5, "test", slice="island=" + "n" * 150)])
+    ledger.finish_run(
+        engine,
+        first,
+        status="succeeded",
+        cpu_s=42.0,
+        peak_memory_mb=900.0,
+        cost=12345.678,
+        metrics=[
+            Metric("loss", 0.9, "train", epoch=1),
+            Metric("loss", 0.4, "train", epoch=2),
+            Metric("accuracy", 0.75, "test"),
+            Metric("headline", 0.75, "test"),
+            Metric("accuracy", 0.5, "test", slice="island=" + "n" * 150),
+        ],
+    )
     second = start("TrainModel", {"epochs": "30", "architecture": "mlp"}, "d" * 64, tmp_path / "missing")
-    ledger.finish_run(engine, second, status="succeeded", cost=0.002,
-                      metrics=[Metric("accuracy", 0.8, "test"), Metric("headline", 0.8, "test")])
+    ledger.finish_run(
+        engine,
+        second,
+        status="succeeded",
+        cost=0.002,
+        metrics=[Metric("accuracy", 0.8, "test"), Metric("headline", 0.8, "test")],
+    )
     running = start("AVeryLongTaskNameThatNobodyWouldType" * 2, {"path": "x" * 300}, "e" * 64, tmp_path)
-    base = datetime(2025, 11, 20, 8, 0, tzinfo=timezone.utc)
+    base = datetime(2025, 11, 20, 8, 0, tzinfo=UTC)
     with engine.begin() as connection:
         for offset, run_id in enumerate((first, second, running)):
-            connection.execute(sa.update(runs_table).where(runs_table.c.run_id == run_id)
-                               .values(started_at=base + timedelta(minutes=offset)))
+            connection.execute(
+                sa.update(runs_table)
+                .where(runs_table.c.run_id == run_id)
+                .values(started_at=base + timedelta(minutes=offset))
+            )
     yield {"first": first, "second": second, "running": running}
     database.dispose_all()
 
@@ -61,10 +88,8 @@ def test_runs_table_fits_a_terminal_newest_first(recorded):
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["run", "task", "version", "status", "duration", "headline", "data", "commit",
-                                "cost"]
-    assert [line[:8] for line in lines[1:]] == [recorded["running"][:8], recorded["second"][:8],
-                                                 recorded["first"][:8]]
+    assert lines[0].split() == ["run", "task", "version", "status", "duration", "headline", "data", "commit", "cost"]
+    assert [line[:8] for line in lines[1:]] == [recorded["running"][:8], recorded["second"][:8], recorded["first"][:8]]
     assert all(len(line) <= WIDTH for line in lines), "\n".join(lines)
     assert "0.7500" in lines[3] and "12346" in lines[3] and "0.0020" in lines[2]
 
@@ -89,9 +114,26 @@ def test_show_prints_everything_recorded(recorded):
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert recorded["first"] in text
-    for expected in ("parameters", "epochs", "architecture", "hardware", "platform", "packages", "sqlalchemy",
-                     "model.keras", "metrics", "accuracy", "0.7500", "per epoch", "loss", "d" * 64,
-                     "2025-11-20T08:00:00Z", "900 MB", "42.0s", "12346"):
+    for expected in (
+        "parameters",
+        "epochs",
+        "architecture",
+        "hardware",
+        "platform",
+        "packages",
+        "sqlalchemy",
+        "model.keras",
+        "metrics",
+        "accuracy",
+        "0.7500",
+        "per epoch",
+        "loss",
+        "d" * 64,
+        "2025-11-20T08:00:00Z",
+        "900 MB",
+        "42.0s",
+        "12346",
+    ):
         assert expected in text, expected
     assert all(len(line) <= WIDTH for line in text.splitlines())
 
@@ -103,8 +145,10 @@ def test_show_json_dumps_it_all(recorded):
     assert details["run_id"] == recorded["first"]
     assert details["params"] == {"epochs": "3", "architecture": "mlp"}
     assert details["files"] == [{"path": "model.keras", "bytes": 5}]
-    assert details["metrics"]["final"] == [{"split": "test", "name": "accuracy", "value": 0.75},
-                                           {"split": "test", "name": "headline", "value": 0.75}]
+    assert details["metrics"]["final"] == [
+        {"split": "test", "name": "accuracy", "value": 0.75},
+        {"split": "test", "name": "headline", "value": 0.75},
+    ]
     assert details["metrics"]["history"][0]["best"] == 0.4
     assert set(details["hardware"]) >= {"platform", "gpus"} and "sqlalchemy" in details["packages"]
 
@@ -140,8 +184,10 @@ def test_unknown_run_is_a_one_line_error(recorded, command):
 def test_a_real_run_records_cpu_and_memory(configure, tabular_csv, tmp_path):
     import tasks
 
-    configure(dataset={"path": str(tabular_csv), "label": "label"},
-              overnight={"price_per_hour": "3.6", "gpu_price_per_hour": "1000"})
+    configure(
+        dataset={"path": str(tabular_csv), "label": "label"},
+        overnight={"price_per_hour": "3.6", "gpu_price_per_hour": "1000"},
+    )
     result = build(tasks.SplitData())
     assert result.status in (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY), result.summary_text
 
@@ -166,11 +212,17 @@ def test_gpu_tasks_pay_for_gpu_seconds(monkeypatch, task, gpu_s):
 
     monkeypatch.setattr(environment, "gpu_name", lambda: "NVIDIA H100 80GB HBM3")
     meter = SimpleNamespace(stop=lambda: environment.Usage(wall_s=1800.0, cpu_s=900.0, peak_memory_mb=64.0))
-    used = RecordedTask._resources_used(SimpleNamespace(task_family=task), meter,
-                                        {"price_per_hour": 2.0, "gpu_price_per_hour": 4.0})
+    used = RecordedTask._resources_used(
+        SimpleNamespace(task_family=task), meter, {"price_per_hour": 2.0, "gpu_price_per_hour": 4.0}
+    )
 
-    assert used == {"cpu_s": 900.0, "peak_memory_mb": 64.0, "gpu_name": "NVIDIA H100 80GB HBM3",
-                    "gpu_s": gpu_s, "cost": pytest.approx(1.0 + gpu_s / 3600 * 4.0)}
+    assert used == {
+        "cpu_s": 900.0,
+        "peak_memory_mb": 64.0,
+        "gpu_name": "NVIDIA H100 80GB HBM3",
+        "gpu_s": gpu_s,
+        "cost": pytest.approx(1.0 + gpu_s / 3600 * 4.0),
+    }
 
 
 def test_gpu_name_is_the_first_visible_gpu(monkeypatch):

@@ -1,4 +1,5 @@
 """The `luigi` command as a person types it: exit codes, one-line errors, fast no-op reruns."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def luigi_command(config: Path, *arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([LUIGI, "--module", "tasks", *arguments], cwd=REPO_ROOT, env=subprocess_env(config),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [LUIGI, "--module", "tasks", *arguments],
+        cwd=REPO_ROOT,
+        env=subprocess_env(config),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_missing_label_exits_non_zero_with_one_line_and_no_traceback(configure, tabular_csv, tmp_path):
@@ -41,20 +48,34 @@ def test_complete_rerun_imports_no_tensorflow(configure, digits_folder, tmp_path
     first = luigi_command(config, "TrainModel")
     assert first.returncode == 0, first.stderr[-3000:]
     # The same check Luigi makes, in a fresh interpreter: everything is complete, TensorFlow stays out.
-    probe = ("import sys, luigi, tasks; "
-             "result = luigi.build([tasks.TrainModel()], local_scheduler=True, detailed_summary=True); "
-             "assert 'Did not run any tasks' in result.summary_text, result.summary_text; "
-             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print('ok')")
-    rerun = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=subprocess_env(config),
-                           capture_output=True, text=True, timeout=120)
+    probe = (
+        "import sys, luigi, tasks; "
+        "result = luigi.build([tasks.TrainModel()], local_scheduler=True, detailed_summary=True); "
+        "assert 'Did not run any tasks' in result.summary_text, result.summary_text; "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules; print('ok')"
+    )
+    rerun = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO_ROOT,
+        env=subprocess_env(config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rerun.returncode == 0 and rerun.stdout.strip() == "ok", rerun.stderr[-3000:]
 
 
 def test_postgres_database_url_from_environment(configure, tabular_csv, tmp_path, database_url):
     config = configure(dataset={"path": str(tabular_csv), "label": "label"})
     env = dict(subprocess_env(config), OVERNIGHT_DATABASE_URL=database_url)
-    result = subprocess.run([LUIGI, "--module", "tasks", "EvaluateModel"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [LUIGI, "--module", "tasks", "EvaluateModel"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     import sqlalchemy as sa
 
@@ -62,9 +83,20 @@ def test_postgres_database_url_from_environment(configure, tabular_csv, tmp_path
 
     with database.connect(database_url).connect() as connection:
         statuses = dict(connection.execute(sa.text("SELECT task, status FROM runs")).all())
-        test_metrics = {name for (name,) in connection.execute(
-            sa.text("SELECT name FROM run_metrics WHERE split = 'test' AND slice = ''"))}
-    assert set(statuses) == {"IngestData", "ValidateData", "SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel"}
+        test_metrics = {
+            name
+            for (name,) in connection.execute(
+                sa.text("SELECT name FROM run_metrics WHERE split = 'test' AND slice = ''")
+            )
+        }
+    assert set(statuses) == {
+        "IngestData",
+        "ValidateData",
+        "SplitData",
+        "FitPreprocessor",
+        "TrainModel",
+        "EvaluateModel",
+    }
     assert set(statuses.values()) == {"succeeded"}
     assert {"accuracy", "f1_macro", "log_loss", "headline"} <= test_metrics
 
@@ -84,19 +116,27 @@ def slow_epochs_csv(tmp_path) -> Path:
 
 def test_training_killed_with_sigkill_resumes_from_its_last_finished_epoch(configure, slow_epochs_csv, tmp_path):
     epochs = 8
-    config = configure(dataset={"path": str(slow_epochs_csv), "label": "label"},
-                       TrainModel={"epochs": str(epochs), "batch_size": "32", "architecture": "mlp"})
+    config = configure(
+        dataset={"path": str(slow_epochs_csv), "label": "label"},
+        TrainModel={"epochs": str(epochs), "batch_size": "32", "architecture": "mlp"},
+    )
     data = tmp_path / "data" / "05_training"
-    process = subprocess.Popen([LUIGI, "--module", "tasks", "TrainModel"], cwd=REPO_ROOT,
-                               env=subprocess_env(config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [LUIGI, "--module", "tasks", "TrainModel"],
+        cwd=REPO_ROOT,
+        env=subprocess_env(config),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     history = _wait_for_epochs(data, 2, process)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     finished_before_kill = len(read_history(history).get("epoch", []))
     assert 2 <= finished_before_kill < epochs, "the kill came too late to test resuming"
-    assert not [p for p in data.iterdir() if p.is_dir() and p.name != ".work" and "-luigi-tmp-" not in p.name], \
+    assert not [p for p in data.iterdir() if p.is_dir() and p.name != ".work" and "-luigi-tmp-" not in p.name], (
         "a killed training must leave no finished-looking output"
+    )
 
     rerun = luigi_command(config, "TrainModel")
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -1,4 +1,5 @@
 """`overnight doctor` reports the machine truthfully."""
+
 from __future__ import annotations
 
 import pytest

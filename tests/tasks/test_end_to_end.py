@@ -1,4 +1,5 @@
 """End to end on CPU, one epoch: raw files to an evaluated model and a run ledger."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,14 @@ def test_digits_image_folder_trains_evaluates_and_records_every_run(configure, d
 
     evaluation = Path(EvaluateModel().output().path)
     metrics = json.loads((evaluation / "metrics.json").read_text())
-    assert set(metrics["splits"]["test"]) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss", "ece"}
+    assert set(metrics["splits"]["test"]) >= {
+        "accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "log_loss",
+        "ece",
+    }
     assert metrics["diagnosis"]["diagnosis"] in {"overfitting", "underfitting", "fine", "unknown"}
     for plot in ("learning_curves.png", "confusion_matrix.png"):
         assert (evaluation / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -40,7 +48,9 @@ def test_digits_image_folder_trains_evaluates_and_records_every_run(configure, d
     assert {run["task"] for run in runs} == STAGES
     assert all(run["status"] == "succeeded" and run["duration_s"] >= 0 for run in runs)
     assert len({run["data_version"] for run in runs}) == 1
-    test_accuracy = ledger(url, "SELECT value FROM run_metrics WHERE name = 'accuracy' AND split = 'test' AND slice = ''")
+    test_accuracy = ledger(
+        url, "SELECT value FROM run_metrics WHERE name = 'accuracy' AND split = 'test' AND slice = ''"
+    )
     assert test_accuracy and 0 <= test_accuracy[0]["value"] <= 1
     assert ledger(url, "SELECT data_version, rows FROM datasets")[0]["rows"] == 150
 
@@ -58,8 +68,10 @@ def test_rerun_with_nothing_changed_runs_nothing_and_a_new_parameter_trains_besi
     second = Path(fresh(TrainModel, learning_rate=0.003).output().path)
     assert second != first and (second / "model.keras").is_file() and (first / "model.keras").is_file()
     # Upstream stages did not rerun: the same features feed both models.
-    assert json.loads((first / "training.json").read_text())["features_version"] == \
-        json.loads((second / "training.json").read_text())["features_version"]
+    assert (
+        json.loads((first / "training.json").read_text())["features_version"]
+        == json.loads((second / "training.json").read_text())["features_version"]
+    )
 
 
 def test_changed_data_file_reruns_every_stage_into_new_folders(configure, tabular_csv):
@@ -84,11 +96,14 @@ def _chain(task):
     return tasks
 
 
-@pytest.mark.parametrize("fixture_name, dataset, metric", [
-    ("tabular_csv", {"label": "label", "slice_column": "island"}, "f1_macro"),
-    ("text_csv", {"label": "sentiment"}, "accuracy"),
-    ("regression_csv", {"label": "price", "task": "regression"}, "r2"),
-])
+@pytest.mark.parametrize(
+    "fixture_name, dataset, metric",
+    [
+        ("tabular_csv", {"label": "label", "slice_column": "island"}, "f1_macro"),
+        ("text_csv", {"label": "sentiment"}, "accuracy"),
+        ("regression_csv", {"label": "price", "task": "regression"}, "r2"),
+    ],
+)
 def test_csv_data_sets_train_with_only_a_config_file(configure, request, fixture_name, dataset, metric, tmp_path):
     path = request.getfixturevalue(fixture_name)
     configure(dataset={"path": str(path), **dataset}, TrainModel={"epochs": "2"})

@@ -1,4 +1,5 @@
 """GPU tasks hold the Luigi resource `gpu` on a GPU machine, and nothing on a CPU machine."""
+
 from __future__ import annotations
 
 import datetime
@@ -55,12 +56,19 @@ def _offered_gpus(tmp_path, config: str, **env) -> dict:
     (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
     (bin_dir / "nvidia-smi").chmod(0o755)
     (tmp_path / "gpu.cfg").write_text(config)
-    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "LUIGI_CONFIG_PATH": str(tmp_path / "gpu.cfg"),
-               **env}
-    code = ("import json, sys, luigi, tasks; print(json.dumps([luigi.configuration.get_config().getintdict('resources'),"
-            " 'tensorflow' in sys.modules]))")
-    completed = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120,
-                               check=True)
+    environ = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "LUIGI_CONFIG_PATH": str(tmp_path / "gpu.cfg"),
+        **env,
+    }
+    code = (
+        "import json, sys, luigi, tasks; print(json.dumps([luigi.configuration.get_config().getintdict('resources'),"
+        " 'tensorflow' in sys.modules]))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120, check=True
+    )
     resources, tensorflow_imported = json.loads(completed.stdout.splitlines()[-1])
     assert not tensorflow_imported  # nvidia-smi was asked, not CUDA: Luigi may still fork workers
     return resources

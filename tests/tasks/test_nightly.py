@@ -1,4 +1,5 @@
 """Nightly batches end to end: registry, scoring, prediction log, drift, late labels, rollback."""
+
 from __future__ import annotations
 
 import datetime
@@ -44,8 +45,11 @@ def trained(configure, tmp_path, database_url):
     """Example data written, a model trained, evaluated and promoted; returns (url, examples, config)."""
     data = tmp_path / "data"
     examples = write_examples(data, nights=3, per_night=PER_NIGHT)
-    config = configure(database_url=database_url, dataset={"path": str(data / "raw" / "digits")},
-                       TrainModel={"architecture": "cnn", "epochs": "2"})
+    config = configure(
+        database_url=database_url,
+        dataset={"path": str(data / "raw" / "digits")},
+        TrainModel={"architecture": "cnn", "epochs": "2"},
+    )
     result = build(RegisterModel())
     assert result.status in SUCCEEDED, result.summary_text
     return database_url, examples, config
@@ -60,7 +64,9 @@ def test_nights_are_logged_once_drift_alerts_and_labels_join(trained):
     for night in (first, second):
         assert build(fresh(Nightly, date=day(night))).status in SUCCEEDED
         assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(night)) == PER_NIGHT
-    batch = rows(url, "SELECT rows_in, rows_rejected, rows_scored, status FROM batches WHERE batch_date = :d", d=day(first))
+    batch = rows(
+        url, "SELECT rows_in, rows_rejected, rows_scored, status FROM batches WHERE batch_date = :d", d=day(first)
+    )
     assert batch == [{"rows_in": PER_NIGHT, "rows_rejected": 0, "rows_scored": PER_NIGHT, "status": "loaded"}]
 
     again = build(fresh(Nightly, date=day(first)))
@@ -70,7 +76,9 @@ def test_nights_are_logged_once_drift_alerts_and_labels_join(trained):
     alarmed = build(fresh(Nightly, date=day(shifted)))
     assert alarmed.status == LuigiStatusCode.FAILED
     assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(shifted)) == PER_NIGHT
-    drifted = {row["feature"] for row in rows(url, "SELECT feature FROM drift_alerts WHERE batch_date = :d", d=day(shifted))}
+    drifted = {
+        row["feature"] for row in rows(url, "SELECT feature FROM drift_alerts WHERE batch_date = :d", d=day(shifted))
+    }
     assert drifted and not rows(url, "SELECT feature FROM drift_alerts WHERE batch_date <> :d", d=day(shifted))
     failed = rows(url, "SELECT status, error FROM runs WHERE task = 'Nightly' AND status = 'failed'")
     assert failed and "drift on" in failed[0]["error"]
@@ -85,8 +93,9 @@ def test_an_empty_night_succeeds_with_a_batches_row_that_says_so(trained):
     url, _, _ = trained
     empty = day("2030-01-01")
     assert build(fresh(Nightly, date=empty)).status in SUCCEEDED
-    assert rows(url, "SELECT rows_in, rows_scored, status FROM batches WHERE batch_date = :d", d=empty) == \
-        [{"rows_in": 0, "rows_scored": 0, "status": "empty"}]
+    assert rows(url, "SELECT rows_in, rows_scored, status FROM batches WHERE batch_date = :d", d=empty) == [
+        {"rows_in": 0, "rows_scored": 0, "status": "empty"}
+    ]
 
 
 def test_rollback_changes_which_model_scores_the_next_batch(trained, configure, tmp_path):
@@ -97,11 +106,19 @@ def test_rollback_changes_which_model_scores_the_next_batch(trained, configure, 
     second_model = fresh(TrainModel, learning_rate=0.003).version
     runner = CliRunner()
     env = {"OVERNIGHT_DATABASE_URL": url}
-    registry.register(database.connect(url), version=second_model, run_id=None,
-                      path=fresh(TrainModel, learning_rate=0.003).output().path, sha256="0" * 64,
-                      task="classification", data_version=None,
-                      evaluation_path=registry.production(database.connect(url))["evaluation_path"],
-                      headline=0.0, metrics={}, actor="test")
+    registry.register(
+        database.connect(url),
+        version=second_model,
+        run_id=None,
+        path=fresh(TrainModel, learning_rate=0.003).output().path,
+        sha256="0" * 64,
+        task="classification",
+        data_version=None,
+        evaluation_path=registry.production(database.connect(url))["evaluation_path"],
+        headline=0.0,
+        metrics={},
+        actor="test",
+    )
     promoted = runner.invoke(overnight, ["promote", second_model, "--reason", "try the faster learner"], env=env)
     assert promoted.exit_code == 0, promoted.output
 
@@ -112,8 +129,10 @@ def test_rollback_changes_which_model_scores_the_next_batch(trained, configure, 
     rolled = runner.invoke(overnight, ["rollback", "--reason", "worse on the night"], env=env)
     assert rolled.exit_code == 0 and first_model in rolled.output, rolled.output
     assert build(fresh(Nightly, date=day(second))).status in SUCCEEDED
-    assert {r["model_version"] for r in rows(url, "SELECT DISTINCT model_version FROM predictions WHERE batch_date = :d",
-                                             d=day(second))} == {first_model}
+    assert {
+        r["model_version"]
+        for r in rows(url, "SELECT DISTINCT model_version FROM predictions WHERE batch_date = :d", d=day(second))
+    } == {first_model}
     events = [(e["version"], e["event"]) for e in rows(url, "SELECT version, event FROM model_events ORDER BY id")]
     assert (second_model, "promote") in events and (first_model, "rollback") in events
     reasons = {e["reason"] for e in rows(url, "SELECT reason FROM model_events")}
@@ -132,22 +151,37 @@ def test_nightly_script_runs_from_root_under_a_bare_environment_once_per_date(tr
     holder = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
     try:
         _wait_until_locked(lock)
-        refused = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, first],
-                                 cwd="/", capture_output=True, text=True, timeout=60)
+        refused = subprocess.run(
+            ["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, first],
+            cwd="/",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert refused.returncode == 10 and "already running" in refused.stderr
     finally:
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()
 
-    done = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, first],
-                          cwd="/", capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        ["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, first],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(first)) == PER_NIGHT
     log = REPO_ROOT / "data" / "logs" / f"nightly-{first}.log"
     assert log.exists() and "Nightly" in log.read_text()
 
-    shifted = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, examples.nights[2]],
-                             cwd="/", capture_output=True, text=True, timeout=300)
+    shifted = subprocess.run(
+        ["env", "-i", *[f"{k}={v}" for k, v in bare.items()], script, examples.nights[2]],
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert shifted.returncode == 30 and "drift on" in shifted.stderr, shifted.stderr
 
 
@@ -193,8 +227,11 @@ def test_include_feedback_adds_labeled_nightly_examples_to_the_next_training_dat
     assert labeled == int(PER_NIGHT * 0.8)
 
     data = tmp_path / "data"
-    configure(database_url=url, dataset={"path": str(data / "raw" / "digits"), "include_feedback": "true"},
-              TrainModel={"architecture": "cnn", "epochs": "2"})
+    configure(
+        database_url=url,
+        dataset={"path": str(data / "raw" / "digits"), "include_feedback": "true"},
+        TrainModel={"architecture": "cnn", "epochs": "2"},
+    )
     after = fresh(IngestData)
     assert after.version != before.version
     assert build(after).status in SUCCEEDED
@@ -233,8 +270,13 @@ def test_no_production_model_is_one_line_not_a_traceback(configure, tmp_path):
     config = configure(dataset={"path": str(tmp_path / "nothing")})
     from tests.tasks.support import subprocess_env
 
-    result = subprocess.run([str(Path(os.sys.executable).with_name("luigi")), "--module", "tasks", "Nightly",
-                             "--date", "2030-01-01"], cwd=REPO_ROOT, env=subprocess_env(config),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(Path(os.sys.executable).with_name("luigi")), "--module", "tasks", "Nightly", "--date", "2030-01-01"],
+        cwd=REPO_ROOT,
+        env=subprocess_env(config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 30, result.stderr[-2000:]
     assert "no production model yet" in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,5 @@
 """`overnight plan`: the tasks that would run and why, with nothing run."""
+
 from __future__ import annotations
 
 from luigi.execution_summary import LuigiStatusCode

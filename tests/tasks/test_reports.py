@@ -5,6 +5,7 @@ Without that browser the tests skip, except under CI=true, where they fail: CI m
 by not looking. Set OVERNIGHT_REPORT_SCREENSHOTS=<folder> to keep a full-page screenshot of
 each report for a person to look at.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -25,8 +26,16 @@ from tests.tasks.support import build, fresh
 pytestmark = pytest.mark.slow
 SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PER_NIGHT = 40
 
 OPEN_REPORT = """() => ({
@@ -93,17 +102,25 @@ def open_report(browser, path: Path, screenshot_name: str) -> dict:
 def evaluation_run_id(config_dir: Path) -> str:
     url = f"sqlite:///{config_dir / 'data' / 'overnight.db'}"
     with database.connect(url).connect() as connection:
-        return connection.execute(sa.text("SELECT run_id FROM runs WHERE task = 'EvaluateModel' "
-                                          "AND status = 'succeeded' ORDER BY started_at DESC")).scalar()
+        return connection.execute(
+            sa.text(
+                "SELECT run_id FROM runs WHERE task = 'EvaluateModel' AND status = 'succeeded' ORDER BY started_at DESC"
+            )
+        ).scalar()
 
 
-@pytest.mark.parametrize("data, dataset, extra", [
-    ("digits_folder", {}, {"TrainModel": {"architecture": "cnn"}}),
-    ("text_csv", {"label": "sentiment"}, {}),
-    ("tabular_csv", {"slice_column": "island"}, {}),
-], ids=["digits", "text", "tabular"])
-def test_evaluation_report_opens_with_every_plot_and_the_worst_examples(browser, configure, request, tmp_path,
-                                                                       data, dataset, extra):
+@pytest.mark.parametrize(
+    "data, dataset, extra",
+    [
+        ("digits_folder", {}, {"TrainModel": {"architecture": "cnn"}}),
+        ("text_csv", {"label": "sentiment"}, {}),
+        ("tabular_csv", {"slice_column": "island"}, {}),
+    ],
+    ids=["digits", "text", "tabular"],
+)
+def test_evaluation_report_opens_with_every_plot_and_the_worst_examples(
+    browser, configure, request, tmp_path, data, dataset, extra
+):
     configure(dataset={"path": str(request.getfixturevalue(data)), **dataset}, **extra)
     result = build(EvaluateModel())
     assert result.status in SUCCEEDED, result.summary_text
@@ -144,9 +161,11 @@ def test_report_command_resolves_a_training_run_and_fails_in_one_line(configure,
     runner = CliRunner()
     printed = runner.invoke(overnight, ["report", training])
     assert printed.exit_code == 0 and printed.output.strip() == str(report), printed.output
-    for arguments, message in ((["report", "no-such-run"], "matches no run"),
-                               (["report", ingest], "is a run of IngestData"),
-                               (["report", "--date", "2031-01-01"], "no nightly report for 2031-01-01")):
+    for arguments, message in (
+        (["report", "no-such-run"], "matches no run"),
+        (["report", ingest], "is a run of IngestData"),
+        (["report", "--date", "2031-01-01"], "no nightly report for 2031-01-01"),
+    ):
         failed = runner.invoke(overnight, arguments)
         assert failed.exit_code != 0 and message in failed.output, failed.output
         assert len(failed.output.strip().splitlines()) == 1, failed.output

@@ -1,4 +1,5 @@
 """`overnight reproduce`: a deterministic CPU training, retrained from its records, matches exactly."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,9 +15,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_deterministic_training_reproduces_identical_metrics(configure, tabular_csv, tmp_path):
-    configure(dataset={"path": str(tabular_csv), "label": "label", "slice_column": "island"},
-              SplitData={"test_fraction": "0.25"},
-              TrainModel={"deterministic": "true", "epochs": "3", "architecture": "mlp"})
+    configure(
+        dataset={"path": str(tabular_csv), "label": "label", "slice_column": "island"},
+        SplitData={"test_fraction": "0.25"},
+        TrainModel={"deterministic": "true", "epochs": "3", "architecture": "mlp"},
+    )
     assert build(fresh(TrainModel)).status == LuigiStatusCode.SUCCESS
     engine = database.connect(f"sqlite:///{tmp_path / 'data' / 'overnight.db'}")
     run = ledger.latest_run(engine, "TrainModel")

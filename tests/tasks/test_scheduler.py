@@ -1,4 +1,5 @@
 """A real luigid on loopback: TuneModel's trials run by two worker processes, each exactly once."""
+
 from __future__ import annotations
 
 import json
@@ -44,16 +45,21 @@ class Luigid:
 
     def start(self) -> None:
         env = dict(os.environ, OVERNIGHT_SCHEDULER_PORT=str(self.port), OVERNIGHT_SCHEDULER_DIR=str(self.state))
-        self.process = subprocess.Popen([str(REPO_ROOT / "scripts" / "scheduler.sh")], env=env,
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [str(REPO_ROOT / "scripts" / "scheduler.sh")],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2).close()
                 return
-            except OSError:
+            except OSError as error:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"luigid did not start: {self.process.stderr.read()[-2000:]}")
+                    raise AssertionError(f"luigid did not start: {self.process.stderr.read()[-2000:]}") from error
                 time.sleep(0.2)
 
     def stop(self) -> None:
@@ -72,16 +78,20 @@ def scheduler(tmp_path):
 
 def test_tune_model_against_a_real_luigid_runs_every_trial_once(configure, digits_folder, tmp_path, scheduler):
     port = scheduler.port
-    config = configure(core={"local_scheduler": "false", "default_scheduler_host": "127.0.0.1",
-                             "default_scheduler_port": str(port)},
-                       dataset={"path": str(digits_folder)}, TrainModel={"epochs": "1", "architecture": "cnn"},
-                       TuneModel={"space": "learning_rate: 0.001, 0.003; batch_size: 32, 64"})
+    config = configure(
+        core={"local_scheduler": "false", "default_scheduler_host": "127.0.0.1", "default_scheduler_port": str(port)},
+        dataset={"path": str(digits_folder)},
+        TrainModel={"epochs": "1", "architecture": "cnn"},
+        TuneModel={"space": "learning_rate: 0.001, 0.003; batch_size: 32, 64"},
+    )
     command = [LUIGI, "--module", "tasks", "TuneModel", "--workers", "2"]
-    first = subprocess.run(command, cwd=REPO_ROOT, env=subprocess_env(config), capture_output=True, text=True,
-                           timeout=500)
+    first = subprocess.run(
+        command, cwd=REPO_ROOT, env=subprocess_env(config), capture_output=True, text=True, timeout=500
+    )
     assert first.returncode == 0, first.stderr[-4000:]
-    again = subprocess.run(command, cwd=REPO_ROOT, env=subprocess_env(config), capture_output=True, text=True,
-                           timeout=300)
+    again = subprocess.run(
+        command, cwd=REPO_ROOT, env=subprocess_env(config), capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 0 and "Did not run any tasks" in again.stderr, again.stderr[-3000:]
 
     with database.connect(f"sqlite:///{tmp_path / 'data' / 'overnight.db'}").connect() as connection:

@@ -1,4 +1,5 @@
 """TuneModel: trials in parallel worker processes, each a recorded run; failures do not stop it."""
+
 from __future__ import annotations
 
 import json
@@ -29,19 +30,31 @@ def test_grid_and_random_trials():
 
 
 def test_best_trial_ignores_failures():
-    outcomes = [{"status": "failed"}, {"status": "succeeded", "validation_headline": 0.8, "id": 1},
-                {"status": "succeeded", "validation_headline": 0.9, "id": 2},
-                {"status": "succeeded", "validation_headline": float("nan"), "id": 3}]
+    outcomes = [
+        {"status": "failed"},
+        {"status": "succeeded", "validation_headline": 0.8, "id": 1},
+        {"status": "succeeded", "validation_headline": 0.9, "id": 2},
+        {"status": "succeeded", "validation_headline": float("nan"), "id": 3},
+    ]
     assert tuning.best_trial(outcomes)["id"] == 2
     assert tuning.best_trial([{"status": "failed"}]) is None
 
 
 def test_tune_model_runs_six_trials_on_two_workers_and_survives_failing_ones(configure, digits_folder, tmp_path):
     # mlp cannot take images: those three trials fail, as a broken configuration would.
-    config = configure(dataset={"path": str(digits_folder)}, TrainModel={"epochs": "1"},
-                       TuneModel={"space": "architecture: cnn, mlp; learning_rate: 0.001, 0.003, 0.01"})
-    result = subprocess.run([LUIGI, "--module", "tasks", "TuneModel", "--workers", "2"], cwd=REPO_ROOT,
-                            env=subprocess_env(config), capture_output=True, text=True, timeout=500)
+    config = configure(
+        dataset={"path": str(digits_folder)},
+        TrainModel={"epochs": "1"},
+        TuneModel={"space": "architecture: cnn, mlp; learning_rate: 0.001, 0.003, 0.01"},
+    )
+    result = subprocess.run(
+        [LUIGI, "--module", "tasks", "TuneModel", "--workers", "2"],
+        cwd=REPO_ROOT,
+        env=subprocess_env(config),
+        capture_output=True,
+        text=True,
+        timeout=500,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
 
     (tuning_dir,) = (tmp_path / "data" / "05_training" / "tuning").iterdir()

@@ -1,4 +1,5 @@
 """Content-addressed outputs: what changes a version, and what does not."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,10 @@ from tests.tasks.support import fresh
 
 
 def versions() -> dict[str, str]:
-    return {task.task_family: fresh(task).version
-            for task in (IngestData, ValidateData, SplitData, FitPreprocessor, TrainModel, EvaluateModel)}
+    return {
+        task.task_family: fresh(task).version
+        for task in (IngestData, ValidateData, SplitData, FitPreprocessor, TrainModel, EvaluateModel)
+    }
 
 
 def test_versions_are_stable_for_unchanged_inputs(configure, tabular_csv):

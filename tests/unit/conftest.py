@@ -1,4 +1,5 @@
 """Shared tiny fixtures for the unit tests: small CSV files and PNG images in tmp_path."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,11 +18,13 @@ def write_png(path: Path, color=(255, 0, 0), size=(8, 8), mode="RGB") -> Path:
 @pytest.fixture
 def csv_file(tmp_path):
     """Write a CSV file under tmp_path from text: csv_file("name.csv", "a,b\\n1,2\\n")."""
+
     def write(name: str, text: str) -> Path:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         return path
+
     return write
 
 

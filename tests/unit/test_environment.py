@@ -1,4 +1,5 @@
 """pipeline.environment: git state, hardware and package facts of a run."""
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,16 @@ needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not i
 
 def _git(repo: Path, *args: str) -> str:
     command = [
-        "git", "-C", str(repo),
+        "git",
+        "-C",
+        str(repo),
         # Independent of whoever runs the tests: no identity or signing from their config.
-        "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false",
+        "-c",
+        "user.name=Test",
+        "-c",
+        "user.email=test@example.com",
+        "-c",
+        "commit.gpgsign=false",
         *args,
     ]
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -103,11 +111,7 @@ def test_hardware_is_cached_but_returned_as_a_copy():
 
 def test_gpus_come_from_nvidia_smi(tmp_path, monkeypatch):
     fake = tmp_path / "nvidia-smi"
-    fake.write_text(
-        "#!/bin/sh\n"
-        "echo 'NVIDIA H100 80GB HBM3, 81559 MiB'\n"
-        "echo 'NVIDIA H100 80GB HBM3, 81559 MiB'\n"
-    )
+    fake.write_text("#!/bin/sh\necho 'NVIDIA H100 80GB HBM3, 81559 MiB'\necho 'NVIDIA H100 80GB HBM3, 81559 MiB'\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}")
     environment._hardware.cache_clear()
@@ -147,7 +151,5 @@ def test_environment_never_imports_tensorflow():
         "environment.hardware(); environment.packages(); "
         "assert 'tensorflow' not in sys.modules and 'luigi' not in sys.modules"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

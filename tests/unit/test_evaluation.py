@@ -1,4 +1,5 @@
 """Unit tests for pipeline/evaluation.py and pipeline/plots.py: metrics, headline, diagnosis, plots."""
+
 import math
 
 import numpy as np
@@ -6,23 +7,26 @@ import pytest
 from sklearn import metrics as sk
 
 from pipeline import plots
-from pipeline.evaluation import (classification_metrics, diagnose, expected_calibration_error, headline_score,
-                                 parse_headline, regression_metrics, slice_metrics, task_metrics)
+from pipeline.evaluation import (
+    classification_metrics,
+    diagnose,
+    expected_calibration_error,
+    headline_score,
+    parse_headline,
+    regression_metrics,
+    slice_metrics,
+    task_metrics,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Five examples, three classes; predictions 0, 1, 1, 2, 0 against labels 0, 1, 2, 2, 1.
 LABELS = np.array([0, 1, 2, 2, 1])
-PROBABILITIES = np.array([
-    [0.8, 0.1, 0.1],
-    [0.2, 0.7, 0.1],
-    [0.1, 0.6, 0.3],
-    [0.1, 0.2, 0.7],
-    [0.5, 0.4, 0.1],
-])
+PROBABILITIES = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.6, 0.3], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]])
 
 
 # --- classification ----------------------------------------------------------------------------
+
 
 def test_classification_metrics_on_a_hand_computed_example():
     values = classification_metrics(LABELS, PROBABILITIES)
@@ -73,6 +77,7 @@ def test_empty_labels_give_no_metrics():
 
 # --- regression --------------------------------------------------------------------------------
 
+
 def test_regression_metrics_on_a_hand_example():
     targets = np.array([1.0, 2.0, 3.0, 4.0])
     predictions = np.array([1.0, 3.0, 2.0, 4.0])
@@ -93,6 +98,7 @@ def test_task_metrics_dispatches_on_task():
 
 # --- slices ------------------------------------------------------------------------------------
 
+
 def test_slice_metrics_per_slice_with_a_missing_slice():
     slices = np.array(["north", "north", None, "south", float("nan")], dtype=object)
     values = slice_metrics("classification", LABELS, PROBABILITIES, slices)
@@ -110,6 +116,7 @@ def test_slice_metrics_for_regression():
 
 
 # --- headline ----------------------------------------------------------------------------------
+
 
 def test_parse_headline():
     assert parse_headline("", "classification") == {"accuracy": 1.0}
@@ -135,9 +142,9 @@ def test_headline_score_unknown_metric_lists_the_choices():
 
 # --- diagnosis ---------------------------------------------------------------------------------
 
+
 def test_diagnose_overfitting():
-    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05],
-               "val_loss": [1.0, 0.7, 0.5, 0.6, 0.7, 0.8, 0.9]}
+    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05], "val_loss": [1.0, 0.7, 0.5, 0.6, 0.7, 0.8, 0.9]}
     verdict = diagnose(history)
     assert verdict["diagnosis"] == "overfitting"
     assert "epoch 3" in verdict["reason"]
@@ -158,8 +165,7 @@ def test_diagnose_underfitting_still_falling_steeply():
 
 
 def test_diagnose_fine_for_a_converging_history():
-    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.25, 0.22, 0.2],
-               "val_loss": [1.05, 0.7, 0.5, 0.42, 0.40, 0.39, 0.39]}
+    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.25, 0.22, 0.2], "val_loss": [1.05, 0.7, 0.5, 0.42, 0.40, 0.39, 0.39]}
     assert diagnose(history)["diagnosis"] == "fine"
 
 
@@ -169,6 +175,7 @@ def test_diagnose_unknown_with_too_little_history(history):
 
 
 # --- plots -------------------------------------------------------------------------------------
+
 
 def _assert_png(path):
     data = path.read_bytes()

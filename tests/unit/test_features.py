@@ -1,4 +1,5 @@
 """Unit tests for pipeline/features.py: fitted on train only, applied unchanged anywhere."""
+
 import json
 
 import numpy as np
@@ -6,32 +7,48 @@ import pandas as pd
 import pytest
 
 from pipeline import features
-from pipeline.features import (MISSING_ID, OUT_OF_VOCABULARY_ID, encode_labels, fit, load_arrays, model_spec,
-                               save_arrays, tokenize, transform)
+from pipeline.features import (
+    MISSING_ID,
+    OUT_OF_VOCABULARY_ID,
+    encode_labels,
+    fit,
+    load_arrays,
+    model_spec,
+    save_arrays,
+    tokenize,
+    transform,
+)
 from pipeline.schema import Schema
 
-SCHEMA = Schema(label="species", task="classification",
-                kinds={"mass": "numeric", "depth": "numeric", "island": "categorical", "note": "text"})
+SCHEMA = Schema(
+    label="species",
+    task="classification",
+    kinds={"mass": "numeric", "depth": "numeric", "island": "categorical", "note": "text"},
+)
 
 
 def _train() -> pd.DataFrame:
-    return pd.DataFrame({
-        "mass": [1.0, 2.0, 3.0, np.nan, 10.0],
-        "depth": [5.0, 5.0, 5.0, 5.0, 5.0],  # constant: std 0 must not divide by zero
-        "island": ["Biscoe", "Dream", "Biscoe", None, "Biscoe"],
-        "note": ["a big bird", "a small bird", "big", None, "the big big bird"],
-        "species": ["10", "2", "Adelie", "2", "10"],
-    })
+    return pd.DataFrame(
+        {
+            "mass": [1.0, 2.0, 3.0, np.nan, 10.0],
+            "depth": [5.0, 5.0, 5.0, 5.0, 5.0],  # constant: std 0 must not divide by zero
+            "island": ["Biscoe", "Dream", "Biscoe", None, "Biscoe"],
+            "note": ["a big bird", "a small bird", "big", None, "the big big bird"],
+            "species": ["10", "2", "Adelie", "2", "10"],
+        }
+    )
 
 
 def _test() -> pd.DataFrame:
-    return pd.DataFrame({
-        "mass": [1000.0, np.nan],
-        "depth": [7.0, 5.0],
-        "island": ["Atlantis", None],
-        "note": ["unseen words big", ""],
-        "species": ["2", "Gentoo"],
-    })
+    return pd.DataFrame(
+        {
+            "mass": [1000.0, np.nan],
+            "depth": [7.0, 5.0],
+            "island": ["Atlantis", None],
+            "note": ["unseen words big", ""],
+            "species": ["2", "Gentoo"],
+        }
+    )
 
 
 @pytest.fixture

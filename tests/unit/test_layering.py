@@ -3,6 +3,7 @@ TensorFlow only inside run(), and nothing unpickles.
 
 Imports are checked in a fresh interpreter, so modules other tests imported do not count.
 """
+
 import ast
 import json
 import subprocess
@@ -12,16 +13,25 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-LIBRARY_MODULES = ["pipeline", "pipeline.raw", "pipeline.validation", "pipeline.split", "pipeline.features",
-                   "pipeline.evaluation", "pipeline.schema", "models"]
+LIBRARY_MODULES = [
+    "pipeline",
+    "pipeline.raw",
+    "pipeline.validation",
+    "pipeline.split",
+    "pipeline.features",
+    "pipeline.evaluation",
+    "pipeline.schema",
+    "models",
+]
 PICKLERS = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "joblib", "shelve"}
 
 
 def _modules_after_importing(statement: str) -> set[str]:
     """Top-level names of every module loaded by `statement` in a fresh interpreter."""
     code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                               timeout=120, env=_environment())
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=_environment()
+    )
     assert completed.returncode == 0, completed.stderr
     return set(json.loads(completed.stdout.strip().splitlines()[-1]))
 

@@ -1,4 +1,5 @@
 """Unit tests for models/: every architecture builds, runs, and keeps the builder contract."""
+
 import importlib.util
 import os
 import subprocess
@@ -7,13 +8,13 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import numpy as np
+import pytest
 
-import models  # noqa: E402
-from models import architecture_names, build_model  # noqa: E402
-from models.spec import ArchitectureSettings, InputSpec, ModelSpec  # noqa: E402
+import models
+from models import architecture_names, build_model
+from models.spec import ArchitectureSettings, InputSpec, ModelSpec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 BATCH_SIZE = 4
@@ -26,9 +27,7 @@ REVIEW = InputSpec("text__review", "text", (12,), vocabulary_size=50)
 DIGIT = InputSpec("image__digit", "image", (8, 8, 1))
 
 # Small layers keep each build and forward pass well under a second.
-SMALL_SETTINGS = ArchitectureSettings(
-    width=16, dropout=0.1, embedding_dim=4, text_embedding_dim=8, filters=(8, 16)
-)
+SMALL_SETTINGS = ArchitectureSettings(width=16, dropout=0.1, embedding_dim=4, text_embedding_dim=8, filters=(8, 16))
 
 # (architecture, inputs) pairs each architecture must take.
 MATCHING_SPECS = [
@@ -41,10 +40,7 @@ MATCHING_SPECS = [
     ("auto", (DIGIT,)),
     ("auto", (NUMERIC, ISLAND, SPECIES, REVIEW, DIGIT)),
 ]
-MATCHING_IDS = [
-    name + "-" + "+".join(input_spec.kind for input_spec in inputs)
-    for name, inputs in MATCHING_SPECS
-]
+MATCHING_IDS = [name + "-" + "+".join(input_spec.kind for input_spec in inputs) for name, inputs in MATCHING_SPECS]
 
 
 def classification_spec(*inputs: InputSpec) -> ModelSpec:
@@ -92,8 +88,7 @@ def test_inputs_are_named_and_typed_by_the_spec(name, inputs):
     model = build_model(name, classification_spec(*inputs), SMALL_SETTINGS)
 
     expected = {
-        input_spec.name: ("int32" if input_spec.kind in ("categorical", "text") else "float32")
-        for input_spec in inputs
+        input_spec.name: ("int32" if input_spec.kind in ("categorical", "text") else "float32") for input_spec in inputs
     }
     assert {tensor.name: tensor.dtype for tensor in model.inputs} == expected
     assert {tensor.name: tuple(tensor.shape[1:]) for tensor in model.inputs} == {
@@ -103,9 +98,7 @@ def test_inputs_are_named_and_typed_by_the_spec(name, inputs):
 
 @pytest.mark.parametrize(("name", "inputs"), MATCHING_SPECS, ids=MATCHING_IDS)
 def test_regression_output_is_rescaled_to_label_units(name, inputs):
-    spec = ModelSpec(
-        inputs=inputs, task="regression", n_outputs=1, target_mean=100.0, target_std=5.0
-    )
+    spec = ModelSpec(inputs=inputs, task="regression", n_outputs=1, target_mean=100.0, target_std=5.0)
     model = build_model(name, spec, SMALL_SETTINGS)
     # A zero dense layer predicts 0 standardized units: the label mean exactly.
     dense = model.get_layer("standardized_prediction")
@@ -118,9 +111,7 @@ def test_regression_output_is_rescaled_to_label_units(name, inputs):
 
 
 def test_regression_rescaling_uses_the_target_std():
-    spec = ModelSpec(
-        inputs=(NUMERIC,), task="regression", n_outputs=1, target_mean=100.0, target_std=5.0
-    )
+    spec = ModelSpec(inputs=(NUMERIC,), task="regression", n_outputs=1, target_mean=100.0, target_std=5.0)
     model = build_model("mlp", spec, SMALL_SETTINGS)
     dense = model.get_layer("standardized_prediction")
     kernel, _ = dense.get_weights()
@@ -134,11 +125,7 @@ def test_regression_rescaling_uses_the_target_std():
 
 def test_saved_model_round_trips_with_its_rescaling(tmp_path):
     spec = ModelSpec(
-        inputs=(NUMERIC, ISLAND, REVIEW, DIGIT),
-        task="regression",
-        n_outputs=1,
-        target_mean=100.0,
-        target_std=5.0,
+        inputs=(NUMERIC, ISLAND, REVIEW, DIGIT), task="regression", n_outputs=1, target_mean=100.0, target_std=5.0
     )
     model = build_model("auto", spec, SMALL_SETTINGS)
     batch = random_batch(spec, np.random.default_rng(0))
@@ -233,9 +220,7 @@ def test_a_new_file_in_the_package_is_discovered():
         "    return mlp.build(spec, settings)\n",
         encoding="utf-8",
     )
-    helper_file.write_text(
-        '"""Throwaway helper: no build, so no architecture."""\n', encoding="utf-8"
-    )
+    helper_file.write_text('"""Throwaway helper: no build, so no architecture."""\n', encoding="utf-8")
     try:
         assert "zz_test_arch" in architecture_names()
         assert "zz_test_helper" not in architecture_names()
@@ -257,11 +242,7 @@ def test_importing_the_package_imports_no_keras_tensorflow_or_luigi():
         "sys.exit(f'imported {heavy}' if heavy else 0)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPOSITORY_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, "-c", code], cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=60
     )
 
     assert result.returncode == 0, result.stderr
@@ -271,9 +252,7 @@ def test_mlp_learns_a_linearly_separable_problem():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(256, 2)).astype("float32")
     labels = (features[:, 0] + features[:, 1] > 0).astype("int32")
-    spec = ModelSpec(
-        inputs=(InputSpec("numeric", "numeric", (2,)),), task="classification", n_outputs=2
-    )
+    spec = ModelSpec(inputs=(InputSpec("numeric", "numeric", (2,)),), task="classification", n_outputs=2)
     keras.utils.set_random_seed(0)
     model = build_model("mlp", spec, ArchitectureSettings(width=16, dropout=0.0))
     model.compile(

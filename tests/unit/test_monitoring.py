@@ -1,4 +1,5 @@
 """Unit tests for pipeline/monitoring.py and drift_statistics.py: drift is found where it is, and only there."""
+
 import copy
 import json
 
@@ -8,12 +9,21 @@ import pytest
 from PIL import Image
 
 from pipeline.drift_statistics import js_noise, ks_noise, psi, psi_noise
-from pipeline.monitoring import (DRIFT_COLUMNS, STATS_COLUMNS, DriftThresholds, alert_line, compare,
-                                 derived_features, prediction_profile, reference_profile)
+from pipeline.monitoring import (
+    DRIFT_COLUMNS,
+    STATS_COLUMNS,
+    DriftThresholds,
+    alert_line,
+    compare,
+    derived_features,
+    prediction_profile,
+    reference_profile,
+)
 from pipeline.schema import Schema
 
-SCHEMA = Schema(label="species", task="classification",
-                kinds={"mass": "numeric", "island": "categorical", "note": "text"})
+SCHEMA = Schema(
+    label="species", task="classification", kinds={"mass": "numeric", "island": "categorical", "note": "text"}
+)
 IMAGE_SCHEMA = Schema(label="digit", task="classification", kinds={"image": "image"})
 THRESHOLDS = DriftThresholds()
 SIDE = 28  # MNIST-sized images
@@ -23,12 +33,14 @@ BLOB = 8
 def _table(rows: int = 400, *, mean: float = 0.0, seed: int = 0, islands=("Biscoe", "Dream", "Torgersen")):
     rng = np.random.default_rng(seed)
     words = rng.integers(1, 6, size=rows)
-    return pd.DataFrame({
-        "mass": rng.normal(mean, 1.0, size=rows),
-        "island": rng.choice(list(islands), size=rows),
-        "note": [" ".join(["bird"] * int(n)) for n in words],
-        "species": rng.choice(["Adelie", "Gentoo"], size=rows),
-    })
+    return pd.DataFrame(
+        {
+            "mass": rng.normal(mean, 1.0, size=rows),
+            "island": rng.choice(list(islands), size=rows),
+            "note": [" ".join(["bird"] * int(n)) for n in words],
+            "species": rng.choice(["Adelie", "Gentoo"], size=rows),
+        }
+    )
 
 
 def _score(drift: pd.DataFrame, feature: str, method: str) -> pd.Series:
@@ -124,15 +136,16 @@ def _digit(path, *, offset: int = 0, intensity: int = 255):
     """A square blob on black, centred, or moved `offset` pixels right."""
     pixels = np.zeros((SIDE, SIDE), dtype=np.uint8)
     left = (SIDE - BLOB) // 2 + offset
-    pixels[(SIDE - BLOB) // 2:(SIDE + BLOB) // 2, left:left + BLOB] = intensity
+    pixels[(SIDE - BLOB) // 2 : (SIDE + BLOB) // 2, left : left + BLOB] = intensity
     Image.fromarray(pixels, mode="L").save(path, format="PNG")
     return str(path)
 
 
 def _images(tmp_path, name: str, offsets, rows: int = 60, intensity: int = 255) -> pd.DataFrame:
     """A table of `rows` image paths cycling through blobs at the given offsets."""
-    paths = [_digit(tmp_path / f"{name}{i}.png", offset=offset, intensity=intensity)
-             for i, offset in enumerate(offsets)]
+    paths = [
+        _digit(tmp_path / f"{name}{i}.png", offset=offset, intensity=intensity) for i, offset in enumerate(offsets)
+    ]
     return pd.DataFrame({"image": [paths[i % len(paths)] for i in range(rows)]})
 
 
@@ -140,7 +153,7 @@ def test_image_features_of_a_centred_blob(tmp_path):
     derived = derived_features(_images(tmp_path, "c", [0], rows=1), IMAGE_SCHEMA)
     row = derived.iloc[0]
     assert row["image:centre_x"] == pytest.approx(0.5) and row["image:centre_y"] == pytest.approx(0.5)
-    assert row["image:brightness"] == pytest.approx(BLOB * BLOB / SIDE ** 2, abs=1e-6)
+    assert row["image:brightness"] == pytest.approx(BLOB * BLOB / SIDE**2, abs=1e-6)
     assert row["image:width"] == SIDE and row["image:height"] == SIDE
     blank = tmp_path / "blank.png"
     Image.new("L", (10, 6)).save(blank)
@@ -172,8 +185,9 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png at all")
     table = _images(tmp_path, "train", [0], rows=10)
-    table = pd.concat([table, pd.DataFrame({"image": [str(broken), str(tmp_path / "gone.png"), None]})],
-                      ignore_index=True)
+    table = pd.concat(
+        [table, pd.DataFrame({"image": [str(broken), str(tmp_path / "gone.png"), None]})], ignore_index=True
+    )
     reference = reference_profile(table, IMAGE_SCHEMA)
     profile = reference["features"]["image:width"]
     assert profile["unreadable"] == 2
@@ -226,11 +240,22 @@ def test_small_batches_from_the_training_distribution_do_not_alert():
     schema = Schema(label="y", task="classification", kinds={"x": "numeric", "c": "categorical"})
     training = pd.DataFrame({"x": rng.normal(size=1500), "c": rng.choice(list("abcdefghij"), 1500)})
     profile = reference_profile(training, schema)
-    quiet = [compare(pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(list("abcdefghij"), 60)}),
-                     schema, profile, DriftThresholds())[1]["alert"].any() for _ in range(100)]
+    quiet = [
+        compare(
+            pd.DataFrame({"x": rng.normal(size=60), "c": rng.choice(list("abcdefghij"), 60)}),
+            schema,
+            profile,
+            DriftThresholds(),
+        )[1]["alert"].any()
+        for _ in range(100)
+    ]
     assert sum(quiet) <= 2
-    _, shifted = compare(pd.DataFrame({"x": rng.normal(2.0, 1.0, 60), "c": rng.choice(list("abcdefghij"), 60)}),
-                         schema, profile, DriftThresholds())
+    _, shifted = compare(
+        pd.DataFrame({"x": rng.normal(2.0, 1.0, 60), "c": rng.choice(list("abcdefghij"), 60)}),
+        schema,
+        profile,
+        DriftThresholds(),
+    )
     assert shifted.set_index(["feature", "method"]).loc[("x", "ks"), "alert"]
 
 
@@ -251,15 +276,20 @@ def test_predicted_class_shift_alerts(reference):
 
 
 def test_alert_line_names_each_feature_once():
-    drift = pd.DataFrame([
-        ("image:centre_x", "psi", 1.834, 0.2, True),
-        ("image:centre_x", "ks", 0.714, 0.2, True),
-        ("mass", "psi", 0.05, 0.2, False),
-        ("mass", "ks", 0.31, 0.2, True),
-        ("(prediction)", "psi", 0.95, 0.2, True),
-    ], columns=DRIFT_COLUMNS)
-    assert alert_line(drift) == ("drift in image:centre_x (psi 1.83 > 0.20, ks 0.71 > 0.20), "
-                                 "mass (ks 0.31 > 0.20), (prediction) (psi 0.95 > 0.20)")
+    drift = pd.DataFrame(
+        [
+            ("image:centre_x", "psi", 1.834, 0.2, True),
+            ("image:centre_x", "ks", 0.714, 0.2, True),
+            ("mass", "psi", 0.05, 0.2, False),
+            ("mass", "ks", 0.31, 0.2, True),
+            ("(prediction)", "psi", 0.95, 0.2, True),
+        ],
+        columns=DRIFT_COLUMNS,
+    )
+    assert alert_line(drift) == (
+        "drift in image:centre_x (psi 1.83 > 0.20, ks 0.71 > 0.20), "
+        "mass (ks 0.31 > 0.20), (prediction) (psi 0.95 > 0.20)"
+    )
     assert alert_line(drift.assign(alert=False)) == ""
     assert alert_line(pd.DataFrame(columns=DRIFT_COLUMNS)) == ""
 

@@ -1,5 +1,6 @@
 """Unit tests for pipeline/raw.py and pipeline/fingerprint.py: finding, fingerprinting and reading
 the data set's files."""
+
 import gzip
 import os
 
@@ -9,8 +10,8 @@ from pipeline import fingerprint, raw
 from pipeline.errors import DataError
 from pipeline.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
 
-
 # --- data_files --------------------------------------------------------------------------------
+
 
 def test_data_files_of_one_file_is_that_file(csv_file):
     path = csv_file("one.csv", "a,b\n1,2\n")
@@ -44,6 +45,7 @@ def test_data_files_folder_without_data_is_a_data_error(tmp_path, csv_file):
 
 
 # --- read_raw: tables --------------------------------------------------------------------------
+
 
 def test_read_raw_csv_adds_source_file_and_one_based_row(csv_file):
     path = csv_file("penguins.csv", "mass,island,species\n3750,Biscoe,Adelie\n,Dream,Gentoo\n4000,Dream,Adelie\n")
@@ -88,11 +90,14 @@ def test_read_raw_parquet(tmp_path):
     assert table[SOURCE_ROW].tolist() == [1, 2]
 
 
-@pytest.mark.parametrize("content", [
-    pytest.param(bytes(range(128, 256)) * 16, id="binary-garbage"),
-    pytest.param(gzip.compress(b"a,b\n1,2\n" * 200), id="gzip-named-csv"),
-    pytest.param(b"", id="empty-file"),
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(bytes(range(128, 256)) * 16, id="binary-garbage"),
+        pytest.param(gzip.compress(b"a,b\n1,2\n" * 200), id="gzip-named-csv"),
+        pytest.param(b"", id="empty-file"),
+    ],
+)
 def test_read_raw_unreadable_csv_is_a_data_error_naming_the_file(tmp_path, content):
     path = tmp_path / "broken.csv"
     path.write_bytes(content)
@@ -102,6 +107,7 @@ def test_read_raw_unreadable_csv_is_a_data_error_naming_the_file(tmp_path, conte
 
 
 # --- read_raw: image folders -------------------------------------------------------------------
+
 
 def test_is_image_folder(image_folder, tmp_path, csv_file):
     assert raw.is_image_folder(image_folder)
@@ -115,9 +121,9 @@ def test_read_raw_image_folder_gives_image_label_and_stem_ids(image_folder):
     assert list(table.columns) == [IMAGE_PATH_COLUMN, "animal", IMAGE_ID_COLUMN, SOURCE_FILE, SOURCE_ROW]
     assert table["animal"].tolist() == ["cat", "cat", "dog", "dog"]
     assert table[IMAGE_ID_COLUMN].tolist() == ["c1", "c2", "d1", "d2"]
-    assert table[IMAGE_PATH_COLUMN].tolist() == [str(image_folder / c / f"{s}.png")
-                                                 for c, s in [("cat", "c1"), ("cat", "c2"), ("dog", "d1"),
-                                                              ("dog", "d2")]]
+    assert table[IMAGE_PATH_COLUMN].tolist() == [
+        str(image_folder / c / f"{s}.png") for c, s in [("cat", "c1"), ("cat", "c2"), ("dog", "d1"), ("dog", "d2")]
+    ]
     assert table[SOURCE_FILE].tolist() == table[IMAGE_PATH_COLUMN].tolist()
 
 
@@ -132,6 +138,7 @@ def test_read_raw_image_folder_ids_fall_back_to_relative_paths_when_stems_collid
 
 
 # --- fingerprint -------------------------------------------------------------------------------
+
 
 def test_fingerprint_is_stable_for_unchanged_files(tmp_path, csv_file):
     csv_file("data/a.csv", "x\n1\n")

@@ -1,4 +1,5 @@
 """Unit tests for pipeline/reports/ and the report plots: self-contained, escaped, complete."""
+
 from __future__ import annotations
 
 import base64
@@ -71,6 +72,7 @@ def assert_self_contained(text: str) -> Page:
 
 # --- evaluation report ---------------------------------------------------------------------------
 
+
 @pytest.fixture
 def evaluation(tmp_path):
     """A classification evaluation with an image, a text, a numeric and a categorical column."""
@@ -83,38 +85,73 @@ def evaluation(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8), mode="L").save(path)
         image_paths.append(str(path))
-    examples = pd.DataFrame({"example_id": ids, "photo": image_paths,
-                             "review": [f"{HOSTILE} review number {i} " + "words " * 60 for i in range(rows)],
-                             "size": rng.normal(size=rows), "colour": [HOSTILE] * rows})
+    examples = pd.DataFrame(
+        {
+            "example_id": ids,
+            "photo": image_paths,
+            "review": [f"{HOSTILE} review number {i} " + "words " * 60 for i in range(rows)],
+            "size": rng.normal(size=rows),
+            "colour": [HOSTILE] * rows,
+        }
+    )
     labels = rng.integers(0, 2, rows)
     score = rng.uniform(0.5, 1.0, rows)
     predicted = np.where(rng.uniform(size=rows) < 0.7, labels, 1 - labels)
     classes = np.array(CLASSES)
-    test_predictions = pd.DataFrame({"example_id": ids, "label": classes[labels], "prediction": classes[predicted],
-                                     "score": score, "loss": rng.uniform(0, 3, rows)})
+    test_predictions = pd.DataFrame(
+        {
+            "example_id": ids,
+            "label": classes[labels],
+            "prediction": classes[predicted],
+            "score": score,
+            "loss": rng.uniform(0, 3, rows),
+        }
+    )
     test_predictions = test_predictions.sort_values("loss", ascending=False, ignore_index=True)
-    metrics = {"accuracy": 0.7, "precision_macro": 0.7, "recall_macro": 0.7, "f1_macro": 0.7, "log_loss": 0.6,
-               "ece": 0.1}
-    document = {"task": "classification",
-                "splits": {"validation": {"rows": 20, **metrics}, "test": {"rows": rows, **metrics}},
-                "slices": {"north": {"rows": 25, **metrics}, HOSTILE: {"rows": 15, **metrics, "accuracy": 0.4}},
-                "headline": {"definition": {"accuracy": 1.0}, "value": 0.7},
-                "diagnosis": {"diagnosis": "overfitting", "reason": f"val_loss rose; {HOSTILE}"}}
+    metrics = {
+        "accuracy": 0.7,
+        "precision_macro": 0.7,
+        "recall_macro": 0.7,
+        "f1_macro": 0.7,
+        "log_loss": 0.6,
+        "ece": 0.1,
+    }
+    document = {
+        "task": "classification",
+        "splits": {"validation": {"rows": 20, **metrics}, "test": {"rows": rows, **metrics}},
+        "slices": {"north": {"rows": 25, **metrics}, HOSTILE: {"rows": 15, **metrics, "accuracy": 0.4}},
+        "headline": {"definition": {"accuracy": 1.0}, "value": 0.7},
+        "diagnosis": {"diagnosis": "overfitting", "reason": f"val_loss rose; {HOSTILE}"},
+    }
     history = {"loss": [1.0, 0.6, 0.3, 0.1, 0.05], "val_loss": [1.0, 0.7, 0.65, 0.8, 0.95]}
-    preprocessor = {"task": "classification", "classes": CLASSES, "label": "label",
-                    "schema": {"kinds": {"photo": "image", "review": "text", "size": "numeric",
-                                         "colour": "categorical"}}}
+    preprocessor = {
+        "task": "classification",
+        "classes": CLASSES,
+        "label": "label",
+        "schema": {"kinds": {"photo": "image", "review": "text", "size": "numeric", "colour": "categorical"}},
+    }
     out_dir = tmp_path / "evaluation"
     out_dir.mkdir()
-    return {"out_dir": out_dir, "document": document, "history": history, "preprocessor": preprocessor,
-            "test_predictions": test_predictions, "examples": examples}
+    return {
+        "out_dir": out_dir,
+        "document": document,
+        "history": history,
+        "preprocessor": preprocessor,
+        "test_predictions": test_predictions,
+        "examples": examples,
+    }
 
 
 def write_evaluation(evaluation, **overrides) -> str:
     arguments = {**evaluation, **overrides}
-    path = evaluation_report(arguments["out_dir"], arguments["document"], arguments["history"],
-                             preprocessor=arguments["preprocessor"], test_predictions=arguments["test_predictions"],
-                             examples=arguments["examples"])
+    path = evaluation_report(
+        arguments["out_dir"],
+        arguments["document"],
+        arguments["history"],
+        preprocessor=arguments["preprocessor"],
+        test_predictions=arguments["test_predictions"],
+        examples=arguments["examples"],
+    )
     assert path == arguments["out_dir"] / "report.html"
     return path.read_text(encoding="utf-8")
 
@@ -123,8 +160,14 @@ def test_evaluation_report_is_self_contained_and_has_every_section(evaluation):
     text = write_evaluation(evaluation)
     page = assert_self_contained(text)
     assert page.headings[0].startswith("Evaluation report: classification, headline accuracy = 0.7000")
-    for heading in ("Metrics", "Learning curves", "Confusion matrix", "Calibration", "Per-slice metrics",
-                    "Worst 12 test examples"):
+    for heading in (
+        "Metrics",
+        "Learning curves",
+        "Confusion matrix",
+        "Calibration",
+        "Per-slice metrics",
+        "Worst 12 test examples",
+    ):
         assert heading in page.headings
     assert "Diagnosis: overfitting" in text
     # Plots evaluate() did not write were drawn beside the report.
@@ -176,17 +219,27 @@ def test_a_missing_image_is_a_note_not_a_broken_image(evaluation):
 def test_regression_report_has_predicted_vs_actual_and_no_calibration(tmp_path):
     rng = np.random.default_rng(1)
     targets = rng.normal(size=30)
-    table = pd.DataFrame({"example_id": [f"r{i}" for i in range(30)], "label": targets,
-                          "prediction": targets + rng.normal(0, 0.1, 30)})
+    table = pd.DataFrame(
+        {"example_id": [f"r{i}" for i in range(30)], "label": targets, "prediction": targets + rng.normal(0, 0.1, 30)}
+    )
     table["loss"] = (table["prediction"] - table["label"]).abs()
     table = table.sort_values("loss", ascending=False, ignore_index=True)
-    document = {"task": "regression", "splits": {"test": {"rows": 30, "mae": 0.1, "rmse": 0.12, "r2": 0.98}},
-                "slices": {}, "headline": {"definition": {"r2": 1.0}, "value": 0.98},
-                "diagnosis": {"diagnosis": "fine", "reason": "settled"}}
+    document = {
+        "task": "regression",
+        "splits": {"test": {"rows": 30, "mae": 0.1, "rmse": 0.12, "r2": 0.98}},
+        "slices": {},
+        "headline": {"definition": {"r2": 1.0}, "value": 0.98},
+        "diagnosis": {"diagnosis": "fine", "reason": "settled"},
+    }
     examples = pd.DataFrame({"example_id": table["example_id"], "x": rng.normal(size=30)})
-    path = evaluation_report(tmp_path, document, {"loss": [1, 0.5], "val_loss": [1, 0.6]},
-                             preprocessor={"task": "regression", "schema": {"kinds": {"x": "numeric"}}},
-                             test_predictions=table, examples=examples)
+    path = evaluation_report(
+        tmp_path,
+        document,
+        {"loss": [1, 0.5], "val_loss": [1, 0.6]},
+        preprocessor={"task": "regression", "schema": {"kinds": {"x": "numeric"}}},
+        test_predictions=table,
+        examples=examples,
+    )
     page = assert_self_contained(path.read_text())
     assert "Predicted vs actual" in page.headings and "Calibration" not in page.headings
     assert "banner good" in path.read_text()
@@ -227,23 +280,40 @@ def prediction_log_db(tmp_path):
     evaluation_dir = tmp_path / "evaluation"
     evaluation_dir.mkdir()
     pd.DataFrame({"prediction": ["cat"] * 50 + [HOSTILE] * 50}).to_parquet(evaluation_dir / "test_predictions.parquet")
-    registry.register(engine, version=MODEL, run_id=None, path=str(tmp_path / "model"), sha256="0" * 64,
-                      task="classification", data_version=None, evaluation_path=str(evaluation_dir), headline=0.9,
-                      metrics={"test": {"accuracy": 0.9}}, actor="test")
+    registry.register(
+        engine,
+        version=MODEL,
+        run_id=None,
+        path=str(tmp_path / "model"),
+        sha256="0" * 64,
+        task="classification",
+        data_version=None,
+        evaluation_path=str(evaluation_dir),
+        headline=0.9,
+        metrics={"test": {"accuracy": 0.9}},
+        actor="test",
+    )
     for index, night in enumerate(NIGHTS):
         drifted = index == len(NIGHTS) - 1
         predicted = ["cat"] * (35 if drifted else 20) + [HOSTILE] * (5 if drifted else 20)
         ids = [f"{night}-{i}" for i in range(len(predicted))]
-        prediction_log.load_batch(engine, batch_date=night, model_version=MODEL,
-                                  predictions=pd.DataFrame({"example_id": ids, "prediction": predicted,
-                                                            "score": 0.9}),
-                                  rows_in=42, rows_rejected=2)
-        drift = pd.DataFrame({"feature": ["image:brightness", "image:brightness", HOSTILE, "(prediction)"],
-                              "method": ["psi", "ks", "psi", "psi"],
-                              "score": [0.9 if drifted else 0.02, 0.5 if drifted else 0.05, 0.01,
-                                        0.3 if drifted else 0.01],
-                              "threshold": [0.2, 0.2, 0.2, 0.2],
-                              "alert": [drifted, drifted, False, drifted]})
+        prediction_log.load_batch(
+            engine,
+            batch_date=night,
+            model_version=MODEL,
+            predictions=pd.DataFrame({"example_id": ids, "prediction": predicted, "score": 0.9}),
+            rows_in=42,
+            rows_rejected=2,
+        )
+        drift = pd.DataFrame(
+            {
+                "feature": ["image:brightness", "image:brightness", HOSTILE, "(prediction)"],
+                "method": ["psi", "ks", "psi", "psi"],
+                "score": [0.9 if drifted else 0.02, 0.5 if drifted else 0.05, 0.01, 0.3 if drifted else 0.01],
+                "threshold": [0.2, 0.2, 0.2, 0.2],
+                "alert": [drifted, drifted, False, drifted],
+            }
+        )
         stats = pd.DataFrame(columns=["feature", "statistic", "batch_value", "reference_value"])
         prediction_log.record_drift(engine, batch_date=night, model_version=MODEL, stats=stats, drift=drift)
         if index < 2:
@@ -288,9 +358,14 @@ def test_nightly_report_limits_the_nights_shown(prediction_log_db, tmp_path):
 
 def test_nightly_report_of_an_empty_night_has_no_broken_images(prediction_log_db, tmp_path):
     empty = NIGHTS[-1] + datetime.timedelta(days=1)
-    prediction_log.load_batch(prediction_log_db, batch_date=empty, model_version=MODEL,
-                              predictions=pd.DataFrame(columns=["example_id", "prediction", "score"]),
-                              rows_in=0, rows_rejected=0)
+    prediction_log.load_batch(
+        prediction_log_db,
+        batch_date=empty,
+        model_version=MODEL,
+        predictions=pd.DataFrame(columns=["example_id", "prediction", "score"]),
+        rows_in=0,
+        rows_rejected=0,
+    )
     text = nightly_report(tmp_path, prediction_log_db, batch_date=empty, model_version=MODEL).read_text()
     page = assert_self_contained(text)
     assert "Empty night" in text and "No predictions this night" in text

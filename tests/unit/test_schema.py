@@ -1,13 +1,23 @@
 """Unit tests for pipeline/schema.py: config parsing and column-kind inference."""
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.schema import (IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW, DatasetConfig,
-                             Schema, infer_kind, infer_schema, parse_kinds)
-
+from pipeline.schema import (
+    IMAGE_ID_COLUMN,
+    IMAGE_PATH_COLUMN,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    DatasetConfig,
+    Schema,
+    infer_kind,
+    infer_schema,
+    parse_kinds,
+)
 
 # --- parse_kinds -------------------------------------------------------------------------------
+
 
 def test_parse_kinds_reads_column_kind_pairs():
     assert parse_kinds("island:categorical, year:numeric") == {"island": "categorical", "year": "numeric"}
@@ -31,6 +41,7 @@ def test_parse_kinds_rejects_entries_without_column_and_kind(text):
 
 # --- DatasetConfig -----------------------------------------------------------------------------
 
+
 def test_dataset_config_rejects_unknown_task():
     with pytest.raises(ValueError, match="task must be one of classification, regression"):
         DatasetConfig(path="data.csv", label="y", task="ranking")
@@ -42,13 +53,13 @@ def test_dataset_config_rejects_unknown_kind_naming_the_column():
 
 
 def test_dataset_config_accepts_parsed_kinds():
-    config = DatasetConfig(path="data.csv", label="y", task="regression",
-                           kinds=parse_kinds("island:categorical"))
+    config = DatasetConfig(path="data.csv", label="y", task="regression", kinds=parse_kinds("island:categorical"))
     assert config.kinds == {"island": "categorical"}
     assert config.as_dict()["task"] == "regression"
 
 
 # --- infer_kind --------------------------------------------------------------------------------
+
 
 def test_infer_kind_numeric_strings_are_numeric():
     assert infer_kind(pd.Series(["1", "2.5", " -3", "4e2", None])) == "numeric"
@@ -76,8 +87,9 @@ def test_infer_kind_image_paths():
 
 
 def test_infer_kind_free_text():
-    values = pd.Series(["the food was great and cheap", "slow service but a nice view",
-                        "would not come back here again"])
+    values = pd.Series(
+        ["the food was great and cheap", "slow service but a nice view", "would not come back here again"]
+    )
     assert infer_kind(values) == "text"
 
 
@@ -93,23 +105,27 @@ def test_infer_kind_all_missing_is_numeric():
 
 # --- infer_schema ------------------------------------------------------------------------------
 
+
 def _raw_table():
-    return pd.DataFrame({
-        "id": ["a", "b", "c"],
-        "patient": ["p1", "p1", "p2"],
-        "when": ["2024-01-01", "2024-01-02", "2024-01-03"],
-        "size": ["1.5", "2.5", "3.5"],
-        "island": ["Biscoe", "Dream", "Biscoe"],
-        "note": ["a long sentence of many words", "another long sentence of words", "and a third one here"],
-        "species": ["Adelie", "Gentoo", "Adelie"],
-        SOURCE_FILE: ["f.csv"] * 3,
-        SOURCE_ROW: [1, 2, 3],
-    })
+    return pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "patient": ["p1", "p1", "p2"],
+            "when": ["2024-01-01", "2024-01-02", "2024-01-03"],
+            "size": ["1.5", "2.5", "3.5"],
+            "island": ["Biscoe", "Dream", "Biscoe"],
+            "note": ["a long sentence of many words", "another long sentence of words", "and a third one here"],
+            "species": ["Adelie", "Gentoo", "Adelie"],
+            SOURCE_FILE: ["f.csv"] * 3,
+            SOURCE_ROW: [1, 2, 3],
+        }
+    )
 
 
 def test_infer_schema_excludes_label_id_group_time_and_source_columns():
-    config = DatasetConfig(path="f.csv", label="species", id_column="id", group_column="patient",
-                           time_column="when", slice_column="island")
+    config = DatasetConfig(
+        path="f.csv", label="species", id_column="id", group_column="patient", time_column="when", slice_column="island"
+    )
     schema = infer_schema(_raw_table(), config)
     assert schema.kinds == {"size": "numeric", "island": "categorical", "note": "text"}
     assert schema.features == ["size", "island", "note"]  # column order kept
@@ -118,17 +134,29 @@ def test_infer_schema_excludes_label_id_group_time_and_source_columns():
 
 
 def test_infer_schema_honours_config_kinds():
-    config = DatasetConfig(path="f.csv", label="species", id_column="id", group_column="patient",
-                           time_column="when", kinds={"size": "categorical", "note": "categorical"})
+    config = DatasetConfig(
+        path="f.csv",
+        label="species",
+        id_column="id",
+        group_column="patient",
+        time_column="when",
+        kinds={"size": "categorical", "note": "categorical"},
+    )
     schema = infer_schema(_raw_table(), config)
     assert schema.kinds == {"size": "categorical", "island": "categorical", "note": "categorical"}
     assert schema.columns_of("categorical") == ["size", "island", "note"]
 
 
 def test_infer_schema_image_folder_uses_image_id_column():
-    table = pd.DataFrame({IMAGE_PATH_COLUMN: ["r/cat/a.png", "r/dog/b.png"], "label": ["cat", "dog"],
-                          IMAGE_ID_COLUMN: ["a", "b"], SOURCE_FILE: ["r/cat/a.png", "r/dog/b.png"],
-                          SOURCE_ROW: [1, 1]})
+    table = pd.DataFrame(
+        {
+            IMAGE_PATH_COLUMN: ["r/cat/a.png", "r/dog/b.png"],
+            "label": ["cat", "dog"],
+            IMAGE_ID_COLUMN: ["a", "b"],
+            SOURCE_FILE: ["r/cat/a.png", "r/dog/b.png"],
+            SOURCE_ROW: [1, 1],
+        }
+    )
     schema = infer_schema(table, DatasetConfig(path="r", label="label"))
     assert schema.kinds == {IMAGE_PATH_COLUMN: "image"}
     assert schema.id_column == IMAGE_ID_COLUMN

@@ -1,4 +1,5 @@
 """Unit tests for pipeline/split.py: fractions, stratification and leak-free placement."""
+
 import re
 
 import numpy as np
@@ -13,9 +14,13 @@ from pipeline.validation import DUPLICATE_KEY, EXAMPLE_ID
 def _table(n: int, *, seed: int = 0, classes=("a", "b", "c"), shares=(0.6, 0.3, 0.1), **extra) -> pd.DataFrame:
     """A validated table: unique ids, unique duplicate keys unless extra columns say otherwise."""
     rng = np.random.default_rng(seed)
-    table = pd.DataFrame({EXAMPLE_ID: [f"e{i:05d}" for i in range(n)],
-                          DUPLICATE_KEY: [f"k{i:05d}" for i in range(n)],
-                          "y": rng.choice(list(classes), size=n, p=list(shares))})
+    table = pd.DataFrame(
+        {
+            EXAMPLE_ID: [f"e{i:05d}" for i in range(n)],
+            DUPLICATE_KEY: [f"k{i:05d}" for i in range(n)],
+            "y": rng.choice(list(classes), size=n, p=list(shares)),
+        }
+    )
     for name, values in extra.items():
         table[name] = values
     return table
@@ -80,8 +85,7 @@ def test_group_column_keeps_each_group_in_one_split():
     rng = np.random.default_rng(11)
     groups = [f"patient-{g}" for g in rng.integers(0, 80, size=n)]
     table = _table(n, seed=11, patient=groups)
-    manifest, checks = split(table, label="y", task="classification", config=SplitConfig(),
-                             group_column="patient")
+    manifest, checks = split(table, label="y", task="classification", config=SplitConfig(), group_column="patient")
     per_group = _splits(table, manifest).groupby(table["patient"]).nunique()
     assert (per_group == 1).all()
     assert checks["groups_within_one_split"]["passed"] is True
@@ -95,8 +99,9 @@ def test_groups_and_duplicates_are_joined_transitively():
     table.loc[1, "patient"] = "p0"
     table.loc[2, DUPLICATE_KEY] = table.loc[1, DUPLICATE_KEY]
     for seed in range(5):
-        manifest, _ = split(table, label="y", task="classification", config=SplitConfig(seed=seed),
-                            group_column="patient")
+        manifest, _ = split(
+            table, label="y", task="classification", config=SplitConfig(seed=seed), group_column="patient"
+        )
         assert manifest[SPLIT].iloc[0] == manifest[SPLIT].iloc[1] == manifest[SPLIT].iloc[2]
 
 
@@ -105,8 +110,7 @@ def test_time_column_puts_oldest_rows_in_train_and_newest_in_test():
     days = pd.date_range("2024-01-01", periods=n, freq="D")
     order = np.random.default_rng(5).permutation(n)  # rows not in time order
     table = _table(n, seed=5, when=[str(days[i].date()) for i in order])
-    manifest, checks = split(table, label="y", task="classification", config=SplitConfig(0.1, 0.2),
-                             time_column="when")
+    manifest, checks = split(table, label="y", task="classification", config=SplitConfig(0.1, 0.2), time_column="when")
     splits = _splits(table, manifest)
     times = pd.to_datetime(table["when"])
     assert times[splits == "train"].max() < times[splits == "validation"].min()
@@ -119,15 +123,13 @@ def test_time_column_puts_oldest_rows_in_train_and_newest_in_test():
 
 def test_time_split_sizes_match_the_fractions_exactly():
     table = _table(200, when=[str(t) for t in range(200)])
-    _, checks = split(table, label="y", task="classification", config=SplitConfig(0.1, 0.2),
-                      time_column="when")
+    _, checks = split(table, label="y", task="classification", config=SplitConfig(0.1, 0.2), time_column="when")
     assert checks["rows"] == {"train": 140, "validation": 20, "test": 40}
 
 
 def test_numeric_time_column():
     table = _table(50, when=[str(t) for t in range(50, 0, -1)])  # newest first
-    manifest, checks = split(table, label="y", task="regression", config=SplitConfig(0.2, 0.2),
-                             time_column="when")
+    manifest, checks = split(table, label="y", task="regression", config=SplitConfig(0.2, 0.2), time_column="when")
     splits = _splits(table, manifest)
     assert set(splits.iloc[:10]) == {"test"} and set(splits.iloc[-30:]) == {"train"}
     assert checks["time_order"]["passed"] is True
@@ -162,8 +164,7 @@ def test_rows_without_a_group_are_not_one_group():
     n = 200
     groups = [f"g{i // 4}" if i % 2 else None for i in range(n)]
     table = _table(n, seed=4, patient=groups)
-    manifest, checks = split(table, label="y", task="classification", config=SplitConfig(),
-                             group_column="patient")
+    manifest, checks = split(table, label="y", task="classification", config=SplitConfig(), group_column="patient")
     ungrouped = _splits(table, manifest)[table["patient"].isna()]
     assert ungrouped.nunique() == 3
     assert checks["rows"]["test"] == pytest.approx(40, abs=10)
@@ -199,8 +200,9 @@ def test_split_is_deterministic_for_a_seed():
 def test_leakage_checks_detect_straddling_duplicates_and_groups():
     table = _table(4, patient=["p1", "p1", "p2", "p3"])
     table[DUPLICATE_KEY] = ["k1", "k2", "k2", "k3"]
-    checks = leakage_checks(table, ["train", "test", "train", "validation"], label="y", task="classification",
-                            group_column="patient")
+    checks = leakage_checks(
+        table, ["train", "test", "train", "validation"], label="y", task="classification", group_column="patient"
+    )
     assert checks["duplicates_within_one_split"] == {"passed": False, "straddling": ["k2"], "count": 1}
     assert checks["groups_within_one_split"]["straddling"] == ["p1"]
     assert checks["rows"] == {"train": 2, "validation": 1, "test": 1}
@@ -209,8 +211,9 @@ def test_leakage_checks_detect_straddling_duplicates_and_groups():
 def test_leakage_checks_detect_a_class_missing_from_train_and_time_going_backwards():
     table = _table(3, when=["3", "1", "2"])
     table["y"] = ["a", "b", "a"]
-    checks = leakage_checks(table, ["train", "test", "validation"], label="y", task="classification",
-                            time_column="when")
+    checks = leakage_checks(
+        table, ["train", "test", "validation"], label="y", task="classification", time_column="when"
+    )
     assert checks["every_class_in_train"] == {"passed": False, "missing": ["b"]}
     assert checks["time_order"]["passed"] is False
 

@@ -2,25 +2,27 @@
 
 Tiny synthetic problems, a few epochs each: every test runs in seconds on two CPU cores.
 """
+
 import json
 import os
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-from pipeline import training  # noqa: E402
-from pipeline.evaluation import evaluate  # noqa: E402
-from pipeline.features import encode_labels, fit, save_arrays, transform  # noqa: E402
-from pipeline.prediction import load_model, predict  # noqa: E402
-from pipeline.schema import Schema  # noqa: E402
-from pipeline.training import DEBUG_NEAR_ZERO, HISTORY_FILE, TrainingConfig, read_history, train  # noqa: E402
+from pipeline import training
+from pipeline.evaluation import evaluate
+from pipeline.features import encode_labels, fit, save_arrays, transform
+from pipeline.prediction import load_model, predict
+from pipeline.schema import Schema
+from pipeline.training import DEBUG_NEAR_ZERO, HISTORY_FILE, TrainingConfig, read_history, train
 
-CLASSIFICATION = Schema(label="y", task="classification",
-                        kinds={"x1": "numeric", "x2": "numeric", "colour": "categorical"})
+CLASSIFICATION = Schema(
+    label="y", task="classification", kinds={"x1": "numeric", "x2": "numeric", "colour": "categorical"}
+)
 REGRESSION = Schema(label="price", task="regression", kinds={"x1": "numeric", "x2": "numeric"})
 QUICK = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0)
 
@@ -28,8 +30,14 @@ QUICK = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0)
 def _classification_table(n: int = 64, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x1, x2 = rng.normal(size=n), rng.normal(size=n)
-    return pd.DataFrame({"x1": x1, "x2": x2, "colour": rng.choice(["red", "green", "blue"], size=n),
-                         "y": np.where(x1 + x2 > 0, "pos", "neg")})
+    return pd.DataFrame(
+        {
+            "x1": x1,
+            "x2": x2,
+            "colour": rng.choice(["red", "green", "blue"], size=n),
+            "y": np.where(x1 + x2 > 0, "pos", "neg"),
+        }
+    )
 
 
 def _regression_table(n: int = 64, seed: int = 1) -> pd.DataFrame:
@@ -42,8 +50,10 @@ def _prepare(table: pd.DataFrame, schema: Schema, n_train: int = 48):
     """(preprocessor, (train inputs, labels), (validation inputs, labels)) fitted on the train rows."""
     train_rows, validation_rows = table.iloc[:n_train], table.iloc[n_train:]
     preprocessor = fit(train_rows, schema)
-    data = [(transform(rows, preprocessor), encode_labels(rows[schema.label], preprocessor))
-            for rows in (train_rows, validation_rows)]
+    data = [
+        (transform(rows, preprocessor), encode_labels(rows[schema.label], preprocessor))
+        for rows in (train_rows, validation_rows)
+    ]
     return preprocessor, data[0], data[1]
 
 
@@ -57,10 +67,23 @@ def classification_run(tmp_path_factory):
     def on_epoch(done, planned):
         epochs_seen.append((done, planned, (root / "work" / "backup").exists()))
 
-    result = train(train_data, validation_data, preprocessor, QUICK, model_dir=root / "model",
-                   work_dir=root / "work", on_epoch=on_epoch)
-    return {"root": root, "result": result, "preprocessor": preprocessor, "train": train_data,
-            "validation": validation_data, "epochs_seen": epochs_seen}
+    result = train(
+        train_data,
+        validation_data,
+        preprocessor,
+        QUICK,
+        model_dir=root / "model",
+        work_dir=root / "work",
+        on_epoch=on_epoch,
+    )
+    return {
+        "root": root,
+        "result": result,
+        "preprocessor": preprocessor,
+        "train": train_data,
+        "validation": validation_data,
+        "epochs_seen": epochs_seen,
+    }
 
 
 def test_train_writes_model_and_history(classification_run):
@@ -92,8 +115,12 @@ def test_no_callback_works_per_batch(tmp_path):
 
     callbacks = training._callbacks(QUICK, tmp_path, tmp_path / "backup", {}, lambda done, planned: None, keras)
     hooks = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end")
-    busy = [(type(callback).__name__, hook) for callback in callbacks for hook in hooks
-            if not is_default(getattr(callback, hook))]
+    busy = [
+        (type(callback).__name__, hook)
+        for callback in callbacks
+        for hook in hooks
+        if not is_default(getattr(callback, hook))
+    ]
     assert busy == []
 
 
@@ -113,14 +140,28 @@ def test_a_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
-              work_dir=tmp_path / "work", on_epoch=killed_after_first_epoch)
+        train(
+            train_data,
+            validation_data,
+            preprocessor,
+            config,
+            model_dir=tmp_path / "model",
+            work_dir=tmp_path / "work",
+            on_epoch=killed_after_first_epoch,
+        )
     assert (tmp_path / "work" / "backup").exists()
     assert not (tmp_path / "model" / "model.keras").exists()
 
     seen = []
-    result = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
-                   work_dir=tmp_path / "work", on_epoch=lambda done, planned: seen.append(done))
+    result = train(
+        train_data,
+        validation_data,
+        preprocessor,
+        config,
+        model_dir=tmp_path / "model",
+        work_dir=tmp_path / "work",
+        on_epoch=lambda done, planned: seen.append(done),
+    )
     assert result.resumed_from_epoch == 1
     assert seen == [2, 3]  # epoch 1 was not trained again
     assert result.history["epoch"] == [0.0, 1.0, 2.0]  # the history holds every epoch
@@ -150,9 +191,14 @@ def test_several_cards_train_one_model_with_mirrored_strategy(tmp_path):
     import subprocess
     import sys
 
-    completed = subprocess.run([sys.executable, "-c", TWO_CARDS, str(tmp_path)], capture_output=True, text=True,
-                               timeout=300, cwd=Path(__file__).resolve().parents[2],
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    completed = subprocess.run(
+        [sys.executable, "-c", TWO_CARDS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "training on 2 GPUs (MirroredStrategy)" in completed.stderr
     history = json.loads(completed.stdout.splitlines()[-1])
@@ -167,9 +213,14 @@ def test_a_finished_work_dir_is_cleared_not_resumed(tmp_path, classification_run
     work.mkdir()
     (work / HISTORY_FILE).write_text("epoch,loss,val_loss\n0,9.0,9.0\n1,8.0,8.0\n")
     preprocessor = classification_run["preprocessor"]
-    result = train(classification_run["train"], classification_run["validation"], preprocessor,
-                   TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0),
-                   model_dir=tmp_path / "model", work_dir=work)
+    result = train(
+        classification_run["train"],
+        classification_run["validation"],
+        preprocessor,
+        TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0),
+        model_dir=tmp_path / "model",
+        work_dir=work,
+    )
     assert result.resumed_from_epoch == 0
     assert result.history["epoch"] == [0.0]
     assert result.history["loss"][0] != 9.0
@@ -178,8 +229,9 @@ def test_a_finished_work_dir_is_cleared_not_resumed(tmp_path, classification_run
 def test_debug_run_drives_the_loss_near_zero(tmp_path):
     preprocessor, train_data, validation_data = _prepare(_classification_table(seed=5), CLASSIFICATION)
     config = TrainingConfig(epochs=2, batch_size=16, verbose=0, debug=True, debug_examples=8)
-    result = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
-                   work_dir=tmp_path / "work")
+    result = train(
+        train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model", work_dir=tmp_path / "work"
+    )
     verdict = result.debug
     assert verdict["near_zero"] is True
     assert verdict["last_loss"] < DEBUG_NEAR_ZERO < verdict["first_loss"]
@@ -195,14 +247,20 @@ def test_debug_verdict_raises_when_the_loss_stays_high():
 
 def test_read_history_keeps_the_last_row_of_a_repeated_epoch(tmp_path):
     path = tmp_path / HISTORY_FILE
-    path.write_text("epoch,accuracy,loss,val_loss\n"
-                    "0,0.5,1.0,1.1\n"
-                    "1,0.6,0.8,0.9\n"
-                    "1,0.65,0.7,0.85\n"  # epoch 1 again after a resume: this row wins
-                    "2,0.7,0.6,0.8\n")
+    path.write_text(
+        "epoch,accuracy,loss,val_loss\n"
+        "0,0.5,1.0,1.1\n"
+        "1,0.6,0.8,0.9\n"
+        "1,0.65,0.7,0.85\n"  # epoch 1 again after a resume: this row wins
+        "2,0.7,0.6,0.8\n"
+    )
     history = read_history(path)
-    assert history == {"epoch": [0.0, 1.0, 2.0], "accuracy": [0.5, 0.65, 0.7], "loss": [1.0, 0.7, 0.6],
-                       "val_loss": [1.1, 0.85, 0.8]}
+    assert history == {
+        "epoch": [0.0, 1.0, 2.0],
+        "accuracy": [0.5, 0.65, 0.7],
+        "loss": [1.0, 0.7, 0.6],
+        "val_loss": [1.1, 0.85, 0.8],
+    }
 
 
 def test_read_history_drops_a_half_written_last_row(tmp_path):
@@ -263,9 +321,15 @@ def test_evaluate_writes_metrics_plots_and_predictions(tmp_path, classification_
     out = tmp_path / "evaluation"
     out.mkdir()
     history = classification_run["result"].history
-    document = evaluate(classification_run["root"] / "model", features_dir, preprocessor, history,
-                        headline="accuracy", out_dir=out, slices={i: ("odd" if int(i[1:]) % 2 else "even")
-                                                                  for i in ids})
+    document = evaluate(
+        classification_run["root"] / "model",
+        features_dir,
+        preprocessor,
+        history,
+        headline="accuracy",
+        out_dir=out,
+        slices={i: ("odd" if int(i[1:]) % 2 else "even") for i in ids},
+    )
     assert document["splits"]["validation"]["rows"] == len(labels)
     assert 0.0 <= document["splits"]["test"]["accuracy"] <= 1.0
     assert document["headline"]["value"] == document["splits"]["test"]["accuracy"]
@@ -283,8 +347,9 @@ def test_evaluate_writes_metrics_plots_and_predictions(tmp_path, classification_
 
 def test_regression_predicts_in_label_units(tmp_path):
     preprocessor, train_data, validation_data = _prepare(_regression_table(), REGRESSION)
-    result = train(train_data, validation_data, preprocessor, QUICK, model_dir=tmp_path / "model",
-                   work_dir=tmp_path / "work")
+    result = train(
+        train_data, validation_data, preprocessor, QUICK, model_dir=tmp_path / "model", work_dir=tmp_path / "work"
+    )
     assert len(result.history["mae"]) == 2
     predictions = predict(load_model(tmp_path / "model"), validation_data[0], preprocessor)
     assert predictions.shape == (len(validation_data[1]),)
@@ -299,8 +364,7 @@ def test_regression_predicts_in_label_units(tmp_path):
     ids = [f"r{i}" for i in range(len(validation_data[1]))]
     for split in ("validation", "test"):
         save_arrays(features_dir / f"{split}.npz", validation_data[0], validation_data[1], ids)
-    document = evaluate(tmp_path / "model", features_dir, preprocessor, result.history, headline="mae",
-                        out_dir=out)
+    document = evaluate(tmp_path / "model", features_dir, preprocessor, result.history, headline="mae", out_dir=out)
     test_metrics = document["splits"]["test"]
     assert test_metrics["mae"] == pytest.approx(np.abs(predictions - validation_data[1]).mean(), rel=1e-4)
     assert document["headline"]["value"] == pytest.approx(-test_metrics["mae"])
@@ -312,10 +376,10 @@ def test_training_with_class_weights_and_label_smoothing(tmp_path):
     table = _classification_table(seed=4)
     table.loc[table.index[:40], "y"] = "neg"  # imbalanced: mostly neg
     preprocessor, train_data, validation_data = _prepare(table, CLASSIFICATION)
-    config = TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0, class_weights=True,
-                            label_smoothing=0.1)
-    result = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model",
-                   work_dir=tmp_path / "work")
+    config = TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0, class_weights=True, label_smoothing=0.1)
+    result = train(
+        train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model", work_dir=tmp_path / "work"
+    )
     assert len(result.history["loss"]) == 1 and np.isfinite(result.history["loss"][0])
 
 
@@ -323,9 +387,21 @@ def test_deterministic_trainings_with_one_seed_give_identical_losses(tmp_path):
     # Last in this file: op determinism is process-wide once switched on.
     preprocessor, train_data, validation_data = _prepare(_classification_table(seed=9), CLASSIFICATION)
     config = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0, deterministic=True, seed=7)
-    first = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "a" / "model",
-                  work_dir=tmp_path / "a" / "work")
-    second = train(train_data, validation_data, preprocessor, config, model_dir=tmp_path / "b" / "model",
-                   work_dir=tmp_path / "b" / "work")
+    first = train(
+        train_data,
+        validation_data,
+        preprocessor,
+        config,
+        model_dir=tmp_path / "a" / "model",
+        work_dir=tmp_path / "a" / "work",
+    )
+    second = train(
+        train_data,
+        validation_data,
+        preprocessor,
+        config,
+        model_dir=tmp_path / "b" / "model",
+        work_dir=tmp_path / "b" / "work",
+    )
     assert first.history["loss"] == second.history["loss"]
     assert first.history["val_loss"] == second.history["val_loss"]

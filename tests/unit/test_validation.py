@@ -1,4 +1,5 @@
 """Unit tests for pipeline/validation.py: typing, row rejects, problems reported all at once."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,14 +31,16 @@ def messy_csv(tmp_path, csv_file, png):
     """Six rows: 1, 5, 6 valid; 2 has a word for a number, 3 an infinity, 4 no label, 5 misses its image."""
     good = png(tmp_path / "img" / "good.png")
     missing = tmp_path / "img" / "missing.png"
-    return csv_file("penguins.csv",
-                    "mass,photo,species\n"
-                    f"3750,{good},Adelie\n"
-                    f"heavy,{good},Gentoo\n"
-                    f"inf,{good},Adelie\n"
-                    f"4000,{good},\n"
-                    f"4100,{missing},Gentoo\n"
-                    f"3900.5,{good},Gentoo\n")
+    return csv_file(
+        "penguins.csv",
+        "mass,photo,species\n"
+        f"3750,{good},Adelie\n"
+        f"heavy,{good},Gentoo\n"
+        f"inf,{good},Adelie\n"
+        f"4000,{good},\n"
+        f"4100,{missing},Gentoo\n"
+        f"3900.5,{good},Gentoo\n",
+    )
 
 
 MESSY_SCHEMA = Schema(label="species", task="classification", kinds={"mass": "numeric", "photo": "image"})
@@ -46,8 +49,12 @@ MESSY_SCHEMA = Schema(label="species", task="classification", kinds={"mass": "nu
 def test_bad_rows_are_rejected_with_reasons_naming_the_column(messy_csv):
     result = validate(read_raw(messy_csv, "species"), MESSY_SCHEMA)
     assert result.rejects[SOURCE_ROW].tolist() == [2, 3, 4, 5]
-    assert result.rejects[REASON].tolist() == ["mass: expected a number", "mass: expected a finite number",
-                                               "species: expected a label", "photo: expected an existing image file"]
+    assert result.rejects[REASON].tolist() == [
+        "mass: expected a number",
+        "mass: expected a finite number",
+        "species: expected a label",
+        "photo: expected an existing image file",
+    ]
     # Rejected rows are kept as read, so a person sees the original text.
     assert result.rejects["mass"].tolist() == ["heavy", "inf", "4000", "4100"]
 
@@ -87,19 +94,26 @@ def test_problem_groups_rows_and_shortens_long_lists():
     result = validate(table, NUMERIC_SCHEMA)
     problem = _problem(result, "mass", "a number")
     assert problem.rows == tuple(range(1, 13))
-    assert problem.line() == ("data.csv: column 'mass', rows 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 (+2 more): "
-                              "expected a number, found 'x'")
+    assert problem.line() == (
+        "data.csv: column 'mass', rows 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 (+2 more): expected a number, found 'x'"
+    )
     assert problem.as_dict()["count"] == 12
 
 
 def test_problems_are_reported_per_file():
-    table = pd.concat([_table({"mass": ["x", "1"], "island": ["a", "b"], "species": ["s", "t"]}, "one.csv"),
-                       _table({"mass": ["2", "y"], "island": ["a", "b"], "species": ["s", "t"]}, "two.csv")],
-                      ignore_index=True)
+    table = pd.concat(
+        [
+            _table({"mass": ["x", "1"], "island": ["a", "b"], "species": ["s", "t"]}, "one.csv"),
+            _table({"mass": ["2", "y"], "island": ["a", "b"], "species": ["s", "t"]}, "two.csv"),
+        ],
+        ignore_index=True,
+    )
     result = validate(table, NUMERIC_SCHEMA)
     lines = sorted(p.line() for p in result.problems if p.rejects_rows)
-    assert lines == ["one.csv: column 'mass', rows 1: expected a number, found 'x'",
-                     "two.csv: column 'mass', rows 2: expected a number, found 'y'"]
+    assert lines == [
+        "one.csv: column 'mass', rows 1: expected a number, found 'x'",
+        "two.csv: column 'mass', rows 2: expected a number, found 'y'",
+    ]
 
 
 def test_a_row_with_two_problems_gets_both_reasons():
@@ -127,6 +141,7 @@ def test_regression_label_must_be_a_number():
 
 
 # --- fatal problems ----------------------------------------------------------------------------
+
 
 def test_missing_label_column_is_one_line_naming_it_and_listing_the_columns():
     table = _table({"mass": ["1", "2"], "island": ["a", "b"], "Species": ["s", "t"]})
@@ -176,6 +191,7 @@ def test_no_usable_row_is_a_data_error_quoting_the_first_problem():
 
 # --- batches, ids, duplicates ------------------------------------------------------------------
 
+
 def test_unlabeled_batch_without_label_passes():
     table = _table({"mass": ["1", "2"], "island": ["a", None]})
     result = validate(table, NUMERIC_SCHEMA, labeled=False)
@@ -192,8 +208,9 @@ def test_unlabeled_batch_with_some_labels_keeps_rows_without_one():
 
 def test_duplicated_id_rejects_the_later_rows():
     schema = Schema(label="species", task="classification", kinds={"mass": "numeric"}, id_column="id")
-    table = _table({"id": ["a", "b", "a", "c", "a"], "mass": ["1", "2", "3", "4", "5"],
-                    "species": ["s", "t", "s", "t", "s"]})
+    table = _table(
+        {"id": ["a", "b", "a", "c", "a"], "mass": ["1", "2", "3", "4", "5"], "species": ["s", "t", "s", "t", "s"]}
+    )
     result = validate(table, schema)
     assert result.valid[EXAMPLE_ID].tolist() == ["a", "b", "c"]
     assert result.valid["mass"].tolist() == [1.0, 2.0, 4.0]  # the first "a" is kept
@@ -228,8 +245,7 @@ def test_all_missing_feature_column_is_a_problem_that_rejects_nothing():
 
 
 def test_missing_share_is_measured_on_valid_rows():
-    table = _table({"mass": ["1", None, "3", "4"], "island": ["a", "b", None, None],
-                    "species": ["s", "t", "s", "t"]})
+    table = _table({"mass": ["1", None, "3", "4"], "island": ["a", "b", None, None], "species": ["s", "t", "s", "t"]})
     result = validate(table, NUMERIC_SCHEMA)
     assert result.missing_share == {"mass": 0.25, "island": 0.5}
 
@@ -244,10 +260,8 @@ def test_content_hash_ids_are_unique_even_for_identical_rows():
 
 
 def test_content_hash_ids_are_stable_across_calls_and_files():
-    first = validate(_table({"mass": ["1", "2"], "island": ["a", "b"], "species": ["s", "t"]}, "a.csv"),
-                     NUMERIC_SCHEMA)
-    again = validate(_table({"mass": ["1", "2"], "island": ["a", "b"], "species": ["s", "t"]}, "b.csv"),
-                     NUMERIC_SCHEMA)
+    first = validate(_table({"mass": ["1", "2"], "island": ["a", "b"], "species": ["s", "t"]}, "a.csv"), NUMERIC_SCHEMA)
+    again = validate(_table({"mass": ["1", "2"], "island": ["a", "b"], "species": ["s", "t"]}, "b.csv"), NUMERIC_SCHEMA)
     assert first.valid[EXAMPLE_ID].tolist() == again.valid[EXAMPLE_ID].tolist()
 
 
@@ -286,10 +300,23 @@ def test_validate_does_not_mutate_its_input(messy_csv):
 
 
 def test_group_time_and_slice_columns_are_carried_to_the_valid_rows():
-    schema = Schema(label="species", task="classification", kinds={"mass": "numeric"},
-                    group_column="patient", time_column="when", slice_column="site")
-    table = _table({"mass": ["1", "2"], "patient": ["p1", "p2"], "when": ["2024-01-01", "2024-01-02"],
-                    "site": ["north", None], "species": ["s", "t"]})
+    schema = Schema(
+        label="species",
+        task="classification",
+        kinds={"mass": "numeric"},
+        group_column="patient",
+        time_column="when",
+        slice_column="site",
+    )
+    table = _table(
+        {
+            "mass": ["1", "2"],
+            "patient": ["p1", "p2"],
+            "when": ["2024-01-01", "2024-01-02"],
+            "site": ["north", None],
+            "species": ["s", "t"],
+        }
+    )
     result = validate(table, schema)
     assert result.valid["patient"].tolist() == ["p1", "p2"]
     assert result.valid["when"].tolist() == ["2024-01-01", "2024-01-02"]

@@ -5,6 +5,7 @@ pipeline.database hold a lock and its own transaction around the upgrade. Withou
 ``sqlalchemy.url`` main option is used. Logging is deliberately left alone (no fileConfig):
 the application that runs the migration owns the logging configuration.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -22,11 +23,7 @@ def _configure(**kwargs) -> None:
 def run_offline() -> None:
     """Emit the SQL instead of running it (``--sql``), e.g. for a DBA to review."""
     url = config.get_main_option("sqlalchemy.url")
-    _configure(
-        url=url,
-        literal_binds=True,
-        render_as_batch=sa.engine.make_url(url).get_backend_name() == "sqlite",
-    )
+    _configure(url=url, literal_binds=True, render_as_batch=sa.engine.make_url(url).get_backend_name() == "sqlite")
     with context.begin_transaction():
         context.run_migrations()
 

@@ -7,6 +7,7 @@ Create Date: 2025-11-24
 Migrations are frozen snapshots: spell tables and types out here, never import
 pipeline.database.schema, so that this file keeps meaning what it meant when it shipped.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -47,10 +48,7 @@ def upgrade() -> None:
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=True),
-        sa.CheckConstraint(
-            "status IN ('running', 'succeeded', 'failed', 'abandoned')",
-            name=op.f("ck_runs_status"),
-        ),
+        sa.CheckConstraint("status IN ('running', 'succeeded', 'failed', 'abandoned')", name=op.f("ck_runs_status")),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_runs")),
     )
     op.create_index("ix_runs_task_started_at", "runs", ["task", "started_at"])
@@ -65,15 +63,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("epoch", sa.Integer(), nullable=True),
-        sa.CheckConstraint(
-            "split IN ('train', 'validation', 'test', 'batch')",
-            name=op.f("ck_run_metrics_split"),
-        ),
+        sa.CheckConstraint("split IN ('train', 'validation', 'test', 'batch')", name=op.f("ck_run_metrics_split")),
         sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["runs.run_id"],
-            name=op.f("fk_run_metrics_run_id_runs"),
-            ondelete="CASCADE",
+            ["run_id"], ["runs.run_id"], name=op.f("fk_run_metrics_run_id_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_run_metrics")),
     )

@@ -11,6 +11,7 @@ The views are plain SQL that SQLite and PostgreSQL both accept: no ORDER BY, boo
 as truth values, floats as DOUBLE PRECISION (REAL affinity on SQLite). A later migration that
 rebuilds a table a view reads (SQLite batch mode) must drop the view first and recreate it.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -90,15 +91,9 @@ def upgrade() -> None:
         sa.Column("headline", sa.Float(), nullable=True),
         sa.Column("metrics", _json(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint(
-            "stage IN ('candidate', 'production', 'archived')",
-            name=op.f("ck_model_versions_stage"),
-        ),
+        sa.CheckConstraint("stage IN ('candidate', 'production', 'archived')", name=op.f("ck_model_versions_stage")),
         sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["runs.run_id"],
-            name=op.f("fk_model_versions_run_id_runs"),
-            ondelete="SET NULL",
+            ["run_id"], ["runs.run_id"], name=op.f("fk_model_versions_run_id_runs"), ondelete="SET NULL"
         ),
         sa.PrimaryKeyConstraint("version", name=op.f("pk_model_versions")),
     )
@@ -121,13 +116,10 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "event IN ('register', 'promote', 'rollback', 'archive')",
-            name=op.f("ck_model_events_event"),
+            "event IN ('register', 'promote', 'rollback', 'archive')", name=op.f("ck_model_events_event")
         ),
         sa.ForeignKeyConstraint(
-            ["version"],
-            ["model_versions.version"],
-            name=op.f("fk_model_events_version_model_versions"),
+            ["version"], ["model_versions.version"], name=op.f("fk_model_events_version_model_versions")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_events")),
     )
@@ -156,9 +148,7 @@ def upgrade() -> None:
         sa.Column("prediction", sa.Text(), nullable=True),
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("probabilities", sa.Text(), nullable=True),
-        sa.PrimaryKeyConstraint(
-            "batch_date", "example_id", "model_version", name=op.f("pk_predictions")
-        ),
+        sa.PrimaryKeyConstraint("batch_date", "example_id", "model_version", name=op.f("pk_predictions")),
     )
     op.create_index("ix_predictions_example_id", "predictions", ["example_id"])
 
@@ -183,11 +173,7 @@ def upgrade() -> None:
         sa.Column("reference_value", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_feature_stats")),
     )
-    op.create_index(
-        "ix_feature_stats_batch_date_model_version",
-        "feature_stats",
-        ["batch_date", "model_version"],
-    )
+    op.create_index("ix_feature_stats_batch_date_model_version", "feature_stats", ["batch_date", "model_version"])
 
     op.create_table(
         "drift",
@@ -201,9 +187,7 @@ def upgrade() -> None:
         sa.Column("alert", sa.Boolean(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_drift")),
     )
-    op.create_index(
-        "ix_drift_batch_date_model_version", "drift", ["batch_date", "model_version"]
-    )
+    op.create_index("ix_drift_batch_date_model_version", "drift", ["batch_date", "model_version"])
 
     for sql in VIEWS.values():
         op.execute(sql)

@@ -10,6 +10,7 @@ pipeline.database.schema, so that this file keeps meaning what it meant when it 
 Nullable columns only: runs recorded before this revision keep NULL (not measured), and both
 backends add them with a plain ALTER TABLE ... ADD COLUMN, without rebuilding `runs`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
