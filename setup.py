@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*", "tasks", "tasks.*"]),
     # Alembic's migration scripts are not a package: ship them as data.
-    package_data={"pipeline.database": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
+    package_data={"pipeline.store": ["migrations/*.py", "migrations/*.mako", "migrations/versions/*.py"]},
     install_requires=[
         "luigi>=3.6,<4",
         "tensorflow>=2.18,<2.22",

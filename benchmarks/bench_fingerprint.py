@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import Result, stopwatch
-from pipeline.fingerprint import fingerprint
+from pipeline.stages.fingerprint import fingerprint
 
 FILE_MB = 16
 

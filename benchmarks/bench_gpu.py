@@ -33,7 +33,7 @@ VARIANTS = ("float32", "mixed", "xla", "profile")
 
 def gpu_visible() -> bool:
     """Asks nvidia-smi, not TensorFlow: the parent process must not initialise CUDA."""
-    from pipeline.environment import gpu_name
+    from pipeline.common.environment import gpu_name
 
     return gpu_name() is not None
 
@@ -56,9 +56,9 @@ def _write_images(folder: Path, count: int) -> pd.DataFrame:
 
 
 def measure(variant: str, count: int) -> dict:
-    from pipeline import features
-    from pipeline.schema import Schema
-    from pipeline.training import TrainingConfig, train
+    from pipeline.stages import features
+    from pipeline.stages.schema import Schema
+    from pipeline.stages.training import TrainingConfig, train
 
     folder = scratch_folder("bench-gpu-")
     table = _write_images(folder, count)
@@ -123,7 +123,7 @@ def _input_share(profile_dir: Path) -> float:
 def results(count: int) -> list[Result]:
     if not gpu_visible():
         return []
-    from pipeline.environment import gpu_name
+    from pipeline.common.environment import gpu_name
 
     measured = {variant: run_child("benchmarks.bench_gpu", variant, str(count), timeout=3600) for variant in VARIANTS}
     float32 = measured["float32"]["images_per_s"]

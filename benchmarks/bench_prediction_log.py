@@ -1,6 +1,6 @@
 """LogPredictions' loader against a plain bulk load of the same rows, same table shape, same run.
 
-PostgreSQL: pipeline.prediction_log.load_batch (DELETE the night, COPY, batches row, one
+PostgreSQL: pipeline.store.prediction_log.load_batch (DELETE the night, COPY, batches row, one
 transaction) against psycopg2 `copy_expert` into a table with the same primary key.
 SQLite: load_batch against sqlite3 `executemany` into a table with the same primary key.
 """
@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from benchmarks.common import Result, scratch_folder, stopwatch
-from pipeline import database, prediction_log
+from pipeline.store import database, prediction_log
 
 POSTGRES_URL = os.environ.get("OVERNIGHT_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 NIGHT = datetime.date(2026, 1, 1)

@@ -35,9 +35,10 @@ def measure(rows: int) -> dict:
     import keras
 
     import models
-    from pipeline import database, features, prediction_log, raw
-    from pipeline.prediction import PREDICTIONS, score_batch
-    from pipeline.schema import Schema
+    from pipeline.stages import features, raw
+    from pipeline.stages.prediction import PREDICTIONS, score_batch
+    from pipeline.stages.schema import Schema
+    from pipeline.store import database, prediction_log
 
     folder = scratch_folder("bench-scoring-")
     schema = Schema(

@@ -46,7 +46,7 @@ def _bare(preprocessor: dict, train, validation, seed: int) -> tuple[float, list
 
     import models
     from models.spec import ArchitectureSettings
-    from pipeline.features import model_spec
+    from pipeline.stages.features import model_spec
 
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
@@ -92,7 +92,7 @@ def _task(seed: int) -> tuple[float, list[float]]:
 def measure(rows: int, rounds: int) -> dict:
     import luigi
 
-    from pipeline.features import load_arrays
+    from pipeline.stages.features import load_arrays
     from tasks import FitPreprocessor
 
     logging.basicConfig(level=logging.WARNING)

@@ -22,10 +22,11 @@ from typing import ClassVar
 import luigi
 from luigi.task import flatten
 
-from pipeline import environment, ledger
+from pipeline.common import environment
+from pipeline.common.faults import pause_point
 from pipeline.errors import DataError
-from pipeline.faults import pause_point
-from pipeline.ledger import Metric
+from pipeline.store import ledger
+from pipeline.store.ledger import Metric
 from tasks import recording
 from tasks.config import data_root, overnight
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from pipeline import database
+from pipeline.store import database
 from tasks.config import data_root, database_url, dataset_config
 
 
@@ -72,7 +72,7 @@ def db_current() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def summary(as_json: bool) -> None:
     """The newest evaluated model: test scores and where its model, plots and database are."""
-    from pipeline import ledger
+    from pipeline.store import ledger
 
     url = database_url()
     engine = _engine()
@@ -102,7 +102,7 @@ def summary(as_json: bool) -> None:
     click.echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
 
 
-# --- Runs from the shell: `runs`, `show`, `compare` (pipeline/runs.py queries, pipeline/run_text.py prints) ---
+# --- Runs from the shell: `runs`, `show`, `compare` (store/runs.py queries, rendering/run_text.py prints) ---
 
 
 @main.command("runs")
@@ -124,7 +124,8 @@ def summary(as_json: bool) -> None:
 )
 def runs_list(limit: int, task: str | None, status: str | None, output_format: str) -> None:
     """Recent runs, newest first: id, task, version, status, duration, headline, data, commit, cost."""
-    from pipeline import run_text, runs
+    from pipeline.rendering import run_text
+    from pipeline.store import runs
 
     rows = runs.list_runs(_engine(), limit=limit, task=task, status=status)
     if output_format == "json":
@@ -140,7 +141,7 @@ def runs_list(limit: int, task: str | None, status: str | None, output_format: s
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def runs_show(run: str, output_format: str) -> None:
     """Everything recorded about RUN (its id, or the first characters of it)."""
-    from pipeline import run_text
+    from pipeline.rendering import run_text
 
     details = _recorded_run(_engine(), run)
     click.echo(run_text.to_json(details) if output_format == "json" else run_text.format_run(details))
@@ -154,7 +155,8 @@ def runs_show(run: str, output_format: str) -> None:
 )
 def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
     """Parameter differences and metric deltas (B - A) of two runs, ids or their first characters."""
-    from pipeline import run_text, runs
+    from pipeline.rendering import run_text
+    from pipeline.store import runs
 
     engine = _engine()
     comparison = runs.compare_runs(_recorded_run(engine, run_a), _recorded_run(engine, run_b))
@@ -171,7 +173,7 @@ def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
 
 def _recorded_run(engine, run: str) -> dict:
     """run_details of the one run RUN names; an unknown or ambiguous id is a one-line error."""
-    from pipeline import runs
+    from pipeline.store import runs
 
     try:
         return runs.run_details(engine, runs.find_run_id(engine, run))
@@ -183,7 +185,7 @@ def _recorded_run(engine, run: str) -> dict:
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table")
 def models(output_format: str) -> None:
     """Registered model versions, newest first: stage, headline, data version."""
-    from pipeline import registry
+    from pipeline.store import registry
 
     rows = [
         {
@@ -205,7 +207,7 @@ def models(output_format: str) -> None:
 @click.option("--reason", required=True, help="why, for the model_events log")
 def promote(version: str, reason: str) -> None:
     """Make VERSION the production model (overrides the registration gate)."""
-    from pipeline import registry
+    from pipeline.store import registry
 
     _registry_change(lambda engine: registry.promote(engine, version, actor=registry.current_actor(), reason=reason))
     click.echo(f"{version} is now the production model")
@@ -215,7 +217,7 @@ def promote(version: str, reason: str) -> None:
 @click.option("--reason", required=True, help="why, for the model_events log")
 def rollback(reason: str) -> None:
     """Go back to the model that was production before the current one."""
-    from pipeline import registry
+    from pipeline.store import registry
 
     restored = _registry_change(lambda engine: registry.rollback(engine, actor=registry.current_actor(), reason=reason))
     click.echo(f"rolled back: {restored} is the production model again")
@@ -291,7 +293,7 @@ def _evaluation_run_for_report(engine, run_id: str) -> dict:
     """The EvaluateModel run RUN_ID names; a TrainModel run leads to its model's newest evaluation."""
     import sqlalchemy as sa
 
-    from pipeline.database.schema import runs as runs_table
+    from pipeline.store.tables import runs as runs_table
 
     columns = (
         runs_table.c.run_id,
@@ -407,7 +409,7 @@ def doctor() -> None:
     """What this machine offers: TensorFlow, Keras, GPUs, mixed precision, the database."""
     import os
 
-    from pipeline import environment
+    from pipeline.common import environment
 
     url = database_url()
     click.echo(f"python      {environment.hardware()['python']} on {environment.hardware()['platform']}")
@@ -455,7 +457,7 @@ def _engine():
 
 
 def _registry_change(change):
-    from pipeline.registry import RegistryError
+    from pipeline.store.registry import RegistryError
 
     try:
         return change(_engine())

@@ -9,8 +9,8 @@ from pathlib import Path
 import luigi
 from luigi.parameter import ParameterVisibility
 
-from pipeline.files import ensure_dir
-from pipeline.schema import DatasetConfig, parse_kinds
+from pipeline.common.files import ensure_dir
+from pipeline.stages.schema import DatasetConfig, parse_kinds
 
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
 
@@ -58,7 +58,7 @@ def offer_detected_gpus() -> None:
     count comes from nvidia-smi, so CUDA is not initialised in the process that forks the
     workers. On a machine without a GPU no task asks for the resource and nothing is offered.
     """
-    from pipeline.environment import usable_gpu_count
+    from pipeline.common.environment import usable_gpu_count
 
     count = usable_gpu_count()
     if not count:

@@ -8,8 +8,8 @@ import re
 import sys
 import traceback
 
-from pipeline.database import DatabaseUnavailable, redact_secrets
 from pipeline.errors import DataError
+from pipeline.store.database import DatabaseUnavailable, redact_secrets
 
 EXPECTED_ERRORS = (DataError, DatabaseUnavailable)
 

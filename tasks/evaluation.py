@@ -8,9 +8,9 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
-from pipeline.ledger import Metric
-from pipeline.schema import Schema
-from pipeline.validation import EXAMPLE_ID
+from pipeline.stages.schema import Schema
+from pipeline.stages.validation import EXAMPLE_ID
+from pipeline.store.ledger import Metric
 from tasks.base import Outcome, StageTask, read_json
 from tasks.features import PREPROCESSOR, FitPreprocessor
 from tasks.raw import SCHEMA
@@ -25,7 +25,12 @@ REPORT = "report.html"
 
 class EvaluateModel(StageTask):
     folder = "06_evaluation"
-    code = ("pipeline/evaluation.py", "pipeline/plots.py", "pipeline/prediction.py", "pipeline/reports")
+    code = (
+        "pipeline/stages/evaluation.py",
+        "pipeline/rendering/plots.py",
+        "pipeline/stages/prediction.py",
+        "pipeline/rendering/reports",
+    )
     expected_files = (METRICS, "learning_curves.png", "test_predictions.parquet", REPORT)
 
     headline = luigi.Parameter(
@@ -37,8 +42,8 @@ class EvaluateModel(StageTask):
         return [TrainModel(), FitPreprocessor(), ValidateData()]
 
     def build(self, out_dir: Path) -> Outcome:
-        from pipeline.evaluation import evaluate
-        from pipeline.training import read_history
+        from pipeline.stages.evaluation import evaluate
+        from pipeline.stages.training import read_history
 
         model_dir, features_dir, validated = self.input_dir(0), self.input_dir(1), self.input_dir(2)
         preprocessor = read_json(features_dir / PREPROCESSOR)

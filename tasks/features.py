@@ -7,10 +7,10 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
-from pipeline import features
-from pipeline.schema import Schema
-from pipeline.split import SPLIT, SPLITS
-from pipeline.validation import EXAMPLE_ID
+from pipeline.stages import features
+from pipeline.stages.schema import Schema
+from pipeline.stages.split import SPLIT, SPLITS
+from pipeline.stages.validation import EXAMPLE_ID
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.raw import SCHEMA
 from tasks.split import MANIFEST, SplitData
@@ -22,7 +22,7 @@ REFERENCE = "reference.json"  # training-split profile the nightly drift monitor
 
 class FitPreprocessor(StageTask):
     folder = "04_features"
-    code = ("pipeline/features.py", "pipeline/monitoring.py", "pipeline/drift_statistics.py")
+    code = ("pipeline/stages/features.py", "pipeline/stages/monitoring.py", "pipeline/stages/drift_statistics.py")
     expected_files = (PREPROCESSOR, REFERENCE) + tuple(f"{name}.npz" for name in SPLITS)
 
     max_vocabulary = luigi.IntParameter(default=20_000)
@@ -48,7 +48,7 @@ class FitPreprocessor(StageTask):
             image_size=_size(self.image_size),
         )
         write_json(out_dir / PREPROCESSOR, preprocessor)
-        from pipeline.monitoring import reference_profile  # scipy: imported when a stage runs, not to check it
+        from pipeline.stages.monitoring import reference_profile  # scipy: imported when a stage runs, not to check it
 
         write_json(out_dir / REFERENCE, reference_profile(parts["train"], schema))
         for done, (name, part) in enumerate(parts.items(), start=1):

@@ -8,11 +8,12 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
-from pipeline import prediction_log, raw
-from pipeline.ledger import Metric
-from pipeline.prediction import PREDICTIONS, VALID
-from pipeline.schema import Schema
-from pipeline.validation import REASON
+from pipeline.stages import raw
+from pipeline.stages.prediction import PREDICTIONS, VALID
+from pipeline.stages.schema import Schema
+from pipeline.stages.validation import REASON
+from pipeline.store import prediction_log
+from pipeline.store.ledger import Metric
 from tasks import recording
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.config import data_root, dataset_config
@@ -30,7 +31,11 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     """Feature statistics and drift scores of a night's valid rows against the training split."""
 
     folder = "09_monitoring"
-    code = ("pipeline/monitoring.py", "pipeline/drift_statistics.py", "pipeline/prediction_log.py")  # record_drift
+    code = (
+        "pipeline/stages/monitoring.py",
+        "pipeline/stages/drift_statistics.py",
+        "pipeline/store/prediction_log.py",
+    )  # record_drift
     expected_files = (DRIFT, STATS, "summary.json")
 
     date = luigi.DateParameter()
@@ -49,7 +54,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
 
     def build(self, out_dir: Path) -> Outcome:
         # scipy loads here, when the stage runs: checking that a night is complete stays fast.
-        from pipeline.monitoring import DriftThresholds, alert_line, compare, prediction_profile
+        from pipeline.stages.monitoring import DriftThresholds, alert_line, compare, prediction_profile
 
         row = recording.model_row(self.model)
         model_dir, batch_dir = Path(row["path"]), Path(self.input().path)
@@ -106,11 +111,11 @@ class IngestFeedback(StageTask):
 
     folder = "09_monitoring"
     code = (
-        "pipeline/prediction_log.py",
-        "pipeline/prediction_values.py",
-        "pipeline/database/row_writing.py",
-        "pipeline/raw.py",
-        "pipeline/table_reading.py",
+        "pipeline/store/prediction_log.py",
+        "pipeline/store/values.py",
+        "pipeline/store/row_writing.py",
+        "pipeline/stages/raw.py",
+        "pipeline/stages/table_reading.py",
     )
     expected_files = (FEEDBACK, "rejects.csv")
 

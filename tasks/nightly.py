@@ -9,9 +9,9 @@ from pathlib import Path
 
 import luigi
 
-from pipeline import prediction_log
-from pipeline.database import DatabaseUnavailable
 from pipeline.errors import DataError
+from pipeline.store import prediction_log
+from pipeline.store.database import DatabaseUnavailable
 from tasks import recording
 from tasks.base import Outcome, RecordedTask, read_json
 from tasks.config import data_root
@@ -114,7 +114,7 @@ class Nightly(ModelVersionMixin, RecordedTask):
 
     def _write_report(self) -> Exception | None:
         """Write the nightly report; a failure is returned, so that it never hides a drift alert."""
-        from pipeline.reports import nightly_report
+        from pipeline.rendering.reports import nightly_report
 
         try:
             path = nightly_report(

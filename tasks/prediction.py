@@ -8,12 +8,12 @@ from pathlib import Path
 import luigi
 import sqlalchemy as sa
 
-from pipeline import prediction_log, raw
-from pipeline.database import schema as tables
-from pipeline.fingerprint import fingerprint
-from pipeline.ledger import Metric
-from pipeline.prediction import PREDICTIONS, REJECTS, VALID
-from pipeline.schema import IMAGE_ID_COLUMN, Schema
+from pipeline.stages import raw
+from pipeline.stages.fingerprint import fingerprint
+from pipeline.stages.prediction import PREDICTIONS, REJECTS, VALID
+from pipeline.stages.schema import IMAGE_ID_COLUMN, Schema
+from pipeline.store import prediction_log, tables
+from pipeline.store.ledger import Metric
 from tasks import recording
 from tasks.base import Outcome, RecordedTask, StageTask, read_json, write_json
 from tasks.config import data_root
@@ -49,12 +49,12 @@ class BatchPredict(ModelVersionMixin, StageTask):
 
     folder = "08_prediction"
     code = (
-        "pipeline/prediction.py",
-        "pipeline/validation.py",
-        "pipeline/features.py",
-        "pipeline/raw.py",
-        "pipeline/table_reading.py",
-        "pipeline/schema.py",
+        "pipeline/stages/prediction.py",
+        "pipeline/stages/validation.py",
+        "pipeline/stages/features.py",
+        "pipeline/stages/raw.py",
+        "pipeline/stages/table_reading.py",
+        "pipeline/stages/schema.py",
     )
     expected_files = (PREDICTIONS, VALID, REJECTS, BATCH)
 
@@ -73,7 +73,7 @@ class BatchPredict(ModelVersionMixin, StageTask):
         return recording.model_row(self.model)["data_version"]
 
     def build(self, out_dir: Path) -> Outcome:
-        from pipeline.prediction import load_model, score_batch
+        from pipeline.stages.prediction import load_model, score_batch
 
         row = recording.model_row(self.model)
         preprocessor = read_json(Path(row["path"]) / "preprocessor.json")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline import fingerprint, ledger, raw
-from pipeline.database import schema as tables
-from pipeline.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, infer_schema
+from pipeline.stages import fingerprint, raw
+from pipeline.stages.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, infer_schema
+from pipeline.store import ledger, tables
 from tasks import recording
 from tasks.base import Outcome, StageTask, write_json
 from tasks.config import data_root, dataset_config
@@ -27,7 +27,12 @@ class IngestData(StageTask):
     """Read the raw files into one table; infer the schema. Its version is the data version."""
 
     folder = "01_raw"
-    code = ("pipeline/raw.py", "pipeline/table_reading.py", "pipeline/fingerprint.py", "pipeline/schema.py")
+    code = (
+        "pipeline/stages/raw.py",
+        "pipeline/stages/table_reading.py",
+        "pipeline/stages/fingerprint.py",
+        "pipeline/stages/schema.py",
+    )
     expected_files = (SNAPSHOT, SCHEMA, DATASET)
 
     def identity(self) -> dict:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 
-from pipeline import database, ledger, registry
-from pipeline.database import DatabaseUnavailable
 from pipeline.errors import DataError
+from pipeline.store import database, ledger, registry
+from pipeline.store.database import DatabaseUnavailable
 from tasks.config import database_url
 
 logger = logging.getLogger(__name__)

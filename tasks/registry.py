@@ -8,10 +8,10 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
-from pipeline import ledger, registry
 from pipeline.errors import DataError
-from pipeline.fingerprint import file_sha256
-from pipeline.split import SPLIT
+from pipeline.stages.fingerprint import file_sha256
+from pipeline.stages.split import SPLIT
+from pipeline.store import ledger, registry
 from tasks import recording
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.evaluation import METRICS, EvaluateModel
@@ -29,7 +29,7 @@ class RegisterModel(StageTask):
     same test split beats production's by `margin`; the first model is promoted."""
 
     folder = "07_registry"
-    code = ("pipeline/registry.py",)
+    code = ("pipeline/store/registry.py",)
     expected_files = (REGISTRATION,)
 
     margin = luigi.FloatParameter(default=0.005, description="headline points a candidate must win by")
@@ -94,7 +94,7 @@ class RegisterModel(StageTask):
         return {"promoted": True, "reason": reason, "production": version}
 
     def _score_production(self, current: dict, headline: str) -> float:
-        from pipeline.evaluation import headline_on_table
+        from pipeline.stages.evaluation import headline_on_table
 
         validated, split_dir = self.input_dir(2), self.input_dir(3)
         table = pd.read_parquet(validated / VALID)

@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import database, ledger
 from pipeline.errors import DataError
-from pipeline.fingerprint import fingerprint
+from pipeline.stages.fingerprint import fingerprint
+from pipeline.store import database, ledger
 from tasks.base import VERSION_FILE
 from tasks.config import data_root
 
@@ -80,7 +80,7 @@ def reproduce(engine, run_id: str, *, scratch: Path | None = None, timeout: floa
 
 
 def _training_run(engine, run_id: str) -> dict:
-    from pipeline.runs import RunNotFound, find_run_id, run_details
+    from pipeline.store.runs import RunNotFound, find_run_id, run_details
 
     try:
         run = run_details(engine, find_run_id(engine, run_id))

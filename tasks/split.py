@@ -7,9 +7,9 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
-from pipeline.ledger import Metric
-from pipeline.schema import Schema
-from pipeline.split import SplitConfig, split
+from pipeline.stages.schema import Schema
+from pipeline.stages.split import SplitConfig, split
+from pipeline.store.ledger import Metric
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.raw import SCHEMA
 from tasks.validation import VALID, ValidateData
@@ -20,7 +20,7 @@ CHECKS = "checks.json"
 
 class SplitData(StageTask):
     folder = "03_split"
-    code = ("pipeline/split.py",)
+    code = ("pipeline/stages/split.py",)
     expected_files = (MANIFEST, CHECKS)
 
     validation_fraction = luigi.FloatParameter(default=0.1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import luigi
 
-from pipeline.ledger import Metric
+from pipeline.store.ledger import Metric
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.config import data_root
 from tasks.features import PREPROCESSOR, REFERENCE, FitPreprocessor
@@ -30,7 +30,7 @@ class TrainModel(StageTask):
     """Fit the configured architecture; resumes from its last finished epoch after a kill."""
 
     folder = "05_training"
-    code = ("pipeline/training.py", "pipeline/tfdata.py", "models")
+    code = ("pipeline/stages/training.py", "pipeline/stages/tfdata.py", "models")
     expected_files = ("model.keras", TRAINING, PREPROCESSOR, REFERENCE, "history.csv")
 
     architecture = luigi.Parameter(default="auto")
@@ -58,8 +58,8 @@ class TrainModel(StageTask):
         return data_root() / self.folder / ".work" / self.version
 
     def build(self, out_dir: Path) -> Outcome:
-        from pipeline.features import load_arrays
-        from pipeline.training import TrainingConfig, train
+        from pipeline.stages.features import load_arrays
+        from pipeline.stages.training import TrainingConfig, train
 
         features_dir = self.input_dir()
         preprocessor = read_json(features_dir / PREPROCESSOR)

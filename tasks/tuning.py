@@ -11,8 +11,8 @@ from pathlib import Path
 
 import luigi
 
-from pipeline import tuning
-from pipeline.ledger import Metric
+from pipeline.stages import tuning
+from pipeline.store.ledger import Metric
 from tasks.base import Outcome, StageTask, gpu_units, read_json, write_json
 from tasks.config import data_root
 from tasks.evaluation import EvaluateModel
@@ -63,7 +63,7 @@ class TuneTrial(luigi.Task):
                 logger.warning("trial %s failed: %s", self.params_json, error)
                 outcome.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
         if outcome["status"] == "succeeded":
-            from pipeline.evaluation import headline_score, parse_headline  # scikit-learn: only when it runs
+            from pipeline.stages.evaluation import headline_score, parse_headline  # scikit-learn: only when it runs
 
             validation = read_json(Path(trial.output().path) / TRAINING)["validation"]
             weights = parse_headline(
@@ -80,7 +80,7 @@ class TuneModel(StageTask):
     """Train every trial of the search space; report the best by validation headline score."""
 
     folder = "05_training/tuning"
-    code = ("pipeline/tuning.py",)
+    code = ("pipeline/stages/tuning.py",)
     expected_files = (TUNING,)
 
     space = luigi.Parameter(

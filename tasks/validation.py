@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.schema import Schema
-from pipeline.validation import validate
+from pipeline.stages.schema import Schema
+from pipeline.stages.validation import validate
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.raw import SCHEMA, SNAPSHOT, IngestData
 
@@ -21,7 +21,7 @@ REPORT = "report.json"
 
 class ValidateData(StageTask):
     folder = "02_validation"
-    code = ("pipeline/validation.py",)
+    code = ("pipeline/stages/validation.py",)
     expected_files = (VALID, REJECTS, REPORT, SCHEMA)
 
     def requires(self):

@@ -1,4 +1,4 @@
-"""Engines, URL hygiene and failure messages of pipeline.database."""
+"""Engines, URL hygiene and failure messages of pipeline.store.database."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import database
+from pipeline.store import database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -118,7 +118,7 @@ def test_database_unavailable_is_a_runtime_error():
 
 def test_library_imports_neither_luigi_nor_tensorflow():
     code = (
-        "import pipeline.ledger, pipeline.database, sys; "
+        "import pipeline.store.ledger, pipeline.store.database, sys; "
         "assert 'luigi' not in sys.modules and 'tensorflow' not in sys.modules, "
         "sorted(m for m in sys.modules if m.startswith(('luigi', 'tensorflow')))"
     )

@@ -1,4 +1,4 @@
-"""The run ledger (pipeline.ledger), on SQLite and PostgreSQL."""
+"""The run ledger (pipeline.store.ledger), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import ledger
-from pipeline.database.schema import datasets, run_metrics, runs
-from pipeline.ledger import Metric
+from pipeline.store import ledger
+from pipeline.store.ledger import Metric
+from pipeline.store.tables import datasets, run_metrics, runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

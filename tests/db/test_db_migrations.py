@@ -11,8 +11,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from pipeline import database
-from pipeline.database.schema import metadata
+from pipeline.store import database
+from pipeline.store.tables import metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,7 +157,7 @@ def test_processes_starting_together_migrate_once(database_url):
     # Four workers open a brand-new database at the same moment: none may fail on
     # "table already exists", and every one can write.
     script = (
-        "import sys; from pipeline import database, ledger; "
+        "import sys; from pipeline.store import database, ledger; "
         "engine = database.connect(sys.argv[1]); "
         "ledger.start_run(engine, task='T', params={}, version='v', data_version=None, "
         "output_path='o', repo_dir='.')"

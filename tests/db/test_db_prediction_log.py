@@ -1,4 +1,4 @@
-"""Loading nightly batches, late labels and drift (pipeline.prediction_log), on both backends."""
+"""Loading nightly batches, late labels and drift (pipeline.store.prediction_log), on both backends."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import prediction_log
-from pipeline.database import row_writing
-from pipeline.database.schema import batches, feature_stats, feedback, predictions
+from pipeline.store import prediction_log, row_writing
+from pipeline.store.tables import batches, feature_stats, feedback, predictions
 
 DAY = date(2025, 11, 24)
 NEXT_DAY = date(2025, 11, 25)

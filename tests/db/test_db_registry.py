@@ -1,4 +1,4 @@
-"""The model registry (pipeline.registry), on SQLite and PostgreSQL."""
+"""The model registry (pipeline.store.registry), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import database, ledger, registry
-from pipeline.registry import RegistryError
+from pipeline.store import database, ledger, registry
+from pipeline.store.registry import RegistryError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -230,7 +230,7 @@ def test_processes_promoting_together_leave_one_production_model(database_url):
     for version in versions:
         _register(engine, version)
     script = (
-        "import sys; from pipeline import database, registry; "
+        "import sys; from pipeline.store import database, registry; "
         "engine = database.connect(sys.argv[1]); "
         "registry.promote(engine, sys.argv[2], actor='worker', reason='race')"
     )

@@ -1,5 +1,5 @@
 """Cost accounting in the ledger and the queries behind `overnight runs/show/compare`
-(pipeline.runs), on SQLite and PostgreSQL."""
+(pipeline.store.runs), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import ledger, runs
-from pipeline.database.schema import runs as runs_table
-from pipeline.ledger import Metric
+from pipeline.store import ledger, runs
+from pipeline.store.ledger import Metric
+from pipeline.store.tables import runs as runs_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2025, 11, 20, 8, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import prediction_log, registry
-from pipeline.database.schema import drift_alerts_view, labeling_queue_view, prediction_quality_daily_view
+from pipeline.store import prediction_log, registry
+from pipeline.store.tables import drift_alerts_view, labeling_queue_view, prediction_quality_daily_view
 
 DAY1 = date(2025, 11, 24)
 DAY2 = date(2025, 11, 25)

@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from pipeline import database, registry
+from pipeline.common.faults import PAUSE_ANNOUNCEMENT, PAUSE_VARIABLE, SECONDS_VARIABLE
 from pipeline.examples import write_digits, write_examples
-from pipeline.faults import PAUSE_ANNOUNCEMENT, PAUSE_VARIABLE, SECONDS_VARIABLE
+from pipeline.store import database, registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LUIGI = str(Path(sys.executable).with_name("luigi"))

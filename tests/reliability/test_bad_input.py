@@ -7,7 +7,7 @@ rows or line where they exist); the run stops, so nothing is half-done and no ro
 handling: exactly so many rows kept and so many rejected, each with its reason, and kept +
 rejected = the rows in the file (no row lost). docs/bad-input.md is the table of these cases.
 
-Training data goes through pipeline.raw.read_raw, schema.infer_schema and validation.validate;
+Training data goes through pipeline.stages.raw.read_raw, schema.infer_schema and validation.validate;
 a night through raw.iter_batch (chunks of 16 rows) and prediction.score_batch with an untrained
 model: its scores do not matter, only which rows it scores.
 """
@@ -27,12 +27,12 @@ import pytest
 from PIL import Image
 
 from models import ArchitectureSettings, build_model
-from pipeline import features
 from pipeline.errors import DataError
-from pipeline.prediction import PREDICTIONS, REJECTS, VALID, score_batch
-from pipeline.raw import iter_batch, read_feedback, read_raw
-from pipeline.schema import IMAGE_PATH_COLUMN, DatasetConfig, infer_schema
-from pipeline.validation import EXAMPLE_ID, REASON, validate
+from pipeline.stages import features
+from pipeline.stages.prediction import PREDICTIONS, REJECTS, VALID, score_batch
+from pipeline.stages.raw import iter_batch, read_feedback, read_raw
+from pipeline.stages.schema import IMAGE_PATH_COLUMN, DatasetConfig, infer_schema
+from pipeline.stages.validation import EXAMPLE_ID, REASON, validate
 from tests.reliability.corpus import (
     BASE_ROWS,
     CASES,
@@ -382,8 +382,8 @@ def test_sql_looking_strings_are_stored_verbatim_in_the_prediction_log(database_
     """Ids, categories and even the classes (so the prediction column too) look like SQL."""
     import sqlalchemy as sa
 
-    from pipeline import database
-    from pipeline.prediction_log import load_batch
+    from pipeline.store import database
+    from pipeline.store.prediction_log import load_batch
 
     classes = (SQL_TEXT[0], SQL_TEXT[2])
     rows = good_rows()

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 # The delete of an earlier load committed on its own, before the new rows: "the delete and the
 # inserts in separate transactions".
 SPLIT_LOAD = {
-    "pipeline/prediction_log.py": (
+    "pipeline/store/prediction_log.py": (
         "        write = row_writer(connection)\n",
         "        connection.commit()  # BROKEN: the delete commits alone\n        write = row_writer(connection)\n",
     )

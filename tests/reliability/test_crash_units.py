@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from luigi.configuration.cfg_parser import LuigiConfigParser
 from luigi.task_register import Register
 
-from pipeline import database, faults, ledger
+from pipeline.common import faults
+from pipeline.store import database, ledger
 from tasks import base, recording
 from tests.reliability.conftest import crash_config_text
 

@@ -29,7 +29,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline import database, ledger, prediction_log
+from pipeline.store import database, ledger, prediction_log
 from tests.conftest import _postgres_missing, _postgres_schema_url, postgres_base_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import pandas as pd
 import pytest
 
-from pipeline import prediction_log
+from pipeline.store import prediction_log
 from tests.reliability.conftest import LUIGI, REPO_ROOT, CrashWorld, crash_night_problems, crash_running_runs
 
 pytestmark = pytest.mark.slow

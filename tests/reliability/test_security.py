@@ -7,7 +7,7 @@ a read-only role for analysts, and a private working tree.
 - An AST scan of pipeline/ and tasks/ finds no SQL text (sa.text, exec_driver_sql, execute, COPY,
   read_sql, literal_column) built by f-string, +, % or .format, apart from an allow-list of
   static statements, each with the reason it is safe.
-- pipeline.prediction.load_model refuses a .keras file whose Lambda layer carries code.
+- pipeline.stages.prediction.load_model refuses a .keras file whose Lambda layer carries code.
 - scripts/create_readonly_role.sql gives a login in `overnight_reader` SELECT on every table and
   view, and nothing else.
 - data_root is created 0700 (unless `[overnight] private = false`), a new SQLite file 0600.
@@ -31,8 +31,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import database
-from pipeline.files import ensure_dir, ensure_private_dir
+from pipeline.common.files import ensure_dir, ensure_private_dir
+from pipeline.store import database
 from tests.conftest import _postgres_missing, _postgres_schema_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -79,10 +79,10 @@ def dbfault_env(config: Path, url: str) -> dict[str, str]:
 # database URL, password included, as a careless driver or library might.
 FAILING_RUN = textwrap.dedent("""
     import os, sys
-    import pipeline.raw
+    import pipeline.stages.raw
     def read_raw(*args, **kwargs):
         raise RuntimeError("could not read the data behind " + os.environ["OVERNIGHT_DATABASE_URL"])
-    pipeline.raw.read_raw = read_raw
+    pipeline.stages.raw.read_raw = read_raw
     from luigi.cmdline import luigi_run
     luigi_run(["--module", "tasks", "IngestData"])
 """)
@@ -251,17 +251,17 @@ SQLALCHEMY_NAMES = {"sa", "sqlalchemy"}
 # needed (the test fails on a stale one), so the list stays the truth.
 ALLOWED = {
     (
-        "pipeline/database/row_writing.py",
+        "pipeline/store/row_writing.py",
         "copy_rows",
     ): "COPY statement: table and column names are module constants (predictions_table.name, "
     "_TABLE_COLUMNS); the NULL marker is the constant \\N or 'null-' + uuid4().hex. No data, "
     "no config text; the rows travel as CSV data, never as SQL.",
     (
-        "pipeline/database/row_writing.py",
+        "pipeline/store/row_writing.py",
         "sqlite_rows",
     ): "INSERT with ? placeholders; table and column names are module constants; the values are bound by executemany.",
     (
-        "pipeline/database/migrations/versions/0002_nightly.py",
+        "pipeline/store/migrations/versions/0002_nightly.py",
         "downgrade",
     ): "DROP VIEW for each name in the migration's own VIEWS constant (literal view names).",
 }
@@ -400,7 +400,7 @@ def test_no_sql_is_assembled_from_data_or_config_text():
 def test_a_model_with_a_lambda_layer_is_refused(tmp_path):
     import keras
 
-    from pipeline.prediction import MODEL_FILE, load_model
+    from pipeline.stages.prediction import MODEL_FILE, load_model
 
     inputs = keras.Input(shape=(2,))
     # Arbitrary code inside the model file: safe mode must refuse to run it on load.

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline import database, ledger
-from pipeline.database.schema import runs as runs_table
-from pipeline.ledger import Metric
+from pipeline.store import database, ledger
+from pipeline.store.ledger import Metric
+from pipeline.store.tables import runs as runs_table
 from tasks.cli import main
 from tests.tasks.support import build
 
@@ -207,7 +207,7 @@ def test_a_real_run_records_cpu_and_memory(configure, tabular_csv, tmp_path):
 def test_gpu_tasks_pay_for_gpu_seconds(monkeypatch, task, gpu_s):
     from types import SimpleNamespace
 
-    from pipeline import environment
+    from pipeline.common import environment
     from tasks.base import RecordedTask
 
     monkeypatch.setattr(environment, "gpu_name", lambda: "NVIDIA H100 80GB HBM3")
@@ -226,7 +226,7 @@ def test_gpu_tasks_pay_for_gpu_seconds(monkeypatch, task, gpu_s):
 
 
 def test_gpu_name_is_the_first_visible_gpu(monkeypatch):
-    from pipeline import environment
+    from pipeline.common import environment
 
     gpus = ["NVIDIA H100 80GB HBM3 (81559 MiB)", "NVIDIA A100 (40960 MiB)"]
     monkeypatch.setattr(environment, "_hardware", lambda: {"gpus": gpus})

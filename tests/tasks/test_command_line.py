@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.training import read_history
+from pipeline.stages.training import read_history
 from tests.tasks.support import subprocess_env
 
 pytestmark = pytest.mark.slow
@@ -79,7 +79,7 @@ def test_postgres_database_url_from_environment(configure, tabular_csv, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     import sqlalchemy as sa
 
-    from pipeline import database
+    from pipeline.store import database
 
     with database.connect(database_url).connect() as connection:
         statuses = dict(connection.execute(sa.text("SELECT task, status FROM runs")).all())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from pipeline import database, environment
+from pipeline.common import environment
+from pipeline.store import database
 from tasks.cli import main as overnight
 
 pytestmark = pytest.mark.slow

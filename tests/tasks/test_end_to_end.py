@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline import database
+from pipeline.store import database
 from tasks import EvaluateModel, TrainModel
 from tests.tasks.support import build, fresh
 

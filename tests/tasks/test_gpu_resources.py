@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from pipeline import environment
+from pipeline.common import environment
 from tasks import BatchPredict, SplitData, TrainModel
 from tasks.tuning import TuneTrial
 

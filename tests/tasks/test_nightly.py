@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline import database, registry
 from pipeline.examples import write_examples
+from pipeline.store import database, registry
 from tasks import Nightly, RegisterModel, TrainModel
 from tasks.cli import main as overnight
 from tests.tasks.support import build, fresh

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline import database, ledger
 from pipeline.errors import DataError
+from pipeline.store import database, ledger
 from tasks import TrainModel
 from tasks.reproduction import reproduce
 from tests.tasks.support import build, fresh

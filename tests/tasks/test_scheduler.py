@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import database
+from pipeline.store import database
 from tests.tasks.support import subprocess_env
 
 pytestmark = pytest.mark.slow

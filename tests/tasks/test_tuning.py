@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipeline import database, tuning
+from pipeline.stages import tuning
+from pipeline.store import database
 from tests.tasks.support import subprocess_env
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""pipeline.environment: git state, hardware and package facts of a run."""
+"""pipeline.common.environment: git state, hardware and package facts of a run."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import environment
+from pipeline.common import environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
@@ -147,7 +147,7 @@ def test_packages_lists_installed_versions_and_skips_missing(monkeypatch):
 
 def test_environment_never_imports_tensorflow():
     code = (
-        "import sys; from pipeline import environment; "
+        "import sys; from pipeline.common import environment; "
         "environment.hardware(); environment.packages(); "
         "assert 'tensorflow' not in sys.modules and 'luigi' not in sys.modules"
     )

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/evaluation.py and pipeline/plots.py: metrics, headline, diagnosis, plots."""
+"""Unit tests for pipeline/stages/evaluation.py and pipeline/rendering/plots.py: metrics, headline, diagnosis, plots."""
 
 import math
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from pipeline import plots
-from pipeline.evaluation import (
+from pipeline.rendering import plots
+from pipeline.stages.evaluation import (
     classification_metrics,
     diagnose,
     expected_calibration_error,

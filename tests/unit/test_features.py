@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/features.py: fitted on train only, applied unchanged anywhere."""
+"""Unit tests for pipeline/stages/features.py: fitted on train only, applied unchanged anywhere."""
 
 import json
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import features
-from pipeline.features import (
+from pipeline.stages import features
+from pipeline.stages.features import (
     MISSING_ID,
     OUT_OF_VOCABULARY_ID,
     encode_labels,
@@ -18,7 +18,7 @@ from pipeline.features import (
     tokenize,
     transform,
 )
-from pipeline.schema import Schema
+from pipeline.stages.schema import Schema
 
 SCHEMA = Schema(
     label="species",

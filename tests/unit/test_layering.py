@@ -15,12 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY_MODULES = [
     "pipeline",
-    "pipeline.raw",
-    "pipeline.validation",
-    "pipeline.split",
-    "pipeline.features",
-    "pipeline.evaluation",
-    "pipeline.schema",
+    "pipeline.stages.raw",
+    "pipeline.stages.validation",
+    "pipeline.stages.split",
+    "pipeline.stages.features",
+    "pipeline.stages.evaluation",
+    "pipeline.stages.schema",
     "models",
 ]
 PICKLERS = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "joblib", "shelve"}

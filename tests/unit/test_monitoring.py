@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/monitoring.py and drift_statistics.py: drift is found where it is, and only there."""
+"""Unit tests for pipeline/stages/monitoring.py and drift_statistics.py: drift is found where it is, and only there."""
 
 import copy
 import json
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.drift_statistics import js_noise, ks_noise, psi, psi_noise
-from pipeline.monitoring import (
+from pipeline.stages.drift_statistics import js_noise, ks_noise, psi, psi_noise
+from pipeline.stages.monitoring import (
     DRIFT_COLUMNS,
     STATS_COLUMNS,
     DriftThresholds,
@@ -19,7 +19,7 @@ from pipeline.monitoring import (
     prediction_profile,
     reference_profile,
 )
-from pipeline.schema import Schema
+from pipeline.stages.schema import Schema
 
 SCHEMA = Schema(
     label="species", task="classification", kinds={"mass": "numeric", "island": "categorical", "note": "text"}

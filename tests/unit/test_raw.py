@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/raw.py and pipeline/fingerprint.py: finding, fingerprinting and reading
+"""Unit tests for pipeline/stages/raw.py and pipeline/stages/fingerprint.py: finding, fingerprinting and reading
 the data set's files."""
 
 import gzip
@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from pipeline import fingerprint, raw
 from pipeline.errors import DataError
-from pipeline.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
+from pipeline.stages import fingerprint, raw
+from pipeline.stages.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
 
 # --- data_files --------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/reports/ and the report plots: self-contained, escaped, complete."""
+"""Unit tests for pipeline/rendering/reports/ and the report plots: self-contained, escaped, complete."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline import database, plots, prediction_log, registry
-from pipeline.reports import evaluation_report, nightly_report, thumbnail_png
+from pipeline.rendering import plots
+from pipeline.rendering.reports import evaluation_report, nightly_report, thumbnail_png
+from pipeline.store import database, prediction_log, registry
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert(1)</script>"

@@ -1,10 +1,10 @@
-"""Unit tests for pipeline/schema.py: config parsing and column-kind inference."""
+"""Unit tests for pipeline/stages/schema.py: config parsing and column-kind inference."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.schema import (
+from pipeline.stages.schema import (
     IMAGE_ID_COLUMN,
     IMAGE_PATH_COLUMN,
     SOURCE_FILE,

@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/split.py: fractions, stratification and leak-free placement."""
+"""Unit tests for pipeline/stages/split.py: fractions, stratification and leak-free placement."""
 
 import re
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import DataError
-from pipeline.split import SPLIT, SplitConfig, leakage_checks, split
-from pipeline.validation import DUPLICATE_KEY, EXAMPLE_ID
+from pipeline.stages.split import SPLIT, SplitConfig, leakage_checks, split
+from pipeline.stages.validation import DUPLICATE_KEY, EXAMPLE_ID
 
 
 def _table(n: int, *, seed: int = 0, classes=("a", "b", "c"), shares=(0.6, 0.3, 0.1), **extra) -> pd.DataFrame:

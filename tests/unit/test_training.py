@@ -1,4 +1,4 @@
-"""Unit tests for pipeline/training.py, pipeline/prediction.py and evaluation.evaluate (TensorFlow).
+"""Unit tests for pipeline/stages/training.py, pipeline/stages/prediction.py and evaluation.evaluate (TensorFlow).
 
 Tiny synthetic problems, a few epochs each: every test runs in seconds on two CPU cores.
 """
@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import training
-from pipeline.evaluation import evaluate
-from pipeline.features import encode_labels, fit, save_arrays, transform
-from pipeline.prediction import load_model, predict
-from pipeline.schema import Schema
-from pipeline.training import DEBUG_NEAR_ZERO, HISTORY_FILE, TrainingConfig, read_history, train
+from pipeline.stages import training
+from pipeline.stages.evaluation import evaluate
+from pipeline.stages.features import encode_labels, fit, save_arrays, transform
+from pipeline.stages.prediction import load_model, predict
+from pipeline.stages.schema import Schema
+from pipeline.stages.training import DEBUG_NEAR_ZERO, HISTORY_FILE, TrainingConfig, read_history, train
 
 CLASSIFICATION = Schema(
     label="y", task="classification", kinds={"x1": "numeric", "x2": "numeric", "colour": "categorical"}
@@ -179,7 +179,7 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
 cpus, listed = tf.config.list_logical_devices("CPU"), tf.config.list_logical_devices
 tf.config.list_logical_devices = lambda kind=None: cpus if kind == "GPU" else listed(kind)
 from tests.unit.test_training import CLASSIFICATION, QUICK, _classification_table, _prepare
-from pipeline.training import train
+from pipeline.stages.training import train
 preprocessor, train_data, validation_data = _prepare(_classification_table(), CLASSIFICATION)
 root = Path(sys.argv[1])
 result = train(train_data, validation_data, preprocessor, QUICK, model_dir=root / "model", work_dir=root / "work")

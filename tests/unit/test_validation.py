@@ -1,13 +1,13 @@
-"""Unit tests for pipeline/validation.py: typing, row rejects, problems reported all at once."""
+"""Unit tests for pipeline/stages/validation.py: typing, row rejects, problems reported all at once."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.errors import DataError
-from pipeline.raw import read_raw
-from pipeline.schema import SOURCE_FILE, SOURCE_ROW, Schema
-from pipeline.validation import DUPLICATE_KEY, EXAMPLE_ID, REASON, Problem, validate
+from pipeline.stages.raw import read_raw
+from pipeline.stages.schema import SOURCE_FILE, SOURCE_ROW, Schema
+from pipeline.stages.validation import DUPLICATE_KEY, EXAMPLE_ID, REASON, Problem, validate
 
 NUMERIC_SCHEMA = Schema(label="species", task="classification", kinds={"mass": "numeric", "island": "categorical"})
 
@@ -325,7 +325,7 @@ def test_group_time_and_slice_columns_are_carried_to_the_valid_rows():
 
 
 def test_boolean_column_inferred_numeric_is_typed_not_rejected():
-    from pipeline.schema import DatasetConfig, infer_schema
+    from pipeline.stages.schema import DatasetConfig, infer_schema
 
     table = _table({"flag": [True, False, True], "species": ["s", "t", "s"]}, "data.parquet")
     schema = infer_schema(table, DatasetConfig(path="data.parquet", label="species"))

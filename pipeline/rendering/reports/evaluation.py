@@ -1,0 +1,315 @@
+"""The evaluation report: what an evaluation found (metrics, learning curves, confusion matrix or
+predicted-vs-actual, calibration, slices, the worst test examples), one self-contained page.
+
+The plots come from :mod:`pipeline.rendering.plots`; those evaluate() already drew are embedded as they are.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.rendering import plots
+from pipeline.rendering.reports.markup import (
+    Html,
+    as_text,
+    escape,
+    existing_or_drawn,
+    format_number,
+    image,
+    is_finite,
+    page,
+    section,
+    table,
+    write,
+)
+
+REPORT = "report.html"
+WORST_EXAMPLES = 12
+THUMBNAIL_PIXELS = 64  # an 8x8 digit becomes 64x64, every pixel a visible square
+SNIPPET_CHARACTERS = 200
+
+# Diagnoses a person must act on are red, a model that could learn more amber, a good run green.
+VERDICT_CLASS = {"overfitting": "bad", "diverged": "bad", "underfitting": "warn", "fine": "good"}
+
+
+def evaluation_report(
+    out_dir,
+    document: dict,
+    history: dict[str, list[float]],
+    *,
+    preprocessor: dict,
+    test_predictions: pd.DataFrame,
+    examples: pd.DataFrame | None = None,
+) -> Path:
+    """Write out_dir/report.html: what an evaluation found, for a person to open in a browser.
+
+    Plots that evaluate() already wrote in out_dir (learning curves, confusion matrix or
+    predicted-vs-actual, calibration) are embedded as they are; a missing one is drawn into
+    out_dir first.
+
+    Args:
+        document: the metrics document (metrics.json).
+        history: the training history (loss and val_loss per epoch).
+        preprocessor: the fitted preprocessor (task, classes, schema).
+        test_predictions: one row per test example, worst first (test_predictions.parquet).
+        examples: the validated table (example_id and feature columns), to show the worst
+            examples' images, text and values; None shows their ids only.
+
+    Returns:
+        The report's path.
+    """
+    out_dir = Path(out_dir)
+    task = document["task"]
+    diagnosis = document.get("diagnosis") or {"diagnosis": "unknown", "reason": "no training history"}
+    parts = [
+        _evaluation_header(document, diagnosis, len(test_predictions)),
+        section("Metrics", _metrics_table(document)),
+        section("Learning curves", _learning_curves(out_dir, history, diagnosis)),
+    ]
+    if task == "classification":
+        parts.append(section("Confusion matrix", _confusion(out_dir, test_predictions, preprocessor)))
+        parts.append(section("Calibration", _calibration(out_dir, test_predictions)))
+    else:
+        parts.append(section("Predicted vs actual", _predicted_vs_actual(out_dir, test_predictions)))
+    if document.get("slices"):
+        parts.append(section("Per-slice metrics", _slice_table(document, task)))
+    parts.append(
+        section(
+            f"Worst {WORST_EXAMPLES} test examples",
+            _worst_examples(test_predictions.head(WORST_EXAMPLES), task, preprocessor, examples),
+        )
+    )
+    title = f"Evaluation report: {task}"
+    return write(out_dir / REPORT, page(title, parts))
+
+
+def _evaluation_header(document: dict, diagnosis: dict, rows: int) -> Html:
+    headline = document.get("headline", {})
+    value = headline.get("value")
+    definition = _headline_text(headline.get("definition", {}))
+    verdict = diagnosis["diagnosis"]
+    banner_class = VERDICT_CLASS.get(verdict, "neutral")
+    return Html(
+        f"<h1>Evaluation report: {escape(document['task'])}, headline {escape(definition)} = "
+        f"{escape(format_number(value))}</h1>"
+        f'<p class="subtitle">{rows} test examples. Headline: the one score that ranks models and '
+        "gates promotion.</p>"
+        f'<div class="banner {banner_class}"><strong>Diagnosis: {escape(verdict)}</strong>. '
+        f"{escape(diagnosis.get('reason', ''))}</div>"
+    )
+
+
+def _headline_text(weights: dict) -> str:
+    if len(weights) == 1 and next(iter(weights.values())) == 1:
+        return next(iter(weights))
+    return " + ".join(f"{weight:g} x {name}" for name, weight in weights.items()) or "headline"
+
+
+def _metrics_table(document: dict) -> Html:
+    splits = [name for name in ("validation", "test") if name in document.get("splits", {})]
+    names = [name for split in splits for name in document["splits"][split] if name != "rows"]
+    names = list(dict.fromkeys(["rows", *names]))
+    rows = [[name, *[format_number(document["splits"][split].get(name)) for split in splits]] for name in names]
+    return table(["metric", *splits], rows, numeric=range(1, len(splits) + 1)) + Html(
+        '<p class="note">log_loss, ece, mae and rmse: lower is better; the others higher.</p>'
+    )
+
+
+def _learning_curves(out_dir: Path, history: dict, diagnosis: dict) -> Html:
+    png = existing_or_drawn(
+        out_dir / "learning_curves.png", lambda path: plots.learning_curves(history, diagnosis, path)
+    )
+    explanation = (
+        "Training loss (loss) against validation loss (val_loss) per epoch. Overfitting: val_loss "
+        "turns up while loss keeps falling (the red band). Underfitting: both are still high or "
+        "still falling when training stops."
+    )
+    return (
+        image(png, "learning curves: loss and val_loss per epoch")
+        + Html(
+            f"<p><strong>{escape(diagnosis['diagnosis'])}</strong>: {escape(diagnosis.get('reason', ''))}</p>"
+            f'<p class="note">{escape(explanation)}</p>'
+        )
+        + _epoch_table(history)
+    )
+
+
+def _epoch_table(history: dict[str, list[float]]) -> Html:
+    """Training against validation at the first, best and last epoch: the size of the gap in numbers."""
+    pairs = sorted(
+        ((name, f"val_{name}") for name in history if not name.startswith("val_") and f"val_{name}" in history),
+        key=lambda pair: pair[0] != "loss",
+    )
+    validation = history.get("val_loss", [])
+    if not pairs or not validation:
+        return Html("")
+    finite = [value if is_finite(value) else math.inf for value in validation]
+    best = int(np.argmin(finite))
+    epochs = list(dict.fromkeys([0, best, len(validation) - 1]))
+    names = {0: "first", best: "best val_loss", len(validation) - 1: "last"}
+    headers = ["epoch", *[name for pair in pairs for name in pair], "val_loss - loss"]
+    rows = [
+        [
+            f"{epoch + 1} ({names[epoch]})",
+            *[format_number(history[name][epoch]) for pair in pairs for name in pair],
+            format_number(history["val_loss"][epoch] - history["loss"][epoch]) if "loss" in history else "",
+        ]
+        for epoch in epochs
+    ]
+    return table(headers, rows, numeric=range(1, len(headers))) + Html(
+        '<p class="note">A validation loss far above the training loss (and a validation accuracy far below '
+        "the training accuracy) is what overfitting looks like in numbers.</p>"
+    )
+
+
+def _confusion(out_dir: Path, test_predictions: pd.DataFrame, preprocessor: dict) -> Html:
+    classes = [str(name) for name in preprocessor.get("classes", [])]
+
+    def draw(path):
+        index = {name: position for position, name in enumerate(classes)}
+        labels = np.array([index.get(str(name), -1) for name in test_predictions["label"]])
+        predicted = np.array([index.get(str(name), -1) for name in test_predictions["prediction"]])
+        plots.confusion(labels, predicted, classes, path)
+
+    png = existing_or_drawn(out_dir / "confusion_matrix.png", draw)
+    return image(png, "confusion matrix: true class by row, predicted class by column") + Html(
+        '<p class="note">Rows: the true class; columns: the predicted class. Off the diagonal: mistakes.</p>'
+    )
+
+
+def _calibration(out_dir: Path, test_predictions: pd.DataFrame) -> Html:
+    png = existing_or_drawn(out_dir / "calibration.png", lambda path: calibration_plot(test_predictions, path))
+    return image(png, "calibration: accuracy per confidence bin against the diagonal") + Html(
+        '<p class="note">Bars below the diagonal: the model is more confident than it is right '
+        "(over-confident); above: under-confident. n: test examples in the bin.</p>"
+    )
+
+
+def calibration_plot(test_predictions: pd.DataFrame, path) -> None:
+    """The reliability diagram of a classification's test predictions (label, prediction, score)."""
+    correct = test_predictions["label"].astype(str).to_numpy() == test_predictions["prediction"].astype(str).to_numpy()
+    plots.calibration(test_predictions["score"].to_numpy(dtype=float), correct, path)
+
+
+def _predicted_vs_actual(out_dir: Path, test_predictions: pd.DataFrame) -> Html:
+    png = existing_or_drawn(
+        out_dir / "predicted_vs_actual.png",
+        lambda path: plots.predicted_vs_actual(
+            test_predictions["label"].to_numpy(dtype=float), test_predictions["prediction"].to_numpy(dtype=float), path
+        ),
+    )
+    return image(png, "predicted against actual values on the test split") + Html(
+        '<p class="note">On the dotted diagonal the prediction is exact.</p>'
+    )
+
+
+def _slice_table(document: dict, task: str) -> Html:
+    slices = document["slices"]
+    names = list(dict.fromkeys(name for values in slices.values() for name in values if name != "rows"))
+    key = "accuracy" if task == "classification" else "mae"
+    scored = {name: values.get(key) for name, values in slices.items() if is_finite(values.get(key))}
+    worst = (
+        (min(scored, key=scored.get) if task == "classification" else max(scored, key=scored.get)) if scored else None
+    )
+    rows = [
+        [name, values.get("rows"), *[format_number(values.get(metric)) for metric in names]]
+        for name, values in slices.items()
+    ]
+    classes = ["worst" if name == worst else "" for name in slices]
+    note = f'<p class="note">Highlighted: the slice with the worst {escape(key)}.</p>' if worst is not None else ""
+    return table(["slice", "rows", *names], rows, numeric=range(1, len(names) + 2), row_classes=classes) + Html(note)
+
+
+def _worst_examples(worst: pd.DataFrame, task: str, preprocessor: dict, examples: pd.DataFrame | None) -> Html:
+    if worst.empty:
+        return Html("<p>No test examples.</p>")
+    kinds = preprocessor.get("schema", {}).get("kinds", {})
+    by_id = {}
+    if examples is not None and "example_id" in examples.columns:
+        wanted = examples[examples["example_id"].isin(worst["example_id"])]
+        by_id = {row["example_id"]: row for row in wanted.to_dict("records")}
+    cards = [
+        _example_card(rank, row, task, kinds, by_id.get(row["example_id"]))
+        for rank, row in enumerate(worst.to_dict("records"), start=1)
+    ]
+    order = "lowest probability on the true class" if task == "classification" else "largest absolute error"
+    return Html(f'<p class="note">Worst first ({escape(order)}).</p><div class="examples">{"".join(cards)}</div>')
+
+
+def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], example: dict | None) -> str:
+    if task == "classification":
+        wrong = str(row["label"]) != str(row["prediction"])
+        outcome = (
+            f"true <strong>{escape(row['label'])}</strong>, predicted "
+            f'<strong class="{"wrong" if wrong else ""}">{escape(row["prediction"])}</strong>, '
+            f"confidence {escape(format_number(row.get('score')))}"
+        )
+    else:
+        outcome = (
+            f"true <strong>{escape(format_number(row['label']))}</strong>, predicted "
+            f'<strong class="wrong">{escape(format_number(row["prediction"]))}</strong>, '
+            f"error {escape(format_number(row.get('loss')))}"
+        )
+    content = (
+        _example_content(example, kinds) if example is not None else '<p class="note">(features not available)</p>'
+    )
+    return (
+        f'<div class="example"><div class="rank">#{rank}</div><div class="id">{escape(row["example_id"])}</div>'
+        f"<div>{outcome}</div>{content}</div>"
+    )
+
+
+def _example_content(example: dict, kinds: dict[str, str]) -> str:
+    parts, values = [], []
+    for column, kind in kinds.items():
+        value = example.get(column)
+        if kind == "image":
+            parts.append(_thumbnail(value, column))
+        elif kind == "text":
+            parts.append(f'<div class="snippet" title="{escape(column)}">{escape(_snippet(value))}</div>')
+        else:
+            number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+            values.append([column, format_number(value) if number else value])
+    if values:
+        parts.append(table(["feature", "value"], values))
+    return "".join(parts)
+
+
+def _thumbnail(path, column: str) -> str:
+    png = thumbnail_png(path)
+    if png is None:
+        return f'<p class="note">({escape(column)}: image not readable at {escape(path)})</p>'
+    return str(image(png, f"{column}: {Path(str(path)).name}", css_class="thumbnail"))
+
+
+def thumbnail_png(path, pixels: int = THUMBNAIL_PIXELS) -> bytes | None:
+    """The image as a PNG about `pixels` wide: small images upscaled by nearest neighbour (sharp
+    squares, no blur), large ones reduced. None when the file is missing or unreadable."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not isinstance(path, str) or not path:
+        return None
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
+            longest = max(image.size)
+            if longest < pixels:
+                factor = max(1, pixels // longest)
+                image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+            else:
+                image.thumbnail((pixels * 2, pixels * 2))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            return buffer.getvalue()
+    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _snippet(value) -> str:
+    text = as_text(value)
+    return text if len(text) <= SNIPPET_CHARACTERS else text[:SNIPPET_CHARACTERS].rstrip() + "..."

@@ -1,0 +1,107 @@
+"""Drift statistics: PSI, KS and Jensen-Shannon distance, and the scores sampling noise alone reaches.
+
+Pure functions of counts, proportions and samples; `pipeline.stages.monitoring` decides what is compared
+with what and builds the drift table from these.
+
+- PSI (population stability index) compares two distributions over the same bins. An empty bin
+  would make PSI infinite; a small floor (EPSILON) keeps a new bin a large but finite score, and
+  `floors` raises it for the bins beyond the training range.
+- KS is the statistic D (largest gap between the two CDFs), not the p-value: with thousands of
+  rows a p-value is tiny for any shift at all, so it would alarm every night.
+- Jensen-Shannon distance (base 2, in [0, 1]) compares category proportions.
+
+Why the thresholds depend on the sample sizes: small batches score high by chance alone (PSI >
+0.2 on most 30-row samples of the training distribution itself). `psi_noise`, `ks_noise` and
+`js_noise` give the score two samples of one distribution, of these sizes, stay under with a
+given probability; each alert threshold is raised to it, so a nightly alert means a shift, not a
+small night.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import chi2, ks_2samp
+
+# An empty bin would make PSI infinite; a small floor keeps a new bin a large but finite score.
+EPSILON = 1e-4
+
+
+def psi(actual, expected, floor=EPSILON, rows: int = 0) -> float:
+    """Population stability index of two distributions over the same bins; NaN if one is empty.
+
+    Args:
+        actual, expected: counts or proportions per bin (each is normalised to sum to one).
+        floor: the smallest share per bin, one number or one per bin, on both sides.
+        rows: the batch's row count, when known: raises the floor to half a row.
+
+    Returns:
+        sum((actual - expected) * ln(actual / expected)), with shares floored so that a bin
+        that appears or empties scores high instead of infinite.
+    """
+    actual, expected = (np.asarray(values, dtype="float64") for values in (actual, expected))
+    if actual.sum() <= 0 or expected.sum() <= 0:
+        return float("nan")
+    if rows:
+        # A small batch leaves bins empty by chance; half a row per bin (a continuity
+        # correction) keeps each empty bin from adding ln(expected / floor) on its own.
+        floor = np.maximum(floor, 0.5 / rows)
+    actual = np.maximum(actual / actual.sum(), floor)
+    expected = np.maximum(expected / expected.sum(), floor)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def ks(present: np.ndarray, reference_sample: np.ndarray) -> float:
+    """KS statistic D against the reference sample; NaN when either side has no values."""
+    if len(present) == 0 or len(reference_sample) == 0:
+        return float("nan")
+    return float(ks_2samp(present, reference_sample).statistic)
+
+
+def floors(profile: dict) -> np.ndarray:
+    """PSI floor per bin: EPSILON, but 1 / (n + 1) for the bins beyond the training range.
+
+    No training value lies outside its own range, yet a fresh value from the same distribution
+    falls below the minimum of n values with probability 1 / (n + 1), and above the maximum
+    likewise. Shares that small, on either side, are noise: flooring both sides there keeps a
+    small training split from alarming on a batch with a few (or no) values just outside it.
+    """
+    floors = np.full(len(profile["proportions"]), EPSILON)
+    present = round(profile["rows"] * (1 - profile["missing_share"]))
+    if present and len(floors) > 1:
+        floors[0] = floors[-1] = max(EPSILON, 1.0 / (present + 1))
+    return floors
+
+
+def psi_noise(rows: int, reference_rows: int, bins: int, confidence: float) -> float:
+    """The PSI two samples of one distribution stay under with probability `confidence`.
+
+    PSI is asymptotically chi-square: PSI * (1/n + 1/N)^-1 ~ chi2(bins - 1) (Yurdakul, 2018).
+    """
+    if rows <= 0 or reference_rows <= 0 or bins < 2:
+        return 0.0
+    return float((1 / rows + 1 / reference_rows) * chi2.ppf(confidence, bins - 1))
+
+
+def ks_noise(rows: int, reference_rows: int, confidence: float) -> float:
+    """The two-sample KS statistic D that chance alone exceeds with probability 1 - confidence."""
+    if rows <= 0 or reference_rows <= 0:
+        return 0.0
+    return float(
+        np.sqrt(-np.log((1 - confidence) / 2) / 2) * np.sqrt((rows + reference_rows) / (rows * reference_rows))
+    )
+
+
+def js_noise(rows: int, reference_rows: int, bins: int, confidence: float) -> float:
+    """The Jensen-Shannon distance (base 2) sampling noise stays under with probability `confidence`.
+
+    For close distributions the JS divergence is about a chi-square statistic / (8 n), in nats.
+    """
+    if rows <= 0 or reference_rows <= 0 or bins < 2:
+        return 0.0
+    divergence = (1 / rows + 1 / reference_rows) * chi2.ppf(confidence, bins - 1) / (8 * np.log(2))
+    return float(np.sqrt(divergence))
+
+
+def score(method: str, score: float, threshold: float, rows: int, min_rows: int) -> tuple:
+    # A NaN score (nothing to compare) never alerts: NaN > threshold is False.
+    return method, score, threshold, bool(score > threshold and rows >= min_rows)

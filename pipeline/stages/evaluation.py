@@ -1,0 +1,260 @@
+"""Evaluation stage: metrics, per-slice metrics, the headline score and a diagnosis.
+
+Metric names are the contract in DESIGN.md: accuracy, precision_macro, recall_macro, f1_macro,
+log_loss, ece for classification; mae, rmse, r2 for regression.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as sk
+
+LOWER_IS_BETTER = {"log_loss", "ece", "mae", "rmse", "loss"}
+DEFAULT_HEADLINE = {"classification": "accuracy", "regression": "r2"}
+CALIBRATION_BINS = 10
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    """labels: class indices (rows,); probabilities: (rows, classes)."""
+    if len(labels) == 0:
+        return {}
+    predicted = probabilities.argmax(axis=1)
+    classes = np.arange(probabilities.shape[1])
+    return {
+        "accuracy": float(sk.accuracy_score(labels, predicted)),
+        "precision_macro": float(sk.precision_score(labels, predicted, average="macro", zero_division=0)),
+        "recall_macro": float(sk.recall_score(labels, predicted, average="macro", zero_division=0)),
+        "f1_macro": float(sk.f1_score(labels, predicted, average="macro", zero_division=0)),
+        "log_loss": float(sk.log_loss(labels, np.clip(probabilities, 1e-15, 1), labels=classes)),
+        "ece": expected_calibration_error(labels, probabilities),
+    }
+
+
+def expected_calibration_error(labels: np.ndarray, probabilities: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Mean gap between confidence and accuracy over equal-width confidence bins, weighted by size."""
+    confidence = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    bin_of = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    error = 0.0
+    for index in range(bins):
+        members = bin_of == index
+        if members.any():
+            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(error)
+
+
+def regression_metrics(targets: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    if len(targets) == 0:
+        return {}
+    return {
+        "mae": float(sk.mean_absolute_error(targets, predictions)),
+        "rmse": float(np.sqrt(sk.mean_squared_error(targets, predictions))),
+        "r2": float(sk.r2_score(targets, predictions)) if len(targets) > 1 else float("nan"),
+    }
+
+
+def task_metrics(task: str, labels: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    if task == "classification":
+        return classification_metrics(labels, outputs)
+    return regression_metrics(labels, outputs)
+
+
+def slice_metrics(task: str, labels: np.ndarray, outputs: np.ndarray, slices: np.ndarray) -> dict[str, dict]:
+    """Metrics per value of the slice column (missing values form the slice "(missing)")."""
+    names = np.array(["(missing)" if value is None or value != value else str(value) for value in slices])
+    return {
+        name: {"rows": int((names == name).sum()), **task_metrics(task, labels[names == name], outputs[names == name])}
+        for name in sorted(set(names))
+    }
+
+
+def parse_headline(text: str, task: str) -> dict[str, float]:
+    """`accuracy` or `f1_macro:0.7, accuracy:0.3` -> weights. Lower-is-better metrics count negatively."""
+    text = text.strip() or DEFAULT_HEADLINE[task]
+    weights = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, weight = part.partition(":")
+        weights[name.strip()] = float(weight) if weight else 1.0
+    return weights
+
+
+def headline_score(values: dict[str, float], weights: dict[str, float]) -> float:
+    """One number, higher is better, to rank models and gate promotion."""
+    missing = [name for name in weights if name not in values]
+    if missing:
+        raise ValueError(
+            f"headline uses {', '.join(missing)}, which this task does not compute; "
+            f"choose from {', '.join(sorted(values))}"
+        )
+    return float(
+        sum((-1 if name in LOWER_IS_BETTER else 1) * weight * values[name] for name, weight in weights.items())
+    )
+
+
+def diagnose(history: dict[str, list[float]]) -> dict:
+    """Read the loss curves: "overfitting", "underfitting" or "fine", with the reason.
+
+    Overfitting: the validation loss bottomed out well before the end and rose since, while the
+    training loss kept falling. Underfitting: the training loss barely fell, or both losses were
+    still falling steeply when training stopped.
+    """
+    loss, validation = history.get("loss", []), history.get("val_loss", [])
+    if len(loss) < 2 or len(validation) < 2:
+        return {"diagnosis": "unknown", "reason": "fewer than two epochs of history"}
+    not_finite = [epoch + 1 for epoch, values in enumerate(zip(loss, validation)) if not np.isfinite(values).all()]
+    if not_finite:
+        return {
+            "diagnosis": "diverged",
+            "reason": f"the loss is not finite from epoch {not_finite[0]}: "
+            "lower the learning rate or check the inputs for extreme values",
+        }
+    best = int(np.argmin(validation))
+    # Changes are judged against the first training loss too: once a loss is tiny, a 10% wobble
+    # of it is noise, not a trend (a val_loss of 0.066 that ends at 0.075 is not overfitting).
+    scale = max(abs(loss[0]), 1e-12)
+    rise = validation[-1] - validation[best]
+    if (
+        best < len(validation) - 2
+        and rise > 0.1 * abs(validation[best])
+        and rise > 0.05 * scale
+        and loss[-1] < loss[best]
+    ):
+        return {
+            "diagnosis": "overfitting",
+            "reason": f"val_loss was lowest at epoch {best + 1} ({validation[best]:.4f}) and rose to "
+            f"{validation[-1]:.4f} by the last epoch while the training loss kept falling",
+        }
+    drop = (loss[0] - loss[-1]) / scale
+    if drop < 0.2:
+        return {
+            "diagnosis": "underfitting",
+            "reason": f"the training loss fell only {drop:.0%} ({loss[0]:.4f} to {loss[-1]:.4f})",
+        }
+    recent = validation[-2] - validation[-1]
+    if best == len(validation) - 1 and recent > 0.05 * abs(validation[-2]) and recent > 0.01 * scale:
+        return {
+            "diagnosis": "underfitting",
+            "reason": f"val_loss was still falling ({validation[-2]:.4f} to {validation[-1]:.4f} in the "
+            "last epoch): train longer",
+        }
+    return {
+        "diagnosis": "fine",
+        "reason": f"val_loss settled at {validation[best]:.4f} by epoch {best + 1} (training loss {loss[best]:.4f})",
+    }
+
+
+def evaluate(
+    model_dir,
+    features_dir,
+    preprocessor: dict,
+    history: dict[str, list[float]],
+    *,
+    headline: str,
+    out_dir,
+    slices: dict[str, object] | None = None,
+    examples=None,
+) -> dict:
+    """Score validation and test, write metrics.json, the plots, the test predictions and report.html.
+
+    Args:
+        model_dir: a training output (model.keras inside).
+        features_dir: a features output (validation.npz and test.npz inside).
+        history: the training history, for the diagnosis and the learning curves.
+        headline: the headline definition, e.g. "accuracy" or "f1_macro:0.7, accuracy:0.3".
+        slices: example id -> slice value, for per-slice test metrics.
+        examples: the validated table (example_id and feature columns), for the report to show
+            the worst test examples' images, text or values; None shows their ids only.
+
+    Returns:
+        The metrics document also written as metrics.json.
+    """
+    import json
+    from pathlib import Path
+
+    from pipeline.rendering import plots, reports
+    from pipeline.stages.features import load_arrays
+    from pipeline.stages.prediction import load_model, predict
+
+    out_dir, task = Path(out_dir), preprocessor["task"]
+    model = load_model(model_dir)
+    document = {"task": task, "splits": {}, "slices": {}}
+    for split in ("validation", "test"):
+        features, labels, ids = load_arrays(Path(features_dir) / f"{split}.npz")
+        outputs = predict(model, features, preprocessor)
+        known = labels >= 0 if task == "classification" else np.ones(len(labels), bool)
+        document["splits"][split] = {"rows": int(len(labels)), **task_metrics(task, labels[known], outputs[known])}
+        if split == "test":
+            test = (labels[known], outputs[known], ids[known])
+    labels, outputs, ids = test
+    if slices:
+        document["slices"] = slice_metrics(task, labels, outputs, np.array([slices.get(i) for i in ids], dtype=object))
+    weights = parse_headline(headline, task)
+    document["headline"] = {"definition": weights, "value": headline_score(document["splits"]["test"], weights)}
+    document["diagnosis"] = diagnose(history)
+    plots.learning_curves(history, document["diagnosis"], out_dir / "learning_curves.png")
+    if task == "classification":
+        plots.confusion(labels, outputs.argmax(axis=1), preprocessor["classes"], out_dir / "confusion_matrix.png")
+        plots.calibration(
+            outputs.max(axis=1), outputs.argmax(axis=1) == labels, out_dir / "calibration.png", bins=CALIBRATION_BINS
+        )
+    else:
+        plots.predicted_vs_actual(labels, outputs, out_dir / "predicted_vs_actual.png")
+    table = _test_predictions(task, labels, outputs, ids, preprocessor)
+    table.to_parquet(out_dir / "test_predictions.parquet")
+    (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, default=float))
+    reports.evaluation_report(
+        out_dir, document, history, preprocessor=preprocessor, test_predictions=table, examples=examples
+    )
+    return document
+
+
+def _test_predictions(task, labels, outputs, ids, preprocessor):
+    """One row per test example, worst first: what a person opens to see what went wrong."""
+    import pandas as pd
+
+    if task == "classification":
+        classes = np.asarray(preprocessor["classes"])
+        table = pd.DataFrame(
+            {
+                "example_id": ids,
+                "label": classes[labels],
+                "prediction": classes[outputs.argmax(axis=1)],
+                "score": outputs.max(axis=1),
+                "loss": -np.log(np.clip(outputs[np.arange(len(labels)), labels], 1e-15, 1)),
+            }
+        )
+    else:
+        table = pd.DataFrame(
+            {"example_id": ids, "label": labels, "prediction": outputs, "loss": np.abs(outputs - labels)}
+        )
+    return table.sort_values("loss", ascending=False, ignore_index=True)
+
+
+def headline_on_table(model_dir, table, *, headline: str) -> float:
+    """A saved model's headline score on labeled rows, through its own preprocessor.
+
+    The registration gate uses it to score the production model on the candidate's test split,
+    so both scores come from the same rows.
+
+    Raises:
+        DataError: the table lacks columns the model needs.
+    """
+    import json
+    from pathlib import Path
+
+    from pipeline.errors import DataError
+    from pipeline.stages.features import encode_labels, transform
+    from pipeline.stages.prediction import load_model, predict
+
+    preprocessor = json.loads((Path(model_dir) / "preprocessor.json").read_text())
+    needed = list(preprocessor["schema"]["kinds"]) + [preprocessor["label"]]
+    missing = [column for column in needed if column not in table.columns]
+    if missing:
+        raise DataError(f"model {model_dir} needs columns the test split lacks: {', '.join(missing)}")
+    labels = encode_labels(table[preprocessor["label"]], preprocessor)
+    outputs = predict(load_model(model_dir), transform(table, preprocessor), preprocessor)
+    task = preprocessor["task"]
+    known = labels >= 0 if task == "classification" else np.ones(len(labels), bool)
+    values = task_metrics(task, labels[known], outputs[known])
+    return headline_score(values, parse_headline(headline, task))

@@ -1,0 +1,57 @@
+"""Content fingerprint of a data set: a hash of its file names and contents, with each file's
+hash cached by (size, modification time)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from pipeline.stages.raw import data_files
+
+
+def fingerprint(path: str | Path, cache_file: str | Path) -> str:
+    """A hash of the data set's file names and contents.
+
+    File hashes are cached by (size, modification time), so an unchanged data set is not reread:
+    a nightly check of gigabytes costs one stat per file.
+    """
+    root = Path(path)
+    cache_path = Path(cache_file)
+    cache = _load_cache(cache_path)
+    digest = hashlib.sha256()
+    changed = False
+    for file in data_files(root):
+        stat = file.stat()
+        key = str(file.resolve())
+        entry = cache.get(key)
+        if entry is None or entry[:2] != [stat.st_size, stat.st_mtime_ns]:
+            entry = [stat.st_size, stat.st_mtime_ns, file_sha256(file)]
+            cache[key] = entry
+            changed = True
+        name = file.name if root.is_file() else file.relative_to(root).as_posix()
+        digest.update(f"{name}\t{entry[2]}\n".encode())
+    if changed:
+        _save_cache(cache_path, cache)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _load_cache(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _save_cache(path: Path, cache: dict) -> None:
+    # Written beside, then renamed: a killed run leaves the old cache, never half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(cache))
+    os.replace(temporary, path)

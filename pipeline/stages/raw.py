@@ -1,0 +1,283 @@
+"""Raw stage: find the data set's files and read them into one table.
+
+pipeline/stages/table_reading.py reads one table file; pipeline/stages/fingerprint.py hashes the files.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import DataError
+from pipeline.stages.schema import (
+    IMAGE_EXTENSIONS,
+    IMAGE_ID_COLUMN,
+    IMAGE_PATH_COLUMN,
+    SOURCE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_PROBLEM,
+    SOURCE_ROW,
+)
+from pipeline.stages.table_reading import UNNAMED, table_chunks
+
+logger = logging.getLogger(__name__)
+
+TABLE_EXTENSIONS = (".csv", ".parquet", ".pq")
+
+
+def data_files(path: str | Path) -> list[Path]:
+    """The files that make up a data set: one file, or every table or image under a folder.
+
+    Raises:
+        DataError: the path does not exist or holds no table or image files.
+    """
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise DataError(f"{root}: no such file or folder")
+    wanted = TABLE_EXTENSIONS + IMAGE_EXTENSIONS
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in wanted
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    if not files:
+        raise DataError(f"{root}: no {', '.join(wanted)} files")
+    return files
+
+
+def is_image_folder(path: str | Path) -> bool:
+    return Path(path).is_dir() and all(f.suffix.lower() in IMAGE_EXTENSIONS for f in data_files(path))
+
+
+def read_raw(path: str | Path, label: str) -> pd.DataFrame:
+    """One table of examples, with the source file and row of each.
+
+    An image folder (one sub-folder per class) becomes a table of image paths, labels and ids
+    (the file name without extension). Table files are read as text: the validation stage types
+    the columns, so that a stray word in a numeric column is a rejected row, not a lost column.
+    Files without rows (0 bytes, header only) add nothing; all of them being so is an error.
+
+    Raises:
+        DataError: no rows at all, a file that cannot be read (naming it, and the line where
+            that helps), or files of one data set whose columns differ.
+    """
+    if is_image_folder(path):
+        return read_image_folder(path, label)
+    # Images beside a table are the table's image column, not tables themselves.
+    files = [file for file in data_files(path) if file.suffix.lower() in TABLE_EXTENSIONS]
+    tables = [read_table_file(file) for file in files]
+    with_rows = [table for table in tables if len(table)]
+    if not with_rows:
+        why = "; ".join(f"{table.attrs['source']}: {table.attrs['problem']}" for table in tables)
+        raise DataError(why if len(tables) == 1 else f"{path}: no rows in any file ({why})")
+    for table in tables:
+        if not len(table):
+            logger.warning("%s: %s; it adds nothing", table.attrs["source"], table.attrs["problem"])
+    if len(with_rows) > 1:
+        _require_same_columns(with_rows, label)  # a single file's missing column is validation's to name
+    table = pd.concat(with_rows, ignore_index=True) if len(with_rows) > 1 else with_rows[0]
+    return _without_blank_unnamed_columns(table, path)
+
+
+def read_table_file(file: Path) -> pd.DataFrame:
+    """One CSV or Parquet file whole; without rows, attrs["problem"] says why."""
+    chunks = list(table_chunks(file, chunk_rows=None))
+    if len(chunks) == 1:
+        return chunks[0]
+    table = pd.concat(chunks, ignore_index=True)
+    table.attrs["source"] = str(file)
+    return table
+
+
+def _require_same_columns(tables: list[pd.DataFrame], label: str) -> None:
+    """The files of one data set must agree: concatenating would fill the gaps with missing values,
+    and a file without the label would be a pile of rejected rows instead of one clear error."""
+    for table in tables:
+        if label not in table.columns:
+            present = [c for c in table.columns if c not in SOURCE_COLUMNS]
+            raise DataError(
+                f"{table.attrs['source']}: missing label column {label!r}; "
+                f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+            )
+    shapes = [frozenset(table.columns) - {SOURCE_PROBLEM} for table in tables]
+    usual = max(shapes, key=shapes.count)  # the columns most files have (the first on a tie)
+    reference = tables[shapes.index(usual)].attrs["source"]
+    for table, shape in zip(tables, shapes):
+        if shape != usual:
+            missing, extra = sorted(usual - shape), sorted(shape - usual)
+            what = "; ".join(
+                part
+                for part in (
+                    f"missing {', '.join(map(repr, missing))}" if missing else "",
+                    f"extra {', '.join(map(repr, extra))}" if extra else "",
+                )
+                if part
+            )
+            raise DataError(f"{table.attrs['source']}: columns differ from {reference}: {what}")
+
+
+def _without_blank_unnamed_columns(table: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    # A delimiter at the end of every line makes a nameless, empty column: an artefact, not a
+    # feature (at night a file without it would then miss a column).
+    blank = [
+        column
+        for column in table.columns
+        if str(column).startswith(UNNAMED) and column not in SOURCE_COLUMNS and table[column].isna().all()
+    ]
+    if blank:
+        logger.warning(
+            "%s: ignoring %s: no name and no values (a delimiter at the end of each line?)",
+            path,
+            ", ".join(map(repr, blank)),
+        )
+    return table.drop(columns=blank)
+
+
+def read_image_folder(path: str | Path, label: str) -> pd.DataFrame:
+    root = Path(path)
+    files = data_files(root)
+    stems = [file.stem for file in files]
+    # Ids must be unique: fall back to the path below the root when two classes share a stem.
+    unique = len(set(stems)) == len(stems)
+    return pd.DataFrame(
+        {
+            IMAGE_PATH_COLUMN: [str(file) for file in files],
+            label: [file.parent.name if file.parent != root else None for file in files],
+            IMAGE_ID_COLUMN: stems if unique else [file.relative_to(root).with_suffix("").as_posix() for file in files],
+            SOURCE_FILE: [str(file) for file in files],
+            SOURCE_ROW: 1,
+        }
+    )
+
+
+def batch_files(folder: str | Path) -> list[Path]:
+    """A nightly folder's files, sub-folders included; a missing or empty folder is an empty night.
+
+    Raises:
+        DataError: the folder holds files this pipeline cannot read (a .gz, a spreadsheet): they
+            would otherwise be skipped without a word.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+    unreadable = [p for p in files if p.suffix.lower() not in TABLE_EXTENSIONS + IMAGE_EXTENSIONS]
+    if unreadable:
+        names = ", ".join(str(p.relative_to(folder)) for p in unreadable[:5])
+        raise DataError(
+            f"{folder}: cannot read {names}{' ...' if len(unreadable) > 5 else ''}; "
+            f"expected {', '.join(TABLE_EXTENSIONS + IMAGE_EXTENSIONS)} files"
+        )
+    return files
+
+
+def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A nightly batch in chunks of at most chunk_rows rows, so memory stays flat.
+
+    For an image data set the folder is flat and each file name (without extension) is the
+    example id; otherwise it holds table files in the training format, without the label. A file
+    without rows (0 bytes, header only) comes as one empty chunk whose attrs["problem"] says so;
+    a header-only file keeps its columns, which must still be checked.
+
+    Raises:
+        DataError: a file cannot be read; it names the file and, where it helps, the line.
+    """
+    files = batch_files(folder)
+    if image_column:
+        images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
+        for start in range(0, len(images), chunk_rows):
+            part = images[start : start + chunk_rows]
+            yield pd.DataFrame(
+                {
+                    image_column: [str(f) for f in part],
+                    IMAGE_ID_COLUMN: [f.stem for f in part],
+                    SOURCE_FILE: [str(f) for f in part],
+                    SOURCE_ROW: 1,
+                }
+            )
+        return
+    for file in (f for f in files if f.suffix.lower() in TABLE_EXTENSIONS):
+        yield from table_chunks(file, chunk_rows)
+
+
+def feedback_examples(
+    incoming_root: str | Path,
+    labels: pd.DataFrame,
+    *,
+    label: str,
+    id_column: str,
+    image_column: str | None,
+    chunk_rows: int = 50_000,
+) -> pd.DataFrame:
+    """Nightly examples that have a late label, as training rows (raw, untyped, like read_raw).
+
+    Args:
+        incoming_root: the folder of nightly folders (`<data_root>/incoming`).
+        labels: example_id and label, from the feedback table.
+        id_column: the column holding example ids in the nightly files (image data: the file name).
+        image_column: the image column for an image data set, else None.
+    """
+    if not image_column and not id_column:
+        raise DataError(
+            "[dataset] include_feedback needs [dataset] id_column for a table: late labels name their examples by id"
+        )
+    by_id = dict(zip(labels["example_id"].astype(str), labels["label"]))
+    found = []
+    for night in sorted(p for p in Path(incoming_root).iterdir() if p.is_dir()) if Path(incoming_root).is_dir() else []:
+        for chunk in iter_batch(night, image_column=image_column, chunk_rows=chunk_rows):
+            if (IMAGE_ID_COLUMN if image_column else id_column) not in chunk.columns:
+                continue  # no rows, or a file without ids: nothing a late label can name
+            ids = chunk[IMAGE_ID_COLUMN if image_column else id_column].astype(str)
+            matched = chunk[ids.isin(by_id).to_numpy()].copy()
+            matched[label] = ids[ids.isin(by_id)].map(by_id).to_numpy()
+            found.append(matched)
+    if not found:
+        return pd.DataFrame()
+    # The newest night wins when an example came in twice.
+    table = pd.concat(found, ignore_index=True)
+    key = IMAGE_ID_COLUMN if image_column else id_column
+    return table.drop_duplicates(key, keep="last").reset_index(drop=True)
+
+
+def read_feedback(files: list[Path], *, id_column: str, label: str) -> pd.DataFrame:
+    """Late-label CSVs as one table: example_id, label, source (the file).
+
+    The id column is the data set's `id_column`, or `image_id` for image folders; `example_id`
+    is always accepted too, so a labeled export of the labeling queue can come straight back.
+
+    Files are read like the raw data (encoding, delimiter, missing values); one without rows adds
+    nothing. A label the model never saw is kept as it came: it counts as a wrong prediction in
+    prediction_quality_daily and becomes a class when feedback joins the training data.
+
+    Raises:
+        DataError: a file cannot be read, or has no id column or no label column.
+    """
+    frames = []
+    for file in files:
+        table = read_table_file(file)
+        if not len(table):
+            logger.warning("%s: %s; no labels in it", file, table.attrs.get("problem", "no rows"))
+            continue
+        candidates = [c for c in (id_column, IMAGE_ID_COLUMN, "example_id") if c]
+        present = [column for column in candidates if column in table.columns]
+        if not present or label not in table.columns:
+            present = [column for column in table.columns if column not in SOURCE_COLUMNS]
+            raise DataError(
+                f"{file}: expected an id column ({' or '.join(map(repr, candidates))}) and the label "
+                f"column {label!r}; the file has {', '.join(map(repr, present))}"
+            )
+        frames.append(pd.DataFrame({"example_id": table[present[0]], "label": table[label], "source": str(file)}))
+    if not frames:
+        return pd.DataFrame({"example_id": [], "label": [], "source": []}, dtype=object)
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,320 @@
+"""Training stage: fit a Keras model on the stored features. Imports TensorFlow: run() only.
+
+The loop knows nothing of the domain: checkpoints, history, TensorBoard and progress are
+callbacks, and the caller decides where they go. `work_dir` must be stable across reruns so a
+killed training resumes from its last finished epoch (Keras' BackupAndRestore).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from models.spec import ArchitectureSettings
+
+logger = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.csv"
+DEBUG_NEAR_ZERO = 0.05  # a debug run must bring the training loss below this
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    architecture: str = "auto"
+    epochs: int = 30
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4  # AdamW's decoupled weight decay
+    seed: int = 42
+    deterministic: bool = False  # op determinism: identical weights on CPU; slower, no XLA
+    class_weights: bool = False  # weigh classes inversely to their frequency
+    label_smoothing: float = 0.0
+    regression_loss: str = "mse"  # or "huber"
+    patience: int = 5  # epochs without a better val_loss before stopping; 0 turns it off
+    debug: bool = False  # train on a handful of examples: the loss must go near zero
+    debug_examples: int = 8
+    mixed_precision: bool = False  # float16 compute on a GPU
+    xla: bool = False  # compile with XLA; ignored in deterministic mode
+    verbose: int = 2  # Keras: 1 is a progress bar (a terminal), 2 a line per epoch
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    history: dict[str, list[float]]  # per epoch, every epoch, resumed ones included
+    resumed_from_epoch: int  # 0 for a fresh start
+    debug: dict | None = None  # first and last loss of a debug run
+    validation_metrics: dict[str, float] | None = None  # the final model on the validation split
+
+
+def train(
+    train_data: tuple[dict, np.ndarray],
+    validation_data: tuple[dict, np.ndarray],
+    preprocessor: dict,
+    config: TrainingConfig,
+    *,
+    model_dir: Path,
+    work_dir: Path,
+    on_epoch: Callable[[int, int], None] | None = None,
+) -> TrainingResult:
+    """Fit, then save `model.keras` and the history into model_dir.
+
+    Args:
+        train_data, validation_data: (model inputs, labels) from the features stage.
+        model_dir: where the finished model goes (normally a temporary path renamed by the caller).
+        work_dir: stable folder for checkpoints, the history CSV and TensorBoard logs.
+        on_epoch: called with (epochs done, epochs planned) after each epoch.
+
+    Raises:
+        RuntimeError: a debug run did not drive the loss near zero.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep CUDA probing noise out of the run log
+    import keras
+    import tensorflow as tf
+
+    import models
+    from pipeline.stages.features import model_spec
+    from pipeline.stages.tfdata import make_dataset
+
+    _seed_everything(config, keras, tf)
+    settings = ArchitectureSettings()
+    if config.debug:
+        train_data = validation_data = _first(train_data, config.debug_examples)
+        config = replace(config, epochs=max(config.epochs, 150), patience=0, class_weights=False)
+        settings = replace(settings, dropout=0.0)
+    backup_dir = work_dir / "backup"
+    if not _has_checkpoint(work_dir):
+        _clear(work_dir)  # leftovers of a run that finished training but not its rename
+    work_dir.mkdir(parents=True, exist_ok=True)
+
+    spec = model_spec(preprocessor)
+    with _strategy(tf).scope():
+        model = models.build_model(config.architecture, spec, settings)
+        model.compile(
+            optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
+            loss=_loss(spec.task, config, keras),
+            metrics=_metrics(spec.task, keras),
+            jit_compile=config.xla and not config.deterministic,
+        )
+    train_set = make_dataset(
+        *_targets(train_data, spec, preprocessor),
+        preprocessor,
+        batch_size=config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+    )
+    validation_set = make_dataset(
+        *_targets(validation_data, spec, preprocessor), preprocessor, batch_size=config.batch_size
+    )
+    start: dict[str, int] = {}  # the first epoch this process runs: > 0 when a checkpoint was restored
+    callbacks = _callbacks(config, work_dir, backup_dir, start, on_epoch, keras)
+    model.fit(
+        train_set,
+        validation_data=validation_set,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        class_weight=_class_weights(train_data[1], spec.n_outputs) if config.class_weights else None,
+        shuffle=False,
+        verbose=config.verbose,
+    )  # the dataset shuffles itself
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.save(model_dir / "model.keras")
+    history = read_history(work_dir / HISTORY_FILE)
+    shutil.copy(work_dir / HISTORY_FILE, model_dir / HISTORY_FILE)
+    if (work_dir / "tensorboard").exists():
+        shutil.copytree(work_dir / "tensorboard", model_dir / "tensorboard", dirs_exist_ok=True)
+    debug = _debug_verdict(history) if config.debug else None
+    validation_metrics = _validation_metrics(model, validation_data, preprocessor)
+    resumed_from = start.get("epoch", len(history.get("loss", [])))
+    if resumed_from:
+        logger.info("resumed from a checkpoint after epoch %d", resumed_from)
+    return TrainingResult(history, resumed_from, debug, validation_metrics)
+
+
+def _validation_metrics(model, validation_data: tuple[dict, np.ndarray], preprocessor: dict) -> dict[str, float]:
+    """The evaluation metrics on the validation split: what tuning ranks trials by."""
+    from pipeline.stages.evaluation import task_metrics
+    from pipeline.stages.prediction import predict
+
+    features, labels = validation_data
+    outputs = predict(model, features, preprocessor)
+    known = labels >= 0 if preprocessor["task"] == "classification" else np.ones(len(labels), bool)
+    return task_metrics(preprocessor["task"], labels[known], outputs[known])
+
+
+def _seed_everything(config: TrainingConfig, keras, tf) -> None:
+    keras.utils.set_random_seed(config.seed)  # Python, NumPy and TensorFlow
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+
+
+def _strategy(tf):
+    """All visible GPUs when there are several (each step's batch split between them); the default
+    device otherwise. CUDA_VISIBLE_DEVICES chooses the cards."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) < 2:
+        return tf.distribute.get_strategy()
+    logger.info("training on %d GPUs (MirroredStrategy): %s", len(gpus), ", ".join(gpu.name for gpu in gpus))
+    return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
+
+
+def _first(data: tuple[dict, np.ndarray], count: int) -> tuple[dict, np.ndarray]:
+    features, labels = data
+    return {name: values[:count] for name, values in features.items()}, labels[:count]
+
+
+def _targets(data: tuple[dict, np.ndarray], spec, preprocessor) -> tuple[dict, np.ndarray]:
+    """One-hot labels for classification (label smoothing needs them), float targets otherwise."""
+    features, labels = data
+    if spec.task == "classification":
+        known = labels >= 0  # a class unseen in training cannot be learned or scored
+        features = {name: values[known] for name, values in features.items()}
+        return features, np.eye(spec.n_outputs, dtype="float32")[labels[known]]
+    return features, labels.astype("float32")
+
+
+def _loss(task: str, config: TrainingConfig, keras):
+    if task == "classification":
+        return keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
+    if config.regression_loss == "huber":
+        return keras.losses.Huber()
+    if config.regression_loss == "mse":
+        return keras.losses.MeanSquaredError()
+    raise ValueError(f"regression_loss must be mse or huber, not {config.regression_loss!r}")
+
+
+def _metrics(task: str, keras) -> list:
+    if task == "classification":
+        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    return [keras.metrics.MeanAbsoluteError(name="mae")]
+
+
+def _class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(float)
+    weights = counts.sum() / (n_classes * np.maximum(counts, 1.0))
+    return {index: float(weight) for index, weight in enumerate(weights)}
+
+
+def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: dict, on_epoch, keras) -> list:
+    # The history row is written before the checkpoint: a kill between the two repeats an epoch
+    # (read_history keeps its last row) instead of losing one from the CSV.
+    callbacks = [
+        keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
+        _epoch_only(_durable_backup(keras), keras)(
+            str(backup_dir), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
+        ),
+        keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: start.setdefault("epoch", epoch)),
+        _epoch_only(keras.callbacks.TensorBoard, keras)(
+            str(work_dir / "tensorboard"), histogram_freq=0, write_graph=False, update_freq="epoch", profile_batch=0
+        ),
+    ]
+    if config.patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+        )
+    if on_epoch is not None:
+        callbacks.append(
+            keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs))
+        )
+    return callbacks
+
+
+def _epoch_only(callback_class, keras):
+    """`callback_class` without its per-batch hooks, for callbacks that only act at epoch ends.
+
+    Keras calls every callback after every step. TensorBoard's hook logs each step's metrics
+    through tf.summary even when it writes once per epoch, and BackupAndRestore's checks whether
+    to save: together 10 to 20% of the steps per second of a small model against a bare fit
+    (benchmarks/bench_training.py). With Keras' default (empty) hooks put back, only the epoch
+    ends do work.
+    """
+    default = keras.callbacks.Callback
+    hooks = {
+        name: getattr(default, name)
+        for name in (
+            "on_train_batch_begin",
+            "on_train_batch_end",
+            "on_test_batch_begin",
+            "on_test_batch_end",
+            "on_batch_end",
+        )
+    }
+    return type(f"EpochOnly{callback_class.__name__}", (callback_class,), hooks)
+
+
+def _durable_backup(keras):
+    """BackupAndRestore that survives a kill in the middle of writing its checkpoint.
+
+    Keras keeps the previous checkpoint (double_checkpoint) and falls back to it when the newest
+    cannot be read, but only for OSError (a torn HDF5 file): a torn metadata file raises a JSON
+    error, which this subclass treats alike. When no checkpoint can be read at all (the first one
+    was torn), training starts over instead of failing on every rerun. Overrides private
+    methods: keras is pinned below 4.
+    """
+    import json
+
+    class DurableBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def _load_model(self):
+            try:
+                super()._load_model()
+            except json.JSONDecodeError as error:
+                raise OSError(f"unreadable checkpoint metadata: {error}") from error
+
+        def on_train_begin(self, logs=None):
+            try:
+                super().on_train_begin(logs)
+            except OSError as error:
+                logger.warning("no readable checkpoint in %s (%s): training starts over", self.backup_dir, error)
+                shutil.rmtree(self.backup_dir, ignore_errors=True)
+                self._current_epoch = 0
+
+    return DurableBackupAndRestore
+
+
+def _has_checkpoint(work_dir: Path) -> bool:
+    return (work_dir / "backup").exists() and (work_dir / HISTORY_FILE).exists()
+
+
+def _clear(work_dir: Path) -> None:
+    for name in ("backup", "tensorboard"):
+        shutil.rmtree(work_dir / name, ignore_errors=True)
+    (work_dir / HISTORY_FILE).unlink(missing_ok=True)
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """The per-epoch CSV written by Keras, as columns; a resumed run's repeated epochs keep the last."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # A kill can leave a last row half written: keep complete rows only.
+    by_epoch = {int(row["epoch"]): row for row in rows if None not in row.values() and "" not in row.values()}
+    ordered = [by_epoch[epoch] for epoch in sorted(by_epoch)]
+    if not ordered:
+        return {}
+    return {name: [float(row[name]) for row in ordered] for name in ordered[0]}
+
+
+def _debug_verdict(history: dict[str, list[float]]) -> dict:
+    first, last = history["loss"][0], history["loss"][-1]
+    verdict = {
+        "first_loss": first,
+        "last_loss": last,
+        "epochs": len(history["loss"]),
+        "near_zero": last < DEBUG_NEAR_ZERO,
+    }
+    if not verdict["near_zero"]:
+        raise RuntimeError(
+            f"debug run: the training loss went from {first:.4f} to {last:.4f} in "
+            f"{verdict['epochs']} epochs, not below {DEBUG_NEAR_ZERO}; the model cannot "
+            "fit a handful of examples: check the labels, the inputs and the learning rate"
+        )
+    logger.info("debug run: the training loss went from %.4f to %.4f in %d epochs", first, last, verdict["epochs"])
+    return verdict

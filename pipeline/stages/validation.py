@@ -1,0 +1,367 @@
+"""Validation stage: type every column, report every problem at once, keep rejected rows.
+
+Fatal problems (no label column, a missing feature column, no rows) raise DataError with one
+line. Row problems (a word in a numeric column, a missing image, a missing label) reject the
+row: it goes to the rejects table with its reason, and the report names file, column and rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from pipeline.errors import DataError
+from pipeline.stages.fingerprint import file_sha256
+from pipeline.stages.schema import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW, Schema, parse_numbers
+from pipeline.store.tables import predictions as predictions_table
+
+EXAMPLE_ID = "example_id"
+DUPLICATE_KEY = "duplicate_key"  # hash of the feature values: equal keys are exact duplicates
+REASON = "reason"
+SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
+# The model computes in float32: a larger magnitude would be infinite there, and its standardised
+# value with it. Larger than float64 (1e400) parses as infinite and is rejected as such.
+MAX_MAGNITUDE = float(np.finfo(np.float32).max)
+# Ids end up in predictions.example_id; a longer one would fail the night's database load.
+MAX_ID_CHARACTERS = predictions_table.c.example_id.type.length
+# Formats tf.io.decode_image reads; Pillow opens more (TIFF), which would fail later, mid-training.
+DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One kind of problem in one column of one file, with every row it hit."""
+
+    file: str
+    column: str
+    expected: str
+    example: str
+    rows: tuple[int, ...]
+    rejects_rows: bool = True
+
+    def line(self) -> str:
+        shown = ", ".join(map(str, self.rows[:SHOWN_ROWS]))
+        more = f" (+{len(self.rows) - SHOWN_ROWS} more)" if len(self.rows) > SHOWN_ROWS else ""
+        where = f"rows {shown}{more}" if self.rows else "all rows"
+        found = f", found {self.example}" if self.example else ""
+        column = f"column {self.column!r}, " if self.column else ""
+        return f"{self.file}: {column}{where}: expected {self.expected}{found}"
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "column": self.column,
+            "expected": self.expected,
+            "example": self.example,
+            "count": len(self.rows),
+            "rows": list(self.rows[:1000]),
+            "rejects_rows": self.rejects_rows,
+        }
+
+
+@dataclass
+class ValidationResult:
+    valid: pd.DataFrame  # typed columns, plus example_id and duplicate_key
+    rejects: pd.DataFrame  # the rejected rows as read, plus their reason
+    problems: list[Problem] = field(default_factory=list)
+    missing_share: dict[str, float] = field(default_factory=dict)
+
+    def report(self) -> dict:
+        return {
+            "rows_in": len(self.valid) + len(self.rejects),
+            "rows_valid": len(self.valid),
+            "rows_rejected": len(self.rejects),
+            "missing_share": self.missing_share,
+            "problems": [problem.as_dict() for problem in self.problems],
+        }
+
+
+def validate(
+    table: pd.DataFrame, schema: Schema, *, labeled: bool = True, require_rows: bool = True
+) -> ValidationResult:
+    """Check a table against the schema; return typed valid rows, rejects and the problems.
+
+    Args:
+        table: as read by the raw stage, with source file and row columns.
+        schema: the training schema (inferred on training data, saved, reused for batches).
+        labeled: training data must have the label; nightly batches need not.
+        require_rows: raise when nothing is usable (training); a nightly chunk may be all bad.
+
+    Raises:
+        DataError: a required column is missing, there are no rows, or no row is usable.
+    """
+    source = _source_name(table)
+    _require_columns(table, schema, labeled, source)
+    if table.empty and require_rows:
+        raise DataError(f"{source}: no rows")
+    typed = pd.DataFrame(index=table.index)
+    checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
+    for column, kind in schema.kinds.items():
+        typed[column], column_checks = _type_column(table[column], kind)
+        checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
+    notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
+    if labeled or schema.label in table.columns:
+        typed[schema.label], label_checks = _type_label(table[schema.label], schema.task, required=labeled)
+        # A batch's label is not scored: a bad one is worth a word, not the row's prediction.
+        (checks if labeled else notes).extend(
+            (bad, schema.label, expected, found) for bad, expected, found in label_checks
+        )
+    for column in (schema.group_column, schema.time_column, schema.slice_column):
+        if column and column in table.columns and column not in typed.columns:
+            typed[column] = table[column]
+    if schema.time_column and schema.time_column in table.columns:
+        unparsed = parse_times(table[schema.time_column]).isna()
+        checks.append((unparsed, schema.time_column, "a date or a number", table[schema.time_column]))
+    typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
+    checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
+    typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
+    typed[SOURCE_FILE], typed[SOURCE_ROW] = table[SOURCE_FILE], table[SOURCE_ROW]
+    problems, reasons = _collect(table, checks)
+    problems += _collect(table, notes, rejects_rows=False)[0]
+    problems += _unread_row_problems(table, reasons)
+    problems += _unknown_column_problems(table, schema, labeled, source)
+    rejected = reasons.notna()
+    rejects = table[rejected].assign(**{REASON: reasons[rejected]})
+    valid = typed[~rejected].reset_index(drop=True)
+    missing_share = {column: float(valid[column].isna().mean()) if len(valid) else 1.0 for column in schema.kinds}
+    problems += [
+        Problem(source, column, "some values", "none", (), rejects_rows=False)
+        for column, share in missing_share.items()
+        if share == 1.0
+    ]
+    if valid.empty and require_rows:
+        raise DataError(f"{source}: no usable rows; first problem: {problems[0].line() if problems else 'none'}")
+    return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
+
+
+def unseen_values(valid: pd.DataFrame, preprocessor: dict, label: str) -> list[Problem]:
+    """Values a fitted preprocessor never saw, as problems that reject nothing.
+
+    Categories outside the vocabulary are scored through the out-of-vocabulary bucket; a label
+    of a labeled batch that is no class of the model is kept (the model cannot predict it).
+    """
+    known = {
+        column: (
+            set(fitted["vocabulary"]),
+            "a category in the model's vocabulary (others are scored as out-of-vocabulary)",
+        )
+        for column, fitted in preprocessor["categorical"].items()
+    }
+    if preprocessor["task"] == "classification" and label in valid.columns:
+        known[label] = (set(preprocessor["classes"]), "a class the model knows (the row is scored)")
+    problems = []
+    for column, (values, expected) in known.items():
+        unseen = (valid[column].notna() & ~valid[column].astype(str).isin(values)).to_numpy()
+        for file, rows in valid[unseen].groupby(SOURCE_FILE, sort=False):
+            example = repr(str(rows[column].iloc[0])[:60])
+            rows_hit = tuple(int(row) for row in rows[SOURCE_ROW])
+            problems.append(Problem(str(file), column, expected, example, rows_hit, rejects_rows=False))
+    return problems
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """Numbers or dates, whichever reading parses more values; NaN/NaT where neither does."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().sum() == values.notna().sum():
+        return numbers
+    dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+    return numbers if numbers.notna().sum() >= dates.notna().sum() else dates
+
+
+def _source_name(table: pd.DataFrame) -> str:
+    if table.empty and table.attrs.get("source"):
+        return table.attrs["source"]
+    files = table[SOURCE_FILE].unique() if SOURCE_FILE in table.columns else []
+    return str(files[0]) if len(files) == 1 else f"{len(files)} files"
+
+
+def require_columns(table: pd.DataFrame, schema: Schema, *, labeled: bool) -> None:
+    """DataError naming the missing columns, for tables that may have no rows (a header-only night)."""
+    _require_columns(table, schema, labeled, _source_name(table))
+
+
+def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source: str) -> None:
+    # Training data must also carry the configured id, group and time columns: without them
+    # the ids, the split and its leakage checks would silently mean something else.
+    configured = [c for c in (schema.id_column, schema.group_column, schema.time_column) if c] if labeled else []
+    required = list(schema.kinds) + ([schema.label] if labeled else []) + configured
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        present = [c for c in table.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+        what = "label column" if missing == [schema.label] else "columns"
+        raise DataError(
+            f"{source}: missing {what} {', '.join(map(repr, missing))}; "
+            f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+        )
+
+
+def _unknown_column_problems(table, schema, labeled, source) -> list[Problem]:
+    known = set(schema.kinds) | {
+        schema.label,
+        schema.id_column,
+        schema.group_column,
+        schema.time_column,
+        schema.slice_column,
+        *SOURCE_COLUMNS,
+    }
+    return [
+        Problem(source, column, "no such column (it is ignored)", "", (), rejects_rows=False)
+        for column in table.columns
+        if column not in known
+    ]
+
+
+def _type_column(values: pd.Series, kind: str):
+    """Typed values and the row checks (bad-row mask, expectation, found values)."""
+    if kind == "numeric":
+        return _numbers(values)
+    text = values.where(values.isna(), values.astype(str))
+    if kind == "image":
+        return text, _image_checks(text)
+    return text, []
+
+
+def _numbers(values: pd.Series):
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("float64"), []  # True/False from Parquet: 1.0/0.0
+    parsed = parse_numbers(values)
+    not_a_number = values.notna() & parsed.isna()
+    infinite = np.isinf(parsed)
+    huge = ~infinite & (parsed.abs() > MAX_MAGNITUDE)
+    checks = [
+        (not_a_number, "a number", values),
+        (infinite, "a finite number", values),
+        (huge, f"a number within ±{MAX_MAGNITUDE:.3g} (float32)", values),
+    ]
+    return parsed.where(~(infinite | huge)), checks
+
+
+def _type_label(values: pd.Series, task: str, required: bool):
+    if task == "regression":
+        typed, checks = _numbers(values)
+    else:
+        typed = values.where(values.isna(), values.astype(str).str.strip())
+        checks = []
+    if required:
+        checks.append((typed.isna() & ~_any(checks, values.index), "a label", values))
+    return typed, checks
+
+
+def _any(checks, index) -> pd.Series:
+    bad = pd.Series(False, index=index)
+    for mask, *_ in checks:
+        bad |= mask
+    return bad
+
+
+def _image_checks(paths: pd.Series):
+    missing = pd.Series(False, index=paths.index)
+    unreadable = pd.Series(False, index=paths.index)
+    for index, path in paths.dropna().items():
+        try:
+            _check_image(path)
+        except FileNotFoundError:
+            missing[index] = True
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            unreadable[index] = True
+    # The reason stays short; docs/bad-input.md lists the formats (DECODABLE_IMAGES).
+    return [(missing, "an existing image file", paths), (unreadable, "a readable image", paths)]
+
+
+def _check_image(path) -> None:
+    """Raises when TensorFlow could not decode the file; cheap for everything but JPEG."""
+    with Image.open(path) as image:
+        if image.format not in DECODABLE_IMAGES:
+            raise ValueError(f"{image.format} is not decoded by TensorFlow")
+        if image.format == "JPEG":
+            # verify() passes a truncated JPEG that TensorFlow then fails on: decode it, at 1/8
+            # scale (draft), which still reads every byte of the compressed data.
+            image.draft(image.mode, (1, 1))
+            image.load()
+        else:
+            image.verify()  # checks the file's structure (PNG: every chunk's CRC) without decoding
+
+
+def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
+    """The id column as text, or a content hash of the row; duplicated ids are rejected."""
+    if schema.id_column and schema.id_column in table.columns:
+        ids = table[schema.id_column].where(table[schema.id_column].isna(), table[schema.id_column].astype(str))
+        missing = ids.isna()
+        too_long = ids.str.len() > MAX_ID_CHARACTERS
+        repeated = ids.duplicated(keep="first") & ~missing
+        return ids, [
+            (missing, "an id", ids),
+            (too_long, f"an id of at most {MAX_ID_CHARACTERS} characters", ids),
+            (repeated, "a unique id", ids),
+        ]
+    hashes = _row_hashes(typed)
+    # Identical rows would share a hash: number the repeats so every example has its own id.
+    repeat = hashes.groupby(hashes).cumcount()
+    ids = hashes.where(repeat == 0, hashes + "-" + (repeat + 1).astype(str))
+    return ids, []
+
+
+def _duplicate_keys(typed: pd.DataFrame, schema: Schema) -> pd.Series:
+    features = typed[schema.features].copy()
+    for column in schema.columns_of("image"):
+        # Two copies of one picture under two names are duplicates: hash the bytes, not the path.
+        features[column] = [_content_hash(path) for path in features[column]]
+    return _row_hashes(features)
+
+
+def _content_hash(path) -> str | None:
+    try:
+        return file_sha256(path)
+    except (OSError, TypeError):
+        return None
+
+
+def _row_hashes(frame: pd.DataFrame) -> pd.Series:
+    """16 hex digits per row from every value (missing ones included); stable across runs."""
+    hashes = pd.util.hash_pandas_object(frame, index=False) if len(frame.columns) else pd.Series(0, index=frame.index)
+    return hashes.map(lambda value: f"{value:016x}")
+
+
+def _unread_row_problems(table: pd.DataFrame, reasons: pd.Series) -> list[Problem]:
+    """Rows the raw stage could not read whole (too many fields): rejected with its own words.
+
+    Their reason names the line, which differs row by row, so they are not grouped by _collect.
+    """
+    if SOURCE_PROBLEM not in table.columns or not table[SOURCE_PROBLEM].notna().any():
+        return []
+    unread = table[SOURCE_PROBLEM].notna()
+    for index in table.index[unread]:  # few rows: a loop reads plainest
+        own, other = table.at[index, SOURCE_PROBLEM], reasons[index]
+        reasons[index] = own if other is None or other != other else f"{own}; {other}"
+    return [
+        Problem(
+            str(file),
+            "",
+            "as many fields as the header",
+            str(rows[SOURCE_PROBLEM].iloc[0])[:100],
+            tuple(int(r) for r in rows[SOURCE_ROW]),
+        )
+        for file, rows in table[unread].groupby(SOURCE_FILE, sort=False)
+    ]
+
+
+def _collect(table: pd.DataFrame, checks, rejects_rows: bool = True) -> tuple[list[Problem], pd.Series]:
+    """Group bad rows by file, column and expectation; build each row's reason."""
+    reasons = pd.Series(None, index=table.index, dtype=object)
+    problems = []
+    for bad, column, expected, found in checks:
+        bad = bad.fillna(False).astype(bool)
+        if not bad.any():
+            continue
+        reason = f"{column}: expected {expected}"
+        reasons[bad] = reasons[bad].map(lambda old, r=reason: r if old is None or old != old else f"{old}; {r}")
+        for file, rows in table[bad].groupby(SOURCE_FILE, sort=False):
+            example = found[rows.index[0]]
+            shown = "missing" if example is None or example != example else repr(str(example)[:60])
+            problems.append(
+                Problem(str(file), column, expected, shown, tuple(int(r) for r in rows[SOURCE_ROW]), rejects_rows)
+            )
+    return problems, reasons

@@ -1,0 +1,278 @@
+"""Table definitions (SQLAlchemy Core): the run ledger, the model registry, the nightly batches
+and the monitoring tables, plus typed descriptions of the analyst views.
+
+This module describes the schema as the code expects it; the Alembic migrations in
+``migrations/versions`` create it. A test compares the two on both backends, so a change here
+needs a new migration. Views live in ``view_metadata``, outside that comparison; their SQL is in
+the migration that creates them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+# Deterministic constraint names: Alembic's batch mode on SQLite can only alter or drop a
+# constraint it can name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_STATUSES = ("running", "succeeded", "failed", "abandoned")
+SPLITS = ("train", "validation", "test", "batch")
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(sa.types.TypeDecorator):
+    """A timezone-aware timestamp that always reads back as an aware UTC datetime.
+
+    PostgreSQL stores ``timestamptz`` and returns it in the session's time zone; SQLite keeps
+    no zone at all. Storing UTC and attaching UTC on the way out makes both backends agree.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware datetime (UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _json() -> sa.types.TypeEngine:
+    # JSONB on PostgreSQL so analysts get its operators and indexing; JSON text elsewhere.
+    # none_as_null: Python None is SQL NULL, not the JSON literal 'null'.
+    return sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("task", sa.String(200), nullable=False),
+    sa.Column("params", _json()),
+    sa.Column("version", sa.String(64)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("git_commit", sa.String(40), nullable=True),
+    sa.Column("git_dirty", sa.Boolean(), nullable=True),
+    sa.Column("data_version", sa.String(64), nullable=True),
+    sa.Column("hardware", _json()),
+    sa.Column("packages", _json()),
+    sa.Column("output_path", sa.Text()),
+    sa.Column("rows_in", sa.Integer(), nullable=True),
+    sa.Column("rows_rejected", sa.Integer(), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer()),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=True),
+    sa.Column("duration_s", sa.Float(), nullable=True),
+    # Cost accounting (migration 0003); NULL for runs recorded before it, or not measured.
+    sa.Column("cpu_s", sa.Float(), nullable=True),  # user + system, the process and its children
+    sa.Column("peak_memory_mb", sa.Float(), nullable=True),  # the process's peak resident memory
+    sa.Column("gpu_name", sa.String(200), nullable=True),  # first visible GPU; NULL without one
+    sa.Column("gpu_s", sa.Float(), nullable=True),  # 0 when a GPU was present but unused
+    sa.Column("cost", sa.Float(), nullable=True),  # estimated, in the configured prices' currency
+    sa.CheckConstraint("status IN ('running', 'succeeded', 'failed', 'abandoned')", name="status"),
+    sa.Index("ix_runs_task_started_at", "task", "started_at"),
+    sa.Index("ix_runs_status", "status"),
+)
+
+run_metrics = sa.Table(
+    "run_metrics",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    sa.Column("split", sa.String(16), nullable=False),
+    # "" means the whole split; NOT NULL so that (run, split, slice, name) compares with "=".
+    sa.Column("slice", sa.String(200), nullable=False, default="", server_default=""),
+    sa.Column("name", sa.String(64), nullable=False),
+    # NaN and infinities are stored as NULL: SQLite and most BI tools cannot handle them.
+    sa.Column("value", sa.Float(), nullable=True),
+    # NULL for a final figure, the epoch number for training history.
+    sa.Column("epoch", sa.Integer(), nullable=True),
+    sa.CheckConstraint("split IN ('train', 'validation', 'test', 'batch')", name="split"),
+    sa.Index("ix_run_metrics_run_id", "run_id"),
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("data_version", sa.String(64), primary_key=True),
+    sa.Column("path", sa.Text()),
+    sa.Column("fingerprint", sa.String(64)),
+    sa.Column("rows", sa.Integer()),
+    sa.Column("columns", _json()),  # list of column names, in file order
+    sa.Column("schema", _json()),  # column name -> kind (numeric, categorical, text, image)
+    sa.Column("created_at", UtcDateTime()),
+)
+
+# --- Registry and nightly batches (migration 0002) -------------------------------------------
+
+MODEL_STAGES = ("candidate", "production", "archived")
+MODEL_EVENTS = ("register", "promote", "rollback", "archive")
+MODEL_TASKS = ("classification", "regression")
+BATCH_STATUSES = ("empty", "loaded")
+DRIFT_METHODS = ("psi", "ks", "js")
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    # The training output version (the content-addressed folder name of the model).
+    sa.Column("version", sa.String(64), primary_key=True),
+    # The TrainModel run that made it; a pruned run leaves the model registered.
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True),
+    sa.Column("path", sa.Text()),  # the model directory
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("task", sa.String(16)),  # classification or regression
+    sa.Column("data_version", sa.String(64)),
+    sa.Column("evaluation_path", sa.Text()),
+    sa.Column("headline", sa.Float()),
+    sa.Column("metrics", _json()),
+    sa.Column("created_at", UtcDateTime()),
+    sa.CheckConstraint("stage IN ('candidate', 'production', 'archived')", name="stage"),
+    # At most one production model, whatever a client does; pipeline.store.registry makes it exactly
+    # one (after the first promotion) inside its locked transactions.
+    sa.Index(
+        "ux_model_versions_production",
+        "stage",
+        unique=True,
+        sqlite_where=sa.text("stage = 'production'"),
+        postgresql_where=sa.text("stage = 'production'"),
+    ),
+)
+
+model_events = sa.Table(
+    "model_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    # No cascade: the audit trail outlives nothing it describes.
+    sa.Column("version", sa.String(64), sa.ForeignKey("model_versions.version"), nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text()),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint("event IN ('register', 'promote', 'rollback', 'archive')", name="event"),
+    sa.Index("ix_model_events_version", "version"),
+    sa.Index("ix_model_events_at", "at"),
+)
+
+# The completion marker of a nightly batch: written in the same transaction as its predictions.
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("batch_date", sa.Date(), primary_key=True),
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("rows_in", sa.Integer()),
+    sa.Column("rows_rejected", sa.Integer()),
+    sa.Column("rows_scored", sa.Integer()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("loaded_at", UtcDateTime()),
+    sa.Column("run_id", sa.String(32), nullable=True),  # the LogPredictions run
+    sa.CheckConstraint("status IN ('empty', 'loaded')", name="status"),
+)
+
+predictions = sa.Table(
+    "predictions",
+    metadata,
+    sa.Column("batch_date", sa.Date(), primary_key=True),
+    sa.Column("example_id", sa.String(200), primary_key=True),
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("prediction", sa.Text()),  # the class label, or the value for regression
+    sa.Column("score", sa.Float()),  # top-class probability, or the predicted value
+    sa.Column("probabilities", sa.Text()),  # JSON text {"class": p, ...}; NULL for regression
+    sa.Index("ix_predictions_example_id", "example_id"),
+)
+
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("example_id", sa.String(200), primary_key=True),
+    sa.Column("label", sa.Text(), nullable=False),
+    sa.Column("label_value", sa.Float(), nullable=True),  # the label as a number, when it is one
+    sa.Column("received_at", UtcDateTime()),
+    sa.Column("source", sa.Text()),
+)
+
+feature_stats = sa.Table(
+    "feature_stats",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("batch_date", sa.Date()),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("feature", sa.String(200)),
+    sa.Column("statistic", sa.String(32)),
+    sa.Column("batch_value", sa.Float()),
+    sa.Column("reference_value", sa.Float()),
+    sa.Index("ix_feature_stats_batch_date_model_version", "batch_date", "model_version"),
+)
+
+drift = sa.Table(
+    "drift",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("batch_date", sa.Date()),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("feature", sa.String(200)),
+    sa.Column("method", sa.String(16)),  # psi, ks, js
+    sa.Column("score", sa.Float()),
+    sa.Column("threshold", sa.Float()),
+    sa.Column("alert", sa.Boolean()),
+    sa.Index("ix_drift_batch_date_model_version", "batch_date", "model_version"),
+)
+
+# --- Views (created by migration 0002 with CREATE VIEW) ----------------------------------------
+# Described in their own MetaData so that queries get typed results (dates on SQLite too) while
+# create_all, Alembic's autogenerate and the schema comparison never treat them as tables.
+
+view_metadata = sa.MetaData()
+
+drift_alerts_view = sa.Table(
+    "drift_alerts",
+    view_metadata,
+    sa.Column("batch_date", sa.Date()),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("feature", sa.String(200)),
+    sa.Column("method", sa.String(16)),
+    sa.Column("score", sa.Float()),
+    sa.Column("threshold", sa.Float()),
+)
+
+prediction_quality_daily_view = sa.Table(
+    "prediction_quality_daily",
+    view_metadata,
+    sa.Column("batch_date", sa.Date()),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("predicted", sa.Integer()),
+    sa.Column("labeled", sa.Integer()),
+    sa.Column("accuracy", sa.Float()),  # classification only
+    sa.Column("mae", sa.Float()),  # regression only
+)
+
+labeling_queue_view = sa.Table(
+    "labeling_queue",
+    view_metadata,
+    sa.Column("batch_date", sa.Date()),
+    sa.Column("example_id", sa.String(200)),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("prediction", sa.Text()),
+    sa.Column("score", sa.Float()),
+    sa.Column("probabilities", sa.Text()),
+)
