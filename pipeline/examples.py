@@ -18,7 +18,7 @@ import pandas as pd
 from PIL import Image
 from sklearn.datasets import load_digits
 
-from pipeline.stages.schema import IMAGE_ID_COLUMN
+from pipeline.common.columns import IMAGE_ID_COLUMN
 
 logger = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from luigi.task import flatten
 
 from pipeline.common import environment
 from pipeline.common.faults import pause_point
+from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
 from pipeline.store import ledger
-from pipeline.store.ledger import Metric
 from tasks import recording
 from tasks.config import data_root, overnight
 

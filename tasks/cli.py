@@ -13,7 +13,7 @@ from pipeline.store import database
 from tasks.config import data_root, database_url, dataset_config
 
 
-class OneLineErrors(click.Group):
+class ExitOnUnavailableDatabase(click.Group):
     """A database that goes away mid-command is one line and exit 2, as at the start."""
 
     def invoke(self, ctx: click.Context):
@@ -24,7 +24,7 @@ class OneLineErrors(click.Group):
             sys.exit(2)
 
 
-@click.group(cls=OneLineErrors)
+@click.group(cls=ExitOnUnavailableDatabase)
 @click.option("--verbose", "-v", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """overnight: a Luigi + Keras pipeline for one GPU workstation."""

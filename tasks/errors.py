@@ -8,8 +8,9 @@ import re
 import sys
 import traceback
 
+from pipeline.common.secrets import redact_secrets
 from pipeline.errors import DataError
-from pipeline.store.database import DatabaseUnavailable, redact_secrets
+from pipeline.store.database import DatabaseUnavailable
 
 EXPECTED_ERRORS = (DataError, DatabaseUnavailable)
 
@@ -20,7 +21,7 @@ _SCHEDULING_FAILURE = re.compile(r"(?s)\A(?P<head>Will not run .*? due to error 
 _LAST_LINE = re.compile(r"\A(?P<module>[A-Za-z_][\w.]*)\.(?P<name>[A-Za-z_]\w*)(?::\s?(?P<message>.*))?\Z")
 
 
-class OneLineErrors(logging.Filter):
+class OneLineLogErrors(logging.Filter):
     """Luigi logs a failed task with its traceback; for expected errors the message is enough.
 
     Every record also has its passwords masked (``scheme://user:***@``, ``password=***``),
@@ -70,5 +71,5 @@ def _is_expected(module: str, name: str) -> bool:
 
 def install() -> None:
     logger = logging.getLogger("luigi-interface")
-    if not any(isinstance(f, OneLineErrors) for f in logger.filters):
-        logger.addFilter(OneLineErrors())
+    if not any(isinstance(f, OneLineLogErrors) for f in logger.filters):
+        logger.addFilter(OneLineLogErrors())

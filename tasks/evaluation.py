@@ -8,9 +8,9 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
+from pipeline.common.columns import EXAMPLE_ID
+from pipeline.common.metrics import Metric
 from pipeline.stages.schema import Schema
-from pipeline.stages.validation import EXAMPLE_ID
-from pipeline.store.ledger import Metric
 from tasks.base import Outcome, StageTask, read_json
 from tasks.features import PREPROCESSOR, FitPreprocessor
 from tasks.raw import SCHEMA

@@ -7,10 +7,9 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
+from pipeline.common.columns import EXAMPLE_ID, SPLIT, SPLITS
 from pipeline.stages import features
 from pipeline.stages.schema import Schema
-from pipeline.stages.split import SPLIT, SPLITS
-from pipeline.stages.validation import EXAMPLE_ID
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.raw import SCHEMA
 from tasks.split import MANIFEST, SplitData

@@ -8,12 +8,12 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
+from pipeline.common.columns import REASON
+from pipeline.common.metrics import Metric
 from pipeline.stages import raw
 from pipeline.stages.prediction import PREDICTIONS, VALID
 from pipeline.stages.schema import Schema
-from pipeline.stages.validation import REASON
 from pipeline.store import prediction_log
-from pipeline.store.ledger import Metric
 from tasks import recording
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.config import data_root, dataset_config

@@ -8,12 +8,13 @@ from pathlib import Path
 import luigi
 import sqlalchemy as sa
 
+from pipeline.common.columns import IMAGE_ID_COLUMN
+from pipeline.common.metrics import Metric
 from pipeline.stages import raw
 from pipeline.stages.fingerprint import fingerprint
 from pipeline.stages.prediction import PREDICTIONS, REJECTS, VALID
-from pipeline.stages.schema import IMAGE_ID_COLUMN, Schema
+from pipeline.stages.schema import Schema
 from pipeline.store import prediction_log, tables
-from pipeline.store.ledger import Metric
 from tasks import recording
 from tasks.base import Outcome, RecordedTask, StageTask, read_json, write_json
 from tasks.config import data_root

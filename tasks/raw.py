@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN
 from pipeline.stages import fingerprint, raw
-from pipeline.stages.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, infer_schema
+from pipeline.stages.schema import infer_schema
 from pipeline.store import ledger, tables
 from tasks import recording
 from tasks.base import Outcome, StageTask, write_json

@@ -8,9 +8,9 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
+from pipeline.common.columns import SPLIT
 from pipeline.errors import DataError
 from pipeline.stages.fingerprint import file_sha256
-from pipeline.stages.split import SPLIT
 from pipeline.store import ledger, registry
 from tasks import recording
 from tasks.base import Outcome, StageTask, read_json, write_json

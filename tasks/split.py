@@ -7,9 +7,9 @@ from pathlib import Path
 import luigi
 import pandas as pd
 
+from pipeline.common.metrics import Metric
 from pipeline.stages.schema import Schema
 from pipeline.stages.split import SplitConfig, split
-from pipeline.store.ledger import Metric
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.raw import SCHEMA
 from tasks.validation import VALID, ValidateData

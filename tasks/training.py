@@ -9,7 +9,7 @@ from pathlib import Path
 
 import luigi
 
-from pipeline.store.ledger import Metric
+from pipeline.common.metrics import Metric
 from tasks.base import Outcome, StageTask, read_json, write_json
 from tasks.config import data_root
 from tasks.features import PREPROCESSOR, REFERENCE, FitPreprocessor

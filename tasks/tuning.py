@@ -11,8 +11,8 @@ from pathlib import Path
 
 import luigi
 
+from pipeline.common.metrics import Metric
 from pipeline.stages import tuning
-from pipeline.store.ledger import Metric
 from tasks.base import Outcome, StageTask, gpu_units, read_json, write_json
 from tasks.config import data_root
 from tasks.evaluation import EvaluateModel

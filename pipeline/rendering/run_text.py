@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pipeline.common.formatting import format_number
 from pipeline.store.runs import SHORT_ID, metric_order, short_commit
 
 TERMINAL_WIDTH = 100
@@ -43,18 +44,6 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
-
-
-def format_number(value: float | None) -> str:
-    """Four decimals for scores, counts as whole numbers, exponents for the very large or small."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    value = float(value)
-    if value.is_integer() and 2 <= abs(value) < 1e12:  # a count (rows); 0 and 1 are likelier scores
-        return str(int(value))
-    if abs(value) >= 1e6 or abs(value) < 1e-4:
-        return f"{value:.4g}"
-    return f"{value:.4f}"
 
 
 def format_cost(cost: float | None) -> str:

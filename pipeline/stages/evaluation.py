@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as sk
 
-LOWER_IS_BETTER = {"log_loss", "ece", "mae", "rmse", "loss"}
+from pipeline.common.metrics import lower_is_better
+
 DEFAULT_HEADLINE = {"classification": "accuracy", "regression": "r2"}
 CALIBRATION_BINS = 10
 
@@ -87,9 +88,7 @@ def headline_score(values: dict[str, float], weights: dict[str, float]) -> float
             f"headline uses {', '.join(missing)}, which this task does not compute; "
             f"choose from {', '.join(sorted(values))}"
         )
-    return float(
-        sum((-1 if name in LOWER_IS_BETTER else 1) * weight * values[name] for name, weight in weights.items())
-    )
+    return float(sum((-1 if lower_is_better(name) else 1) * weight * values[name] for name, weight in weights.items()))
 
 
 def diagnose(history: dict[str, list[float]]) -> dict:

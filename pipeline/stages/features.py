@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image
 
 from models.spec import InputSpec, ModelSpec
+from pipeline.common.formatting import natural_key
 from pipeline.stages.schema import Schema
 
 MISSING_ID, OUT_OF_VOCABULARY_ID = 0, 1  # reserved ids of categorical and text encodings
@@ -49,24 +50,11 @@ def fit(
     }
     labels = train[schema.label]
     if schema.task == "classification":
-        preprocessor["classes"] = sorted(labels.astype(str).unique().tolist(), key=_natural)
+        preprocessor["classes"] = sorted(labels.astype(str).unique().tolist(), key=natural_key)
     else:
         preprocessor["target_mean"] = float(labels.mean())
         preprocessor["target_std"] = float(labels.std(ddof=0)) or 1.0
     return preprocessor
-
-
-def _natural(value: str):
-    # "2" before "10", and numbers before words.
-    return (0, float(value), value) if _is_number(value) else (1, 0.0, value)
-
-
-def _is_number(value: str) -> bool:
-    try:
-        float(value)
-        return True
-    except ValueError:
-        return False
 
 
 def _fit_numeric(train: pd.DataFrame, columns: list[str]) -> dict:

@@ -17,6 +17,7 @@ import pandas as pd
 from PIL import Image
 from scipy.spatial.distance import jensenshannon
 
+from pipeline.common.columns import DRIFT_COLUMNS, STATS_COLUMNS
 from pipeline.stages.drift_statistics import EPSILON, floors, js_noise, ks, ks_noise, psi, psi_noise, score
 from pipeline.stages.features import tokenize
 from pipeline.stages.schema import Schema
@@ -30,8 +31,6 @@ TOP_CATEGORIES = 50
 THUMBNAIL_SIDE = 256
 IMAGE_DECIMALS = 6  # far finer than any drift worth seeing
 IMAGE_FEATURES = ("brightness", "contrast", "centre_x", "centre_y", "width", "height")
-STATS_COLUMNS = ["feature", "statistic", "batch_value", "reference_value"]
-DRIFT_COLUMNS = ["feature", "method", "score", "threshold", "alert"]
 REFERENCE_FORMAT = 1
 
 

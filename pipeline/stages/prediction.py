@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
+from pipeline.common.columns import SOURCE_FILE, SOURCE_ROW
 from pipeline.stages.features import transform
-from pipeline.stages.schema import SOURCE_FILE, SOURCE_ROW, Schema
+from pipeline.stages.schema import Schema
 
 MODEL_FILE = "model.keras"
 
@@ -71,7 +72,8 @@ def score_batch(
     Ids repeated across chunks are rejected like ids repeated within one. A file without rows
     and values the model never saw (categories, labels) are problems that reject nothing.
     """
-    from pipeline.stages.validation import EXAMPLE_ID, REASON, Problem, require_columns, unseen_values, validate
+    from pipeline.common.columns import EXAMPLE_ID, REASON
+    from pipeline.stages.validation import Problem, require_columns, unseen_values, validate
 
     summary, seen = BatchSummary(), set()
     with (
@@ -165,7 +167,7 @@ _PREDICTION_TYPES = {"example_id": "string", "prediction": "string", "score": "f
 
 
 def _valid_types(schema: Schema) -> dict[str, str]:
-    from pipeline.stages.validation import EXAMPLE_ID
+    from pipeline.common.columns import EXAMPLE_ID
 
     types = {EXAMPLE_ID: "string"}
     types.update({column: "float64" if kind == "numeric" else "string" for column, kind in schema.kinds.items()})
@@ -211,7 +213,7 @@ class _ParquetAppender:
 
 
 def _reject_columns(schema: Schema) -> list[str]:
-    from pipeline.stages.validation import REASON
+    from pipeline.common.columns import REASON
 
     identity = [schema.id_column] if schema.id_column else []
     return [SOURCE_FILE, SOURCE_ROW, REASON, *identity, *schema.kinds]

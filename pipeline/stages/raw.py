@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import DataError
-from pipeline.stages.schema import (
-    IMAGE_EXTENSIONS,
+from pipeline.common.columns import (
     IMAGE_ID_COLUMN,
     IMAGE_PATH_COLUMN,
     SOURCE_COLUMNS,
@@ -21,6 +19,8 @@ from pipeline.stages.schema import (
     SOURCE_PROBLEM,
     SOURCE_ROW,
 )
+from pipeline.errors import DataError
+from pipeline.stages.schema import IMAGE_EXTENSIONS
 from pipeline.stages.table_reading import UNNAMED, table_chunks
 
 logger = logging.getLogger(__name__)

@@ -7,19 +7,11 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from models.spec import KINDS
+from pipeline.common.columns import IMAGE_ID_COLUMN, SOURCE_COLUMNS, SOURCE_FILE
 from pipeline.errors import DataError
 
 TASKS = ("classification", "regression")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-# Columns the raw stage adds so every problem can be traced to its file and row.
-SOURCE_FILE = "_source_file"
-SOURCE_ROW = "_source_row"
-# Why the raw stage could not read a row whole (too many fields); validation rejects such rows.
-SOURCE_PROBLEM = "_source_problem"
-SOURCE_COLUMNS = (SOURCE_FILE, SOURCE_ROW, SOURCE_PROBLEM)
-# Image folders have no id column: the file name (without extension) is the example id.
-IMAGE_ID_COLUMN = "image_id"
-IMAGE_PATH_COLUMN = "image"
 
 # Inference thresholds: a column is numeric when nearly all its values parse as numbers, so a
 # few typos are reported as bad rows instead of turning the column into a categorical.

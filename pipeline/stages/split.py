@@ -12,12 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from pipeline.common.columns import DUPLICATE_KEY, EXAMPLE_ID, SOURCE_FILE, SOURCE_ROW, SPLIT, SPLITS
 from pipeline.errors import DataError
-from pipeline.stages.schema import SOURCE_FILE, SOURCE_ROW
-from pipeline.stages.validation import DUPLICATE_KEY, EXAMPLE_ID, parse_times
-
-SPLITS = ("train", "validation", "test")
-SPLIT = "split"
+from pipeline.stages.validation import parse_times
 
 
 @dataclass(frozen=True)

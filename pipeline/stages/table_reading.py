@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.common.columns import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW
 from pipeline.errors import DataError
-from pipeline.stages.schema import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW
 
 logger = logging.getLogger(__name__)
 

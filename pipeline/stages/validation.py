@@ -13,14 +13,20 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
+from pipeline.common.columns import (
+    DUPLICATE_KEY,
+    EXAMPLE_ID,
+    REASON,
+    SOURCE_COLUMNS,
+    SOURCE_FILE,
+    SOURCE_PROBLEM,
+    SOURCE_ROW,
+)
 from pipeline.errors import DataError
 from pipeline.stages.fingerprint import file_sha256
-from pipeline.stages.schema import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW, Schema, parse_numbers
+from pipeline.stages.schema import Schema, parse_numbers
 from pipeline.store.tables import predictions as predictions_table
 
-EXAMPLE_ID = "example_id"
-DUPLICATE_KEY = "duplicate_key"  # hash of the feature values: equal keys are exact duplicates
-REASON = "reason"
 SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
 # The model computes in float32: a larger magnitude would be infinite there, and its standardised
 # value with it. Larger than float64 (1e400) parses as infinite and is rejected as such.

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import exc as sa_exc
 
 from pipeline.common.files import ensure_private_dir
+from pipeline.common.secrets import redact_secrets
 
 __all__ = [
     "DatabaseUnavailable",
@@ -42,7 +42,6 @@ __all__ = [
     "dispose_all",
     "head_revision",
     "mask_url",
-    "redact_secrets",
     "upgrade",
 ]
 
@@ -65,20 +64,6 @@ _upgraded: set[str] = set()
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or refused us; the message is one line, no password."""
-
-
-# scheme://user:password@ -> scheme://user:***@ ; the password may not contain "/" or spaces
-# (an unencoded "/" would make the URL invalid anyway) but may contain "@". One slash is enough:
-# a URL that went through a file path ("https:/user:pw@host/data.csv") still carries its password.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*:/+[^:/@\s]*):[^\s/]*@")
-# libpq keyword style: password=secret or password='se cret'
-_KEYWORD_PASSWORD = re.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?:'[^']*'|[^\s'&]+)")
-
-
-def redact_secrets(text: str) -> str:
-    """Mask passwords in free text: ``scheme://user:pw@`` URLs and ``password=...`` pairs."""
-    text = _URL_PASSWORD.sub(r"\g<head>:***@", text)
-    return _KEYWORD_PASSWORD.sub(r"\g<head>***", text)
 
 
 def mask_url(url: str) -> str:

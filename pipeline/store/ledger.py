@@ -14,8 +14,6 @@ import os
 import socket
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,40 +21,16 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from pipeline.common import environment
-from pipeline.store.database import redact_secrets
-from pipeline.store.tables import SPLITS, datasets, run_metrics, runs
+from pipeline.common.clock import utc_now
+from pipeline.common.jsonvalues import finite_or_none, jsonable
+from pipeline.common.metrics import Metric
+from pipeline.common.secrets import redact_secrets
+from pipeline.store.tables import datasets, run_metrics, runs
 
 logger = logging.getLogger(__name__)
 
 FINAL_STATUSES = ("succeeded", "failed")
-_MAX_NAME = run_metrics.c.name.type.length
-_MAX_SLICE = run_metrics.c.slice.type.length
 _MAX_GPU_NAME = runs.c.gpu_name.type.length
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One figure of a run: a final score (``epoch`` None) or one epoch of history.
-
-    ``split`` is required in practice: one of train, validation, test, batch. The empty
-    default only keeps the field order; a Metric without a valid split raises ValueError.
-    """
-
-    name: str
-    value: float
-    split: str = ""  # train, validation, test, batch
-    slice: str = ""  # "" = the whole split
-    epoch: int | None = None
-
-    def __post_init__(self) -> None:
-        # Checked here, not by the database: PostgreSQL would reject an over-long name while
-        # SQLite would store it, and the two backends must behave the same.
-        if self.split not in SPLITS:
-            raise ValueError(f"metric {self.name!r}: split {self.split!r} is not one of {', '.join(SPLITS)}")
-        if not self.name or len(self.name) > _MAX_NAME:
-            raise ValueError(f"metric name {self.name!r} must have 1 to {_MAX_NAME} characters")
-        if len(self.slice) > _MAX_SLICE:
-            raise ValueError(f"metric slice {self.slice[:40]!r}... is over {_MAX_SLICE} characters")
 
 
 def start_run(
@@ -79,7 +53,7 @@ def start_run(
     row = {
         "run_id": run_id,
         "task": task,
-        "params": _jsonable(params),
+        "params": jsonable(params),
         "version": version,
         "status": "running",
         "git_commit": environment.git_commit(repo_dir),
@@ -90,7 +64,7 @@ def start_run(
         "output_path": str(output_path),
         "host": socket.gethostname(),
         "pid": os.getpid(),
-        "started_at": _now(),
+        "started_at": utc_now(),
     }
     with engine.begin() as connection:
         connection.execute(sa.insert(runs), row)
@@ -126,7 +100,7 @@ def finish_run(
     if status not in FINAL_STATUSES:
         raise ValueError(f"status {status!r} is not one of {', '.join(FINAL_STATUSES)}")
     metric_rows = [_metric_row(run_id, metric) for metric in metrics]
-    finished_at = _now()
+    finished_at = utc_now()
     with engine.begin() as connection:
         current = connection.execute(sa.select(runs.c.status, runs.c.started_at).where(runs.c.run_id == run_id)).first()
         if current is None:
@@ -145,11 +119,11 @@ def finish_run(
                 rows_in=_optional_int(rows_in),
                 rows_rejected=_optional_int(rows_rejected),
                 error=redact_secrets(error) if error is not None else None,
-                cpu_s=_finite_or_none(cpu_s),
-                peak_memory_mb=_finite_or_none(peak_memory_mb),
+                cpu_s=finite_or_none(cpu_s),
+                peak_memory_mb=finite_or_none(peak_memory_mb),
                 gpu_name=gpu_name[:_MAX_GPU_NAME] if gpu_name is not None else None,
-                gpu_s=_finite_or_none(gpu_s),
-                cost=_finite_or_none(cost),
+                gpu_s=finite_or_none(gpu_s),
+                cost=finite_or_none(cost),
             )
         )
         if metric_rows:
@@ -192,9 +166,9 @@ def record_dataset(
         "path": str(path),
         "fingerprint": fingerprint,
         "rows": int(rows),
-        "columns": _jsonable(list(columns)),
-        "schema": _jsonable(schema),
-        "created_at": _now(),
+        "columns": jsonable(list(columns)),
+        "schema": jsonable(schema),
+        "created_at": utc_now(),
     }
     try:
         with engine.begin() as connection:
@@ -235,7 +209,7 @@ def mark_abandoned(engine: sa.Engine) -> int:
     gone = [row for row in candidates if row.pid is not None and not _pid_alive(row.pid)]
     if not gone:
         return 0
-    now = _now()
+    now = utc_now()
     marked = 0
     with engine.begin() as connection:
         for row in gone:
@@ -283,10 +257,6 @@ def latest_run(engine: sa.Engine, task: str, status: str = "succeeded", version:
     return dict(row._mapping) if row is not None else None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:  # kill(0 or negative) would address process groups: cannot tell, keep it
         return True
@@ -305,39 +275,10 @@ def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:
         "split": metric.split,
         "slice": metric.slice,
         "name": metric.name,
-        "value": _finite_or_none(metric.value),
+        "value": finite_or_none(metric.value),
         "epoch": _optional_int(metric.epoch),
     }
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def _optional_int(value: int | None) -> int | None:
     return None if value is None else int(value)
-
-
-def _jsonable(value: Any) -> Any:
-    """A copy of ``value`` that JSON (and PostgreSQL's JSONB) accepts, secrets masked."""
-    if value is None or isinstance(value, (bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
-        return redact_secrets(value)
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, (set, frozenset)):
-        return sorted((_jsonable(item) for item in value), key=repr)
-    if callable(getattr(value, "item", None)):  # numpy scalars, without importing numpy
-        try:
-            return _jsonable(value.item())
-        except (TypeError, ValueError):
-            pass
-    return redact_secrets(str(value))  # Path, date, enum, ...

@@ -25,12 +25,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline.common.clock import utc_now
+from pipeline.common.columns import DRIFT_COLUMNS, FEEDBACK_COLUMNS, STATS_COLUMNS
 from pipeline.common.faults import pause_point
+from pipeline.common.jsonvalues import finite_or_none, is_missing
 from pipeline.store.database import locked_transaction
 from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages, row_writer
 from pipeline.store.tables import batches, drift_alerts_view, feature_stats, feedback
@@ -41,26 +44,19 @@ from pipeline.store.values import (
     MAX_METHOD,
     MAX_STATISTIC,
     MAX_VERSION,
-    PREDICTION_COLUMNS,
     as_date,
     check_ids,
     check_text,
     checked,
-    finite_or_none,
-    is_missing,
     prediction_frame,
-    require_columns,
+    require_frame_columns,
     text_column,
 )
 
-__all__ = ["PREDICTION_COLUMNS", "alerts", "batch_loaded", "load_batch", "load_feedback", "record_drift"]
+__all__ = ["alerts", "batch_loaded", "load_batch", "load_feedback", "record_drift"]
 
 logger = logging.getLogger(__name__)
 
-# PREDICTION_COLUMNS lives in pipeline.store.values, next to the check that uses it.
-STATS_COLUMNS = ("feature", "statistic", "batch_value", "reference_value")
-DRIFT_COLUMNS = ("feature", "method", "score", "threshold", "alert")
-FEEDBACK_COLUMNS = ("example_id", "label")
 
 # Namespaces of pg_advisory_xact_lock keys, so loads of different things never wait on each other.
 _FEEDBACK_LOCK_KEY = 0x6F76_6E69_6662_6B  # "ovnifbk"
@@ -123,7 +119,7 @@ def load_batch(
                 "rows_rejected": int(rows_rejected),
                 "rows_scored": stored,
                 "status": "loaded" if stored else "empty",
-                "loaded_at": _now(),
+                "loaded_at": utc_now(),
                 "run_id": run_id,
             },
         )
@@ -154,7 +150,7 @@ def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str) -> in
     Raises:
         ValueError: a column is missing, or an example_id or label is missing or too long.
     """
-    require_columns(labels, FEEDBACK_COLUMNS, "feedback")
+    require_frame_columns(labels, FEEDBACK_COLUMNS, "feedback")
     ids = text_column(labels["example_id"])
     check_ids(ids, "feedback")
     label_text = text_column(labels["label"])
@@ -172,7 +168,7 @@ def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str) -> in
         )
         frame = frame[~repeated]
     values = pd.to_numeric(frame["label"], errors="coerce").astype("float64")
-    received_at = _now()
+    received_at = utc_now()
     rows = [
         {
             "example_id": example_id,
@@ -207,8 +203,8 @@ def record_drift(
     """
     batch_date = as_date(batch_date)
     check_text("model_version", model_version, MAX_VERSION)
-    require_columns(stats, STATS_COLUMNS, "feature statistics")
-    require_columns(drift, DRIFT_COLUMNS, "drift")
+    require_frame_columns(stats, STATS_COLUMNS, "feature statistics")
+    require_frame_columns(drift, DRIFT_COLUMNS, "drift")
     key = {"batch_date": batch_date, "model_version": model_version}
     stat_rows = [
         {
@@ -270,7 +266,3 @@ def alerts(engine: sa.Engine, batch_date: date, model_version: str) -> list[dict
 def _lock_key(*parts: str) -> int:
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

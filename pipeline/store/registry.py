@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import getpass
 import logging
-import math
 import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
-from pipeline.store.database import locked_transaction, redact_secrets
+from pipeline.common.clock import utc_now
+from pipeline.common.jsonvalues import finite_or_none, jsonable
+from pipeline.common.secrets import redact_secrets
+from pipeline.store.database import locked_transaction
 from pipeline.store.tables import MODEL_TASKS, model_events, model_versions, runs
 
 __all__ = ["RegistryError", "current_actor", "events", "production", "promote", "register", "rollback", "versions"]
@@ -82,7 +83,7 @@ def register(
     if data_version is not None:
         _check_length("data_version", data_version, _MAX_DATA_VERSION)
     actor = _checked_actor(actor)
-    now = _now()
+    now = utc_now()
     row = {
         "version": version,
         "run_id": run_id,
@@ -92,8 +93,8 @@ def register(
         "task": task,
         "data_version": data_version,
         "evaluation_path": None if evaluation_path is None else str(evaluation_path),
-        "headline": _finite_or_none(headline),
-        "metrics": _jsonable(metrics),
+        "headline": finite_or_none(headline),
+        "metrics": jsonable(metrics),
         "created_at": now,
     }
     with locked_transaction(engine, _REGISTRY_LOCK_KEY) as connection:
@@ -224,7 +225,7 @@ def _switch(
     connection: sa.Connection, version: str, current: str | None, event: str, actor: str, reason: str | None
 ) -> None:
     """Archive ``current`` (if any), then put ``version`` in production, with their events."""
-    now = _now()
+    now = utc_now()
     if current is not None:
         # Archive first: the unique index admits one production row at a time.
         connection.execute(
@@ -260,32 +261,3 @@ def _check_length(name: str, value: str, limit: int) -> None:
     # Checked here: PostgreSQL would reject an over-long value while SQLite would store it.
     if not value or len(value) > limit:
         raise RegistryError(f"{name} {str(value)[:80]!r} must have 1 to {limit} characters")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _finite_or_none(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _jsonable(value: Any) -> Any:
-    """A copy of ``value`` that JSON (and JSONB) accepts: NaN -> None, numpy scalars -> Python."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if callable(getattr(value, "item", None)):  # numpy scalars, without importing numpy
-        try:
-            return _jsonable(value.item())
-        except (TypeError, ValueError):
-            pass
-    return str(value)

@@ -14,13 +14,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipeline.store.tables import SPLITS, datasets, run_metrics, runs
+from pipeline.common.metrics import METRIC_SPLITS, lower_is_better
+from pipeline.store.tables import datasets, run_metrics, runs
 
 SHORT_ID = 8  # characters of a run id, version or data version in tables
 MAX_FILES = 1000  # files listed for a run's output (a TensorBoard folder can hold many)
-# Figures where lower is better: `best` of an epoch history is their minimum. The same set as
-# pipeline.stages.evaluation.LOWER_IS_BETTER (not imported: it would load scikit-learn into the CLI).
-LOWER_IS_BETTER = {"log_loss", "ece", "mae", "rmse", "loss", "val_loss"}
 
 LISTED_COLUMNS = (
     "run_id",
@@ -223,7 +221,7 @@ def organise_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str,
     for (split, slice_, name), points in history.items():
         points.sort(key=lambda point: point[0])
         known = [point for point in points if point[1] is not None]
-        pick = min if _lower_is_better(name) else max
+        pick = min if lower_is_better(name) else max
         best = pick(known, key=lambda point: point[1]) if known else (None, None)
         summaries.append(
             {
@@ -327,8 +325,4 @@ def _final_values(details: dict[str, Any]) -> dict[tuple[str, str, str], float |
 
 def metric_order(key: tuple[str, str, str]) -> tuple:
     split, slice_, name = key
-    return (SPLITS.index(split) if split in SPLITS else len(SPLITS), split, slice_, name)
-
-
-def _lower_is_better(name: str) -> bool:
-    return name in LOWER_IS_BETTER or name.endswith("loss")
+    return (METRIC_SPLITS.index(split) if split in METRIC_SPLITS else len(METRIC_SPLITS), split, slice_, name)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from pipeline.common.metrics import NAME_LENGTH, SLICE_LENGTH
+
 # Deterministic constraint names: Alembic's batch mode on SQLite can only alter or drop a
 # constraint it can name.
 NAMING_CONVENTION = {
@@ -25,7 +27,6 @@ NAMING_CONVENTION = {
 }
 
 RUN_STATUSES = ("running", "succeeded", "failed", "abandoned")
-SPLITS = ("train", "validation", "test", "batch")
 
 metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -101,8 +102,8 @@ run_metrics = sa.Table(
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
     sa.Column("split", sa.String(16), nullable=False),
     # "" means the whole split; NOT NULL so that (run, split, slice, name) compares with "=".
-    sa.Column("slice", sa.String(200), nullable=False, default="", server_default=""),
-    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("slice", sa.String(SLICE_LENGTH), nullable=False, default="", server_default=""),
+    sa.Column("name", sa.String(NAME_LENGTH), nullable=False),
     # NaN and infinities are stored as NULL: SQLite and most BI tools cannot handle them.
     sa.Column("value", sa.Float(), nullable=True),
     # NULL for a final figure, the epoch number for training history.

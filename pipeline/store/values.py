@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.common.columns import PREDICTION_COLUMNS
 from pipeline.store.tables import drift as drift_table
 from pipeline.store.tables import feature_stats
 from pipeline.store.tables import predictions as predictions_table
-
-PREDICTION_COLUMNS = ("example_id", "prediction", "score", "probabilities")
 
 _MAX_ID = predictions_table.c.example_id.type.length
 MAX_VERSION = predictions_table.c.model_version.type.length
@@ -33,7 +32,7 @@ def prediction_frame(chunk: pd.DataFrame) -> pd.DataFrame:
     """The chunk's prediction columns, checked: text as str/None, score as float64 (NaN=NULL)."""
     if not isinstance(chunk, pd.DataFrame):
         raise TypeError(f"predictions must be DataFrames, not {type(chunk).__name__}")
-    require_columns(chunk, PREDICTION_COLUMNS[:3], "predictions")
+    require_frame_columns(chunk, PREDICTION_COLUMNS[:3], "predictions")
     ids = text_column(chunk["example_id"])
     check_ids(ids, "predictions")
     repeated = ids.duplicated()
@@ -58,7 +57,7 @@ def prediction_frame(chunk: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def require_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+def require_frame_columns(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [column for column in columns if column not in frame.columns]
     if missing:
         raise ValueError(f"{what}: missing column(s) {', '.join(missing)}")
@@ -139,17 +138,6 @@ def _text(value: Any) -> str:
             return str(int(number))
         return repr(number)
     return str(value)
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def finite_or_none(value: Any) -> float | None:
-    if is_missing(value):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def as_date(value: date) -> date:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pipeline.common.secrets import redact_secrets
 from pipeline.store import database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +86,7 @@ def test_redact_secrets_masks_urls_and_keywords():
         "or http://user:p@ss@host/path"
     )
 
-    redacted = database.redact_secrets(text)
+    redacted = redact_secrets(text)
 
     assert "hunter2" not in redacted
     assert "p@ss" not in redacted

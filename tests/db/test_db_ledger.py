@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pipeline.common.metrics import Metric
 from pipeline.store import ledger
-from pipeline.store.ledger import Metric
 from pipeline.store.tables import datasets, run_metrics, runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

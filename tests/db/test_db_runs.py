@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pipeline.common.metrics import Metric
 from pipeline.store import ledger, runs
-from pipeline.store.ledger import Metric
 from pipeline.store.tables import runs as runs_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -27,12 +27,13 @@ import pytest
 from PIL import Image
 
 from models import ArchitectureSettings, build_model
+from pipeline.common.columns import EXAMPLE_ID, IMAGE_PATH_COLUMN, REASON
 from pipeline.errors import DataError
 from pipeline.stages import features
 from pipeline.stages.prediction import PREDICTIONS, REJECTS, VALID, score_batch
 from pipeline.stages.raw import iter_batch, read_feedback, read_raw
-from pipeline.stages.schema import IMAGE_PATH_COLUMN, DatasetConfig, infer_schema
-from pipeline.stages.validation import EXAMPLE_ID, REASON, validate
+from pipeline.stages.schema import DatasetConfig, infer_schema
+from pipeline.stages.validation import validate
 from tests.reliability.corpus import (
     BASE_ROWS,
     CASES,

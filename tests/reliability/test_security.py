@@ -159,7 +159,7 @@ def test_database_url_stays_out_of_task_ids_and_the_scheduler(dbfault_luigi_conf
 
 def test_one_line_errors_filter_masks_passwords_everywhere():
     from pipeline.errors import DataError
-    from tasks.errors import OneLineErrors
+    from tasks.errors import OneLineLogErrors
 
     url = f"postgresql+psycopg2://overnight:{PASSWORD}@db:5432/prod"
 
@@ -173,7 +173,7 @@ def test_one_line_errors_filter_masks_passwords_everywhere():
             args,
             (type(error), error, error.__traceback__) if error else None,
         )
-        OneLineErrors().filter(record)
+        OneLineLogErrors().filter(record)
         return logging.Formatter().format(record)
 
     try:

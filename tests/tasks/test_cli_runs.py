@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from luigi.execution_summary import LuigiStatusCode
 
+from pipeline.common.metrics import Metric
 from pipeline.store import database, ledger
-from pipeline.store.ledger import Metric
 from pipeline.store.tables import runs as runs_table
 from tasks.cli import main
 from tests.tasks.support import build

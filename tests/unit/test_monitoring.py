@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pipeline.common.columns import DRIFT_COLUMNS, STATS_COLUMNS
 from pipeline.stages.drift_statistics import js_noise, ks_noise, psi, psi_noise
 from pipeline.stages.monitoring import (
-    DRIFT_COLUMNS,
-    STATS_COLUMNS,
     DriftThresholds,
     alert_line,
     compare,
@@ -62,7 +61,7 @@ def reference():
 
 def test_identical_batch_scores_zero_and_never_alerts(reference):
     stats, drift = compare(_table(), SCHEMA, reference, THRESHOLDS)
-    assert list(stats.columns) == STATS_COLUMNS and list(drift.columns) == DRIFT_COLUMNS
+    assert tuple(stats.columns) == STATS_COLUMNS and tuple(drift.columns) == DRIFT_COLUMNS
     assert set(drift["feature"]) == {"mass", "island", "note:length"}
     assert drift["score"].abs().max() < 1e-9
     assert not drift["alert"].any()
@@ -296,8 +295,8 @@ def test_alert_line_names_each_feature_once():
 
 def test_empty_batch_gives_empty_frames(reference):
     stats, drift = compare(_table().iloc[:0], SCHEMA, reference, THRESHOLDS, [], prediction_profile(["a"]))
-    assert stats.empty and list(stats.columns) == STATS_COLUMNS
-    assert drift.empty and list(drift.columns) == DRIFT_COLUMNS
+    assert stats.empty and tuple(stats.columns) == STATS_COLUMNS
+    assert drift.empty and tuple(drift.columns) == DRIFT_COLUMNS
 
 
 def test_missing_feature_column_is_a_clear_error(reference):

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
+from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
 from pipeline.errors import DataError
 from pipeline.stages import fingerprint, raw
-from pipeline.stages.schema import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
 
 # --- data_files --------------------------------------------------------------------------------
 

@@ -4,17 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.stages.schema import (
-    IMAGE_ID_COLUMN,
-    IMAGE_PATH_COLUMN,
-    SOURCE_FILE,
-    SOURCE_ROW,
-    DatasetConfig,
-    Schema,
-    infer_kind,
-    infer_schema,
-    parse_kinds,
-)
+from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
+from pipeline.stages.schema import DatasetConfig, Schema, infer_kind, infer_schema, parse_kinds
 
 # --- parse_kinds -------------------------------------------------------------------------------
 

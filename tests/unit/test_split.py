@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.common.columns import DUPLICATE_KEY, EXAMPLE_ID, SPLIT
 from pipeline.errors import DataError
-from pipeline.stages.split import SPLIT, SplitConfig, leakage_checks, split
-from pipeline.stages.validation import DUPLICATE_KEY, EXAMPLE_ID
+from pipeline.stages.split import SplitConfig, leakage_checks, split
 
 
 def _table(n: int, *, seed: int = 0, classes=("a", "b", "c"), shares=(0.6, 0.3, 0.1), **extra) -> pd.DataFrame:

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.common.columns import DUPLICATE_KEY, EXAMPLE_ID, REASON, SOURCE_FILE, SOURCE_ROW
 from pipeline.errors import DataError
 from pipeline.stages.raw import read_raw
-from pipeline.stages.schema import SOURCE_FILE, SOURCE_ROW, Schema
-from pipeline.stages.validation import DUPLICATE_KEY, EXAMPLE_ID, REASON, Problem, validate
+from pipeline.stages.schema import Schema
+from pipeline.stages.validation import Problem, validate
 
 NUMERIC_SCHEMA = Schema(label="species", task="classification", kinds={"mass": "numeric", "island": "categorical"})
 

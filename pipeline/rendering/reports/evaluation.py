@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.common.formatting import format_number
 from pipeline.rendering import plots
 from pipeline.rendering.reports.markup import (
     Html,
     as_text,
     escape,
     existing_or_drawn,
-    format_number,
     image,
     is_finite,
     page,
@@ -96,7 +96,7 @@ def _evaluation_header(document: dict, diagnosis: dict, rows: int) -> Html:
     banner_class = VERDICT_CLASS.get(verdict, "neutral")
     return Html(
         f"<h1>Evaluation report: {escape(document['task'])}, headline {escape(definition)} = "
-        f"{escape(format_number(value))}</h1>"
+        f"{escape(format_number(value, missing=''))}</h1>"
         f'<p class="subtitle">{rows} test examples. Headline: the one score that ranks models and '
         "gates promotion.</p>"
         f'<div class="banner {banner_class}"><strong>Diagnosis: {escape(verdict)}</strong>. '
@@ -114,7 +114,10 @@ def _metrics_table(document: dict) -> Html:
     splits = [name for name in ("validation", "test") if name in document.get("splits", {})]
     names = [name for split in splits for name in document["splits"][split] if name != "rows"]
     names = list(dict.fromkeys(["rows", *names]))
-    rows = [[name, *[format_number(document["splits"][split].get(name)) for split in splits]] for name in names]
+    cell = {
+        name: [format_number(document["splits"][split].get(name), missing="") for split in splits] for name in names
+    }
+    rows = [[name, *cell[name]] for name in names]
     return table(["metric", *splits], rows, numeric=range(1, len(splits) + 1)) + Html(
         '<p class="note">log_loss, ece, mae and rmse: lower is better; the others higher.</p>'
     )
@@ -156,8 +159,8 @@ def _epoch_table(history: dict[str, list[float]]) -> Html:
     rows = [
         [
             f"{epoch + 1} ({names[epoch]})",
-            *[format_number(history[name][epoch]) for pair in pairs for name in pair],
-            format_number(history["val_loss"][epoch] - history["loss"][epoch]) if "loss" in history else "",
+            *[format_number(history[name][epoch], missing="") for pair in pairs for name in pair],
+            format_number(history["val_loss"][epoch] - history["loss"][epoch], missing="") if "loss" in history else "",
         ]
         for epoch in epochs
     ]
@@ -217,7 +220,7 @@ def _slice_table(document: dict, task: str) -> Html:
         (min(scored, key=scored.get) if task == "classification" else max(scored, key=scored.get)) if scored else None
     )
     rows = [
-        [name, values.get("rows"), *[format_number(values.get(metric)) for metric in names]]
+        [name, values.get("rows"), *[format_number(values.get(metric), missing="") for metric in names]]
         for name, values in slices.items()
     ]
     classes = ["worst" if name == worst else "" for name in slices]
@@ -247,13 +250,13 @@ def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], exampl
         outcome = (
             f"true <strong>{escape(row['label'])}</strong>, predicted "
             f'<strong class="{"wrong" if wrong else ""}">{escape(row["prediction"])}</strong>, '
-            f"confidence {escape(format_number(row.get('score')))}"
+            f"confidence {escape(format_number(row.get('score'), missing=''))}"
         )
     else:
         outcome = (
-            f"true <strong>{escape(format_number(row['label']))}</strong>, predicted "
-            f'<strong class="wrong">{escape(format_number(row["prediction"]))}</strong>, '
-            f"error {escape(format_number(row.get('loss')))}"
+            f"true <strong>{escape(format_number(row['label'], missing=''))}</strong>, predicted "
+            f'<strong class="wrong">{escape(format_number(row["prediction"], missing=""))}</strong>, '
+            f"error {escape(format_number(row.get('loss'), missing=''))}"
         )
     content = (
         _example_content(example, kinds) if example is not None else '<p class="note">(features not available)</p>'
@@ -274,7 +277,7 @@ def _example_content(example: dict, kinds: dict[str, str]) -> str:
             parts.append(f'<div class="snippet" title="{escape(column)}">{escape(_snippet(value))}</div>')
         else:
             number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
-            values.append([column, format_number(value) if number else value])
+            values.append([column, format_number(value, missing="") if number else value])
     if values:
         parts.append(table(["feature", "value"], values))
     return "".join(parts)

@@ -17,8 +17,6 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto;
        max-width: 1100px; padding: 0 16px; color: #212121; line-height: 1.4; }
@@ -129,20 +127,6 @@ def as_text(value) -> str:
     if isinstance(value, (datetime.date, datetime.datetime)):
         return value.isoformat()
     return str(value)
-
-
-def format_number(value) -> str:
-    if value is None or isinstance(value, str):
-        return value or ""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return as_text(value)
-    if not math.isfinite(number):
-        return "-"
-    if number == int(number) and abs(number) < 1e15 and isinstance(value, (int, np.integer)):
-        return str(int(number))
-    return f"{number:.4f}" if abs(number) < 1e5 else f"{number:.4g}"
 
 
 def as_float(value) -> float:

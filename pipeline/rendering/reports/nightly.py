@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from pipeline.common.formatting import format_number, natural_key
 from pipeline.rendering import plots
 from pipeline.rendering.reports.markup import (
     Html,
@@ -22,7 +23,6 @@ from pipeline.rendering.reports.markup import (
     as_float,
     drawn,
     escape,
-    format_number,
     image,
     page,
     section,
@@ -281,7 +281,7 @@ def _rows_section(data: _Night) -> Html:
                 row["status"],
                 ", ".join(sorted({a["feature"] for a in night_alerts})) or "none",
                 live.get("labeled") or 0,
-                format_number(live.get(metric)),
+                format_number(live.get(metric), missing=""),
             ]
         )
         classes.append("alert" if night_alerts else "")
@@ -316,8 +316,8 @@ def _drift_section(data: _Night) -> Html:
         [
             row["feature"],
             row["method"],
-            format_number(row["score"]),
-            format_number(row["threshold"]),
+            format_number(row["score"], missing=""),
+            format_number(row["threshold"], missing=""),
             "ALERT" if row["alert"] else "ok",
         ]
         for row in tonight
@@ -350,8 +350,8 @@ def _distribution_section(data: _Night) -> Html:
     )
     alert = bool(check and check["alert"])
     verdict = (
-        f"PSI {format_number(check['score'])} against threshold {format_number(check['threshold'])}"
-        f"{': ALERT' if alert else ''}"
+        f"PSI {format_number(check['score'], missing='')} "
+        f"against threshold {format_number(check['threshold'], missing='')}{': ALERT' if alert else ''}"
         if check
         else "no predicted-class check this night"
     )
@@ -366,13 +366,13 @@ def _distribution_section(data: _Night) -> Html:
                 night, reference, out, alert=alert, title=f"Predicted classes, {total} rows ({verdict})"
             )
         )
-        names = sorted(set(night) | set(reference or {}), key=plots.natural_key)
+        names = sorted(set(night) | set(reference or {}), key=natural_key)
         rows = [
             [
                 name,
                 data.counts.get(name, 0),
-                format_number(night.get(name, 0.0)),
-                format_number(reference.get(name, 0.0)) if reference else "",
+                format_number(night.get(name, 0.0), missing=""),
+                format_number(reference.get(name, 0.0), missing="") if reference else "",
             ]
             for name in names
         ]
@@ -391,10 +391,10 @@ def _distribution_section(data: _Night) -> Html:
                 [
                     name,
                     len(v),
-                    format_number(np.mean(v)),
-                    format_number(np.median(v)),
-                    format_number(np.min(v)),
-                    format_number(np.max(v)),
+                    format_number(np.mean(v), missing=""),
+                    format_number(np.median(v), missing=""),
+                    format_number(np.min(v), missing=""),
+                    format_number(np.max(v), missing=""),
                 ]
                 for name, v in (("this night", data.values), ("reference", reference))
                 if v is not None and len(v)
@@ -445,7 +445,7 @@ def _quality_section(data: _Night) -> Html:
                 row["model_version"],
                 row.get("predicted"),
                 row["labeled"],
-                format_number(row[metric]),
+                format_number(row[metric], missing=""),
             ]
             for row in sorted(rows, key=lambda r: r["batch_date"], reverse=True)
         ],

@@ -1,0 +1,29 @@
+"""Column names every layer shares: the raw stage's source columns, the ids validation adds, the
+split, and the frames the monitoring stage hands to the store."""
+
+from __future__ import annotations
+
+# Added by the raw stage so every problem can be traced to its file and row.
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+# Why the raw stage could not read a row whole (too many fields); validation rejects such rows.
+SOURCE_PROBLEM = "_source_problem"
+SOURCE_COLUMNS = (SOURCE_FILE, SOURCE_ROW, SOURCE_PROBLEM)
+# Image folders have no id column: the file name (without extension) is the example id.
+IMAGE_ID_COLUMN = "image_id"
+IMAGE_PATH_COLUMN = "image"
+
+# Added by validation.
+EXAMPLE_ID = "example_id"
+DUPLICATE_KEY = "duplicate_key"  # hash of the feature values: equal keys are exact duplicates
+REASON = "reason"  # why a row was rejected
+
+# The split manifest.
+SPLIT = "split"
+SPLITS = ("train", "validation", "test")
+
+# What scoring, monitoring and late labels hand to the store.
+PREDICTION_COLUMNS = ("example_id", "prediction", "score", "probabilities")
+STATS_COLUMNS = ("feature", "statistic", "batch_value", "reference_value")
+DRIFT_COLUMNS = ("feature", "method", "score", "threshold", "alert")
+FEEDBACK_COLUMNS = ("example_id", "label")
