@@ -52,7 +52,7 @@ def _write_images(folder: Path, count: int) -> pd.DataFrame:
         path = folder / f"{index:06d}.png"
         Image.fromarray(pixels).save(path)
         paths.append(str(path))
-    return pd.DataFrame({"image": paths, "label": labels.astype(str)})
+    return pd.DataFrame({"image": paths, "label": labels.astype(str), "example_id": [Path(p).stem for p in paths]})
 
 
 def measure(variant: str, count: int) -> dict:
@@ -65,9 +65,13 @@ def measure(variant: str, count: int) -> dict:
     schema = Schema(label="label", task="classification", kinds={"image": "image"})
     cut = int(count * 0.9)
     preprocessor = features.fit(table.iloc[:cut], schema)
-    inputs = features.transform(table, preprocessor)
-    labels = features.encode_labels(table["label"], preprocessor)
-    split = lambda part: ({k: v[part] for k, v in inputs.items()}, labels[part])  # noqa: E731
+    arrays = features.split_arrays(table, preprocessor)
+
+    def split(part: slice) -> features.SplitArrays:
+        return features.SplitArrays(
+            {k: v[part] for k, v in arrays.features.items()}, arrays.labels[part], arrays.example_ids[part]
+        )
+
     profile_dir = folder / "profile"
     stamps: list[float] = []
 
@@ -92,13 +96,7 @@ def measure(variant: str, count: int) -> dict:
         xla=variant == "xla",
     )
     train(
-        split(slice(0, cut)),
-        split(slice(cut, None)),
-        preprocessor,
-        config,
-        model_dir=folder / "model",
-        work_dir=folder / "work",
-        on_epoch=on_epoch,
+        split(slice(0, cut)), split(slice(cut, None)), preprocessor, config, work_dir=folder / "work", on_epoch=on_epoch
     )
     seconds = float(np.median(np.diff(stamps)[1:]))  # epochs 3+: the first reads and decodes every file
     measured = {"variant": variant, "images_per_s": cut / seconds}

@@ -35,8 +35,9 @@ def measure(rows: int) -> dict:
     import keras
 
     import models
+    from pipeline.artifacts.prediction import NightScores
     from pipeline.stages import features, raw
-    from pipeline.stages.prediction import PREDICTIONS, score_batch
+    from pipeline.stages.prediction import score_batch
     from pipeline.stages.schema import Schema
     from pipeline.store import database, prediction_log
 
@@ -49,7 +50,7 @@ def measure(rows: int) -> dict:
     )
     training = _frame(2000, 0, labeled=True)
     preprocessor = features.fit(training, schema)
-    model = models.build_model("mlp", features.model_spec(preprocessor))
+    model = models.build_model("mlp", preprocessor.model_spec())
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     model.fit(
         features.transform(training, preprocessor),
@@ -65,12 +66,12 @@ def measure(rows: int) -> dict:
         )
     engine = database.connect(f"sqlite:///{folder / 'overnight.db'}")
     begin = time.perf_counter()
-    summary = score_batch(
-        raw.iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model, out_dir=folder
-    )
-    import pyarrow.parquet as pq
-
-    chunks = (part.to_pandas() for part in pq.ParquetFile(folder / PREDICTIONS).iter_batches(batch_size=100_000))
+    scores = NightScores(folder)
+    with scores.sink(schema) as sink:
+        summary = score_batch(
+            raw.iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, sink
+        )
+    chunks = scores.prediction_chunks()
     logged = prediction_log.load_batch(
         engine,
         batch_date=datetime.date(2026, 1, 1),

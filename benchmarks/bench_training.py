@@ -40,17 +40,16 @@ def _write_data_set(folder: Path, rows: int) -> Path:
     return config
 
 
-def _bare(preprocessor: dict, train, validation, seed: int) -> tuple[float, list[float]]:
+def _bare(preprocessor, train, validation, seed: int) -> tuple[float, list[float]]:
     """Build, compile and fit as TrainModel does, on arrays already in memory; (wall, epoch times)."""
     import keras
 
     import models
     from models.spec import ArchitectureSettings
-    from pipeline.stages.features import model_spec
 
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    spec = model_spec(preprocessor)
+    spec = preprocessor.model_spec()
     model = models.build_model("mlp", spec, ArchitectureSettings())
     model.compile(
         optimizer=keras.optimizers.AdamW(1e-3, weight_decay=1e-4),
@@ -61,9 +60,9 @@ def _bare(preprocessor: dict, train, validation, seed: int) -> tuple[float, list
     timing = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: stamps.append(time.perf_counter()))
     one_hot = lambda labels: np.eye(spec.n_outputs, dtype="float32")[labels]  # noqa: E731
     model.fit(
-        train[0],
-        one_hot(train[1]),
-        validation_data=(validation[0], one_hot(validation[1])),
+        train.features,
+        one_hot(train.labels),
+        validation_data=(validation.features, one_hot(validation.labels)),
         epochs=EPOCHS,
         batch_size=BATCH,
         shuffle=True,
@@ -92,7 +91,8 @@ def _task(seed: int) -> tuple[float, list[float]]:
 def measure(rows: int, rounds: int) -> dict:
     import luigi
 
-    from pipeline.stages.features import load_arrays
+    from pipeline.artifacts.features import FeatureArrays
+    from pipeline.stages.features import SplitArrays
     from tasks import FitPreprocessor
 
     logging.basicConfig(level=logging.WARNING)
@@ -100,10 +100,11 @@ def measure(rows: int, rounds: int) -> dict:
     luigi.configuration.add_config_path(str(_write_data_set(folder, rows)))
     if not luigi.build([FitPreprocessor()], local_scheduler=True, log_level="WARNING"):
         raise RuntimeError("the features stage failed")
-    features = Path(FitPreprocessor().output().path)
-    preprocessor = json.loads((features / "preprocessor.json").read_text())
-    train, validation = (load_arrays(features / f"{split}.npz")[:2] for split in ("train", "validation"))
-    _bare(preprocessor, ({k: v[:512] for k, v in train[0].items()}, train[1][:512]), validation, 0)  # warm-up
+    features = FeatureArrays(Path(FitPreprocessor().output().path))
+    preprocessor = features.preprocessor()
+    train, validation = features.arrays("train"), features.arrays("validation")
+    warm_up = SplitArrays({k: v[:512] for k, v in train.features.items()}, train.labels[:512], train.example_ids[:512])
+    _bare(preprocessor, warm_up, validation, 0)
     measured = {"bare_wall": [], "bare_epochs": [], "task_wall": [], "task_epochs": []}
     for seed in range(rounds):  # alternated, so that a busy moment of the machine hits both alike
         for name, run in (
@@ -113,7 +114,7 @@ def measure(rows: int, rounds: int) -> dict:
             wall, epochs = run()
             measured[f"{name}_wall"].append(wall)
             measured[f"{name}_epochs"].append(float(np.median(epochs)))  # epochs 2+: the first holds tracing
-    return {"steps": int(np.ceil(len(train[1]) / BATCH)), **measured}
+    return {"steps": int(np.ceil(len(train.labels) / BATCH)), **measured}
 
 
 def results(rows: int, rounds: int = 3) -> list[Result]:

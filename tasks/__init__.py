@@ -3,8 +3,6 @@
 luigi --module tasks TrainModel
 """
 
-from tasks import errors
-from tasks.config import offer_detected_gpus
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
 from tasks.monitoring import IngestFeedback, MonitorDrift
@@ -16,9 +14,6 @@ from tasks.split import SplitData
 from tasks.training import TrainModel
 from tasks.tuning import TuneModel, TuneTrial
 from tasks.validation import ValidateData
-
-errors.install()
-offer_detected_gpus()
 
 __all__ = [
     "IngestData",

@@ -1,8 +1,8 @@
-"""Shared settings: `[overnight]` and `[dataset]` in luigi.cfg, read when used; the GPUs offered
-as the Luigi resource `gpu` (offer_detected_gpus, when `tasks` is imported)."""
+"""Shared settings: `[overnight]` and `[dataset]` in luigi.cfg, read when used (never at import)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import luigi
 from luigi.parameter import ParameterVisibility
 
 from pipeline.common.files import ensure_dir
+from pipeline.layout import Layout
 from pipeline.stages.schema import DatasetConfig, parse_kinds
 
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
@@ -51,28 +52,6 @@ class dataset(luigi.Config):  # noqa: N801
     )
 
 
-def offer_detected_gpus() -> None:
-    """Offer the GPUs found at start as the Luigi resource `gpu`, unless `[resources] gpu` is set.
-
-    Called when `tasks` is imported, before Luigi's local scheduler reads its resources; the
-    count comes from nvidia-smi, so CUDA is not initialised in the process that forks the
-    workers. On a machine without a GPU no task asks for the resource and nothing is offered.
-    """
-    from pipeline.common.environment import usable_gpu_count
-
-    count = usable_gpu_count()
-    if not count:
-        return
-    # Tasks that share a card (gpu set above the card count) take memory as they need it,
-    # instead of all of it at start. Inherited by the worker processes; TensorFlow reads it.
-    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
-    config = luigi.configuration.get_config()
-    if not config.has_option("resources", "gpu"):
-        if not config.has_section("resources"):
-            config.add_section("resources")
-        config.set("resources", "gpu", str(count))
-
-
 def data_root() -> Path:
     """The pipeline's working tree, created on first use: mode 0700 unless `private = false`.
 
@@ -84,20 +63,22 @@ def data_root() -> Path:
     return ensure_dir(Path(settings.data_root), private=settings.private)  # one stat once it exists
 
 
+def layout() -> Layout:
+    """Every folder under the data root (pipeline/layout.py)."""
+    return Layout(data_root())
+
+
 def database_url() -> str:
     return os.environ.get(DATABASE_URL_VARIABLE) or overnight().database_url
 
 
 def dataset_config() -> DatasetConfig:
     settings = dataset()
-    return DatasetConfig(
-        path=settings.path,
-        label=settings.label,
-        task=settings.task,
-        id_column=settings.id_column,
-        group_column=settings.group_column,
-        time_column=settings.time_column,
-        slice_column=settings.slice_column,
-        kinds=parse_kinds(settings.kinds),
-        include_feedback=settings.include_feedback,
-    )
+    return settings_from(DatasetConfig, settings, kinds=parse_kinds(settings.kinds))
+
+
+def settings_from(settings_class, parameters, **computed):
+    """A pipeline settings dataclass from the Luigi parameters of the same names (a task or a
+    luigi.Config); `computed` gives the fields that are not a parameter as they are."""
+    names = [field.name for field in dataclasses.fields(settings_class) if field.name not in computed]
+    return settings_class(**{name: getattr(parameters, name) for name in names}, **computed)

@@ -3,35 +3,27 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import luigi
 import pandas as pd
 
+from pipeline.artifacts.evaluation import EvaluationFolder
+from pipeline.artifacts.features import FeatureArrays
+from pipeline.artifacts.model import ModelFolder
 from pipeline.common.columns import EXAMPLE_ID
 from pipeline.common.metrics import Metric
-from pipeline.stages.schema import Schema
-from tasks.base import Outcome, StageTask, read_json
-from tasks.features import PREPROCESSOR, FitPreprocessor
-from tasks.raw import SCHEMA
+from tasks.base import ONE_CARD, Outcome, StageTask
+from tasks.features import FitPreprocessor
 from tasks.training import TrainModel
-from tasks.validation import VALID, ValidateData
+from tasks.validation import ValidateData
 
 logger = logging.getLogger(__name__)
 
-METRICS = "metrics.json"
-REPORT = "report.html"
-
 
 class EvaluateModel(StageTask):
-    folder = "06_evaluation"
-    code = (
-        "pipeline/stages/evaluation.py",
-        "pipeline/rendering/plots.py",
-        "pipeline/stages/prediction.py",
-        "pipeline/rendering/reports",
-    )
-    expected_files = (METRICS, "learning_curves.png", "test_predictions.parquet", REPORT)
+    stage = "evaluation"
+    artifact = EvaluationFolder
+    gpu = ONE_CARD
 
     headline = luigi.Parameter(
         default="",
@@ -39,45 +31,42 @@ class EvaluateModel(StageTask):
     )
 
     def requires(self):
-        return [TrainModel(), FitPreprocessor(), ValidateData()]
+        return {"model": TrainModel(), "features": FitPreprocessor(), "validated": ValidateData()}
 
-    def build(self, out_dir: Path) -> Outcome:
+    def build(self, out: EvaluationFolder) -> Outcome:
         from pipeline.stages.evaluation import evaluate
-        from pipeline.stages.training import read_history
 
-        model_dir, features_dir, validated = self.input_dir(0), self.input_dir(1), self.input_dir(2)
-        preprocessor = read_json(features_dir / PREPROCESSOR)
-        document = evaluate(
-            model_dir,
-            features_dir,
+        model: ModelFolder = self.inputs()["model"]
+        features: FeatureArrays = self.inputs()["features"]
+        preprocessor = features.preprocessor()
+        schema = preprocessor.schema
+        # One read of the validated rows: the worst examples' features and the slice column.
+        slice_columns = [schema.slice_column] if schema.slice_column and schema.slice_column not in schema.kinds else []
+        examples = self.inputs()["validated"].table(columns=[EXAMPLE_ID, *schema.kinds, *slice_columns])
+        evaluation = evaluate(
+            model.load_model(),
             preprocessor,
-            read_history(model_dir / "history.csv"),
+            {split: features.arrays(split) for split in ("validation", "test")},
+            model.history(),
             headline=self.headline,
-            out_dir=out_dir,
-            slices=self._slices(validated),
-            examples=self._examples(validated, preprocessor),
+            slices=_slices(examples, schema.slice_column),
+            examples=examples,
         )
-        test = document["splits"]["test"]
+        out.write(evaluation)
+        document = evaluation.document
+        test = ", ".join(f"{k} {v:.4f}" for k, v in document["splits"]["test"].items() if k != "rows")
         logger.info(
             "test %s; headline %.4f; %s: %s",
-            ", ".join(f"{k} {v:.4f}" for k, v in test.items() if k != "rows"),
+            test,
             document["headline"]["value"],
             document["diagnosis"]["diagnosis"],
             document["diagnosis"]["reason"],
         )
         return Outcome(metrics=document_metrics(document))
 
-    def _examples(self, validated: Path, preprocessor: dict) -> pd.DataFrame:
-        """Ids and feature columns, for the report to show the worst test examples."""
-        columns = [EXAMPLE_ID, *preprocessor["schema"]["kinds"]]
-        return pd.read_parquet(validated / VALID, columns=columns)
 
-    def _slices(self, validated: Path) -> dict | None:
-        column = Schema.from_dict(read_json(validated / SCHEMA)).slice_column
-        if not column:
-            return None
-        table = pd.read_parquet(validated / VALID, columns=[EXAMPLE_ID, column])
-        return dict(zip(table[EXAMPLE_ID], table[column]))
+def _slices(examples: pd.DataFrame, column: str) -> dict | None:
+    return dict(zip(examples[EXAMPLE_ID], examples[column])) if column else None
 
 
 def document_metrics(document: dict) -> list[Metric]:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
 import luigi
 
+from pipeline.artifacts.evaluation import EvaluationFolder
+from pipeline.artifacts.monitoring import NightMarker, write_night_report
+from pipeline.artifacts.prediction import NightScores
 from pipeline.errors import DataError
 from pipeline.store import prediction_log
 from pipeline.store.database import DatabaseUnavailable
 from tasks import recording
-from tasks.base import Outcome, RecordedTask, read_json
-from tasks.config import data_root
+from tasks.base import Outcome, RecordedTask
+from tasks.config import layout
 from tasks.monitoring import IngestFeedback, MonitorDrift
-from tasks.prediction import BATCH, LogPredictions, ModelVersionMixin
+from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +43,12 @@ class Nightly(ModelVersionMixin, RecordedTask):
 
     def requires(self):
         if self._unresolved() is not None:
-            return []  # run() says why, in one line
-        return [
-            LogPredictions(date=self.date, model_version=self.model),
-            MonitorDrift(date=self.date, model_version=self.model),
-            IngestFeedback(date=self.date),
-        ]
+            return {}  # run() says why, in one line
+        return {
+            "logged": LogPredictions(date=self.date, model_version=self.model),
+            "drift": MonitorDrift(date=self.date, model_version=self.model),
+            "feedback": IngestFeedback(date=self.date),
+        }
 
     def complete(self) -> bool:
         # Finding the production model needs the database; when that fails, Luigi would print a
@@ -63,7 +65,7 @@ class Nightly(ModelVersionMixin, RecordedTask):
     @property
     def version(self) -> str:
         """The model and what it was given: new files or labels for the night make a new version."""
-        inputs = "".join(task.version for task in self.requires())
+        inputs = "".join(task.version for task in self.requires().values())
         return f"{self.model}-{hashlib.sha256(inputs.encode()).hexdigest()[:8]}"
 
     @property
@@ -71,12 +73,10 @@ class Nightly(ModelVersionMixin, RecordedTask):
         return recording.model_row(self.model)["data_version"]
 
     def output(self):
-        return luigi.LocalTarget(
-            str(data_root() / "09_monitoring" / self.date.isoformat() / f"nightly-{self.version}.json")
-        )
+        return luigi.LocalTarget(str(layout().night_marker(self.date, self.version)))
 
     def report_path(self) -> Path:
-        return data_root() / "09_monitoring" / self.date.isoformat() / f"report-{self.model}.html"
+        return layout().night_report(self.date, self.model)
 
     def run(self):
         problem = self._unresolved()
@@ -98,34 +98,46 @@ class Nightly(ModelVersionMixin, RecordedTask):
         self._check_rejects()
         if report_error is not None:
             raise report_error
-        with self.output().open("w") as handle:
-            json.dump({"date": self.date.isoformat(), "model_version": self.model, "alerts": 0}, handle)
+        with self.output().temporary_path() as temporary:
+            NightMarker(Path(temporary)).write(
+                {"date": self.date.isoformat(), "model_version": self.model, "alerts": 0}
+            )
         return Outcome()
 
     def _check_rejects(self) -> None:
-        batch = read_json(Path(self.requires()[0].input().path) / BATCH)
+        scores = NightScores(Path(BatchPredict(date=self.date, model_version=self.model).output().path))
+        batch = scores.summary()
         rows_in, rejected = batch["rows_in"], batch["rows_rejected"]
         if rows_in and rejected / rows_in > self.max_reject_share:
             raise TooManyRejects(
                 f"{self.date}: {rejected} of {rows_in} rows rejected "
-                f"({rejected / rows_in:.0%} > {self.max_reject_share:.0%}); reasons in "
-                f"{Path(self.requires()[0].input().path) / 'rejects.csv'}"
+                f"({rejected / rows_in:.0%} > {self.max_reject_share:.0%}); reasons in {scores.rejects_path}"
             )
 
     def _write_report(self) -> Exception | None:
         """Write the nightly report; a failure is returned, so that it never hides a drift alert."""
-        from pipeline.rendering.reports import nightly_report
+        from pipeline.rendering.reports.nightly import nightly_report
+        from pipeline.store.night_history import night_history
 
         try:
-            path = nightly_report(
-                self.report_path(),
-                recording.engine(),
-                batch_date=self.date,
-                model_version=self.model,
-                nights=self.report_nights,
+            history = night_history(
+                recording.engine(), batch_date=self.date, model_version=self.model, nights=self.report_nights
+            )
+            path = write_night_report(
+                self.report_path(), nightly_report(history, reference_predictions=_reference(history))
             )
         except Exception as error:  # reported below, raised unless a drift alert wins
             logger.exception("%s: the nightly report could not be written", self.date)
             return error
         logger.info("%s: nightly report %s", self.date, path)
+        return None
+
+
+def _reference(history):
+    """What the model predicted on its test split; None when its evaluation folder is gone."""
+    if not history.evaluation_path:
+        return None
+    try:
+        return EvaluationFolder(Path(history.evaluation_path)).test_predictions(["prediction"])["prediction"]
+    except (OSError, ValueError, KeyError):
         return None

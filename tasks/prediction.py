@@ -8,31 +8,25 @@ from pathlib import Path
 import luigi
 import sqlalchemy as sa
 
+from pipeline.artifacts.model import ModelFolder
+from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import IMAGE_ID_COLUMN
 from pipeline.common.metrics import Metric
 from pipeline.stages import raw
 from pipeline.stages.fingerprint import fingerprint
-from pipeline.stages.prediction import PREDICTIONS, REJECTS, VALID
-from pipeline.stages.schema import Schema
 from pipeline.store import prediction_log, tables
 from tasks import recording
-from tasks.base import Outcome, RecordedTask, StageTask, read_json, write_json
-from tasks.config import data_root
+from tasks.base import ONE_CARD, Outcome, RecordedTask, StageTask
+from tasks.config import layout
 
 logger = logging.getLogger(__name__)
-
-BATCH = "batch.json"
-
-
-def incoming_dir(date) -> Path:
-    return data_root() / "incoming" / date.isoformat()
 
 
 def folder_fingerprint(folder: Path) -> str:
     """The files' fingerprint; empty for a missing or empty folder (an empty night)."""
     if not raw.batch_files(folder):
         return ""
-    return fingerprint(folder, data_root() / ".cache" / "fingerprints.json")
+    return fingerprint(folder, layout().fingerprint_cache())
 
 
 class ModelVersionMixin:
@@ -48,55 +42,42 @@ class ModelVersionMixin:
 class BatchPredict(ModelVersionMixin, StageTask):
     """Validate a night's files against the training schema and score them in chunks."""
 
-    folder = "08_prediction"
-    code = (
-        "pipeline/stages/prediction.py",
-        "pipeline/stages/validation.py",
-        "pipeline/stages/features.py",
-        "pipeline/stages/raw.py",
-        "pipeline/stages/table_reading.py",
-        "pipeline/stages/schema.py",
-    )
-    expected_files = (PREDICTIONS, VALID, REJECTS, BATCH)
+    stage = "prediction"
+    artifact = NightScores
+    gpu = ONE_CARD
 
     date = luigi.DateParameter()
     model_version = luigi.Parameter(default="", description="empty: the production model")
     chunk_rows = luigi.IntParameter(default=50_000, significant=False, description="rows scored at a time")
 
     def identity(self) -> dict:
-        return {"model": self.model, "incoming": folder_fingerprint(incoming_dir(self.date))}
+        return {"model": self.model, "incoming": folder_fingerprint(layout().incoming(self.date))}
 
     def output(self):
-        return luigi.LocalTarget(str(data_root() / self.folder / self.date.isoformat() / self.version))
+        return luigi.LocalTarget(str(layout().scores(self.date, self.version)))
 
     @property
     def data_version(self) -> str | None:
         return recording.model_row(self.model)["data_version"]
 
-    def build(self, out_dir: Path) -> Outcome:
-        from pipeline.stages.prediction import load_model, score_batch
+    def build(self, out: NightScores) -> Outcome:
+        from pipeline.stages.prediction import score_batch
 
-        row = recording.model_row(self.model)
-        preprocessor = read_json(Path(row["path"]) / "preprocessor.json")
-        schema = Schema.from_dict(preprocessor["schema"])
-        folder = incoming_dir(self.date)
+        model = ModelFolder(Path(recording.model_row(self.model)["path"]))
+        preprocessor = model.preprocessor()
+        schema, folder = preprocessor.schema, layout().incoming(self.date)
         images = schema.columns_of("image")
         image_column = images[0] if images and schema.id_column == IMAGE_ID_COLUMN else None
         chunks = raw.iter_batch(folder, image_column=image_column, chunk_rows=self.chunk_rows)
-        model = load_model(row["path"]) if raw.batch_files(folder) else None  # an empty night needs no model
-        summary = score_batch(
-            chunks,
-            schema,
-            preprocessor,
-            model,
-            out_dir=out_dir,
-            progress=lambda rows: self.status(f"{rows} rows scored"),
-        )
+        keras_model = model.load_model() if raw.batch_files(folder) else None  # an empty night needs no model
+        with out.sink(schema) as sink:
+            summary = score_batch(
+                chunks, preprocessor, keras_model, sink, progress=lambda rows: self.status(f"{rows} rows scored")
+            )
         for line in summary.problems:
             logger.warning("%s", line)
-        write_json(
-            out_dir / BATCH,
-            {"date": self.date.isoformat(), "model_version": self.model, "incoming": str(folder), **summary.as_dict()},
+        out.write_summary(
+            {"date": self.date.isoformat(), "model_version": self.model, "incoming": str(folder), **summary.as_dict()}
         )
         logger.info(
             "%s: %d rows in, %d rejected, %d scored by model %s",
@@ -120,6 +101,9 @@ class BatchLoaded(luigi.Target):
         self.date, self.model_version, self.batch_version = date, model_version, batch_version
 
     def exists(self) -> bool:
+        engine = recording.reader()
+        if engine is None:
+            return False  # no database yet: nothing is loaded
         query = (
             sa.select(tables.batches.c.batch_date)
             .join(tables.runs, tables.runs.c.run_id == tables.batches.c.run_id)
@@ -129,7 +113,7 @@ class BatchLoaded(luigi.Target):
                 tables.runs.c.version == self.batch_version,
             )
         )
-        with recording.engine().connect() as connection:
+        with engine.connect() as connection:
             return connection.execute(query).first() is not None
 
     def __str__(self) -> str:
@@ -153,16 +137,13 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
         return BatchLoaded(self.date, self.model, self.version)
 
     def execute(self) -> Outcome:
-        import pyarrow.parquet as pq
-
-        batch_dir = Path(self.input().path)
-        summary = read_json(batch_dir / BATCH)
-        chunks = (part.to_pandas() for part in pq.ParquetFile(batch_dir / PREDICTIONS).iter_batches(batch_size=100_000))
+        scores = NightScores(Path(self.input().path))
+        summary = scores.summary()
         rows = prediction_log.load_batch(
             recording.engine(),
             batch_date=self.date,
             model_version=self.model,
-            predictions=chunks,
+            predictions=scores.prediction_chunks(),
             rows_in=summary["rows_in"],
             rows_rejected=summary["rows_rejected"],
             run_id=self.run_id,

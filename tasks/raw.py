@@ -4,37 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN
+from pipeline.artifacts.raw import Snapshot
+from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS
 from pipeline.stages import fingerprint, raw
-from pipeline.stages.schema import infer_schema
+from pipeline.stages.schema import DatasetConfig, infer_schema
 from pipeline.store import ledger, tables
 from tasks import recording
-from tasks.base import Outcome, StageTask, write_json
-from tasks.config import data_root, dataset_config
+from tasks.base import Outcome, StageTask
+from tasks.config import dataset_config, layout
 
 logger = logging.getLogger(__name__)
-
-SNAPSHOT = "snapshot.parquet"
-SCHEMA = "schema.json"
-DATASET = "dataset.json"
 
 
 class IngestData(StageTask):
     """Read the raw files into one table; infer the schema. Its version is the data version."""
 
-    folder = "01_raw"
-    code = (
-        "pipeline/stages/raw.py",
-        "pipeline/stages/table_reading.py",
-        "pipeline/stages/fingerprint.py",
-        "pipeline/stages/schema.py",
-    )
-    expected_files = (SNAPSHOT, SCHEMA, DATASET)
+    stage = "raw"
+    artifact = Snapshot
 
     def identity(self) -> dict:
         config = dataset_config()
@@ -55,49 +45,35 @@ class IngestData(StageTask):
 
     def fingerprint(self) -> str:
         if not hasattr(self, "_fingerprint"):
-            self._fingerprint = fingerprint.fingerprint(
-                dataset_config().path, data_root() / ".cache" / "fingerprints.json"
-            )
+            self._fingerprint = fingerprint.fingerprint(dataset_config().path, layout().fingerprint_cache())
         return self._fingerprint
 
     @property
     def data_version(self) -> str:
         return self.version
 
-    def build(self, out_dir: Path) -> Outcome:
+    def build(self, out: Snapshot) -> Outcome:
         config = dataset_config()
         table = raw.read_raw(config.path, config.label)
         if config.include_feedback:
             table = self._with_feedback(table, config)
         schema = infer_schema(table, config)
-        table.to_parquet(out_dir / SNAPSHOT, index=False)
-        columns = [c for c in table.columns if not c.startswith("_")]
-        write_json(out_dir / SCHEMA, schema.as_dict())
-        write_json(
-            out_dir / DATASET,
-            {
-                "data_version": self.version,
-                "path": config.path,
-                "fingerprint": self.fingerprint(),
-                "rows": len(table),
-                "columns": columns,
-            },
-        )
-        ledger.record_dataset(
-            recording.engine(),
-            data_version=self.version,
-            path=config.path,
-            fingerprint=self.fingerprint(),
-            rows=len(table),
-            columns=columns,
-            schema=schema.kinds,
-        )
+        columns = [c for c in table.columns if c not in SOURCE_COLUMNS]
+        dataset = {
+            "data_version": self.version,
+            "path": config.path,
+            "fingerprint": self.fingerprint(),
+            "rows": len(table),
+            "columns": columns,
+        }
+        out.write(table, schema, dataset)
+        ledger.record_dataset(recording.engine(), **dataset, schema=schema.kinds)
         return Outcome(rows_in=len(table))
 
-    def _with_feedback(self, table: pd.DataFrame, config) -> pd.DataFrame:
-        images = IMAGE_PATH_COLUMN if IMAGE_PATH_COLUMN in table.columns and IMAGE_ID_COLUMN in table.columns else None
+    def _with_feedback(self, table: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:
+        images = IMAGE_PATH_COLUMN if {IMAGE_PATH_COLUMN, IMAGE_ID_COLUMN} <= set(table.columns) else None
         extra = raw.feedback_examples(
-            data_root() / "incoming",
+            layout().incoming_root(),
             self.feedback_labels(),
             label=config.label,
             id_column=config.id_column,

@@ -1,9 +1,10 @@
-"""The database the tasks record into: one engine per process, stale runs settled once.
+"""The database the tasks record into, for running tasks and for checking them.
 
-A run whose process was killed stays `running` in the ledger until a later process on the same
-host notices that its pid is gone and marks it `abandoned`. That happens when a process first
-uses the database, and at the latest at its first completeness check (`settle_stale_runs`),
-so even a command that finds everything complete settles what an earlier kill left behind.
+A task that runs opens the database with `engine()`: the first time in a process that migrates
+the schema to head. A completeness check only reads (`reader()`), and a database not created or
+not migrated yet simply holds nothing: checking what is done never changes the database. Runs a
+killed process left `running` are marked `abandoned` when a command starts (settle_stale_runs,
+from tasks/base/startup.py), so even a command that finds everything complete settles them.
 """
 
 from __future__ import annotations
@@ -22,45 +23,67 @@ logger = logging.getLogger(__name__)
 @functools.cache
 def engine_for(url: str):
     engine = database.connect(url)
-    abandoned = ledger.mark_abandoned(engine)
-    if abandoned:
-        logger.warning("marked %d run(s) abandoned: their process died while running", abandoned)
+    _settle(engine)
     return engine
 
 
-def engine():
-    return engine_for(database_url())
-
-
-_settle_tried: set[str] = set()
+_settled: set[str] = set()
 
 
 def settle_stale_runs() -> None:
-    """Open the database once per process, which marks dead processes' runs abandoned.
+    """Mark this host's runs whose process died `abandoned`, once per process and database.
 
-    An unreachable database is not an error here (a complete task needs none): the task that
-    needs it says so when it runs, and completeness checks do not wait on it again.
+    Reads the database as it is (nothing is created or migrated). An unreachable database is not
+    an error here (a complete task needs none): the task that needs it says so when it runs.
     """
     url = database_url()
-    if url in _settle_tried:
+    if url in _settled:
         return
-    _settle_tried.add(url)
+    _settled.add(url)
     try:
-        engine_for(url)
+        engine = database.connect_for_reading(url)
     except DatabaseUnavailable as error:
         logger.warning("stale runs not checked: %s", error)
+        return
+    if engine is not None:
+        _settle(engine)
+
+
+def _settle(engine) -> None:
+    abandoned = ledger.mark_abandoned(engine)
+    if abandoned:
+        logger.warning("marked %d run(s) abandoned: their process died while running", abandoned)
+
+
+def engine():
+    """The database, migrated, with stale runs settled: for a task that runs."""
+    return engine_for(database_url())
+
+
+def reader():
+    """The database as it is, for a completeness check; None before it has the newest schema."""
+    return database.connect_for_reading(database_url())
 
 
 def production_version() -> str:
     """The production model's version; asking needs the database, never TensorFlow."""
-    row = registry.production(engine())
+    connection = reader()
+    row = registry.production(connection) if connection is not None else None
     if row is None:
         raise DataError("no production model yet: run `luigi --module tasks RegisterModel` first")
     return row["version"]
 
 
 def model_row(version: str) -> dict:
-    for row in registry.versions(engine()):
-        if row["version"] == version:
-            return row
-    raise DataError(f"model version {version!r} is not in the registry; `overnight models` lists them")
+    """A registered model's row. Its path, task, data and evaluation never change once
+    registered, so each is read once per process (a night asks several times)."""
+    return _model_row(database_url(), version)
+
+
+@functools.cache
+def _model_row(url: str, version: str) -> dict:
+    connection = database.connect_for_reading(url)
+    row = registry.find(connection, version) if connection is not None else None
+    if row is None:
+        raise DataError(f"model version {version!r} is not in the registry; `overnight models` lists them")
+    return row

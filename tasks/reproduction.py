@@ -19,18 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import DataError
+from pipeline.layout import VERSION_FILE
 from pipeline.stages.fingerprint import fingerprint
 from pipeline.store import database, ledger
-from tasks.base import VERSION_FILE
-from tasks.config import data_root
+from tasks import FitPreprocessor, IngestData, SplitData, TrainModel, ValidateData
+from tasks.config import layout
 
-STAGE_FOLDERS = {
-    "IngestData": "01_raw",
-    "ValidateData": "02_validation",
-    "SplitData": "03_split",
-    "FitPreprocessor": "04_features",
-    "TrainModel": "05_training",
-}
+# The stage tasks a training is built on, by name: their folders come from the tasks themselves.
+STAGES = {task.__name__: task.stage for task in (IngestData, ValidateData, SplitData, FitPreprocessor, TrainModel)}
 
 
 @dataclass
@@ -98,18 +94,18 @@ def _recorded_chain(training_version: str) -> dict[str, dict]:
     chain, pending = {}, [("TrainModel", training_version)]
     while pending:
         task, version = pending.pop()
-        path = data_root() / STAGE_FOLDERS[task] / version / VERSION_FILE
+        path = layout().output(STAGES[task], version) / VERSION_FILE
         if not path.exists():
             raise DataError(f"{path} is gone: the {task} output this run was built on was deleted")
         made_of = json.loads(path.read_text())
         chain[task] = made_of
-        pending += [(name, upstream) for name, upstream in made_of.get("upstream", {}).items() if name in STAGE_FOLDERS]
+        pending += [(name, upstream) for name, upstream in made_of.get("upstream", {}).items() if name in STAGES]
     return chain
 
 
 def _check_raw_data(ingest: dict) -> None:
     path = ingest["dataset"]["path"]
-    now = fingerprint(path, data_root() / ".cache" / "fingerprints.json")
+    now = fingerprint(path, layout().fingerprint_cache())
     if now != ingest["fingerprint"]:
         raise DataError(
             f"the raw data in {path} changed since this run (fingerprint {ingest['fingerprint'][:12]} "

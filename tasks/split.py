@@ -2,46 +2,37 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import luigi
-import pandas as pd
 
+from pipeline.artifacts.split import SplitManifest
+from pipeline.artifacts.validation import ValidatedData
 from pipeline.common.metrics import Metric
-from pipeline.stages.schema import Schema
 from pipeline.stages.split import SplitConfig, split
-from tasks.base import Outcome, StageTask, read_json, write_json
-from tasks.raw import SCHEMA
-from tasks.validation import VALID, ValidateData
-
-MANIFEST = "manifest.parquet"
-CHECKS = "checks.json"
+from tasks.base import Outcome, StageTask
+from tasks.validation import ValidateData
 
 
 class SplitData(StageTask):
-    folder = "03_split"
-    code = ("pipeline/stages/split.py",)
-    expected_files = (MANIFEST, CHECKS)
+    stage = "split"
+    artifact = SplitManifest
 
     validation_fraction = luigi.FloatParameter(default=0.1)
     test_fraction = luigi.FloatParameter(default=0.2)
     seed = luigi.IntParameter(default=42)
 
     def requires(self):
-        return ValidateData()
+        return {"validated": ValidateData()}
 
-    def build(self, out_dir: Path) -> Outcome:
-        validated = self.input_dir()
-        schema = Schema.from_dict(read_json(validated / SCHEMA))
-        config = SplitConfig(self.validation_fraction, self.test_fraction, self.seed)
+    def build(self, out: SplitManifest) -> Outcome:
+        validated: ValidatedData = self.inputs()["validated"]
+        schema = validated.schema()
         manifest, checks = split(
-            pd.read_parquet(validated / VALID),
+            validated.table(),
             label=schema.label,
             task=schema.task,
-            config=config,
+            config=SplitConfig(self.validation_fraction, self.test_fraction, self.seed),
             group_column=schema.group_column,
             time_column=schema.time_column,
         )
-        manifest.to_parquet(out_dir / MANIFEST, index=False)
-        write_json(out_dir / CHECKS, checks)
+        out.write(manifest, checks)
         return Outcome(metrics=[Metric("rows", count, split=name) for name, count in checks["rows"].items()])

@@ -1,20 +1,20 @@
-"""Training stage: a Keras model directory (model.keras plus JSON side files)."""
+"""Training stage: a Keras model folder (model.keras plus its preprocessing, reference and records)."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
 import luigi
 
+from pipeline.artifacts.features import FeatureArrays
+from pipeline.artifacts.model import ModelFolder
 from pipeline.common.metrics import Metric
-from tasks.base import Outcome, StageTask, read_json, write_json
-from tasks.config import data_root
-from tasks.features import PREPROCESSOR, REFERENCE, FitPreprocessor
+from tasks.base import ALL_CARDS, Outcome, StageTask
+from tasks.config import layout, settings_from
+from tasks.features import FitPreprocessor
 
-TRAINING = "training.json"
 # Keras history columns -> (split, metric name) in run_metrics.
 HISTORY_METRICS = {
     "loss": ("train", "loss"),
@@ -29,9 +29,9 @@ HISTORY_METRICS = {
 class TrainModel(StageTask):
     """Fit the configured architecture; resumes from its last finished epoch after a kill."""
 
-    folder = "05_training"
-    code = ("pipeline/stages/training.py", "pipeline/stages/tfdata.py", "models")
-    expected_files = ("model.keras", TRAINING, PREPROCESSOR, REFERENCE, "history.csv")
+    stage = "training"
+    artifact = ModelFolder
+    gpu = ALL_CARDS  # MirroredStrategy over every visible card
 
     architecture = luigi.Parameter(default="auto")
     epochs = luigi.IntParameter(default=30)
@@ -50,69 +50,52 @@ class TrainModel(StageTask):
     xla = luigi.BoolParameter(default=False, significant=False)
 
     def requires(self):
-        return FitPreprocessor()
+        return {"features": FitPreprocessor()}
 
-    @property
-    def work_dir(self) -> Path:
-        """Checkpoints and logs that must outlive a killed run: outside the temporary output."""
-        return data_root() / self.folder / ".work" / self.version
+    def build(self, out: ModelFolder) -> Outcome:
+        from pipeline.stages.evaluation import split_metrics
+        from pipeline.stages.training import train
 
-    def build(self, out_dir: Path) -> Outcome:
-        from pipeline.stages.features import load_arrays
-        from pipeline.stages.training import TrainingConfig, train
-
-        features_dir = self.input_dir()
-        preprocessor = read_json(features_dir / PREPROCESSOR)
-        train_inputs, train_labels, _ = load_arrays(features_dir / "train.npz")
-        validation_inputs, validation_labels, _ = load_arrays(features_dir / "validation.npz")
-        config = self.training_config(TrainingConfig)
+        features: FeatureArrays = self.inputs()["features"]
+        preprocessor, validation = features.preprocessor(), features.arrays("validation")
+        config = self.training_config()
+        work_dir = layout().training_work(self.version)
         result = train(
-            (train_inputs, train_labels),
-            (validation_inputs, validation_labels),
+            features.arrays("train"),
+            validation,
             preprocessor,
             config,
-            model_dir=out_dir,
-            work_dir=self.work_dir,
+            work_dir=work_dir,
             on_epoch=lambda done, total: self.progress(done, total, f"epoch {done} of {total}"),
         )
+        # What tuning ranks trials by: the evaluation's own metrics, on the validation split.
+        scores = split_metrics(result.model, validation, preprocessor)
+        record = {
+            "config": asdict(config),
+            "resumed_from_epoch": result.resumed_from_epoch,
+            "epochs_run": len(result.history.get("loss", [])),
+            "debug": result.debug,
+            "validation": scores,
+            "features_version": self.upstream("features").version,
+            "data_version": self.data_version,
+        }
         # The model folder is what serves: it carries its preprocessing and drift reference.
-        for side_file in (PREPROCESSOR, REFERENCE):
-            shutil.copy(features_dir / side_file, out_dir / side_file)
-        write_json(
-            out_dir / TRAINING,
-            {
-                "config": asdict(config),
-                "resumed_from_epoch": result.resumed_from_epoch,
-                "epochs_run": len(result.history.get("loss", [])),
-                "debug": result.debug,
-                "validation": result.validation_metrics,
-                "features_version": self.requires().version,
-                "data_version": self.data_version,
-            },
+        out.write(
+            result.model,
+            preprocessor=preprocessor,
+            reference=features.reference(),
+            training=record,
+            history_csv=result.history_csv,
+            tensorboard=result.tensorboard,
         )
-        shutil.rmtree(self.work_dir, ignore_errors=True)
-        final = [Metric(name, value, split="validation") for name, value in (result.validation_metrics or {}).items()]
+        shutil.rmtree(work_dir, ignore_errors=True)
+        final = [Metric(name, value, split="validation") for name, value in scores.items()]
         return Outcome(metrics=history_metrics(result.history) + final)
 
-    def training_config(self, config_class):
-        return config_class(
-            architecture=self.architecture,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            seed=self.seed,
-            deterministic=self.deterministic,
-            class_weights=self.class_weights,
-            label_smoothing=self.label_smoothing,
-            regression_loss=self.regression_loss,
-            patience=self.patience,
-            debug=self.debug,
-            debug_examples=self.debug_examples,
-            mixed_precision=self.mixed_precision,
-            xla=self.xla,
-            verbose=1 if sys.stdout.isatty() else 2,
-        )
+    def training_config(self):
+        from pipeline.stages.training import TrainingConfig
+
+        return settings_from(TrainingConfig, self, verbose=1 if sys.stdout.isatty() else 2)
 
 
 def history_metrics(history: dict[str, list[float]]) -> list[Metric]:

@@ -11,17 +11,19 @@ from pathlib import Path
 
 import luigi
 
+from pipeline.artifacts.model import ModelFolder
+from pipeline.artifacts.tuning import TrialOutcome, TuningSummary
 from pipeline.common.metrics import Metric
 from pipeline.stages import tuning
-from tasks.base import Outcome, StageTask, gpu_units, read_json, write_json
-from tasks.config import data_root
+from tasks.base import ALL_CARDS, Outcome, StageTask
+from tasks.base.resources import gpu_units
+from tasks.base.startup import prepare_process
+from tasks.config import layout
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
-from tasks.training import TRAINING, TrainModel
+from tasks.training import TrainModel
 
 logger = logging.getLogger(__name__)
-
-TUNING = "tuning.json"
 
 
 class TuneTrial(luigi.Task):
@@ -30,10 +32,14 @@ class TuneTrial(luigi.Task):
 
     params_json = luigi.Parameter(description="the trial's TrainModel parameters, as JSON text")
 
+    def __init__(self, *args, **kwargs):
+        prepare_process()  # as RecordedTask does: a trial may be the first task of a process
+        super().__init__(*args, **kwargs)
+
     @property
     def resources(self) -> dict[str, int]:
         # The cards its training mirrors over; without a GPU, --workers alone limits parallel trials.
-        return gpu_units(trains=True)
+        return gpu_units(ALL_CARDS)
 
     def requires(self):
         return FitPreprocessor()
@@ -50,7 +56,7 @@ class TuneTrial(luigi.Task):
         return self.trial().data_version
 
     def output(self):
-        return luigi.LocalTarget(str(data_root() / TrainModel.folder / "trials" / f"{self.version}.json"))
+        return luigi.LocalTarget(str(layout().trial(self.version)))
 
     def run(self):
         trial = self.trial()
@@ -63,25 +69,28 @@ class TuneTrial(luigi.Task):
                 logger.warning("trial %s failed: %s", self.params_json, error)
                 outcome.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
         if outcome["status"] == "succeeded":
-            from pipeline.stages.evaluation import headline_score, parse_headline  # scikit-learn: only when it runs
+            outcome.update(_scores(ModelFolder(Path(trial.output().path))))
+        with self.output().temporary_path() as temporary:
+            TrialOutcome(Path(temporary)).write(outcome)
 
-            validation = read_json(Path(trial.output().path) / TRAINING)["validation"]
-            weights = parse_headline(
-                EvaluateModel().headline, read_json(Path(trial.output().path) / "preprocessor.json")["task"]
-            )
-            outcome.update(
-                path=trial.output().path, validation=validation, validation_headline=headline_score(validation, weights)
-            )
-        with self.output().open("w") as handle:
-            json.dump(outcome, handle, indent=2)
+
+def _scores(model: ModelFolder) -> dict:
+    from pipeline.stages.evaluation import headline_score, parse_headline  # scikit-learn: only when it runs
+
+    validation = model.training()["validation"]
+    weights = parse_headline(EvaluateModel().headline, model.preprocessor().task)
+    return {
+        "path": str(model.path),
+        "validation": validation,
+        "validation_headline": headline_score(validation, weights),
+    }
 
 
 class TuneModel(StageTask):
     """Train every trial of the search space; report the best by validation headline score."""
 
-    folder = "05_training/tuning"
-    code = ("pipeline/stages/tuning.py",)
-    expected_files = (TUNING,)
+    stage = "training"
+    artifact = TuningSummary
 
     space = luigi.Parameter(
         default="learning_rate: 0.0003, 0.001, 0.003; batch_size: 32, 64",
@@ -92,13 +101,17 @@ class TuneModel(StageTask):
     seed = luigi.IntParameter(default=0)
 
     def requires(self):
-        chosen = tuning.trials(
-            tuning.parse_space(self.space), strategy=self.strategy, count=self.trials, seed=self.seed
-        )
-        return [TuneTrial(params_json=tuning.trial_key(params)) for params in chosen]
+        space = tuning.parse_space(self.space)
+        chosen = tuning.trials(space, strategy=self.strategy, count=self.trials, seed=self.seed)
+        return {
+            f"trial {number}": TuneTrial(params_json=tuning.trial_key(params)) for number, params in enumerate(chosen)
+        }
 
-    def build(self, out_dir: Path) -> Outcome:
-        outcomes = [read_json(Path(target.path)) for target in self.input()]
+    def output(self):
+        return luigi.LocalTarget(str(layout().tuning(self.version)))
+
+    def build(self, out: TuningSummary) -> Outcome:
+        outcomes = [TrialOutcome(Path(target.path)).read() for target in self.input().values()]
         best = tuning.best_trial(outcomes)
         failed = [o for o in outcomes if o["status"] != "succeeded"]
         if best is None:
@@ -106,7 +119,7 @@ class TuneModel(StageTask):
         command = "luigi --module tasks RegisterModel " + " ".join(
             f"--TrainModel-{name.replace('_', '-')} {value}" for name, value in best["params"].items()
         )
-        write_json(out_dir / TUNING, {"best": best, "next": command, "trials": outcomes})
+        out.write({"best": best, "next": command, "trials": outcomes})
         logger.info(
             "best of %d trials (%d failed): %s, validation headline %.4f; evaluate and register it with: %s",
             len(outcomes),

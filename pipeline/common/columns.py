@@ -15,6 +15,7 @@ IMAGE_PATH_COLUMN = "image"
 
 # Added by validation.
 EXAMPLE_ID = "example_id"
+EXAMPLE_ID_LENGTH = 200  # characters an id may have: predictions.example_id and feedback.example_id
 DUPLICATE_KEY = "duplicate_key"  # hash of the feature values: equal keys are exact duplicates
 REASON = "reason"  # why a row was rejected
 
@@ -26,4 +27,5 @@ SPLITS = ("train", "validation", "test")
 PREDICTION_COLUMNS = ("example_id", "prediction", "score", "probabilities")
 STATS_COLUMNS = ("feature", "statistic", "batch_value", "reference_value")
 DRIFT_COLUMNS = ("feature", "method", "score", "threshold", "alert")
+PREDICTION_FEATURE = "(prediction)"  # the drift feature of the predicted-class check
 FEEDBACK_COLUMNS = ("example_id", "label")

@@ -6,95 +6,17 @@ Pure functions from what pipeline/store/runs.py returns to text, so `overnight r
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import textwrap
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from pipeline.common.formatting import format_number
+from pipeline.rendering.text import cell, format_bytes, format_cost, format_duration, format_table, iso, truncate
 from pipeline.store.runs import SHORT_ID, metric_order, short_commit
 
 TERMINAL_WIDTH = 100
 FILES_SHOWN = 40  # of the files listed for a run (runs.MAX_FILES), `show` prints this many
-
-
-def iso(moment: datetime | None) -> str:
-    """``2025-11-25T14:03:07Z``: UTC, to the second; "" for None."""
-    if moment is None:
-        return ""
-    if moment.tzinfo is None:  # the ledger stores UTC; a naive value can only be UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def format_duration(seconds: float | None) -> str:
-    """``0.42s``, ``12.3s``, ``4m05s``, ``2h07m``; "" when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    if seconds < 10:
-        return f"{seconds:.2f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def format_cost(cost: float | None) -> str:
-    if cost is None or not math.isfinite(cost):
-        return ""
-    if cost == 0:
-        return "0"
-    if cost < 1:  # a short run on a cheap machine: cents and their fractions
-        return f"{cost:.4f}"
-    if cost < 10000:
-        return f"{cost:.2f}"
-    return f"{cost:.0f}"
-
-
-def format_table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[Any]],
-    *,
-    max_widths: Sequence[int] | None = None,
-    right: Iterable[int] = (),
-    indent: str = "",
-    wrap: bool = False,
-) -> str:
-    """Columns padded to their widest cell, two spaces apart; columns in ``right`` (indexes)
-    right-aligned. A cell over its column's maximum width ends in "…", or with ``wrap``
-    continues on the next lines, cut at the width so that every character stays (paths)."""
-    texts = [[_cell(value) for value in row] for row in rows]
-    header_texts = list(headers)
-    widths = [max([len(header)] + [len(row[index]) for row in texts]) for index, header in enumerate(header_texts)]
-    if max_widths is not None:
-        widths = [min(width, limit) for width, limit in zip(widths, max_widths)]
-    right = set(right)
-
-    def lines(cells: Sequence[str]) -> list[str]:
-        if wrap:
-            pieces = [
-                [cell[start : start + width] for start in range(0, len(cell), width)] or [""]
-                for cell, width in zip(cells, widths)
-            ]
-        else:
-            pieces = [[_truncate(cell, width)] for cell, width in zip(cells, widths)]
-        physical = []
-        for number in range(max(len(column) for column in pieces)):
-            parts = []
-            for index, (column, width) in enumerate(zip(pieces, widths)):
-                cell = column[number] if number < len(column) else ""
-                parts.append(cell.rjust(width) if index in right else cell.ljust(width))
-            physical.append((indent + "  ".join(parts)).rstrip())
-        return physical
-
-    return "\n".join(line for cells in [header_texts, *texts] for line in lines(cells))
 
 
 def format_runs_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -261,7 +183,7 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     for label in ("a", "b"):
         run = comparison[label]
         lines.append(
-            _truncate(
+            truncate(
                 f"{label.upper()}  {run['run_id'][:SHORT_ID]}  {run['task']}  {run['status']}  "
                 f"started {iso(run['started_at'])}  version {(run['version'] or '')[:SHORT_ID]}",
                 TERMINAL_WIDTH,
@@ -309,62 +231,6 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-def format_bytes(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"  # not reached
-
-
-def to_json(document: Any) -> str:
-    """JSON with times as UTC ISO strings and NaN as null."""
-    return json.dumps(_plain(document), indent=2, allow_nan=False)
-
-
-def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
-    """CSV with a header; every value unabridged, times UTC ISO, nested values as JSON."""
-    columns = list(columns or (rows[0].keys() if rows else ()))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_csv_value(row.get(column)) for column in columns])
-    return buffer.getvalue()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return iso(value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(_plain(value), sort_keys=True)
-    return str(_plain(value))
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
-def _truncate(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
 def _facts(pairs: Sequence[tuple[str, Any]], indent: str = "") -> list[str]:
     """``label  value`` lines; a long value continues on the next lines, nothing cut off."""
     if not pairs:
@@ -396,13 +262,13 @@ def _commit_text(commit: str | None, dirty: bool | None) -> str:
 def _rows_text(rows_in: int | None, rows_rejected: int | None) -> str:
     if rows_in is None and rows_rejected is None:
         return ""
-    return f"{_cell(rows_in) or '?'} in, {_cell(rows_rejected) or 0} rejected"
+    return f"{cell(rows_in) or '?'} in, {cell(rows_rejected) or 0} rejected"
 
 
 def _scalar_text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return json.dumps(value, sort_keys=True)
-    return _cell(value)
+    return cell(value)
 
 
 def _absent_or(item: dict[str, Any], side: str) -> str:

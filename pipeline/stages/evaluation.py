@@ -6,10 +6,17 @@ log_loss, ece for classification; mae, rmse, r2 for regression.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 from sklearn import metrics as sk
 
 from pipeline.common.metrics import lower_is_better
+from pipeline.errors import DataError
+from pipeline.stages.features import SplitArrays, split_arrays
+from pipeline.stages.prediction import predict
+from pipeline.stages.preprocessor import Preprocessor
 
 DEFAULT_HEADLINE = {"classification": "accuracy", "regression": "r2"}
 CALIBRATION_BINS = 10
@@ -143,77 +150,72 @@ def diagnose(history: dict[str, list[float]]) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """What an evaluation found, for the evaluation folder (pipeline/artifacts/evaluation.py)."""
+
+    document: dict  # splits' metrics, slices, headline and diagnosis (metrics.json)
+    test_predictions: pd.DataFrame  # one row per test example, worst first
+    plots: dict[str, bytes]  # file name -> PNG
+    report: str  # the self-contained HTML page
+
+
 def evaluate(
-    model_dir,
-    features_dir,
-    preprocessor: dict,
+    model,
+    preprocessor: Preprocessor,
+    splits: dict[str, SplitArrays],
     history: dict[str, list[float]],
     *,
     headline: str,
-    out_dir,
     slices: dict[str, object] | None = None,
-    examples=None,
-) -> dict:
-    """Score validation and test, write metrics.json, the plots, the test predictions and report.html.
+    examples: pd.DataFrame | None = None,
+) -> Evaluation:
+    """Score the validation and test splits; compute the headline, the diagnosis, plots and report.
 
     Args:
-        model_dir: a training output (model.keras inside).
-        features_dir: a features output (validation.npz and test.npz inside).
+        model: the trained Keras model.
+        splits: the features stage's "validation" and "test" arrays.
         history: the training history, for the diagnosis and the learning curves.
         headline: the headline definition, e.g. "accuracy" or "f1_macro:0.7, accuracy:0.3".
         slices: example id -> slice value, for per-slice test metrics.
         examples: the validated table (example_id and feature columns), for the report to show
             the worst test examples' images, text or values; None shows their ids only.
-
-    Returns:
-        The metrics document also written as metrics.json.
     """
-    import json
-    from pathlib import Path
+    from pipeline.rendering.reports.evaluation import evaluation_plots, evaluation_report
 
-    from pipeline.rendering import plots, reports
-    from pipeline.stages.features import load_arrays
-    from pipeline.stages.prediction import load_model, predict
-
-    out_dir, task = Path(out_dir), preprocessor["task"]
-    model = load_model(model_dir)
+    task = preprocessor.task
     document = {"task": task, "splits": {}, "slices": {}}
-    for split in ("validation", "test"):
-        features, labels, ids = load_arrays(Path(features_dir) / f"{split}.npz")
-        outputs = predict(model, features, preprocessor)
-        known = labels >= 0 if task == "classification" else np.ones(len(labels), bool)
-        document["splits"][split] = {"rows": int(len(labels)), **task_metrics(task, labels[known], outputs[known])}
-        if split == "test":
-            test = (labels[known], outputs[known], ids[known])
-    labels, outputs, ids = test
+    outputs = {split: predict(model, splits[split].features, preprocessor) for split in ("validation", "test")}
+    for split, scored in outputs.items():
+        arrays = splits[split]
+        metrics = task_metrics(task, arrays.labels[arrays.known], scored[arrays.known])
+        document["splits"][split] = {"rows": int(len(arrays.labels)), **metrics}
+    known = splits["test"].known
+    labels, outputs, ids = splits["test"].labels[known], outputs["test"][known], splits["test"].example_ids[known]
     if slices:
         document["slices"] = slice_metrics(task, labels, outputs, np.array([slices.get(i) for i in ids], dtype=object))
     weights = parse_headline(headline, task)
     document["headline"] = {"definition": weights, "value": headline_score(document["splits"]["test"], weights)}
     document["diagnosis"] = diagnose(history)
-    plots.learning_curves(history, document["diagnosis"], out_dir / "learning_curves.png")
-    if task == "classification":
-        plots.confusion(labels, outputs.argmax(axis=1), preprocessor["classes"], out_dir / "confusion_matrix.png")
-        plots.calibration(
-            outputs.max(axis=1), outputs.argmax(axis=1) == labels, out_dir / "calibration.png", bins=CALIBRATION_BINS
-        )
-    else:
-        plots.predicted_vs_actual(labels, outputs, out_dir / "predicted_vs_actual.png")
-    table = _test_predictions(task, labels, outputs, ids, preprocessor)
-    table.to_parquet(out_dir / "test_predictions.parquet")
-    (out_dir / "metrics.json").write_text(json.dumps(document, indent=2, default=float))
-    reports.evaluation_report(
-        out_dir, document, history, preprocessor=preprocessor, test_predictions=table, examples=examples
+    table = _test_predictions(labels, outputs, ids, preprocessor)
+    plots = evaluation_plots(document, history, table, preprocessor.classes)
+    report = evaluation_report(
+        document, history, preprocessor=preprocessor, test_predictions=table, examples=examples, plots=plots
     )
-    return document
+    return Evaluation(document, table, plots, report)
 
 
-def _test_predictions(task, labels, outputs, ids, preprocessor):
+def split_metrics(model, arrays: SplitArrays, preprocessor: Preprocessor) -> dict[str, float]:
+    """A trained model's metrics on one split (TrainModel records the validation split's, and
+    tuning ranks its trials by them)."""
+    outputs = predict(model, arrays.features, preprocessor)
+    return task_metrics(preprocessor.task, arrays.labels[arrays.known], outputs[arrays.known])
+
+
+def _test_predictions(labels, outputs, ids, preprocessor: Preprocessor) -> pd.DataFrame:
     """One row per test example, worst first: what a person opens to see what went wrong."""
-    import pandas as pd
-
-    if task == "classification":
-        classes = np.asarray(preprocessor["classes"])
+    if preprocessor.is_classification:
+        classes = np.asarray(preprocessor.classes)
         table = pd.DataFrame(
             {
                 "example_id": ids,
@@ -230,30 +232,18 @@ def _test_predictions(task, labels, outputs, ids, preprocessor):
     return table.sort_values("loss", ascending=False, ignore_index=True)
 
 
-def headline_on_table(model_dir, table, *, headline: str) -> float:
-    """A saved model's headline score on labeled rows, through its own preprocessor.
+def headline_on_table(model, preprocessor: Preprocessor, table: pd.DataFrame, *, headline: str, name: str) -> float:
+    """A model's headline score on labeled rows, through its own preprocessor.
 
     The registration gate uses it to score the production model on the candidate's test split,
     so both scores come from the same rows.
 
     Raises:
-        DataError: the table lacks columns the model needs.
+        DataError: the table lacks columns the model (`name` in the message) needs.
     """
-    import json
-    from pathlib import Path
-
-    from pipeline.errors import DataError
-    from pipeline.stages.features import encode_labels, transform
-    from pipeline.stages.prediction import load_model, predict
-
-    preprocessor = json.loads((Path(model_dir) / "preprocessor.json").read_text())
-    needed = list(preprocessor["schema"]["kinds"]) + [preprocessor["label"]]
+    needed = [*preprocessor.schema.kinds, preprocessor.label]
     missing = [column for column in needed if column not in table.columns]
     if missing:
-        raise DataError(f"model {model_dir} needs columns the test split lacks: {', '.join(missing)}")
-    labels = encode_labels(table[preprocessor["label"]], preprocessor)
-    outputs = predict(load_model(model_dir), transform(table, preprocessor), preprocessor)
-    task = preprocessor["task"]
-    known = labels >= 0 if task == "classification" else np.ones(len(labels), bool)
-    values = task_metrics(task, labels[known], outputs[known])
-    return headline_score(values, parse_headline(headline, task))
+        raise DataError(f"model {name} needs columns the test split lacks: {', '.join(missing)}")
+    values = split_metrics(model, split_arrays(table, preprocessor), preprocessor)
+    return headline_score(values, parse_headline(headline, preprocessor.task))

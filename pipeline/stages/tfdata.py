@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from pipeline.stages.features import input_name
+from pipeline.stages.preprocessor import ImageShape, Preprocessor, input_name
 
 
 def make_dataset(
     features: dict[str, np.ndarray],
     labels: np.ndarray | None,
-    preprocessor: dict,
+    preprocessor: Preprocessor,
     *,
     batch_size: int,
     shuffle: bool = False,
@@ -24,7 +24,7 @@ def make_dataset(
     """
     elements = features if labels is None else (features, labels)
     dataset = tf.data.Dataset.from_tensor_slices(elements)
-    images = {input_name("image", column): fitted for column, fitted in preprocessor["image"].items()}
+    images = {input_name("image", column): shape for column, shape in preprocessor.image.items()}
     if images:
         decode = _image_decoder(images)
         dataset = dataset.map(
@@ -38,14 +38,14 @@ def make_dataset(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def _image_decoder(images: dict[str, dict]):
+def _image_decoder(images: dict[str, ImageShape]):
     def decode(inputs: dict) -> dict:
         decoded = dict(inputs)
-        for name, fitted in images.items():
+        for name, shape in images.items():
             raw = tf.io.read_file(inputs[name])
             # Decoded as stored, then converted: BMP and GIF cannot be decoded straight to one channel.
-            image = _with_channels(tf.io.decode_image(raw, channels=0, expand_animations=False), fitted["channels"])
-            image = tf.image.resize(image, (fitted["height"], fitted["width"]))  # (h, w, c) float32
+            image = _with_channels(tf.io.decode_image(raw, channels=0, expand_animations=False), shape.channels)
+            image = tf.image.resize(image, (shape.height, shape.width))  # (h, w, c) float32
             decoded[name] = image / 255.0
         return decoded
 

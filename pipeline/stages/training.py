@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from models.spec import ArchitectureSettings
+from pipeline.stages.features import SplitArrays
+from pipeline.stages.preprocessor import Preprocessor
 
 logger = logging.getLogger(__name__)
 
@@ -47,28 +49,29 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class TrainingResult:
+    model: object  # the fitted keras.Model, best epoch's weights when early stopping restored them
     history: dict[str, list[float]]  # per epoch, every epoch, resumed ones included
     resumed_from_epoch: int  # 0 for a fresh start
+    history_csv: Path  # the per-epoch CSV, in the work folder
+    tensorboard: Path  # the TensorBoard logs, in the work folder
     debug: dict | None = None  # first and last loss of a debug run
-    validation_metrics: dict[str, float] | None = None  # the final model on the validation split
 
 
 def train(
-    train_data: tuple[dict, np.ndarray],
-    validation_data: tuple[dict, np.ndarray],
-    preprocessor: dict,
+    train_data: SplitArrays,
+    validation_data: SplitArrays,
+    preprocessor: Preprocessor,
     config: TrainingConfig,
     *,
-    model_dir: Path,
     work_dir: Path,
     on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrainingResult:
-    """Fit, then save `model.keras` and the history into model_dir.
+    """Fit a model of the configured architecture; the caller saves it.
 
     Args:
-        train_data, validation_data: (model inputs, labels) from the features stage.
-        model_dir: where the finished model goes (normally a temporary path renamed by the caller).
-        work_dir: stable folder for checkpoints, the history CSV and TensorBoard logs.
+        train_data, validation_data: the features stage's arrays of the two splits.
+        work_dir: stable folder for checkpoints, the history CSV and TensorBoard logs: a
+            killed training started again with the same folder resumes after its last epoch.
         on_epoch: called with (epochs done, epochs planned) after each epoch.
 
     Raises:
@@ -79,7 +82,6 @@ def train(
     import tensorflow as tf
 
     import models
-    from pipeline.stages.features import model_spec
     from pipeline.stages.tfdata import make_dataset
 
     _seed_everything(config, keras, tf)
@@ -93,7 +95,7 @@ def train(
         _clear(work_dir)  # leftovers of a run that finished training but not its rename
     work_dir.mkdir(parents=True, exist_ok=True)
 
-    spec = model_spec(preprocessor)
+    spec = preprocessor.model_spec()
     with _strategy(tf).scope():
         model = models.build_model(config.architecture, spec, settings)
         model.compile(
@@ -103,15 +105,9 @@ def train(
             jit_compile=config.xla and not config.deterministic,
         )
     train_set = make_dataset(
-        *_targets(train_data, spec, preprocessor),
-        preprocessor,
-        batch_size=config.batch_size,
-        shuffle=True,
-        seed=config.seed,
+        *_targets(train_data, spec), preprocessor, batch_size=config.batch_size, shuffle=True, seed=config.seed
     )
-    validation_set = make_dataset(
-        *_targets(validation_data, spec, preprocessor), preprocessor, batch_size=config.batch_size
-    )
+    validation_set = make_dataset(*_targets(validation_data, spec), preprocessor, batch_size=config.batch_size)
     start: dict[str, int] = {}  # the first epoch this process runs: > 0 when a checkpoint was restored
     callbacks = _callbacks(config, work_dir, backup_dir, start, on_epoch, keras)
     model.fit(
@@ -119,34 +115,17 @@ def train(
         validation_data=validation_set,
         epochs=config.epochs,
         callbacks=callbacks,
-        class_weight=_class_weights(train_data[1], spec.n_outputs) if config.class_weights else None,
+        class_weight=_class_weights(train_data.labels, spec.n_outputs) if config.class_weights else None,
         shuffle=False,
         verbose=config.verbose,
     )  # the dataset shuffles itself
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model.save(model_dir / "model.keras")
     history = read_history(work_dir / HISTORY_FILE)
-    shutil.copy(work_dir / HISTORY_FILE, model_dir / HISTORY_FILE)
-    if (work_dir / "tensorboard").exists():
-        shutil.copytree(work_dir / "tensorboard", model_dir / "tensorboard", dirs_exist_ok=True)
     debug = _debug_verdict(history) if config.debug else None
-    validation_metrics = _validation_metrics(model, validation_data, preprocessor)
     resumed_from = start.get("epoch", len(history.get("loss", [])))
     if resumed_from:
         logger.info("resumed from a checkpoint after epoch %d", resumed_from)
-    return TrainingResult(history, resumed_from, debug, validation_metrics)
-
-
-def _validation_metrics(model, validation_data: tuple[dict, np.ndarray], preprocessor: dict) -> dict[str, float]:
-    """The evaluation metrics on the validation split: what tuning ranks trials by."""
-    from pipeline.stages.evaluation import task_metrics
-    from pipeline.stages.prediction import predict
-
-    features, labels = validation_data
-    outputs = predict(model, features, preprocessor)
-    known = labels >= 0 if preprocessor["task"] == "classification" else np.ones(len(labels), bool)
-    return task_metrics(preprocessor["task"], labels[known], outputs[known])
+    return TrainingResult(model, history, resumed_from, work_dir / HISTORY_FILE, work_dir / "tensorboard", debug)
 
 
 def _seed_everything(config: TrainingConfig, keras, tf) -> None:
@@ -167,14 +146,15 @@ def _strategy(tf):
     return tf.distribute.MirroredStrategy([gpu.name for gpu in gpus])
 
 
-def _first(data: tuple[dict, np.ndarray], count: int) -> tuple[dict, np.ndarray]:
-    features, labels = data
-    return {name: values[:count] for name, values in features.items()}, labels[:count]
+def _first(data: SplitArrays, count: int) -> SplitArrays:
+    return SplitArrays(
+        {name: values[:count] for name, values in data.features.items()}, data.labels[:count], data.example_ids[:count]
+    )
 
 
-def _targets(data: tuple[dict, np.ndarray], spec, preprocessor) -> tuple[dict, np.ndarray]:
+def _targets(data: SplitArrays, spec) -> tuple[dict, np.ndarray]:
     """One-hot labels for classification (label smoothing needs them), float targets otherwise."""
-    features, labels = data
+    features, labels = data.features, data.labels
     if spec.task == "classification":
         known = labels >= 0  # a class unseen in training cannot be learned or scored
         features = {name: values[known] for name, values in features.items()}

@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from pipeline.common.columns import (
     DUPLICATE_KEY,
     EXAMPLE_ID,
+    EXAMPLE_ID_LENGTH,
     REASON,
     SOURCE_COLUMNS,
     SOURCE_FILE,
@@ -24,15 +25,15 @@ from pipeline.common.columns import (
 )
 from pipeline.errors import DataError
 from pipeline.stages.fingerprint import file_sha256
+from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.schema import Schema, parse_numbers
-from pipeline.store.tables import predictions as predictions_table
 
 SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
 # The model computes in float32: a larger magnitude would be infinite there, and its standardised
 # value with it. Larger than float64 (1e400) parses as infinite and is rejected as such.
 MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 # Ids end up in predictions.example_id; a longer one would fail the night's database load.
-MAX_ID_CHARACTERS = predictions_table.c.example_id.type.length
+MAX_ID_CHARACTERS = EXAMPLE_ID_LENGTH
 # Formats tf.io.decode_image reads; Pillow opens more (TIFF), which would fail later, mid-training.
 DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
@@ -143,21 +144,16 @@ def validate(
     return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
 
 
-def unseen_values(valid: pd.DataFrame, preprocessor: dict, label: str) -> list[Problem]:
+def unseen_values(valid: pd.DataFrame, preprocessor: Preprocessor) -> list[Problem]:
     """Values a fitted preprocessor never saw, as problems that reject nothing.
 
     Categories outside the vocabulary are scored through the out-of-vocabulary bucket; a label
     of a labeled batch that is no class of the model is kept (the model cannot predict it).
     """
-    known = {
-        column: (
-            set(fitted["vocabulary"]),
-            "a category in the model's vocabulary (others are scored as out-of-vocabulary)",
-        )
-        for column, fitted in preprocessor["categorical"].items()
-    }
-    if preprocessor["task"] == "classification" and label in valid.columns:
-        known[label] = (set(preprocessor["classes"]), "a class the model knows (the row is scored)")
+    outside = "a category in the model's vocabulary (others are scored as out-of-vocabulary)"
+    known = {column: (set(vocabulary), outside) for column, vocabulary in preprocessor.categorical.items()}
+    if preprocessor.is_classification and preprocessor.label in valid.columns:
+        known[preprocessor.label] = (set(preprocessor.classes), "a class the model knows (the row is scored)")
     problems = []
     for column, (values, expected) in known.items():
         unseen = (valid[column].notna() & ~valid[column].astype(str).isin(values)).to_numpy()

@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,6 +36,7 @@ __all__ = [
     "DatabaseUnavailable",
     "alembic_config",
     "connect",
+    "connect_for_reading",
     "current_revision",
     "dispose_all",
     "head_revision",
@@ -115,6 +114,29 @@ def connect(url: str) -> sa.Engine:
     return engine
 
 
+def connect_for_reading(url: str) -> sa.Engine | None:
+    """The engine for ``url`` when its schema is at head already; None when it is not (a SQLite
+    file not created yet, an empty or older database). Creates and migrates nothing: what a
+    completeness check uses, since checking must never change the database.
+
+    Raises:
+        DatabaseUnavailable: the server cannot be reached or refuses the login.
+    """
+    if missing_sqlite_file(url) is not None:
+        return None
+    engine = _engine(url)
+    with _lock:
+        if url in _upgraded:
+            return engine
+    with _open(url, engine) as connection:
+        current = _stored_revision(connection)
+    if current != head_revision():
+        return None
+    with _lock:
+        _upgraded.add(url)
+    return engine
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade the schema at ``url`` to ``revision``; a no-op when it is there already."""
     engine = _engine(url)
@@ -185,9 +207,9 @@ def _unavailable_translator(url: str):
             return None  # the pool replaces the dead connection by itself
         original = context.original_exception
         if context.connection is None and _is_connection_error(context.dialect, original):
-            return _unavailable(url, _describe(original))  # could not connect at all
+            return unavailable(url, describe(original))  # could not connect at all
         if context.is_disconnect:
-            return _unavailable(url, f"the connection was lost: {_describe(original)}")
+            return unavailable(url, f"the connection was lost: {describe(original)}")
         return None
 
     return translate
@@ -209,7 +231,7 @@ def _create_sqlite_engine(url: str, parsed: sa.URL) -> sa.Engine:
         try:
             _create_sqlite_file(path)
         except OSError as exc:
-            raise _unavailable(url, f"{exc.strerror or exc}: {exc.filename}") from exc
+            raise unavailable(url, f"{exc.strerror or exc}: {exc.filename}") from exc
     engine = sa.create_engine(parsed, connect_args=connect_args, **kwargs)
     sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
     return engine
@@ -254,20 +276,20 @@ def _open(url: str, engine: sa.Engine) -> sa.Connection:
     try:
         return engine.connect()
     except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        raise _unavailable(url, _reason(exc)) from exc
+        raise unavailable(url, _reason(exc)) from exc
 
 
 def _reason(exc: sa_exc.DBAPIError) -> str:
-    return _describe(exc.orig if exc.orig is not None else exc)
+    return describe(exc.orig if exc.orig is not None else exc)
 
 
-def _describe(error: BaseException) -> str:
+def describe(error: BaseException) -> str:
     """The driver's message on one line, passwords masked; the class name if it has none."""
     lines = (line.strip() for line in str(error).splitlines())
     return redact_secrets(" ".join(line for line in lines if line)) or type(error).__name__
 
 
-def _unavailable(url: str, reason: str) -> DatabaseUnavailable:
+def unavailable(url: str, reason: str) -> DatabaseUnavailable:
     message = f"database {mask_url(url)} is unavailable: {reason}"
     return DatabaseUnavailable(" ".join(message.split()))
 
@@ -326,84 +348,3 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-@contextmanager
-def locked_transaction(engine: sa.Engine, lock_key: int) -> Iterator[sa.Connection]:
-    """One transaction that holds a write lock from its first statement, committed on success.
-
-    PostgreSQL: ``pg_advisory_xact_lock(lock_key)`` (released at commit or rollback), so a second
-    writer of the same thing waits, then sees the first one's result. SQLite: ``BEGIN
-    IMMEDIATE`` (one writer anyway; pysqlite would otherwise BEGIN only at the first write, letting
-    check-then-write interleave with another process).
-
-    Raises:
-        DatabaseUnavailable: the connection was lost (a server restart, a killed backend) before
-            the commit, so the server rolled the transaction back: nothing of it was stored. Also
-            raised, saying so, when the connection is lost during the commit itself, whose
-            outcome is then unknown. The dead connection is discarded, not pooled.
-    """
-    with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif connection.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(lock_key)))
-        try:
-            yield connection
-        except BaseException as error:
-            lost = _lost_connection(connection, error)
-            if lost is None:
-                connection.rollback()
-                raise
-            _discard(connection)
-            raise _unavailable(
-                _shown_url(engine),
-                "the connection was lost during a transaction, which the server rolled back "
-                f"(nothing of it was stored): {_describe(lost)}",
-            ) from error
-        try:
-            connection.commit()
-        except BaseException as error:
-            lost = _lost_connection(connection, error)
-            if lost is None:
-                raise
-            _discard(connection)
-            raise _unavailable(
-                _shown_url(engine),
-                f"the connection was lost while committing; the outcome is unknown, run again: {_describe(lost)}",
-            ) from error
-
-
-def _lost_connection(connection: sa.Connection, error: BaseException) -> BaseException | None:
-    """The driver error behind ``error`` when it means the connection is gone, else None.
-
-    Recognises what the handle_error hook made of a lost connection (DatabaseUnavailable),
-    SQLAlchemy's wrapped errors, and raw driver errors (a COPY through the driver's cursor).
-    """
-    original: BaseException | None = error
-    if isinstance(original, DatabaseUnavailable):
-        original = original.__cause__
-    if isinstance(original, sa_exc.DBAPIError):
-        if original.connection_invalidated:
-            return original.orig
-        original = original.orig
-    if original is None or not isinstance(original, connection.dialect.loaded_dbapi.Error):
-        return None
-    if connection.invalidated:
-        return original
-    dbapi_connection = connection.connection.dbapi_connection
-    return original if connection.dialect.is_disconnect(original, dbapi_connection, None) else None
-
-
-def _discard(connection: sa.Connection) -> None:
-    """Throw a dead connection away (never back into the pool) and end its transaction."""
-    if not connection.invalidated:
-        connection.invalidate()
-    try:
-        connection.rollback()  # no round trip: an invalidated connection only resets its state
-    except sa_exc.SQLAlchemyError:
-        logger.debug("rollback of a lost connection failed", exc_info=True)
-
-
-def _shown_url(engine: sa.Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)

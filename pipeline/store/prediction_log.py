@@ -34,11 +34,11 @@ from pipeline.common.clock import utc_now
 from pipeline.common.columns import DRIFT_COLUMNS, FEEDBACK_COLUMNS, STATS_COLUMNS
 from pipeline.common.faults import pause_point
 from pipeline.common.jsonvalues import finite_or_none, is_missing
-from pipeline.store.database import locked_transaction
 from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages, row_writer
 from pipeline.store.tables import batches, drift_alerts_view, feature_stats, feedback
 from pipeline.store.tables import drift as drift_table
 from pipeline.store.tables import predictions as predictions_table
+from pipeline.store.transactions import locked_transaction
 from pipeline.store.values import (
     MAX_FEATURE,
     MAX_METHOD,

@@ -31,8 +31,8 @@ import sqlalchemy as sa
 from pipeline.common.clock import utc_now
 from pipeline.common.jsonvalues import finite_or_none, jsonable
 from pipeline.common.secrets import redact_secrets
-from pipeline.store.database import locked_transaction
 from pipeline.store.tables import MODEL_TASKS, model_events, model_versions, runs
+from pipeline.store.transactions import locked_transaction
 
 __all__ = ["RegistryError", "current_actor", "events", "production", "promote", "register", "rollback", "versions"]
 
@@ -181,6 +181,14 @@ def rollback(engine: sa.Engine, *, actor: str, reason: str | None) -> str:
         _switch(connection, restored, current, "rollback", actor, reason)
     logger.info("rollback: model %s is in production again (was %s)", restored, current)
     return restored
+
+
+def find(engine: sa.Engine, version: str) -> dict | None:
+    """The ``model_versions`` row of one version, as a dict; None when it is not registered."""
+    query = sa.select(model_versions).where(model_versions.c.version == version)
+    with engine.connect() as connection:
+        row = connection.execute(query).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def versions(engine: sa.Engine) -> list[dict]:

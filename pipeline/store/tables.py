@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from pipeline.common.columns import EXAMPLE_ID_LENGTH
 from pipeline.common.metrics import NAME_LENGTH, SLICE_LENGTH
 
 # Deterministic constraint names: Alembic's batch mode on SQLite can only alter or drop a
@@ -194,7 +195,7 @@ predictions = sa.Table(
     "predictions",
     metadata,
     sa.Column("batch_date", sa.Date(), primary_key=True),
-    sa.Column("example_id", sa.String(200), primary_key=True),
+    sa.Column("example_id", sa.String(EXAMPLE_ID_LENGTH), primary_key=True),
     sa.Column("model_version", sa.String(64), primary_key=True),
     sa.Column("prediction", sa.Text()),  # the class label, or the value for regression
     sa.Column("score", sa.Float()),  # top-class probability, or the predicted value
@@ -205,7 +206,7 @@ predictions = sa.Table(
 feedback = sa.Table(
     "feedback",
     metadata,
-    sa.Column("example_id", sa.String(200), primary_key=True),
+    sa.Column("example_id", sa.String(EXAMPLE_ID_LENGTH), primary_key=True),
     sa.Column("label", sa.Text(), nullable=False),
     sa.Column("label_value", sa.Float(), nullable=True),  # the label as a number, when it is one
     sa.Column("received_at", UtcDateTime()),
@@ -271,7 +272,7 @@ labeling_queue_view = sa.Table(
     "labeling_queue",
     view_metadata,
     sa.Column("batch_date", sa.Date()),
-    sa.Column("example_id", sa.String(200)),
+    sa.Column("example_id", sa.String(EXAMPLE_ID_LENGTH)),
     sa.Column("model_version", sa.String(64)),
     sa.Column("prediction", sa.Text()),
     sa.Column("score", sa.Float()),

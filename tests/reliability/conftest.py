@@ -358,7 +358,7 @@ def crash_output_problems(data: Path) -> list[str]:
     classes = _task_classes()
     problems = []
     for task, folder in crash_finished_outputs(data):
-        expected = (*classes[task].expected_files, "version.json")
+        expected = (*classes[task].artifact.FILES, "version.json")
         missing = [name for name in expected if not (folder / name).is_file()]
         if missing:
             problems.append(f"{task} {folder.relative_to(data)} is in place without {', '.join(missing)}")

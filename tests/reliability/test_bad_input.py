@@ -27,10 +27,11 @@ import pytest
 from PIL import Image
 
 from models import ArchitectureSettings, build_model
+from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import EXAMPLE_ID, IMAGE_PATH_COLUMN, REASON
 from pipeline.errors import DataError
 from pipeline.stages import features
-from pipeline.stages.prediction import PREDICTIONS, REJECTS, VALID, score_batch
+from pipeline.stages.prediction import score_batch
 from pipeline.stages.raw import iter_batch, read_feedback, read_raw
 from pipeline.stages.schema import DatasetConfig, infer_schema
 from pipeline.stages.validation import validate
@@ -63,7 +64,7 @@ def _fitted(path: Path, config: DatasetConfig, architecture: str):
     table = read_raw(path, LABEL)
     schema = infer_schema(table, config)
     preprocessor = features.fit(validate(table, schema).valid, schema)
-    return schema, preprocessor, build_model(architecture, features.model_spec(preprocessor), SMALL)
+    return schema, preprocessor, build_model(architecture, preprocessor.model_spec(), SMALL)
 
 
 def _tabular_config(path: Path, **overrides) -> DatasetConfig:
@@ -148,10 +149,10 @@ def test_nightly_batch(case: Case, tmp_path, tabular):
     chunks = iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS)
     if case.nightly.error:
         with pytest.raises(DataError, match=case.nightly.error) as error:
-            score_batch(chunks, schema, preprocessor, model, out_dir=out)
+            _score(chunks, preprocessor, model, out)
         _assert_one_line_naming_a_file(error.value, night)
         return
-    summary = score_batch(chunks, schema, preprocessor, model, out_dir=out)
+    summary = _score(chunks, preprocessor, model, out)
     predictions, valid, rejects = _outputs(out)
     _assert_handled(case.nightly, rows, summary.rows_scored, rejects[REASON].tolist(), summary.problems)
     assert (summary.rows_in, summary.rows_rejected) == (rows, len(rejects))
@@ -161,9 +162,16 @@ def test_nightly_batch(case: Case, tmp_path, tabular):
     CONTENT.get(case.name, lambda valid, labeled: None)(valid, False)
 
 
+def _score(chunks, preprocessor, model, out: Path):
+    """score_batch into a scores folder, as BatchPredict does."""
+    with NightScores(out).sink(preprocessor.schema) as sink:
+        return score_batch(chunks, preprocessor, model, sink)
+
+
 def _outputs(out: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    rejects = pd.read_csv(out / REJECTS, dtype=str, keep_default_na=False)
-    return pd.read_parquet(out / PREDICTIONS), pd.read_parquet(out / VALID), rejects
+    scores = NightScores(out)
+    rejects = pd.read_csv(scores.rejects_path, dtype=str, keep_default_na=False)
+    return scores.predictions(), scores.valid_rows(), rejects
 
 
 # What a handled case must have read, beyond the counts: (valid rows, labeled) -> None.
@@ -305,13 +313,7 @@ def test_image_night(name, what, file_name, kind, reason, tmp_path, images):
     for i in range(3):
         png(night / f"n{i}.png", shade=30 + i * 60)
     bad_image(kind, night / file_name)
-    summary = score_batch(
-        iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS),
-        schema,
-        preprocessor,
-        model,
-        out_dir=out,
-    )
+    summary = _score(iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
     predictions, _, rejects = _outputs(out)
     stem = Path(file_name).stem
     assert summary.rows_in == 4 and summary.rows_scored + summary.rows_rejected == 4
@@ -342,14 +344,12 @@ def test_missing_image_file_is_rejected_in_training_data_and_at_night(tmp_path):
     )
 
     preprocessor = features.fit(result.valid, schema)
-    model = build_model("cnn", features.model_spec(preprocessor), SMALL)
+    model = build_model("cnn", preprocessor.model_spec(), SMALL)
     night, out = tmp_path / "incoming", tmp_path / "scored"
     night.mkdir()
     out.mkdir()
     (night / "batch.csv").write_text("photo\n" + "".join(f"{p}\n" for p in photos[:3]) + f"{gone}\n")
-    summary = score_batch(
-        iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model, out_dir=out
-    )
+    summary = _score(iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
     _, _, rejects = _outputs(out)
     assert (summary.rows_scored, rejects[REASON].tolist()) == (3, ["photo: expected an existing image file"])
 
@@ -366,13 +366,7 @@ def test_a_bmp_at_night_for_a_grayscale_model_is_scored(tmp_path):
     Image.new("RGB", (8, 8), (10, 20, 30)).save(night / "n0.bmp")
     out = tmp_path / "scored"
     out.mkdir()
-    summary = score_batch(
-        iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS),
-        schema,
-        preprocessor,
-        model,
-        out_dir=out,
-    )
+    summary = _score(iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
     assert summary.rows_scored == 1
 
 
@@ -393,15 +387,13 @@ def test_sql_looking_strings_are_stored_verbatim_in_the_prediction_log(database_
     train = tmp_path / "train.csv"
     train.write_text(csv_text(rows, labeled=True))
     schema, preprocessor, model = _fitted(train, _tabular_config(train), "auto")
-    assert set(preprocessor["classes"]) == set(classes)
+    assert set(preprocessor.classes) == set(classes)
     night, out = tmp_path / "incoming", tmp_path / "scored"
     night.mkdir()
     out.mkdir()
     rows_written = BY_NAME["sql-looking-strings"].write(night, False)
-    summary = score_batch(
-        iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), schema, preprocessor, model, out_dir=out
-    )
-    predictions = pd.read_parquet(out / PREDICTIONS)
+    summary = _score(iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
+    predictions = NightScores(out).predictions()
     assert summary.rows_scored == rows_written == len(predictions)
 
     engine = database.connect(database_url)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.conftest import REPO_ROOT, crash_new_world
-from tests.reliability.test_crash import MID_LOAD, MODEL_SAVE, SEED, Trial, report, run_trial
+from tests.reliability.test_crash import MID_LOAD, SEED, Trial, report, run_trial
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ SPLIT_LOAD = {
 }
 # The stage writes straight into its final folder: no temporary path, no rename.
 NO_RENAME = {
-    "tasks/base.py": (
+    "tasks/base/stage.py": (
         "        with self.output().temporary_path() as temporary:\n            out_dir = Path(temporary)\n"
         "            out_dir.mkdir(parents=True)\n",
         "        with __import__('contextlib').nullcontext(self.output().path) as temporary:  # BROKEN\n"
@@ -72,7 +72,8 @@ def test_a_load_whose_delete_commits_alone_fails_the_harness(crash_nightly_world
 def test_a_stage_without_its_atomic_rename_fails_the_harness(tmp_path, capsys):
     started = time.monotonic()
     world = crash_new_world(tmp_path / "training", repo=broken_copy(tmp_path, NO_RENAME))
-    saving = Trial(("TrainModel",), MODEL_SAVE, poll="05_training/[0-9a-f]*/model.keras")
+    # Killed with the model saved and its side files not yet written.
+    saving = Trial(("TrainModel",), "model-folder:saved")
     kill = run_trial(world, saving, random.Random(SEED), 0)
     report(capsys, "broken: no atomic rename", [kill], started)
     with capsys.disabled():

@@ -1,6 +1,7 @@
 """The crash-safety mechanisms one by one, in-process and fast (the harness tests them whole):
 fsync before the rename, output locks, the cleanup of abandoned temporary outputs, stale runs
-settled at the first completeness check, and the opt-in pause points."""
+settled when a command first runs a task (never by a completeness check), and the opt-in pause
+points."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ import sqlalchemy as sa
 from luigi.configuration.cfg_parser import LuigiConfigParser
 from luigi.task_register import Register
 
+from pipeline.artifacts.folder import StageFolder
 from pipeline.common import faults
 from pipeline.store import database, ledger
 from tasks import base, recording
+from tasks.base import outputs
+from tasks.config import layout
 from tests.reliability.conftest import crash_config_text
 
 
@@ -44,17 +48,24 @@ def crash_config(tmp_path, monkeypatch) -> Path:
     database.dispose_all()
 
 
+class ToyFolder(StageFolder):
+    FILES = ("a.txt", "sub/b.txt")
+
+
 class CrashToyStage(base.StageTask):
     """A stage that writes two files, one in a sub-folder."""
 
-    folder = "98_crash_toy"
-    expected_files = ("a.txt", "sub/b.txt")
+    stage = "raw"
+    artifact = ToyFolder
     label = luigi.Parameter(default="x")
 
-    def build(self, out_dir: Path) -> base.Outcome:
-        (out_dir / "a.txt").write_text("a")
-        (out_dir / "sub").mkdir()
-        (out_dir / "sub" / "b.txt").write_text("b")
+    def output(self):
+        return luigi.LocalTarget(str(layout().root / "98_crash_toy" / self.version))
+
+    def build(self, out: ToyFolder) -> base.Outcome:
+        (out.path / "a.txt").write_text("a")
+        (out.path / "sub").mkdir()
+        (out.path / "sub" / "b.txt").write_text("b")
         return base.Outcome()
 
 
@@ -87,9 +98,9 @@ def test_contents_and_folder_are_synced_before_the_rename_and_the_parent_after(c
 
 def test_a_second_holder_of_an_output_lock_waits_or_is_told(crash_config, tmp_path):
     location = str(tmp_path / "data" / "somewhere")
-    with base.output_lock(location, owner="test") as held:
+    with outputs.output_lock(layout().locks(), location, owner="test") as held:
         assert held
-        lock_file = next((tmp_path / "data" / base.LOCKS).glob("*.lock"))
+        lock_file = next(layout().locks().glob("*.lock"))
         probe = subprocess.run(["flock", "--nonblock", str(lock_file), "true"])
         assert probe.returncode != 0, "another process got the lock while it was held"
         assert f"pid {os.getpid()}: test {location}" in lock_file.read_text()
@@ -107,19 +118,17 @@ def test_cleanup_removes_unlocked_temporary_outputs_and_spares_a_live_one(crash_
     stray_file = stage / "cccc.json-luigi-tmp-000000004"
     stray_file.write_text("{")
     # A live writer of version bbbb... holds its output lock (here: flock holding it for sleep).
-    with base.output_lock(str(stage / "bbbbbbbbbbbbbbbb"), owner="probe"):
+    with outputs.output_lock(layout().locks(), str(stage / "bbbbbbbbbbbbbbbb"), owner="probe"):
         pass  # creates the lock file
-    lock_file = next(
-        path for path in (tmp_path / "data" / base.LOCKS).glob("*.lock") if "bbbbbbbbbbbbbbbb" in path.read_text()
-    )
+    lock_file = next(path for path in layout().locks().glob("*.lock") if "bbbbbbbbbbbbbbbb" in path.read_text())
     holder = subprocess.Popen(["flock", str(lock_file), "sleep", "30"], start_new_session=True)
     try:
         deadline = time.monotonic() + 10
         while subprocess.run(["flock", "--nonblock", str(lock_file), "true"]).returncode == 0:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        with base.output_lock(task.output_location(), owner=task.task_family):
-            task._remove_abandoned_attempts()
+        with outputs.output_lock(layout().locks(), task.output_location(), owner=task.task_family):
+            task.before_run()
     finally:
         os.killpg(holder.pid, 9)
         holder.wait()
@@ -127,7 +136,7 @@ def test_cleanup_removes_unlocked_temporary_outputs_and_spares_a_live_one(crash_
     assert live.exists(), "a temporary folder that a live process is writing was removed"
 
 
-def test_the_first_completeness_check_settles_a_dead_process_run(crash_config, tmp_path, monkeypatch):
+def test_a_command_settles_a_dead_process_run_before_anything_is_scheduled(crash_config, tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'data' / 'db.sqlite'}"
     engine = database.connect(url)
     run_id = ledger.start_run(
@@ -137,20 +146,28 @@ def test_the_first_completeness_check_settles_a_dead_process_run(crash_config, t
     gone.wait()
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE runs SET pid = :pid WHERE run_id = :run"), {"pid": gone.pid, "run": run_id})
-    recording.engine_for.cache_clear()
-    monkeypatch.setattr(recording, "_settle_tried", set())
-    assert CrashToyStage().complete() is False  # nothing built: the check itself settles the run
+    monkeypatch.setattr(recording, "_settled", set())
+    task = CrashToyStage()  # a command's first task: even one that finds everything complete settles
     with engine.connect() as connection:
         status = connection.execute(sa.text("SELECT status FROM runs WHERE run_id = :run"), {"run": run_id}).scalar()
     assert status == "abandoned"
+    assert task.complete() is False
 
 
-def test_an_unreachable_database_does_not_fail_a_completeness_check(crash_config, monkeypatch, caplog):
+def test_a_completeness_check_neither_creates_nor_migrates_a_database(crash_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(recording, "_settled", set())
+    assert CrashToyStage().complete() is False
+    assert not (tmp_path / "data" / "db.sqlite").exists()
+
+
+def test_an_unreachable_database_does_not_fail_a_command_that_needs_none(crash_config, monkeypatch, caplog):
     monkeypatch.setenv("OVERNIGHT_DATABASE_URL", "postgresql+psycopg2://nobody@127.0.0.1:1/none?connect_timeout=1")
-    monkeypatch.setattr(recording, "_settle_tried", set())
+    monkeypatch.setattr(recording, "_settled", set())
     assert CrashToyStage().complete() is False
     assert "stale runs not checked" in caplog.text
-    assert CrashToyStage(label="y").complete() is False  # tried once per process, not per task
+    caplog.clear()
+    assert CrashToyStage(label="y").complete() is False
+    assert "stale runs not checked" not in caplog.text  # tried once per process, not per task
 
 
 def test_pause_points_do_nothing_unless_named(monkeypatch, capsys):

@@ -400,15 +400,15 @@ def test_no_sql_is_assembled_from_data_or_config_text():
 def test_a_model_with_a_lambda_layer_is_refused(tmp_path):
     import keras
 
-    from pipeline.stages.prediction import MODEL_FILE, load_model
+    from pipeline.artifacts.model import MODEL, ModelFolder
 
     inputs = keras.Input(shape=(2,))
     # Arbitrary code inside the model file: safe mode must refuse to run it on load.
     outputs = keras.layers.Lambda(lambda tensor: tensor * 2)(inputs)
-    keras.Model(inputs, outputs).save(tmp_path / MODEL_FILE)
+    keras.Model(inputs, outputs).save(tmp_path / MODEL)
 
     with pytest.raises(ValueError, match="safe_mode"):
-        load_model(tmp_path)
+        ModelFolder(tmp_path).load_model()
 
 
 # --- the read-only role --------------------------------------------------------------------------

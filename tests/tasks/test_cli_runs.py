@@ -207,13 +207,14 @@ def test_a_real_run_records_cpu_and_memory(configure, tabular_csv, tmp_path):
 def test_gpu_tasks_pay_for_gpu_seconds(monkeypatch, task, gpu_s):
     from types import SimpleNamespace
 
+    import tasks
     from pipeline.common import environment
     from tasks.base import RecordedTask
 
     monkeypatch.setattr(environment, "gpu_name", lambda: "NVIDIA H100 80GB HBM3")
     meter = SimpleNamespace(stop=lambda: environment.Usage(wall_s=1800.0, cpu_s=900.0, peak_memory_mb=64.0))
-    used = RecordedTask._resources_used(
-        SimpleNamespace(task_family=task), meter, {"price_per_hour": 2.0, "gpu_price_per_hour": 4.0}
+    used = RecordedTask._usage(
+        SimpleNamespace(gpu=getattr(tasks, task).gpu), meter, {"price_per_hour": 2.0, "gpu_price_per_hour": 4.0}
     )
 
     assert used == {

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from luigi.execution_summary import LuigiStatusCode
 
+from pipeline.artifacts.model import ModelFolder
 from pipeline.store import database
 from tasks import EvaluateModel, TrainModel
 from tests.tasks.support import build, fresh
@@ -89,10 +90,10 @@ def test_changed_data_file_reruns_every_stage_into_new_folders(configure, tabula
 
 
 def _chain(task):
+    """The task and its first upstream task, and that one's, down to the raw data."""
     tasks = [task]
     while tasks[-1].requires():
-        upstream = tasks[-1].requires()
-        tasks.append(upstream[0] if isinstance(upstream, list) else upstream)
+        tasks.append(next(iter(tasks[-1].requires().values())))
     return tasks
 
 
@@ -120,9 +121,9 @@ def test_csv_data_sets_train_with_only_a_config_file(configure, request, fixture
 def test_text_column_is_inferred_and_embedded(configure, text_csv):
     configure(dataset={"path": str(text_csv), "label": "sentiment"})
     assert build(TrainModel()).status in SUCCEEDED
-    preprocessor = json.loads((Path(fresh(TrainModel).output().path) / "preprocessor.json").read_text())
-    assert preprocessor["schema"]["kinds"] == {"review": "text"}
-    assert "indeed" in preprocessor["text"]["review"]["vocabulary"]
+    preprocessor = ModelFolder(Path(fresh(TrainModel).output().path)).preprocessor()
+    assert preprocessor.schema.kinds == {"review": "text"}
+    assert "indeed" in preprocessor.text["review"].vocabulary
 
 
 def test_rejected_rows_are_kept_with_reasons_and_counted_in_the_run(configure, tabular_csv, tmp_path):

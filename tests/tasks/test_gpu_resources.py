@@ -49,8 +49,9 @@ echo "NVIDIA H100 80GB HBM3, 81559 MiB"
 """
 
 
-def _offered_gpus(tmp_path, config: str, **env) -> dict:
-    """`import tasks` in a fresh process with two listed cards: the resources Luigi will schedule with."""
+def _offered_gpus(tmp_path, config: str, create_task: bool = True, **env) -> dict:
+    """A fresh process with two listed cards creates its first task (as the luigi command does before
+    it builds its scheduler): the resources Luigi will schedule with."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
@@ -62,9 +63,10 @@ def _offered_gpus(tmp_path, config: str, **env) -> dict:
         "LUIGI_CONFIG_PATH": str(tmp_path / "gpu.cfg"),
         **env,
     }
+    first_task = "tasks.SplitData(); " if create_task else ""
     code = (
-        "import json, sys, luigi, tasks; print(json.dumps([luigi.configuration.get_config().getintdict('resources'),"
-        " 'tensorflow' in sys.modules]))"
+        f"import json, sys, luigi, tasks; {first_task}"
+        "print(json.dumps([luigi.configuration.get_config().getintdict('resources'), 'tensorflow' in sys.modules]))"
     )
     completed = subprocess.run(
         [sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=120, check=True
@@ -76,6 +78,11 @@ def _offered_gpus(tmp_path, config: str, **env) -> dict:
 
 def test_the_cards_found_at_start_are_offered_as_the_gpu_resource(tmp_path):
     assert _offered_gpus(tmp_path, "[core]\nlocal_scheduler = true\n") == {"gpu": 2}
+
+
+def test_import_tasks_only_defines_classes(tmp_path):
+    # No nvidia-smi and no change to Luigi's configuration until a task is created.
+    assert _offered_gpus(tmp_path, "[core]\nlocal_scheduler = true\n", create_task=False) == {}
 
 
 def test_cuda_visible_devices_narrows_the_offer(tmp_path):

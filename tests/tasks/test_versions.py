@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tasks import EvaluateModel, FitPreprocessor, IngestData, SplitData, TrainModel, ValidateData
+from tasks.base import versions as code_versions
 from tests.tasks.support import fresh
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def versions() -> dict[str, str]:
@@ -47,11 +51,16 @@ def test_a_data_file_changes_every_version(configure, tabular_csv):
 
 def test_stage_code_changes_that_stage_and_later(configure, tabular_csv, tmp_path, monkeypatch):
     configure(dataset={"path": str(tabular_csv)})
-    stage_code = tmp_path / "split_code.py"
-    stage_code.write_text("RULE = 1\n")
-    monkeypatch.setattr(SplitData, "code", (str(stage_code),))
+    repository = tmp_path / "repository"  # the code is read from a copy, so the copy may be edited
+    for folder in ("pipeline", "models", "tasks"):
+        shutil.copytree(REPO_ROOT / folder, repository / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(code_versions, "REPO_ROOT", repository)
+    code_versions.forget()
     before = versions()
-    stage_code.write_text("RULE = 2\n")
+    split_code = repository / "pipeline" / "stages" / "split.py"
+    split_code.write_text(split_code.read_text() + "\nRULE = 2\n")
+    code_versions.forget()
     after = versions()
+    code_versions.forget()
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"SplitData", "FitPreprocessor", "TrainModel", "EvaluateModel"}

@@ -6,18 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.stages import features
-from pipeline.stages.features import (
-    MISSING_ID,
-    OUT_OF_VOCABULARY_ID,
-    encode_labels,
-    fit,
-    load_arrays,
-    model_spec,
-    save_arrays,
-    tokenize,
-    transform,
-)
+from pipeline.stages.features import encode_labels, fit, tokenize, transform
+from pipeline.stages.preprocessor import MISSING_ID, OUT_OF_VOCABULARY_ID, ImageShape, Preprocessor, input_name
 from pipeline.stages.schema import Schema
 
 SCHEMA = Schema(
@@ -57,28 +47,30 @@ def preprocessor():
 
 
 def test_fit_uses_train_statistics_only(preprocessor):
-    numeric = preprocessor["numeric"]
-    assert numeric["columns"] == ["mass", "depth"]
-    assert numeric["medians"] == [2.5, 5.0]  # median of 1, 2, 3, 10
+    numeric = preprocessor.numeric
+    assert numeric.columns == ("mass", "depth")
+    assert numeric.medians == (2.5, 5.0)  # median of 1, 2, 3, 10
     # mean and std after imputing the median: 1, 2, 3, 2.5, 10
-    assert numeric["means"][0] == pytest.approx(np.mean([1, 2, 3, 2.5, 10]))
-    assert numeric["stds"][0] == pytest.approx(np.std([1, 2, 3, 2.5, 10]))
-    assert numeric["stds"][1] == 1.0
+    assert numeric.means[0] == pytest.approx(np.mean([1, 2, 3, 2.5, 10]))
+    assert numeric.stds[0] == pytest.approx(np.std([1, 2, 3, 2.5, 10]))
+    assert numeric.stds[1] == 1.0
     # Fitting on train plus test would move the statistics: the test rows were not used.
     both = fit(pd.concat([_train(), _test()], ignore_index=True), SCHEMA)
-    assert both["numeric"]["medians"] != numeric["medians"]
-    assert "Atlantis" not in preprocessor["categorical"]["island"]["vocabulary"]
+    assert both.numeric.medians != numeric.medians
+    assert "Atlantis" not in preprocessor.categorical["island"]
 
 
 def test_preprocessor_is_plain_json(preprocessor):
-    assert json.loads(json.dumps(preprocessor)) == preprocessor
+    document = preprocessor.to_json()
+    assert json.loads(json.dumps(document)) == document
+    assert Preprocessor.from_json(json.loads(json.dumps(document))) == preprocessor
 
 
 def test_transform_imputes_train_median_and_sets_the_missing_flag(preprocessor):
     numeric = transform(_test(), preprocessor)["numeric"]
     assert numeric.shape == (2, 4)  # (rows, 2 * numeric columns)
     assert numeric.dtype == np.float32
-    mean, std = preprocessor["numeric"]["means"][0], preprocessor["numeric"]["stds"][0]
+    mean, std = preprocessor.numeric.means[0], preprocessor.numeric.stds[0]
     assert numeric[1, 0] == pytest.approx((2.5 - mean) / std)  # imputed with the train median
     assert numeric[0, 0] == pytest.approx((1000.0 - mean) / std)
     assert numeric[:, 2].tolist() == [0.0, 1.0]  # missing flag of mass
@@ -93,8 +85,8 @@ def test_transformed_train_numeric_is_standardised(preprocessor):
 
 
 def test_categorical_out_of_vocabulary_is_1_and_missing_is_0(preprocessor):
-    vocabulary = preprocessor["categorical"]["island"]["vocabulary"]
-    assert vocabulary == ["Biscoe", "Dream"]  # most frequent first, missing not a token
+    vocabulary = preprocessor.categorical["island"]
+    assert vocabulary == ("Biscoe", "Dream")  # most frequent first, missing not a token
     encoded = transform(_test(), preprocessor)["categorical__island"]
     assert encoded.shape == (2, 1) and encoded.dtype == np.int32
     assert encoded[:, 0].tolist() == [OUT_OF_VOCABULARY_ID, MISSING_ID]
@@ -106,7 +98,7 @@ def test_categorical_vocabulary_is_capped():
     schema = Schema(label="y", task="classification", kinds={"c": "categorical"})
     train = pd.DataFrame({"c": ["a", "a", "a", "b", "b", "c"], "y": ["0"] * 6})
     fitted = fit(train, schema, max_vocabulary=2)
-    assert fitted["categorical"]["c"]["vocabulary"] == ["a", "b"]
+    assert fitted.categorical["c"] == ("a", "b")
     assert transform(train, fitted)["categorical__c"][:, 0].tolist() == [2, 2, 2, 3, 3, 1]
 
 
@@ -116,30 +108,30 @@ def test_tokenize_lowercases_words_and_ignores_missing():
 
 
 def test_text_is_tokenised_padded_with_0_and_unknown_words_are_1(preprocessor):
-    fitted = preprocessor["text"]["note"]
-    assert fitted["vocabulary"][0] == "big"  # 4 occurrences
-    index = {token: i + 2 for i, token in enumerate(fitted["vocabulary"])}
+    fitted = preprocessor.text["note"]
+    assert fitted.vocabulary[0] == "big"  # 4 occurrences
+    index = {token: i + 2 for i, token in enumerate(fitted.vocabulary)}
     encoded = transform(_test(), preprocessor)["text__note"]
-    assert encoded.dtype == np.int32 and encoded.shape == (2, fitted["length"])
+    assert encoded.dtype == np.int32 and encoded.shape == (2, fitted.length)
     assert encoded[0].tolist()[:3] == [OUT_OF_VOCABULARY_ID, OUT_OF_VOCABULARY_ID, index["big"]]
-    assert encoded[0, 3:].tolist() == [0] * (fitted["length"] - 3)
-    assert encoded[1].tolist() == [0] * fitted["length"]
+    assert encoded[0, 3:].tolist() == [0] * (fitted.length - 3)
+    assert encoded[1].tolist() == [0] * fitted.length
 
 
 def test_text_length_is_the_95th_percentile_capped():
     schema = Schema(label="y", task="classification", kinds={"t": "text"})
     texts = ["w " * 5] * 19 + ["w " * 100]  # one long outlier
     train = pd.DataFrame({"t": texts, "y": ["0"] * 20})
-    assert fit(train, schema)["text"]["t"]["length"] == int(np.percentile([5] * 19 + [100], 95))
-    assert fit(train, schema, max_text_length=3)["text"]["t"]["length"] == 3
+    assert fit(train, schema).text["t"].length == int(np.percentile([5] * 19 + [100], 95))
+    assert fit(train, schema, max_text_length=3).text["t"].length == 3
     encoded = transform(train, fit(train, schema, max_text_length=3))["text__t"]
     assert encoded.shape == (20, 3)  # long texts are cut
     empty = pd.DataFrame({"t": [None, ""], "y": ["0", "0"]})
-    assert fit(empty, schema)["text"]["t"]["length"] == 1  # never zero
+    assert fit(empty, schema).text["t"].length == 1  # never zero
 
 
 def test_classes_are_sorted_naturally(preprocessor):
-    assert preprocessor["classes"] == ["2", "10", "Adelie"]
+    assert preprocessor.classes == ("2", "10", "Adelie")
 
 
 def test_encode_labels_gives_minus_one_for_an_unseen_class(preprocessor):
@@ -153,29 +145,29 @@ def test_regression_target_statistics_and_labels():
     schema = Schema(label="price", task="regression", kinds={"mass": "numeric"})
     train = pd.DataFrame({"mass": [1.0, 2.0, 3.0], "price": [10.0, 20.0, 60.0]})
     fitted = fit(train, schema)
-    assert "classes" not in fitted
-    assert fitted["target_mean"] == pytest.approx(30.0)
-    assert fitted["target_std"] == pytest.approx(np.std([10, 20, 60]))
+    assert "classes" not in fitted.to_json()
+    assert fitted.target_mean == pytest.approx(30.0)
+    assert fitted.target_std == pytest.approx(np.std([10, 20, 60]))
     labels = encode_labels(train["price"], fitted)
     assert labels.dtype == np.float32 and labels.tolist() == [10.0, 20.0, 60.0]
     constant = fit(pd.DataFrame({"mass": [1.0, 2.0], "price": [5.0, 5.0]}), schema)
-    assert constant["target_std"] == 1.0
-    spec = model_spec(fitted)
+    assert constant.target_std == 1.0
+    spec = fitted.model_spec()
     assert (spec.task, spec.n_outputs) == ("regression", 1)
-    assert spec.target_mean == pytest.approx(30.0) and spec.target_std == pytest.approx(fitted["target_std"])
+    assert spec.target_mean == pytest.approx(30.0) and spec.target_std == pytest.approx(fitted.target_std)
 
 
 def test_model_spec_shapes_and_vocabulary_sizes(preprocessor):
-    spec = model_spec(preprocessor)
+    spec = preprocessor.model_spec()
     assert (spec.task, spec.n_outputs) == ("classification", 3)
     by_name = {input_spec.name: input_spec for input_spec in spec.inputs}
     assert list(by_name) == ["numeric", "categorical__island", "text__note"]
     assert by_name["numeric"].shape == (4,)
     assert by_name["categorical__island"].shape == (1,)
     assert by_name["categorical__island"].vocabulary_size == 2 + 2  # Biscoe, Dream, missing, OOV
-    text = preprocessor["text"]["note"]
-    assert by_name["text__note"].shape == (text["length"],)
-    assert by_name["text__note"].vocabulary_size == len(text["vocabulary"]) + 2
+    text = preprocessor.text["note"]
+    assert by_name["text__note"].shape == (text.length,)
+    assert by_name["text__note"].vocabulary_size == len(text.vocabulary) + 2
     # The spec matches what transform produces.
     arrays = transform(_test(), preprocessor)
     assert {name: arrays[name].shape[1:] for name in arrays} == {n: s.shape for n, s in by_name.items()}
@@ -187,44 +179,17 @@ def test_image_columns_stay_paths_and_size_comes_from_the_first_image(tmp_path, 
     schema = Schema(label="y", task="classification", kinds={"photo": "image"})
     train = pd.DataFrame({"photo": [str(first), str(gray)], "y": ["cat", "dog"]})
     fitted = fit(train, schema)
-    assert fitted["image"]["photo"] == {"height": 10, "width": 12, "channels": 3}
-    assert fit(train, schema, image_size=(32, 24))["image"]["photo"] == {"height": 32, "width": 24, "channels": 3}
-    assert fit(train.iloc[::-1], schema)["image"]["photo"]["channels"] == 1
+    assert fitted.image["photo"] == ImageShape(height=10, width=12, channels=3)
+    assert fit(train, schema, image_size=(32, 24)).image["photo"] == ImageShape(height=32, width=24, channels=3)
+    assert fit(train.iloc[::-1], schema).image["photo"].channels == 1
     arrays = transform(train, fitted)
     assert arrays["image__photo"].tolist() == [str(first), str(gray)]
-    assert model_spec(fitted).inputs[0].shape == (10, 12, 3)
-
-
-def test_save_and_load_arrays_round_trip(tmp_path, preprocessor):
-    arrays = transform(_test(), preprocessor)
-    labels = encode_labels(_test()["species"], preprocessor)
-    path = tmp_path / "test.npz"
-    save_arrays(path, arrays, labels, ["id-1", "id-2"])
-    loaded, loaded_labels, ids = load_arrays(path)
-    assert set(loaded) == set(arrays)
-    for name in arrays:
-        np.testing.assert_array_equal(loaded[name], arrays[name])
-        assert loaded[name].dtype == arrays[name].dtype
-    np.testing.assert_array_equal(loaded_labels, labels)
-    assert ids.tolist() == ["id-1", "id-2"]
-
-
-def test_save_arrays_without_labels(tmp_path, preprocessor):
-    path = tmp_path / "batch.npz"
-    save_arrays(path, transform(_test(), preprocessor), None, ["a", "b"])
-    _, labels, ids = load_arrays(path)
-    assert labels is None and ids.tolist() == ["a", "b"]
-
-
-def test_save_arrays_refuses_object_arrays(tmp_path):
-    with pytest.raises(TypeError, match="object arrays would be pickled: image__photo"):
-        save_arrays(tmp_path / "x.npz", {"image__photo": np.array(["a", None], dtype=object)}, None, ["1", "2"])
-    assert not (tmp_path / "x.npz").exists()
+    assert fitted.model_spec().inputs[0].shape == (10, 12, 3)
 
 
 def test_input_name():
-    assert features.input_name("numeric", "mass") == "numeric"
-    assert features.input_name("text", "note") == "text__note"
+    assert input_name("numeric", "mass") == "numeric"
+    assert input_name("text", "note") == "text__note"
 
 
 def test_fit_and_transform_do_not_mutate_their_input(preprocessor):

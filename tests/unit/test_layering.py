@@ -21,6 +21,12 @@ LIBRARY_MODULES = [
     "pipeline.stages.features",
     "pipeline.stages.evaluation",
     "pipeline.stages.schema",
+    "pipeline.stages.registry",
+    "pipeline.artifacts.model",
+    "pipeline.artifacts.prediction",
+    "pipeline.store.ledger",
+    "pipeline.rendering.reports.nightly",
+    "pipeline.layout",
     "models",
 ]
 PICKLERS = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "joblib", "shelve"}

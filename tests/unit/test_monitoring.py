@@ -10,14 +10,8 @@ from PIL import Image
 
 from pipeline.common.columns import DRIFT_COLUMNS, STATS_COLUMNS
 from pipeline.stages.drift_statistics import js_noise, ks_noise, psi, psi_noise
-from pipeline.stages.monitoring import (
-    DriftThresholds,
-    alert_line,
-    compare,
-    derived_features,
-    prediction_profile,
-    reference_profile,
-)
+from pipeline.stages.monitoring import DriftThresholds, alert_line, compare
+from pipeline.stages.profiles import derived_features, prediction_profile, reference_profile
 from pipeline.stages.schema import Schema
 
 SCHEMA = Schema(

@@ -13,9 +13,15 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from pipeline.artifacts.evaluation import EvaluationFolder
+from pipeline.artifacts.monitoring import write_night_report
 from pipeline.rendering import plots
-from pipeline.rendering.reports import evaluation_report, nightly_report, thumbnail_png
+from pipeline.rendering.reports.evaluation import evaluation_plots, evaluation_report, thumbnail_png
+from pipeline.rendering.reports.nightly import nightly_report
+from pipeline.stages.preprocessor import Preprocessor
+from pipeline.stages.schema import Schema
 from pipeline.store import database, prediction_log, registry
+from pipeline.store.night_history import night_history
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert(1)</script>"
@@ -125,12 +131,8 @@ def evaluation(tmp_path):
         "diagnosis": {"diagnosis": "overfitting", "reason": f"val_loss rose; {HOSTILE}"},
     }
     history = {"loss": [1.0, 0.6, 0.3, 0.1, 0.05], "val_loss": [1.0, 0.7, 0.65, 0.8, 0.95]}
-    preprocessor = {
-        "task": "classification",
-        "classes": CLASSES,
-        "label": "label",
-        "schema": {"kinds": {"photo": "image", "review": "text", "size": "numeric", "colour": "categorical"}},
-    }
+    kinds = {"photo": "image", "review": "text", "size": "numeric", "colour": "categorical"}
+    preprocessor = Preprocessor(Schema(label="label", task="classification", kinds=kinds), classes=tuple(CLASSES))
     out_dir = tmp_path / "evaluation"
     out_dir.mkdir()
     return {
@@ -144,17 +146,23 @@ def evaluation(tmp_path):
 
 
 def write_evaluation(evaluation, **overrides) -> str:
+    """The plots and the page, written where EvaluateModel writes them."""
     arguments = {**evaluation, **overrides}
-    path = evaluation_report(
-        arguments["out_dir"],
+    classes = arguments["preprocessor"].classes
+    pngs = evaluation_plots(arguments["document"], arguments["history"], arguments["test_predictions"], classes)
+    text = evaluation_report(
         arguments["document"],
         arguments["history"],
         preprocessor=arguments["preprocessor"],
         test_predictions=arguments["test_predictions"],
         examples=arguments["examples"],
+        plots=pngs,
     )
-    assert path == arguments["out_dir"] / "report.html"
-    return path.read_text(encoding="utf-8")
+    for name, png in pngs.items():
+        (arguments["out_dir"] / name).write_bytes(png)
+    folder = EvaluationFolder(arguments["out_dir"])
+    folder.report_path.write_text(text, encoding="utf-8")
+    return folder.report_path.read_text(encoding="utf-8")
 
 
 def test_evaluation_report_is_self_contained_and_has_every_section(evaluation):
@@ -171,7 +179,7 @@ def test_evaluation_report_is_self_contained_and_has_every_section(evaluation):
     ):
         assert heading in page.headings
     assert "Diagnosis: overfitting" in text
-    # Plots evaluate() did not write were drawn beside the report.
+    # The plots the page shows are the evaluation's PNG files too.
     for name in ("learning_curves.png", "confusion_matrix.png", "calibration.png"):
         assert (evaluation["out_dir"] / name).read_bytes()[:8] == PNG_MAGIC
     # 3 plots, and one thumbnail per worst example.
@@ -233,17 +241,16 @@ def test_regression_report_has_predicted_vs_actual_and_no_calibration(tmp_path):
         "diagnosis": {"diagnosis": "fine", "reason": "settled"},
     }
     examples = pd.DataFrame({"example_id": table["example_id"], "x": rng.normal(size=30)})
-    path = evaluation_report(
-        tmp_path,
+    text = evaluation_report(
         document,
         {"loss": [1, 0.5], "val_loss": [1, 0.6]},
-        preprocessor={"task": "regression", "schema": {"kinds": {"x": "numeric"}}},
+        preprocessor=Preprocessor(Schema(label="y", task="regression", kinds={"x": "numeric"})),
         test_predictions=table,
         examples=examples,
     )
-    page = assert_self_contained(path.read_text())
+    page = assert_self_contained(text)
     assert "Predicted vs actual" in page.headings and "Calibration" not in page.headings
-    assert "banner good" in path.read_text()
+    assert "banner good" in text
 
 
 def test_calibration_plot_writes_a_png(tmp_path):
@@ -324,9 +331,17 @@ def prediction_log_db(tmp_path):
     database.dispose_all()
 
 
+def night_page(path: Path, engine, *, batch_date, model_version, nights: int = 14) -> Path:
+    """The night's page, made and written as Nightly makes it: history, reference, page, file."""
+    history = night_history(engine, batch_date=batch_date, model_version=model_version, nights=nights)
+    reference = None
+    if history.evaluation_path:
+        reference = EvaluationFolder(Path(history.evaluation_path)).test_predictions(["prediction"])["prediction"]
+    return write_night_report(path, nightly_report(history, reference_predictions=reference))
+
+
 def test_nightly_report_of_a_drifted_night_is_red_and_complete(prediction_log_db, tmp_path):
-    path = nightly_report(tmp_path / "monitoring", prediction_log_db, batch_date=NIGHTS[-1], model_version=MODEL)
-    assert path == tmp_path / "monitoring" / f"report-{MODEL}.html"
+    path = night_page(tmp_path / "night.html", prediction_log_db, batch_date=NIGHTS[-1], model_version=MODEL)
     text = path.read_text()
     page = assert_self_contained(text)
     assert page.headings[0] == f"Nightly report {NIGHTS[-1].isoformat()}"
@@ -341,9 +356,8 @@ def test_nightly_report_of_a_drifted_night_is_red_and_complete(prediction_log_db
 
 
 def test_nightly_report_of_a_normal_night_is_green(prediction_log_db, tmp_path):
-    path = nightly_report(tmp_path / "night.html", prediction_log_db, batch_date=NIGHTS[1], model_version=MODEL)
+    path = night_page(tmp_path / "night.html", prediction_log_db, batch_date=NIGHTS[1], model_version=MODEL)
     text = path.read_text()
-    assert path == tmp_path / "night.html"
     assert_self_contained(text)
     assert "banner good" in text and "DRIFT ALERT" not in text
     # Only nights up to this one: the later, drifted night is not in it.
@@ -351,10 +365,11 @@ def test_nightly_report_of_a_normal_night_is_green(prediction_log_db, tmp_path):
 
 
 def test_nightly_report_limits_the_nights_shown(prediction_log_db, tmp_path):
-    text = nightly_report(tmp_path, prediction_log_db, batch_date=NIGHTS[-1], model_version=MODEL, nights=2).read_text()
+    page = tmp_path / "night.html"
+    text = night_page(page, prediction_log_db, batch_date=NIGHTS[-1], model_version=MODEL, nights=2).read_text()
     assert NIGHTS[0].isoformat() not in text and NIGHTS[-2].isoformat() in text
     with pytest.raises(ValueError):
-        nightly_report(tmp_path, prediction_log_db, batch_date=NIGHTS[-1], model_version=MODEL, nights=0)
+        night_page(page, prediction_log_db, batch_date=NIGHTS[-1], model_version=MODEL, nights=0)
 
 
 def test_nightly_report_of_an_empty_night_has_no_broken_images(prediction_log_db, tmp_path):
@@ -367,7 +382,7 @@ def test_nightly_report_of_an_empty_night_has_no_broken_images(prediction_log_db
         rows_in=0,
         rows_rejected=0,
     )
-    text = nightly_report(tmp_path, prediction_log_db, batch_date=empty, model_version=MODEL).read_text()
+    text = night_page(tmp_path / "night.html", prediction_log_db, batch_date=empty, model_version=MODEL).read_text()
     page = assert_self_contained(text)
     assert "Empty night" in text and "No predictions this night" in text
     assert all(image["src"].startswith("data:image/png;base64,") for image in page.images())
@@ -376,8 +391,7 @@ def test_nightly_report_of_an_empty_night_has_no_broken_images(prediction_log_db
 def test_nightly_report_without_a_database_row_for_the_model_shows_the_night_alone(tmp_path):
     engine = database.connect(f"sqlite:///{tmp_path / 'empty.sqlite'}")
     try:
-        text = nightly_report(tmp_path, engine, batch_date=NIGHTS[0], model_version="unknown").read_text()
+        text = night_page(tmp_path / "night.html", engine, batch_date=NIGHTS[0], model_version="unknown").read_text()
     finally:
         database.dispose_all()
     assert "No drift figures" in text and "No labels have arrived" in text
-    assert Path(tmp_path / "report-unknown.html").is_file()

@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.artifacts.evaluation import EvaluationFolder
+from pipeline.artifacts.model import ModelFolder
 from pipeline.stages import training
 from pipeline.stages.evaluation import evaluate
-from pipeline.stages.features import encode_labels, fit, save_arrays, transform
-from pipeline.stages.prediction import load_model, predict
+from pipeline.stages.features import SplitArrays, encode_labels, fit, transform
+from pipeline.stages.prediction import predict
 from pipeline.stages.schema import Schema
 from pipeline.stages.training import DEBUG_NEAR_ZERO, HISTORY_FILE, TrainingConfig, read_history, train
 
@@ -47,14 +49,36 @@ def _regression_table(n: int = 64, seed: int = 1) -> pd.DataFrame:
 
 
 def _prepare(table: pd.DataFrame, schema: Schema, n_train: int = 48):
-    """(preprocessor, (train inputs, labels), (validation inputs, labels)) fitted on the train rows."""
+    """(preprocessor, train arrays, validation arrays), fitted on the train rows."""
     train_rows, validation_rows = table.iloc[:n_train], table.iloc[n_train:]
     preprocessor = fit(train_rows, schema)
     data = [
-        (transform(rows, preprocessor), encode_labels(rows[schema.label], preprocessor))
+        SplitArrays(
+            transform(rows, preprocessor),
+            encode_labels(rows[schema.label], preprocessor),
+            np.array([f"e{i}" for i in range(len(rows))]),
+        )
         for rows in (train_rows, validation_rows)
     ]
     return preprocessor, data[0], data[1]
+
+
+def _train_and_save(train_data, validation_data, preprocessor, config, *, model_dir, work_dir, on_epoch=None):
+    """train(), then the model folder written as TrainModel writes it."""
+    result = train(train_data, validation_data, preprocessor, config, work_dir=work_dir, on_epoch=on_epoch)
+    ModelFolder(model_dir).write(
+        result.model,
+        preprocessor=preprocessor,
+        reference={},
+        training={},
+        history_csv=result.history_csv,
+        tensorboard=result.tensorboard,
+    )
+    return result
+
+
+def _load_model(model_dir):
+    return ModelFolder(model_dir).load_model()
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +91,7 @@ def classification_run(tmp_path_factory):
     def on_epoch(done, planned):
         epochs_seen.append((done, planned, (root / "work" / "backup").exists()))
 
-    result = train(
+    result = _train_and_save(
         train_data,
         validation_data,
         preprocessor,
@@ -140,7 +164,7 @@ def test_a_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        train(
+        _train_and_save(
             train_data,
             validation_data,
             preprocessor,
@@ -153,7 +177,7 @@ def test_a_killed_training_resumes_from_its_last_finished_epoch(tmp_path):
     assert not (tmp_path / "model" / "model.keras").exists()
 
     seen = []
-    result = train(
+    result = _train_and_save(
         train_data,
         validation_data,
         preprocessor,
@@ -178,11 +202,12 @@ tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU"
                                            [tf.config.LogicalDeviceConfiguration()] * 2)
 cpus, listed = tf.config.list_logical_devices("CPU"), tf.config.list_logical_devices
 tf.config.list_logical_devices = lambda kind=None: cpus if kind == "GPU" else listed(kind)
-from tests.unit.test_training import CLASSIFICATION, QUICK, _classification_table, _prepare
-from pipeline.stages.training import train
+from tests.unit.test_training import CLASSIFICATION, QUICK, _classification_table, _prepare, _train_and_save
 preprocessor, train_data, validation_data = _prepare(_classification_table(), CLASSIFICATION)
 root = Path(sys.argv[1])
-result = train(train_data, validation_data, preprocessor, QUICK, model_dir=root / "model", work_dir=root / "work")
+result = _train_and_save(
+    train_data, validation_data, preprocessor, QUICK, model_dir=root / "model", work_dir=root / "work"
+)
 print(json.dumps(result.history))
 """
 
@@ -203,7 +228,7 @@ def test_several_cards_train_one_model_with_mirrored_strategy(tmp_path):
     assert "training on 2 GPUs (MirroredStrategy)" in completed.stderr
     history = json.loads(completed.stdout.splitlines()[-1])
     assert history["epoch"] == [0.0, 1.0] and all(np.isfinite(history["loss"]))
-    model = load_model(tmp_path / "model")
+    model = _load_model(tmp_path / "model")
     assert model.count_params() > 0
 
 
@@ -213,7 +238,7 @@ def test_a_finished_work_dir_is_cleared_not_resumed(tmp_path, classification_run
     work.mkdir()
     (work / HISTORY_FILE).write_text("epoch,loss,val_loss\n0,9.0,9.0\n1,8.0,8.0\n")
     preprocessor = classification_run["preprocessor"]
-    result = train(
+    result = _train_and_save(
         classification_run["train"],
         classification_run["validation"],
         preprocessor,
@@ -229,7 +254,7 @@ def test_a_finished_work_dir_is_cleared_not_resumed(tmp_path, classification_run
 def test_debug_run_drives_the_loss_near_zero(tmp_path):
     preprocessor, train_data, validation_data = _prepare(_classification_table(seed=5), CLASSIFICATION)
     config = TrainingConfig(epochs=2, batch_size=16, verbose=0, debug=True, debug_examples=8)
-    result = train(
+    result = _train_and_save(
         train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model", work_dir=tmp_path / "work"
     )
     verdict = result.debug
@@ -291,8 +316,9 @@ def test_unknown_regression_loss_is_refused():
 
 def test_load_model_and_predict_round_trip(classification_run):
     preprocessor = classification_run["preprocessor"]
-    model = load_model(classification_run["root"] / "model")
-    inputs, labels = classification_run["validation"]
+    model = _load_model(classification_run["root"] / "model")
+    validation = classification_run["validation"]
+    inputs, labels = validation.features, validation.labels
     probabilities = predict(model, inputs, preprocessor)
     assert probabilities.shape == (len(labels), 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-6)
@@ -303,33 +329,31 @@ def test_load_model_and_predict_round_trip(classification_run):
 
 def test_predict_of_no_rows(classification_run):
     preprocessor = classification_run["preprocessor"]
-    model = load_model(classification_run["root"] / "model")
-    empty = {name: values[:0] for name, values in classification_run["validation"][0].items()}
+    model = _load_model(classification_run["root"] / "model")
+    empty = {name: values[:0] for name, values in classification_run["validation"].features.items()}
     assert predict(model, empty, preprocessor).shape == (0, 2)
 
 
 def test_evaluate_writes_metrics_plots_and_predictions(tmp_path, classification_run):
     preprocessor = classification_run["preprocessor"]
-    features_dir = tmp_path / "features"
-    features_dir.mkdir()
-    inputs, labels = classification_run["validation"]
-    ids = [f"e{i}" for i in range(len(labels))]
-    save_arrays(features_dir / "validation.npz", inputs, labels, ids)
+    validation = classification_run["validation"]
+    labels, ids = validation.labels, validation.example_ids
     test_labels = labels.copy()
     test_labels[0] = -1  # a class unseen in training is left out of the test metrics
-    save_arrays(features_dir / "test.npz", inputs, test_labels, ids)
+    splits = {"validation": validation, "test": SplitArrays(validation.features, test_labels, ids)}
     out = tmp_path / "evaluation"
     out.mkdir()
     history = classification_run["result"].history
-    document = evaluate(
-        classification_run["root"] / "model",
-        features_dir,
+    evaluation = evaluate(
+        _load_model(classification_run["root"] / "model"),
         preprocessor,
+        splits,
         history,
         headline="accuracy",
-        out_dir=out,
         slices={i: ("odd" if int(i[1:]) % 2 else "even") for i in ids},
     )
+    EvaluationFolder(out).write(evaluation)
+    document = evaluation.document
     assert document["splits"]["validation"]["rows"] == len(labels)
     assert 0.0 <= document["splits"]["test"]["accuracy"] <= 1.0
     assert document["headline"]["value"] == document["splits"]["test"]["accuracy"]
@@ -347,26 +371,26 @@ def test_evaluate_writes_metrics_plots_and_predictions(tmp_path, classification_
 
 def test_regression_predicts_in_label_units(tmp_path):
     preprocessor, train_data, validation_data = _prepare(_regression_table(), REGRESSION)
-    result = train(
+    result = _train_and_save(
         train_data, validation_data, preprocessor, QUICK, model_dir=tmp_path / "model", work_dir=tmp_path / "work"
     )
     assert len(result.history["mae"]) == 2
-    predictions = predict(load_model(tmp_path / "model"), validation_data[0], preprocessor)
-    assert predictions.shape == (len(validation_data[1]),)
+    predictions = predict(_load_model(tmp_path / "model"), validation_data.features, preprocessor)
+    assert predictions.shape == (len(validation_data.labels),)
     # Barely trained, yet in label units: around the target mean of ~1000, not around 0.
     assert 500 < predictions.mean() < 1500
-    assert abs(predictions.mean() - preprocessor["target_mean"]) < 3 * preprocessor["target_std"]
+    assert abs(predictions.mean() - preprocessor.target_mean) < 3 * preprocessor.target_std
 
     # Evaluation of a regression model: label-unit metrics, lower-is-better headline, scatter plot.
-    features_dir, out = tmp_path / "features", tmp_path / "evaluation"
-    features_dir.mkdir()
+    out = tmp_path / "evaluation"
     out.mkdir()
-    ids = [f"r{i}" for i in range(len(validation_data[1]))]
-    for split in ("validation", "test"):
-        save_arrays(features_dir / f"{split}.npz", validation_data[0], validation_data[1], ids)
-    document = evaluate(tmp_path / "model", features_dir, preprocessor, result.history, headline="mae", out_dir=out)
+    ids = validation_data.example_ids
+    splits = {split: validation_data for split in ("validation", "test")}
+    evaluation = evaluate(_load_model(tmp_path / "model"), preprocessor, splits, result.history, headline="mae")
+    EvaluationFolder(out).write(evaluation)
+    document = evaluation.document
     test_metrics = document["splits"]["test"]
-    assert test_metrics["mae"] == pytest.approx(np.abs(predictions - validation_data[1]).mean(), rel=1e-4)
+    assert test_metrics["mae"] == pytest.approx(np.abs(predictions - validation_data.labels).mean(), rel=1e-4)
     assert document["headline"]["value"] == pytest.approx(-test_metrics["mae"])
     assert (out / "predicted_vs_actual.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_parquet(out / "test_predictions.parquet")) == len(ids)
@@ -377,7 +401,7 @@ def test_training_with_class_weights_and_label_smoothing(tmp_path):
     table.loc[table.index[:40], "y"] = "neg"  # imbalanced: mostly neg
     preprocessor, train_data, validation_data = _prepare(table, CLASSIFICATION)
     config = TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0, class_weights=True, label_smoothing=0.1)
-    result = train(
+    result = _train_and_save(
         train_data, validation_data, preprocessor, config, model_dir=tmp_path / "model", work_dir=tmp_path / "work"
     )
     assert len(result.history["loss"]) == 1 and np.isfinite(result.history["loss"][0])
@@ -387,7 +411,7 @@ def test_deterministic_trainings_with_one_seed_give_identical_losses(tmp_path):
     # Last in this file: op determinism is process-wide once switched on.
     preprocessor, train_data, validation_data = _prepare(_classification_table(seed=9), CLASSIFICATION)
     config = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0, deterministic=True, seed=7)
-    first = train(
+    first = _train_and_save(
         train_data,
         validation_data,
         preprocessor,
@@ -395,7 +419,7 @@ def test_deterministic_trainings_with_one_seed_give_identical_losses(tmp_path):
         model_dir=tmp_path / "a" / "model",
         work_dir=tmp_path / "a" / "work",
     )
-    second = train(
+    second = _train_and_save(
         train_data,
         validation_data,
         preprocessor,

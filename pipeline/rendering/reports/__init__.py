@@ -10,12 +10,5 @@ escaped. Red means "look here": an alert, an overfitting model, a drifted night.
 - :mod:`pipeline.rendering.reports.markup`: the page, CSS, tables, images and escaping both share.
 
 Built with the standard library (html.escape and string building); the plots come from
-:mod:`pipeline.rendering.plots`.
+:mod:`pipeline.rendering.plots`. Import from the modules: this package imports nothing.
 """
-
-from __future__ import annotations
-
-from pipeline.rendering.reports.evaluation import REPORT, calibration_plot, evaluation_report, thumbnail_png
-from pipeline.rendering.reports.nightly import nightly_report
-
-__all__ = ["REPORT", "calibration_plot", "evaluation_report", "nightly_report", "thumbnail_png"]

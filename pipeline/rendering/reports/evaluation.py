@@ -1,7 +1,8 @@
 """The evaluation report: what an evaluation found (metrics, learning curves, confusion matrix or
 predicted-vs-actual, calibration, slices, the worst test examples), one self-contained page.
 
-The plots come from :mod:`pipeline.rendering.plots`; those evaluate() already drew are embedded as they are.
+The plots come from :mod:`pipeline.rendering.plots`, drawn once (evaluation_plots) for the page and
+the evaluation folder alike.
 """
 
 from __future__ import annotations
@@ -15,20 +16,13 @@ import pandas as pd
 
 from pipeline.common.formatting import format_number
 from pipeline.rendering import plots
-from pipeline.rendering.reports.markup import (
-    Html,
-    as_text,
-    escape,
-    existing_or_drawn,
-    image,
-    is_finite,
-    page,
-    section,
-    table,
-    write,
-)
+from pipeline.rendering.reports.markup import Html, as_text, drawn, escape, image, is_finite, page, section, table
+from pipeline.stages.preprocessor import Preprocessor
 
-REPORT = "report.html"
+LEARNING_CURVES = "learning_curves.png"
+CONFUSION = "confusion_matrix.png"
+CALIBRATION = "calibration.png"
+PREDICTED_VS_ACTUAL = "predicted_vs_actual.png"
 WORST_EXAMPLES = 12
 THUMBNAIL_PIXELS = 64  # an 8x8 digit becomes 64x64, every pixel a visible square
 SNIPPET_CHARACTERS = 200
@@ -37,20 +31,32 @@ SNIPPET_CHARACTERS = 200
 VERDICT_CLASS = {"overfitting": "bad", "diverged": "bad", "underfitting": "warn", "fine": "good"}
 
 
+def evaluation_plots(
+    document: dict, history: dict[str, list[float]], test_predictions: pd.DataFrame, classes: tuple[str, ...] = ()
+) -> dict[str, bytes]:
+    """Every plot an evaluation shows, as PNG bytes by file name: the learning curves, and the
+    confusion matrix and calibration (classification) or predicted against actual (regression)."""
+    diagnosis = _diagnosis(document)
+    pngs = {LEARNING_CURVES: drawn(lambda out: plots.learning_curves(history, diagnosis, out))}
+    if document["task"] == "classification":
+        pngs[CONFUSION] = drawn(lambda out: _confusion_plot(test_predictions, classes, out))
+        pngs[CALIBRATION] = drawn(lambda out: calibration_plot(test_predictions, out))
+    else:
+        actual, predicted = (test_predictions[name].to_numpy(dtype=float) for name in ("label", "prediction"))
+        pngs[PREDICTED_VS_ACTUAL] = drawn(lambda out: plots.predicted_vs_actual(actual, predicted, out))
+    return pngs
+
+
 def evaluation_report(
-    out_dir,
     document: dict,
     history: dict[str, list[float]],
     *,
-    preprocessor: dict,
+    preprocessor: Preprocessor,
     test_predictions: pd.DataFrame,
     examples: pd.DataFrame | None = None,
-) -> Path:
-    """Write out_dir/report.html: what an evaluation found, for a person to open in a browser.
-
-    Plots that evaluate() already wrote in out_dir (learning curves, confusion matrix or
-    predicted-vs-actual, calibration) are embedded as they are; a missing one is drawn into
-    out_dir first.
+    plots: dict[str, bytes] | None = None,
+) -> str:
+    """The page of what an evaluation found, for a person to open in a browser.
 
     Args:
         document: the metrics document (metrics.json).
@@ -59,33 +65,30 @@ def evaluation_report(
         test_predictions: one row per test example, worst first (test_predictions.parquet).
         examples: the validated table (example_id and feature columns), to show the worst
             examples' images, text and values; None shows their ids only.
-
-    Returns:
-        The report's path.
+        plots: evaluation_plots' PNGs, embedded as they are; None draws them.
     """
-    out_dir = Path(out_dir)
     task = document["task"]
-    diagnosis = document.get("diagnosis") or {"diagnosis": "unknown", "reason": "no training history"}
+    diagnosis = _diagnosis(document)
+    pngs = plots if plots is not None else evaluation_plots(document, history, test_predictions, preprocessor.classes)
     parts = [
         _evaluation_header(document, diagnosis, len(test_predictions)),
         section("Metrics", _metrics_table(document)),
-        section("Learning curves", _learning_curves(out_dir, history, diagnosis)),
+        section("Learning curves", _learning_curves(pngs[LEARNING_CURVES], history, diagnosis)),
     ]
     if task == "classification":
-        parts.append(section("Confusion matrix", _confusion(out_dir, test_predictions, preprocessor)))
-        parts.append(section("Calibration", _calibration(out_dir, test_predictions)))
+        parts.append(section("Confusion matrix", _confusion(pngs[CONFUSION])))
+        parts.append(section("Calibration", _calibration(pngs[CALIBRATION])))
     else:
-        parts.append(section("Predicted vs actual", _predicted_vs_actual(out_dir, test_predictions)))
+        parts.append(section("Predicted vs actual", _predicted_vs_actual(pngs[PREDICTED_VS_ACTUAL])))
     if document.get("slices"):
         parts.append(section("Per-slice metrics", _slice_table(document, task)))
-    parts.append(
-        section(
-            f"Worst {WORST_EXAMPLES} test examples",
-            _worst_examples(test_predictions.head(WORST_EXAMPLES), task, preprocessor, examples),
-        )
-    )
-    title = f"Evaluation report: {task}"
-    return write(out_dir / REPORT, page(title, parts))
+    worst = _worst_examples(test_predictions.head(WORST_EXAMPLES), task, preprocessor, examples)
+    parts.append(section(f"Worst {WORST_EXAMPLES} test examples", worst))
+    return page(f"Evaluation report: {task}", parts)
+
+
+def _diagnosis(document: dict) -> dict:
+    return document.get("diagnosis") or {"diagnosis": "unknown", "reason": "no training history"}
 
 
 def _evaluation_header(document: dict, diagnosis: dict, rows: int) -> Html:
@@ -123,10 +126,7 @@ def _metrics_table(document: dict) -> Html:
     )
 
 
-def _learning_curves(out_dir: Path, history: dict, diagnosis: dict) -> Html:
-    png = existing_or_drawn(
-        out_dir / "learning_curves.png", lambda path: plots.learning_curves(history, diagnosis, path)
-    )
+def _learning_curves(png: bytes, history: dict, diagnosis: dict) -> Html:
     explanation = (
         "Training loss (loss) against validation loss (val_loss) per epoch. Overfitting: val_loss "
         "turns up while loss keeps falling (the red band). Underfitting: both are still high or "
@@ -170,23 +170,21 @@ def _epoch_table(history: dict[str, list[float]]) -> Html:
     )
 
 
-def _confusion(out_dir: Path, test_predictions: pd.DataFrame, preprocessor: dict) -> Html:
-    classes = [str(name) for name in preprocessor.get("classes", [])]
+def _confusion_plot(test_predictions: pd.DataFrame, classes: tuple[str, ...], out) -> None:
+    names = [str(name) for name in classes]
+    index = {name: position for position, name in enumerate(names)}
+    labels = np.array([index.get(str(name), -1) for name in test_predictions["label"]])
+    predicted = np.array([index.get(str(name), -1) for name in test_predictions["prediction"]])
+    plots.confusion(labels, predicted, names, out)
 
-    def draw(path):
-        index = {name: position for position, name in enumerate(classes)}
-        labels = np.array([index.get(str(name), -1) for name in test_predictions["label"]])
-        predicted = np.array([index.get(str(name), -1) for name in test_predictions["prediction"]])
-        plots.confusion(labels, predicted, classes, path)
 
-    png = existing_or_drawn(out_dir / "confusion_matrix.png", draw)
+def _confusion(png: bytes) -> Html:
     return image(png, "confusion matrix: true class by row, predicted class by column") + Html(
         '<p class="note">Rows: the true class; columns: the predicted class. Off the diagonal: mistakes.</p>'
     )
 
 
-def _calibration(out_dir: Path, test_predictions: pd.DataFrame) -> Html:
-    png = existing_or_drawn(out_dir / "calibration.png", lambda path: calibration_plot(test_predictions, path))
+def _calibration(png: bytes) -> Html:
     return image(png, "calibration: accuracy per confidence bin against the diagonal") + Html(
         '<p class="note">Bars below the diagonal: the model is more confident than it is right '
         "(over-confident); above: under-confident. n: test examples in the bin.</p>"
@@ -199,13 +197,7 @@ def calibration_plot(test_predictions: pd.DataFrame, path) -> None:
     plots.calibration(test_predictions["score"].to_numpy(dtype=float), correct, path)
 
 
-def _predicted_vs_actual(out_dir: Path, test_predictions: pd.DataFrame) -> Html:
-    png = existing_or_drawn(
-        out_dir / "predicted_vs_actual.png",
-        lambda path: plots.predicted_vs_actual(
-            test_predictions["label"].to_numpy(dtype=float), test_predictions["prediction"].to_numpy(dtype=float), path
-        ),
-    )
+def _predicted_vs_actual(png: bytes) -> Html:
     return image(png, "predicted against actual values on the test split") + Html(
         '<p class="note">On the dotted diagonal the prediction is exact.</p>'
     )
@@ -228,10 +220,10 @@ def _slice_table(document: dict, task: str) -> Html:
     return table(["slice", "rows", *names], rows, numeric=range(1, len(names) + 2), row_classes=classes) + Html(note)
 
 
-def _worst_examples(worst: pd.DataFrame, task: str, preprocessor: dict, examples: pd.DataFrame | None) -> Html:
+def _worst_examples(worst: pd.DataFrame, task: str, preprocessor: Preprocessor, examples: pd.DataFrame | None) -> Html:
     if worst.empty:
         return Html("<p>No test examples.</p>")
-    kinds = preprocessor.get("schema", {}).get("kinds", {})
+    kinds = preprocessor.schema.kinds
     by_id = {}
     if examples is not None and "example_id" in examples.columns:
         wanted = examples[examples["example_id"].isin(worst["example_id"])]

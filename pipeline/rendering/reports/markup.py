@@ -13,9 +13,7 @@ import datetime
 import html
 import io
 import math
-import os
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 24px auto;
@@ -103,22 +101,6 @@ def drawn(draw) -> bytes:
     buffer = io.BytesIO()
     draw(buffer)
     return buffer.getvalue()
-
-
-def existing_or_drawn(path: Path, draw) -> bytes:
-    """The PNG evaluate() wrote, or drawn now into the same place when it is missing."""
-    if not path.is_file():
-        draw(path)
-    return path.read_bytes()
-
-
-def write(path: Path, text: str) -> Path:
-    """Written beside and renamed: a reader never opens half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-    return path
 
 
 def as_text(value) -> str:

@@ -6,197 +6,45 @@ Red marks a drifted night. The plots come from :mod:`pipeline.rendering.plots`.
 
 from __future__ import annotations
 
-import datetime
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
+from pipeline.common.columns import PREDICTION_FEATURE
 from pipeline.common.formatting import format_number, natural_key
 from pipeline.rendering import plots
-from pipeline.rendering.reports.markup import (
-    Html,
-    as_count,
-    as_float,
-    drawn,
-    escape,
-    image,
-    page,
-    section,
-    table,
-    write,
-)
-from pipeline.store.tables import batches as batches_table
-from pipeline.store.tables import drift as drift_table
-from pipeline.store.tables import model_versions, prediction_quality_daily_view
-from pipeline.store.tables import predictions as predictions_table
-
-PREDICTION_FEATURE = "(prediction)"  # pipeline.stages.monitoring.PREDICTION, without importing scipy's stats
+from pipeline.rendering.reports.markup import Html, as_count, as_float, drawn, escape, image, page, section, table
+from pipeline.store.night_history import NightHistory
 
 
-def nightly_report(
-    out_dir_or_path, engine: sa.Engine, *, batch_date: datetime.date, model_version: str, nights: int = 14
-) -> Path:
-    """Write a night's report: rows, drift, predicted classes and live quality over recent nights.
+def nightly_report(data: NightHistory, *, reference_predictions: pd.Series | None = None) -> str:
+    """A night's page: rows, drift, predicted classes and live quality over recent nights.
 
     Args:
-        out_dir_or_path: a folder (the report is `report-<model_version>.html` inside) or an
-            .html path.
-        engine: the prediction log's database.
-        batch_date: the night the report is about; the charts show the `nights` nights up to it.
-        model_version: the model that scored the night.
-
-    Returns:
-        The report's path.
+        data: what the prediction log holds about the night and the nights before it
+            (pipeline/store/night_history.py).
+        reference_predictions: what the model predicted on its test split (its evaluation's
+            test predictions), the reference of the predicted-class check; None shows the
+            night alone.
     """
-    if nights < 1:
-        raise ValueError(f"nights must be at least 1, not {nights}")
-    target = Path(out_dir_or_path)
-    if target.suffix.lower() != ".html":
-        target = target / f"report-{model_version}.html"
-    data = _nightly_data(engine, batch_date, model_version, nights)
+    reference = _reference_shares(reference_predictions, data.task)
     parts = [
         _nightly_header(data),
         section("Rows per night", _rows_section(data)),
         section("Drift per feature", _drift_section(data)),
         section(
-            "Predicted classes" if data.task == "classification" else "Predicted values", _distribution_section(data)
+            "Predicted classes" if data.task == "classification" else "Predicted values",
+            _distribution_section(data, reference),
         ),
         section("Live quality", _quality_section(data)),
     ]
-    return write(target, page(f"Nightly report {batch_date.isoformat()}", parts))
+    return page(f"Nightly report {data.batch_date.isoformat()}", parts)
 
 
-class _Night:
-    """What the nightly report shows, read from the database in one place."""
-
-    def __init__(self, **values):
-        self.__dict__.update(values)
-
-
-def _nightly_data(engine: sa.Engine, batch_date: datetime.date, model_version: str, nights: int) -> _Night:
-    with engine.connect() as connection:
-        dates = [
-            row[0]
-            for row in connection.execute(
-                sa.select(batches_table.c.batch_date)
-                .where(batches_table.c.batch_date <= batch_date)
-                .distinct()
-                .order_by(batches_table.c.batch_date.desc())
-                .limit(nights)
-            )
-        ]
-        if batch_date not in dates:
-            dates = [batch_date, *dates][:nights]
-        dates = sorted(dates)
-        batch_rows = [
-            dict(row._mapping)
-            for row in connection.execute(
-                sa.select(batches_table)
-                .where(batches_table.c.batch_date.in_(dates))
-                .order_by(batches_table.c.batch_date, batches_table.c.loaded_at)
-            )
-        ]
-        drift_rows = [
-            dict(row._mapping)
-            for row in connection.execute(
-                sa.select(
-                    drift_table.c.batch_date,
-                    drift_table.c.model_version,
-                    drift_table.c.feature,
-                    drift_table.c.method,
-                    drift_table.c.score,
-                    drift_table.c.threshold,
-                    drift_table.c.alert,
-                )
-                .where(drift_table.c.batch_date.in_(dates))
-                .order_by(drift_table.c.batch_date, drift_table.c.id)
-            )
-        ]
-        model = connection.execute(
-            sa.select(model_versions.c.task, model_versions.c.evaluation_path, model_versions.c.metrics).where(
-                model_versions.c.version == model_version
-            )
-        ).first()
-        task = (model.task if model is not None else None) or "classification"
-        this_night = (predictions_table.c.batch_date == batch_date) & (
-            predictions_table.c.model_version == model_version
-        )
-        if task == "classification":
-            counts = {
-                str(row[0]): int(row[1])
-                for row in connection.execute(
-                    sa.select(predictions_table.c.prediction, sa.func.count())
-                    .where(this_night)
-                    .group_by(predictions_table.c.prediction)
-                )
-            }
-            values = None
-        else:
-            counts = {}
-            values = np.array(
-                [
-                    row[0]
-                    for row in connection.execute(sa.select(predictions_table.c.score).where(this_night))
-                    if row[0] is not None
-                ],
-                dtype=float,
-            )
-        quality_rows = [
-            dict(row._mapping)
-            for row in connection.execute(
-                sa.select(prediction_quality_daily_view)
-                .where(prediction_quality_daily_view.c.batch_date.in_(dates))
-                .order_by(prediction_quality_daily_view.c.batch_date)
-            )
-        ]
-    chosen = _model_per_night(batch_rows, drift_rows, model_version)
-    drift_rows = [row for row in drift_rows if chosen.get(row["batch_date"]) == row["model_version"]]
-    metrics = model.metrics if model is not None else None
-    if isinstance(metrics, str):
-        metrics = json.loads(metrics)
-    return _Night(
-        batch_date=batch_date,
-        model_version=model_version,
-        dates=dates,
-        task=task,
-        batches=batch_rows,
-        drift=drift_rows,
-        chosen=chosen,
-        counts=counts,
-        values=values,
-        reference=_reference_predictions(model.evaluation_path if model is not None else None, task),
-        quality=quality_rows,
-        test_metrics=(metrics or {}).get("test", {}),
-    )
-
-
-def _model_per_night(batch_rows: list[dict], drift_rows: list[dict], model_version: str) -> dict:
-    """The model whose figures a night shows: this report's model where it scored the night, else
-    the model that scored it last (after a rollback, older nights were scored by another model)."""
-    chosen = {}
-    for row in batch_rows:  # ordered by loaded_at: the last one wins
-        chosen[row["batch_date"]] = row["model_version"]
-    for row in [*batch_rows, *drift_rows]:
-        if row["model_version"] == model_version:
-            chosen[row["batch_date"]] = model_version
-    for row in drift_rows:
-        chosen.setdefault(row["batch_date"], row["model_version"])
-    return chosen
-
-
-def _reference_predictions(evaluation_path: str | None, task: str):
-    """What the model predicted on its test split: the reference MonitorDrift compares with.
-    None when the evaluation folder is gone (the report then shows the night alone)."""
-    if not evaluation_path:
-        return None
-    path = Path(evaluation_path) / "test_predictions.parquet"
-    try:
-        predicted = pd.read_parquet(path, columns=["prediction"])["prediction"]
-    except (OSError, ValueError, KeyError):
+def _reference_shares(predicted: pd.Series | None, task: str):
+    """The test split's predictions as class shares (classification) or values (regression)."""
+    if predicted is None:
         return None
     if task == "classification":
         shares = predicted.astype(str).value_counts(normalize=True)
@@ -204,7 +52,7 @@ def _reference_predictions(evaluation_path: str | None, task: str):
     return predicted.to_numpy(dtype=float)
 
 
-def _alerts_by_night(data: _Night) -> dict:
+def _alerts_by_night(data: NightHistory) -> dict:
     alerts = defaultdict(list)
     for row in data.drift:
         if row["alert"]:
@@ -212,7 +60,7 @@ def _alerts_by_night(data: _Night) -> dict:
     return alerts
 
 
-def _nightly_header(data: _Night) -> Html:
+def _nightly_header(data: NightHistory) -> Html:
     tonight = [row for row in data.drift if row["batch_date"] == data.batch_date]
     alerts = [row for row in tonight if row["alert"]]
     batch = next(
@@ -247,7 +95,7 @@ def _nightly_header(data: _Night) -> Html:
     )
 
 
-def _rows_section(data: _Night) -> Html:
+def _rows_section(data: NightHistory) -> Html:
     alerts = _alerts_by_night(data)
     per_night = {}
     for row in data.batches:
@@ -295,7 +143,7 @@ def _rows_section(data: _Night) -> Html:
     return image(png, "rows scored and rejected per night; drifted nights outlined in red") + listing
 
 
-def _drift_section(data: _Night) -> Html:
+def _drift_section(data: NightHistory) -> Html:
     if not data.drift:
         return Html("<p>No drift figures for these nights (empty nights are not compared).</p>")
     series = defaultdict(lambda: defaultdict(list))
@@ -343,7 +191,7 @@ def _drift_section(data: _Night) -> Html:
     )
 
 
-def _distribution_section(data: _Night) -> Html:
+def _distribution_section(data: NightHistory, reference) -> Html:
     check = next(
         (row for row in data.drift if row["batch_date"] == data.batch_date and row["feature"] == PREDICTION_FEATURE),
         None,
@@ -355,7 +203,6 @@ def _distribution_section(data: _Night) -> Html:
         if check
         else "no predicted-class check this night"
     )
-    reference = data.reference
     if data.task == "classification":
         total = sum(data.counts.values())
         if not total:
@@ -413,7 +260,7 @@ def _distribution_section(data: _Night) -> Html:
     )
 
 
-def _quality_section(data: _Night) -> Html:
+def _quality_section(data: NightHistory) -> Html:
     metric = "accuracy" if data.task == "classification" else "mae"
     rows = [row for row in data.quality if row.get(metric) is not None and (row.get("labeled") or 0) > 0]
     if not rows:

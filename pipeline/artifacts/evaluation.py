@@ -1,0 +1,39 @@
+"""06_evaluation/<version>/: metrics, plots, the test predictions worst first, and report.html."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pipeline.artifacts.folder import StageFolder, read_json
+
+if TYPE_CHECKING:  # the stage module loads scikit-learn or Pillow: only to run a stage
+    from pipeline.stages.evaluation import Evaluation
+
+METRICS = "metrics.json"
+TEST_PREDICTIONS = "test_predictions.parquet"  # one row per test example, worst first
+REPORT = "report.html"  # all of it in one self-contained page
+LEARNING_CURVES = "learning_curves.png"  # the other plots depend on the task (Evaluation.plots)
+
+
+class EvaluationFolder(StageFolder):
+    FILES = (METRICS, LEARNING_CURVES, TEST_PREDICTIONS, REPORT)
+
+    def metrics(self) -> dict:
+        return read_json(self.path / METRICS)
+
+    def test_predictions(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_parquet(self.path / TEST_PREDICTIONS, columns=columns)
+
+    @property
+    def report_path(self):
+        return self.path / REPORT
+
+    def write(self, evaluation: Evaluation) -> None:
+        (self.path / METRICS).write_text(json.dumps(evaluation.document, indent=2, default=float))
+        evaluation.test_predictions.to_parquet(self.path / TEST_PREDICTIONS)
+        for name, png in evaluation.plots.items():
+            (self.path / name).write_bytes(png)
+        (self.path / REPORT).write_text(evaluation.report, encoding="utf-8")

@@ -1,0 +1,58 @@
+"""04_features/<version>/: the fitted preprocessor, the drift reference and each split's arrays."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.artifacts.folder import StageFolder, read_json, write_json
+from pipeline.common.columns import SPLITS
+from pipeline.stages.features import SplitArrays
+from pipeline.stages.preprocessor import Preprocessor
+
+PREPROCESSOR = "preprocessor.json"  # fitted on the training split only
+REFERENCE = "reference.json"  # the training split's profile, for nightly drift
+EXAMPLE_IDS = "example_id"  # array names inside each <split>.npz besides the model inputs
+LABELS = "label"
+
+
+class FeatureArrays(StageFolder):
+    FILES = (PREPROCESSOR, REFERENCE, *(f"{name}.npz" for name in SPLITS))
+
+    def preprocessor(self) -> Preprocessor:
+        return Preprocessor.from_json(read_json(self.path / PREPROCESSOR))
+
+    def reference(self) -> dict:
+        return read_json(self.path / REFERENCE)
+
+    def arrays(self, split: str) -> SplitArrays:
+        return load_arrays(self.path / f"{split}.npz")
+
+    def write_fitted(self, preprocessor: Preprocessor, reference: dict) -> None:
+        write_json(self.path / PREPROCESSOR, preprocessor.to_json())
+        write_json(self.path / REFERENCE, reference)
+
+    def write_arrays(self, split: str, arrays: SplitArrays) -> None:
+        save_arrays(self.path / f"{split}.npz", arrays)
+
+
+def save_arrays(path: Path, arrays: SplitArrays) -> None:
+    """One split's model inputs as .npz (no pickle: object arrays are refused)."""
+    stored = dict(arrays.features)
+    stored[EXAMPLE_IDS] = np.asarray(arrays.example_ids, dtype=str)
+    if arrays.labels is not None:
+        stored[LABELS] = arrays.labels
+    pickled = [name for name, values in stored.items() if values.dtype == object]
+    if pickled:
+        raise TypeError(f"object arrays would be pickled: {', '.join(pickled)}")
+    with open(path, "wb") as handle:
+        np.savez(handle, **stored)
+
+
+def load_arrays(path: Path) -> SplitArrays:
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    example_ids = arrays.pop(EXAMPLE_IDS)
+    labels = arrays.pop(LABELS, None)
+    return SplitArrays(arrays, labels, example_ids)

@@ -1,0 +1,59 @@
+"""09_monitoring/<date>/: a night's drift figures, its late labels, its report and its marker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.artifacts.folder import StageFolder, read_json, write_json
+
+DRIFT = "drift.csv"  # feature, method, score, threshold, alert
+STATS = "feature_stats.csv"  # feature, statistic, batch_value, reference_value
+SUMMARY = "summary.json"  # the night's alert line and alert count
+FEEDBACK = "feedback.csv"  # the late labels that were loaded
+REJECTS = "rejects.csv"  # late-label rows without an id or a label
+
+
+class DriftFolder(StageFolder):
+    FILES = (DRIFT, STATS, SUMMARY)
+
+    def drift(self) -> pd.DataFrame:
+        return pd.read_csv(self.path / DRIFT)
+
+    def summary(self) -> dict:
+        return read_json(self.path / SUMMARY)
+
+    def write(self, stats: pd.DataFrame, drift: pd.DataFrame, summary: dict) -> None:
+        stats.to_csv(self.path / STATS, index=False)
+        drift.to_csv(self.path / DRIFT, index=False)
+        write_json(self.path / SUMMARY, summary)
+
+
+class FeedbackFolder(StageFolder):
+    FILES = (FEEDBACK, REJECTS)
+
+    def write(self, loaded: pd.DataFrame, rejected: pd.DataFrame) -> None:
+        loaded.to_csv(self.path / FEEDBACK, index=False)
+        rejected.to_csv(self.path / REJECTS, index=False)
+
+
+class NightMarker:
+    """nightly-<version>.json: the night is done, with nothing to look at."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def write(self, document: dict) -> None:
+        write_json(self.path, document)
+
+
+def write_night_report(path: Path, html: str) -> Path:
+    """Written beside and renamed: a reader never opens half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(html, encoding="utf-8")
+    os.replace(temporary, path)
+    return path

@@ -1,0 +1,144 @@
+"""08_prediction/<date>/<version>/: a night's scores, its typed valid rows, its rejects, its counts.
+
+A night may hold millions of rows, so scoring streams: `NightScores.sink(schema)` hands the
+stage a `ScoreSink` that appends each scored chunk to the three files, whose columns and types
+are fixed up front (a chunk of all-missing values must not change a column's type mid-file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+
+from pipeline.artifacts.folder import StageFolder, read_json, write_json
+from pipeline.common.columns import EXAMPLE_ID, REASON, SOURCE_FILE, SOURCE_ROW
+from pipeline.stages.schema import Schema
+
+PREDICTIONS = "predictions.parquet"  # example_id, prediction, score, probabilities
+VALID = "valid.parquet"  # the typed rows that were scored, for drift monitoring
+REJECTS = "rejects.csv"  # rows that could not be scored, and why
+BATCH = "batch.json"  # date, model, rows in, rejected and scored, problems
+PREDICTION_TYPES = {"example_id": "string", "prediction": "string", "score": "float64", "probabilities": "string"}
+
+
+class NightScores(StageFolder):
+    FILES = (PREDICTIONS, VALID, REJECTS, BATCH)
+
+    def summary(self) -> dict:
+        return read_json(self.path / BATCH)
+
+    def predictions(self, columns: list[str] | None = None) -> pd.DataFrame:
+        return pd.read_parquet(self.path / PREDICTIONS, columns=columns)
+
+    def prediction_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        import pyarrow.parquet as pq
+
+        for part in pq.ParquetFile(self.path / PREDICTIONS).iter_batches(batch_size=rows):
+            yield part.to_pandas()
+
+    def valid_rows(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path / VALID)
+
+    @property
+    def rejects_path(self):
+        return self.path / REJECTS
+
+    @contextmanager
+    def sink(self, schema: Schema) -> Iterator[ScoreSink]:
+        with (
+            _ParquetAppender(self.path / PREDICTIONS, PREDICTION_TYPES) as predictions,
+            _ParquetAppender(self.path / VALID, valid_types(schema)) as valid,
+            _CsvAppender(self.path / REJECTS, reject_columns(schema)) as rejects,
+        ):
+            yield ScoreSink(predictions, valid, rejects)
+
+    def write_summary(self, summary: dict) -> None:
+        write_json(self.path / BATCH, summary)
+
+
+class ScoreSink:
+    """Where scoring puts each chunk: its predictions, its scored rows, its rejected rows."""
+
+    def __init__(self, predictions: _ParquetAppender, valid: _ParquetAppender, rejects: _CsvAppender):
+        self._predictions, self._valid, self._rejects = predictions, valid, rejects
+
+    @property
+    def valid_columns(self) -> list[str]:
+        return list(self._valid.types)
+
+    def scored(self, predictions: pd.DataFrame, valid: pd.DataFrame) -> None:
+        self._predictions.append(predictions)
+        self._valid.append(valid)
+
+    def rejected(self, rows: pd.DataFrame) -> None:
+        self._rejects.append(rows)
+
+
+def valid_types(schema: Schema) -> dict[str, str]:
+    types = {EXAMPLE_ID: "string"}
+    types.update({column: "float64" if kind == "numeric" else "string" for column, kind in schema.kinds.items()})
+    return types
+
+
+def reject_columns(schema: Schema) -> list[str]:
+    identity = [schema.id_column] if schema.id_column else []
+    return [SOURCE_FILE, SOURCE_ROW, REASON, *identity, *schema.kinds]
+
+
+class _ParquetAppender:
+    """Appends DataFrame chunks to one Parquet file with a fixed schema. Writes an empty file when
+    no rows come."""
+
+    def __init__(self, path, types: dict[str, str]):
+        import pyarrow as pa
+
+        self.path, self.types = path, types
+        self.schema = pa.schema(
+            [(name, pa.string() if kind == "string" else pa.float64()) for name, kind in types.items()]
+        )
+
+    def __enter__(self):
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(self.path, self.schema)
+        return self
+
+    def append(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        columns = {
+            name: frame[name].astype("float64")
+            if kind == "float64"
+            else frame[name].astype(object).where(frame[name].notna(), None)
+            for name, kind in self.types.items()
+        }
+        self.writer.write_table(
+            pa.Table.from_pydict(
+                {n: list(c) if self.types[n] == "string" else c.to_numpy() for n, c in columns.items()},
+                schema=self.schema,
+            )
+        )
+
+    def __exit__(self, *exc):
+        self.writer.close()
+
+
+class _CsvAppender:
+    """Rejected rows as CSV with fixed columns (files of one night may differ), header once."""
+
+    def __init__(self, path, columns: list[str]):
+        self.path, self.columns, self.rows = path, columns, 0
+
+    def __enter__(self):
+        pd.DataFrame(columns=self.columns).to_csv(self.path, index=False)
+        return self
+
+    def append(self, frame: pd.DataFrame) -> None:
+        if len(frame):
+            frame.reindex(columns=self.columns).to_csv(self.path, mode="a", header=False, index=False)
+            self.rows += len(frame)
+
+    def __exit__(self, *exc):
+        return None

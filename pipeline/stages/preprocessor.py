@@ -1,0 +1,131 @@
+"""The fitted preprocessor: everything the features stage learned from the training split.
+
+Frozen and typed, with the training schema inside it, so a model folder carries one copy of the
+schema. `to_json()` writes the layout every preprocessor.json has had since the first release,
+and `from_json()` reads all of them: the file is the contract between training and the nights
+scored months later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.spec import InputSpec, ModelSpec
+from pipeline.stages.schema import Schema
+
+MISSING_ID, OUT_OF_VOCABULARY_ID = 0, 1  # reserved ids of categorical and text encodings
+RESERVED_IDS = 2
+NUMERIC_INPUT = "numeric"
+
+
+def input_name(kind: str, column: str) -> str:
+    """The Keras input (and feature array) a column feeds: all numeric columns share one."""
+    return NUMERIC_INPUT if kind == "numeric" else f"{kind}__{column}"
+
+
+@dataclass(frozen=True)
+class NumericScaling:
+    """Numeric columns: imputed with the training median, then standardised."""
+
+    columns: tuple[str, ...] = ()
+    medians: tuple[float, ...] = ()
+    means: tuple[float, ...] = ()  # of the imputed values
+    stds: tuple[float, ...] = ()  # 1.0 where a column is constant
+
+
+@dataclass(frozen=True)
+class TextEncoding:
+    vocabulary: tuple[str, ...]  # most frequent tokens first; id = position + RESERVED_IDS
+    length: int  # tokens kept per text, the rest cut; shorter texts padded with MISSING_ID
+
+
+@dataclass(frozen=True)
+class ImageShape:
+    height: int
+    width: int
+    channels: int  # 1 (grayscale) or 3
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    schema: Schema
+    numeric: NumericScaling = field(default_factory=NumericScaling)
+    categorical: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> vocabulary
+    text: dict[str, TextEncoding] = field(default_factory=dict)
+    image: dict[str, ImageShape] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()  # classification: class names in natural order
+    target_mean: float = 0.0  # regression: the training target's mean and spread
+    target_std: float = 1.0
+
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    @property
+    def label(self) -> str:
+        return self.schema.label
+
+    @property
+    def is_classification(self) -> bool:
+        return self.schema.task == "classification"
+
+    def model_spec(self) -> ModelSpec:
+        """What the model builder needs to know: one input per array `transform` makes."""
+        inputs = []
+        if self.numeric.columns:
+            inputs.append(InputSpec(NUMERIC_INPUT, "numeric", (2 * len(self.numeric.columns),)))
+        for column, vocabulary in self.categorical.items():
+            inputs.append(
+                InputSpec(input_name("categorical", column), "categorical", (1,), len(vocabulary) + RESERVED_IDS)
+            )
+        for column, encoding in self.text.items():
+            size = len(encoding.vocabulary) + RESERVED_IDS
+            inputs.append(InputSpec(input_name("text", column), "text", (encoding.length,), size))
+        for column, shape in self.image.items():
+            inputs.append(InputSpec(input_name("image", column), "image", (shape.height, shape.width, shape.channels)))
+        if self.is_classification:
+            return ModelSpec(tuple(inputs), "classification", len(self.classes))
+        return ModelSpec(tuple(inputs), "regression", 1, self.target_mean, self.target_std)
+
+    def to_json(self) -> dict:
+        document = {
+            "task": self.task,  # also inside "schema"; kept for readers of older releases
+            "label": self.label,
+            "schema": self.schema.as_dict(),
+            "numeric": {name: list(getattr(self.numeric, name)) for name in ("columns", "medians", "means", "stds")},
+            "categorical": {
+                column: {"vocabulary": list(vocabulary)} for column, vocabulary in self.categorical.items()
+            },
+            "text": {column: {"vocabulary": list(e.vocabulary), "length": e.length} for column, e in self.text.items()},
+            "image": {
+                column: {"height": s.height, "width": s.width, "channels": s.channels}
+                for column, s in self.image.items()
+            },
+        }
+        if self.is_classification:
+            document["classes"] = list(self.classes)
+        else:
+            document.update(target_mean=self.target_mean, target_std=self.target_std)
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict) -> Preprocessor:
+        numeric = document.get("numeric", {})
+        return cls(
+            schema=Schema.from_dict(document["schema"]),
+            numeric=NumericScaling(*(tuple(numeric.get(name, ())) for name in ("columns", "medians", "means", "stds"))),
+            categorical={
+                column: tuple(fitted["vocabulary"]) for column, fitted in document.get("categorical", {}).items()
+            },
+            text={
+                column: TextEncoding(tuple(f["vocabulary"]), int(f["length"]))
+                for column, f in document.get("text", {}).items()
+            },
+            image={
+                column: ImageShape(int(s["height"]), int(s["width"]), int(s["channels"]))
+                for column, s in document.get("image", {}).items()
+            },
+            classes=tuple(document.get("classes", ())),
+            target_mean=float(document.get("target_mean", 0.0)),
+            target_std=float(document.get("target_std", 1.0)),
+        )

@@ -1,0 +1,60 @@
+"""Registry stage: the registration gate, a decision from scores alone.
+
+A candidate becomes production only if its headline score on its own test split beats the
+production model's headline on the same rows by `margin`; the first model is promoted. Scoring
+the production model and changing the registry are the caller's (tasks/registry.py, with
+pipeline/store/registry.py); this function only decides, so every branch is tested without a
+model or a database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promoted: bool  # the candidate is production after this decision
+    reason: str
+    production: str  # the production model's version after this decision
+    production_headline: float | None = None  # the incumbent's score on the candidate's test split
+
+    def as_dict(self) -> dict:
+        document = asdict(self)
+        if self.production_headline is None:
+            del document["production_headline"]
+        return document
+
+
+def decide(
+    version: str,
+    headline: float,
+    *,
+    production: str | None,
+    production_headline: float | None = None,
+    scoring_error: str | None = None,
+    margin: float,
+) -> GateDecision:
+    """Whether model `version`, with test headline `headline`, should be production now.
+
+    Args:
+        production: the production model's version; None before the first promotion.
+        production_headline: the production model's headline on the candidate's test split.
+        scoring_error: why the production model could not be scored there (other columns),
+            instead of production_headline.
+        margin: headline points the candidate must win by.
+    """
+    if production is None:
+        return GateDecision(True, "the first model is promoted", version)
+    if production == version:
+        return GateDecision(True, "already the production model", version)
+    if production_headline is None:
+        why = scoring_error or "the production model could not be scored on this test split"
+        return GateDecision(False, f"stays a candidate: {why}; promote it by hand if it should serve", production)
+    verdict = (
+        f"headline {headline:.4f} vs production {production} {production_headline:.4f} "
+        f"on the same test split (margin {margin})"
+    )
+    if headline > production_headline + margin:
+        return GateDecision(True, f"gate passed: {verdict}", version, production_headline)
+    return GateDecision(False, f"stays a candidate: {verdict}", production, production_headline)

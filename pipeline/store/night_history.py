@@ -1,0 +1,134 @@
+"""What the prediction log holds about one night and the nights before it: the nightly report's data.
+
+One read of the database (SQLAlchemy Core, bound parameters) into a `NightHistory`; the report
+(pipeline/rendering/reports/nightly.py) only draws it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+
+from pipeline.store.tables import batches as batches_table
+from pipeline.store.tables import drift as drift_table
+from pipeline.store.tables import model_versions, prediction_quality_daily_view
+from pipeline.store.tables import predictions as predictions_table
+
+
+@dataclass(frozen=True)
+class NightHistory:
+    batch_date: datetime.date
+    model_version: str
+    dates: list[datetime.date]  # the nights shown, oldest first, this one last
+    task: str  # classification or regression
+    batches: list[dict]  # `batches` rows of those nights, in load order
+    drift: list[dict]  # `drift` rows of those nights, of the model chosen for each night
+    chosen: dict  # night -> the model whose figures it shows
+    counts: dict[str, int]  # classification: this night's predictions per class
+    values: np.ndarray | None  # regression: this night's predicted values
+    quality: list[dict]  # prediction_quality_daily rows of those nights
+    test_metrics: dict  # the model's test metrics when it was registered
+    evaluation_path: str | None  # the model's evaluation folder (its test predictions)
+
+
+def night_history(
+    engine: sa.Engine, *, batch_date: datetime.date, model_version: str, nights: int = 14
+) -> NightHistory:
+    """The night `batch_date` scored by `model_version`, with up to `nights` nights up to it."""
+    if nights < 1:
+        raise ValueError(f"nights must be at least 1, not {nights}")
+    with engine.connect() as connection:
+        dates = _nights_up_to(connection, batch_date, nights)
+        batch_order = (batches_table.c.batch_date, batches_table.c.loaded_at)
+        batch_rows = _rows(
+            connection, sa.select(batches_table).where(batches_table.c.batch_date.in_(dates)).order_by(*batch_order)
+        )
+        drift_rows = _rows(connection, _drift_query(dates))
+        model = connection.execute(
+            sa.select(model_versions.c.task, model_versions.c.evaluation_path, model_versions.c.metrics).where(
+                model_versions.c.version == model_version
+            )
+        ).first()
+        task = (model.task if model is not None else None) or "classification"
+        counts, values = _predicted(connection, batch_date, model_version, task)
+        quality = _rows(
+            connection,
+            sa.select(prediction_quality_daily_view)
+            .where(prediction_quality_daily_view.c.batch_date.in_(dates))
+            .order_by(prediction_quality_daily_view.c.batch_date),
+        )
+    chosen = model_per_night(batch_rows, drift_rows, model_version)
+    metrics = model.metrics if model is not None else None
+    if isinstance(metrics, str):
+        metrics = json.loads(metrics)
+    return NightHistory(
+        batch_date=batch_date,
+        model_version=model_version,
+        dates=dates,
+        task=task,
+        batches=batch_rows,
+        drift=[row for row in drift_rows if chosen.get(row["batch_date"]) == row["model_version"]],
+        chosen=chosen,
+        counts=counts,
+        values=values,
+        quality=quality,
+        test_metrics=(metrics or {}).get("test", {}),
+        evaluation_path=model.evaluation_path if model is not None else None,
+    )
+
+
+def model_per_night(batch_rows: list[dict], drift_rows: list[dict], model_version: str) -> dict:
+    """The model whose figures a night shows: this report's model where it scored the night, else
+    the model that scored it last (after a rollback, older nights were scored by another model)."""
+    chosen = {}
+    for row in batch_rows:  # ordered by loaded_at: the last one wins
+        chosen[row["batch_date"]] = row["model_version"]
+    for row in [*batch_rows, *drift_rows]:
+        if row["model_version"] == model_version:
+            chosen[row["batch_date"]] = model_version
+    for row in drift_rows:
+        chosen.setdefault(row["batch_date"], row["model_version"])
+    return chosen
+
+
+def _nights_up_to(connection: sa.Connection, batch_date: datetime.date, nights: int) -> list[datetime.date]:
+    query = (
+        sa.select(batches_table.c.batch_date)
+        .where(batches_table.c.batch_date <= batch_date)
+        .distinct()
+        .order_by(batches_table.c.batch_date.desc())
+        .limit(nights)
+    )
+    dates = [row[0] for row in connection.execute(query)]
+    if batch_date not in dates:
+        dates = [batch_date, *dates][:nights]
+    return sorted(dates)
+
+
+def _drift_query(dates: list[datetime.date]):
+    columns = ("batch_date", "model_version", "feature", "method", "score", "threshold", "alert")
+    return (
+        sa.select(*(drift_table.c[name] for name in columns))
+        .where(drift_table.c.batch_date.in_(dates))
+        .order_by(drift_table.c.batch_date, drift_table.c.id)
+    )
+
+
+def _predicted(connection: sa.Connection, batch_date, model_version: str, task: str):
+    """(counts per class, None) for classification, ({}, predicted values) for regression."""
+    night = (predictions_table.c.batch_date == batch_date) & (predictions_table.c.model_version == model_version)
+    if task == "classification":
+        query = sa.select(predictions_table.c.prediction, sa.func.count()).where(night)
+        return {
+            str(row[0]): int(row[1]) for row in connection.execute(query.group_by(predictions_table.c.prediction))
+        }, None
+    scores = connection.execute(sa.select(predictions_table.c.score).where(night))
+    return {}, np.array([row[0] for row in scores if row[0] is not None], dtype=float)
+
+
+def _rows(connection: sa.Connection, query) -> list[dict]:
+    return [dict(row._mapping) for row in connection.execute(query)]

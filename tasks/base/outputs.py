@@ -1,0 +1,97 @@
+"""Safety of task outputs on disk: one process makes an output at a time, what it wrote is
+durable before it is renamed into place, and what killed runs left behind is removed."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pipeline.layout import TEMPORARY_MARK
+
+logger = logging.getLogger(__name__)
+
+LOCK_NAME_LENGTH = 16
+
+
+@contextmanager
+def output_lock(locks: Path, location: str, *, owner: str, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on one task output while this process makes it.
+
+    A `flock` on `<locks>/<hash of the output path>.lock`: the kernel releases it when the
+    holder dies, so a killed run never leaves a lock behind; the small files stay for reuse.
+    Yields True once held. When another process holds it: waits, or with `wait=False` yields
+    False at once.
+    """
+    locks.mkdir(parents=True, exist_ok=True)
+    path = locks / f"{hashlib.sha256(location.encode()).hexdigest()[:LOCK_NAME_LENGTH]}.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                yield False
+                return
+            logger.info("%s: another process is making %s; waiting for it (%s)", owner, location, path)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}: {owner} {location}\n")  # for a person looking
+            handle.flush()
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_abandoned_attempts(final: Path, locks: Path, *, owner: str) -> None:
+    """Temporary outputs beside `final` that no live process is writing: killed runs never
+    renamed them.
+
+    The caller holds `final`'s lock, so its own temporary outputs are abandoned for sure. Another
+    version's temporary folder in the same stage folder (an attempt killed before the code, the
+    data or a parameter changed) is removed when its own output lock is free; a live run at that
+    version holds it, and its folder is left alone.
+    """
+    for leftover in sorted(final.parent.glob(f"*{TEMPORARY_MARK}*")):
+        location = str(final.parent / leftover.name.split(TEMPORARY_MARK, 1)[0])
+        if location == str(final):
+            _remove(leftover)
+            continue
+        with output_lock(locks, location, owner=f"{owner} cleanup", wait=False) as free:
+            if free:
+                _remove(leftover)
+
+
+def _remove(leftover: Path) -> None:
+    logger.info("removing %s, left by an interrupted run", leftover)
+    if leftover.is_dir():
+        shutil.rmtree(leftover, ignore_errors=True)
+    else:
+        leftover.unlink(missing_ok=True)
+
+
+def sync_tree(root: Path) -> None:
+    """fsync every file and folder under root, root included."""
+    for folder, _folders, files in os.walk(root):
+        for name in files:
+            descriptor = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        sync_directory(Path(folder))
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a folder: makes the creation and renaming of its entries durable."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

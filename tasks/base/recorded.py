@@ -1,0 +1,142 @@
+"""RecordedTask: a task whose every run is a `runs` row (running, then succeeded or failed) with
+its metrics, row counts and cost; made under its output's lock."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import luigi
+from luigi.task import flatten
+
+from pipeline.common import environment
+from pipeline.common.faults import pause_point
+from pipeline.common.metrics import Metric
+from pipeline.errors import DataError
+from pipeline.store import ledger
+from tasks import recording
+from tasks.base.outputs import output_lock
+from tasks.base.resources import gpu_units
+from tasks.base.startup import prepare_process
+from tasks.config import layout, overnight
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Outcome:
+    """What a run reports to the ledger."""
+
+    metrics: list[Metric] = field(default_factory=list)
+    rows_in: int | None = None
+    rows_rejected: int | None = None
+
+
+class RecordedTask(luigi.Task):
+    # TensorFlow work declares the cards it uses (tasks.base.resources: ALL_CARDS for a training,
+    # ONE_CARD for scoring): it holds them as the Luigi resource `gpu`, and its wall seconds
+    # count as GPU seconds on a GPU machine.
+    gpu: ClassVar[str | None] = None
+
+    def __init__(self, *args, **kwargs):
+        prepare_process()  # before Luigi schedules or logs anything about a task of ours
+        super().__init__(*args, **kwargs)
+
+    @property
+    def resources(self) -> dict[str, int]:
+        return gpu_units(self.gpu)
+
+    @property
+    def version(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def data_version(self) -> str | None:
+        """The raw data's version this run was built on: every upstream task shares it."""
+        return next((task.data_version for task in flatten(self.requires())), None)
+
+    def execute(self) -> Outcome:
+        raise NotImplementedError
+
+    def output_location(self) -> str:
+        return getattr(self.output(), "path", str(self.output()))
+
+    def run(self):
+        # Two processes may schedule the same task (two commands, --no-lock, two people): the
+        # second waits here, then finds the work done instead of doing it again beside the first.
+        with output_lock(layout().locks(), self.output_location(), owner=self.task_family):
+            if self.complete():
+                logger.info("%s %s was completed by another process meanwhile", self.task_family, self.version)
+                return
+            self.before_run()
+            self._run_recorded()
+
+    def before_run(self) -> None:
+        """Called under the output's lock, before the run is recorded."""
+
+    def _run_recorded(self) -> None:
+        engine = recording.engine()  # the first run of a process migrates and settles stale runs
+        prices = _prices()  # before the work: a bad price must not cost a training
+        self.run_id = ledger.start_run(
+            engine,
+            task=self.task_family,
+            params=self.to_str_params(),
+            version=self.version,
+            data_version=self.data_version,
+            output_path=self.output_location(),
+            repo_dir=REPO_ROOT,
+        )
+        meter = environment.UsageMeter()
+        try:
+            outcome = self.execute()
+        except BaseException as error:
+            usage = self._usage(meter, prices)
+            ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}", **usage)
+            raise
+        pause_point(f"run:before-finish:{self.task_family}")
+        ledger.finish_run(
+            engine,
+            self.run_id,
+            status="succeeded",
+            metrics=outcome.metrics,
+            rows_in=outcome.rows_in,
+            rows_rejected=outcome.rows_rejected,
+            **self._usage(meter, prices),
+        )
+        logger.info("%s %s -> %s", self.task_family, self.version, self.output_location())
+
+    def _usage(self, meter: environment.UsageMeter, prices: dict[str, float]) -> dict:
+        """finish_run's resource arguments: CPU, peak memory, GPU and the estimated cost."""
+        usage = meter.stop()
+        gpu = environment.gpu_name()
+        gpu_s = None if gpu is None else usage.wall_s if self.gpu else 0.0
+        return {
+            "cpu_s": usage.cpu_s,
+            "peak_memory_mb": usage.peak_memory_mb,
+            "gpu_name": gpu,
+            "gpu_s": gpu_s,
+            "cost": ledger.estimate_cost(usage.wall_s, gpu_s, **prices),
+        }
+
+    def progress(self, done: int, total: int, message: str) -> None:
+        # Luigi sets these callbacks only on tasks its worker runs.
+        if callable(self.set_progress_percentage):
+            self.set_progress_percentage(round(100 * done / max(total, 1)))
+        self.status(message)
+
+    def status(self, message: str) -> None:
+        if callable(self.set_status_message):
+            self.set_status_message(message)
+
+
+def _prices() -> dict[str, float]:
+    settings = overnight()
+    prices = {"price_per_hour": settings.price_per_hour, "gpu_price_per_hour": settings.gpu_price_per_hour}
+    for name, value in prices.items():
+        if not value >= 0:
+            raise DataError(f"[overnight] {name} must be zero or more, not {value}")
+    return prices

@@ -1,0 +1,51 @@
+"""GPUs as the Luigi resource `gpu`: what a task holds, and what the machine offers.
+
+Cards are counted through nvidia-smi, never CUDA: the scheduling process forks the workers, and
+a process that initialised CUDA cannot fork working children.
+"""
+
+from __future__ import annotations
+
+import os
+
+import luigi
+
+from pipeline.common.environment import usable_gpu_count
+
+ALL_CARDS, ONE_CARD = "all", "one"  # what a TensorFlow task declares it uses
+
+
+def gpu_units(use: str | None) -> dict[str, int]:
+    """Units of `gpu` a task holds, so that trials, trainings and a nightly batch never share a
+    card beyond `[resources] gpu`.
+
+    A training holds every card it mirrors over (capped by `[resources] gpu`, or it could never
+    be scheduled); scoring and evaluation hold one. Nothing on a machine without a GPU.
+    """
+    cards = usable_gpu_count()
+    if use is None or not cards:
+        return {}
+    if use == ONE_CARD:
+        return {"gpu": 1}
+    capacity = luigi.configuration.get_config().getint("resources", "gpu", cards)
+    return {"gpu": max(1, min(cards, capacity))}
+
+
+def offer_detected_gpus() -> None:
+    """Offer the GPUs found at start as the Luigi resource `gpu`, unless `[resources] gpu` is set.
+
+    Luigi reads `[resources]` once, when it creates its scheduler; an unconfigured resource
+    counts as one unit, which a training holding every card of a multi-card machine would never
+    fit in. On a machine without a GPU no task asks for the resource and nothing is offered.
+    """
+    count = usable_gpu_count()
+    if not count:
+        return
+    # Tasks that share a card (gpu set above the card count) take memory as they need it,
+    # instead of all of it at start. Inherited by the worker processes; TensorFlow reads it.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    config = luigi.configuration.get_config()
+    if not config.has_option("resources", "gpu"):
+        if not config.has_section("resources"):
+            config.add_section("resources")
+        config.set("resources", "gpu", str(count))

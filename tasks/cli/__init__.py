@@ -1,0 +1,9 @@
+"""`overnight`: the things that are not a pipeline step (example data, migrations, runs, models,
+promotion and rollback, reports, plans). An adapter, like the tasks: each command parses its
+options, calls the library and prints.
+"""
+
+from tasks.cli import maintenance, models, plans, runs  # noqa: F401 - each module adds its commands to main
+from tasks.cli.app import main
+
+__all__ = ["main"]
