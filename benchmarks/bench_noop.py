@@ -59,7 +59,9 @@ def results(nights: int) -> list[Result]:
     _luigi(config, "Nightly", "--date", examples.nights[0])
     one = _luigi(config, "Nightly", "--date", examples.nights[0])
     dates = [(FIRST + datetime.timedelta(days=i)).isoformat() for i in range(nights)]
-    _build_in_child(config, dates)  # the first run of every night (empty nights)
+    for date in dates:  # empty nights: their folders exist without files (a missing one fails)
+        (folder / "data" / "incoming" / date).mkdir(parents=True, exist_ok=True)
+    _build_in_child(config, dates)  # the first run of every night
     probe = _build_in_child(config, dates)
     return [
         Result("Nightly rerun, all complete (luigi command, wall)", one, None, "s", "<= 1.5"),

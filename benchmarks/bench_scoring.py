@@ -69,7 +69,7 @@ def measure(rows: int) -> dict:
     scores = NightScores(folder)
     with scores.sink(schema) as sink:
         summary = score_batch(
-            raw.iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, sink
+            raw.batch_sources(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, sink
         )
     chunks = scores.prediction_chunks()
     logged = prediction_log.load_batch(

@@ -57,6 +57,9 @@ def write_examples(
         _write_feedback(root / "feedback" / arrival.isoformat(), digits.target, indices, seed=night)
         dates.append(date.isoformat())
         feedback_dates.append(arrival.isoformat())
+    # The day the last labels arrive is a night without images: its folder exists, empty (a night
+    # whose folder is missing is an export that never came, and fails).
+    (root / "incoming" / feedback_dates[-1]).mkdir(parents=True, exist_ok=True)
     logger.info("%d training digits; nights %s (the last is shifted)", len(training), ", ".join(dates))
     return ExampleData(len(training), dates, feedback_dates)
 

@@ -6,7 +6,7 @@
         05_training/.work/<version>/                  checkpoints a killed training resumes from
         05_training/trials/  05_training/tuning/      tuning trials and their summaries
         08_prediction/<date>/<version>/               a night's scores
-        09_monitoring/<date>/                         a night's drift, late labels, report, marker
+        09_monitoring/<date>/                         a night's drift, late labels and report
         .cache/  .locks/                              content and code hashes; one lock per output
 
 Tasks, the command line and `overnight reproduce` ask this module, so a folder's name is
@@ -33,6 +33,8 @@ STAGE_FOLDERS = {
 VERSION_FILE = "version.json"  # in every versioned output: what its version was made of
 # In the names of Luigi's temporary outputs (target.temporary_path, atomic files).
 TEMPORARY_MARK = "-luigi-tmp-"
+# In the names of damaged outputs moved aside (pipeline/artifacts/folder.py), kept for a person.
+DAMAGED_MARK = ".damaged-"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Layout:
         return self.stage("prediction") / date.isoformat() / version
 
     def night(self, date: datetime.date) -> Path:
-        """The monitoring folder of one night: drift, late labels, its report and its marker."""
+        """The monitoring folder of one night: drift, late labels and its report."""
         return self.stage("monitoring") / date.isoformat()
 
     def drift(self, date: datetime.date, version: str) -> Path:
@@ -78,9 +80,6 @@ class Layout:
 
     def night_report(self, date: datetime.date, model_version: str) -> Path:
         return self.night(date) / f"report-{model_version}.html"
-
-    def night_marker(self, date: datetime.date, version: str) -> Path:
-        return self.night(date) / f"nightly-{version}.json"
 
     # -- training's side folders ---------------------------------------------------------------
 

@@ -5,10 +5,11 @@
 #
 # Settings (environment): OVERNIGHT_SCHEDULER_PORT (8082), OVERNIGHT_SCHEDULER_ADDRESS (127.0.0.1;
 # 0.0.0.0 lets workers on other machines in), OVERNIGHT_SCHEDULER_DIR (data/scheduler),
-# OVERNIGHT_SCHEDULER_GPUS (the cards detected here, at least 1). The web page
+# OVERNIGHT_SCHEDULER_GPUS (the cards nvidia-smi lists here; 0 without any). The web page
 # is http://ADDRESS:PORT/ . Workers use it with
 #   luigi --module tasks TuneModel --workers 2 --scheduler-host HOST --scheduler-port PORT
-# and `[core] local_scheduler = false` in their config file (LUIGI_CONFIG_PATH).
+# (naming a scheduler on the command line is enough; a config file may say
+# `[core] local_scheduler = false` with scheduler_host and scheduler_port instead).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,13 +20,14 @@ luigid="$repo/.venv/bin/luigid"
 [[ -x "$luigid" ]] || { echo "scheduler: $luigid is missing; run 'make demo' in $repo first" >&2; exit 2; }
 mkdir -p "$state/logs"
 
-# Detected without initialising CUDA: nvidia-smi only lists the cards. At least 1: when the
-# scheduler's host has no card but its workers do, OVERNIGHT_SCHEDULER_GPUS says how many.
-gpus=0
+# Detected without initialising CUDA: nvidia-smi only lists the cards. 0 is a real answer: on a
+# machine without a card no task asks for the resource, so it limits nothing. When the workers
+# have cards and this host has none, OVERNIGHT_SCHEDULER_GPUS says how many they share.
+found=0
 if command -v nvidia-smi > /dev/null 2>&1; then
-    gpus="$(nvidia-smi --list-gpus 2> /dev/null | grep -c '^GPU' || true)"
+    found="$(nvidia-smi --list-gpus 2> /dev/null | grep -c '^GPU' || true)"
 fi
-gpus="${OVERNIGHT_SCHEDULER_GPUS:-$(( gpus > 1 ? gpus : 1 ))}"
+gpus="${OVERNIGHT_SCHEDULER_GPUS:-$found}"
 
 # luigid's own settings: its state (finished tasks included, for a day) kept across restarts, and
 # one unit of the `gpu` resource per card, so parallel trials and a nightly batch never share a
@@ -40,6 +42,8 @@ remove_delay = 86400
 gpu = $gpus
 CONFIG
 
-echo "scheduler: luigid on http://$address:$port/ (state in $state; $gpus GPU(s))"
+echo "scheduler: luigid on http://$address:$port/ (state in $state)"
+echo "scheduler: gpu resource $gpus (nvidia-smi lists $found card(s) here${OVERNIGHT_SCHEDULER_GPUS:+; OVERNIGHT_SCHEDULER_GPUS=$OVERNIGHT_SCHEDULER_GPUS})"
+echo "scheduler: a worker joins with: luigi --module tasks TrainModel --scheduler-host $address --scheduler-port $port"
 export LUIGI_CONFIG_PATH="$state/luigid.cfg"
 exec "$luigid" --address "$address" --port "$port" --state-path "$state/state.pickle" --logdir "$state/logs"

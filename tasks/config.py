@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from luigi.parameter import ParameterVisibility
 from pipeline.common.files import ensure_dir
 from pipeline.layout import Layout
 from pipeline.stages.schema import DatasetConfig, parse_kinds
+from pipeline.store.database import mask_url
 
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
 
@@ -70,6 +72,12 @@ def layout() -> Layout:
 
 def database_url() -> str:
     return os.environ.get(DATABASE_URL_VARIABLE) or overnight().database_url
+
+
+def database_key() -> str:
+    """Which database this is, without its password: part of the version of outputs that depend on
+    the database's content (a registration depends on which model is in production there)."""
+    return hashlib.sha256(mask_url(database_url()).encode()).hexdigest()[:16]
 
 
 def dataset_config() -> DatasetConfig:

@@ -69,6 +69,12 @@ def _is_expected(module: str, name: str) -> bool:
     return isinstance(error_class, type) and issubclass(error_class, EXPECTED_ERRORS)
 
 
+def exit_code(error: BaseException) -> int | None:
+    """The exit code an error asks for (a partial or missing night), or None for Luigi's own."""
+    code = getattr(error, "exit_code", None)
+    return code if isinstance(code, int) else None
+
+
 def install() -> None:
     logger = logging.getLogger("luigi-interface")
     if not any(isinstance(f, OneLineLogErrors) for f in logger.filters):

@@ -8,12 +8,12 @@ from pathlib import Path
 import luigi
 
 from pipeline.artifacts.evaluation import EvaluationFolder
-from pipeline.artifacts.model import ModelFolder
 from pipeline.artifacts.monitoring import DriftFolder, FeedbackFolder
 from pipeline.common.columns import REASON
 from pipeline.common.metrics import Metric
 from pipeline.stages import raw
 from pipeline.store import prediction_log
+from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
 from tasks.config import dataset_config, layout
@@ -27,6 +27,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
 
     stage = "monitoring"
     artifact = DriftFolder
+    rows = True  # the night's feature statistics and drift scores
 
     date = luigi.DateParameter()
     model_version = luigi.Parameter(default="")
@@ -48,7 +49,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         from pipeline.stages.profiles import prediction_profile
 
         row = recording.model_row(self.model)
-        model, scores = ModelFolder(Path(row["path"])), self.inputs()["scores"]
+        model, scores = self.model_folder(), self.inputs()["scores"]
         regression = row["task"] == "regression"
         reference = EvaluationFolder(Path(row["evaluation_path"])).test_predictions(["prediction"])["prediction"]
         predicted = scores.predictions(["prediction", "score"])
@@ -70,9 +71,6 @@ class MonitorDrift(ModelVersionMixin, StageTask):
                 (reference if regression else reference.astype(str)).tolist(), numeric=regression
             ),
         )
-        prediction_log.record_drift(
-            recording.engine(), batch_date=self.date, model_version=self.model, stats=stats, drift=drift
-        )
         line = alert_line(drift)
         alerts = int(drift["alert"].sum()) if len(drift) else 0
         out.write(
@@ -84,12 +82,19 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             metrics=[Metric(f"drift_{r.method}:{r.feature}", r.score, split="batch") for r in drift.itertuples()]
         )
 
+    def load_rows(self, out: DriftFolder, engine, marker: Marker) -> Outcome:
+        prediction_log.record_drift(
+            engine, batch_date=self.date, model_version=self.model, stats=out.stats(), drift=out.drift(), marker=marker
+        )
+        return Outcome()
+
 
 class IngestFeedback(StageTask):
     """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
 
     stage = "monitoring"
     artifact = FeedbackFolder
+    rows = True  # the late labels
 
     date = luigi.DateParameter()
 
@@ -106,8 +111,14 @@ class IngestFeedback(StageTask):
         labels = raw.read_feedback(files, id_column=config.id_column, label=config.label)
         unusable = labels["example_id"].isna() | labels["label"].isna()
         usable = labels[~unusable].drop_duplicates("example_id", keep="last")
-        # One transaction for the night's files: a bad file leaves no half-loaded night behind.
-        loaded = prediction_log.load_feedback(recording.engine(), usable[["example_id", "label"]], source=str(folder))
         out.write(usable, labels[unusable].assign(**{REASON: "expected an id and a label"}))
-        logger.info("%s: %d late labels loaded, %d rejected", self.date, loaded, int(unusable.sum()))
+        logger.info("%s: %d late labels read, %d rejected", self.date, len(usable), int(unusable.sum()))
         return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))
+
+    def load_rows(self, out: FeedbackFolder, engine, marker: Marker) -> Outcome:
+        # One transaction for the night's files: a bad file leaves no half-loaded night behind.
+        labels = out.labels()[["example_id", "label"]]
+        source = str(layout().feedback(self.date))
+        loaded = prediction_log.load_feedback(engine, labels, source=source, marker=marker)
+        logger.info("%s: %d late labels loaded", self.date, loaded)
+        return Outcome()

@@ -9,13 +9,15 @@ from pathlib import Path
 import luigi
 
 from pipeline.artifacts.evaluation import EvaluationFolder
-from pipeline.artifacts.monitoring import NightMarker, write_night_report
+from pipeline.artifacts.monitoring import write_night_report
 from pipeline.artifacts.prediction import NightScores
 from pipeline.errors import DataError
-from pipeline.store import prediction_log
+from pipeline.store import markers, prediction_log
 from pipeline.store.database import DatabaseUnavailable
+from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, RecordedTask
+from tasks.base.targets import Marked
 from tasks.config import layout
 from tasks.monitoring import IngestFeedback, MonitorDrift
 from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin
@@ -31,6 +33,18 @@ class TooManyRejects(DataError):
     """Most of the night's rows could not be used: the supplier's files need a look."""
 
 
+class PartialNight(DataError):
+    """Some of the night's files could not be used and were quarantined; the rest were scored."""
+
+    exit_code = 31  # `overnight nightly` and scripts/nightly.sh exit with it (README, "Nightly batches")
+
+
+class MissingNight(DataError):
+    """The night's folder did not exist: an export that never came is not a quiet night."""
+
+    exit_code = 32
+
+
 class Nightly(ModelVersionMixin, RecordedTask):
     """The cron entry: `luigi --module tasks Nightly --date 2026-11-05` (scripts/nightly.sh)."""
 
@@ -40,6 +54,9 @@ class Nightly(ModelVersionMixin, RecordedTask):
         default=14, significant=False, description="nights shown in the nightly report's charts"
     )
     max_reject_share = luigi.FloatParameter(default=0.5, description="fail the night above this share of rejected rows")
+    allow_missing = luigi.BoolParameter(
+        default=False, description="a night without its incoming folder passes (data sets where that is normal)"
+    )
 
     def requires(self):
         if self._unresolved() is not None:
@@ -73,7 +90,9 @@ class Nightly(ModelVersionMixin, RecordedTask):
         return recording.model_row(self.model)["data_version"]
 
     def output(self):
-        return luigi.LocalTarget(str(layout().night_marker(self.date, self.version)))
+        # The all-clear is a row, per database: a night that drifted in one database must not pass
+        # in another because a file in the shared data folder says it did.
+        return Marked(self.task_family, self.version)
 
     def report_path(self) -> Path:
         return layout().night_report(self.date, self.model)
@@ -95,18 +114,28 @@ class Nightly(ModelVersionMixin, RecordedTask):
             raise DriftAlert(
                 f"drift on {self.date} (model {self.model}) in {', '.join(features)}; see the drift_alerts view{report}"
             )
-        self._check_rejects()
+        self._check_files()
         if report_error is not None:
             raise report_error
-        with self.output().temporary_path() as temporary:
-            NightMarker(Path(temporary)).write(
-                {"date": self.date.isoformat(), "model_version": self.model, "alerts": 0}
-            )
+        markers.mark(recording.engine(), Marker(self.task_family, self.version, self.run_id))
         return Outcome()
 
-    def _check_rejects(self) -> None:
+    def _check_files(self) -> None:
+        """A missing folder, quarantined files, then too many rejected rows: each fails the night."""
         scores = NightScores(Path(BatchPredict(date=self.date, model_version=self.model).output().path))
         batch = scores.summary()
+        if batch.get("status") == "missing" and not self.allow_missing:
+            raise MissingNight(
+                f"{self.date}: no folder {batch['incoming']}: the night's files never arrived "
+                "([Nightly] allow_missing = true where a night without files is normal)"
+            )
+        quarantined = batch.get("quarantined", [])
+        if quarantined:
+            first = quarantined[0]
+            raise PartialNight(
+                f"{self.date}: {len(quarantined)} file(s) quarantined, every other file scored; "
+                f"{first['reason']}; copies and reasons in {scores.quarantine_path}"
+            )
         rows_in, rejected = batch["rows_in"], batch["rows_rejected"]
         if rows_in and rejected / rows_in > self.max_reject_share:
             raise TooManyRejects(

@@ -8,10 +8,12 @@ from pathlib import Path
 import luigi
 import sqlalchemy as sa
 
+from pipeline.artifacts.folder import DamagedOutput
 from pipeline.artifacts.model import ModelFolder
 from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import IMAGE_ID_COLUMN
 from pipeline.common.metrics import Metric
+from pipeline.errors import DataError
 from pipeline.stages import raw
 from pipeline.stages.fingerprint import fingerprint
 from pipeline.store import prediction_log, tables
@@ -22,8 +24,13 @@ from tasks.config import layout
 logger = logging.getLogger(__name__)
 
 
+MISSING = "missing"  # the fingerprint, and the status, of a night whose folder does not exist
+
+
 def folder_fingerprint(folder: Path) -> str:
-    """The files' fingerprint; empty for a missing or empty folder (an empty night)."""
+    """The files' fingerprint; empty for an empty folder (an empty night), "missing" without one."""
+    if not folder.is_dir():
+        return MISSING
     if not raw.batch_files(folder):
         return ""
     return fingerprint(folder, layout().fingerprint_cache())
@@ -37,6 +44,21 @@ class ModelVersionMixin:
         if not getattr(self, "_model", None):
             self._model = self.model_version or recording.production_version()
         return self._model
+
+    def model_folder(self) -> ModelFolder:
+        """The registered model's folder, there and whole, or one line saying how to get it back."""
+        folder = ModelFolder(Path(recording.model_row(self.model)["path"]))
+        hint = (
+            f"rebuild model {self.model} with `luigi --module tasks RegisterModel` and the parameters it was trained "
+            "with (`overnight models`, `overnight show`), or go back to the previous one with `overnight rollback`"
+        )
+        if not folder.path.is_dir():
+            raise DataError(f"model {self.model}'s folder {folder.path} is gone (moved aside if damaged): {hint}")
+        damage = folder.damage()
+        if damage is not None:
+            aside = folder.move_aside()
+            raise DamagedOutput(f"{damage}: model {self.model}'s folder was moved to {aside}; {hint}")
+        return folder
 
 
 class BatchPredict(ModelVersionMixin, StageTask):
@@ -63,21 +85,28 @@ class BatchPredict(ModelVersionMixin, StageTask):
     def build(self, out: NightScores) -> Outcome:
         from pipeline.stages.prediction import score_batch
 
-        model = ModelFolder(Path(recording.model_row(self.model)["path"]))
+        model = self.model_folder()
         preprocessor = model.preprocessor()
         schema, folder = preprocessor.schema, layout().incoming(self.date)
         images = schema.columns_of("image")
         image_column = images[0] if images and schema.id_column == IMAGE_ID_COLUMN else None
-        chunks = raw.iter_batch(folder, image_column=image_column, chunk_rows=self.chunk_rows)
-        keras_model = model.load_model() if raw.batch_files(folder) else None  # an empty night needs no model
+        sources = raw.batch_sources(folder, image_column=image_column, chunk_rows=self.chunk_rows)
+        keras_model = model.load_model() if sources else None  # an empty night needs no model
         with out.sink(schema) as sink:
             summary = score_batch(
-                chunks, preprocessor, keras_model, sink, progress=lambda rows: self.status(f"{rows} rows scored")
+                sources, preprocessor, keras_model, sink, progress=lambda rows: self.status(f"{rows} rows scored")
             )
         for line in summary.problems:
             logger.warning("%s", line)
+        status = MISSING if not folder.is_dir() else summary.status
         out.write_summary(
-            {"date": self.date.isoformat(), "model_version": self.model, "incoming": str(folder), **summary.as_dict()}
+            {
+                "date": self.date.isoformat(),
+                "model_version": self.model,
+                "incoming": str(folder),
+                **summary.as_dict(),
+                "status": status,
+            }
         )
         logger.info(
             "%s: %d rows in, %d rejected, %d scored by model %s",
@@ -147,6 +176,7 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
             rows_in=summary["rows_in"],
             rows_rejected=summary["rows_rejected"],
             run_id=self.run_id,
+            status=summary.get("status"),
         )
         logger.info("%s: %d predictions of model %s logged", self.date, rows, self.model)
         # Row counts belong to BatchPredict's run; counting them here too would double them.

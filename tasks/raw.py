@@ -12,7 +12,8 @@ from pipeline.artifacts.raw import Snapshot
 from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS
 from pipeline.stages import fingerprint, raw
 from pipeline.stages.schema import DatasetConfig, infer_schema
-from pipeline.store import ledger, tables
+from pipeline.store import ledger, markers, tables
+from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
 from tasks.config import dataset_config, layout
@@ -25,6 +26,7 @@ class IngestData(StageTask):
 
     stage = "raw"
     artifact = Snapshot
+    rows = True  # its `datasets` row, in every database that records runs on this data
 
     def identity(self) -> dict:
         config = dataset_config()
@@ -67,8 +69,12 @@ class IngestData(StageTask):
             "columns": columns,
         }
         out.write(table, schema, dataset)
-        ledger.record_dataset(recording.engine(), **dataset, schema=schema.kinds)
         return Outcome(rows_in=len(table))
+
+    def load_rows(self, out: Snapshot, engine, marker: Marker) -> Outcome:
+        ledger.record_dataset(engine, **out.dataset(), schema=out.schema().kinds)  # once per version
+        markers.mark(engine, marker)
+        return Outcome()
 
     def _with_feedback(self, table: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:
         images = IMAGE_PATH_COLUMN if {IMAGE_PATH_COLUMN, IMAGE_ID_COLUMN} <= set(table.columns) else None

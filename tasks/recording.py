@@ -13,7 +13,7 @@ import functools
 import logging
 
 from pipeline.errors import DataError
-from pipeline.store import database, ledger, registry
+from pipeline.store import database, ledger, markers, registry
 from pipeline.store.database import DatabaseUnavailable
 from tasks.config import database_url
 
@@ -31,16 +31,19 @@ _settled: set[str] = set()
 
 
 def settle_stale_runs() -> None:
-    """Mark this host's runs whose process died `abandoned`, once per process and database.
+    """Bring an existing database's schema up to this code and mark this host's runs whose process
+    died `abandoned`, once per process and database.
 
-    Reads the database as it is (nothing is created or migrated). An unreachable database is not
-    an error here (a complete task needs none): the task that needs it says so when it runs.
+    A database without the schema is not created here (a command that only checks creates
+    nothing). An unreachable database is not an error here (a complete task needs none): the
+    task that needs it says so when it runs.
     """
     url = database_url()
     if url in _settled:
         return
     _settled.add(url)
     try:
+        database.upgrade_existing(url)
         engine = database.connect_for_reading(url)
     except DatabaseUnavailable as error:
         logger.warning("stale runs not checked: %s", error)
@@ -65,6 +68,12 @@ def reader():
     return database.connect_for_reading(database_url())
 
 
+def is_marked(task: str, version: str) -> bool:
+    """Whether the configured database holds the marker of this output's rows."""
+    connection = reader()
+    return connection is not None and markers.is_marked(connection, task, version)
+
+
 def production_version() -> str:
     """The production model's version; asking needs the database, never TensorFlow."""
     connection = reader()
@@ -72,6 +81,13 @@ def production_version() -> str:
     if row is None:
         raise DataError("no production model yet: run `luigi --module tasks RegisterModel` first")
     return row["version"]
+
+
+def model_row_sha256(version: str) -> str | None:
+    """The sha256 the registry holds for a model now (not cached: a rebuild changes it)."""
+    connection = reader()
+    row = registry.find(connection, version) if connection is not None else None
+    return row and row["sha256"]
 
 
 def model_row(version: str) -> dict:

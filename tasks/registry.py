@@ -1,7 +1,9 @@
 """Registry stage: record a trained, evaluated model; promote it if it beats production.
 
 The gate's decision is pipeline/stages/registry.py's; this task gathers the scores it decides on
-and carries the decision out in the registry.
+and carries the decision out in the registry. Both depend on the database (which models it holds,
+which one is in production), so the output's version includes the database: each database the
+data folder serves gets its own registration and its own registration.json.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from pathlib import Path
 
 import luigi
 
-from pipeline.artifacts.model import ModelFolder
+from pipeline.artifacts.model import MODEL, ModelFolder
 from pipeline.artifacts.registry import Registration
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
 from pipeline.errors import DataError
 from pipeline.stages.registry import decide
-from pipeline.store import ledger, registry
+from pipeline.store import ledger, markers, registry
+from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import ONE_CARD, Outcome, StageTask
+from tasks.config import database_key
 from tasks.evaluation import EvaluateModel
 from tasks.split import SplitData
 from tasks.training import TrainModel
@@ -35,25 +39,53 @@ class RegisterModel(StageTask):
     stage = "registry"
     artifact = Registration
     gpu = ONE_CARD  # scores the production model on the candidate's test split
+    rows = True  # the model's registration, promotion and events
 
     margin = luigi.FloatParameter(default=0.005, description="headline points a candidate must win by")
 
     def requires(self):
         return {"model": TrainModel(), "evaluation": EvaluateModel(), "validated": ValidateData(), "split": SplitData()}
 
+    def identity(self) -> dict:
+        return {"database": database_key()}
+
+    def complete(self) -> bool:
+        # The registration of a model whose files are gone, damaged or rebuilt since is not done:
+        # running it again rebuilds the model (same version) and records it in the registry.
+        model = ModelFolder(Path(self.upstream("model").output().path))
+        if not model.path.is_dir() or model.damage() is not None or not super().complete():
+            return False
+        sealed = model.sealed_sha256(MODEL)
+        return sealed is None or recording.model_row_sha256(self.upstream("model").version) == sealed
+
     def build(self, out: Registration) -> Outcome:
+        out.write(self._register(recording.engine()))
+        self._registered = True
+        return Outcome()
+
+    def load_rows(self, out: Registration, engine, marker: Marker) -> Outcome:
+        if not getattr(self, "_registered", False):  # the folder outlived its rows (a database made anew)
+            self._register(engine)
+        markers.mark(engine, marker)  # register and promote are idempotent: marked once both are done
+        return Outcome()
+
+    def _register(self, engine) -> dict:
+        """Register the model in this database and carry out the gate's decision; the decision."""
         inputs = self.inputs()
         model: ModelFolder = inputs["model"]
         metrics = inputs["evaluation"].metrics()
         version, candidate = self.upstream("model").version, metrics["headline"]["value"]
-        engine = recording.engine()
         trained_by = ledger.latest_run(engine, "TrainModel", version=version)
+        sha256, known = model.sha256(), registry.find(engine, version)
+        if known is not None and known["sha256"] != sha256:
+            # The same version with other bytes: its folder was damaged, moved aside and made again.
+            registry.rebuilt(engine, version, sha256=sha256, actor=registry.current_actor())
         registry.register(
             engine,
             version=version,
             run_id=trained_by and trained_by["run_id"],
             path=str(model.path),
-            sha256=model.sha256(),
+            sha256=sha256,
             task=metrics["task"],
             data_version=self.data_version,
             evaluation_path=str(inputs["evaluation"].path),
@@ -66,8 +98,7 @@ class RegisterModel(StageTask):
         if decision.promoted and (current is None or current["version"] != version):
             registry.promote(engine, version, actor=registry.current_actor(), reason=decision.reason)
         logger.info("model %s: %s", version, decision.reason)
-        out.write({"version": version, "headline": candidate, **decision.as_dict()})
-        return Outcome()
+        return {"version": version, "headline": candidate, **decision.as_dict()}
 
     def _incumbent(self, current: dict | None, version: str) -> dict:
         """What the gate knows of the production model: its version and its score on this test split."""
@@ -86,6 +117,8 @@ class RegisterModel(StageTask):
         manifest: SplitManifest = self.inputs()["split"]
         test = manifest.parts(validated.table())["test"]
         production = ModelFolder(Path(current["path"]))
+        if not production.path.is_dir():
+            raise DataError(f"production model {current['version']}'s folder {production.path} is gone")
         headline = self.upstream("evaluation").headline
         return headline_on_table(
             production.load_model(), production.preprocessor(), test, headline=headline, name=current["path"]

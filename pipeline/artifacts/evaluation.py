@@ -22,10 +22,10 @@ class EvaluationFolder(StageFolder):
     FILES = (METRICS, LEARNING_CURVES, TEST_PREDICTIONS, REPORT)
 
     def metrics(self) -> dict:
-        return read_json(self.path / METRICS)
+        return read_json(self.file(METRICS))
 
     def test_predictions(self, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.path / TEST_PREDICTIONS, columns=columns)
+        return pd.read_parquet(self.file(TEST_PREDICTIONS), columns=columns)
 
     @property
     def report_path(self):

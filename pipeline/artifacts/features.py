@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
 from pipeline.common.columns import SPLITS
+from pipeline.common.disk import require_free
 from pipeline.stages.features import SplitArrays
 from pipeline.stages.preprocessor import Preprocessor
 
@@ -21,13 +22,13 @@ class FeatureArrays(StageFolder):
     FILES = (PREPROCESSOR, REFERENCE, *(f"{name}.npz" for name in SPLITS))
 
     def preprocessor(self) -> Preprocessor:
-        return Preprocessor.from_json(read_json(self.path / PREPROCESSOR))
+        return Preprocessor.from_json(read_json(self.file(PREPROCESSOR)))
 
     def reference(self) -> dict:
-        return read_json(self.path / REFERENCE)
+        return read_json(self.file(REFERENCE))
 
     def arrays(self, split: str) -> SplitArrays:
-        return load_arrays(self.path / f"{split}.npz")
+        return load_arrays(self.file(f"{split}.npz"))
 
     def write_fitted(self, preprocessor: Preprocessor, reference: dict) -> None:
         write_json(self.path / PREPROCESSOR, preprocessor.to_json())
@@ -46,6 +47,7 @@ def save_arrays(path: Path, arrays: SplitArrays) -> None:
     pickled = [name for name, values in stored.items() if values.dtype == object]
     if pickled:
         raise TypeError(f"object arrays would be pickled: {', '.join(pickled)}")
+    require_free(Path(path).parent, sum(values.nbytes for values in stored.values()), f"the arrays {Path(path).name}")
     with open(path, "wb") as handle:
         np.savez(handle, **stored)
 

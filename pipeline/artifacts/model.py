@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
+from pipeline.common.disk import require_free
 from pipeline.common.faults import pause_point
-from pipeline.stages.fingerprint import file_sha256
+from pipeline.common.files import file_sha256
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.training import HISTORY_FILE, read_history
 
@@ -23,25 +24,25 @@ class ModelFolder(StageFolder):
     FILES = (MODEL, TRAINING, PREPROCESSOR, REFERENCE, HISTORY_FILE)
 
     def preprocessor(self) -> Preprocessor:
-        return Preprocessor.from_json(read_json(self.path / PREPROCESSOR))
+        return Preprocessor.from_json(read_json(self.file(PREPROCESSOR)))
 
     def reference(self) -> dict:
-        return read_json(self.path / REFERENCE)
+        return read_json(self.file(REFERENCE))
 
     def training(self) -> dict:
-        return read_json(self.path / TRAINING)
+        return read_json(self.file(TRAINING))
 
     def history(self) -> dict[str, list[float]]:
-        return read_history(self.path / HISTORY_FILE)
+        return read_history(self.file(HISTORY_FILE))
 
     def sha256(self) -> str:
-        return file_sha256(self.path / MODEL)
+        return file_sha256(self.file(MODEL))
 
     def load_model(self):
         import keras
 
         # safe_mode refuses lambdas and other code smuggled inside a model file.
-        return keras.saving.load_model(self.path / MODEL, safe_mode=True, compile=False)
+        return keras.saving.load_model(self.file(MODEL), safe_mode=True, compile=False)
 
     def write(
         self,
@@ -55,6 +56,9 @@ class ModelFolder(StageFolder):
     ) -> None:
         """Save the Keras model with everything it needs to score and to be understood later."""
         self.path.mkdir(parents=True, exist_ok=True)
+        from pipeline.stages.checkpoints import state_bytes
+
+        require_free(self.path, state_bytes(model), "the model")
         model.save(self.path / MODEL)
         pause_point("model-folder:saved")  # the model is written, its side files are not: a crash test kills here
         write_json(self.path / PREPROCESSOR, preprocessor.to_json())

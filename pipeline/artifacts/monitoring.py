@@ -1,4 +1,4 @@
-"""09_monitoring/<date>/: a night's drift figures, its late labels, its report and its marker."""
+"""09_monitoring/<date>/: a night's drift figures, its late labels and its report."""
 
 from __future__ import annotations
 
@@ -20,10 +20,13 @@ class DriftFolder(StageFolder):
     FILES = (DRIFT, STATS, SUMMARY)
 
     def drift(self) -> pd.DataFrame:
-        return pd.read_csv(self.path / DRIFT)
+        return pd.read_csv(self.file(DRIFT), dtype={"feature": str, "method": str})
+
+    def stats(self) -> pd.DataFrame:
+        return pd.read_csv(self.file(STATS), dtype={"feature": str, "statistic": str})
 
     def summary(self) -> dict:
-        return read_json(self.path / SUMMARY)
+        return read_json(self.file(SUMMARY))
 
     def write(self, stats: pd.DataFrame, drift: pd.DataFrame, summary: dict) -> None:
         stats.to_csv(self.path / STATS, index=False)
@@ -34,19 +37,13 @@ class DriftFolder(StageFolder):
 class FeedbackFolder(StageFolder):
     FILES = (FEEDBACK, REJECTS)
 
+    def labels(self) -> pd.DataFrame:
+        """The loaded labels as they were read: every value text, an empty one empty, not missing."""
+        return pd.read_csv(self.file(FEEDBACK), dtype=str, keep_default_na=False)
+
     def write(self, loaded: pd.DataFrame, rejected: pd.DataFrame) -> None:
         loaded.to_csv(self.path / FEEDBACK, index=False)
         rejected.to_csv(self.path / REJECTS, index=False)
-
-
-class NightMarker:
-    """nightly-<version>.json: the night is done, with nothing to look at."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def write(self, document: dict) -> None:
-        write_json(self.path, document)
 
 
 def write_night_report(path: Path, html: str) -> Path:

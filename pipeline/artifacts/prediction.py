@@ -7,8 +7,10 @@ are fixed up front (a chunk of all-missing values must not change a column's typ
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 
@@ -19,7 +21,9 @@ from pipeline.stages.schema import Schema
 PREDICTIONS = "predictions.parquet"  # example_id, prediction, score, probabilities
 VALID = "valid.parquet"  # the typed rows that were scored, for drift monitoring
 REJECTS = "rejects.csv"  # rows that could not be scored, and why
-BATCH = "batch.json"  # date, model, rows in, rejected and scored, problems
+BATCH = "batch.json"  # date, model, status, rows in, rejected and scored, problems, quarantined files
+QUARANTINE = "quarantine"  # copies of the night's files that could not be used, bytes intact
+QUARANTINE_REASONS = "quarantine.csv"  # file, reason
 PREDICTION_TYPES = {"example_id": "string", "prediction": "string", "score": "float64", "probabilities": "string"}
 
 
@@ -27,23 +31,27 @@ class NightScores(StageFolder):
     FILES = (PREDICTIONS, VALID, REJECTS, BATCH)
 
     def summary(self) -> dict:
-        return read_json(self.path / BATCH)
+        return read_json(self.file(BATCH))
 
     def predictions(self, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.path / PREDICTIONS, columns=columns)
+        return pd.read_parquet(self.file(PREDICTIONS), columns=columns)
 
     def prediction_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
         import pyarrow.parquet as pq
 
-        for part in pq.ParquetFile(self.path / PREDICTIONS).iter_batches(batch_size=rows):
+        for part in pq.ParquetFile(self.file(PREDICTIONS)).iter_batches(batch_size=rows):
             yield part.to_pandas()
 
     def valid_rows(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / VALID)
+        return pd.read_parquet(self.file(VALID))
 
     @property
     def rejects_path(self):
         return self.path / REJECTS
+
+    @property
+    def quarantine_path(self):
+        return self.path / QUARANTINE
 
     @contextmanager
     def sink(self, schema: Schema) -> Iterator[ScoreSink]:
@@ -52,7 +60,7 @@ class NightScores(StageFolder):
             _ParquetAppender(self.path / VALID, valid_types(schema)) as valid,
             _CsvAppender(self.path / REJECTS, reject_columns(schema)) as rejects,
         ):
-            yield ScoreSink(predictions, valid, rejects)
+            yield ScoreSink(predictions, valid, rejects, self.path)
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.path / BATCH, summary)
@@ -61,8 +69,8 @@ class NightScores(StageFolder):
 class ScoreSink:
     """Where scoring puts each chunk: its predictions, its scored rows, its rejected rows."""
 
-    def __init__(self, predictions: _ParquetAppender, valid: _ParquetAppender, rejects: _CsvAppender):
-        self._predictions, self._valid, self._rejects = predictions, valid, rejects
+    def __init__(self, predictions: _ParquetAppender, valid: _ParquetAppender, rejects: _CsvAppender, folder):
+        self._predictions, self._valid, self._rejects, self._folder = predictions, valid, rejects, Path(folder)
 
     @property
     def valid_columns(self) -> list[str]:
@@ -74,6 +82,29 @@ class ScoreSink:
 
     def rejected(self, rows: pd.DataFrame) -> None:
         self._rejects.append(rows)
+
+    def quarantine(self, file: Path, reason: str) -> None:
+        """A copy of a file the night could not use, with its reason beside rejects.csv.
+
+        Copied, not moved: the night's files keep their fingerprint, so the night keeps its
+        identity (a rerun says "partial" again until the file is fixed in place or replaced).
+        """
+        folder = self._folder / QUARANTINE
+        folder.mkdir(exist_ok=True)
+        shutil.copy2(file, _free_name(folder, file.name))
+        reasons = self._folder / QUARANTINE_REASONS
+        pd.DataFrame({"file": [str(file)], "reason": [reason]}).to_csv(
+            reasons, mode="a", header=not reasons.exists(), index=False
+        )
+
+
+def _free_name(folder: Path, name: str) -> Path:
+    """folder/name, or folder/name.2, name.3 ... when files of two sub-folders share a name."""
+    candidate, number = folder / name, 1
+    while candidate.exists():
+        number += 1
+        candidate = folder / f"{name}.{number}"
+    return candidate
 
 
 def valid_types(schema: Schema) -> dict[str, str]:

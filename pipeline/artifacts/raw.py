@@ -16,13 +16,13 @@ class Snapshot(StageFolder):
     FILES = (SNAPSHOT, SCHEMA, DATASET)
 
     def table(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / SNAPSHOT)
+        return pd.read_parquet(self.file(SNAPSHOT))
 
     def schema(self) -> Schema:
-        return Schema.from_dict(read_json(self.path / SCHEMA))
+        return Schema.from_dict(read_json(self.file(SCHEMA)))
 
     def dataset(self) -> dict:
-        return read_json(self.path / DATASET)
+        return read_json(self.file(DATASET))
 
     def write(self, table: pd.DataFrame, schema: Schema, dataset: dict) -> None:
         table.to_parquet(self.path / SNAPSHOT, index=False)

@@ -11,7 +11,7 @@ class Registration(StageFolder):
     FILES = (REGISTRATION,)
 
     def decision(self) -> dict:
-        return read_json(self.path / REGISTRATION)
+        return read_json(self.file(REGISTRATION))
 
     def write(self, decision: dict) -> None:
         write_json(self.path / REGISTRATION, decision)

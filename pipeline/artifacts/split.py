@@ -15,10 +15,10 @@ class SplitManifest(StageFolder):
     FILES = (MANIFEST, CHECKS)
 
     def manifest(self) -> pd.DataFrame:
-        return pd.read_parquet(self.path / MANIFEST)
+        return pd.read_parquet(self.file(MANIFEST))
 
     def checks(self) -> dict:
-        return read_json(self.path / CHECKS)
+        return read_json(self.file(CHECKS))
 
     def parts(self, table: pd.DataFrame) -> dict[str, pd.DataFrame]:
         """The validated table's rows of each split (train, validation, test).

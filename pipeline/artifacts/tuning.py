@@ -14,7 +14,7 @@ class TuningSummary(StageFolder):
     FILES = (TUNING,)
 
     def summary(self) -> dict:
-        return read_json(self.path / TUNING)
+        return read_json(self.file(TUNING))
 
     def write(self, summary: dict) -> None:
         write_json(self.path / TUNING, summary)

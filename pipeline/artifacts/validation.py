@@ -22,10 +22,10 @@ class ValidatedData(StageFolder):
     FILES = (VALID, REJECTS, REPORT, SCHEMA)
 
     def table(self, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(self.path / VALID, columns=columns)
+        return pd.read_parquet(self.file(VALID), columns=columns)
 
     def schema(self) -> Schema:
-        return Schema.from_dict(read_json(self.path / SCHEMA))
+        return Schema.from_dict(read_json(self.file(SCHEMA)))
 
     @property
     def rejects_path(self):

@@ -10,10 +10,11 @@ once, and the pipeline respects it.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["PRIVATE_DIR_MODE", "ensure_dir", "ensure_private_dir"]
+__all__ = ["PRIVATE_DIR_MODE", "ensure_dir", "ensure_private_dir", "file_sha256", "sync_directory", "sync_tree"]
 
 PRIVATE_DIR_MODE = 0o700
 
@@ -57,3 +58,30 @@ def ensure_dir(path: str | Path, *, private: bool) -> Path:
 def _not_a_folder(path: Path) -> NotADirectoryError:
     # errno, strerror and filename set, as the OS would: callers print "strerror: filename".
     return NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", str(path))
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def sync_tree(root: Path) -> None:
+    """fsync every file and folder under root, root included."""
+    for folder, _folders, files in os.walk(root):
+        for name in files:
+            descriptor = os.open(os.path.join(folder, name), os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        sync_directory(Path(folder))
+
+
+def sync_directory(path: Path) -> None:
+    """fsync a folder: makes the creation and renaming of its entries durable."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

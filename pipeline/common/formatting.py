@@ -36,3 +36,11 @@ def natural_key(name: str) -> tuple:
         return (0, float(name), name)
     except ValueError:
         return (1, 0.0, name)
+
+
+def format_bytes(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"  # not reached

@@ -11,8 +11,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from pipeline.common.formatting import format_number
-from pipeline.rendering.text import cell, format_bytes, format_cost, format_duration, format_table, iso, truncate
+from pipeline.common.formatting import format_bytes, format_number
+from pipeline.rendering.text import cell, format_cost, format_duration, format_table, iso, truncate
 from pipeline.store.runs import SHORT_ID, metric_order, short_commit
 
 TERMINAL_WIDTH = 100

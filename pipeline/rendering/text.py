@@ -90,14 +90,6 @@ def format_table(
     return "\n".join(line for cells in [header_texts, *texts] for line in lines(cells))
 
 
-def format_bytes(size: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"  # not reached
-
-
 def to_json(document: Any) -> str:
     """JSON with times as UTC ISO strings and NaN as null."""
     return json.dumps(_plain(document), indent=2, allow_nan=False)

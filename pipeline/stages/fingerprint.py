@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+from pipeline.common.files import file_sha256
 from pipeline.stages.raw import data_files
 
 
@@ -35,11 +36,6 @@ def fingerprint(path: str | Path, cache_file: str | Path) -> str:
     if changed:
         _save_cache(cache_path, cache)
     return digest.hexdigest()
-
-
-def file_sha256(path: str | Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _load_cache(path: Path) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -16,8 +17,10 @@ import pandas as pd
 from scipy.special import softmax
 
 from pipeline.common.columns import EXAMPLE_ID, REASON, SOURCE_FILE, SOURCE_ROW
+from pipeline.errors import DataError
 from pipeline.stages.features import transform
 from pipeline.stages.preprocessor import Preprocessor
+from pipeline.stages.raw import BatchSource, count_rows
 from pipeline.stages.validation import Problem, require_columns, unseen_values, validate
 
 REPEATED_ID = "a unique id (seen in an earlier chunk)"
@@ -40,16 +43,26 @@ def predict(model, features: dict[str, np.ndarray], preprocessor: Preprocessor, 
 @dataclass
 class BatchSummary:
     rows_in: int = 0
-    rows_rejected: int = 0
+    rows_rejected: int = 0  # rows of quarantined files included
     rows_scored: int = 0
     problems: list[str] = field(default_factory=list)
+    quarantined: list[dict] = field(default_factory=list)  # {"file", "reason", "rows"} per bad file
+
+    @property
+    def status(self) -> str:
+        """partial when a file was quarantined; else loaded, or empty for a night without rows."""
+        if self.quarantined:
+            return "partial"
+        return "loaded" if self.rows_scored else "empty"
 
     def as_dict(self) -> dict:
         return {
+            "status": self.status,
             "rows_in": self.rows_in,
             "rows_rejected": self.rows_rejected,
             "rows_scored": self.rows_scored,
             "problems": self.problems[:100],
+            "quarantined": self.quarantined,
         }
 
 
@@ -62,32 +75,53 @@ class Sink(Protocol):
 
     def rejected(self, rows: pd.DataFrame) -> None: ...
 
+    def quarantine(self, file: Path, reason: str) -> None: ...
+
 
 def score_batch(
-    chunks: Iterable[pd.DataFrame],
+    sources: Iterable[BatchSource],
     preprocessor: Preprocessor,
     model,
     sink: Sink,
     *,
     progress: Callable[[int], None] | None = None,
 ) -> BatchSummary:
-    """Validate, preprocess and score a nightly batch chunk by chunk; memory stays flat.
+    """Validate, preprocess and score a nightly batch file by file, chunk by chunk; memory stays flat.
 
     Each chunk's predictions (example_id, prediction, score, probabilities) and typed valid rows
     go to `sink.scored`, its rejected rows with their reasons to `sink.rejected`. Ids repeated
     across chunks are rejected like ids repeated within one. A file without rows and values the
-    model never saw (categories, labels) are problems that reject nothing.
+    model never saw (categories, labels) are problems that reject nothing. A file that cannot be
+    read or lacks a column the model needs is quarantined (`sink.quarantine`), its rows counted
+    as rejected, and the other files are scored: one bad file does not sink the night.
     """
     summary, seen = BatchSummary(), set()
-    for chunk in chunks:
-        if chunk.empty:
-            _empty_chunk(chunk, preprocessor, summary)
-        else:
-            _score_chunk(chunk, preprocessor, model, sink, summary, seen)
-        if progress:
-            progress(summary.rows_in)
+    for source in sources:
+        before = summary.rows_in
+        try:
+            for chunk in source.chunks():
+                if chunk.empty:
+                    _empty_chunk(chunk, preprocessor, summary)
+                else:
+                    _score_chunk(chunk, preprocessor, model, sink, summary, seen)
+                if progress:
+                    progress(summary.rows_in)
+        except DataError as error:
+            if source.file is None:
+                raise  # the folder of images itself: nothing to set aside
+            _quarantine(source.file, str(error), sink, summary, read=summary.rows_in - before)
     summary.problems = list(dict.fromkeys(summary.problems))  # a column's trouble, once, not once per chunk
     return summary
+
+
+def _quarantine(file: Path, reason: str, sink: Sink, summary: BatchSummary, *, read: int) -> None:
+    # Rows read before the file failed were scored (or rejected) already; the rest count as rejected.
+    rows = max(count_rows(file) - read, 0)
+    sink.quarantine(file, reason)
+    summary.rows_in += rows
+    summary.rows_rejected += rows
+    summary.quarantined.append({"file": str(file), "reason": reason, "rows": rows})
+    summary.problems.append(f"{reason} (the file is quarantined; the night's other files are scored)")
 
 
 def _empty_chunk(chunk: pd.DataFrame, preprocessor: Preprocessor, summary: BatchSummary) -> None:

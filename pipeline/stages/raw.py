@@ -5,8 +5,10 @@ pipeline/stages/table_reading.py reads one table file; pipeline/stages/fingerpri
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -182,33 +184,71 @@ def batch_files(folder: str | Path) -> list[Path]:
     return files
 
 
-def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """A nightly batch in chunks of at most chunk_rows rows, so memory stays flat.
+@dataclass(frozen=True)
+class BatchSource:
+    """One readable unit of a night: a table file, or a flat folder's images (each a row)."""
+
+    name: str  # the file (or the folder of images), for messages and quarantine
+    chunks: Callable[[], Iterator[pd.DataFrame]]  # reads it, chunk by chunk, when called
+    file: Path | None = None  # the file itself; None for a folder of images
+
+
+def batch_sources(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> list[BatchSource]:
+    """A nightly batch as its files, each read in chunks of at most chunk_rows rows when asked.
 
     For an image data set the folder is flat and each file name (without extension) is the
-    example id; otherwise it holds table files in the training format, without the label. A file
+    example id: one source of every image (an unreadable image is a rejected row, not a bad
+    file). Otherwise one source per table file in the training format, without the label. A file
     without rows (0 bytes, header only) comes as one empty chunk whose attrs["problem"] says so;
     a header-only file keeps its columns, which must still be checked.
 
     Raises:
-        DataError: a file cannot be read; it names the file and, where it helps, the line.
+        DataError: the folder holds files this pipeline cannot read (batch_files).
     """
     files = batch_files(folder)
     if image_column:
         images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
-        for start in range(0, len(images), chunk_rows):
-            part = images[start : start + chunk_rows]
-            yield pd.DataFrame(
-                {
-                    image_column: [str(f) for f in part],
-                    IMAGE_ID_COLUMN: [f.stem for f in part],
-                    SOURCE_FILE: [str(f) for f in part],
-                    SOURCE_ROW: 1,
-                }
-            )
-        return
-    for file in (f for f in files if f.suffix.lower() in TABLE_EXTENSIONS):
-        yield from table_chunks(file, chunk_rows)
+        return [BatchSource(str(folder), lambda: _image_chunks(images, image_column, chunk_rows))] if images else []
+    tables = [f for f in files if f.suffix.lower() in TABLE_EXTENSIONS]
+    return [BatchSource(str(file), functools.partial(table_chunks, file, chunk_rows), file) for file in tables]
+
+
+def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Every chunk of every source of a nightly batch (batch_sources), in order.
+
+    Raises:
+        DataError: a file cannot be read; it names the file and, where it helps, the line.
+    """
+    for source in batch_sources(folder, image_column=image_column, chunk_rows=chunk_rows):
+        yield from source.chunks()
+
+
+def count_rows(file: Path) -> int:
+    """How many rows a file holds, at best a guess for one that cannot be read: its lines after the
+    header for text, the footer's count for Parquet; 0 when even that fails."""
+    try:
+        if file.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(file).metadata.num_rows
+        with open(file, "rb") as handle:
+            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+        return max(0, lines - 1)
+    except Exception:  # noqa: BLE001 - a count for a report, never a reason to fail
+        return 0
+
+
+def _image_chunks(images: list[Path], image_column: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(images), chunk_rows):
+        part = images[start : start + chunk_rows]
+        yield pd.DataFrame(
+            {
+                image_column: [str(f) for f in part],
+                IMAGE_ID_COLUMN: [f.stem for f in part],
+                SOURCE_FILE: [str(f) for f in part],
+                SOURCE_ROW: 1,
+            }
+        )
 
 
 def feedback_examples(

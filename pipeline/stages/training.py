@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.spec import ArchitectureSettings
+from pipeline.stages.checkpoints import durable_backup
 from pipeline.stages.features import SplitArrays
 from pipeline.stages.preprocessor import Preprocessor
 
@@ -186,12 +187,13 @@ def _class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
 
 def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: dict, on_epoch, keras) -> list:
     # The history row is written before the checkpoint: a kill between the two repeats an epoch
-    # (read_history keeps its last row) instead of losing one from the CSV.
+    # (read_history keeps its last row) instead of losing one from the CSV. The checkpoint is
+    # restored before the CSV logger opens the history: a training that starts over clears it.
+    backup = _epoch_only(durable_backup(keras), keras)(str(backup_dir), save_freq="epoch", delete_checkpoint=True)
     callbacks = [
+        backup.restorer(work_dir / HISTORY_FILE),
         keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
-        _epoch_only(_durable_backup(keras), keras)(
-            str(backup_dir), save_freq="epoch", delete_checkpoint=True, double_checkpoint=True
-        ),
+        backup,
         keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: start.setdefault("epoch", epoch)),
         _epoch_only(keras.callbacks.TensorBoard, keras)(
             str(work_dir / "tensorboard"), histogram_freq=0, write_graph=False, update_freq="epoch", profile_batch=0
@@ -229,35 +231,6 @@ def _epoch_only(callback_class, keras):
         )
     }
     return type(f"EpochOnly{callback_class.__name__}", (callback_class,), hooks)
-
-
-def _durable_backup(keras):
-    """BackupAndRestore that survives a kill in the middle of writing its checkpoint.
-
-    Keras keeps the previous checkpoint (double_checkpoint) and falls back to it when the newest
-    cannot be read, but only for OSError (a torn HDF5 file): a torn metadata file raises a JSON
-    error, which this subclass treats alike. When no checkpoint can be read at all (the first one
-    was torn), training starts over instead of failing on every rerun. Overrides private
-    methods: keras is pinned below 4.
-    """
-    import json
-
-    class DurableBackupAndRestore(keras.callbacks.BackupAndRestore):
-        def _load_model(self):
-            try:
-                super()._load_model()
-            except json.JSONDecodeError as error:
-                raise OSError(f"unreadable checkpoint metadata: {error}") from error
-
-        def on_train_begin(self, logs=None):
-            try:
-                super().on_train_begin(logs)
-            except OSError as error:
-                logger.warning("no readable checkpoint in %s (%s): training starts over", self.backup_dir, error)
-                shutil.rmtree(self.backup_dir, ignore_errors=True)
-                self._current_epoch = 0
-
-    return DurableBackupAndRestore
 
 
 def _has_checkpoint(work_dir: Path) -> bool:

@@ -23,8 +23,8 @@ from pipeline.common.columns import (
     SOURCE_PROBLEM,
     SOURCE_ROW,
 )
+from pipeline.common.files import file_sha256
 from pipeline.errors import DataError
-from pipeline.stages.fingerprint import file_sha256
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.schema import Schema, parse_numbers
 

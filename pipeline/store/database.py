@@ -37,6 +37,7 @@ __all__ = [
     "alembic_config",
     "connect",
     "connect_for_reading",
+    "upgrade_existing",
     "current_revision",
     "dispose_all",
     "head_revision",
@@ -112,6 +113,23 @@ def connect(url: str) -> sa.Engine:
             _migrate(url, engine, "head")
             _upgraded.add(url)
     return engine
+
+
+def upgrade_existing(url: str) -> bool:
+    """Migrate a database that already holds an older schema of this pipeline; True if it did.
+
+    A database without the schema (a SQLite file not created yet, an empty PostgreSQL database)
+    is left alone: the first task that records a run creates it.
+    """
+    if missing_sqlite_file(url) is not None:
+        return False
+    engine = _engine(url)
+    with _open(url, engine) as connection:
+        current = _stored_revision(connection)
+    if current is None or current == head_revision():
+        return False
+    connect(url)
+    return True
 
 
 def connect_for_reading(url: str) -> sa.Engine | None:

@@ -34,8 +34,10 @@ from pipeline.common.clock import utc_now
 from pipeline.common.columns import DRIFT_COLUMNS, FEEDBACK_COLUMNS, STATS_COLUMNS
 from pipeline.common.faults import pause_point
 from pipeline.common.jsonvalues import finite_or_none, is_missing
+from pipeline.store import markers
+from pipeline.store.markers import Marker
 from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages, row_writer
-from pipeline.store.tables import batches, drift_alerts_view, feature_stats, feedback
+from pipeline.store.tables import BATCH_STATUSES, batches, drift_alerts_view, feature_stats, feedback
 from pipeline.store.tables import drift as drift_table
 from pipeline.store.tables import predictions as predictions_table
 from pipeline.store.transactions import locked_transaction
@@ -71,6 +73,7 @@ def load_batch(
     rows_in: int,
     rows_rejected: int,
     run_id: str | None = None,
+    status: str | None = None,
 ) -> int:
     """Store one nightly batch's predictions and its ``batches`` row, replacing an earlier load.
 
@@ -81,6 +84,8 @@ def load_batch(
             Other columns are ignored.
         rows_in, rows_rejected: the batch's input and rejected row counts, for the marker.
         run_id: the run that loads the batch (LogPredictions), if any.
+        status: the night's status when it is not just its rows' (partial: files were
+            quarantined; missing: its folder did not exist); by default loaded, or empty for 0.
 
     Returns:
         The number of prediction rows stored (``rows_scored``); status is ``empty`` for 0.
@@ -118,13 +123,21 @@ def load_batch(
                 "rows_in": int(rows_in),
                 "rows_rejected": int(rows_rejected),
                 "rows_scored": stored,
-                "status": "loaded" if stored else "empty",
+                "status": _night_status(status, stored),
                 "loaded_at": utc_now(),
                 "run_id": run_id,
             },
         )
     logger.info("batch %s of model %s: %d predictions stored", batch_date, model_version, stored)
     return stored
+
+
+def _night_status(status: str | None, stored: int) -> str:
+    if status in (None, "loaded", "empty"):
+        return "loaded" if stored else "empty"
+    if status not in BATCH_STATUSES:
+        raise ValueError(f"night status {status!r} is not one of {', '.join(BATCH_STATUSES)}")
+    return status
 
 
 def batch_loaded(engine: sa.Engine, batch_date: date, model_version: str) -> bool:
@@ -136,13 +149,16 @@ def batch_loaded(engine: sa.Engine, batch_date: date, model_version: str) -> boo
         return connection.execute(query).first() is not None
 
 
-def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str) -> int:
+def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str, marker: Marker | None = None) -> int:
     """Store late labels (columns ``example_id``, ``label``); a new label replaces an old one.
 
     In one transaction the given ids' rows are deleted and the new ones inserted.
     ``label_value`` is the label as a number when it parses as one (NULL otherwise). An id
     given twice keeps its last label, with a warning. A float label that is a whole number is
     stored as its integer text ("1", not "1.0"), as predictions are.
+
+    A `marker` (pipeline/store/markers.py) is written in the same transaction: the labels of that
+    output are then complete in this database.
 
     Returns:
         The number of labels stored.
@@ -184,12 +200,20 @@ def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str) -> in
             connection.execute(sa.delete(feedback).where(feedback.c.example_id.in_(page)))
         for page in pages(rows, INSERT_ROWS):
             connection.execute(sa.insert(feedback), page)
+        if marker is not None:
+            markers.write(connection, marker)
     logger.info("stored %d label(s) from %s", len(rows), source)
     return len(rows)
 
 
 def record_drift(
-    engine: sa.Engine, *, batch_date: date, model_version: str, stats: pd.DataFrame, drift: pd.DataFrame
+    engine: sa.Engine,
+    *,
+    batch_date: date,
+    model_version: str,
+    stats: pd.DataFrame,
+    drift: pd.DataFrame,
+    marker: Marker | None = None,
 ) -> None:
     """Replace the feature statistics and drift rows of one batch and model, in one transaction.
 
@@ -197,6 +221,7 @@ def record_drift(
         stats: columns ``feature``, ``statistic``, ``batch_value``, ``reference_value``.
         drift: columns ``feature``, ``method`` (psi, ks, js), ``score``, ``threshold``,
             ``alert``.
+        marker: written in the same transaction: the night's drift rows are then complete here.
 
     Raises:
         ValueError: a column is missing or a text value is longer than its column.
@@ -238,6 +263,8 @@ def record_drift(
         for table, rows in ((feature_stats, stat_rows), (drift_table, drift_rows)):
             for page in pages(rows, INSERT_ROWS):
                 connection.execute(sa.insert(table), page)
+        if marker is not None:
+            markers.write(connection, marker)
     logger.info(
         "batch %s of model %s: %d feature statistic(s), %d drift row(s), %d alert(s)",
         batch_date,

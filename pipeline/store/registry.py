@@ -117,6 +117,23 @@ def register(
     logger.info("registered model %s (%s) as a candidate", version, task)
 
 
+def rebuilt(engine: sa.Engine, version: str, *, sha256: str, actor: str) -> None:
+    """Record that a registered model's files were rebuilt (its folder was found damaged and made
+    again from the same parameters, data and code): the new sha256, with a `register` event."""
+    _check_length("sha256", sha256, _MAX_SHA)
+    actor = _checked_actor(actor)
+    with locked_transaction(engine, _REGISTRY_LOCK_KEY) as connection:
+        old = connection.execute(sa.select(model_versions.c.sha256).where(model_versions.c.version == version)).first()
+        if old is None:
+            raise RegistryError(f"unknown model version {version!r}")
+        if old.sha256 == sha256:
+            return
+        connection.execute(sa.update(model_versions).where(model_versions.c.version == version).values(sha256=sha256))
+        reason = f"rebuilt after its files were damaged: sha256 {(old.sha256 or '')[:16]} -> {sha256[:16]}"
+        _event(connection, version, "register", actor, reason, utc_now())
+    logger.warning("model %s was rebuilt: its registry row now has sha256 %s", version, sha256)
+
+
 def production(engine: sa.Engine) -> dict | None:
     """The ``model_versions`` row in production, as a dict; None before the first promotion."""
     query = sa.select(model_versions).where(model_versions.c.stage == "production")

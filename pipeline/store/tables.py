@@ -130,7 +130,7 @@ datasets = sa.Table(
 MODEL_STAGES = ("candidate", "production", "archived")
 MODEL_EVENTS = ("register", "promote", "rollback", "archive")
 MODEL_TASKS = ("classification", "regression")
-BATCH_STATUSES = ("empty", "loaded")
+BATCH_STATUSES = ("empty", "loaded", "partial", "missing")
 DRIFT_METHODS = ("psi", "ks", "js")
 
 model_versions = sa.Table(
@@ -188,7 +188,7 @@ batches = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("loaded_at", UtcDateTime()),
     sa.Column("run_id", sa.String(32), nullable=True),  # the LogPredictions run
-    sa.CheckConstraint("status IN ('empty', 'loaded')", name="status"),
+    sa.CheckConstraint("status IN ('empty', 'loaded', 'partial', 'missing')", name="status"),
 )
 
 predictions = sa.Table(
@@ -277,4 +277,17 @@ labeling_queue_view = sa.Table(
     sa.Column("prediction", sa.Text()),
     sa.Column("score", sa.Float()),
     sa.Column("probabilities", sa.Text()),
+)
+
+# --- Output markers (migration 0004) ---------------------------------------------------------
+
+# A task whose product includes rows is complete in a database only when that database holds
+# its marker, written in the transaction that writes the rows (as Luigi's CopyToTable does).
+output_markers = sa.Table(
+    "output_markers",
+    metadata,
+    sa.Column("task", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True),
+    sa.Column("marked_at", UtcDateTime(), nullable=False),
 )

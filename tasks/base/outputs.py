@@ -74,24 +74,3 @@ def _remove(leftover: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
     else:
         leftover.unlink(missing_ok=True)
-
-
-def sync_tree(root: Path) -> None:
-    """fsync every file and folder under root, root included."""
-    for folder, _folders, files in os.walk(root):
-        for name in files:
-            descriptor = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-        sync_directory(Path(folder))
-
-
-def sync_directory(path: Path) -> None:
-    """fsync a folder: makes the creation and renaming of its entries durable."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

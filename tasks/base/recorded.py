@@ -11,7 +11,7 @@ from typing import ClassVar
 import luigi
 from luigi.task import flatten
 
-from pipeline.common import environment
+from pipeline.common import disk, environment
 from pipeline.common.faults import pause_point
 from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
@@ -34,6 +34,14 @@ class Outcome:
     metrics: list[Metric] = field(default_factory=list)
     rows_in: int | None = None
     rows_rejected: int | None = None
+
+    def merged(self, other: Outcome) -> Outcome:
+        """Both outcomes' metrics; the row counts of whichever has them."""
+        return Outcome(
+            self.metrics + other.metrics,
+            self.rows_in if other.rows_in is None else other.rows_in,
+            self.rows_rejected if other.rows_rejected is None else other.rows_rejected,
+        )
 
 
 class RecordedTask(luigi.Task):
@@ -92,7 +100,7 @@ class RecordedTask(luigi.Task):
         )
         meter = environment.UsageMeter()
         try:
-            outcome = self.execute()
+            outcome = self._execute_naming_a_full_disk()
         except BaseException as error:
             usage = self._usage(meter, prices)
             ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}", **usage)
@@ -108,6 +116,16 @@ class RecordedTask(luigi.Task):
             **self._usage(meter, prices),
         )
         logger.info("%s %s -> %s", self.task_family, self.version, self.output_location())
+
+    def _execute_naming_a_full_disk(self) -> Outcome:
+        try:
+            return self.execute()
+        except Exception as error:
+            # Libraries report a full disk in their own words (h5py: RuntimeError or OSError with
+            # "errno = 28" in the text): one line that says so instead.
+            if disk.is_disk_full(error) and not isinstance(error, disk.DiskFull):
+                raise disk.disk_full(error, layout().root) from error
+            raise
 
     def _usage(self, meter: environment.UsageMeter, prices: dict[str, float]) -> dict:
         """finish_run's resource arguments: CPU, peak memory, GPU and the estimated cost."""

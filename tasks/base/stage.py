@@ -3,13 +3,21 @@
 The version hashes the task's significant parameters, its inputs' versions, the source of every
 file its code uses (tasks/base/versions.py) and whatever else it declares in identity(). Change
 any of them and the stage reruns into a new folder; change nothing and the folder exists, so
-nothing runs. version.json in the folder keeps what the version was made of, for `overnight plan`.
+nothing runs. version.json in the folder keeps what the version was made of, for `overnight plan`,
+and integrity.json each file's size and hash: a folder whose sizes no longer match is not done,
+and is moved aside and rebuilt.
+
+A stage whose product includes database rows (`rows = True`: the raw data's `datasets` row, a
+registration, a night's drift figures, late labels) is complete only where its marker is: in the
+configured database. Its folder may have been made while another database was configured; then
+only its rows are written, from the folder's files (load_rows).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import ClassVar
@@ -18,11 +26,16 @@ import luigi
 
 from pipeline.artifacts.folder import StageFolder, write_json
 from pipeline.common.faults import pause_point
+from pipeline.common.files import sync_directory, sync_tree
 from pipeline.layout import VERSION_FILE
-from tasks.base.outputs import remove_abandoned_attempts, sync_directory, sync_tree
+from pipeline.store.markers import Marker
+from tasks import recording
+from tasks.base.outputs import remove_abandoned_attempts
 from tasks.base.recorded import Outcome, RecordedTask
 from tasks.base.versions import stage_code
 from tasks.config import layout
+
+logger = logging.getLogger(__name__)
 
 VERSION_LENGTH = 16
 
@@ -30,6 +43,7 @@ VERSION_LENGTH = 16
 class StageTask(RecordedTask):
     stage: ClassVar[str]  # e.g. "training": its folder under the data root (pipeline/layout.py)
     artifact: ClassVar[type[StageFolder]]  # reads and writes the output folder; FILES is the postcondition
+    rows: ClassVar[bool] = False  # the product includes database rows: complete only where they are
 
     def requires(self) -> dict[str, luigi.Task]:
         """The upstream stages by name; their outputs come back from inputs() as artifacts."""
@@ -39,9 +53,19 @@ class StageTask(RecordedTask):
         """Read the inputs, call the stage's pipeline function, write through `out`."""
         raise NotImplementedError
 
+    def load_rows(self, out: StageFolder, engine, marker: Marker) -> Outcome:
+        """Write the output's rows from its finished folder, with `marker`, in one transaction."""
+        raise NotImplementedError
+
     def identity(self) -> dict:
         """Everything the output depends on besides parameters, upstream versions and code."""
         return {}
+
+    def complete(self) -> bool:
+        final = Path(self.output().path)
+        if not final.is_dir() or self.artifact(final).damage() is not None:
+            return False  # a damaged folder is moved aside by run(), under the output's lock
+        return not self.rows or recording.is_marked(self.task_family, self.version)
 
     def inputs(self) -> dict[str, StageFolder]:
         """The upstream outputs by name, each read through its own artifact class."""
@@ -75,10 +99,22 @@ class StageTask(RecordedTask):
         return luigi.LocalTarget(str(layout().output(self.stage, self.version)))
 
     def before_run(self) -> None:
-        remove_abandoned_attempts(Path(self.output().path), layout().locks(), owner=self.task_family)
+        final = Path(self.output().path)
+        remove_abandoned_attempts(final, layout().locks(), owner=self.task_family)
+        damage = self.artifact(final).damage() if final.is_dir() else None
+        if damage is not None:
+            aside = self.artifact(final).move_aside()
+            logger.warning("%s: %s; moved the output to %s and building it again", self.task_family, damage, aside)
 
     def execute(self) -> Outcome:
         final = Path(self.output().path)
+        outcome = Outcome() if final.is_dir() else self._build(final)  # a folder made for another database
+        if self.rows:
+            marker = Marker(self.task_family, self.version, self.run_id)
+            outcome = outcome.merged(self.load_rows(self.artifact(final), recording.engine(), marker))
+        return outcome
+
+    def _build(self, final: Path) -> Outcome:
         with self.output().temporary_path() as temporary:
             out_dir = Path(temporary)
             out_dir.mkdir(parents=True)
@@ -86,6 +122,7 @@ class StageTask(RecordedTask):
                 outcome = self.build(self.artifact(out_dir))
                 self._check_postcondition(out_dir)
                 write_json(out_dir / VERSION_FILE, {"version": self.version, **self.made_of()})
+                self.artifact(out_dir).seal()
                 # Luigi renames without syncing: after a power cut the folder could be in place
                 # with empty or missing files. Contents first, then the rename, then its folder.
                 sync_tree(out_dir)

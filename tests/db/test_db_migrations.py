@@ -18,8 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
 NIGHTLY_TABLES = {"model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats", "drift"}
+MARKER_TABLES = {"output_markers"}
 VIEWS = {"drift_alerts", "prediction_quality_daily", "labeling_queue"}
-HEAD = "0003"
+HEAD = "0004"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -35,7 +36,7 @@ def test_connect_migrates_a_new_database_to_head(database_url):
 
     engine = database.connect(database_url)
 
-    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | {"alembic_version"}
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | {"alembic_version"}
     assert _views(engine) == VIEWS
     with engine.connect() as connection:
         versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
@@ -147,10 +148,35 @@ def test_downgrade_to_0001_keeps_the_ledger(database_url):
     assert _views(engine) == set()
 
     database.upgrade(database_url)
-    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | {"alembic_version"}
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | {"alembic_version"}
     assert _views(engine) == VIEWS
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM datasets")).scalar_one() == 1
+
+
+def test_0004_adds_output_markers_and_the_partial_and_missing_nights(database_url):
+    engine = database.connect(database_url)
+    night = {"d": "2026-11-01", "m": "m1"}
+    insert = "INSERT INTO batches (batch_date, model_version, rows_in, status) VALUES (:d, :m, 0, :s)"
+    with engine.begin() as connection:
+        for status, model in (("partial", "m1"), ("missing", "m2"), ("loaded", "m3")):
+            connection.execute(sa.text(insert), {**night, "m": model, "s": status})
+    with engine.begin() as connection, _refused():
+        connection.execute(sa.text(insert), {**night, "m": "m4", "s": "lost"})
+
+    command.downgrade(database.alembic_config(url=database_url), "0003")
+    assert "output_markers" not in _tables(engine)
+    with engine.connect() as connection:
+        left = connection.execute(sa.text("SELECT status FROM batches")).scalars().all()
+    assert left == ["loaded"]  # 0003 knows no partial or missing night
+    database.upgrade(database_url)
+    assert "output_markers" in _tables(engine)
+
+
+def _refused():
+    import pytest
+
+    return pytest.raises(sa.exc.IntegrityError)
 
 
 def test_processes_starting_together_migrate_once(database_url):

@@ -63,6 +63,21 @@ def test_register_makes_a_candidate_once(engine):
     assert registry.production(engine) is None
 
 
+def test_a_rebuilt_model_gets_its_new_sha256_and_an_event_saying_why(engine):
+    _register(engine, "m1")
+    registry.promote(engine, "m1", actor="alice", reason="first")
+    registry.rebuilt(engine, "m1", sha256="cd" * 32, actor="bob")
+    registry.rebuilt(engine, "m1", sha256="cd" * 32, actor="bob")  # the same bytes again: nothing to record
+    row = registry.find(engine, "m1")
+    assert (row["sha256"], row["stage"]) == ("cd" * 32, "production")
+    rebuilds = [e for e in registry.events(engine, "m1") if "rebuilt" in (e["reason"] or "")]
+    assert [(e["event"], e["actor"]) for e in rebuilds] == [("register", "bob")]
+    assert f"sha256 {'ab' * 8} -> {'cd' * 8}" in rebuilds[0]["reason"]
+    assert registry.find(engine, "unknown") is None
+    with pytest.raises(RegistryError, match="unknown model version"):
+        registry.rebuilt(engine, "unknown", sha256="cd" * 32, actor="bob")
+
+
 def test_register_links_the_training_run(engine):
     run_id = ledger.start_run(
         engine, task="TrainModel", params={}, version="m1", data_version=None, output_path="o", repo_dir=REPO_ROOT

@@ -374,9 +374,6 @@ def crash_output_problems(data: Path) -> list[str]:
                     _checked_files[key] = _load_problem(path)
                 if _checked_files[key]:
                     problems.append(f"{task} {folder.relative_to(data)}: {_checked_files[key]}")
-    for marker in data.glob("09_monitoring/*/nightly-*.json"):
-        if TEMPORARY not in marker.name and _load_problem(marker):
-            problems.append(f"Nightly marker {marker.relative_to(data)}: {_load_problem(marker)}")
     return problems
 
 

@@ -8,7 +8,7 @@ handling: exactly so many rows kept and so many rejected, each with its reason, 
 rejected = the rows in the file (no row lost). docs/bad-input.md is the table of these cases.
 
 Training data goes through pipeline.stages.raw.read_raw, schema.infer_schema and validation.validate;
-a night through raw.iter_batch (chunks of 16 rows) and prediction.score_batch with an untrained
+a night through raw.batch_sources (chunks of 16 rows) and prediction.score_batch with an untrained
 model: its scores do not matter, only which rows it scores.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ from pipeline.common.columns import EXAMPLE_ID, IMAGE_PATH_COLUMN, REASON
 from pipeline.errors import DataError
 from pipeline.stages import features
 from pipeline.stages.prediction import score_batch
-from pipeline.stages.raw import iter_batch, read_feedback, read_raw
+from pipeline.stages.raw import batch_sources, read_feedback, read_raw
 from pipeline.stages.schema import DatasetConfig, infer_schema
 from pipeline.stages.validation import validate
 from tests.reliability.corpus import (
@@ -146,13 +147,19 @@ def test_nightly_batch(case: Case, tmp_path, tabular):
     night.mkdir()
     out.mkdir()
     rows = case.write(night, False)
-    chunks = iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS)
+    sources = batch_sources(night, image_column=None, chunk_rows=CHUNK_ROWS)
     if case.nightly.error:
-        with pytest.raises(DataError, match=case.nightly.error) as error:
-            _score(chunks, preprocessor, model, out)
-        _assert_one_line_naming_a_file(error.value, night)
+        # One bad file does not sink the night: it is quarantined with its one-line reason, bytes intact.
+        summary = _score(sources, preprocessor, model, out)
+        assert summary.status == "partial", summary.problems
+        matched = [q for q in summary.quarantined if re.search(case.nightly.error, q["reason"])]
+        assert matched, summary.quarantined
+        for quarantined in matched:
+            _assert_one_line_naming_a_file(DataError(quarantined["reason"]), night)
+            copy = out / "quarantine" / Path(quarantined["file"]).name
+            assert copy.read_bytes() == Path(quarantined["file"]).read_bytes()
         return
-    summary = _score(chunks, preprocessor, model, out)
+    summary = _score(sources, preprocessor, model, out)
     predictions, valid, rejects = _outputs(out)
     _assert_handled(case.nightly, rows, summary.rows_scored, rejects[REASON].tolist(), summary.problems)
     assert (summary.rows_in, summary.rows_rejected) == (rows, len(rejects))
@@ -265,7 +272,8 @@ def test_the_corpus_is_large_every_case_is_decided_and_documented():
     for name in [case.name for case in CASES] + [case[0] for case in IMAGE_CASES] + list(EXTRA_CASES):
         assert f"| {name} |" in doc, f"docs/bad-input.md has no row for {name}"
     errors = [sum(bool(getattr(case, side).error) for case in CASES) for side in ("training", "nightly")]
-    assert f"**{total}**" in doc and f"{errors[0]} training, {errors[1]} nightly" in doc
+    assert f"**{total}**" in doc and f"| {errors[0]} training table cases |" in doc
+    assert f"| {errors[1]} nightly table cases: the file is copied" in doc  # quarantined, the night goes on
 
 
 # Cases proved by their own tests below, counted with the corpus in docs/bad-input.md.
@@ -313,7 +321,9 @@ def test_image_night(name, what, file_name, kind, reason, tmp_path, images):
     for i in range(3):
         png(night / f"n{i}.png", shade=30 + i * 60)
     bad_image(kind, night / file_name)
-    summary = _score(iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
+    summary = _score(
+        batch_sources(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), preprocessor, model, out
+    )
     predictions, _, rejects = _outputs(out)
     stem = Path(file_name).stem
     assert summary.rows_in == 4 and summary.rows_scored + summary.rows_rejected == 4
@@ -349,7 +359,7 @@ def test_missing_image_file_is_rejected_in_training_data_and_at_night(tmp_path):
     night.mkdir()
     out.mkdir()
     (night / "batch.csv").write_text("photo\n" + "".join(f"{p}\n" for p in photos[:3]) + f"{gone}\n")
-    summary = _score(iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
+    summary = _score(batch_sources(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
     _, _, rejects = _outputs(out)
     assert (summary.rows_scored, rejects[REASON].tolist()) == (3, ["photo: expected an existing image file"])
 
@@ -366,7 +376,9 @@ def test_a_bmp_at_night_for_a_grayscale_model_is_scored(tmp_path):
     Image.new("RGB", (8, 8), (10, 20, 30)).save(night / "n0.bmp")
     out = tmp_path / "scored"
     out.mkdir()
-    summary = _score(iter_batch(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
+    summary = _score(
+        batch_sources(night, image_column=IMAGE_PATH_COLUMN, chunk_rows=CHUNK_ROWS), preprocessor, model, out
+    )
     assert summary.rows_scored == 1
 
 
@@ -392,7 +404,7 @@ def test_sql_looking_strings_are_stored_verbatim_in_the_prediction_log(database_
     night.mkdir()
     out.mkdir()
     rows_written = BY_NAME["sql-looking-strings"].write(night, False)
-    summary = _score(iter_batch(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
+    summary = _score(batch_sources(night, image_column=None, chunk_rows=CHUNK_ROWS), preprocessor, model, out)
     predictions = NightScores(out).predictions()
     assert summary.rows_scored == rows_written == len(predictions)
 

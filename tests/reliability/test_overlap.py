@@ -1,7 +1,7 @@
 """Overlapping runs: two nightly runs of one date never double a row; two dates run side by side.
 
 - `scripts/nightly.sh DATE` twice at once: one scores the night, the other exits 10 at once with
-  a message saying the date is already running (the script's flock per date);
+  a message saying the date is already running (the script's flock per data set and date);
 - the script for two different dates at once: both succeed;
 - `luigi --module tasks Nightly --date D` twice at once without the script, with `--no-lock`
   and with Luigi's own pid lock: both end well (the second waits on the task's output lock,
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -33,14 +32,9 @@ ALREADY_RUNNING = 10  # luigi.cfg [retcode] already_running, and nightly.sh's re
 
 @pytest.fixture
 def crash_overlap_world(crash_nightly_world, crash_model) -> Iterator[CrashWorld]:
-    # nightly.sh locks and logs per date in the repository's data/logs: dates of their own, so
-    # that another test session running this file at the same time never holds our lock.
-    first = datetime.date(2040, 1, 1) + datetime.timedelta(days=random.SystemRandom().randrange(40_000))
-    world = crash_nightly_world(nights=4, first_night=first)
-    yield world
-    for night in world.nights:
-        for name in (f"nightly-{night}.log", f".nightly-{night}.lock"):
-            (REPO_ROOT / "data" / "logs" / name).unlink(missing_ok=True)
+    # nightly.sh locks and logs per data set and date, under the world's own data root: no other
+    # test (or test session) can hold these locks.
+    yield crash_nightly_world(nights=4, first_night=datetime.date(2040, 1, 1))
 
 
 def together(world: CrashWorld, commands: list[list[str]], name: str) -> list[tuple[int, str]]:

@@ -121,3 +121,27 @@ def digits_folder(tmp_path) -> Path:
     root = tmp_path / "raw" / "digits"
     write_digits(root, limit=150)
     return root
+
+
+PER_NIGHT = 40  # images per example night in the `trained` fixture
+
+
+@pytest.fixture
+def trained(configure, tmp_path, database_url):
+    """Example data written, a model trained, evaluated and promoted; returns (url, examples, config)."""
+    from luigi.execution_summary import LuigiStatusCode
+
+    from pipeline.examples import write_examples
+    from tasks import RegisterModel
+    from tests.tasks.support import build
+
+    data = tmp_path / "data"
+    examples = write_examples(data, nights=3, per_night=PER_NIGHT)
+    config = configure(
+        database_url=database_url,
+        dataset={"path": str(data / "raw" / "digits")},
+        TrainModel={"architecture": "cnn", "epochs": "2"},
+    )
+    result = build(RegisterModel())
+    assert result.status in (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY), result.summary_text
+    return database_url, examples, config

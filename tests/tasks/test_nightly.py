@@ -14,15 +14,14 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline.examples import write_examples
 from pipeline.store import database, registry
-from tasks import Nightly, RegisterModel, TrainModel
+from tasks import Nightly, TrainModel
 from tasks.cli import main as overnight
+from tests.tasks.conftest import PER_NIGHT
 from tests.tasks.support import build, fresh
 
 pytestmark = pytest.mark.slow
 SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
-PER_NIGHT = 40
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,21 +37,6 @@ def scalar(url: str, query: str, **params):
 def rows(url: str, query: str, **params) -> list[dict]:
     with database.connect(url).connect() as connection:
         return [dict(row._mapping) for row in connection.execute(sa.text(query), params)]
-
-
-@pytest.fixture
-def trained(configure, tmp_path, database_url):
-    """Example data written, a model trained, evaluated and promoted; returns (url, examples, config)."""
-    data = tmp_path / "data"
-    examples = write_examples(data, nights=3, per_night=PER_NIGHT)
-    config = configure(
-        database_url=database_url,
-        dataset={"path": str(data / "raw" / "digits")},
-        TrainModel={"architecture": "cnn", "epochs": "2"},
-    )
-    result = build(RegisterModel())
-    assert result.status in SUCCEEDED, result.summary_text
-    return database_url, examples, config
 
 
 def test_nights_are_logged_once_drift_alerts_and_labels_join(trained):
@@ -89,13 +73,27 @@ def test_nights_are_logged_once_drift_alerts_and_labels_join(trained):
     assert quality[0]["labeled"] == int(PER_NIGHT * 0.8) and 0 <= quality[0]["accuracy"] <= 1
 
 
-def test_an_empty_night_succeeds_with_a_batches_row_that_says_so(trained):
+def test_an_empty_night_succeeds_with_a_batches_row_that_says_so(trained, tmp_path):
     url, _, _ = trained
     empty = day("2030-01-01")
+    (tmp_path / "data" / "incoming" / empty.isoformat()).mkdir(parents=True)  # there, without files
     assert build(fresh(Nightly, date=empty)).status in SUCCEEDED
     assert rows(url, "SELECT rows_in, rows_scored, status FROM batches WHERE batch_date = :d", d=empty) == [
         {"rows_in": 0, "rows_scored": 0, "status": "empty"}
     ]
+
+
+def test_a_missing_night_fails_and_says_which_folder_it_expected(trained, tmp_path, caplog):
+    url, _, _ = trained
+    missing = day("2030-01-02")  # no incoming/2030-01-02 at all: an export that never came
+    assert build(fresh(Nightly, date=missing)).status == LuigiStatusCode.FAILED
+    assert rows(url, "SELECT rows_in, status FROM batches WHERE batch_date = :d", d=missing) == [
+        {"rows_in": 0, "status": "missing"}
+    ]
+    expected = tmp_path / "data" / "incoming" / missing.isoformat()
+    assert f"no folder {expected}" in caplog.text
+    # Where a night without files is normal, [Nightly] allow_missing lets it pass.
+    assert build(fresh(Nightly, date=missing, allow_missing=True)).status in SUCCEEDED
 
 
 def test_rollback_changes_which_model_scores_the_next_batch(trained, configure, tmp_path):
@@ -145,7 +143,8 @@ def test_nightly_script_runs_from_root_under_a_bare_environment_once_per_date(tr
     bare = {"PATH": "/usr/bin:/bin", "LUIGI_CONFIG_PATH": str(config), "OVERNIGHT_DATABASE_URL": url}
     script = str(REPO_ROOT / "scripts" / "nightly.sh")
 
-    lock = REPO_ROOT / "data" / "logs" / f".nightly-{first}.lock"
+    data_root = Path(config.read_text().split("data_root = ")[1].splitlines()[0])
+    lock = data_root / ".locks" / f"nightly-{first}.lock"  # per data set and date
     lock.parent.mkdir(parents=True, exist_ok=True)
     # Another run holding the date's lock (flock hands it to sleep: stop the whole group).
     holder = subprocess.Popen(["flock", str(lock), "sleep", "30"], start_new_session=True)
@@ -172,7 +171,7 @@ def test_nightly_script_runs_from_root_under_a_bare_environment_once_per_date(tr
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(first)) == PER_NIGHT
-    log = REPO_ROOT / "data" / "logs" / f"nightly-{first}.log"
+    log = data_root / "logs" / f"nightly-{first}.log"
     assert log.exists() and "Nightly" in log.read_text()
 
     shifted = subprocess.run(

@@ -110,3 +110,47 @@ def test_tune_model_against_a_real_luigid_runs_every_trial_once(configure, digit
     scheduler.start()
     remembered = api(scheduler.port, "task_list", status="DONE", upstream_status="", search="")
     assert [task["name"] for task in remembered.values()].count("TuneTrial") == TRIALS
+
+
+def test_naming_a_scheduler_on_the_command_line_sends_the_tasks_to_it(configure, tabular_csv, scheduler):
+    # The test config (like luigi.cfg) says local_scheduler = true: the options must win over it.
+    config = configure(dataset={"path": str(tabular_csv)})
+    port = str(scheduler.port)
+    command = [LUIGI, "--module", "tasks", "TrainModel", "--scheduler-host", "127.0.0.1", "--scheduler-port", port]
+    trained = subprocess.run(
+        command, cwd=REPO_ROOT, env=subprocess_env(config), capture_output=True, text=True, timeout=300
+    )
+    assert trained.returncode == 0, trained.stderr[-4000:]
+    done = api(scheduler.port, "task_list", status="DONE", upstream_status="", search="")
+    assert "TrainModel" in [task["name"] for task in done.values()]
+
+
+def test_make_scheduler_says_the_gpus_it_found_and_how_a_worker_joins(tmp_path):
+    env = dict(os.environ, OVERNIGHT_SCHEDULER_PORT=str(free_port()), OVERNIGHT_SCHEDULER_DIR=str(tmp_path / "s"))
+    process = subprocess.Popen(
+        [str(REPO_ROOT / "scripts" / "scheduler.sh")],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [process.stdout.readline() for _ in range(3)]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    found = (
+        subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True) if _has("nvidia-smi") else None
+    )
+    cards = found.stdout.count("GPU ") if found is not None and found.returncode == 0 else 0
+    assert f"gpu resource {cards} (nvidia-smi lists {cards} card(s) here" in lines[1], lines
+    assert (
+        f"luigi --module tasks TrainModel --scheduler-host 127.0.0.1 --scheduler-port {env['OVERNIGHT_SCHEDULER_PORT']}"
+        in lines[2]
+    )
+
+
+def _has(command: str) -> bool:
+    import shutil
+
+    return shutil.which(command) is not None

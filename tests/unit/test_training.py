@@ -251,6 +251,36 @@ def test_a_finished_work_dir_is_cleared_not_resumed(tmp_path, classification_run
     assert result.history["loss"][0] != 9.0
 
 
+def test_a_torn_checkpoint_is_set_aside_and_training_goes_on(tmp_path, caplog):
+    # A checkpoint whose bytes are garbage (a disk that lied, a kill inside the HDF5 library).
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=6), CLASSIFICATION)
+    work = tmp_path / "work"
+    torn = work / "backup" / "epoch-000001"
+    torn.mkdir(parents=True)
+    (torn / "weights.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 200)
+    (torn / "state.json").write_text('{"epoch": 1, "batch": 0}')
+    (work / HISTORY_FILE).write_text("epoch,loss,val_loss\n0,0.9,0.9\n")
+    config = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0)
+    result = train(train_data, validation_data, preprocessor, config, work_dir=work)
+    assert result.resumed_from_epoch == 0 and result.history["epoch"] == [0.0, 1.0]
+    assert "checkpoint" in caplog.text and "cannot be read" in caplog.text
+    assert not (work / "backup").exists()  # set aside, then the finished training removed its backup
+
+
+def test_each_epoch_state_is_complete_or_absent_and_the_previous_one_kept(tmp_path):
+    from pipeline.stages.checkpoints import states
+
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=7), CLASSIFICATION)
+    seen = []
+
+    def look(done, planned):
+        seen.append([state.name for state in states(tmp_path / "work" / "backup")])
+
+    config = TrainingConfig(epochs=3, batch_size=16, verbose=0, patience=0)
+    train(train_data, validation_data, preprocessor, config, work_dir=tmp_path / "work", on_epoch=look)
+    assert seen == [["epoch-000001"], ["epoch-000002", "epoch-000001"], ["epoch-000003", "epoch-000002"]]
+
+
 def test_debug_run_drives_the_loss_near_zero(tmp_path):
     preprocessor, train_data, validation_data = _prepare(_classification_table(seed=5), CLASSIFICATION)
     config = TrainingConfig(epochs=2, batch_size=16, verbose=0, debug=True, debug_examples=8)

@@ -1,0 +1,90 @@
+"""A full disk ends a run with exit 30 and one line naming the path and the space needed; with
+space back, the same command completes. The data root lives on a tmpfs of a few MB.
+
+Mounting needs root (or a machine that allows it); elsewhere the test skips with the reason,
+except under CI=true, where it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import LUIGI, REPO_ROOT
+
+pytestmark = pytest.mark.slow
+ONE_LINE = "Traceback (most recent call last)"
+
+
+@contextmanager
+def tmpfs(folder: Path, size: str) -> Iterator[Path]:
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        reason = f"cannot mount a tmpfs here: {mounted.stderr.decode().strip() or 'not root'}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the disk-full test must run)")
+        pytest.skip(reason)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def fill(folder: Path, leave_kb: int) -> Path:
+    """A file that takes all but `leave_kb` KB of the disk."""
+    free_kb = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize // 1024
+    filler = folder / "filler"
+    with open(filler, "wb") as handle:
+        handle.write(b"\0" * max(0, free_kb - leave_kb) * 1024)
+    return filler
+
+
+def luigi(config: Path, task: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OVERNIGHT_")}
+    env.update(LUIGI_CONFIG_PATH=str(config), TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run(
+        [LUIGI, "--module", "tasks", task], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_full_disk_fails_a_stage_in_one_line_and_the_same_command_completes_later(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "c": rng.choice(["x", "y"], 300)})
+    table["label"] = np.where(table["a"] + table["b"] > 0, "yes", "no")
+    tabular_csv = tmp_path / "table.csv"
+    table.to_csv(tabular_csv, index=False)
+    with tmpfs(tmp_path / "small", "6m") as small:
+        config = tmp_path / "full.cfg"
+        config.write_text(
+            f"[overnight]\ndata_root = {small / 'data'}\ndatabase_url = sqlite:///{tmp_path / 'db.sqlite'}\n"
+            f"[dataset]\npath = {tabular_csv}\nlabel = label\n[TrainModel]\nepochs = 2\npatience = 0\n"
+        )
+        filler = fill(small, leave_kb=40)
+        features = luigi(config, "FitPreprocessor")  # the first stage that writes runs out: the snapshot
+        assert features.returncode == 30, features.stderr[-3000:]
+        [line] = [line for line in features.stderr.splitlines() if "failed    IngestData()" in line]
+        assert f"the disk is full writing {small / 'data'}" in line and "free)" in line, line
+        assert ONE_LINE not in features.stderr
+        filler.unlink()
+        assert luigi(config, "FitPreprocessor").returncode == 0
+
+        filler = fill(small, leave_kb=40)
+        training = luigi(config, "TrainModel")
+        assert training.returncode == 30, training.stderr[-3000:]  # exit 30, never a segfault (139)
+        [line] = [line for line in training.stderr.splitlines() if "failed" in line and "TrainModel(" in line]
+        assert f"not enough space for the training checkpoint in {small / 'data' / '05_training'}" in line
+        assert "needed" in line and "free on its disk" in line and ONE_LINE not in training.stderr
+
+        filler.unlink()
+        resumed = luigi(config, "TrainModel")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert list((small / "data" / "05_training").glob("*/model.keras"))
