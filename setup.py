@@ -16,7 +16,7 @@ setup(
         "keras>=3.8,<4",
         "tensorboard>=2.18,<3",  # Keras writes its logs through it; TensorFlow no longer pulls it in
         "pandas>=2.2,<4",
-        "numpy>=1.26,<3",
+        "numpy>=2.0,<3",  # np.bitwise_count (near-duplicate hashes)
         "pyarrow>=16,<28",
         "scikit-learn>=1.5,<2",
         "scipy>=1.13,<2",
@@ -26,6 +26,7 @@ setup(
         "click>=8.1,<9",
         "matplotlib>=3.8,<4",
         "pillow>=10,<14",
+        "ImageHash>=4.3,<5",  # perceptual hashes: near-duplicate images stay in one split
         "tqdm>=4.66,<5",
     ],
     extras_require={

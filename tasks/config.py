@@ -12,7 +12,7 @@ from luigi.parameter import ParameterVisibility
 
 from pipeline.common.files import ensure_dir
 from pipeline.layout import Layout
-from pipeline.stages.schema import DatasetConfig, parse_kinds
+from pipeline.stages.schema import DatasetConfig, parse_kinds, parse_missing_values
 from pipeline.store.database import mask_url
 
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
@@ -52,6 +52,9 @@ class dataset(luigi.Config):  # noqa: N801
         parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="train on nightly examples whose labels arrived too",
     )
+    date_format = luigi.Parameter(default="", description="day-first, month-first or e.g. %d/%m/%Y; empty: decided")
+    missing_values = luigi.Parameter(default="", description="more cell texts that mean no value, e.g. -, ?, n.a.")
+    group_pattern = luigi.Parameter(default="", description=r"image folders: a file's group, e.g. ^(.+)_\d+px")
 
 
 def data_root() -> Path:
@@ -82,7 +85,12 @@ def database_key() -> str:
 
 def dataset_config() -> DatasetConfig:
     settings = dataset()
-    return settings_from(DatasetConfig, settings, kinds=parse_kinds(settings.kinds))
+    return settings_from(
+        DatasetConfig,
+        settings,
+        kinds=parse_kinds(settings.kinds),
+        missing_values=parse_missing_values(settings.missing_values),
+    )
 
 
 def settings_from(settings_class, parameters, **computed):

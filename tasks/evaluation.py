@@ -14,6 +14,7 @@ from pipeline.common.columns import EXAMPLE_ID
 from pipeline.common.metrics import Metric
 from tasks.base import ONE_CARD, Outcome, StageTask
 from tasks.features import FitPreprocessor
+from tasks.split import SplitData
 from tasks.training import TrainModel
 from tasks.validation import ValidateData
 
@@ -31,7 +32,7 @@ class EvaluateModel(StageTask):
     )
 
     def requires(self):
-        return {"model": TrainModel(), "features": FitPreprocessor(), "validated": ValidateData()}
+        return {"model": TrainModel(), "features": FitPreprocessor(), "validated": ValidateData(), "split": SplitData()}
 
     def build(self, out: EvaluationFolder) -> Outcome:
         from pipeline.stages.evaluation import evaluate
@@ -51,6 +52,7 @@ class EvaluateModel(StageTask):
             headline=self.headline,
             slices=_slices(examples, schema.slice_column),
             examples=examples,
+            split_checks=self.inputs()["split"].checks(),
         )
         out.write(evaluation)
         document = evaluation.document
@@ -62,6 +64,8 @@ class EvaluateModel(StageTask):
             document["diagnosis"]["diagnosis"],
             document["diagnosis"]["reason"],
         )
+        for warning in document["split"]["warnings"]:
+            logger.warning("split: %s", warning)
         return Outcome(metrics=document_metrics(document))
 
 

@@ -8,6 +8,7 @@ from pipeline.artifacts.features import FeatureArrays
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
 from pipeline.stages import features
+from pipeline.stages.images import DEFAULT_BACKGROUND, parse_background
 from tasks.base import Outcome, StageTask
 from tasks.split import SplitData
 from tasks.validation import ValidateData
@@ -20,6 +21,9 @@ class FitPreprocessor(StageTask):
     max_vocabulary = luigi.IntParameter(default=20_000)
     max_text_length = luigi.IntParameter(default=256)
     image_size = luigi.Parameter(default="", description="HEIGHTxWIDTH; empty: the first training image's size")
+    image_background = luigi.Parameter(
+        default=DEFAULT_BACKGROUND, description="what transparent pixels are composited onto: a name or #rrggbb"
+    )
 
     def requires(self):
         return {"validated": ValidateData(), "split": SplitData()}
@@ -30,6 +34,7 @@ class FitPreprocessor(StageTask):
 
         validated: ValidatedData = self.inputs()["validated"]
         manifest: SplitManifest = self.inputs()["split"]
+        background = parse_background(self.image_background)
         parts = manifest.parts(validated.table())
         preprocessor = features.fit(
             parts["train"],
@@ -37,8 +42,10 @@ class FitPreprocessor(StageTask):
             max_vocabulary=self.max_vocabulary,
             max_text_length=self.max_text_length,
             image_size=_size(self.image_size),
+            image_background=background,
         )
-        out.write_fitted(preprocessor, reference_profile(parts["train"], preprocessor.schema))
+        reference = reference_profile(parts["train"], preprocessor.schema, background=background)
+        out.write_fitted(preprocessor, reference)
         for done, (name, part) in enumerate(parts.items(), start=1):
             out.write_arrays(name, features.split_arrays(part, preprocessor))
             self.progress(done, len(parts), f"transformed {name}")

@@ -90,7 +90,9 @@ class BatchPredict(ModelVersionMixin, StageTask):
         schema, folder = preprocessor.schema, layout().incoming(self.date)
         images = schema.columns_of("image")
         image_column = images[0] if images and schema.id_column == IMAGE_ID_COLUMN else None
-        sources = raw.batch_sources(folder, image_column=image_column, chunk_rows=self.chunk_rows)
+        sources = raw.batch_sources(
+            folder, image_column=image_column, chunk_rows=self.chunk_rows, missing_values=schema.missing_values
+        )
         keras_model = model.load_model() if sources else None  # an empty night needs no model
         with out.sink(schema) as sink:
             summary = score_batch(

@@ -56,7 +56,9 @@ class IngestData(StageTask):
 
     def build(self, out: Snapshot) -> Outcome:
         config = dataset_config()
-        table = raw.read_raw(config.path, config.label)
+        table = raw.read_raw(
+            config.path, config.label, missing_values=config.missing_values, group_pattern=config.group_pattern
+        )
         if config.include_feedback:
             table = self._with_feedback(table, config)
         schema = infer_schema(table, config)
@@ -84,6 +86,7 @@ class IngestData(StageTask):
             label=config.label,
             id_column=config.id_column,
             image_column=images,
+            missing_values=config.missing_values,
         )
         logger.info("%d nightly examples with late labels join the training data", len(extra))
         return pd.concat([table, extra], ignore_index=True) if len(extra) else table

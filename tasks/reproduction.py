@@ -135,6 +135,8 @@ def _write_config(chain: dict[str, dict], scratch: Path) -> Path:
 
 
 def _ini(value) -> str:
+    if isinstance(value, (list, tuple)):  # [dataset] missing_values: written as it is read
+        value = ", ".join(map(str, value))
     text = str(value).lower() if isinstance(value, bool) else str(value)
     return text.replace("%", "%%")  # Luigi's config interpolates %
 

@@ -1,15 +1,20 @@
-"""Split stage: a leak-free train/validation/test manifest and the checks that prove it."""
+"""Split stage: a leak-free train/validation/test manifest, the checks that prove it, and warnings."""
 
 from __future__ import annotations
+
+import logging
 
 import luigi
 
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
 from pipeline.common.metrics import Metric
+from pipeline.stages.near_duplicates import DEFAULT_THRESHOLD, near_groups
 from pipeline.stages.split import SplitConfig, split
 from tasks.base import Outcome, StageTask
 from tasks.validation import ValidateData
+
+logger = logging.getLogger(__name__)
 
 
 class SplitData(StageTask):
@@ -19,20 +24,40 @@ class SplitData(StageTask):
     validation_fraction = luigi.FloatParameter(default=0.1)
     test_fraction = luigi.FloatParameter(default=0.2)
     seed = luigi.IntParameter(default=42)
+    near_duplicate_threshold = luigi.IntParameter(
+        default=DEFAULT_THRESHOLD,
+        description="images whose perceptual hashes differ in fewer bits (of 64) are one example; 0: off",
+    )
 
     def requires(self):
         return {"validated": ValidateData()}
 
     def build(self, out: SplitManifest) -> Outcome:
         validated: ValidatedData = self.inputs()["validated"]
-        schema = validated.schema()
+        schema, table = validated.schema(), validated.table()
+        config = SplitConfig(
+            self.validation_fraction, self.test_fraction, self.seed, True, self.near_duplicate_threshold
+        )
+        # Found even when off (threshold 0): the warning says how many groups straddle.
+        near = near_groups(table, schema, self.near_duplicate_threshold or DEFAULT_THRESHOLD)
         manifest, checks = split(
-            validated.table(),
+            table,
             label=schema.label,
             task=schema.task,
-            config=SplitConfig(self.validation_fraction, self.test_fraction, self.seed),
+            config=config,
             group_column=schema.group_column,
             time_column=schema.time_column,
+            near=near,
         )
+        found = checks["near_duplicates"]
+        if found["groups"]:
+            logger.info(
+                "%d groups of near-duplicates cover %d examples; %s",
+                found["groups"],
+                found["examples"],
+                "each kept in one split" if found["kept_together"] else f"{found['straddling']} straddle the splits",
+            )
+        for warning in checks["warnings"]:
+            logger.warning("split: %s", warning)
         out.write(manifest, checks)
         return Outcome(metrics=[Metric("rows", count, split=name) for name, count in checks["rows"].items()])

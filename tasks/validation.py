@@ -6,8 +6,11 @@ import logging
 
 from pipeline.artifacts.raw import Snapshot
 from pipeline.artifacts.validation import ValidatedData
+from pipeline.stages.images import parse_background
+from pipeline.stages.near_duplicates import survey
 from pipeline.stages.validation import validate
 from tasks.base import Outcome, StageTask
+from tasks.config import dataset_config
 from tasks.raw import IngestData
 
 logger = logging.getLogger(__name__)
@@ -20,15 +23,32 @@ class ValidateData(StageTask):
     def requires(self):
         return {"snapshot": IngestData()}
 
+    def identity(self) -> dict:
+        # Images are surveyed (blank, near-duplicate hashes) as the model will see them.
+        return {"image_background": image_background()}
+
     def build(self, out: ValidatedData) -> Outcome:
         snapshot: Snapshot = self.inputs()["snapshot"]
-        schema = snapshot.schema()
-        result = validate(snapshot.table(), schema)
+        result = validate(snapshot.table(), snapshot.schema())
+        found = survey(
+            result.valid, result.schema, background=parse_background(image_background()), source=dataset_config().path
+        )
+        result.valid = result.valid.join(found.keys)
+        result.warnings += found.warnings
         for problem in result.problems:
             logger.warning("%s", problem.line())
-        out.write(result, schema)
+        for warning in result.warnings:
+            logger.warning("%s", warning)
+        out.write(result, result.schema)
         rows_in, rejected = len(result.valid) + len(result.rejects), len(result.rejects)
         if rejected:
             final = ValidatedData(self.output().path)
             logger.warning("%d of %d rows rejected; reasons in %s", rejected, rows_in, final.rejects_path)
         return Outcome(rows_in=rows_in, rows_rejected=rejected)
+
+
+def image_background() -> str:
+    """[FitPreprocessor] image_background, as the features stage will read it (command line included)."""
+    from tasks.features import FitPreprocessor  # the features stage requires this one
+
+    return FitPreprocessor().image_background

@@ -12,12 +12,16 @@ SOURCE_COLUMNS = (SOURCE_FILE, SOURCE_ROW, SOURCE_PROBLEM)
 # Image folders have no id column: the file name (without extension) is the example id.
 IMAGE_ID_COLUMN = "image_id"
 IMAGE_PATH_COLUMN = "image"
+IMAGE_GROUP_COLUMN = "image_group"  # what `[dataset] group_pattern` finds in an image folder's file names
 
 # Added by validation.
 EXAMPLE_ID = "example_id"
 EXAMPLE_ID_LENGTH = 200  # characters an id may have: predictions.example_id and feedback.example_id
 DUPLICATE_KEY = "duplicate_key"  # hash of the feature values: equal keys are exact duplicates
 REASON = "reason"  # why a row was rejected
+# Added by the validation stage's survey of the training rows, for the split (near_duplicates.py).
+NEAR_KEY = "near_duplicate_key"  # hash of the features with text normalised and images left out
+IMAGE_HASH_PREFIX = "image_hash:"  # + image column: the perceptual hash of the decoded picture
 
 # The split manifest.
 SPLIT = "split"

@@ -98,6 +98,9 @@ def headline_score(values: dict[str, float], weights: dict[str, float]) -> float
     return float(sum((-1 if lower_is_better(name) else 1) * weight * values[name] for name, weight in weights.items()))
 
 
+SPLIT_WARNING = "split warning"  # a diagnosis: the curves look fine, the split does not
+
+
 def diagnose(history: dict[str, list[float]]) -> dict:
     """Read the loss curves: "overfitting", "underfitting" or "fine", with the reason.
 
@@ -150,6 +153,19 @@ def diagnose(history: dict[str, list[float]]) -> dict:
     }
 
 
+def with_split_warnings(diagnosis: dict, warnings: list[str]) -> dict:
+    """The diagnosis, told that the split cannot be trusted: "fine" becomes "split warning".
+
+    The learning curves' own reading stays under "learning_curves" (their plot shows it).
+    """
+    if not warnings:
+        return diagnosis
+    more = f" (and {len(warnings) - 1} more split warnings)" if len(warnings) > 1 else ""
+    note = f"the split cannot be trusted: {warnings[0]}{more}"
+    verdict = SPLIT_WARNING if diagnosis["diagnosis"] == "fine" else diagnosis["diagnosis"]
+    return {"diagnosis": verdict, "reason": f"{note}; {diagnosis['reason']}", "learning_curves": diagnosis}
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """What an evaluation found, for the evaluation folder (pipeline/artifacts/evaluation.py)."""
@@ -169,6 +185,7 @@ def evaluate(
     headline: str,
     slices: dict[str, object] | None = None,
     examples: pd.DataFrame | None = None,
+    split_checks: dict | None = None,
 ) -> Evaluation:
     """Score the validation and test splits; compute the headline, the diagnosis, plots and report.
 
@@ -180,6 +197,8 @@ def evaluate(
         slices: example id -> slice value, for per-slice test metrics.
         examples: the validated table (example_id and feature columns), for the report to show
             the worst test examples' images, text or values; None shows their ids only.
+        split_checks: the split's checks.json: its warnings and near-duplicates are reported,
+            and a warning turns a "fine" diagnosis into "split warning".
     """
     from pipeline.rendering.reports.evaluation import evaluation_plots, evaluation_report
 
@@ -196,7 +215,12 @@ def evaluate(
         document["slices"] = slice_metrics(task, labels, outputs, np.array([slices.get(i) for i in ids], dtype=object))
     weights = parse_headline(headline, task)
     document["headline"] = {"definition": weights, "value": headline_score(document["splits"]["test"], weights)}
-    document["diagnosis"] = diagnose(history)
+    split_checks = split_checks or {}
+    document["split"] = {
+        "warnings": list(split_checks.get("warnings", [])),
+        "near_duplicates": split_checks.get("near_duplicates"),
+    }
+    document["diagnosis"] = with_split_warnings(diagnose(history), document["split"]["warnings"])
     table = _test_predictions(labels, outputs, ids, preprocessor)
     plots = evaluation_plots(document, history, table, preprocessor.classes)
     report = evaluation_report(

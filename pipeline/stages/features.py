@@ -17,6 +17,8 @@ from PIL import Image
 
 from pipeline.common.columns import EXAMPLE_ID
 from pipeline.common.formatting import natural_key
+from pipeline.stages.dates import date_part_columns, with_date_parts
+from pipeline.stages.images import WHITE, Background, is_grayscale, read_image
 from pipeline.stages.preprocessor import (
     MISSING_ID,
     NUMERIC_INPUT,
@@ -56,9 +58,15 @@ def fit(
     max_vocabulary: int = 20_000,
     max_text_length: int = 256,
     image_size: tuple[int, int] | None = None,
+    image_background: Background = WHITE,
 ) -> Preprocessor:
-    """Learn every statistic from the training rows: medians, scales, vocabularies, sizes."""
+    """Learn every statistic from the training rows: medians, scales, vocabularies, sizes.
+
+    A date column feeds the numeric input as its parts (pipeline/stages/dates.py), scaled like
+    any number.
+    """
     labels = train[schema.label]
+    dates = schema.columns_of("datetime")
     targets = {}
     if schema.task == "classification":
         targets["classes"] = tuple(sorted(labels.astype(str).unique().tolist(), key=natural_key))
@@ -66,10 +74,10 @@ def fit(
         targets.update(target_mean=float(labels.mean()), target_std=float(labels.std(ddof=0)) or 1.0)
     return Preprocessor(
         schema=schema,
-        numeric=_fit_numeric(train, schema.columns_of("numeric")),
+        numeric=_fit_numeric(with_date_parts(train, dates), schema.columns_of("numeric") + date_part_columns(dates)),
         categorical={c: _fit_vocabulary(train[c].dropna(), max_vocabulary) for c in schema.columns_of("categorical")},
         text={c: _fit_text(train[c], max_vocabulary, max_text_length) for c in schema.columns_of("text")},
-        image={c: _fit_image(train[c], image_size) for c in schema.columns_of("image")},
+        image={c: _fit_image(train[c], image_size, image_background) for c in schema.columns_of("image")},
         **targets,
     )
 
@@ -111,21 +119,23 @@ def _fit_text(values: pd.Series, max_size: int, max_length: int) -> TextEncoding
     return TextEncoding(tuple(token for token, _ in counts.most_common(max_size)), length)
 
 
-def _fit_image(paths: pd.Series, image_size: tuple[int, int] | None) -> ImageShape:
-    with Image.open(paths.dropna().iloc[0]) as first:
-        width, height = first.size
-        channels = len(first.getbands())
-    channels = 1 if channels == 1 else 3  # palette and alpha images are read as RGB
+def _fit_image(paths: pd.Series, image_size: tuple[int, int] | None, background: Background) -> ImageShape:
+    """The first training image decides: grayscale files train one channel, all others three."""
+    first = paths.dropna().iloc[0]
+    with Image.open(first) as image:
+        channels = 1 if is_grayscale(image) else 3
+    width, height = read_image(first, channels=channels, background=background).size  # upright (EXIF)
     if image_size:
         height, width = image_size
-    return ImageShape(int(height), int(width), channels)
+    return ImageShape(int(height), int(width), channels, background)
 
 
 def transform(table: pd.DataFrame, preprocessor: Preprocessor) -> dict[str, np.ndarray]:
     """Model inputs keyed by input name; image inputs are arrays of file paths."""
     features = {}
     if preprocessor.numeric.columns:
-        features[NUMERIC_INPUT] = _transform_numeric(table, preprocessor.numeric)
+        dated = with_date_parts(table, preprocessor.schema.columns_of("datetime"))
+        features[NUMERIC_INPUT] = _transform_numeric(dated, preprocessor.numeric)
     for column, vocabulary in preprocessor.categorical.items():
         features[input_name("categorical", column)] = _encode(table[column], vocabulary)[:, None]
     for column, encoding in preprocessor.text.items():

@@ -23,6 +23,7 @@ from pipeline.stages.profiles import (
     class_counts,
     derived_features,
     monitored,
+    reference_background,
     share_of,
     unreadable_images,
     value_moments,
@@ -74,7 +75,7 @@ def compare(
     """
     if len(batch) == 0:
         return pd.DataFrame(columns=STATS_COLUMNS), pd.DataFrame(columns=DRIFT_COLUMNS)
-    derived = derived_features(batch, schema)
+    derived = derived_features(batch, schema, background=reference_background(reference))
     profiles = reference["features"]
     stats, drift = [], []
     for feature, column, kind in monitored(schema):

@@ -44,6 +44,9 @@ class ImageShape:
     height: int
     width: int
     channels: int  # 1 (grayscale) or 3
+    # What transparency is composited onto (pipeline/stages/images.py); None in preprocessors of
+    # releases before 0.2, which dropped it: their models are scored the way they were trained.
+    background: tuple[int, int, int] | None = (255, 255, 255)
 
 
 @dataclass(frozen=True)
@@ -97,10 +100,7 @@ class Preprocessor:
                 column: {"vocabulary": list(vocabulary)} for column, vocabulary in self.categorical.items()
             },
             "text": {column: {"vocabulary": list(e.vocabulary), "length": e.length} for column, e in self.text.items()},
-            "image": {
-                column: {"height": s.height, "width": s.width, "channels": s.channels}
-                for column, s in self.image.items()
-            },
+            "image": {column: _image_json(shape) for column, shape in self.image.items()},
         }
         if self.is_classification:
             document["classes"] = list(self.classes)
@@ -121,11 +121,25 @@ class Preprocessor:
                 column: TextEncoding(tuple(f["vocabulary"]), int(f["length"]))
                 for column, f in document.get("text", {}).items()
             },
-            image={
-                column: ImageShape(int(s["height"]), int(s["width"]), int(s["channels"]))
-                for column, s in document.get("image", {}).items()
-            },
+            image={column: _image_shape(fitted) for column, fitted in document.get("image", {}).items()},
             classes=tuple(document.get("classes", ())),
             target_mean=float(document.get("target_mean", 0.0)),
             target_std=float(document.get("target_std", 1.0)),
         )
+
+
+def _image_json(shape: ImageShape) -> dict:
+    document = {"height": shape.height, "width": shape.width, "channels": shape.channels}
+    if shape.background is not None:
+        document["background"] = list(shape.background)
+    return document
+
+
+def _image_shape(document: dict) -> ImageShape:
+    background = document.get("background")
+    return ImageShape(
+        int(document["height"]),
+        int(document["width"]),
+        int(document["channels"]),
+        tuple(int(level) for level in background) if background is not None else None,
+    )

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pipeline.stages.features import tokenize
+from pipeline.stages.images import WHITE, Background, read_image
 from pipeline.stages.schema import Schema
 
 OTHER = "(other)"  # categories beyond the reference's top ones
@@ -39,47 +40,55 @@ IMAGE_DECIMALS = 6  # far finer than any drift worth seeing
 IMAGE_FEATURES = ("brightness", "contrast", "centre_x", "centre_y", "width", "height")
 
 
+UNMONITORED = ("datetime",)  # kinds without a drift score (see derived_features)
+
+
+ORIENTATION_TAG = 0x0112  # EXIF Orientation
+
+
 REFERENCE_FORMAT = 1
 
 
-def derived_features(table: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+def derived_features(table: pd.DataFrame, schema: Schema, *, background: Background | None = WHITE) -> pd.DataFrame:
     """The monitored features of a table, one column each, on the table's index.
 
     Numeric columns as float64, categorical columns as strings (or NaN), text as
     `<column>:length` (token count; NaN when missing), images as `<column>:<statistic>` for each
-    of IMAGE_FEATURES (NaN when the path is missing or the file unreadable).
+    of IMAGE_FEATURES (NaN when the path is missing or the file unreadable), decoded onto the
+    background the model was trained with. Dates are not monitored: a night's dates are always
+    later than training's, so a drift score on them would alert every night.
 
     Raises:
         ValueError: the table lacks a feature column of the schema.
     """
-    absent = [column for column in schema.kinds if column not in table.columns]
+    kinds = {column: kind for column, kind in schema.kinds.items() if kind not in UNMONITORED}
+    absent = [column for column in kinds if column not in table.columns]
     if absent:
         raise ValueError(f"monitoring: the table lacks feature column(s) {', '.join(map(repr, absent))}")
-    parts = [_derive(table[column], column, kind) for column, kind in schema.kinds.items()]
+    parts = [_derive(table[column], column, kind, background) for column, kind in kinds.items()]
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=table.index)
 
 
-def _derive(values: pd.Series, column: str, kind: str) -> pd.DataFrame:
+def _derive(values: pd.Series, column: str, kind: str, background: Background | None) -> pd.DataFrame:
     if kind == "numeric":
         return pd.DataFrame({column: pd.to_numeric(values, errors="coerce").astype("float64")})
     if kind == "text":
         lengths = [float(len(tokenize(text))) if isinstance(text, str) else np.nan for text in values]
         return pd.DataFrame({f"{column}:length": lengths}, index=values.index)
     if kind == "image":
-        rows = [_image_statistics(path) if isinstance(path, str) else None for path in values]
+        rows = [_image_statistics(path, background) if isinstance(path, str) else None for path in values]
         empty = dict.fromkeys(IMAGE_FEATURES, np.nan)
         frame = pd.DataFrame([row or empty for row in rows], index=values.index, columns=list(IMAGE_FEATURES))
         return frame.astype("float64").add_prefix(f"{column}:")
     return pd.DataFrame({column: values.where(values.isna(), values.astype(str)).astype(object)})
 
 
-def _image_statistics(path: str) -> dict[str, float] | None:
+def _image_statistics(path: str, background: Background | None) -> dict[str, float] | None:
     """Pixel statistics of one image as grayscale in [0, 1]; None when it cannot be read."""
     try:
         with Image.open(path) as image:
-            width, height = image.size
-            image.draft("L", (THUMBNAIL_SIDE, THUMBNAIL_SIDE))  # JPEG: decode at a reduced size
-            gray = image.convert("L")
+            width, height = ImageOps.exif_transpose(image).size if _turned(image) else image.size
+        gray = read_image(path, channels=1, background=background, draft=THUMBNAIL_SIDE)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
     gray.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
@@ -110,10 +119,17 @@ def _centre_of_mass(pixels: np.ndarray) -> tuple[float, float]:
     return float(centre_x), float(centre_y)
 
 
+def _turned(image: Image.Image) -> bool:
+    """EXIF says the picture is stored on its side (orientations 5 to 8): width and height swap."""
+    return image.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8)
+
+
 def monitored(schema: Schema) -> list[tuple[str, str, str]]:
     """(feature, source column, profile kind) of every monitored feature, in schema order."""
     features = []
     for column, kind in schema.kinds.items():
+        if kind in UNMONITORED:
+            continue
         if kind == "text":
             features.append((f"{column}:length", column, "numeric"))
         elif kind == "image":
@@ -129,7 +145,13 @@ def unreadable_images(paths: pd.Series, derived: pd.DataFrame, column: str) -> p
 
 
 def reference_profile(
-    table: pd.DataFrame, schema: Schema, *, bins: int = 10, sample: int = 2000, seed: int = 0
+    table: pd.DataFrame,
+    schema: Schema,
+    *,
+    background: Background | None = WHITE,
+    bins: int = 10,
+    sample: int = 2000,
+    seed: int = 0,
 ) -> dict:
     """The training split's profile, plain JSON (saved as reference.json beside the model).
 
@@ -138,6 +160,7 @@ def reference_profile(
         bins: quantile bins per numeric feature (deciles by default).
         sample: the most values kept per numeric feature for KS, and images decoded.
         seed: for both samples, so the same split gives the same reference.
+        background: what the model's images are composited onto; saved, so nights decode alike.
 
     Returns:
         {"format", "bins", "rows", "features": {feature: profile}}; a numeric profile has
@@ -152,7 +175,10 @@ def reference_profile(
     images = dataclasses.replace(schema, kinds={c: k for c, k in schema.kinds.items() if k == "image"})
     # Decoding is the slow part: the reference looks at a sample of the images only.
     image_rows = table.sample(n=sample, random_state=seed) if len(table) > sample else table
-    derived = {"plain": derived_features(table, plain), "image": derived_features(image_rows, images)}
+    derived = {
+        "plain": derived_features(table, plain),
+        "image": derived_features(image_rows, images, background=background),
+    }
     rng = np.random.default_rng(seed)
     features = {}
     for feature, column, kind in monitored(schema):
@@ -164,7 +190,19 @@ def reference_profile(
             unreadable = unreadable_images(image_rows[column], derived["image"], column)
             values = derived["image"][feature][~unreadable]
             features[feature] = {**_numeric_profile(values, bins, sample, rng), "unreadable": int(unreadable.sum())}
-    return {"format": REFERENCE_FORMAT, "bins": bins, "rows": len(table), "features": features}
+    return {
+        "format": REFERENCE_FORMAT,
+        "bins": bins,
+        "rows": len(table),
+        "image_background": list(background) if background is not None else None,
+        "features": features,
+    }
+
+
+def reference_background(reference: dict) -> Background | None:
+    """How the reference decoded its images; None (transparency dropped) for one from before 0.2."""
+    background = reference.get("image_background")
+    return tuple(background) if background is not None else None
 
 
 def prediction_profile(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.common.columns import (
+    IMAGE_GROUP_COLUMN,
     IMAGE_ID_COLUMN,
     IMAGE_PATH_COLUMN,
     SOURCE_COLUMNS,
@@ -58,7 +60,9 @@ def is_image_folder(path: str | Path) -> bool:
     return Path(path).is_dir() and all(f.suffix.lower() in IMAGE_EXTENSIONS for f in data_files(path))
 
 
-def read_raw(path: str | Path, label: str) -> pd.DataFrame:
+def read_raw(
+    path: str | Path, label: str, *, missing_values: tuple[str, ...] = (), group_pattern: str = ""
+) -> pd.DataFrame:
     """One table of examples, with the source file and row of each.
 
     An image folder (one sub-folder per class) becomes a table of image paths, labels and ids
@@ -66,15 +70,20 @@ def read_raw(path: str | Path, label: str) -> pd.DataFrame:
     the columns, so that a stray word in a numeric column is a rejected row, not a lost column.
     Files without rows (0 bytes, header only) add nothing; all of them being so is an error.
 
+    missing_values: cell texts that mean "no value" besides the usual ones.
+    group_pattern: an image folder's groups (read_image_folder); a table has a group column.
+
     Raises:
         DataError: no rows at all, a file that cannot be read (naming it, and the line where
             that helps), or files of one data set whose columns differ.
     """
     if is_image_folder(path):
-        return read_image_folder(path, label)
+        return read_image_folder(path, label, group_pattern=group_pattern)
+    if group_pattern:
+        raise DataError(f"{path}: [dataset] group_pattern groups an image folder's files; a table has group_column")
     # Images beside a table are the table's image column, not tables themselves.
     files = [file for file in data_files(path) if file.suffix.lower() in TABLE_EXTENSIONS]
-    tables = [read_table_file(file) for file in files]
+    tables = [read_table_file(file, missing_values) for file in files]
     with_rows = [table for table in tables if len(table)]
     if not with_rows:
         why = "; ".join(f"{table.attrs['source']}: {table.attrs['problem']}" for table in tables)
@@ -88,9 +97,9 @@ def read_raw(path: str | Path, label: str) -> pd.DataFrame:
     return _without_blank_unnamed_columns(table, path)
 
 
-def read_table_file(file: Path) -> pd.DataFrame:
+def read_table_file(file: Path, missing_values: tuple[str, ...] = ()) -> pd.DataFrame:
     """One CSV or Parquet file whole; without rows, attrs["problem"] says why."""
-    chunks = list(table_chunks(file, chunk_rows=None))
+    chunks = list(table_chunks(file, None, missing_values))
     if len(chunks) == 1:
         return chunks[0]
     table = pd.concat(chunks, ignore_index=True)
@@ -142,13 +151,14 @@ def _without_blank_unnamed_columns(table: pd.DataFrame, path: str | Path) -> pd.
     return table.drop(columns=blank)
 
 
-def read_image_folder(path: str | Path, label: str) -> pd.DataFrame:
+def read_image_folder(path: str | Path, label: str, *, group_pattern: str = "") -> pd.DataFrame:
+    """One row per image: path, label (its sub-folder), id and, with a group_pattern, its group."""
     root = Path(path)
     files = data_files(root)
     stems = [file.stem for file in files]
     # Ids must be unique: fall back to the path below the root when two classes share a stem.
     unique = len(set(stems)) == len(stems)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             IMAGE_PATH_COLUMN: [str(file) for file in files],
             label: [file.parent.name if file.parent != root else None for file in files],
@@ -157,6 +167,32 @@ def read_image_folder(path: str | Path, label: str) -> pd.DataFrame:
             SOURCE_ROW: 1,
         }
     )
+    if group_pattern:
+        table.insert(2, IMAGE_GROUP_COLUMN, image_groups(files, group_pattern, root))
+    return table
+
+
+def image_groups(files: list[Path], pattern: str, root: Path) -> list[str]:
+    """Each file's group: the pattern's first group (or whole match) searched in its file name.
+
+    `^(.+)_\\d+px` puts cat_32px.png and cat_64px.png in the group "cat".
+
+    Raises:
+        DataError: the pattern is no regular expression, or file names it does not match.
+    """
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise DataError(f"[dataset] group_pattern {pattern!r} is no regular expression: {error}") from None
+    matches = [compiled.search(file.name) for file in files]
+    unmatched = [file.relative_to(root).as_posix() for file, match in zip(files, matches) if match is None]
+    if unmatched:
+        shown = ", ".join(unmatched[:5]) + (f" (+{len(unmatched) - 5} more)" if len(unmatched) > 5 else "")
+        raise DataError(
+            f"{root}: [dataset] group_pattern {pattern!r} matches no group in {len(unmatched)} of "
+            f"{len(files)} file names: {shown}"
+        )
+    return [match.group(1) if compiled.groups else match.group(0) for match in matches]
 
 
 def batch_files(folder: str | Path) -> list[Path]:
@@ -193,7 +229,9 @@ class BatchSource:
     file: Path | None = None  # the file itself; None for a folder of images
 
 
-def batch_sources(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> list[BatchSource]:
+def batch_sources(
+    folder: str | Path, *, image_column: str | None, chunk_rows: int, missing_values: tuple[str, ...] = ()
+) -> list[BatchSource]:
     """A nightly batch as its files, each read in chunks of at most chunk_rows rows when asked.
 
     For an image data set the folder is flat and each file name (without extension) is the
@@ -210,16 +248,23 @@ def batch_sources(folder: str | Path, *, image_column: str | None, chunk_rows: i
         images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
         return [BatchSource(str(folder), lambda: _image_chunks(images, image_column, chunk_rows))] if images else []
     tables = [f for f in files if f.suffix.lower() in TABLE_EXTENSIONS]
-    return [BatchSource(str(file), functools.partial(table_chunks, file, chunk_rows), file) for file in tables]
+    return [
+        BatchSource(str(file), functools.partial(table_chunks, file, chunk_rows, missing_values), file)
+        for file in tables
+    ]
 
 
-def iter_batch(folder: str | Path, *, image_column: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def iter_batch(
+    folder: str | Path, *, image_column: str | None, chunk_rows: int, missing_values: tuple[str, ...] = ()
+) -> Iterator[pd.DataFrame]:
     """Every chunk of every source of a nightly batch (batch_sources), in order.
 
     Raises:
         DataError: a file cannot be read; it names the file and, where it helps, the line.
     """
-    for source in batch_sources(folder, image_column=image_column, chunk_rows=chunk_rows):
+    for source in batch_sources(
+        folder, image_column=image_column, chunk_rows=chunk_rows, missing_values=missing_values
+    ):
         yield from source.chunks()
 
 
@@ -259,6 +304,7 @@ def feedback_examples(
     id_column: str,
     image_column: str | None,
     chunk_rows: int = 50_000,
+    missing_values: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Nightly examples that have a late label, as training rows (raw, untyped, like read_raw).
 
@@ -275,7 +321,7 @@ def feedback_examples(
     by_id = dict(zip(labels["example_id"].astype(str), labels["label"]))
     found = []
     for night in sorted(p for p in Path(incoming_root).iterdir() if p.is_dir()) if Path(incoming_root).is_dir() else []:
-        for chunk in iter_batch(night, image_column=image_column, chunk_rows=chunk_rows):
+        for chunk in iter_batch(night, image_column=image_column, chunk_rows=chunk_rows, missing_values=missing_values):
             if (IMAGE_ID_COLUMN if image_column else id_column) not in chunk.columns:
                 continue  # no rows, or a file without ids: nothing a late label can name
             ids = chunk[IMAGE_ID_COLUMN if image_column else id_column].astype(str)

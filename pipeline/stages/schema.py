@@ -6,11 +6,15 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from models.spec import KINDS
-from pipeline.common.columns import IMAGE_ID_COLUMN, SOURCE_COLUMNS, SOURCE_FILE
+from models.spec import KINDS as INPUT_KINDS
+from pipeline.common.columns import IMAGE_GROUP_COLUMN, IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS, SOURCE_FILE
 from pipeline.errors import DataError
+from pipeline.stages.dates import check_rule, looks_like_dates
 
 TASKS = ("classification", "regression")
+ADDED_FIELDS = ("date_formats", "missing_values")  # Schema fields older schema.json files lack
+# A date column is no model input of its own: its parts join the numeric input.
+KINDS = (*INPUT_KINDS, "datetime")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
 # Inference thresholds: a column is numeric when nearly all its values parse as numbers, so a
@@ -36,16 +40,25 @@ class DatasetConfig:
     slice_column: str = ""
     kinds: dict[str, str] = field(default_factory=dict)  # column -> kind, overrides inference
     include_feedback: bool = False  # add nightly examples whose late labels arrived
+    date_format: str = ""  # day-first, month-first or a strftime format; empty: the values decide
+    missing_values: tuple[str, ...] = ()  # cell texts that mean "no value", besides the usual ones
+    group_pattern: str = ""  # image folders: a regular expression whose match in a file name is its group
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"[dataset] task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        check_rule(self.date_format)
+        if self.group_pattern and self.group_column:
+            raise ValueError(
+                "[dataset] set group_column (a table's column) or group_pattern (an image folder's), not both"
+            )
         for column, kind in self.kinds.items():
             if kind not in KINDS:
                 raise ValueError(f"[dataset] kinds: {column} has kind {kind!r}; choose one of {', '.join(KINDS)}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON values (lists, not tuples): what a recorded run's parameters compare with."""
+        return {**asdict(self), "missing_values": list(self.missing_values)}
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,10 @@ class Schema:
     group_column: str = ""
     time_column: str = ""
     slice_column: str = ""
+    # The rule each date column (the time column, datetime features) is read by: declared in
+    # [dataset] date_format, or decided by the training values (pipeline/stages/dates.py).
+    date_formats: dict[str, str] = field(default_factory=dict)
+    missing_values: tuple[str, ...] = ()  # [dataset] missing_values: nights are read the same way
 
     @property
     def features(self) -> list[str]:
@@ -68,11 +85,18 @@ class Schema:
         return [column for column, column_kind in self.kinds.items() if column_kind == kind]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """Plain JSON; fields added since 0.1 only when set, so an older schema writes back as it was."""
+        document = asdict(self)
+        for name in ADDED_FIELDS:
+            if not document[name]:
+                del document[name]
+        if "missing_values" in document:
+            document["missing_values"] = list(document["missing_values"])
+        return document
 
     @classmethod
     def from_dict(cls, data: dict) -> Schema:
-        return cls(**data)
+        return cls(**{**data, "missing_values": tuple(data.get("missing_values", ()))})
 
 
 def parse_kinds(text: str) -> dict[str, str]:
@@ -86,6 +110,11 @@ def parse_kinds(text: str) -> dict[str, str]:
     return kinds
 
 
+def parse_missing_values(text: str) -> tuple[str, ...]:
+    """`-, ?, n.a.` as ("-", "?", "n.a."): each compared with a cell's text, spaces stripped."""
+    return tuple(dict.fromkeys(filter(None, (part.strip() for part in text.split(",")))))
+
+
 def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
     """Kinds of every feature column: config first, then inferred from the values."""
     reserved = {
@@ -94,24 +123,33 @@ def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
         config.group_column,
         config.time_column,
         IMAGE_ID_COLUMN,
+        IMAGE_GROUP_COLUMN if config.group_pattern else "",
         *SOURCE_COLUMNS,
     }
     _require_configured(table, config)
     features = [column for column in table.columns if column not in reserved]
     kinds = {column: config.kinds.get(column) or infer_kind(table[column]) for column in features}
     id_column = config.id_column or (IMAGE_ID_COLUMN if IMAGE_ID_COLUMN in table.columns else "")
+    dated = [column for column, kind in kinds.items() if kind == "datetime"]
     return Schema(
         label=config.label,
         task=config.task,
         kinds=kinds,
         id_column=id_column,
-        group_column=config.group_column,
+        group_column=IMAGE_GROUP_COLUMN if config.group_pattern else config.group_column,
         time_column=config.time_column,
         slice_column=config.slice_column,
+        date_formats=dict.fromkeys([*dated, *filter(None, [config.time_column])], config.date_format),
+        missing_values=config.missing_values,
     )
 
 
 def _require_configured(table: pd.DataFrame, config: DatasetConfig) -> None:
+    if IMAGE_PATH_COLUMN in table.columns and config.group_column and config.group_column not in table.columns:
+        raise DataError(
+            f"{config.path}: an image folder has no column {config.group_column!r} to group by; "
+            "set [dataset] group_pattern to a regular expression that finds each file's group in its name"
+        )
     # A column named in [dataset] kinds but absent would otherwise just not be a feature.
     missing = [column for column in config.kinds if column not in table.columns]
     if missing:
@@ -132,7 +170,7 @@ def parse_numbers(values: pd.Series) -> pd.Series:
 
 
 def infer_kind(values: pd.Series) -> str:
-    """numeric, image, text or categorical, from the non-missing values of one column."""
+    """numeric, image, datetime, text or categorical, from the non-missing values of one column."""
     present = values.dropna()
     if present.empty or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         return "numeric"
@@ -141,6 +179,8 @@ def infer_kind(values: pd.Series) -> str:
         return "numeric"
     if text.str.lower().str.endswith(IMAGE_EXTENSIONS).mean() >= IMAGE_SHARE:
         return "image"
+    if looks_like_dates(text):
+        return "datetime"
     if text.str.split().str.len().mean() >= TEXT_MEAN_WORDS:
         return "text"
     return "categorical"

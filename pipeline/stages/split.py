@@ -1,8 +1,11 @@
 """Split stage: train, validation and test sets that share no example, group or future.
 
 Rows are first joined into units that must stay together: exact duplicates (same duplicate
-key) and, when configured, rows of one group. Units are then placed whole: by time when a time
-column is set, else shuffled, stratified by label for classification.
+key), near-duplicates (pipeline/stages/near_duplicates.py) and, when configured, rows of one
+group. Units are then placed whole: by time when a time column is set, else shuffled,
+stratified by label for classification. A split that is leak-free but cannot be trusted (a
+class that no held-out split has, a label mix that shifts sharply) gets warnings
+(split_warnings.py).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import pandas as pd
 
 from pipeline.common.columns import DUPLICATE_KEY, EXAMPLE_ID, SOURCE_FILE, SOURCE_ROW, SPLIT, SPLITS
 from pipeline.errors import DataError
+from pipeline.stages.near_duplicates import DEFAULT_THRESHOLD, HASH_BITS, NearGroups
+from pipeline.stages.split_warnings import split_warnings
 from pipeline.stages.validation import parse_times
 
 
@@ -23,6 +28,9 @@ class SplitConfig:
     test_fraction: float = 0.2
     seed: int = 42
     stratify: bool = True  # classification only
+    # Images whose perceptual hashes differ in fewer bits than this (of 64) are one example, as are
+    # texts equal once normalised; 0 keeps near-duplicates apart (they are still counted).
+    near_duplicate_threshold: int = DEFAULT_THRESHOLD
 
     def __post_init__(self):
         if not (
@@ -31,39 +39,100 @@ class SplitConfig:
             and self.validation_fraction + self.test_fraction < 1
         ):
             raise ValueError("split fractions must be in [0, 1) and leave rows for training")
+        if not 0 <= self.near_duplicate_threshold <= HASH_BITS:
+            raise ValueError(f"[SplitData] near_duplicate_threshold must be within 0 and {HASH_BITS}")
 
 
 def split(
-    table: pd.DataFrame, *, label: str, task: str, config: SplitConfig, group_column: str = "", time_column: str = ""
+    table: pd.DataFrame,
+    *,
+    label: str,
+    task: str,
+    config: SplitConfig,
+    group_column: str = "",
+    time_column: str = "",
+    near: NearGroups | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Assign every row to train, validation or test.
 
+    Args:
+        near: the near-duplicates (near_groups); joined into units unless the config's
+            threshold is 0, and counted in the checks either way.
+
     Returns:
-        The manifest (example_id, split, in the table's row order) and the leakage checks.
+        The manifest (example_id, split, in the table's row order) and the leakage checks, with
+        a "warnings" list (empty when the split can be trusted).
 
     Raises:
         DataError: the checks failed (a bug, never expected) or too few rows to split.
     """
     if len(table) < 3:
         raise DataError(f"only {len(table)} usable rows; at least 3 are needed for train, validation and test")
-    units = _units(table, group_column)
+    joined = near if near is not None and config.near_duplicate_threshold > 0 else None
+    units = _units(table, group_column, joined.edges if joined else None)
     if time_column:
         assignment = _by_time(table, units, time_column, config)
     else:
         strata = table[label] if task == "classification" and config.stratify else pd.Series(0, index=table.index)
         assignment = _shuffled(units, strata, config)
     manifest = pd.DataFrame({EXAMPLE_ID: table[EXAMPLE_ID].to_numpy(), SPLIT: assignment})
+    _require_held_out_rows(assignment, units, config)
     checks = leakage_checks(
         table, manifest[SPLIT], label=label, task=task, units=units, group_column=group_column, time_column=time_column
     )
+    if near is not None:
+        checks["near_duplicates"] = near_duplicate_check(near, manifest[SPLIT].to_numpy(), config)
     failed = [name for name, check in checks.items() if isinstance(check, dict) and check.get("passed") is False]
     if failed:
         raise DataError(f"split failed its leakage checks: {', '.join(failed)}")
+    checks["warnings"] = split_warnings(checks, task=task, labels=table[label], splits=manifest[SPLIT].to_numpy())
     return manifest, checks
 
 
-def _units(table: pd.DataFrame, group_column: str) -> np.ndarray:
-    """A unit number per row: rows linked by a duplicate key or a group share a unit."""
+def _require_held_out_rows(assignment: np.ndarray, units: np.ndarray, config: SplitConfig) -> None:
+    """A held-out split that was asked for but got no row: its scores would be missing, not zero.
+
+    It happens when rows that must stay together (identical features, near-duplicates, groups)
+    form a few large units, which a time split sends wholly to training.
+    """
+    for name, fraction in (("validation", config.validation_fraction), ("test", config.test_fraction)):
+        if fraction > 0 and not (assignment == name).any():
+            sizes = np.bincount(units)
+            raise DataError(
+                f"split: {name} has no rows although {name}_fraction = {fraction}: the {len(units)} rows form "
+                f"only {len(sizes)} units that must stay together (identical features, near-duplicates or "
+                f"groups; the largest has {sizes.max()} rows)"
+            )
+
+
+def near_duplicate_check(near: NearGroups, splits: np.ndarray, config: SplitConfig) -> dict:
+    """Groups found, examples they cover, a few pairs, and how many groups straddle splits.
+
+    Joined (threshold > 0), a straddling group is a failed check, a bug; kept apart (0), it is
+    counted for the warning and nothing fails.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    source, target = near.edges
+    graph = coo_matrix((np.ones(len(source)), (source, target)), shape=(len(splits), len(splits)))
+    _, component = connected_components(graph, directed=False)
+    per_group = pd.Series(splits).groupby(component).nunique()
+    straddling = int((per_group > 1).sum())
+    joined = config.near_duplicate_threshold > 0
+    check = {
+        "threshold": config.near_duplicate_threshold if joined else 0,
+        "kept_together": joined,
+        **near.summary,
+        "straddling": straddling,
+    }
+    if joined:
+        check["passed"] = straddling == 0
+    return check
+
+
+def _units(table: pd.DataFrame, group_column: str, near_edges=None) -> np.ndarray:
+    """A unit number per row: rows linked by a duplicate key, a near-duplicate or a group share a unit."""
     from scipy.sparse import coo_matrix  # loaded when splitting, not when the split task is only checked
     from scipy.sparse.csgraph import connected_components
 
@@ -80,6 +149,8 @@ def _units(table: pd.DataFrame, group_column: str) -> np.ndarray:
         code, _ = pd.factorize(key)
         edges.append((rows, code + offset))
         offset += code.max() + 1
+    if near_edges is not None:
+        edges.append(near_edges)  # row to row: both ends are row numbers
     source = np.concatenate([e[0] for e in edges])
     target = np.concatenate([e[1] for e in edges])
     graph = coo_matrix((np.ones(len(source)), (source, target)), shape=(offset, offset))
@@ -135,9 +206,11 @@ def _by_time(table: pd.DataFrame, units: np.ndarray, time_column: str, config: S
 
 
 def _as_time(table: pd.DataFrame, time_column: str) -> pd.Series:
-    """The time column as numbers or dates; DataError naming file and rows for values that are neither."""
+    """The time column as validation typed it (numbers or dates read by one rule); DataError naming
+    file and rows for values that are neither."""
     values = table[time_column]
-    times = parse_times(values)
+    typed = pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)
+    times = values if typed else parse_times(values).times
     bad = times.isna().to_numpy()
     if bad.any():
         rows = table[SOURCE_ROW].to_numpy()[bad] if SOURCE_ROW in table.columns else np.flatnonzero(bad) + 1

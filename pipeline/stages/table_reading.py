@@ -57,14 +57,18 @@ WHOLE_FILE_ROWS = 1_000_000  # rows per pandas chunk when a whole file is read
 MAX_FIELD_CHARACTERS = 1 << 30  # the csv module's limit on one value (its default is 128 KiB)
 
 
-def table_chunks(file: Path, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
-    """A table file in chunks (None: one), each with its source file and rows; attrs name the file."""
+def table_chunks(file: Path, chunk_rows: int | None, missing_values: tuple[str, ...] = ()) -> Iterator[pd.DataFrame]:
+    """A table file in chunks (None: one), each with its source file and rows; attrs name the file.
+
+    missing_values: cell texts that mean "no value" besides MISSING_TEXT (`[dataset] missing_values`).
+    """
     if file.stat().st_size == 0:
         yield _no_rows(pd.DataFrame(), file, _unreadable(file, "empty file (0 bytes)"))
         return
     reader = _csv_chunks if file.suffix.lower() == ".csv" else _parquet_chunks
     first_row, yielded = 1, False
-    for chunk in reader(file, chunk_rows or WHOLE_FILE_ROWS):
+    missing = MISSING_TEXT.union(missing_values)
+    for chunk in reader(file, chunk_rows or WHOLE_FILE_ROWS, missing):
         if yielded and not len(chunk):
             continue  # an empty chunk only stands for a file without rows
         yielded = True
@@ -104,12 +108,12 @@ def _first_line(error: Exception) -> str:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
-def _csv_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _csv_chunks(file: Path, chunk_rows: int, missing: frozenset[str]) -> Iterator[pd.DataFrame]:
     """Text chunks, whitespace stripped and missing values marked (see _clean_text)."""
     _check_text(file)
     delimiter, header = _csv_header(file)
     for chunk in _csv_text_chunks(file, delimiter, header, chunk_rows):
-        chunk = _clean_text(chunk)
+        chunk = _clean_text(chunk, missing)
         yield _decimal_commas(chunk) if delimiter == ";" else chunk
 
 
@@ -283,11 +287,11 @@ def _csv_frame(rows: list[list[str]], problems: list[str | None], header: list[s
     return frame
 
 
-def _clean_text(frame: pd.DataFrame, columns=None) -> pd.DataFrame:
-    """Surrounding whitespace stripped and MISSING_TEXT as missing: " red" is red, " NaN" missing."""
+def _clean_text(frame: pd.DataFrame, missing: frozenset[str], columns=None) -> pd.DataFrame:
+    """Surrounding whitespace stripped and missing texts as missing: " red" is red, " NaN" missing."""
     for column in [c for c in frame.columns if c not in SOURCE_COLUMNS] if columns is None else columns:
         stripped = frame[column].str.strip()
-        frame[column] = stripped.mask(stripped.isin(MISSING_TEXT))
+        frame[column] = stripped.mask(stripped.isin(missing))
     return frame
 
 
@@ -308,7 +312,7 @@ def _decimal_commas(frame: pd.DataFrame) -> pd.DataFrame:
 # --- Parquet -----------------------------------------------------------------------------------
 
 
-def _parquet_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _parquet_chunks(file: Path, chunk_rows: int, missing: frozenset[str]) -> Iterator[pd.DataFrame]:
     """Typed chunks, as written; text columns cleaned like CSV text."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -323,7 +327,7 @@ def _parquet_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         empty = True
         for batch in batches:
             empty = False
-            yield _clean_parquet_text(batch.to_pandas())
+            yield _clean_parquet_text(batch.to_pandas(), missing)
         if empty:
             yield parquet.schema_arrow.empty_table().to_pandas()
     except DataError:
@@ -332,6 +336,6 @@ def _parquet_chunks(file: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         raise _cannot_read(file, _first_line(error)) from None
 
 
-def _clean_parquet_text(frame: pd.DataFrame) -> pd.DataFrame:
+def _clean_parquet_text(frame: pd.DataFrame, missing: frozenset[str]) -> pd.DataFrame:
     text = [column for column in frame.columns if pd.api.types.infer_dtype(frame[column], skipna=True) == "string"]
-    return _clean_text(frame, text)
+    return _clean_text(frame, missing, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from pipeline.stages.images import image_array
 from pipeline.stages.preprocessor import ImageShape, Preprocessor, input_name
 
 
@@ -42,9 +43,7 @@ def _image_decoder(images: dict[str, ImageShape]):
     def decode(inputs: dict) -> dict:
         decoded = dict(inputs)
         for name, shape in images.items():
-            raw = tf.io.read_file(inputs[name])
-            # Decoded as stored, then converted: BMP and GIF cannot be decoded straight to one channel.
-            image = _with_channels(tf.io.decode_image(raw, channels=0, expand_animations=False), shape.channels)
+            image = _read(inputs[name], shape)
             image = tf.image.resize(image, (shape.height, shape.width))  # (h, w, c) float32
             decoded[name] = image / 255.0
         return decoded
@@ -52,12 +51,16 @@ def _image_decoder(images: dict[str, ImageShape]):
     return decode
 
 
-def _with_channels(image, channels: int):
-    """Grayscale, grayscale with alpha, RGB or RGBA to the model's 1 or 3 channels."""
-    stored = tf.shape(image)[-1]
-    if channels == 1:  # a grayscale file stays exactly as stored
-        converted = tf.cond(stored >= 3, lambda: tf.image.rgb_to_grayscale(image[..., :3]), lambda: image[..., :1])
-    else:
-        converted = tf.cond(stored >= 3, lambda: image[..., :3], lambda: tf.image.grayscale_to_rgb(image[..., :1]))
-    converted.set_shape([None, None, channels])
-    return converted
+def _read(path, shape: ImageShape):
+    """pipeline/stages/images.py's reading of one file, as a uint8 tensor (h, w, channels).
+
+    TensorFlow's own decoder would drop transparency, ignore EXIF orientation and misread CMYK:
+    the pixels come from the same function that drift monitoring and the reports use.
+    """
+
+    def pixels(encoded_path: bytes) -> np.ndarray:
+        return image_array(encoded_path.decode(), channels=shape.channels, background=shape.background)
+
+    image = tf.numpy_function(pixels, [path], tf.uint8, stateful=False)
+    image.set_shape([None, None, shape.channels])
+    return image

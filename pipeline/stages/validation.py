@@ -7,6 +7,7 @@ row: it goes to the rejects table with its reason, and the report names file, co
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,6 +26,7 @@ from pipeline.common.columns import (
 )
 from pipeline.common.files import file_sha256
 from pipeline.errors import DataError
+from pipeline.stages.dates import AmbiguousDates, ParsedDates, parse_dates
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.schema import Schema, parse_numbers
 
@@ -34,8 +36,9 @@ SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
 MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 # Ids end up in predictions.example_id; a longer one would fail the night's database load.
 MAX_ID_CHARACTERS = EXAMPLE_ID_LENGTH
-# Formats tf.io.decode_image reads; Pillow opens more (TIFF), which would fail later, mid-training.
+# Formats every stage decodes (pipeline/stages/images.py); Pillow opens more (TIFF), left out on purpose.
 DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+REPEATED_HEADER = "repeated header"  # the reason of a row that repeats the header line
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class ValidationResult:
     rejects: pd.DataFrame  # the rejected rows as read, plus their reason
     problems: list[Problem] = field(default_factory=list)
     missing_share: dict[str, float] = field(default_factory=dict)
+    schema: Schema | None = None  # the schema with every date column's reading rule decided
+    warnings: list[str] = field(default_factory=list)  # one line each: the data is readable but suspect
 
     def report(self) -> dict:
         return {
@@ -83,6 +88,7 @@ class ValidationResult:
             "rows_rejected": len(self.rejects),
             "missing_share": self.missing_share,
             "problems": [problem.as_dict() for problem in self.problems],
+            "warnings": list(self.warnings),
         }
 
 
@@ -104,10 +110,16 @@ def validate(
     _require_columns(table, schema, labeled, source)
     if table.empty and require_rows:
         raise DataError(f"{source}: no rows")
+    headers = repeated_headers(table)
+    header_rows, table = table[headers].assign(**{REASON: REPEATED_HEADER}), table[~headers]
     typed = pd.DataFrame(index=table.index)
     checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
+    rules = dict(schema.date_formats)
     for column, kind in schema.kinds.items():
-        typed[column], column_checks = _type_column(table[column], kind)
+        if kind == "datetime":
+            typed[column], column_checks, rules[column] = _dates(table, column, rules.get(column, ""), labeled)
+        else:
+            typed[column], column_checks = _type_column(table[column], kind)
         checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
     notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
     if labeled or schema.label in table.columns:
@@ -116,12 +128,13 @@ def validate(
         (checks if labeled else notes).extend(
             (bad, schema.label, expected, found) for bad, expected, found in label_checks
         )
-    for column in (schema.group_column, schema.time_column, schema.slice_column):
+    time = schema.time_column
+    if time and time in table.columns and time not in typed.columns:
+        typed[time], time_checks, rules[time] = _dates(table, time, rules.get(time, ""), labeled, numbers=True)
+        checks += [(bad, time, expected, found) for bad, expected, found in time_checks]
+    for column in (schema.group_column, schema.slice_column):
         if column and column in table.columns and column not in typed.columns:
             typed[column] = table[column]
-    if schema.time_column and schema.time_column in table.columns:
-        unparsed = parse_times(table[schema.time_column]).isna()
-        checks.append((unparsed, schema.time_column, "a date or a number", table[schema.time_column]))
     typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
     checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
     typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
@@ -130,8 +143,10 @@ def validate(
     problems += _collect(table, notes, rejects_rows=False)[0]
     problems += _unread_row_problems(table, reasons)
     problems += _unknown_column_problems(table, schema, labeled, source)
+    problems += _header_problems(header_rows)
     rejected = reasons.notna()
     rejects = table[rejected].assign(**{REASON: reasons[rejected]})
+    rejects = pd.concat([header_rows, rejects]).sort_index() if len(header_rows) else rejects
     valid = typed[~rejected].reset_index(drop=True)
     missing_share = {column: float(valid[column].isna().mean()) if len(valid) else 1.0 for column in schema.kinds}
     problems += [
@@ -141,7 +156,8 @@ def validate(
     ]
     if valid.empty and require_rows:
         raise DataError(f"{source}: no usable rows; first problem: {problems[0].line() if problems else 'none'}")
-    return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share)
+    decided = dataclasses.replace(schema, date_formats=rules)
+    return ValidationResult(valid, rejects.reset_index(drop=True), problems, missing_share, decided)
 
 
 def unseen_values(valid: pd.DataFrame, preprocessor: Preprocessor) -> list[Problem]:
@@ -164,13 +180,69 @@ def unseen_values(valid: pd.DataFrame, preprocessor: Preprocessor) -> list[Probl
     return problems
 
 
-def parse_times(values: pd.Series) -> pd.Series:
-    """Numbers or dates, whichever reading parses more values; NaN/NaT where neither does."""
+def parse_times(values: pd.Series, rule: str = "") -> ParsedDates:
+    """A time column as numbers (a year, an epoch) or as dates read by one rule (pipeline/stages/dates.py),
+    whichever reading parses more values; NaN/NaT where it does not.
+
+    Raises:
+        AmbiguousDates: the dates read two ways and no rule says which.
+    """
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().sum() == values.notna().sum():
-        return numbers
-    dates = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    return numbers if numbers.notna().sum() >= dates.notna().sum() else dates
+        return ParsedDates(numbers.astype("float64"), rule)
+    dates = parse_dates(values, rule)
+    return ParsedDates(numbers.astype("float64"), rule) if numbers.notna().sum() >= dates.times.notna().sum() else dates
+
+
+def repeated_headers(table: pd.DataFrame) -> pd.Series:
+    """Rows that repeat the header (files joined with `cat`): every value is its column's name."""
+    named = [column for column in table.columns if column not in SOURCE_COLUMNS]
+    mask = pd.Series(bool(named), index=table.index)
+    for column in named:
+        mask &= table[column].astype(str).str.strip().eq(str(column)).to_numpy()
+    return mask
+
+
+def _header_problems(rows: pd.DataFrame) -> list[Problem]:
+    return [
+        Problem(str(file), "", "a data row", REPEATED_HEADER, tuple(int(r) for r in part[SOURCE_ROW]))
+        for file, part in rows.groupby(SOURCE_FILE, sort=False)
+    ]
+
+
+def _dates(table: pd.DataFrame, column: str, rule: str, labeled: bool, *, numbers: bool = False):
+    """A date column typed by its rule; (typed, row checks, the rule the values were read by).
+
+    Dates that read two ways stop training data with one line (DataError); in a nightly batch,
+    whose rule training decided, such rows are rejected with the reason.
+    """
+    values = table[column]
+    parse = parse_times if numbers else parse_dates
+    expected = "a date or a number" if numbers else "a date"
+    try:
+        parsed = parse(values, rule)
+    except AmbiguousDates as error:
+        if labeled:
+            raise _ambiguous(table, column, error) from None
+        ambiguous = pd.Series(values.index.isin(error.labels), index=values.index)
+        typed = parse(values.where(~ambiguous), rule)
+        why = f"a date that reads one way (declare [dataset] date_format; {error})"
+        return (
+            typed.times,
+            [(ambiguous, why, values), (values.notna() & ~ambiguous & typed.times.isna(), expected, values)],
+            rule,
+        )
+    return parsed.times, [(values.notna() & parsed.times.isna(), expected, values)], parsed.rule
+
+
+def _ambiguous(table: pd.DataFrame, column: str, error: AmbiguousDates) -> DataError:
+    rows = table.loc[error.labels]
+    shown = ", ".join(str(int(row)) for row in rows[SOURCE_ROW][:SHOWN_ROWS])
+    more = f" (+{len(rows) - SHOWN_ROWS} more)" if len(rows) > SHOWN_ROWS else ""
+    return DataError(
+        f"{rows[SOURCE_FILE].iloc[0]}: column {column!r}: rows {shown}{more} read two ways: {error}; "
+        "declare [dataset] date_format = day-first, month-first or a format such as %d/%m/%Y"
+    )
 
 
 def _source_name(table: pd.DataFrame) -> str:
@@ -299,7 +371,7 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
             (too_long, f"an id of at most {MAX_ID_CHARACTERS} characters", ids),
             (repeated, "a unique id", ids),
         ]
-    hashes = _row_hashes(typed)
+    hashes = row_hashes(typed)
     # Identical rows would share a hash: number the repeats so every example has its own id.
     repeat = hashes.groupby(hashes).cumcount()
     ids = hashes.where(repeat == 0, hashes + "-" + (repeat + 1).astype(str))
@@ -311,7 +383,7 @@ def _duplicate_keys(typed: pd.DataFrame, schema: Schema) -> pd.Series:
     for column in schema.columns_of("image"):
         # Two copies of one picture under two names are duplicates: hash the bytes, not the path.
         features[column] = [_content_hash(path) for path in features[column]]
-    return _row_hashes(features)
+    return row_hashes(features)
 
 
 def _content_hash(path) -> str | None:
@@ -321,7 +393,7 @@ def _content_hash(path) -> str | None:
         return None
 
 
-def _row_hashes(frame: pd.DataFrame) -> pd.Series:
+def row_hashes(frame: pd.DataFrame) -> pd.Series:
     """16 hex digits per row from every value (missing ones included); stable across runs."""
     hashes = pd.util.hash_pandas_object(frame, index=False) if len(frame.columns) else pd.Series(0, index=frame.index)
     return hashes.map(lambda value: f"{value:016x}")

@@ -22,6 +22,7 @@ from tasks.config import database_url, layout
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def summary(as_json: bool) -> None:
     """The newest evaluated model: test scores and where its model, plots and database are."""
+    from pipeline.rendering.reports.evaluation import near_duplicate_line
     from pipeline.store import ledger
 
     url = database_url()
@@ -33,6 +34,7 @@ def summary(as_json: bool) -> None:
         "test": metrics["splits"]["test"],
         "headline": metrics["headline"]["value"],
         "diagnosis": metrics["diagnosis"],
+        "split": metrics.get("split", {"warnings": [], "near_duplicates": None}),
         "model": _evaluated_model(Path(evaluation["output_path"])),
         "evaluation": evaluation["output_path"],
         "database": database.mask_url(url),
@@ -46,6 +48,10 @@ def summary(as_json: bool) -> None:
         f"headline: {lines['headline']:.4f}  diagnosis: {lines['diagnosis']['diagnosis']} "
         f"({lines['diagnosis']['reason']})"
     )
+    for warning in lines["split"]["warnings"]:
+        click.echo(f"warning:  split: {warning}")
+    if lines["split"].get("near_duplicates"):
+        click.echo(f"split:    {near_duplicate_line(lines['split']['near_duplicates'])}")
     click.echo(f"model:    {lines['model']}/model.keras")
     click.echo(f"report:   {lines['evaluation']}/report.html (plots: learning_curves.png, confusion_matrix.png)")
     click.echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")

@@ -664,8 +664,8 @@ CASES: tuple[Case, ...] = (
         "repeated-header-line",
         "the header again as row 17 (two files pasted together)",
         text_file("pasted.csv", _repeated_header, BASE_ROWS + 1),
-        kept(40, "size: expected a number"),
-        kept(40, "size: expected a number"),
+        kept(40, "repeated header"),
+        kept(40, "repeated header"),
     ),
     Case(
         "bad-dates",

@@ -51,7 +51,8 @@ def test_a_released_preprocessor_keeps_its_meaning():
     assert classification.categorical["island"] == ("Biscoe", "Dream")
     assert isinstance(classification.text["note"], TextEncoding) and classification.text["note"].vocabulary[0] == "big"
     images = Preprocessor.from_json(json.loads((FIXTURES / "preprocessor-0.1-images.json").read_text()))
-    assert images.image == {"image": ImageShape(height=8, width=8, channels=1)}
+    # 0.1 dropped transparency: its models are scored that way still (no background).
+    assert images.image == {"image": ImageShape(height=8, width=8, channels=1, background=None)}
     assert images.model_spec().inputs[0].shape == (8, 8, 1)
     regression = Preprocessor.from_json(json.loads((FIXTURES / "preprocessor-0.1-regression.json").read_text()))
     assert regression.task == "regression" and regression.target_mean == pytest.approx(30.0)

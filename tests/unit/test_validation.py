@@ -300,7 +300,7 @@ def test_validate_does_not_mutate_its_input(messy_csv):
     pd.testing.assert_frame_equal(table, before)
 
 
-def test_group_time_and_slice_columns_are_carried_to_the_valid_rows():
+def test_group_and_slice_columns_are_carried_and_the_time_column_typed():
     schema = Schema(
         label="species",
         task="classification",
@@ -320,7 +320,7 @@ def test_group_time_and_slice_columns_are_carried_to_the_valid_rows():
     )
     result = validate(table, schema)
     assert result.valid["patient"].tolist() == ["p1", "p2"]
-    assert result.valid["when"].tolist() == ["2024-01-01", "2024-01-02"]
+    assert result.valid["when"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-02"]
     assert result.valid["site"].iloc[0] == "north"
     assert [p for p in result.problems if p.column in ("patient", "when", "site")] == []
 

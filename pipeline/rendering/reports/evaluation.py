@@ -17,6 +17,7 @@ import pandas as pd
 from pipeline.common.formatting import format_number
 from pipeline.rendering import plots
 from pipeline.rendering.reports.markup import Html, as_text, drawn, escape, image, is_finite, page, section, table
+from pipeline.stages.images import WHITE, Background, read_image
 from pipeline.stages.preprocessor import Preprocessor
 
 LEARNING_CURVES = "learning_curves.png"
@@ -28,7 +29,13 @@ THUMBNAIL_PIXELS = 64  # an 8x8 digit becomes 64x64, every pixel a visible squar
 SNIPPET_CHARACTERS = 200
 
 # Diagnoses a person must act on are red, a model that could learn more amber, a good run green.
-VERDICT_CLASS = {"overfitting": "bad", "diverged": "bad", "underfitting": "warn", "fine": "good"}
+VERDICT_CLASS = {
+    "overfitting": "bad",
+    "diverged": "bad",
+    "underfitting": "warn",
+    "split warning": "warn",
+    "fine": "good",
+}
 
 
 def evaluation_plots(
@@ -36,8 +43,8 @@ def evaluation_plots(
 ) -> dict[str, bytes]:
     """Every plot an evaluation shows, as PNG bytes by file name: the learning curves, and the
     confusion matrix and calibration (classification) or predicted against actual (regression)."""
-    diagnosis = _diagnosis(document)
-    pngs = {LEARNING_CURVES: drawn(lambda out: plots.learning_curves(history, diagnosis, out))}
+    curves = _diagnosis(document).get("learning_curves") or _diagnosis(document)
+    pngs = {LEARNING_CURVES: drawn(lambda out: plots.learning_curves(history, curves, out))}
     if document["task"] == "classification":
         pngs[CONFUSION] = drawn(lambda out: _confusion_plot(test_predictions, classes, out))
         pngs[CALIBRATION] = drawn(lambda out: calibration_plot(test_predictions, out))
@@ -72,6 +79,7 @@ def evaluation_report(
     pngs = plots if plots is not None else evaluation_plots(document, history, test_predictions, preprocessor.classes)
     parts = [
         _evaluation_header(document, diagnosis, len(test_predictions)),
+        _split_notes(document.get("split") or {}),
         section("Metrics", _metrics_table(document)),
         section("Learning curves", _learning_curves(pngs[LEARNING_CURVES], history, diagnosis)),
     ]
@@ -105,6 +113,31 @@ def _evaluation_header(document: dict, diagnosis: dict, rows: int) -> Html:
         f'<div class="banner {banner_class}"><strong>Diagnosis: {escape(verdict)}</strong>. '
         f"{escape(diagnosis.get('reason', ''))}</div>"
     )
+
+
+def _split_notes(split: dict) -> Html:
+    """The split's warnings, then what near-duplicate grouping found: the report's first lines."""
+    parts = []
+    if split.get("warnings"):
+        items = "".join(f"<li>{escape(warning)}</li>" for warning in split["warnings"])
+        parts.append(f'<div class="banner warn"><strong>Split warnings</strong><ul>{items}</ul></div>')
+    near = split.get("near_duplicates")
+    if near:
+        parts.append(f'<p class="note">{escape(near_duplicate_line(near))}</p>')
+    return Html("".join(parts))
+
+
+def near_duplicate_line(near: dict) -> str:
+    """One sentence on the near-duplicate groups of a split's checks (also `overnight summary`'s)."""
+    if not near["groups"]:
+        return "Near-duplicates: none found."
+    kept = (
+        f"each kept in one split (threshold {near['threshold']} bits of 64)"
+        if near["kept_together"]
+        else f"kept apart ([SplitData] near_duplicate_threshold = 0): {near['straddling']} straddle the splits"
+    )
+    pairs = "; ".join(f"{pair['a']} ~ {pair['b']}" for pair in near.get("pairs", [])[:3])
+    return f"Near-duplicates: {near['groups']} groups covering {near['examples']} examples, {kept}. e.g. {pairs}"
 
 
 def _headline_text(weights: dict) -> str:
@@ -229,14 +262,14 @@ def _worst_examples(worst: pd.DataFrame, task: str, preprocessor: Preprocessor, 
         wanted = examples[examples["example_id"].isin(worst["example_id"])]
         by_id = {row["example_id"]: row for row in wanted.to_dict("records")}
     cards = [
-        _example_card(rank, row, task, kinds, by_id.get(row["example_id"]))
+        _example_card(rank, row, task, kinds, by_id.get(row["example_id"]), preprocessor.image)
         for rank, row in enumerate(worst.to_dict("records"), start=1)
     ]
     order = "lowest probability on the true class" if task == "classification" else "largest absolute error"
     return Html(f'<p class="note">Worst first ({escape(order)}).</p><div class="examples">{"".join(cards)}</div>')
 
 
-def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], example: dict | None) -> str:
+def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], example: dict | None, images: dict) -> str:
     if task == "classification":
         wrong = str(row["label"]) != str(row["prediction"])
         outcome = (
@@ -251,7 +284,9 @@ def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], exampl
             f"error {escape(format_number(row.get('loss'), missing=''))}"
         )
     content = (
-        _example_content(example, kinds) if example is not None else '<p class="note">(features not available)</p>'
+        _example_content(example, kinds, images)
+        if example is not None
+        else '<p class="note">(features not available)</p>'
     )
     return (
         f'<div class="example"><div class="rank">#{rank}</div><div class="id">{escape(row["example_id"])}</div>'
@@ -259,12 +294,13 @@ def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], exampl
     )
 
 
-def _example_content(example: dict, kinds: dict[str, str]) -> str:
+def _example_content(example: dict, kinds: dict[str, str], images: dict) -> str:
+    """Images as the model saw them (images: column -> the preprocessor's ImageShape)."""
     parts, values = [], []
     for column, kind in kinds.items():
         value = example.get(column)
         if kind == "image":
-            parts.append(_thumbnail(value, column))
+            parts.append(_thumbnail(value, column, images.get(column)))
         elif kind == "text":
             parts.append(f'<div class="snippet" title="{escape(column)}">{escape(_snippet(value))}</div>')
         else:
@@ -275,34 +311,36 @@ def _example_content(example: dict, kinds: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _thumbnail(path, column: str) -> str:
-    png = thumbnail_png(path)
+def _thumbnail(path, column: str, shape) -> str:
+    png = thumbnail_png(path, channels=shape.channels, background=shape.background) if shape else thumbnail_png(path)
     if png is None:
         return f'<p class="note">({escape(column)}: image not readable at {escape(path)})</p>'
     return str(image(png, f"{column}: {Path(str(path)).name}", css_class="thumbnail"))
 
 
-def thumbnail_png(path, pixels: int = THUMBNAIL_PIXELS) -> bytes | None:
-    """The image as a PNG about `pixels` wide: small images upscaled by nearest neighbour (sharp
-    squares, no blur), large ones reduced. None when the file is missing or unreadable."""
-    from PIL import Image, UnidentifiedImageError
+def thumbnail_png(
+    path, pixels: int = THUMBNAIL_PIXELS, *, channels: int = 3, background: Background | None = WHITE
+) -> bytes | None:
+    """The image as the model reads it (pipeline/stages/images.py), as a PNG about `pixels` wide:
+    small images upscaled by nearest neighbour (sharp squares, no blur), large ones reduced.
+    None when the file is missing or unreadable."""
+    from PIL import Image
 
     if not isinstance(path, str) or not path:
         return None
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
-            longest = max(image.size)
-            if longest < pixels:
-                factor = max(1, pixels // longest)
-                image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
-            else:
-                image.thumbnail((pixels * 2, pixels * 2))
-            buffer = io.BytesIO()
-            image.save(buffer, format="PNG")
-            return buffer.getvalue()
-    except (FileNotFoundError, UnidentifiedImageError, OSError, ValueError):
+        image = read_image(path, channels=channels, background=background)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
+    longest = max(image.size)
+    if longest < pixels:
+        factor = max(1, pixels // longest)
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
+    else:
+        image.thumbnail((pixels * 2, pixels * 2))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _snippet(value) -> str:

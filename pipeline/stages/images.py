@@ -1,0 +1,113 @@
+"""Image decoding: the picture as a person sees it, one function for every stage that reads pixels.
+
+Training, evaluation, nightly scoring, drift monitoring and the validation survey all call
+`read_image`, so a model can never be trained on one reading of a file and scored on another.
+A person sees a transparent icon on a page, not its hidden colour values: transparency is
+composited onto a background (white unless `[FitPreprocessor] image_background` says otherwise);
+16-bit, CMYK and other modes are converted; a photo's EXIF orientation is applied; an animated
+GIF or WebP is its first frame.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from PIL import Image, ImageColor, ImageOps
+
+Background = tuple[int, int, int]
+WHITE: Background = (255, 255, 255)
+DEFAULT_BACKGROUND = "white"
+# Modes that carry transparency per pixel; P, L and RGB may carry one transparent colour (tRNS).
+ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
+GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+WIDE_GRAYSCALE = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more than 8 bits a pixel
+# A decoded image whose pixels all lie within this many levels (of 255) of one another is blank.
+BLANK_SPREAD = 2
+
+
+def parse_background(text: str) -> Background:
+    """A colour name or #rrggbb as (red, green, blue); 'white' when empty.
+
+    Raises:
+        ValueError: naming the setting and the value.
+    """
+    try:
+        red, green, blue, *_ = ImageColor.getrgb(text.strip() or DEFAULT_BACKGROUND)
+    except ValueError:
+        raise ValueError(
+            f"[FitPreprocessor] image_background: {text!r} is no colour; use a name (white, black) or #rrggbb"
+        ) from None
+    return int(red), int(green), int(blue)
+
+
+def read_image(
+    path: str, *, channels: int, background: Background | None = WHITE, draft: int | None = None
+) -> Image.Image:
+    """The image in mode "L" (channels 1) or "RGB" (channels 3), as it looks on a page.
+
+    Args:
+        background: what transparent pixels are composited onto; None drops transparency as the
+            releases before 0.2 did (their preprocessors and references say so by lacking one).
+        draft: a JPEG may be decoded at a reduced size no smaller than draft x draft (fast
+            thumbnails for statistics); other formats decode whole.
+
+    Raises:
+        OSError, ValueError, SyntaxError, Image.DecompressionBombError: the file is no readable image.
+    """
+    with Image.open(path) as image:
+        if draft and image.format == "JPEG":
+            image.draft(image.mode, (draft, draft))
+        image.seek(0)  # an animation's first frame
+        image.load()
+        transposed = ImageOps.exif_transpose(image)  # a copy, upright, when EXIF says it was turned
+        return flatten(transposed, channels=channels, background=background)
+
+
+def flatten(image: Image.Image, *, channels: int, background: Background | None = WHITE) -> Image.Image:
+    """Any Pillow image as "L" or "RGB": wide grayscale scaled to 8 bits, transparency composited."""
+    if image.mode in WIDE_GRAYSCALE:
+        image = _eight_bit(image)
+    if background is not None and has_transparency(image):
+        rgba = image.convert("RGBA")  # applies a palette's or a colour's tRNS transparency too
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba)
+    with warnings.catch_warnings():  # the old reading drops transparency on purpose; Pillow warns
+        warnings.simplefilter("ignore", UserWarning)
+        return image.convert("L" if channels == 1 else "RGB")
+
+
+def has_transparency(image: Image.Image) -> bool:
+    return image.mode in ALPHA_MODES or "transparency" in image.info
+
+
+def is_grayscale(image: Image.Image) -> bool:
+    """Stored without colour: such images train a one-channel model."""
+    return image.mode in GRAYSCALE_MODES
+
+
+def image_array(
+    path: str, *, channels: int, background: Background | None = WHITE, draft: int | None = None
+) -> np.ndarray:
+    """`read_image` as uint8 pixels, (height, width, channels)."""
+    pixels = np.asarray(read_image(path, channels=channels, background=background, draft=draft), dtype=np.uint8)
+    return pixels.reshape(pixels.shape[0], pixels.shape[1], channels)
+
+
+def is_blank(image: Image.Image) -> bool:
+    """Every pixel within BLANK_SPREAD levels of the others: nothing a model could learn from."""
+    low, high = image.convert("L").getextrema()
+    return high - low <= BLANK_SPREAD
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit grayscale as 8-bit "L": Pillow's own convert clips them at 255 instead."""
+    pixels = np.asarray(image, dtype=np.float64)
+    top = pixels.max(initial=0.0)
+    if image.mode == "F" and top <= 1.0:
+        scale = 255.0  # floating-point pixels in [0, 1]
+    elif top > 255:
+        scale = 255.0 / 65535.0  # 16-bit pixels (stored as 16-bit, or as 32-bit "I" by some writers)
+    else:
+        scale = 1.0  # already within 8 bits
+    # A 16-bit image's one transparent colour (tRNS) is dropped with its 16 bits: it is rare.
+    return Image.fromarray(np.clip(np.rint(pixels * scale), 0, 255).astype(np.uint8))
