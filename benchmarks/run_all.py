@@ -14,7 +14,15 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from benchmarks import bench_fingerprint, bench_gpu, bench_noop, bench_prediction_log, bench_scoring, bench_training
+from benchmarks import (
+    bench_decoding,
+    bench_fingerprint,
+    bench_gpu,
+    bench_noop,
+    bench_prediction_log,
+    bench_scoring,
+    bench_training,
+)
 from benchmarks.common import table
 
 SIZES = {
@@ -25,6 +33,7 @@ SIZES = {
         "score_rows": 1_000_000,
         "train_rows": 50_000,
         "gpu_images": 20_000,
+        "decode_images": 5_000,
     },
     "tiny": {
         "log_rows": 20_000,
@@ -33,6 +42,7 @@ SIZES = {
         "score_rows": 20_000,
         "train_rows": 4_000,
         "gpu_images": 1_000,
+        "decode_images": 200,
     },
 }
 BENCHMARKS = {  # in the order of the table
@@ -42,6 +52,7 @@ BENCHMARKS = {  # in the order of the table
     "noop": lambda size: bench_noop.results(size["nights"]),
     "scoring": lambda size: bench_scoring.results(size["score_rows"]),
     "training": lambda size: bench_training.results(size["train_rows"]),
+    "decoding": lambda size: bench_decoding.results(size["decode_images"]),
     "gpu": lambda size: bench_gpu.results(size["gpu_images"]),  # no rows without a GPU
 }
 

@@ -22,6 +22,7 @@ DEFAULT_BACKGROUND = "white"
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 WIDE_GRAYSCALE = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more than 8 bits a pixel
+ORIENTATION = 0x0112  # the EXIF tag: 1 is upright
 # A decoded image whose pixels all lie within this many levels (of 255) of one another is blank.
 BLANK_SPREAD = 2
 
@@ -49,19 +50,20 @@ def read_image(
     Args:
         background: what transparent pixels are composited onto; None drops transparency as the
             releases before 0.2 did (their preprocessors and references say so by lacking one).
-        draft: a JPEG may be decoded at a reduced size no smaller than draft x draft (fast
-            thumbnails for statistics); other formats decode whole.
+        draft: a JPEG may be decoded at a reduced size no smaller than draft x draft, for a
+            model input or a thumbnail that is smaller anyway; other formats decode whole.
 
     Raises:
         OSError, ValueError, SyntaxError, Image.DecompressionBombError: the file is no readable image.
     """
     with Image.open(path) as image:
         if draft and image.format == "JPEG":
-            image.draft(image.mode, (draft, draft))
+            image.draft(image.mode, (draft, draft))  # libjpeg scales by 1/2, 1/4 or 1/8 while decoding
         image.seek(0)  # an animation's first frame
         image.load()
-        transposed = ImageOps.exif_transpose(image)  # a copy, upright, when EXIF says it was turned
-        return flatten(transposed, channels=channels, background=background)
+        if image.getexif().get(ORIENTATION, 1) != 1:
+            image = ImageOps.exif_transpose(image)  # upright, as a viewer shows it
+        return flatten(image, channels=channels, background=background)
 
 
 def flatten(image: Image.Image, *, channels: int, background: Background | None = WHITE) -> Image.Image:
@@ -71,9 +73,12 @@ def flatten(image: Image.Image, *, channels: int, background: Background | None 
     if background is not None and has_transparency(image):
         rgba = image.convert("RGBA")  # applies a palette's or a colour's tRNS transparency too
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, (*background, 255)), rgba)
+    mode = "L" if channels == 1 else "RGB"
+    if image.mode == mode:
+        return image
     with warnings.catch_warnings():  # the old reading drops transparency on purpose; Pillow warns
         warnings.simplefilter("ignore", UserWarning)
-        return image.convert("L" if channels == 1 else "RGB")
+        return image.convert(mode)
 
 
 def has_transparency(image: Image.Image) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageOps
+from PIL import Image
 
 from pipeline.stages.features import tokenize
 from pipeline.stages.images import WHITE, Background, read_image
@@ -87,7 +87,7 @@ def _image_statistics(path: str, background: Background | None) -> dict[str, flo
     """Pixel statistics of one image as grayscale in [0, 1]; None when it cannot be read."""
     try:
         with Image.open(path) as image:
-            width, height = ImageOps.exif_transpose(image).size if _turned(image) else image.size
+            width, height = (image.height, image.width) if _turned(image) else image.size
         gray = read_image(path, channels=1, background=background, draft=THUMBNAIL_SIDE)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None

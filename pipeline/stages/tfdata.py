@@ -57,9 +57,11 @@ def _read(path, shape: ImageShape):
     TensorFlow's own decoder would drop transparency, ignore EXIF orientation and misread CMYK:
     the pixels come from the same function that drift monitoring and the reports use.
     """
+    side = max(shape.height, shape.width)  # a large JPEG decodes at a reduced size no smaller than this
 
     def pixels(encoded_path: bytes) -> np.ndarray:
-        return image_array(encoded_path.decode(), channels=shape.channels, background=shape.background)
+        path = encoded_path.decode()
+        return image_array(path, channels=shape.channels, background=shape.background, draft=side)
 
     image = tf.numpy_function(pixels, [path], tf.uint8, stateful=False)
     image.set_shape([None, None, shape.channels])
