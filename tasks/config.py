@@ -52,7 +52,9 @@ class dataset(luigi.Config):  # noqa: N801
         parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="train on nightly examples whose labels arrived too",
     )
-    date_format = luigi.Parameter(default="", description="day-first, month-first or e.g. %d/%m/%Y; empty: decided")
+    date_format = luigi.Parameter(
+        default="", description="day-first, month-first or e.g. %%d/%%m/%%Y in luigi.cfg; empty: decided"
+    )
     missing_values = luigi.Parameter(default="", description="more cell texts that mean no value, e.g. -, ?, n.a.")
     group_pattern = luigi.Parameter(default="", description=r"image folders: a file's group, e.g. ^(.+)_\d+px")
 

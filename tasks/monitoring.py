@@ -108,7 +108,9 @@ class IngestFeedback(StageTask):
         config = dataset_config()
         folder = layout().feedback(self.date)
         files = [file for file in raw.batch_files(folder) if file.suffix.lower() == ".csv"]
-        labels = raw.read_feedback(files, id_column=config.id_column, label=config.label)
+        labels = raw.read_feedback(
+            files, id_column=config.id_column, label=config.label, missing_values=config.missing_values
+        )
         unusable = labels["example_id"].isna() | labels["label"].isna()
         usable = labels[~unusable].drop_duplicates("example_id", keep="last")
         out.write(usable, labels[unusable].assign(**{REASON: "expected an id and a label"}))

@@ -35,6 +35,8 @@ class ValidateData(StageTask):
         )
         result.valid = result.valid.join(found.keys)
         result.warnings += found.warnings
+        for column, unreadable in found.unreadable.items():
+            result.reject(unreadable, column, "an image that decodes whole")
         for problem in result.problems:
             logger.warning("%s", problem.line())
         for warning in result.warnings:

@@ -107,9 +107,12 @@ def _free_name(folder: Path, name: str) -> Path:
     return candidate
 
 
+VALID_TYPES = {"numeric": "float64", "datetime": "timestamp"}  # other kinds are kept as text
+
+
 def valid_types(schema: Schema) -> dict[str, str]:
     types = {EXAMPLE_ID: "string"}
-    types.update({column: "float64" if kind == "numeric" else "string" for column, kind in schema.kinds.items()})
+    types.update({column: VALID_TYPES.get(kind, "string") for column, kind in schema.kinds.items()})
     return types
 
 
@@ -126,9 +129,8 @@ class _ParquetAppender:
         import pyarrow as pa
 
         self.path, self.types = path, types
-        self.schema = pa.schema(
-            [(name, pa.string() if kind == "string" else pa.float64()) for name, kind in types.items()]
-        )
+        arrow = {"string": pa.string(), "float64": pa.float64(), "timestamp": pa.timestamp("ns", tz="UTC")}
+        self.schema = pa.schema([(name, arrow[kind]) for name, kind in types.items()])
 
     def __enter__(self):
         import pyarrow.parquet as pq
@@ -139,18 +141,16 @@ class _ParquetAppender:
     def append(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
 
-        columns = {
-            name: frame[name].astype("float64")
-            if kind == "float64"
-            else frame[name].astype(object).where(frame[name].notna(), None)
-            for name, kind in self.types.items()
-        }
-        self.writer.write_table(
-            pa.Table.from_pydict(
-                {n: list(c) if self.types[n] == "string" else c.to_numpy() for n, c in columns.items()},
-                schema=self.schema,
-            )
-        )
+        columns = {name: self._column(frame[name], kind) for name, kind in self.types.items()}
+        self.writer.write_table(pa.Table.from_pydict(columns, schema=self.schema))
+
+    @staticmethod
+    def _column(values: pd.Series, kind: str):
+        if kind == "float64":
+            return values.astype("float64").to_numpy()
+        if kind == "timestamp":
+            return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+        return list(values.astype(object).where(values.notna(), None))
 
     def __exit__(self, *exc):
         self.writer.close()

@@ -53,18 +53,27 @@ def check_rule(rule: str) -> str:
     rule = rule.strip()
     if rule and rule not in RULES and "%" not in rule:
         raise ValueError(
-            f"[dataset] date_format: {rule!r} is neither {DAY_FIRST}, {MONTH_FIRST} nor a format such as %d/%m/%Y"
+            f"[dataset] date_format: {rule!r} is neither {DAY_FIRST}, {MONTH_FIRST} "
+            "nor a format such as %%d/%%m/%%Y (%% is % in luigi.cfg)"
         )
     return rule
 
 
-def parse_dates(values: pd.Series, rule: str = "") -> ParsedDates:
+def parse_dates(values: pd.Series, rule: str = "", *, decide: bool = True) -> ParsedDates:
     """Every value read by one rule; see the module docstring.
+
+    Args:
+        decide: whether the values may decide a rule none was declared for. A nightly batch may
+            not: training decided, and a night whose values happen to prove the other order
+            would read the same column another way. Undecided, a value that reads two ways
+            differently is ambiguous; one that reads only one way is read that way.
 
     Raises:
         AmbiguousDates: no rule was declared and the values do not decide one.
     """
-    text = values.where(values.isna(), values.astype(str).str.strip())
+    if pd.api.types.is_datetime64_any_dtype(values):  # Parquet and friends: typed already
+        return ParsedDates(pd.to_datetime(values, utc=True), rule)
+    text = values.astype("string").str.strip()
     times = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     iso = text.str.fullmatch(ISO_DATE).fillna(False).astype(bool)
     times[iso] = _iso(text[iso])
@@ -72,14 +81,14 @@ def parse_dates(values: pd.Series, rule: str = "") -> ParsedDates:
     if "%" in rule:
         times[rest] = pd.to_datetime(text[rest], format=rule, errors="coerce", utc=True)
         return ParsedDates(times, rule)
-    parts = text[rest].str.extract(NUMERIC_DATE + "$")
+    parts = text[rest].str.extract(f"^{NUMERIC_DATE}$").astype(object)
     numeric = parts["a"].notna()
     if numeric.any():
-        rule = _numeric_rule(parts[numeric], rule)
+        rule = _numeric_rule(parts[numeric], rule) if decide or rule else _per_value(parts[numeric])
         times[numeric[numeric].index] = _numeric_reading(parts[numeric], rule)
     other = rest & ~rest.index.isin(numeric[numeric].index)
     if other.any():  # written-out forms (1 Feb 2012, 2012/02/01) read only one way
-        times[other] = pd.to_datetime(text[other], format="mixed", errors="coerce", utc=True)
+        times[other] = pd.to_datetime(text[other].astype(object), format="mixed", errors="coerce", utc=True)
     return ParsedDates(times, rule)
 
 
@@ -149,17 +158,33 @@ def _numeric_rule(parts: pd.DataFrame, rule: str) -> str:
             f"{_written(parts.loc[day_only])!r} reads only {DAY_FIRST} and "
             f"{_written(parts.loc[month_only])!r} only {MONTH_FIRST}",
         )
+    raise _two_ways(parts, day_first, month_first, differ)
+
+
+def _per_value(parts: pd.DataFrame) -> str:
+    """ "" when every numeric date reads one way only (or both ways the same); AmbiguousDates if not."""
+    day_first, month_first = _reading(parts, DAY_FIRST), _reading(parts, MONTH_FIRST)
+    differ = (day_first != month_first) & day_first.notna() & month_first.notna()
+    if differ.any():
+        raise _two_ways(parts, day_first, month_first, differ, ", and training decided no order")
+    return ""
+
+
+def _two_ways(parts, day_first, month_first, differ, why: str = "") -> AmbiguousDates:
     labels = parts.index[differ.to_numpy()]
     first = labels[0]
-    raise AmbiguousDates(
+    return AmbiguousDates(
         labels,
         f"{_written(parts.loc[first])!r} reads as {_day(day_first[first])} ({DAY_FIRST}) "
-        f"or {_day(month_first[first])} ({MONTH_FIRST})",
+        f"or {_day(month_first[first])} ({MONTH_FIRST}){why}",
     )
 
 
 def _numeric_reading(parts: pd.DataFrame, rule: str) -> pd.Series:
-    return _reading(parts, rule or DAY_FIRST)  # with no rule needed, both readings agree
+    if rule:
+        return _reading(parts, rule)
+    # No rule needed: both readings agree where both exist; otherwise the only one there is.
+    return _reading(parts, DAY_FIRST).fillna(_reading(parts, MONTH_FIRST))
 
 
 def _reading(parts: pd.DataFrame, rule: str) -> pd.Series:

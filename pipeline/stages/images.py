@@ -48,20 +48,23 @@ def read_image(
     """The image in mode "L" (channels 1) or "RGB" (channels 3), as it looks on a page.
 
     Args:
-        background: what transparent pixels are composited onto; None drops transparency as the
-            releases before 0.2 did (their preprocessors and references say so by lacking one).
+        background: what transparent pixels are composited onto; None reads the file as the
+            releases before 0.2 did, for the models they trained (their preprocessors and
+            references say so by lacking a background): transparency dropped, no EXIF
+            rotation, JPEGs decoded whole.
         draft: a JPEG may be decoded at a reduced size no smaller than draft x draft, for a
             model input or a thumbnail that is smaller anyway; other formats decode whole.
 
     Raises:
         OSError, ValueError, SyntaxError, Image.DecompressionBombError: the file is no readable image.
     """
+    legacy = background is None  # read exactly as before 0.2: whole, and as stored
     with Image.open(path) as image:
-        if draft and image.format == "JPEG":
+        if draft and image.format == "JPEG" and not legacy:
             image.draft(image.mode, (draft, draft))  # libjpeg scales by 1/2, 1/4 or 1/8 while decoding
         image.seek(0)  # an animation's first frame
         image.load()
-        if image.getexif().get(ORIENTATION, 1) != 1:
+        if not legacy and image.getexif().get(ORIENTATION, 1) != 1:
             image = ImageOps.exif_transpose(image)  # upright, as a viewer shows it
         return flatten(image, channels=channels, background=background)
 
@@ -105,13 +108,17 @@ def is_blank(image: Image.Image) -> bool:
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:
-    """16-bit and 32-bit grayscale as 8-bit "L": Pillow's own convert clips them at 255 instead."""
+    """16-bit and 32-bit grayscale as 8-bit "L": Pillow's own convert clips them at 255 instead.
+
+    A 16-bit mode always spans 0-65535, so a dark scan stays dark; only "I" and "F", whose
+    writers use several ranges, are scaled by what their pixels reach.
+    """
     pixels = np.asarray(image, dtype=np.float64)
     top = pixels.max(initial=0.0)
-    if image.mode == "F" and top <= 1.0:
-        scale = 255.0  # floating-point pixels in [0, 1]
-    elif top > 255:
+    if image.mode.startswith("I;16") or top > 255:
         scale = 255.0 / 65535.0  # 16-bit pixels (stored as 16-bit, or as 32-bit "I" by some writers)
+    elif image.mode == "F" and top <= 1.0:
+        scale = 255.0  # floating-point pixels in [0, 1]
     else:
         scale = 1.0  # already within 8 bits
     # A 16-bit image's one transparent colour (tRNS) is dropped with its 16 bits: it is rare.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from pipeline.common.columns import EXAMPLE_ID, IMAGE_HASH_PREFIX, NEAR_KEY
 from pipeline.stages.images import Background, is_blank, read_image
@@ -41,6 +42,8 @@ class Survey:
 
     keys: pd.DataFrame  # NEAR_KEY, and IMAGE_HASH_PREFIX + column per image column; the table's index
     warnings: list[str] = field(default_factory=list)
+    # Per image column, the rows whose file passed validation's checks but did not decode whole.
+    unreadable: dict[str, pd.Series] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,11 @@ def survey(valid: pd.DataFrame, schema: Schema, *, background: Background | None
     for column in schema.columns_of("text"):
         features[column] = features[column].map(normalise_text)
     keys = pd.DataFrame({NEAR_KEY: row_hashes(features)}, index=valid.index)
-    warnings = []
+    warnings, unreadable = [], {}
     for column in schema.columns_of("image"):
         hashes, blank = _image_hashes(valid[column], background)
         keys[IMAGE_HASH_PREFIX + column] = hashes
+        unreadable[column] = valid[column].notna() & hashes.isna()
         read = int(hashes.notna().sum())
         if read and blank.sum() >= BLANK_WARNING_SHARE * read:
             onto = "with transparency dropped" if background is None else f"onto {_colour(background)}"
@@ -84,7 +88,7 @@ def survey(valid: pd.DataFrame, schema: Schema, *, background: Background | None
                 f"nearly blank after decoding {onto}: is the picture in a channel this reading loses? "
                 "(set [FitPreprocessor] image_background to a colour the shapes stand out on)"
             )
-    return Survey(keys, warnings)
+    return Survey(keys, warnings, unreadable)
 
 
 def near_groups(table: pd.DataFrame, schema: Schema, threshold: int) -> NearGroups:
@@ -93,11 +97,11 @@ def near_groups(table: pd.DataFrame, schema: Schema, threshold: int) -> NearGrou
     Rows with image columns are compared by the first one's hash, among rows whose other
     features agree; rows without images by their near-duplicate key alone.
     """
-    keys = table[NEAR_KEY].astype(str).to_numpy() if NEAR_KEY in table.columns else np.zeros(len(table), str)
     images = schema.columns_of("image")
     hash_column = IMAGE_HASH_PREFIX + images[0] if images else None
-    if threshold <= 0:
+    if threshold <= 0 or NEAR_KEY not in table.columns:  # no key: validated before 0.2, nothing to join by
         return NearGroups((np.empty(0, int), np.empty(0, int)), {"groups": 0, "examples": 0, "pairs": []})
+    keys = table[NEAR_KEY].astype(str).to_numpy()
     if hash_column and hash_column in table.columns:
         hashes = table[hash_column]
         present = hashes.notna().to_numpy()
@@ -115,8 +119,8 @@ def _image_hashes(paths: pd.Series, background: Background | None) -> tuple[pd.S
     for index, path in paths.dropna().items():
         try:
             image = read_image(path, channels=1, background=background, draft=HASH_DRAFT)
-        except (OSError, ValueError, SyntaxError):
-            continue  # the validation's image checks reject it
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            continue  # Survey.unreadable: the validation task rejects the row
         hashes[index] = str(imagehash.dhash(image))
         blank[index] = is_blank(image)
     return hashes, blank

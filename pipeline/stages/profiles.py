@@ -87,7 +87,8 @@ def _image_statistics(path: str, background: Background | None) -> dict[str, flo
     """Pixel statistics of one image as grayscale in [0, 1]; None when it cannot be read."""
     try:
         with Image.open(path) as image:
-            width, height = (image.height, image.width) if _turned(image) else image.size
+            upright = _turned(image) and background is not None  # None: as profiled before 0.2
+            width, height = (image.height, image.width) if upright else image.size
         gray = read_image(path, channels=1, background=background, draft=THUMBNAIL_SIDE)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None

@@ -336,7 +336,9 @@ def feedback_examples(
     return table.drop_duplicates(key, keep="last").reset_index(drop=True)
 
 
-def read_feedback(files: list[Path], *, id_column: str, label: str) -> pd.DataFrame:
+def read_feedback(
+    files: list[Path], *, id_column: str, label: str, missing_values: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Late-label CSVs as one table: example_id, label, source (the file).
 
     The id column is the data set's `id_column`, or `image_id` for image folders; `example_id`
@@ -351,7 +353,7 @@ def read_feedback(files: list[Path], *, id_column: str, label: str) -> pd.DataFr
     """
     frames = []
     for file in files:
-        table = read_table_file(file)
+        table = read_table_file(file, missing_values)
         if not len(table):
             logger.warning("%s: %s; no labels in it", file, table.attrs.get("problem", "no rows"))
             continue

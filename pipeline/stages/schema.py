@@ -127,6 +127,7 @@ def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
         *SOURCE_COLUMNS,
     }
     _require_configured(table, config)
+    table = table[~repeated_headers(table)]  # files joined with `cat`: the header is no value
     features = [column for column in table.columns if column not in reserved]
     kinds = {column: config.kinds.get(column) or infer_kind(table[column]) for column in features}
     id_column = config.id_column or (IMAGE_ID_COLUMN if IMAGE_ID_COLUMN in table.columns else "")
@@ -142,6 +143,17 @@ def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
         date_formats=dict.fromkeys([*dated, *filter(None, [config.time_column])], config.date_format),
         missing_values=config.missing_values,
     )
+
+
+def repeated_headers(table: pd.DataFrame) -> pd.Series:
+    """Rows that repeat the header (files joined with `cat`): every value is its column's name."""
+    named = [column for column in table.columns if column not in SOURCE_COLUMNS]
+    mask = pd.Series(bool(named), index=table.index)
+    for column in named:
+        # A byte-order mark the reader kept on the first column's name is not in the repeat.
+        name = str(column).lstrip("\ufeff")
+        mask &= table[column].astype(str).str.strip().str.lstrip("\ufeff").eq(name).to_numpy()
+    return mask
 
 
 def _require_configured(table: pd.DataFrame, config: DatasetConfig) -> None:

@@ -92,16 +92,23 @@ def split(
 def _require_held_out_rows(assignment: np.ndarray, units: np.ndarray, config: SplitConfig) -> None:
     """A held-out split that was asked for but got no row: its scores would be missing, not zero.
 
-    It happens when rows that must stay together (identical features, near-duplicates, groups)
-    form a few large units, which a time split sends wholly to training.
+    It happens on tiny data (the fraction of each class rounds to no row), and when rows that
+    must stay together (identical features, near-duplicates, groups) form a few large units,
+    which a time split sends wholly to training.
     """
     for name, fraction in (("validation", config.validation_fraction), ("test", config.test_fraction)):
         if fraction > 0 and not (assignment == name).any():
             sizes = np.bincount(units)
+            together = (
+                f" (rows that must stay together: identical features, near-duplicates or groups; "
+                f"the largest has {sizes.max()} rows)"
+                if len(sizes) < len(units)
+                else ""
+            )
             raise DataError(
-                f"split: {name} has no rows although {name}_fraction = {fraction}: the {len(units)} rows form "
-                f"only {len(sizes)} units that must stay together (identical features, near-duplicates or "
-                f"groups; the largest has {sizes.max()} rows)"
+                f"split: {name} has no rows although {name}_fraction = {fraction}: {fraction} of "
+                f"{len(units)} rows in {len(sizes)} units{together}, taken per class where the split is "
+                f"stratified, rounds to none; add rows or raise {name}_fraction"
             )
 
 

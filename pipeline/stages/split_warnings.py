@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import jensenshannon
 
 HELD_OUT = ("validation", "test")
 # Jensen-Shannon distance (base 2: 0 same mix, 1 nothing in common) between the training labels
@@ -24,6 +23,8 @@ SHOWN_CLASSES = 5
 
 def split_warnings(checks: dict, *, task: str, labels: pd.Series, splits: np.ndarray) -> list[str]:
     """One line per reason not to trust the split; empty when there is none."""
+    from scipy.spatial.distance import jensenshannon  # here, so that `import tasks` stays light
+
     rows = checks["rows"]
     held_out = [name for name in HELD_OUT if rows.get(name, 0)]
     warnings = []

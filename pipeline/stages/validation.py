@@ -28,7 +28,7 @@ from pipeline.common.files import file_sha256
 from pipeline.errors import DataError
 from pipeline.stages.dates import AmbiguousDates, ParsedDates, parse_dates
 from pipeline.stages.preprocessor import Preprocessor
-from pipeline.stages.schema import Schema, parse_numbers
+from pipeline.stages.schema import Schema, parse_numbers, repeated_headers
 
 SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
 # The model computes in float32: a larger magnitude would be infinite there, and its standardised
@@ -81,6 +81,17 @@ class ValidationResult:
     schema: Schema | None = None  # the schema with every date column's reading rule decided
     warnings: list[str] = field(default_factory=list)  # one line each: the data is readable but suspect
 
+    def reject(self, bad: pd.Series, column: str, expected: str) -> None:
+        """Move valid rows a later check found bad (bad: a mask on `valid`) to the rejects, with a problem."""
+        bad = bad.reindex(self.valid.index, fill_value=False).astype(bool)
+        if not bad.any():
+            return
+        problems, reasons = _collect(self.valid, [(bad, column, expected, self.valid[column])])
+        rows = self.valid[bad].assign(**{REASON: reasons[bad]})
+        self.rejects = pd.concat([self.rejects, rows.reindex(columns=self.rejects.columns)], ignore_index=True)
+        self.valid = self.valid[~bad].reset_index(drop=True)
+        self.problems += problems
+
     def report(self) -> dict:
         return {
             "rows_in": len(self.valid) + len(self.rejects),
@@ -114,14 +125,18 @@ def validate(
     header_rows, table = table[headers].assign(**{REASON: REPEATED_HEADER}), table[~headers]
     typed = pd.DataFrame(index=table.index)
     checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
+    notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
     rules = dict(schema.date_formats)
     for column, kind in schema.kinds.items():
+        column_notes = []
         if kind == "datetime":
-            typed[column], column_checks, rules[column] = _dates(table, column, rules.get(column, ""), labeled)
+            typed[column], column_checks, column_notes, rules[column] = _dates(
+                table, column, rules.get(column, ""), labeled
+            )
         else:
             typed[column], column_checks = _type_column(table[column], kind)
         checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
-    notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
+        notes += [(bad, column, expected, found) for bad, expected, found in column_notes]
     if labeled or schema.label in table.columns:
         typed[schema.label], label_checks = _type_label(table[schema.label], schema.task, required=labeled)
         # A batch's label is not scored: a bad one is worth a word, not the row's prediction.
@@ -130,8 +145,11 @@ def validate(
         )
     time = schema.time_column
     if time and time in table.columns and time not in typed.columns:
-        typed[time], time_checks, rules[time] = _dates(table, time, rules.get(time, ""), labeled, numbers=True)
+        typed[time], time_checks, time_notes, rules[time] = _dates(
+            table, time, rules.get(time, ""), labeled, numbers=True
+        )
         checks += [(bad, time, expected, found) for bad, expected, found in time_checks]
+        notes += [(bad, time, expected, found) for bad, expected, found in time_notes]
     for column in (schema.group_column, schema.slice_column):
         if column and column in table.columns and column not in typed.columns:
             typed[column] = table[column]
@@ -180,27 +198,20 @@ def unseen_values(valid: pd.DataFrame, preprocessor: Preprocessor) -> list[Probl
     return problems
 
 
-def parse_times(values: pd.Series, rule: str = "") -> ParsedDates:
+def parse_times(values: pd.Series, rule: str = "", *, decide: bool = True) -> ParsedDates:
     """A time column as numbers (a year, an epoch) or as dates read by one rule (pipeline/stages/dates.py),
     whichever reading parses more values; NaN/NaT where it does not.
 
     Raises:
         AmbiguousDates: the dates read two ways and no rule says which.
     """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return parse_dates(values, rule)
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().sum() == values.notna().sum():
         return ParsedDates(numbers.astype("float64"), rule)
-    dates = parse_dates(values, rule)
+    dates = parse_dates(values, rule, decide=decide)
     return ParsedDates(numbers.astype("float64"), rule) if numbers.notna().sum() >= dates.times.notna().sum() else dates
-
-
-def repeated_headers(table: pd.DataFrame) -> pd.Series:
-    """Rows that repeat the header (files joined with `cat`): every value is its column's name."""
-    named = [column for column in table.columns if column not in SOURCE_COLUMNS]
-    mask = pd.Series(bool(named), index=table.index)
-    for column in named:
-        mask &= table[column].astype(str).str.strip().eq(str(column)).to_numpy()
-    return mask
 
 
 def _header_problems(rows: pd.DataFrame) -> list[Problem]:
@@ -211,28 +222,28 @@ def _header_problems(rows: pd.DataFrame) -> list[Problem]:
 
 
 def _dates(table: pd.DataFrame, column: str, rule: str, labeled: bool, *, numbers: bool = False):
-    """A date column typed by its rule; (typed, row checks, the rule the values were read by).
+    """A date column typed by its rule; (typed, row checks, notes, the rule the values were read by).
 
-    Dates that read two ways stop training data with one line (DataError); in a nightly batch,
-    whose rule training decided, such rows are rejected with the reason.
+    Dates that read two ways stop training data with one line (DataError). In a nightly batch the
+    values decide nothing (training did): a feature that reads two ways rejects its row with the
+    reason; a time column, which the model never sees, is left empty there with a note.
     """
     values = table[column]
     parse = parse_times if numbers else parse_dates
     expected = "a date or a number" if numbers else "a date"
     try:
-        parsed = parse(values, rule)
+        parsed = parse(values, rule, decide=labeled)
     except AmbiguousDates as error:
         if labeled:
             raise _ambiguous(table, column, error) from None
         ambiguous = pd.Series(values.index.isin(error.labels), index=values.index)
-        typed = parse(values.where(~ambiguous), rule)
+        typed = parse(values.where(~ambiguous), rule, decide=False)
         why = f"a date that reads one way (declare [dataset] date_format; {error})"
-        return (
-            typed.times,
-            [(ambiguous, why, values), (values.notna() & ~ambiguous & typed.times.isna(), expected, values)],
-            rule,
-        )
-    return parsed.times, [(values.notna() & parsed.times.isna(), expected, values)], parsed.rule
+        unread = [(values.notna() & ~ambiguous & typed.times.isna(), expected, values)]
+        if numbers:
+            return typed.times, unread, [(ambiguous, why, values)], rule
+        return typed.times, [(ambiguous, why, values), *unread], [], rule
+    return parsed.times, [(values.notna() & parsed.times.isna(), expected, values)], [], parsed.rule
 
 
 def _ambiguous(table: pd.DataFrame, column: str, error: AmbiguousDates) -> DataError:
@@ -241,7 +252,7 @@ def _ambiguous(table: pd.DataFrame, column: str, error: AmbiguousDates) -> DataE
     more = f" (+{len(rows) - SHOWN_ROWS} more)" if len(rows) > SHOWN_ROWS else ""
     return DataError(
         f"{rows[SOURCE_FILE].iloc[0]}: column {column!r}: rows {shown}{more} read two ways: {error}; "
-        "declare [dataset] date_format = day-first, month-first or a format such as %d/%m/%Y"
+        "declare [dataset] date_format = day-first, month-first or a format such as %%d/%%m/%%Y"
     )
 
 

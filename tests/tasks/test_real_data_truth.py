@@ -147,7 +147,7 @@ def _weather_csv(path: Path, *, day_first: bool, rows: int = 360) -> Path:
         d.strftime("%d/%m/%Y") if day_first and i % 3 == 0 and d.day <= 12 else d.strftime("%Y-%m-%d")
         for i, d in enumerate(days)
     ]
-    temperature = 10 + 10 * np.sin(2 * np.pi * (days.dayofyear.to_numpy() - 100) / 365) + rng.normal(0, 1, rows)
+    temperature = 10 + 10 * np.sin(2 * np.pi * (days.day_of_year.to_numpy() - 100) / 365) + rng.normal(0, 1, rows)
     table = pd.DataFrame(
         {"day": written, "temp": temperature.round(4), "weather": np.where(temperature > 10, "warm", "cold")}
     )
@@ -205,3 +205,24 @@ def test_a_time_split_without_a_class_in_test_warns_everywhere(configure, tmp_pa
     assert report.index("Split warnings") < report.index("Metrics") and html.escape(warning) in report
     summary = CliRunner().invoke(main, ["summary"], catch_exceptions=False).output
     assert f"warning:  split: {warning}" in summary
+
+
+def test_a_date_feature_is_scored_at_night_and_a_date_training_never_ordered_is_rejected(configure, tmp_path):
+    import datetime
+
+    from tasks import Nightly, RegisterModel
+
+    path = _weather_csv(tmp_path / "raw" / "weather.csv", day_first=False)  # ISO dates only
+    url = f"sqlite:///{tmp_path / 'data' / 'overnight.db'}"
+    configure(dataset={"path": str(path), "label": "weather"})  # 'day' is a datetime feature
+    assert build(RegisterModel()).status in SUCCEEDED
+    night = datetime.date(2013, 1, 10)
+    folder = tmp_path / "data" / "incoming" / night.isoformat()
+    folder.mkdir(parents=True)
+    days = ["2013-01-05", "2013-01-06", "03/02/2013", "13/02/2013"]  # 3 February or 2 March?
+    pd.DataFrame({"day": days, "temp": [1.0, 2.0, 3.0, 4.0]}).to_csv(folder / "batch.csv", index=False)
+    build(fresh(Nightly, date=night))
+    (batch,) = _runs(url, "SELECT rows_in, rows_rejected, rows_scored FROM batches")
+    assert batch == {"rows_in": 4, "rows_rejected": 1, "rows_scored": 3}
+    scored = _runs(url, "SELECT example_id FROM predictions")
+    assert len(scored) == 3

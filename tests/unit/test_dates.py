@@ -67,3 +67,22 @@ def test_date_parts_put_december_next_to_january():
     assert np.linalg.norm(circle[1] - circle[0]) < 0.02 and np.linalg.norm(circle[2] - circle[0]) > 1.99
     assert parts["day:month_cos"].iloc[2] == pytest.approx(-1.0, abs=1e-9)
     assert parts.iloc[3].isna().all()
+
+
+def test_a_year_first_date_is_not_read_as_a_day_first_one_inside_it():
+    parsed = parse_dates(pd.Series(["2012/01/25", "13/01/2012"]))
+    assert _days(parsed) == ["2012-01-25", "2012-01-13"]
+
+
+def test_typed_and_empty_columns_read_without_text():
+    typed = pd.Series(pd.to_datetime(["2012-01-02", None]))
+    assert _days(parse_dates(typed)) == ["2012-01-02", None]
+    assert _days(parse_dates(pd.Series([np.nan, np.nan]))) == [None, None]
+
+
+def test_undecided_values_read_one_way_each_and_two_ways_stop():
+    parsed = parse_dates(pd.Series(["13/01/2012", "01/01/2012", "01/13/2012"]), decide=False)
+    assert parsed.rule == "" and _days(parsed) == ["2012-01-13", "2012-01-01", "2012-01-13"]
+    with pytest.raises(AmbiguousDates, match="training decided no order") as error:
+        parse_dates(pd.Series(["13/01/2012", "02/01/2012"], index=[4, 5]), decide=False)
+    assert list(error.value.labels) == [5]

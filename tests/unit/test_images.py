@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.stages.images import image_array, is_blank, parse_background, read_image
+from pipeline.stages.images import flatten, image_array, is_blank, parse_background, read_image
 
 SIDE = 16
 
@@ -90,3 +90,17 @@ def test_a_bad_background_names_the_setting():
     assert parse_background("") == (255, 255, 255) and parse_background("black") == (0, 0, 0)
     with pytest.raises(ValueError, match=r"\[FitPreprocessor\] image_background: 'mauvish'"):
         parse_background("mauvish")
+
+
+def test_a_dark_sixteen_bit_scan_stays_dark():
+    dark = Image.fromarray(np.full((SIDE, SIDE), 1000, np.uint16))  # 1.5% of the 16-bit range
+    assert np.asarray(flatten(dark, channels=1)).max() == 4
+
+
+def test_the_old_reading_keeps_a_file_as_stored(tmp_path):
+    stored = Image.fromarray(np.zeros((20, 12), np.uint8))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "turned.jpg", exif=exif)
+    assert image_array(str(tmp_path / "turned.jpg"), channels=1).shape == (12, 20, 1)
+    assert image_array(str(tmp_path / "turned.jpg"), channels=1, background=None).shape == (20, 12, 1)

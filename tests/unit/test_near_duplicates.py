@@ -144,3 +144,35 @@ def test_many_blank_images_are_a_warning_that_names_the_reading(tmp_path):
     )
     dropped = survey(table, IMAGES, background=None, source="icons").warnings
     assert "10 of 10" in dropped[0] and "with transparency dropped" in dropped[0]
+
+
+def test_rows_validated_without_near_keys_are_joined_by_nothing():
+    table = pd.DataFrame({"stars": [1.0, 1.0], EXAMPLE_ID: ["a", "b"]})
+    assert near_groups(table, TEXT, threshold=3).summary["groups"] == 0
+
+
+def _damaged_png(path) -> None:
+    """A PNG whose chunks all carry right checksums around pixel data that does not inflate."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"not zlib") + chunk(b"IEND", b""))
+
+
+def test_an_image_that_passes_the_checks_but_does_not_decode_is_rejected_with_its_reason(tmp_path):
+    from pipeline.common.columns import REASON, SOURCE_FILE, SOURCE_ROW
+    from pipeline.stages.validation import ValidationResult, _check_image
+
+    _damaged_png(tmp_path / "bad.png")
+    _check_image(tmp_path / "bad.png")  # the structure checks pass it
+    paths = _three_sizes(tmp_path, 1) + [tmp_path / "bad.png"]
+    valid = _validated(paths, ["a"] * 4).assign(**{SOURCE_FILE: "labels.csv", SOURCE_ROW: [1, 2, 3, 4]})
+    found = survey(valid, IMAGES, background=WHITE, source="pictures")
+    result = ValidationResult(valid, pd.DataFrame(columns=[SOURCE_FILE, SOURCE_ROW, "image", REASON]))
+    result.reject(found.unreadable["image"], "image", "an image that decodes whole")
+    assert len(result.valid) == 3 and result.rejects[REASON].tolist() == ["image: expected an image that decodes whole"]
+    assert [problem.rows for problem in result.problems] == [(4,)]

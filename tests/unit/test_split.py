@@ -252,3 +252,12 @@ def test_split_does_not_mutate_its_input():
     before = table.copy(deep=True)
     split(table, label="y", task="classification", config=SplitConfig(), group_column="patient")
     pd.testing.assert_frame_equal(table, before)
+
+
+def test_a_held_out_split_too_small_for_any_row_says_why():
+    table = _table(6, classes=("a", "b", "c"), shares=(1 / 3, 1 / 3, 1 / 3))
+    with pytest.raises(DataError, match=r"validation has no rows although validation_fraction = 0.05: 0.05 of 6 rows"):
+        split(table, label="y", task="classification", config=SplitConfig(0.05, 0.05, seed=1))
+    together = _table(20, classes=("a",), shares=(1.0,)).assign(**{DUPLICATE_KEY: ["k1"] * 19 + ["k2"]})
+    with pytest.raises(DataError, match="in 2 units .* the largest has 19 rows"):
+        split(together, label="y", task="classification", config=SplitConfig(0.2, 0.2, seed=1))

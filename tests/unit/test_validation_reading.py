@@ -86,12 +86,46 @@ def test_declared_missing_markers_impute_instead_of_rejecting(csv_file):
 def test_a_repeated_header_is_one_rejected_row_with_its_reason(csv_file):
     path = csv_file("joined.csv", "mass,island,label\n3.5,north,a\nmass,island,label\n4.0,south,b\n")
     table, schema = _read(path, label="label")
+    assert schema.kinds["mass"] == "numeric"  # the repeated header is no value of the column
     result = validate(table, schema)
     assert result.rejects[REASON].tolist() == ["repeated header"]
     assert result.rejects[SOURCE_ROW].tolist() == [2] and len(result.valid) == 2
     assert [(p.column, p.expected, p.example, p.rows) for p in result.problems] == [
         ("", "a data row", "repeated header", (2,))
     ]
+
+
+def test_a_repeated_header_is_found_behind_a_byte_order_mark(csv_file):
+    path = csv_file("joined.csv", "\ufeffmass,label\n3.5,a\n\ufeffmass,label\n4.0,b\n")
+    table, schema = _read(path, label="label")
+    assert validate(table, schema).rejects[REASON].tolist() == ["repeated header"]
+
+
+def test_a_night_reads_its_time_column_by_the_training_rule_and_never_decides_one(csv_file):
+    table, schema = _read(
+        csv_file("weather.csv", MIXED_DATES.replace("02/01/2012", "2012-01-02").replace("04/01/2012", "2012-01-04")),
+        time_column="day",
+    )
+    trained = validate(table, schema).schema
+    assert trained.date_formats == {"day": ""}  # ISO only: training decided no order
+    night = table.drop(columns="weather").assign(day=["13/01/2012", "02/01/2012", "2012-01-07", "05/05/2012"])
+    nightly = validate(night, trained, labeled=False)
+    assert nightly.rejects.empty  # the model never sees the time column: the row is scored
+    days = nightly.valid["day"].dt.strftime("%m-%d").where(nightly.valid["day"].notna()).tolist()
+    assert days[0] == "01-13" and pd.isna(days[1]) and days[2:] == ["01-07", "05-05"]
+    (note,) = [p for p in nightly.problems if p.column == "day"]
+    assert not note.rejects_rows and note.rows == (2,) and "training decided no order" in note.expected
+
+
+def test_a_night_rejects_a_date_feature_that_reads_two_ways(csv_file):
+    rows = "".join(f"2012-{month:02d}-05,{month},a\n" for month in range(1, 13)) * 2
+    table, schema = _read(csv_file("sales.csv", "sold,units,label\n" + rows), label="label")
+    trained = validate(table, schema).schema
+    night = table.head(3).drop(columns="label").assign(sold=["2013-01-05", "03/02/2013", "13/02/2013"])
+    nightly = validate(night, trained, labeled=False)
+    assert nightly.valid["sold"].dt.strftime("%m-%d").tolist() == ["01-05", "02-13"]
+    (reason,) = nightly.rejects[REASON].tolist()
+    assert reason.startswith("sold: expected a date that reads one way") and "'03/02/2013'" in reason
 
 
 def _icons(root: Path, names: list[str]) -> None:
