@@ -11,7 +11,7 @@ from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.artifacts.features import FeatureArrays
 from pipeline.artifacts.model import ModelFolder
 from pipeline.common.columns import EXAMPLE_ID
-from pipeline.common.metrics import Metric
+from pipeline.common.metrics import BASELINE_DIAGNOSES, Metric
 from tasks.base import ONE_CARD, Outcome, StageTask
 from tasks.features import FitPreprocessor
 from tasks.split import SplitData
@@ -19,6 +19,7 @@ from tasks.training import TrainModel
 from tasks.validation import ValidateData
 
 logger = logging.getLogger(__name__)
+BASELINE_FACTS = ("description", "fitted_rows", "sampled", "seconds")  # in metrics.json, not run_metrics
 
 
 class EvaluateModel(StageTask):
@@ -29,6 +30,9 @@ class EvaluateModel(StageTask):
     headline = luigi.Parameter(
         default="",
         description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; empty: accuracy (classification), r2 (regression)",
+    )
+    baseline_rows = luigi.IntParameter(
+        default=50_000, description="training rows each baseline is fitted on at most (a sample beyond); 0: none"
     )
 
     def requires(self):
@@ -47,12 +51,13 @@ class EvaluateModel(StageTask):
         evaluation = evaluate(
             model.load_model(),
             preprocessor,
-            {split: features.arrays(split) for split in ("validation", "test")},
+            {split: features.arrays(split) for split in ("train", "validation", "test")},
             model.history(),
             headline=self.headline,
             slices=_slices(examples, schema.slice_column),
             examples=examples,
             split_checks=self.inputs()["split"].checks(),
+            baseline_rows=self.baseline_rows,
         )
         out.write(evaluation)
         document = evaluation.document
@@ -64,6 +69,11 @@ class EvaluateModel(StageTask):
             document["diagnosis"]["diagnosis"],
             document["diagnosis"]["reason"],
         )
+        for name, baseline in document.get("baselines", {}).items():
+            sampled = f", fitted on a sample of {baseline['fitted_rows']} rows" if baseline["sampled"] else ""
+            logger.info("baseline %s: headline %.4f%s", name, baseline["headline"], sampled)
+        if document["diagnosis"]["diagnosis"] in BASELINE_DIAGNOSES:
+            logger.warning("%s: %s", document["diagnosis"]["diagnosis"], document["diagnosis"]["reason"])
         for warning in document["split"]["warnings"]:
             logger.warning("split: %s", warning)
         return Outcome(metrics=document_metrics(document))
@@ -87,4 +97,10 @@ def document_metrics(document: dict) -> list[Metric]:
         if name != "rows"
     ]
     metrics.append(Metric("headline", document["headline"]["value"], split="test"))
+    metrics += [
+        Metric(name, value, split="test", baseline=baseline)
+        for baseline, values in document.get("baselines", {}).items()
+        for name, value in values.items()
+        if name not in BASELINE_FACTS
+    ]
     return metrics

@@ -42,6 +42,9 @@ class RegisterModel(StageTask):
     rows = True  # the model's registration, promotion and events
 
     margin = luigi.FloatParameter(default=0.005, description="headline points a candidate must win by")
+    require_beats_baseline = luigi.BoolParameter(
+        default=False, description="promote no model whose test headline does not beat its best baseline's"
+    )
 
     def requires(self):
         return {"model": TrainModel(), "evaluation": EvaluateModel(), "validated": ValidateData(), "split": SplitData()}
@@ -94,11 +97,24 @@ class RegisterModel(StageTask):
             actor=registry.current_actor(),
         )
         current = registry.production(engine)
-        decision = decide(version, candidate, margin=self.margin, **self._incumbent(current, version))
+        decision = decide(
+            version,
+            candidate,
+            margin=self.margin,
+            best_baseline=self._best_baseline(metrics),
+            **self._incumbent(current, version),
+        )
         if decision.promoted and (current is None or current["version"] != version):
             registry.promote(engine, version, actor=registry.current_actor(), reason=decision.reason)
         logger.info("model %s: %s", version, decision.reason)
         return {"version": version, "headline": candidate, **decision.as_dict()}
+
+    def _best_baseline(self, metrics: dict) -> tuple[str, float] | None:
+        baselines = metrics.get("baselines") or {}
+        if not self.require_beats_baseline or not baselines:
+            return None
+        name = max(baselines, key=lambda found: baselines[found]["headline"])
+        return name, baselines[name]["headline"]
 
     def _incumbent(self, current: dict | None, version: str) -> dict:
         """What the gate knows of the production model: its version and its score on this test split."""

@@ -37,6 +37,11 @@ class TrainModel(StageTask):
     epochs = luigi.IntParameter(default=30)
     batch_size = luigi.IntParameter(default=64)
     learning_rate = luigi.FloatParameter(default=1e-3)
+    learning_rate_schedule = luigi.ChoiceParameter(
+        choices=["plateau", "cosine", "constant"],
+        default="plateau",
+        description="plateau: halve after 2 epochs without a better val_loss; cosine: decay to 0 over the epochs",
+    )
     weight_decay = luigi.FloatParameter(default=1e-4)
     seed = luigi.IntParameter(default=42)
     deterministic = luigi.BoolParameter(default=False)

@@ -16,6 +16,11 @@ SLICE_LENGTH = 200  # run_metrics.slice
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "mae", "rmse", "loss", "val_loss"})
 
 
+# Diagnoses from the baselines (pipeline/stages/evaluation.py), which outrank the curves' reading.
+BELOW_BASELINE, NO_BETTER_THAN_TRIVIAL, UNPREDICTABLE = "below baseline", "no better than trivial", "unpredictable"
+BASELINE_DIAGNOSES = (BELOW_BASELINE, NO_BETTER_THAN_TRIVIAL, UNPREDICTABLE)
+
+
 def lower_is_better(name: str) -> bool:
     return name in LOWER_IS_BETTER or name.endswith("loss")
 
@@ -33,6 +38,7 @@ class Metric:
     split: str = ""  # train, validation, test, batch
     slice: str = ""  # "" = the whole split
     epoch: int | None = None
+    baseline: str = ""  # "" = the run's own model; else a baseline's name (pipeline/stages/baselines.py)
 
     def __post_init__(self) -> None:
         # Checked here, not by the database: PostgreSQL would reject an over-long name while
@@ -41,5 +47,7 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: split {self.split!r} is not one of {', '.join(METRIC_SPLITS)}")
         if not self.name or len(self.name) > NAME_LENGTH:
             raise ValueError(f"metric name {self.name!r} must have 1 to {NAME_LENGTH} characters")
+        if len(self.baseline) > NAME_LENGTH:
+            raise ValueError(f"metric baseline {self.baseline!r} is over {NAME_LENGTH} characters")
         if len(self.slice) > SLICE_LENGTH:
             raise ValueError(f"metric slice {self.slice[:40]!r}... is over {SLICE_LENGTH} characters")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as sk
 
-from pipeline.common.metrics import lower_is_better
+from pipeline.common.metrics import BELOW_BASELINE, NO_BETTER_THAN_TRIVIAL, UNPREDICTABLE, lower_is_better
 from pipeline.errors import DataError
 from pipeline.stages.features import SplitArrays, split_arrays
 from pipeline.stages.prediction import predict
@@ -99,6 +99,10 @@ def headline_score(values: dict[str, float], weights: dict[str, float]) -> float
 
 
 SPLIT_WARNING = "split warning"  # a diagnosis: the curves look fine, the split does not
+BASELINE_MARGIN = 0.01  # headline points within which a model only matches a baseline
+UNPREDICTABLE_R2 = 0.05  # below this r2 for every model, the target looks unpredictable from the features
+# An accuracy above the majority class's that chance alone gives this often or more is no gain.
+CHANCE_LEVEL = 0.05
 
 
 def diagnose(history: dict[str, list[float]]) -> dict:
@@ -153,6 +157,64 @@ def diagnose(history: dict[str, list[float]]) -> dict:
     }
 
 
+def with_baselines(diagnosis: dict, model: dict[str, float], headline: float, baselines: dict[str, dict]) -> dict:
+    """The diagnosis, told what the baselines scored on the same test rows.
+
+    A model no better than the trivial predictor, or below a baseline by more than
+    BASELINE_MARGIN, is diagnosed so whatever its curves say (they stay under "learning_curves");
+    a regression target no model explains is "unpredictable", not "underfitting".
+
+    Args:
+        model: the model's test metrics; headline: its test headline.
+        baselines: name -> the baseline's test metrics with its "headline" (metrics.json).
+    """
+    if not baselines or diagnosis["diagnosis"] == "diverged":
+        return diagnosis
+    trivial_name = next((name for name in baselines if name in ("majority", "mean")), None)
+    best_name = max(baselines, key=lambda name: baselines[name]["headline"])
+    best = baselines[best_name]["headline"]
+    scores = [model.get("r2"), *(baseline.get("r2") for baseline in baselines.values())]
+    if "r2" in model and all(score is not None and score < UNPREDICTABLE_R2 for score in scores):
+        verdict = UNPREDICTABLE
+        reason = (
+            f"no model beats the mean: the target may not be predictable from these features "
+            f"(r2 {model['r2']:.3f}; best baseline, {best_name}, {baselines[best_name]['r2']:.3f})"
+        )
+    elif trivial_name and (why := _no_better_than_trivial(model, headline, baselines[trivial_name])):
+        verdict = NO_BETTER_THAN_TRIVIAL
+        what = "always predicting the majority class" if trivial_name == "majority" else "always predicting the mean"
+        reason = f"no better than {what} ({why})"
+    elif best - headline > BASELINE_MARGIN:
+        verdict = BELOW_BASELINE
+        reason = f"below the {best_name} baseline (headline {headline:.3f} vs {best:.3f})"
+    else:
+        note = f"beats or matches every baseline (best: {best_name}, {best:.3f})"
+        return {**diagnosis, "reason": f"{diagnosis['reason']}; {note}"}
+    return {"diagnosis": verdict, "reason": f"{reason}; {diagnosis['reason']}", "learning_curves": diagnosis}
+
+
+def _no_better_than_trivial(model: dict[str, float], headline: float, trivial: dict) -> str:
+    """Why the model is no better than the trivial baseline, or "" when it is better.
+
+    An accuracy is judged by a binomial test against the majority class's share of the test
+    rows: 0.449 against 0.416 on 332 rows is what guessing gives one time in eight.
+    """
+    if "accuracy" in model and model.get("rows"):
+        from scipy.stats import binomtest
+
+        rows, share = int(model["rows"]), min(max(trivial["accuracy"], 1e-9), 1 - 1e-9)
+        chance = binomtest(round(model["accuracy"] * rows), rows, share, alternative="greater").pvalue
+        if chance <= CHANCE_LEVEL:
+            return ""
+        return (
+            f"accuracy {model['accuracy']:.3f} vs {trivial['accuracy']:.3f} on {rows} test rows, "
+            f"a gain chance alone gives {chance:.0%} of the time"
+        )
+    if headline <= trivial["headline"] + BASELINE_MARGIN:
+        return f"headline {headline:.3f} vs {trivial['headline']:.3f}"
+    return ""
+
+
 def with_split_warnings(diagnosis: dict, warnings: list[str]) -> dict:
     """The diagnosis, told that the split cannot be trusted: "fine" becomes "split warning".
 
@@ -163,7 +225,8 @@ def with_split_warnings(diagnosis: dict, warnings: list[str]) -> dict:
     more = f" (and {len(warnings) - 1} more split warnings)" if len(warnings) > 1 else ""
     note = f"the split cannot be trusted: {warnings[0]}{more}"
     verdict = SPLIT_WARNING if diagnosis["diagnosis"] == "fine" else diagnosis["diagnosis"]
-    return {"diagnosis": verdict, "reason": f"{note}; {diagnosis['reason']}", "learning_curves": diagnosis}
+    curves = diagnosis.get("learning_curves", diagnosis)
+    return {"diagnosis": verdict, "reason": f"{note}; {diagnosis['reason']}", "learning_curves": curves}
 
 
 @dataclass(frozen=True)
@@ -186,6 +249,7 @@ def evaluate(
     slices: dict[str, object] | None = None,
     examples: pd.DataFrame | None = None,
     split_checks: dict | None = None,
+    baseline_rows: int = 0,
 ) -> Evaluation:
     """Score the validation and test splits; compute the headline, the diagnosis, plots and report.
 
@@ -199,6 +263,8 @@ def evaluate(
             the worst test examples' images, text or values; None shows their ids only.
         split_checks: the split's checks.json: its warnings and near-duplicates are reported,
             and a warning turns a "fine" diagnosis into "split warning".
+        baseline_rows: with a "train" split and `examples`, the baselines are fitted on at most
+            this many training rows (pipeline/stages/baselines.py); 0 fits none.
     """
     from pipeline.rendering.reports.evaluation import evaluation_plots, evaluation_report
 
@@ -215,18 +281,45 @@ def evaluate(
         document["slices"] = slice_metrics(task, labels, outputs, np.array([slices.get(i) for i in ids], dtype=object))
     weights = parse_headline(headline, task)
     document["headline"] = {"definition": weights, "value": headline_score(document["splits"]["test"], weights)}
+    if baseline_rows and "train" in splits and examples is not None:
+        document["baselines"] = baseline_metrics(splits, preprocessor, examples, weights, max_rows=baseline_rows)
     split_checks = split_checks or {}
     document["split"] = {
         "warnings": list(split_checks.get("warnings", [])),
         "near_duplicates": split_checks.get("near_duplicates"),
     }
-    document["diagnosis"] = with_split_warnings(diagnose(history), document["split"]["warnings"])
+    curves = diagnose(history)
+    judged = with_baselines(
+        curves, document["splits"]["test"], document["headline"]["value"], document.get("baselines", {})
+    )
+    document["diagnosis"] = with_split_warnings(judged, document["split"]["warnings"])
     table = _test_predictions(labels, outputs, ids, preprocessor)
     plots = evaluation_plots(document, history, table, preprocessor.classes)
     report = evaluation_report(
         document, history, preprocessor=preprocessor, test_predictions=table, examples=examples, plots=plots
     )
     return Evaluation(document, table, plots, report)
+
+
+def baseline_metrics(
+    splits: dict[str, SplitArrays], preprocessor: Preprocessor, examples: pd.DataFrame, weights: dict, *, max_rows: int
+) -> dict[str, dict]:
+    """Each baseline's test metrics and headline, with how many training rows it was fitted on."""
+    from pipeline.stages.baselines import DESCRIPTIONS, fit_baselines
+
+    test = splits["test"]
+    found = {}
+    for baseline in fit_baselines(splits["train"], test, preprocessor, examples, max_rows=max_rows):
+        metrics = task_metrics(preprocessor.task, test.labels[test.known], baseline.outputs[test.known])
+        found[baseline.name] = {
+            **metrics,
+            "headline": headline_score(metrics, weights),
+            "description": DESCRIPTIONS[baseline.name],
+            "fitted_rows": baseline.fitted_rows,
+            "sampled": baseline.sampled,
+            "seconds": round(baseline.seconds, 2),
+        }
+    return found
 
 
 def split_metrics(model, arrays: SplitArrays, preprocessor: Preprocessor) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """Registry stage: the registration gate, a decision from scores alone.
 
 A candidate becomes production only if its headline score on its own test split beats the
-production model's headline on the same rows by `margin`; the first model is promoted. Scoring
+production model's headline on the same rows by `margin`; the first model is promoted. With
+`require_beats_baseline`, a candidate that does not beat its best baseline is never promoted. Scoring
 the production model and changing the registry are the caller's (tasks/registry.py, with
 pipeline/store/registry.py); this function only decides, so every branch is tested without a
 model or a database.
@@ -34,6 +35,7 @@ def decide(
     production_headline: float | None = None,
     scoring_error: str | None = None,
     margin: float,
+    best_baseline: tuple[str, float] | None = None,
 ) -> GateDecision:
     """Whether model `version`, with test headline `headline`, should be production now.
 
@@ -43,7 +45,17 @@ def decide(
         scoring_error: why the production model could not be scored there (other columns),
             instead of production_headline.
         margin: headline points the candidate must win by.
+        best_baseline: (name, test headline) of the best baseline, when a candidate must beat it
+            to be promoted at all (`[RegisterModel] require_beats_baseline`).
     """
+    if best_baseline is not None and headline <= best_baseline[1] and production != version:
+        name, score = best_baseline
+        return GateDecision(
+            False,
+            f"stays a candidate: headline {headline:.4f} does not beat the {name} baseline's {score:.4f} "
+            "on the same test rows ([RegisterModel] require_beats_baseline)",
+            production or "",
+        )
     if production is None:
         return GateDecision(True, "the first model is promoted", version)
     if production == version:

@@ -34,6 +34,9 @@ class TrainingConfig:
     epochs: int = 30
     batch_size: int = 64
     learning_rate: float = 1e-3
+    # plateau: halve it after 2 epochs without a better val_loss; cosine: decay to 0 over the
+    # epochs; constant: as given
+    learning_rate_schedule: str = "plateau"
     weight_decay: float = 1e-4  # AdamW's decoupled weight decay
     seed: int = 42
     deterministic: bool = False  # op determinism: identical weights on CPU; slower, no XLA
@@ -100,8 +103,10 @@ def train(
     with _strategy(tf).scope():
         model = models.build_model(config.architecture, spec, settings)
         model.compile(
-            optimizer=keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay),
-            loss=_loss(spec.task, config, keras),
+            optimizer=keras.optimizers.AdamW(
+                _learning_rate(config, len(train_data.example_ids), keras), weight_decay=config.weight_decay
+            ),
+            loss=_loss(spec, config, keras),
             metrics=_metrics(spec.task, keras),
             jit_compile=config.xla and not config.deterministic,
         )
@@ -110,7 +115,8 @@ def train(
     )
     validation_set = make_dataset(*_targets(validation_data, spec), preprocessor, batch_size=config.batch_size)
     start: dict[str, int] = {}  # the first epoch this process runs: > 0 when a checkpoint was restored
-    callbacks = _callbacks(config, work_dir, backup_dir, start, on_epoch, keras)
+    steps_per_epoch = max(1, -(-len(train_data.example_ids) // config.batch_size))
+    callbacks = _callbacks(config, work_dir, backup_dir, start, on_epoch, keras, steps_per_epoch)
     model.fit(
         train_set,
         validation_data=validation_set,
@@ -163,14 +169,46 @@ def _targets(data: SplitArrays, spec) -> tuple[dict, np.ndarray]:
     return features, labels.astype("float32")
 
 
-def _loss(task: str, config: TrainingConfig, keras):
-    if task == "classification":
+def _loss(spec, config: TrainingConfig, keras):
+    if spec.task == "classification":
         return keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing)
     if config.regression_loss == "huber":
-        return keras.losses.Huber()
+        return _standardized(keras.losses.Huber(), spec.target_mean, spec.target_std)
     if config.regression_loss == "mse":
-        return keras.losses.MeanSquaredError()
+        return _standardized(keras.losses.MeanSquaredError(), spec.target_mean, spec.target_std)
     raise ValueError(f"regression_loss must be mse or huber, not {config.regression_loss!r}")
+
+
+SCHEDULES = ("plateau", "cosine", "constant")
+PLATEAU_PATIENCE = 2  # epochs without a better val_loss before the learning rate halves
+MIN_STEPS = 300  # optimizer steps before early stopping or the plateau schedule may act
+
+
+def _learning_rate(config: TrainingConfig, rows: int, keras):
+    """The optimizer's learning rate: a cosine decay over every planned step, or a number."""
+    if config.learning_rate_schedule not in SCHEDULES:
+        raise ValueError(
+            f"learning_rate_schedule must be one of {', '.join(SCHEDULES)}, not {config.learning_rate_schedule!r}"
+        )
+    if config.learning_rate_schedule != "cosine":
+        return config.learning_rate
+    steps = config.epochs * max(1, -(-rows // config.batch_size))
+    return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+
+
+def _standardized(loss, mean: float, std: float):
+    """A regression loss in units of the training target's spread (the preprocessor's statistics).
+
+    The model predicts in label units (its last layer rescales), so predictions, metrics and
+    logged rows need no inverse; only the loss is standardised. A target in the thousands then
+    gives losses near 1 instead of 3436, Huber's delta of 1 means one standard deviation, and
+    early stopping, weight decay and the learning curves read the same on any target's scale.
+    """
+
+    def standardized_loss(targets, predictions):
+        return loss((targets - mean) / std, (predictions - mean) / std)
+
+    return standardized_loss
 
 
 def _metrics(task: str, keras) -> list:
@@ -185,7 +223,9 @@ def _class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     return {index: float(weight) for index, weight in enumerate(weights)}
 
 
-def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: dict, on_epoch, keras) -> list:
+def _callbacks(
+    config: TrainingConfig, work_dir: Path, backup_dir: Path, start: dict, on_epoch, keras, steps_per_epoch: int
+) -> list:
     # The history row is written before the checkpoint: a kill between the two repeats an epoch
     # (read_history keeps its last row) instead of losing one from the CSV. The checkpoint is
     # restored before the CSV logger opens the history: a training that starts over clears it.
@@ -199,9 +239,24 @@ def _callbacks(config: TrainingConfig, work_dir: Path, backup_dir: Path, start: 
             str(work_dir / "tensorboard"), histogram_freq=0, write_graph=False, update_freq="epoch", profile_batch=0
         ),
     ]
+    # On small data an epoch is a few steps and its val_loss noise: neither the schedule nor
+    # early stopping acts before the model has taken MIN_STEPS steps.
+    settled = min(config.epochs // 2, -(-MIN_STEPS // steps_per_epoch))
+    if config.learning_rate_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss",
+                factor=0.5,
+                patience=PLATEAU_PATIENCE + settled,
+                cooldown=PLATEAU_PATIENCE,
+                min_lr=config.learning_rate / 64,
+            )
+        )
     if config.patience > 0:
         callbacks.append(
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.patience, restore_best_weights=True, start_from_epoch=settled
+            )
         )
     if on_epoch is not None:
         callbacks.append(

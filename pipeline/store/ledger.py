@@ -241,6 +241,7 @@ def metrics_of(engine: sa.Engine, run_id: str) -> list[Metric]:
             split=row.split,
             slice=row.slice,
             epoch=row.epoch,
+            baseline=row.baseline,
         )
         for row in rows
     ]
@@ -277,6 +278,7 @@ def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:
         "name": metric.name,
         "value": finite_or_none(metric.value),
         "epoch": _optional_int(metric.epoch),
+        "baseline": metric.baseline,
     }
 
 

@@ -94,6 +94,7 @@ def list_runs(
             run_metrics.c.split == "test",
             run_metrics.c.slice == "",
             run_metrics.c.epoch.is_(None),
+            run_metrics.c.baseline == "",
         )
         .order_by(run_metrics.c.id.desc())
         .limit(1)
@@ -156,7 +157,12 @@ def run_details(engine: sa.Engine, run_id: str) -> dict[str, Any]:
             raise RunNotFound(f"no run {run_id!r}")
         metric_rows = connection.execute(
             sa.select(
-                run_metrics.c.split, run_metrics.c.slice, run_metrics.c.name, run_metrics.c.value, run_metrics.c.epoch
+                run_metrics.c.split,
+                run_metrics.c.slice,
+                run_metrics.c.name,
+                run_metrics.c.value,
+                run_metrics.c.epoch,
+                run_metrics.c.baseline,
             )
             .where(run_metrics.c.run_id == run_id)
             .order_by(run_metrics.c.id)
@@ -209,6 +215,8 @@ def organise_metrics(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str,
     """
     final, slices, history = [], [], {}
     for row in rows:
+        if row.get("baseline"):  # a baseline's figure, read beside the model's of the same name
+            row = {**row, "name": f"{row['name']} ({row['baseline']} baseline)"}
         value = row["value"]
         value = None if value is None or not math.isfinite(value) else float(value)
         if row["epoch"] is not None:

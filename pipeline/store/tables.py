@@ -109,6 +109,8 @@ run_metrics = sa.Table(
     sa.Column("value", sa.Float(), nullable=True),
     # NULL for a final figure, the epoch number for training history.
     sa.Column("epoch", sa.Integer(), nullable=True),
+    # "" for the run's own model; else the baseline the evaluation scored beside it (migration 0005).
+    sa.Column("baseline", sa.String(NAME_LENGTH), nullable=False, default="", server_default=""),
     sa.CheckConstraint("split IN ('train', 'validation', 'test', 'batch')", name="split"),
     sa.Index("ix_run_metrics_run_id", "run_id"),
 )

@@ -22,7 +22,7 @@ from tasks.config import database_url, layout
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def summary(as_json: bool) -> None:
     """The newest evaluated model: test scores and where its model, plots and database are."""
-    from pipeline.rendering.reports.evaluation import near_duplicate_line
+    from pipeline.rendering.reports.evaluation import baseline_line, near_duplicate_line
     from pipeline.store import ledger
 
     url = database_url()
@@ -34,6 +34,7 @@ def summary(as_json: bool) -> None:
         "test": metrics["splits"]["test"],
         "headline": metrics["headline"]["value"],
         "diagnosis": metrics["diagnosis"],
+        "baselines": metrics.get("baselines", {}),
         "split": metrics.get("split", {"warnings": [], "near_duplicates": None}),
         "model": _evaluated_model(Path(evaluation["output_path"])),
         "evaluation": evaluation["output_path"],
@@ -48,6 +49,8 @@ def summary(as_json: bool) -> None:
         f"headline: {lines['headline']:.4f}  diagnosis: {lines['diagnosis']['diagnosis']} "
         f"({lines['diagnosis']['reason']})"
     )
+    for name, baseline in lines["baselines"].items():
+        click.echo(f"baseline: {baseline_line(name, baseline, lines['headline'])}")
     for warning in lines["split"]["warnings"]:
         click.echo(f"warning:  split: {warning}")
     if lines["split"].get("near_duplicates"):

@@ -20,7 +20,7 @@ LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
 NIGHTLY_TABLES = {"model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats", "drift"}
 MARKER_TABLES = {"output_markers"}
 VIEWS = {"drift_alerts", "prediction_quality_daily", "labeling_queue"}
-HEAD = "0004"
+HEAD = "0005"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -171,6 +171,30 @@ def test_0004_adds_output_markers_and_the_partial_and_missing_nights(database_ur
     assert left == ["loaded"]  # 0003 knows no partial or missing night
     database.upgrade(database_url)
     assert "output_markers" in _tables(engine)
+
+
+def test_0005_tells_baseline_figures_from_the_model_s_and_old_rows_are_the_model_s(database_url):
+    engine = database.connect(database_url)
+    config = database.alembic_config(url=database_url)
+    command.downgrade(config, "0004")
+    run = (
+        "INSERT INTO runs (run_id, task, params, version, status, started_at) "
+        "VALUES ('r1', 'T', '{}', 'v', 'succeeded', :t)"
+    )
+    metric = "INSERT INTO run_metrics (run_id, split, slice, name, value) VALUES ('r1', 'test', '', 'r2', 0.5)"
+    with engine.begin() as connection:
+        connection.execute(sa.text(run), {"t": "2026-12-01 00:00:00"})
+        connection.execute(sa.text(metric))
+    database.upgrade(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO run_metrics (run_id, split, name, value, baseline) "
+                "VALUES ('r1', 'test', 'r2', 0.4, 'linear')"
+            )
+        )
+        rows = connection.execute(sa.text("SELECT baseline, value FROM run_metrics ORDER BY id")).all()
+    assert [tuple(row) for row in rows] == [("", 0.5), ("linear", 0.4)]
 
 
 def _refused():

@@ -5,6 +5,7 @@ Tiny synthetic problems, a few epochs each: every test runs in seconds on two CP
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -137,7 +138,9 @@ def test_no_callback_works_per_batch(tmp_path):
     import keras
     from keras.src.utils.python_utils import is_default
 
-    callbacks = training._callbacks(QUICK, tmp_path, tmp_path / "backup", {}, lambda done, planned: None, keras)
+    callbacks = training._callbacks(
+        replace(QUICK, patience=3), tmp_path, tmp_path / "backup", {}, lambda done, planned: None, keras, 10
+    )
     hooks = ("on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end")
     busy = [
         (type(callback).__name__, hook)
@@ -340,8 +343,20 @@ def test_class_weights_are_inverse_to_frequency():
 def test_unknown_regression_loss_is_refused():
     import keras
 
+    spec = fit(_regression_table(), REGRESSION).model_spec()
     with pytest.raises(ValueError, match="regression_loss must be mse or huber"):
-        training._loss("regression", TrainingConfig(regression_loss="mae"), keras)
+        training._loss(spec, TrainingConfig(regression_loss="mae"), keras)
+
+
+def test_an_unknown_learning_rate_schedule_is_refused():
+    import keras
+
+    with pytest.raises(ValueError, match="learning_rate_schedule must be one of plateau, cosine, constant"):
+        training._learning_rate(TrainingConfig(learning_rate_schedule="step"), 100, keras)
+    cosine = training._learning_rate(
+        TrainingConfig(learning_rate_schedule="cosine", epochs=2, batch_size=10), 95, keras
+    )
+    assert float(cosine(0)) == pytest.approx(1e-3) and float(cosine(20)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_load_model_and_predict_round_trip(classification_run):
@@ -405,6 +420,8 @@ def test_regression_predicts_in_label_units(tmp_path):
         train_data, validation_data, preprocessor, QUICK, model_dir=tmp_path / "model", work_dir=tmp_path / "work"
     )
     assert len(result.history["mae"]) == 2
+    # The loss is in units of the target's spread (~100 here), the mae in the target's own units.
+    assert result.history["loss"][0] < 5 and result.history["mae"][0] > 20
     predictions = predict(_load_model(tmp_path / "model"), validation_data.features, preprocessor)
     assert predictions.shape == (len(validation_data.labels),)
     # Barely trained, yet in label units: around the target mean of ~1000, not around 0.

@@ -34,6 +34,9 @@ VERDICT_CLASS = {
     "diverged": "bad",
     "underfitting": "warn",
     "split warning": "warn",
+    "below baseline": "bad",
+    "no better than trivial": "bad",
+    "unpredictable": "warn",
     "fine": "good",
 }
 
@@ -140,6 +143,15 @@ def near_duplicate_line(near: dict) -> str:
     return f"Near-duplicates: {near['groups']} groups covering {near['examples']} examples, {kept}. e.g. {pairs}"
 
 
+def baseline_line(name: str, baseline: dict, headline: float) -> str:
+    """One baseline's headline against the model's (also `overnight summary`'s)."""
+    sampled = f"; fitted on a sample of {baseline['fitted_rows']} training rows" if baseline.get("sampled") else ""
+    return (
+        f"{name} headline {baseline['headline']:.4f} (model {headline - baseline['headline']:+.4f}): "
+        f"{baseline['description']}{sampled}"
+    )
+
+
 def _headline_text(weights: dict) -> str:
     if len(weights) == 1 and next(iter(weights.values())) == 1:
         return next(iter(weights))
@@ -147,16 +159,33 @@ def _headline_text(weights: dict) -> str:
 
 
 def _metrics_table(document: dict) -> Html:
+    """The model's validation and test figures, and each baseline's test figures beside them."""
     splits = [name for name in ("validation", "test") if name in document.get("splits", {})]
     names = [name for split in splits for name in document["splits"][split] if name != "rows"]
     names = list(dict.fromkeys(["rows", *names]))
-    cell = {
-        name: [format_number(document["splits"][split].get(name), missing="") for split in splits] for name in names
-    }
-    rows = [[name, *cell[name]] for name in names]
-    return table(["metric", *splits], rows, numeric=range(1, len(splits) + 1)) + Html(
-        '<p class="note">log_loss, ece, mae and rmse: lower is better; the others higher.</p>'
-    )
+    baselines = document.get("baselines", {})
+    headers = ["metric", *splits, *(f"test: {name}" for name in baselines)]
+    figures = {split: dict(document["splits"][split]) for split in splits}
+    if baselines:  # the headline row: the test headline of the model and of each baseline
+        figures["test"]["headline"] = document["headline"]["value"]
+        names.append("headline")
+    rows = [
+        [
+            name,
+            *(format_number(figures[split].get(name), missing="") for split in splits),
+            *(format_number(baseline.get(name), missing="") for baseline in baselines.values()),
+        ]
+        for name in names
+    ]
+    note = "log_loss, ece, mae and rmse: lower is better; the others higher."
+    if baselines:
+        described = "; ".join(
+            f"{name}: {baseline['description']}"
+            + (f" (fitted on a sample of {baseline['fitted_rows']} rows)" if baseline.get("sampled") else "")
+            for name, baseline in baselines.items()
+        )
+        note += f" Baselines, fitted on the same training split and scored on the same test rows: {described}."
+    return table(headers, rows, numeric=range(1, len(headers))) + Html(f'<p class="note">{escape(note)}</p>')
 
 
 def _learning_curves(png: bytes, history: dict, diagnosis: dict) -> Html:

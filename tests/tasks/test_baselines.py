@@ -1,0 +1,77 @@
+"""Baselines beside every evaluation, as a user meets them: run_metrics rows on both backends,
+metrics.json, the report, `overnight summary`, the diagnosis, and the promotion option."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from luigi.execution_summary import LuigiStatusCode
+
+from pipeline.store import database
+from tasks import EvaluateModel, RegisterModel
+from tests.tasks.support import build, fresh
+
+pytestmark = pytest.mark.slow
+SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
+
+
+def _noise_csv(path: Path, rows: int = 300) -> Path:
+    """A regression target that no feature explains."""
+    rng = np.random.default_rng(11)
+    table = pd.DataFrame(rng.normal(size=(rows, 3)), columns=["a", "b", "c"]).assign(y=rng.normal(size=rows))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.round(5).to_csv(path, index=False)
+    return path
+
+
+def test_an_unpredictable_target_is_diagnosed_so_and_the_baselines_are_recorded(configure, tmp_path, database_url):
+    from tasks.cli import main
+
+    path = _noise_csv(tmp_path / "raw" / "noise.csv")
+    configure(database_url=database_url, dataset={"path": str(path), "label": "y", "task": "regression"})
+    assert build(EvaluateModel()).status in SUCCEEDED
+    evaluation = Path(fresh(EvaluateModel).output().path)
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert list(metrics["baselines"]) == ["mean", "linear", "gradient_boosting"]
+    assert metrics["diagnosis"]["diagnosis"] == "unpredictable"
+    assert "no model beats the mean" in metrics["diagnosis"]["reason"]
+
+    with database.connect(database_url).connect() as connection:
+        rows = connection.execute(
+            sa.text(
+                "SELECT m.baseline, m.value FROM run_metrics m JOIN runs r ON r.run_id = m.run_id "
+                "WHERE r.task = 'EvaluateModel' AND m.split = 'test' AND m.name = 'r2'"
+            )
+        ).all()
+    recorded = {baseline: value for baseline, value in rows}
+    assert set(recorded) == {"", "mean", "linear", "gradient_boosting"}  # '' is the model itself
+    assert recorded["linear"] == pytest.approx(metrics["baselines"]["linear"]["r2"])
+    assert recorded[""] == pytest.approx(metrics["splits"]["test"]["r2"])
+
+    report = (evaluation / "report.html").read_text()
+    assert "test: linear" in report and "Diagnosis: unpredictable" in report
+    summary = CliRunner().invoke(main, ["summary"], catch_exceptions=False).output
+    assert "baseline: linear headline" in summary and "diagnosis: unpredictable" in summary
+
+
+def test_promotion_can_require_a_model_that_beats_its_best_baseline(configure, tmp_path):
+    rng = np.random.default_rng(12)
+    table = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
+    path = tmp_path / "raw" / "line.csv"
+    path.parent.mkdir(parents=True)
+    table.assign(y=3 * table["a"] - 2 * table["b"]).round(5).to_csv(path, index=False)  # ridge fits it exactly
+    configure(
+        dataset={"path": str(path), "label": "y", "task": "regression"},
+        RegisterModel={"require_beats_baseline": "true"},
+    )
+    assert build(RegisterModel()).status in SUCCEEDED  # a refusal is a decision, not a failure
+    registration = json.loads((Path(fresh(RegisterModel).output().path) / "registration.json").read_text())
+    assert not registration["promoted"]
+    assert "does not beat the linear baseline's" in registration["reason"]
+    assert "require_beats_baseline" in registration["reason"]

@@ -1,0 +1,134 @@
+"""Unit tests for pipeline/stages/baselines.py and the diagnosis and gate that read the baselines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from pipeline.common.columns import EXAMPLE_ID
+from pipeline.stages.baselines import fit_baselines
+from pipeline.stages.evaluation import baseline_metrics, diagnose, parse_headline, with_baselines
+from pipeline.stages.features import fit, split_arrays
+from pipeline.stages.registry import decide
+from pipeline.stages.schema import Schema
+
+FINE = {"diagnosis": "fine", "reason": "val_loss settled"}
+
+
+def _splits(table: pd.DataFrame, schema: Schema, train_rows: int):
+    table = table.assign(**{EXAMPLE_ID: [f"e{i}" for i in range(len(table))]})
+    train, test = table.iloc[:train_rows], table.iloc[train_rows:]
+    preprocessor = fit(train, schema)
+    return {"train": split_arrays(train, preprocessor), "test": split_arrays(test, preprocessor)}, preprocessor, table
+
+
+def _tabular(rows: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=rows)
+    colour = rng.choice(["red", "blue"], size=rows)
+    label = np.where(x + (colour == "red") * 1.5 > 0.7, "yes", "no")
+    return pd.DataFrame({"x": x, "colour": colour, "y": label})
+
+
+def test_tabular_data_gets_the_trivial_linear_and_boosting_baselines_scored_on_the_test_rows():
+    schema = Schema(label="y", task="classification", kinds={"x": "numeric", "colour": "categorical"})
+    splits, preprocessor, table = _splits(_tabular(), schema, 300)
+    found = {b.name: b for b in fit_baselines(splits["train"], splits["test"], preprocessor, table)}
+    assert list(found) == ["majority", "linear", "gradient_boosting"]
+    for baseline in found.values():
+        assert baseline.outputs.shape == (100, 2) and not baseline.sampled
+        np.testing.assert_allclose(baseline.outputs.sum(axis=1), 1.0)
+    majority = (splits["train"].labels == 1).mean()
+    assert found["majority"].outputs[0, 1] == pytest.approx(majority)
+    metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "classification"), max_rows=50)
+    assert metrics["linear"]["accuracy"] > 0.85 > metrics["majority"]["accuracy"]
+    assert metrics["linear"]["fitted_rows"] == 50 and metrics["linear"]["sampled"]
+    assert metrics["linear"]["headline"] == metrics["linear"]["accuracy"]
+
+
+def test_text_data_gets_tfidf_with_logistic_regression_on_the_raw_text():
+    rng = np.random.default_rng(1)
+    topics = {"sport": ["goal", "match", "team"], "food": ["soup", "bread", "salt"]}
+    labels = rng.choice(list(topics), size=200)
+    text = [" ".join(rng.choice(topics[label], size=4)) + " the and" for label in labels]
+    schema = Schema(label="y", task="classification", kinds={"words": "text"})
+    splits, preprocessor, table = _splits(pd.DataFrame({"words": text, "y": labels}), schema, 150)
+    metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "classification"), max_rows=1000)
+    assert list(metrics) == ["majority", "tfidf_logistic"]  # no linear model on text alone, no trees
+    assert metrics["tfidf_logistic"]["accuracy"] == 1.0
+
+
+def test_images_get_a_linear_model_on_small_thumbnails(tmp_path):
+    rng = np.random.default_rng(2)
+    paths, labels = [], []
+    for i in range(60):
+        label = ["dark", "light"][i % 2]
+        pixels = rng.integers(0, 100, (12, 12)) + (150 if label == "light" else 0)
+        Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / f"{i}.png")
+        paths.append(str(tmp_path / f"{i}.png"))
+        labels.append(label)
+    schema = Schema(label="y", task="classification", kinds={"picture": "image"})
+    splits, preprocessor, table = _splits(pd.DataFrame({"picture": paths, "y": labels}), schema, 40)
+    metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "classification"), max_rows=1000)
+    assert list(metrics) == ["majority", "linear"] and metrics["linear"]["accuracy"] == 1.0
+
+
+def test_regression_gets_the_mean_ridge_and_boosting():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=300)
+    schema = Schema(label="y", task="regression", kinds={"x": "numeric"})
+    splits, preprocessor, table = _splits(pd.DataFrame({"x": x, "y": 5000 + 300 * x}), schema, 200)
+    metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "regression"), max_rows=1000)
+    assert metrics["mean"]["r2"] < 0.05 and metrics["linear"]["r2"] > 0.999
+    assert metrics["gradient_boosting"]["r2"] > 0.9
+
+
+def _baselines(**headlines) -> dict:
+    return {name: {"headline": value, "accuracy": value} for name, value in headlines.items()}
+
+
+def test_a_model_below_a_baseline_is_diagnosed_so_whatever_its_curves_say():
+    judged = with_baselines(FINE, {"rows": 300, "accuracy": 0.36}, 0.36, _baselines(majority=0.2, linear=0.45))
+    assert judged["diagnosis"] == "below baseline" and judged["learning_curves"] == FINE
+    assert judged["reason"].startswith("below the linear baseline (headline 0.360 vs 0.450)")
+
+
+def test_a_model_at_the_majority_class_is_no_better_than_trivial():
+    model = {"rows": 332, "accuracy": 0.449}
+    judged = with_baselines(FINE, model, 0.449, _baselines(majority=0.416, linear=0.44))
+    assert judged["diagnosis"] == "no better than trivial"
+    assert judged["reason"].startswith(
+        "no better than always predicting the majority class (accuracy 0.449 vs 0.416 on 332 test rows, "
+        "a gain chance alone gives 12% of the time)"
+    )
+    judged = with_baselines(FINE, {"rows": 3320, "accuracy": 0.449}, 0.449, _baselines(majority=0.416, linear=0.44))
+    assert judged["diagnosis"] == "fine"  # the same gain on ten times the rows is no accident
+
+
+def test_a_noise_target_is_unpredictable_not_underfitting():
+    rng = np.random.default_rng(4)
+    x, noise = rng.normal(size=(400, 3)), rng.normal(size=400)
+    schema = Schema(label="y", task="regression", kinds={"a": "numeric", "b": "numeric", "c": "numeric"})
+    table = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": noise})
+    splits, preprocessor, table = _splits(table, schema, 300)
+    baselines = baseline_metrics(splits, preprocessor, table, parse_headline("", "regression"), max_rows=1000)
+    flat = diagnose({"loss": [1.0, 0.99, 0.98], "val_loss": [1.01, 1.0, 1.0]})
+    assert flat["diagnosis"] == "underfitting"
+    judged = with_baselines(flat, {"r2": 0.01}, 0.01, baselines)
+    assert judged["diagnosis"] == "unpredictable"
+    assert judged["reason"].startswith("no model beats the mean: the target may not be predictable from these features")
+
+
+def test_a_model_that_beats_the_baselines_keeps_its_diagnosis_and_says_so():
+    judged = with_baselines(FINE, {"rows": 300, "accuracy": 0.9}, 0.9, _baselines(majority=0.5, linear=0.895))
+    assert judged["diagnosis"] == "fine" and judged["reason"].endswith("(best: linear, 0.895)")
+    assert with_baselines(FINE, {"accuracy": 0.9}, 0.9, {}) == FINE
+
+
+def test_the_gate_can_refuse_a_model_that_does_not_beat_its_best_baseline():
+    refused = decide("v2", 0.44, production=None, margin=0.005, best_baseline=("linear", 0.45))
+    assert not refused.promoted and "does not beat the linear baseline's 0.4500" in refused.reason
+    assert decide("v2", 0.46, production=None, margin=0.005, best_baseline=("linear", 0.45)).promoted
+    assert decide("v2", 0.44, production=None, margin=0.005).promoted  # the option off: the first model
