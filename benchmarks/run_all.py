@@ -20,6 +20,7 @@ from benchmarks import (
     bench_gpu,
     bench_noop,
     bench_prediction_log,
+    bench_quality,
     bench_scoring,
     bench_training,
 )
@@ -34,6 +35,7 @@ SIZES = {
         "train_rows": 50_000,
         "gpu_images": 20_000,
         "decode_images": 5_000,
+        "quality_sets": bench_quality.DATA_SETS,
     },
     "tiny": {
         "log_rows": 20_000,
@@ -43,6 +45,7 @@ SIZES = {
         "train_rows": 4_000,
         "gpu_images": 1_000,
         "decode_images": 200,
+        "quality_sets": ("wine",),
     },
 }
 BENCHMARKS = {  # in the order of the table
@@ -53,6 +56,7 @@ BENCHMARKS = {  # in the order of the table
     "scoring": lambda size: bench_scoring.results(size["score_rows"]),
     "training": lambda size: bench_training.results(size["train_rows"]),
     "decoding": lambda size: bench_decoding.results(size["decode_images"]),
+    "quality": lambda size: bench_quality.results(size["quality_sets"]),
     "gpu": lambda size: bench_gpu.results(size["gpu_images"]),  # no rows without a GPU
 }
 

@@ -90,7 +90,7 @@ def image_branch(inputs: keras.KerasTensor, input_spec: InputSpec, settings: Arc
     Flattens instead of global pooling: on small images (8x8 digits) where a feature sits
     matters, and global pooling throws that away (about 0.89 against 0.98 test accuracy).
     """
-    features = inputs  # (batch, height, width, channels)
+    features = _augmented(inputs, input_spec, settings)  # (batch, height, width, channels)
     for block_number, filters in enumerate(settings.filters, start=1):
         prefix = f"{input_spec.name}_block{block_number}"
         # (batch, height, width, channels) -> (batch, height, width, filters)
@@ -103,6 +103,23 @@ def image_branch(inputs: keras.KerasTensor, input_spec: InputSpec, settings: Arc
     flat = layers.Flatten(name=f"{input_spec.name}_flatten")(features)
     # (batch, width)
     return layers.Dense(settings.width, activation="relu", name=f"{input_spec.name}_dense")(flat)
+
+
+def _augmented(images: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings) -> keras.KerasTensor:
+    """The images with the configured random changes, which Keras applies only while training.
+
+    Off by default: a flip turns one digit or letter into another. Pixels are in [0, 1].
+    """
+    made = {
+        "flip": lambda name: layers.RandomFlip("horizontal", seed=settings.seed, name=name),
+        # a turn of up to 5% of a circle (18 degrees) either way
+        "rotation": lambda name: layers.RandomRotation(0.05, fill_mode="nearest", seed=settings.seed, name=name),
+        "brightness": lambda name: layers.RandomBrightness(0.1, value_range=(0.0, 1.0), seed=settings.seed, name=name),
+        "contrast": lambda name: layers.RandomContrast(0.1, seed=settings.seed, name=name),
+    }
+    for change in settings.augmentation:
+        images = made[change](f"{input_spec.name}_{change}")(images)
+    return images
 
 
 def _can_pool(features: keras.KerasTensor) -> bool:

@@ -49,3 +49,24 @@ class ArchitectureSettings:
     embedding_dim: int = 16  # categorical embeddings
     text_embedding_dim: int = 32  # token embeddings
     filters: tuple[int, ...] = field(default=(32, 64))  # one convolution block per entry
+    # Random image changes while training, none at prediction: any of AUGMENTATIONS.
+    augmentation: tuple[str, ...] = ()
+    seed: int = 42  # of the augmentation's random changes
+
+
+AUGMENTATIONS = ("flip", "rotation", "brightness", "contrast")
+
+
+def parse_augmentation(text: str) -> tuple[str, ...]:
+    """`flip, rotation` -> ("flip", "rotation"); empty -> ().
+
+    Raises:
+        ValueError: naming the setting and the unknown names.
+    """
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(
+            f"[TrainModel] augmentation: {', '.join(unknown)} unknown; choose from {', '.join(AUGMENTATIONS)}"
+        )
+    return names

@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import luigi
 
 from pipeline.artifacts.features import FeatureArrays
 from pipeline.artifacts.model import ModelFolder
+from pipeline.common.files import file_sha256
 from pipeline.common.metrics import Metric
 from tasks.base import ALL_CARDS, Outcome, StageTask
 from tasks.config import layout, settings_from
@@ -49,6 +51,12 @@ class TrainModel(StageTask):
     label_smoothing = luigi.FloatParameter(default=0.0)
     regression_loss = luigi.ChoiceParameter(choices=["mse", "huber"], default="mse")
     patience = luigi.IntParameter(default=5, description="early stopping; 0 turns it off")
+    augmentation = luigi.Parameter(
+        default="", description="random image changes while training: flip, rotation, brightness, contrast"
+    )
+    initial_weights = luigi.Parameter(
+        default="", description="a .keras model or .weights.h5 file to start from (fine-tuning); nothing is downloaded"
+    )
     debug = luigi.BoolParameter(default=False, description="fit a handful of examples; the loss must reach ~0")
     debug_examples = luigi.IntParameter(default=8)
     mixed_precision = luigi.BoolParameter(default=False, significant=False)
@@ -56,6 +64,12 @@ class TrainModel(StageTask):
 
     def requires(self):
         return {"features": FitPreprocessor()}
+
+    def identity(self) -> dict:
+        # The file's bytes, not only its path: new weights under the same name train anew.
+        if not self.initial_weights or not Path(self.initial_weights).is_file():
+            return {}  # a missing file fails the training with its one line
+        return {"initial_weights_sha256": file_sha256(Path(self.initial_weights))}
 
     def build(self, out: ModelFolder) -> Outcome:
         from pipeline.stages.evaluation import split_metrics

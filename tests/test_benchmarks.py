@@ -30,6 +30,7 @@ FIGURES = (
     "peak memory",
     "training steps/s",
     "TrainModel wall time",
+    "quality wine: auto - best baseline",
 )
 
 

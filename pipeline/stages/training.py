@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.spec import ArchitectureSettings
+from models.spec import ArchitectureSettings, parse_augmentation
 from pipeline.stages.checkpoints import durable_backup
 from pipeline.stages.features import SplitArrays
+from pipeline.stages.initial_weights import load_initial_weights
 from pipeline.stages.preprocessor import Preprocessor
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class TrainingConfig:
     label_smoothing: float = 0.0
     regression_loss: str = "mse"  # or "huber"
     patience: int = 5  # epochs without a better val_loss before stopping; 0 turns it off
+    augmentation: str = ""  # e.g. "flip, rotation, brightness, contrast" (models/spec.py)
+    initial_weights: str = ""  # a .keras model or .weights.h5 file to start from (stages/initial_weights.py)
     debug: bool = False  # train on a handful of examples: the loss must go near zero
     debug_examples: int = 8
     mixed_precision: bool = False  # float16 compute on a GPU
@@ -89,7 +92,7 @@ def train(
     from pipeline.stages.tfdata import make_dataset
 
     _seed_everything(config, keras, tf)
-    settings = ArchitectureSettings()
+    settings = ArchitectureSettings(augmentation=parse_augmentation(config.augmentation), seed=config.seed)
     if config.debug:
         train_data = validation_data = _first(train_data, config.debug_examples)
         config = replace(config, epochs=max(config.epochs, 150), patience=0, class_weights=False)
@@ -110,6 +113,8 @@ def train(
             metrics=_metrics(spec.task, keras),
             jit_compile=config.xla and not config.deterministic,
         )
+        if config.initial_weights:  # a checkpoint restored below still wins: it is later training
+            load_initial_weights(model, config.initial_weights)
     train_set = make_dataset(
         *_targets(train_data, spec), preprocessor, batch_size=config.batch_size, shuffle=True, seed=config.seed
     )
@@ -253,16 +258,26 @@ def _callbacks(
             )
         )
     if config.patience > 0:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=config.patience, restore_best_weights=True, start_from_epoch=settled
-            )
-        )
+        callbacks.append(_early_stopping(keras, config.patience, settled))
     if on_epoch is not None:
         callbacks.append(
             keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs))
         )
     return callbacks
+
+
+def _early_stopping(keras, patience: int, settled: int):
+    """Early stopping on val_loss that keeps the best epoch's weights from the first epoch on, but
+    does not stop before epoch `settled` (Keras' start_from_epoch would also ignore the best
+    epoch if it came earlier)."""
+
+    class SettledEarlyStopping(keras.callbacks.EarlyStopping):
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if epoch + 1 < settled and self.stopped_epoch == epoch and self.model.stop_training:
+                self.model.stop_training, self.stopped_epoch = False, 0
+
+    return SettledEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
 
 
 def _epoch_only(callback_class, keras):

@@ -476,3 +476,74 @@ def test_deterministic_trainings_with_one_seed_give_identical_losses(tmp_path):
     )
     assert first.history["loss"] == second.history["loss"]
     assert first.history["val_loss"] == second.history["val_loss"]
+
+
+def _weights_by_layer(model) -> dict:
+    return {layer.name: [w.copy() for w in layer.get_weights()] for layer in model.layers if layer.weights}
+
+
+def test_initial_weights_from_an_earlier_model_are_taken_layer_by_layer(tmp_path, classification_run):
+    source = _load_model(classification_run["root"] / "model")
+    three = _classification_table(seed=5).assign(y=lambda t: np.where(t["x1"] > 0.5, "high", t["y"]))
+    preprocessor, train_data, validation_data = _prepare(three, CLASSIFICATION)
+    assert len(preprocessor.classes) == 3  # another head than the source's two classes
+    frozen = TrainingConfig(
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        patience=0,
+        learning_rate=0.0,  # no step moves a weight: what the model holds is what it took
+        initial_weights=str(classification_run["root"] / "model" / "model.keras"),
+    )
+    result = train(train_data, validation_data, preprocessor, frozen, work_dir=tmp_path / "work")
+    taken, before = _weights_by_layer(result.model), _weights_by_layer(source)
+    assert set(taken) == set(before)
+    for name, weights in taken.items():
+        same = all(np.array_equal(a, b) for a, b in zip(weights, before[name]))
+        assert same == (name != "logits"), name
+
+
+def test_a_weights_file_of_the_same_architecture_loads_whole_and_a_bad_one_names_the_setting(
+    tmp_path, classification_run
+):
+    from pipeline.stages.initial_weights import load_initial_weights
+
+    source = _load_model(classification_run["root"] / "model")
+    source.save_weights(tmp_path / "digits.weights.h5")
+    frozen = TrainingConfig(
+        epochs=1,
+        batch_size=16,
+        verbose=0,
+        patience=0,
+        learning_rate=0.0,
+        initial_weights=str(tmp_path / "digits.weights.h5"),
+    )
+    preprocessor, train_data = classification_run["preprocessor"], classification_run["train"]
+    result = train(train_data, classification_run["validation"], preprocessor, frozen, work_dir=tmp_path / "work")
+    for name, weights in _weights_by_layer(result.model).items():
+        assert all(np.array_equal(a, b) for a, b in zip(weights, _weights_by_layer(source)[name])), name
+    (tmp_path / "notes.txt").write_text("not weights")
+    with pytest.raises(ValueError, match=r"\[TrainModel\] initial_weights: .*notes.txt is neither"):
+        load_initial_weights(result.model, str(tmp_path / "notes.txt"))
+    with pytest.raises(ValueError, match=r"\[TrainModel\] initial_weights: .*gone.keras does not exist"):
+        load_initial_weights(result.model, str(tmp_path / "gone.keras"))
+
+
+def test_augmentation_changes_images_while_training_only():
+    import keras
+
+    import models
+    from models.spec import ArchitectureSettings, InputSpec, ModelSpec, parse_augmentation
+
+    assert parse_augmentation(" flip, rotation ,flip") == ("flip", "rotation")
+    with pytest.raises(ValueError, match=r"\[TrainModel\] augmentation: mirror unknown"):
+        parse_augmentation("flip, mirror")
+    spec = ModelSpec((InputSpec("image__picture", "image", (16, 16, 1)),), "classification", 2)
+    settings = ArchitectureSettings(augmentation=("flip", "rotation", "brightness", "contrast"))
+    model = models.build_model("cnn", spec, settings)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert {"RandomFlip", "RandomRotation", "RandomBrightness", "RandomContrast"} <= kinds
+    images = {"image__picture": np.random.default_rng(0).random((4, 16, 16, 1)).astype("float32")}
+    np.testing.assert_array_equal(model(images, training=False), model(images, training=False))
+    augmented = keras.Model(model.inputs, model.get_layer("image__picture_contrast").output)
+    assert not np.allclose(augmented(images, training=True), images["image__picture"])
