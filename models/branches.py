@@ -118,7 +118,7 @@ def _augmented(images: keras.KerasTensor, input_spec: InputSpec, settings: Archi
         "contrast": lambda name: layers.RandomContrast(0.1, seed=settings.seed, name=name),
     }
     for change in settings.augmentation:
-        images = made[change](f"{input_spec.name}_{change}")(images)
+        images = made[change](f"{input_spec.name}_{change}")(images)  # one seed: reproducible runs
     return images
 
 

@@ -51,7 +51,11 @@ class EvaluateModel(StageTask):
         evaluation = evaluate(
             model.load_model(),
             preprocessor,
-            {split: features.arrays(split) for split in ("train", "validation", "test")},
+            {
+                split: features.arrays(split)
+                for split in ("train", "validation", "test")
+                if split != "train" or self.baseline_rows
+            },
             model.history(),
             headline=self.headline,
             slices=_slices(examples, schema.slice_column),

@@ -18,7 +18,7 @@ from pipeline.artifacts.registry import Registration
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
 from pipeline.errors import DataError
-from pipeline.stages.registry import decide
+from pipeline.stages.registry import baseline_refusal, decide
 from pipeline.store import ledger, markers, registry
 from pipeline.store.markers import Marker
 from tasks import recording
@@ -34,7 +34,8 @@ logger = logging.getLogger(__name__)
 
 class RegisterModel(StageTask):
     """The registration gate: a candidate becomes production only if its headline score on the
-    same test split beats production's by `margin`; the first model is promoted."""
+    same test split beats production's by `margin`; the first model is promoted. With
+    `require_beats_baseline`, a model that does not beat its baselines never is."""
 
     stage = "registry"
     artifact = Registration
@@ -43,7 +44,9 @@ class RegisterModel(StageTask):
 
     margin = luigi.FloatParameter(default=0.005, description="headline points a candidate must win by")
     require_beats_baseline = luigi.BoolParameter(
-        default=False, description="promote no model whose test headline does not beat its best baseline's"
+        default=False,
+        description="promote no model whose test headline does not beat its best baseline's, or that the "
+        "diagnosis finds below baseline, no better than trivial or unpredictable",
     )
 
     def requires(self):
@@ -101,7 +104,7 @@ class RegisterModel(StageTask):
             version,
             candidate,
             margin=self.margin,
-            best_baseline=self._best_baseline(metrics),
+            baseline_refusal=self._baseline_refusal(metrics),
             **self._incumbent(current, version),
         )
         if decision.promoted and (current is None or current["version"] != version):
@@ -109,12 +112,10 @@ class RegisterModel(StageTask):
         logger.info("model %s: %s", version, decision.reason)
         return {"version": version, "headline": candidate, **decision.as_dict()}
 
-    def _best_baseline(self, metrics: dict) -> tuple[str, float] | None:
-        baselines = metrics.get("baselines") or {}
-        if not self.require_beats_baseline or not baselines:
-            return None
-        name = max(baselines, key=lambda found: baselines[found]["headline"])
-        return name, baselines[name]["headline"]
+    def _baseline_refusal(self, metrics: dict) -> str:
+        if not self.require_beats_baseline:
+            return ""
+        return baseline_refusal(metrics["headline"]["value"], metrics.get("baselines") or {}, metrics["diagnosis"])
 
     def _incumbent(self, current: dict | None, version: str) -> dict:
         """What the gate knows of the production model: its version and its score on this test split."""

@@ -153,7 +153,7 @@ def _environment(config: Path) -> dict[str, str]:
 
 def _compare(original, reproduced, result: Reproduction) -> None:
     def keyed(metrics):
-        return {(m.split, m.slice, m.name, m.epoch): m.value for m in metrics}
+        return {(m.split, m.slice, m.name, m.epoch, m.baseline): m.value for m in metrics}
 
     before, after = keyed(original), keyed(reproduced)
     for key in sorted(set(before) | set(after), key=str):

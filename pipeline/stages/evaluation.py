@@ -99,7 +99,7 @@ def headline_score(values: dict[str, float], weights: dict[str, float]) -> float
 
 
 SPLIT_WARNING = "split warning"  # a diagnosis: the curves look fine, the split does not
-BASELINE_MARGIN = 0.01  # headline points within which a model only matches a baseline
+BASELINE_MARGIN = 0.01  # within this (of the best headline, at least 0.01) a model only matches a baseline
 UNPREDICTABLE_R2 = 0.05  # below this r2 for every model, the target looks unpredictable from the features
 # An accuracy above the majority class's that chance alone gives this often or more is no gain.
 CHANCE_LEVEL = 0.05
@@ -157,18 +157,30 @@ def diagnose(history: dict[str, list[float]]) -> dict:
     }
 
 
-def with_baselines(diagnosis: dict, model: dict[str, float], headline: float, baselines: dict[str, dict]) -> dict:
+def with_baselines(
+    diagnosis: dict,
+    model: dict[str, float],
+    headline: float,
+    baselines: dict[str, dict],
+    *,
+    rows: int,
+    definition: dict[str, float],
+) -> dict:
     """The diagnosis, told what the baselines scored on the same test rows.
 
     A model no better than the trivial predictor, or below a baseline by more than
-    BASELINE_MARGIN, is diagnosed so whatever its curves say (they stay under "learning_curves");
-    a regression target no model explains is "unpredictable", not "underfitting".
+    BASELINE_MARGIN (of the best baseline's headline, at least 0.01), is diagnosed so whatever
+    its curves say (they stay under "learning_curves"); a regression target no model explains
+    is "unpredictable", not "underfitting". Baselines whose headline is not a number are left out.
 
     Args:
-        model: the model's test metrics; headline: its test headline.
+        model: the model's test metrics; headline: its test headline; definition: the headline's
+            weights (an accuracy headline is judged against the majority class by a binomial test).
         baselines: name -> the baseline's test metrics with its "headline" (metrics.json).
+        rows: the test rows the metrics were computed on (known labels).
     """
-    if not baselines or diagnosis["diagnosis"] == "diverged":
+    baselines = {name: found for name, found in baselines.items() if np.isfinite(found["headline"])}
+    if not baselines or diagnosis["diagnosis"] == "diverged" or not np.isfinite(headline):
         return diagnosis
     trivial_name = next((name for name in baselines if name in ("majority", "mean")), None)
     best_name = max(baselines, key=lambda name: baselines[name]["headline"])
@@ -180,11 +192,11 @@ def with_baselines(diagnosis: dict, model: dict[str, float], headline: float, ba
             f"no model beats the mean: the target may not be predictable from these features "
             f"(r2 {model['r2']:.3f}; best baseline, {best_name}, {baselines[best_name]['r2']:.3f})"
         )
-    elif trivial_name and (why := _no_better_than_trivial(model, headline, baselines[trivial_name])):
+    elif trivial_name and (why := _no_better_than_trivial(model, headline, baselines[trivial_name], rows, definition)):
         verdict = NO_BETTER_THAN_TRIVIAL
         what = "always predicting the majority class" if trivial_name == "majority" else "always predicting the mean"
         reason = f"no better than {what} ({why})"
-    elif best - headline > BASELINE_MARGIN:
+    elif best - headline > _margin(best):
         verdict = BELOW_BASELINE
         reason = f"below the {best_name} baseline (headline {headline:.3f} vs {best:.3f})"
     else:
@@ -193,16 +205,25 @@ def with_baselines(diagnosis: dict, model: dict[str, float], headline: float, ba
     return {"diagnosis": verdict, "reason": f"{reason}; {diagnosis['reason']}", "learning_curves": diagnosis}
 
 
-def _no_better_than_trivial(model: dict[str, float], headline: float, trivial: dict) -> str:
+def _margin(best: float) -> float:
+    """Headline points within which a model only matches a baseline: 0.01 of an accuracy or an
+    r2, 1% of a headline in the target's units (a mean absolute error of 50 gives 0.5)."""
+    return BASELINE_MARGIN * max(1.0, abs(best))
+
+
+def _no_better_than_trivial(
+    model: dict[str, float], headline: float, trivial: dict, rows: int, definition: dict
+) -> str:
     """Why the model is no better than the trivial baseline, or "" when it is better.
 
-    An accuracy is judged by a binomial test against the majority class's share of the test
-    rows: 0.449 against 0.416 on 332 rows is what guessing gives one time in eight.
+    An accuracy headline is judged by a binomial test against the majority class's share of
+    the test rows: 0.449 against 0.416 on 332 rows is what guessing gives one time in eight.
+    Any other headline must beat the trivial one's by the margin.
     """
-    if "accuracy" in model and model.get("rows"):
+    if definition == {"accuracy": 1.0} and rows:
         from scipy.stats import binomtest
 
-        rows, share = int(model["rows"]), min(max(trivial["accuracy"], 1e-9), 1 - 1e-9)
+        share = min(max(trivial["accuracy"], 1e-9), 1 - 1e-9)
         chance = binomtest(round(model["accuracy"] * rows), rows, share, alternative="greater").pvalue
         if chance <= CHANCE_LEVEL:
             return ""
@@ -210,7 +231,7 @@ def _no_better_than_trivial(model: dict[str, float], headline: float, trivial: d
             f"accuracy {model['accuracy']:.3f} vs {trivial['accuracy']:.3f} on {rows} test rows, "
             f"a gain chance alone gives {chance:.0%} of the time"
         )
-    if headline <= trivial["headline"] + BASELINE_MARGIN:
+    if headline <= trivial["headline"] + _margin(trivial["headline"]):
         return f"headline {headline:.3f} vs {trivial['headline']:.3f}"
     return ""
 
@@ -290,7 +311,12 @@ def evaluate(
     }
     curves = diagnose(history)
     judged = with_baselines(
-        curves, document["splits"]["test"], document["headline"]["value"], document.get("baselines", {})
+        curves,
+        document["splits"]["test"],
+        document["headline"]["value"],
+        document.get("baselines", {}),
+        rows=int(splits["test"].known.sum()),
+        definition=weights,
     )
     document["diagnosis"] = with_split_warnings(judged, document["split"]["warnings"])
     table = _test_predictions(labels, outputs, ids, preprocessor)

@@ -10,7 +10,10 @@ model or a database.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
+
+from pipeline.common.metrics import BASELINE_DIAGNOSES
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ def decide(
     production_headline: float | None = None,
     scoring_error: str | None = None,
     margin: float,
-    best_baseline: tuple[str, float] | None = None,
+    baseline_refusal: str = "",
 ) -> GateDecision:
     """Whether model `version`, with test headline `headline`, should be production now.
 
@@ -45,16 +48,12 @@ def decide(
         scoring_error: why the production model could not be scored there (other columns),
             instead of production_headline.
         margin: headline points the candidate must win by.
-        best_baseline: (name, test headline) of the best baseline, when a candidate must beat it
-            to be promoted at all (`[RegisterModel] require_beats_baseline`).
+        baseline_refusal: why the candidate may not be promoted at all under
+            `[RegisterModel] require_beats_baseline` (see `baseline_refusal`); "" when it may.
     """
-    if best_baseline is not None and headline <= best_baseline[1] and production != version:
-        name, score = best_baseline
+    if baseline_refusal and production != version:
         return GateDecision(
-            False,
-            f"stays a candidate: headline {headline:.4f} does not beat the {name} baseline's {score:.4f} "
-            "on the same test rows ([RegisterModel] require_beats_baseline)",
-            production or "",
+            False, f"stays a candidate: {baseline_refusal} ([RegisterModel] require_beats_baseline)", production or ""
         )
     if production is None:
         return GateDecision(True, "the first model is promoted", version)
@@ -70,3 +69,23 @@ def decide(
     if headline > production_headline + margin:
         return GateDecision(True, f"gate passed: {verdict}", version, production_headline)
     return GateDecision(False, f"stays a candidate: {verdict}", production, production_headline)
+
+
+def baseline_refusal(headline: float, baselines: dict[str, dict], diagnosis: dict) -> str:
+    """Why an evaluated model does not beat its baselines, or "" when it does.
+
+    Args:
+        baselines: metrics.json's "baselines" (name -> test figures with "headline").
+        diagnosis: metrics.json's "diagnosis": a verdict from the baselines refuses too.
+    """
+    if not baselines:
+        return "its evaluation scored no baselines ([EvaluateModel] baseline_rows = 0)"
+    if not math.isfinite(headline):
+        return f"its test headline is {headline}, no number to compare"
+    finite = {name: found["headline"] for name, found in baselines.items() if math.isfinite(found["headline"])}
+    best = max(finite, key=finite.get) if finite else None
+    if best is not None and headline <= finite[best]:
+        return f"headline {headline:.4f} does not beat the {best} baseline's {finite[best]:.4f} on the same test rows"
+    if diagnosis.get("diagnosis") in BASELINE_DIAGNOSES:
+        return f"its diagnosis is {diagnosis['diagnosis']}: {diagnosis.get('reason', '')}"
+    return ""

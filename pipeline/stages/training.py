@@ -248,15 +248,7 @@ def _callbacks(
     # early stopping acts before the model has taken MIN_STEPS steps.
     settled = min(config.epochs // 2, -(-MIN_STEPS // steps_per_epoch))
     if config.learning_rate_schedule == "plateau":
-        callbacks.append(
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss",
-                factor=0.5,
-                patience=PLATEAU_PATIENCE + settled,
-                cooldown=PLATEAU_PATIENCE,
-                min_lr=config.learning_rate / 64,
-            )
-        )
+        callbacks.append(_plateau(keras, config.learning_rate, settled))
     if config.patience > 0:
         callbacks.append(_early_stopping(keras, config.patience, settled))
     if on_epoch is not None:
@@ -264,6 +256,20 @@ def _callbacks(
             keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: on_epoch(epoch + 1, config.epochs))
         )
     return callbacks
+
+
+def _plateau(keras, learning_rate: float, settled: int):
+    """The learning rate halved after PLATEAU_PATIENCE epochs without a better val_loss, from
+    epoch `settled` on (before, the epochs it saw do not count)."""
+
+    class SettledReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch + 1 > settled:
+                super().on_epoch_end(epoch, logs)
+
+    return SettledReduceLROnPlateau(
+        monitor="val_loss", factor=0.5, patience=PLATEAU_PATIENCE, min_lr=learning_rate / 64
+    )
 
 
 def _early_stopping(keras, patience: int, settled: int):

@@ -86,7 +86,7 @@ def test_postgres_database_url_from_environment(configure, tabular_csv, tmp_path
         test_metrics = {
             name
             for (name,) in connection.execute(
-                sa.text("SELECT name FROM run_metrics WHERE split = 'test' AND slice = ''")
+                sa.text("SELECT name FROM run_metrics WHERE split = 'test' AND slice = '' AND baseline = ''")
             )
         }
     assert set(statuses) == {

@@ -50,7 +50,7 @@ def test_digits_image_folder_trains_evaluates_and_records_every_run(configure, d
     assert all(run["status"] == "succeeded" and run["duration_s"] >= 0 for run in runs)
     assert len({run["data_version"] for run in runs}) == 1
     test_accuracy = ledger(
-        url, "SELECT value FROM run_metrics WHERE name = 'accuracy' AND split = 'test' AND slice = ''"
+        url, "SELECT value FROM run_metrics WHERE name = 'accuracy' AND split = 'test' AND slice = '' AND baseline = ''"
     )
     assert test_accuracy and 0 <= test_accuracy[0]["value"] <= 1
     assert ledger(url, "SELECT data_version, rows FROM datasets")[0]["rows"] == 150
@@ -111,7 +111,7 @@ def test_csv_data_sets_train_with_only_a_config_file(configure, request, fixture
     result = build(EvaluateModel())
     assert result.status in SUCCEEDED, result.summary_text
     url = f"sqlite:///{tmp_path / 'data' / 'overnight.db'}"
-    names = {row["name"] for row in ledger(url, "SELECT name FROM run_metrics WHERE split = 'test'")}
+    names = {row["name"] for row in ledger(url, "SELECT name FROM run_metrics WHERE split = 'test' AND baseline = ''")}
     assert metric in names and "headline" in names
     if "slice_column" in dataset:
         slices = {row["slice"] for row in ledger(url, "SELECT DISTINCT slice FROM run_metrics WHERE slice <> ''")}

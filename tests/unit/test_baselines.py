@@ -11,10 +11,11 @@ from pipeline.common.columns import EXAMPLE_ID
 from pipeline.stages.baselines import fit_baselines
 from pipeline.stages.evaluation import baseline_metrics, diagnose, parse_headline, with_baselines
 from pipeline.stages.features import fit, split_arrays
-from pipeline.stages.registry import decide
+from pipeline.stages.registry import baseline_refusal, decide
 from pipeline.stages.schema import Schema
 
 FINE = {"diagnosis": "fine", "reason": "val_loss settled"}
+ACCURACY = {"rows": 332, "definition": {"accuracy": 1.0}}
 
 
 def _splits(table: pd.DataFrame, schema: Schema, train_rows: int):
@@ -90,21 +91,26 @@ def _baselines(**headlines) -> dict:
 
 
 def test_a_model_below_a_baseline_is_diagnosed_so_whatever_its_curves_say():
-    judged = with_baselines(FINE, {"rows": 300, "accuracy": 0.36}, 0.36, _baselines(majority=0.2, linear=0.45))
+    judged = with_baselines(FINE, {"accuracy": 0.36}, 0.36, _baselines(majority=0.2, linear=0.45), **ACCURACY)
     assert judged["diagnosis"] == "below baseline" and judged["learning_curves"] == FINE
     assert judged["reason"].startswith("below the linear baseline (headline 0.360 vs 0.450)")
 
 
 def test_a_model_at_the_majority_class_is_no_better_than_trivial():
-    model = {"rows": 332, "accuracy": 0.449}
-    judged = with_baselines(FINE, model, 0.449, _baselines(majority=0.416, linear=0.44))
+    model = {"accuracy": 0.449}
+    judged = with_baselines(FINE, model, 0.449, _baselines(majority=0.416, linear=0.44), **ACCURACY)
     assert judged["diagnosis"] == "no better than trivial"
     assert judged["reason"].startswith(
         "no better than always predicting the majority class (accuracy 0.449 vs 0.416 on 332 test rows, "
         "a gain chance alone gives 12% of the time)"
     )
-    judged = with_baselines(FINE, {"rows": 3320, "accuracy": 0.449}, 0.449, _baselines(majority=0.416, linear=0.44))
+    many = {"rows": 3320, "definition": {"accuracy": 1.0}}
+    judged = with_baselines(FINE, model, 0.449, _baselines(majority=0.416, linear=0.44), **many)
     assert judged["diagnosis"] == "fine"  # the same gain on ten times the rows is no accident
+    # Another headline is compared as it is: f1_macro far above the majority class's is a gain.
+    f1 = {"majority": {"headline": 0.2, "accuracy": 0.9}, "linear": {"headline": 0.6, "accuracy": 0.9}}
+    judged = with_baselines(FINE, {"accuracy": 0.9}, 0.62, f1, rows=300, definition={"f1_macro": 1.0})
+    assert judged["diagnosis"] == "fine"
 
 
 def test_a_noise_target_is_unpredictable_not_underfitting():
@@ -116,19 +122,56 @@ def test_a_noise_target_is_unpredictable_not_underfitting():
     baselines = baseline_metrics(splits, preprocessor, table, parse_headline("", "regression"), max_rows=1000)
     flat = diagnose({"loss": [1.0, 0.99, 0.98], "val_loss": [1.01, 1.0, 1.0]})
     assert flat["diagnosis"] == "underfitting"
-    judged = with_baselines(flat, {"r2": 0.01}, 0.01, baselines)
+    judged = with_baselines(flat, {"r2": 0.01}, 0.01, baselines, rows=100, definition={"r2": 1.0})
     assert judged["diagnosis"] == "unpredictable"
     assert judged["reason"].startswith("no model beats the mean: the target may not be predictable from these features")
 
 
 def test_a_model_that_beats_the_baselines_keeps_its_diagnosis_and_says_so():
-    judged = with_baselines(FINE, {"rows": 300, "accuracy": 0.9}, 0.9, _baselines(majority=0.5, linear=0.895))
+    judged = with_baselines(FINE, {"accuracy": 0.9}, 0.9, _baselines(majority=0.5, linear=0.895), **ACCURACY)
     assert judged["diagnosis"] == "fine" and judged["reason"].endswith("(best: linear, 0.895)")
-    assert with_baselines(FINE, {"accuracy": 0.9}, 0.9, {}) == FINE
+    assert with_baselines(FINE, {"accuracy": 0.9}, 0.9, {}, **ACCURACY) == FINE
+    # A one-row test split has no r2: nothing is claimed either way.
+    nan = float("nan")
+    assert with_baselines(FINE, {"r2": nan}, nan, {"mean": {"headline": nan, "r2": nan}}, rows=1, definition={}) == FINE
 
 
 def test_the_gate_can_refuse_a_model_that_does_not_beat_its_best_baseline():
-    refused = decide("v2", 0.44, production=None, margin=0.005, best_baseline=("linear", 0.45))
-    assert not refused.promoted and "does not beat the linear baseline's 0.4500" in refused.reason
-    assert decide("v2", 0.46, production=None, margin=0.005, best_baseline=("linear", 0.45)).promoted
-    assert decide("v2", 0.44, production=None, margin=0.005).promoted  # the option off: the first model
+    baselines = _baselines(majority=0.2, linear=0.45)
+    why = baseline_refusal(0.44, baselines, FINE)
+    assert why == "headline 0.4400 does not beat the linear baseline's 0.4500 on the same test rows"
+    refused = decide("v2", 0.44, production=None, margin=0.005, baseline_refusal=why)
+    assert not refused.promoted and "require_beats_baseline" in refused.reason
+    assert baseline_refusal(0.46, baselines, FINE) == ""
+    assert decide("v2", 0.46, production=None, margin=0.005).promoted
+    trivial = {"diagnosis": "no better than trivial", "reason": "accuracy 0.46 vs 0.45"}
+    assert baseline_refusal(0.46, baselines, trivial).startswith("its diagnosis is no better than trivial")
+    assert "baseline_rows = 0" in baseline_refusal(0.46, {}, FINE)
+    assert "no number" in baseline_refusal(float("nan"), baselines, FINE)
+
+
+def test_a_baseline_that_cannot_be_fitted_is_left_out_with_a_warning(caplog):
+    schema = Schema(label="y", task="classification", kinds={"words": "text"})
+    table = pd.DataFrame({"words": [""] * 40, "y": ["a", "b"] * 20})
+    splits, preprocessor, table = _splits(table, schema, 30)
+    with caplog.at_level("WARNING"):
+        found = [b.name for b in fit_baselines(splits["train"], splits["test"], preprocessor, table)]
+    assert found == ["majority"] and "baseline tfidf_logistic not fitted" in caplog.text
+
+
+def test_single_letter_words_count_for_the_tfidf_baseline():
+    schema = Schema(label="y", task="classification", kinds={"words": "text"})
+    table = pd.DataFrame({"words": ["C", "R"] * 30, "y": ["c", "r"] * 30})
+    splits, preprocessor, table = _splits(table, schema, 40)
+    metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "classification"), max_rows=100)
+    assert metrics["tfidf_logistic"]["accuracy"] == 1.0
+
+
+def test_text_regression_uses_a_sparse_ridge():
+    rng = np.random.default_rng(6)
+    words = rng.choice(["cheap", "dear", "plain"], size=300)
+    schema = Schema(label="y", task="regression", kinds={"words": "text"})
+    table = pd.DataFrame({"words": words, "y": np.select([words == "cheap", words == "dear"], [1.0, 9.0], 5.0)})
+    splits, preprocessor, table = _splits(table, schema, 200)
+    metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "regression"), max_rows=1000)
+    assert metrics["tfidf_logistic"]["r2"] > 0.95
