@@ -55,6 +55,7 @@ class ArchitectureSettings:
 
 
 AUGMENTATIONS = ("flip", "rotation", "brightness", "contrast")
+BACKBONE = "backbone"  # the name of a keras.applications network inside a model (mobilenet_v3_small)
 
 
 def parse_augmentation(text: str) -> tuple[str, ...]:

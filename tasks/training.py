@@ -55,7 +55,8 @@ class TrainModel(StageTask):
         default="", description="random image changes while training: flip, rotation, brightness, contrast"
     )
     initial_weights = luigi.Parameter(
-        default="", description="a .keras model or .weights.h5 file to start from (fine-tuning); nothing is downloaded"
+        default="",
+        description="a .keras model, .weights.h5 or keras.applications .h5 file to start from; never downloaded",
     )
     debug = luigi.BoolParameter(default=False, description="fit a handful of examples; the loss must reach ~0")
     debug_examples = luigi.IntParameter(default=8)

@@ -1,11 +1,14 @@
 """Initial weights a user brings: an earlier model to fine-tune, or a weights file; never a download.
 
 `[TrainModel] initial_weights = path` names a `.keras` model (an earlier overnight model, or any
-Keras 3 model) or a `.weights.h5` file. A `.keras` model gives its weights layer by layer: a
-layer of the new model takes the weights of the source's layer of the same name when every
-weight has the same shape. The others keep their fresh initialisation: a classifier head of
-another number of classes, an embedding of another vocabulary. A `.weights.h5` file is Keras' own
-weights file of a model of the same architecture, loaded whole.
+Keras 3 model), a `.weights.h5` file, or an `.h5` weights file of a keras.applications network.
+A `.keras` model gives its weights layer by layer: a layer of the new model takes the weights of
+the source's layer of the same name when every weight has the same shape. The others keep their
+fresh initialisation: a classifier head of another number of classes, an embedding of another
+vocabulary. A `.weights.h5` file is Keras' own weights file of a model of the same architecture,
+loaded whole. An `.h5` file (Keras' published no-top weights, such as
+`weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5`) goes into the model's `backbone`
+(architecture `mobilenet_v3_small`); the head starts afresh.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+from models.spec import BACKBONE
 
-SUFFIXES = (".keras", ".weights.h5")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,12 @@ def load_initial_weights(model, path: str) -> Transfer:
         raise ValueError(f"[TrainModel] initial_weights: {path} does not exist")
     if file.name.endswith(".weights.h5"):
         return _whole_weights(model, file)
+    if file.suffix == ".h5":
+        return _backbone_weights(model, file)
     if file.suffix != ".keras":
-        raise ValueError(f"[TrainModel] initial_weights: {path} is neither a .keras model nor a .weights.h5 file")
+        raise ValueError(
+            f"[TrainModel] initial_weights: {path} is neither a .keras model nor a .weights.h5 or .h5 weights file"
+        )
     import keras
 
     try:
@@ -75,6 +82,27 @@ def _by_name(model, source) -> Transfer:
         else:
             kept.append(layer.name)
     return Transfer(tuple(taken), tuple(kept))
+
+
+def _backbone_weights(model, file: Path) -> Transfer:
+    names = [layer.name for layer in model.layers]
+    if BACKBONE not in names:
+        raise ValueError(
+            f"[TrainModel] initial_weights: {file} is a keras.applications weights file, which fits the "
+            "backbone of architecture mobilenet_v3_small; this model has none"
+        )
+    backbone = model.get_layer(BACKBONE)
+    try:
+        backbone.load_weights(file)
+    except Exception as error:  # noqa: BLE001 - Keras raises several kinds for a mismatched file
+        raise ValueError(
+            f"[TrainModel] initial_weights: {file} does not fit the mobilenet_v3_small backbone ({error}); "
+            "its weights need three-channel images"
+        ) from None
+    kept = tuple(layer.name for layer in model.layers if layer.weights and layer.name != BACKBONE)
+    transfer = Transfer((BACKBONE,), kept)
+    logger.info("%s", transfer.line(str(file)))
+    return transfer
 
 
 def _whole_weights(model, file: Path) -> Transfer:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from luigi.execution_summary import LuigiStatusCode
 
 from pipeline.artifacts.model import ModelFolder
+from pipeline.common.metrics import BASELINE_DIAGNOSES
 from pipeline.store import database
 from tasks import EvaluateModel, TrainModel
 from tests.tasks.support import build, fresh
@@ -39,7 +40,10 @@ def test_digits_image_folder_trains_evaluates_and_records_every_run(configure, d
         "log_loss",
         "ece",
     }
-    assert metrics["diagnosis"]["diagnosis"] in {"overfitting", "underfitting", "fine", "unknown"}
+    curves = {"overfitting", "underfitting", "fine", "unknown"}
+    assert metrics["diagnosis"]["diagnosis"] in curves | set(BASELINE_DIAGNOSES)  # one epoch: maybe below linear
+    assert list(metrics["baselines"]) == ["majority", "linear"]  # images: no trees, no TF-IDF
+    assert metrics["diagnosis"].get("learning_curves", metrics["diagnosis"])["diagnosis"] in curves
     for plot in ("learning_curves.png", "confusion_matrix.png"):
         assert (evaluation / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (Path(TrainModel().output().path) / "model.keras").is_file()

@@ -65,7 +65,7 @@ def forward(model: keras.Model, batch: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def test_architecture_names_lists_the_builtin_architectures():
-    assert architecture_names() == ["auto", "cnn", "mlp", "text"]
+    assert architecture_names() == ["auto", "cnn", "mlp", "mobilenet_v3_small", "text"]
     assert models.DEFAULT_ARCHITECTURE in architecture_names()
 
 
@@ -206,7 +206,7 @@ def test_unknown_architecture_lists_the_valid_names():
     with pytest.raises(ValueError) as error:
         build_model("resnet", classification_spec(NUMERIC))
 
-    assert str(error.value) == "unknown architecture 'resnet'; choose one of: auto, cnn, mlp, text"
+    assert str(error.value) == "unknown architecture 'resnet'; choose one of: auto, cnn, mlp, mobilenet_v3_small, text"
 
 
 def test_a_new_file_in_the_package_is_discovered():

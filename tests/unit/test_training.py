@@ -547,3 +547,32 @@ def test_augmentation_changes_images_while_training_only():
     np.testing.assert_array_equal(model(images, training=False), model(images, training=False))
     augmented = keras.Model(model.inputs, model.get_layer("image__picture_contrast").output)
     assert not np.allclose(augmented(images, training=True), images["image__picture"])
+
+
+def test_a_keras_applications_weights_file_goes_into_the_mobilenet_backbone(tmp_path, classification_run):
+    import h5py
+    import keras
+    from keras.src.legacy.saving import legacy_h5_format
+
+    import models
+    from models.spec import ArchitectureSettings, InputSpec, ModelSpec
+    from pipeline.stages.initial_weights import load_initial_weights
+
+    # A stand-in for Keras' published no-top file: the same network, its weights in the .h5 layout.
+    published = keras.applications.MobileNetV3Small(
+        input_shape=(32, 32, 3), include_top=False, weights=None, include_preprocessing=False, pooling="avg"
+    )
+    with h5py.File(tmp_path / "mobilenet_no_top.h5", "w") as handle:
+        legacy_h5_format.save_weights_to_hdf5_group(handle, published)
+    spec = ModelSpec((InputSpec("image__photo", "image", (32, 32, 3)),), "classification", 3)
+    model = models.build_model("mobilenet_v3_small", spec, ArchitectureSettings())
+    transfer = load_initial_weights(model, str(tmp_path / "mobilenet_no_top.h5"))
+    assert transfer.taken == ("backbone",) and "logits" in transfer.kept
+    for ours, theirs in zip(model.get_layer("backbone").get_weights(), published.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    with pytest.raises(ValueError, match="fits the backbone of architecture mobilenet_v3_small; this model has none"):
+        load_initial_weights(_load_model(classification_run["root"] / "model"), str(tmp_path / "mobilenet_no_top.h5"))
+    with pytest.raises(ValueError, match="at least 32 x 32 pixels; got 16 x 16"):
+        models.build_model(
+            "mobilenet_v3_small", ModelSpec((InputSpec("i", "image", (16, 16, 3)),), "classification", 2)
+        )
