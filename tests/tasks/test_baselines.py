@@ -75,3 +75,36 @@ def test_promotion_can_require_a_model_that_beats_its_best_baseline(configure, t
     assert not registration["promoted"]
     assert "does not beat the linear baseline's" in registration["reason"]
     assert "require_beats_baseline" in registration["reason"]
+
+
+def test_a_regression_target_in_the_thousands_trains_on_its_spread_and_is_logged_in_its_own_units(configure, tmp_path):
+    import datetime
+
+    from pipeline.artifacts.model import ModelFolder
+    from pipeline.stages.features import transform
+    from pipeline.stages.prediction import predict
+    from tasks import Nightly, TrainModel
+
+    rng = np.random.default_rng(13)
+    table = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"]).round(5)
+    path = tmp_path / "raw" / "prices.csv"
+    path.parent.mkdir(parents=True)
+    table.assign(price=(5000 + 300 * table["a"] - 200 * table["b"]).round(2)).to_csv(path, index=False)
+    configure(dataset={"path": str(path), "label": "price", "task": "regression"}, TrainModel={"epochs": "3"})
+    assert build(RegisterModel()).status in SUCCEEDED
+    model = ModelFolder(Path(fresh(TrainModel).output().path))
+    history = pd.read_csv(model.path / "history.csv")
+    assert history["loss"].iloc[0] < 5  # in units of the target's spread (~360), not ~130,000
+    night = datetime.date(2030, 1, 2)
+    folder = tmp_path / "data" / "incoming" / night.isoformat()
+    folder.mkdir(parents=True)
+    rows = pd.DataFrame(rng.normal(size=(40, 2)), columns=["a", "b"]).round(5)
+    rows.to_csv(folder / "night.csv", index=False)
+    assert build(fresh(Nightly, date=night)).status in SUCCEEDED
+    with database.connect(f"sqlite:///{tmp_path / 'data' / 'overnight.db'}").connect() as connection:
+        logged = pd.DataFrame(connection.execute(sa.text("SELECT prediction, score FROM predictions")).all())
+    preprocessor = model.preprocessor()
+    expected = predict(model.load_model(), transform(rows, preprocessor), preprocessor)
+    assert len(logged) == 40
+    np.testing.assert_array_equal(np.sort(logged["score"].to_numpy()), np.sort(expected.astype("float64")))
+    assert 3000 < logged["score"].mean() < 7000  # label units
