@@ -91,14 +91,7 @@ def _backbone_weights(model, file: Path) -> Transfer:
             f"[TrainModel] initial_weights: {file} is a keras.applications weights file, which fits the "
             "backbone of architecture mobilenet_v3_small; this model has none"
         )
-    backbone = model.get_layer(BACKBONE)
-    try:
-        backbone.load_weights(file)
-    except Exception as error:  # noqa: BLE001 - Keras raises several kinds for a mismatched file
-        raise ValueError(
-            f"[TrainModel] initial_weights: {file} does not fit the mobilenet_v3_small backbone ({error}); "
-            "its weights need three-channel images"
-        ) from None
+    _load_weights(model.get_layer(BACKBONE), file, "the mobilenet_v3_small backbone, whose weights need three channels")
     kept = tuple(layer.name for layer in model.layers if layer.weights and layer.name != BACKBONE)
     transfer = Transfer((BACKBONE,), kept)
     logger.info("%s", transfer.line(str(file)))
@@ -106,13 +99,15 @@ def _backbone_weights(model, file: Path) -> Transfer:
 
 
 def _whole_weights(model, file: Path) -> Transfer:
-    try:
-        model.load_weights(file)
-    except Exception as error:  # noqa: BLE001 - Keras raises several kinds for a mismatched file
-        raise ValueError(
-            f"[TrainModel] initial_weights: {file} does not fit this model ({error}); "
-            "a .weights.h5 file must come from the same architecture on the same inputs"
-        ) from None
+    _load_weights(model, file, "this model: a .weights.h5 file must come from the same architecture on the same inputs")
     transfer = Transfer(tuple(layer.name for layer in model.layers if layer.weights), ())
     logger.info("%s", transfer.line(str(file)))
     return transfer
+
+
+def _load_weights(target, file: Path, misfit: str) -> None:
+    """`target.load_weights(file)`, or one line naming the setting, the file and what it misses."""
+    try:
+        target.load_weights(file)
+    except Exception as error:  # noqa: BLE001 - Keras raises several kinds for a mismatched file
+        raise ValueError(f"[TrainModel] initial_weights: {file} does not fit {misfit} ({error})") from None

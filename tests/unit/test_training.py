@@ -576,3 +576,14 @@ def test_a_keras_applications_weights_file_goes_into_the_mobilenet_backbone(tmp_
         models.build_model(
             "mobilenet_v3_small", ModelSpec((InputSpec("i", "image", (16, 16, 3)),), "classification", 2)
         )
+
+
+def test_a_weights_file_of_another_model_names_the_file_and_what_it_misses(tmp_path, classification_run):
+    import keras
+
+    from pipeline.stages.initial_weights import load_initial_weights
+
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    other.save_weights(tmp_path / "other.weights.h5")
+    with pytest.raises(ValueError, match=r"other.weights.h5 does not fit this model: a .weights.h5 file must come"):
+        load_initial_weights(_load_model(classification_run["root"] / "model"), str(tmp_path / "other.weights.h5"))
