@@ -34,6 +34,9 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     psi_threshold = luigi.FloatParameter(default=0.2)
     ks_threshold = luigi.FloatParameter(default=0.2)
     js_threshold = luigi.FloatParameter(default=0.1)
+    wasserstein_threshold = luigi.FloatParameter(
+        default=0.1, description="Wasserstein distance in training standard deviations (a 0.2 sd mean shift is 0.2)"
+    )
     prediction_psi_threshold = luigi.FloatParameter(default=0.2)
     min_rows = luigi.IntParameter(default=30, description="smaller batches are scored but never alert")
 
@@ -58,6 +61,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             psi=self.psi_threshold,
             ks=self.ks_threshold,
             js=self.js_threshold,
+            wasserstein=self.wasserstein_threshold,
             prediction_psi=self.prediction_psi_threshold,
             min_rows=self.min_rows,
         )

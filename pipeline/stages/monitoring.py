@@ -16,7 +16,18 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from pipeline.common.columns import DRIFT_COLUMNS, PREDICTION_FEATURE, STATS_COLUMNS
-from pipeline.stages.drift_statistics import EPSILON, floors, js_noise, ks, ks_noise, psi, psi_noise, score
+from pipeline.stages.drift_statistics import (
+    EPSILON,
+    floors,
+    js_noise,
+    ks,
+    ks_noise,
+    psi,
+    psi_noise,
+    score,
+    wasserstein,
+    wasserstein_noise,
+)
 from pipeline.stages.profiles import (
     OTHER,
     bin_counts,
@@ -40,6 +51,8 @@ class DriftThresholds:
     # rows a p-value is tiny for any shift at all, so it would alarm every night.
     ks: float = 0.2
     js: float = 0.1  # Jensen-Shannon distance, base 2, in [0, 1]
+    # Wasserstein-1 distance in training standard deviations: a mean shift of 0.2 sd scores 0.2.
+    wasserstein: float = 0.1
     prediction_psi: float = 0.2  # shift of the predicted-class distribution
     min_rows: int = 30  # fewer batch rows than this: scores are computed but never alert (too noisy)
     # Small batches score high by chance alone (PSI > 0.2 on most 30-row samples of the training
@@ -132,9 +145,16 @@ def _compare_numeric(values: pd.Series, profile: dict, thresholds: DriftThreshol
     ks_limit = max(
         thresholds.ks, ks_noise(len(present), min(reference_rows, len(reference_sample)) or 1, thresholds.confidence)
     )
+    spread = profile["std"] or 0.0
+    wasserstein_limit = max(
+        thresholds.wasserstein, wasserstein_noise(len(present), reference_sample, spread, thresholds.confidence)
+    )
     drift = [
         score("psi", psi(batch, expected, bin_floors, rows), psi_limit, rows, thresholds.min_rows),
         score("ks", ks(present, reference_sample), ks_limit, rows, thresholds.min_rows),
+        score(
+            "wasserstein", wasserstein(present, reference_sample, spread), wasserstein_limit, rows, thresholds.min_rows
+        ),
     ]
     return [_nan_for_none(row) for row in stats], drift
 

@@ -327,4 +327,59 @@ def test_regression_predictions_drift_as_numbers():
     _, steady = compare(batch, schema, profile, DriftThresholds(), rng.normal(100, 5, 60).tolist(), reference)
     _, shifted = compare(batch, schema, profile, DriftThresholds(), rng.normal(1100, 5, 60).tolist(), reference)
     assert not steady[steady["feature"] == "(prediction)"]["alert"].any()
-    assert set(shifted[shifted["alert"]]["method"]) == {"psi", "ks"}
+    assert set(shifted[shifted["alert"]]["method"]) == {"psi", "ks", "wasserstein"}
+
+
+NUMERIC = Schema(label="y", task="regression", kinds={"x": "numeric", "z": "numeric"})
+
+
+@pytest.fixture(scope="module")
+def numeric_reference():
+    rng = np.random.default_rng(21)
+    training = pd.DataFrame({"x": rng.normal(10, 2, 50_000), "z": rng.exponential(3, 50_000), "y": 0.0})
+    return reference_profile(training, NUMERIC)
+
+
+@pytest.mark.parametrize("rows", [30, 200, 20_000, 1_000_000])
+def test_two_samples_of_one_distribution_stay_quiet_at_every_size(numeric_reference, rows):
+    rng = np.random.default_rng(rows)
+    night = pd.DataFrame({"x": rng.normal(10, 2, rows), "z": rng.exponential(3, rows)})
+    _, drift = compare(night, NUMERIC, numeric_reference, THRESHOLDS)
+    assert not drift["alert"].any(), drift[drift["alert"]]
+    assert set(drift["method"]) == {"psi", "ks", "wasserstein"}
+
+
+def test_a_small_certain_mean_shift_on_a_large_night_alerts_by_effect_size_only(numeric_reference):
+    rng = np.random.default_rng(22)
+    night = pd.DataFrame({"x": rng.normal(10 + 0.2 * 2, 2, 20_000), "z": rng.exponential(3, 20_000)})
+    _, drift = compare(night, NUMERIC, numeric_reference, THRESHOLDS)
+    shifted = _score(drift, "x", "wasserstein")
+    assert shifted["alert"] and shifted["score"] == pytest.approx(0.2, abs=0.03)
+    assert not _score(drift, "x", "psi")["alert"] and not _score(drift, "x", "ks")["alert"]  # why it is needed
+    assert not drift[drift["feature"] == "z"]["alert"].any()
+    # The same shift on a 30-row night is within what chance gives that many rows: quiet.
+    _, small = compare(night.head(30), NUMERIC, numeric_reference, THRESHOLDS)
+    assert not small["alert"].any()
+
+
+def test_wasserstein_noise_falls_with_the_night_and_reads_the_reference_spread():
+    from pipeline.stages.drift_statistics import wasserstein, wasserstein_noise
+
+    sample = np.sort(np.random.default_rng(23).normal(0, 1, 2000))
+    floors = [wasserstein_noise(rows, sample, 1.0, 0.999) for rows in (30, 1000, 1_000_000)]
+    assert floors[0] > 0.25 > floors[1] > floors[2] > 0.03
+    assert wasserstein(sample + 0.5, sample, 1.0) == pytest.approx(0.5)
+    assert wasserstein(sample * 1000 + 5, sample * 1000, 1000.0) == pytest.approx(0.005)
+    assert np.isnan(wasserstein(np.array([]), sample, 1.0))
+
+
+def test_a_two_valued_column_of_real_data_split_at_random_stays_quiet():
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame  # `sex` takes two values
+    schema = Schema(label="target", task="regression", kinds={c: "numeric" for c in frame.columns if c != "target"})
+    order = np.random.default_rng(8).permutation(len(frame))  # the halves that alerted on `sex` at a factor of 3
+    reference = reference_profile(frame.iloc[order[:221]], schema)
+    _, drift = compare(frame.iloc[order[221:]], schema, reference, THRESHOLDS)
+    sex = _score(drift, "sex", "wasserstein")
+    assert not drift["alert"].any() and 0.25 < sex["score"] < sex["threshold"]
