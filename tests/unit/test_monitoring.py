@@ -383,3 +383,42 @@ def test_a_two_valued_column_of_real_data_split_at_random_stays_quiet():
     _, drift = compare(frame.iloc[order[221:]], schema, reference, THRESHOLDS)
     sex = _score(drift, "sex", "wasserstein")
     assert not drift["alert"].any() and 0.25 < sex["score"] < sex["threshold"]
+
+
+MIXED = Schema(label="y", task="regression", kinds={"a": "numeric", "b": "numeric", "colour": "categorical"})
+COLOURS, MIX = ["red", "green", "blue"], [0.5, 0.3, 0.2]
+
+
+def _mixed(rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"a": rng.normal(10, 2, rows), "b": rng.exponential(3, rows), "colour": rng.choice(COLOURS, rows, p=MIX)}
+    )
+
+
+SHIFTS = {  # name -> (column, change, the columns that must alert)
+    "no shift": ("a", lambda s, r: s, set()),
+    "mean + 0.2 sd": ("a", lambda s, r: s + 0.4, {"a"}),
+    "mean + 0.5 sd": ("a", lambda s, r: s + 1.0, {"a"}),
+    "variance x 1.5": ("a", lambda s, r: 10 + (s - 10) * np.sqrt(1.5), {"a"}),
+    "unit change x 1000": ("b", lambda s, r: s * 1000, {"b"}),
+    "stuck value": ("a", lambda s, r: s * 0 + 10.0, {"a"}),
+    "new category at 30%": ("colour", lambda s, r: s.where(r.random(len(s)) > 0.3, "purple"), {"colour"}),
+    "changed category mix": ("colour", lambda s, r: pd.Series(r.choice(COLOURS, len(s), p=MIX[::-1])), {"colour"}),
+    "30% missing": ("b", lambda s, r: s.where(r.random(len(s)) > 0.3), {"b"}),
+    "5% beyond the training range": ("b", lambda s, r: s.where(r.random(len(s)) > 0.05, s.max() * 3 + 100), {"b"}),
+}
+
+
+@pytest.fixture(scope="module")
+def mixed_reference():
+    return reference_profile(_mixed(50_000, np.random.default_rng(30)).assign(y=0.0), MIXED)
+
+
+@pytest.mark.parametrize("shift", list(SHIFTS))
+def test_each_generated_shift_of_a_20000_row_night_alerts_exactly_on_its_column(mixed_reference, shift):
+    column, change, truth = SHIFTS[shift]
+    rng = np.random.default_rng(31)
+    night = _mixed(20_000, rng)
+    night[column] = change(night[column], rng)
+    _, drift = compare(night, MIXED, mixed_reference, THRESHOLDS)
+    assert set(drift[drift["alert"]]["feature"]) == truth, drift[drift["alert"]]
