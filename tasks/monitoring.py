@@ -34,6 +34,11 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     psi_threshold = luigi.FloatParameter(default=0.2)
     ks_threshold = luigi.FloatParameter(default=0.2)
     js_threshold = luigi.FloatParameter(default=0.1)
+    missing_threshold = luigi.FloatParameter(default=0.1, description="a missing share this much above training's")
+    out_of_range_threshold = luigi.FloatParameter(
+        default=0.01, description="a share of values outside training's range"
+    )
+    unseen_threshold = luigi.FloatParameter(default=0.05, description="a share of categories training never had")
     wasserstein_threshold = luigi.FloatParameter(
         default=0.1, description="Wasserstein distance in training standard deviations (a 0.2 sd mean shift is 0.2)"
     )
@@ -62,6 +67,9 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             ks=self.ks_threshold,
             js=self.js_threshold,
             wasserstein=self.wasserstein_threshold,
+            missing=self.missing_threshold,
+            out_of_range=self.out_of_range_threshold,
+            unseen=self.unseen_threshold,
             prediction_psi=self.prediction_psi_threshold,
             min_rows=self.min_rows,
         )

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from pipeline.common.columns import DRIFT_COLUMNS, PREDICTION_FEATURE, STATS_COLUMNS
+from pipeline.stages.data_quality import categorical_checks, numeric_checks
 from pipeline.stages.drift_statistics import (
     EPSILON,
     floors,
@@ -53,6 +54,10 @@ class DriftThresholds:
     js: float = 0.1  # Jensen-Shannon distance, base 2, in [0, 1]
     # Wasserstein-1 distance in training standard deviations: a mean shift of 0.2 sd scores 0.2.
     wasserstein: float = 0.1
+    # Data quality (pipeline/stages/data_quality.py): shares of the night's values.
+    missing: float = 0.1  # more missing than in training, by this share
+    out_of_range: float = 0.01  # outside the training minimum and maximum
+    unseen: float = 0.05  # categories training never had
     prediction_psi: float = 0.2  # shift of the predicted-class distribution
     min_rows: int = 30  # fewer batch rows than this: scores are computed but never alert (too noisy)
     # Small batches score high by chance alone (PSI > 0.2 on most 30-row samples of the training
@@ -96,6 +101,7 @@ def compare(
             raise ValueError(f"monitoring: the reference has no profile of {feature!r}; rebuild it for this schema")
         if kind == "categorical":
             feature_stats, feature_drift = _compare_categorical(derived[feature], profiles[feature], thresholds)
+            quality = categorical_checks(derived[feature], profiles[feature], thresholds)
         else:
             values = derived[feature]
             extra = {}
@@ -103,6 +109,9 @@ def compare(
                 unreadable = unreadable_images(batch[column], derived, column)
                 values, extra = values[~unreadable], {"unreadable": float(unreadable.sum())}
             feature_stats, feature_drift = _compare_numeric(values, profiles[feature], thresholds, extra)
+            # A derived feature (image brightness, text length) has no range to keep: no out_of_range.
+            quality = numeric_checks(values, profiles[feature], thresholds, ranged=kind == "numeric")
+        feature_stats, feature_drift = feature_stats + quality[0], feature_drift + quality[1]
         stats += [(feature, *row) for row in feature_stats]
         drift += [(feature, *row) for row in feature_drift]
     reference_predictions = reference_predictions or reference.get("predictions")

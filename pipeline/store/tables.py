@@ -133,7 +133,7 @@ MODEL_STAGES = ("candidate", "production", "archived")
 MODEL_EVENTS = ("register", "promote", "rollback", "archive")
 MODEL_TASKS = ("classification", "regression")
 BATCH_STATUSES = ("empty", "loaded", "partial", "missing")
-DRIFT_METHODS = ("psi", "ks", "js", "wasserstein")
+DRIFT_METHODS = ("psi", "ks", "js", "wasserstein", "missing", "out_of_range", "unseen", "constant")
 
 model_versions = sa.Table(
     "model_versions",

@@ -346,7 +346,7 @@ def test_two_samples_of_one_distribution_stay_quiet_at_every_size(numeric_refere
     night = pd.DataFrame({"x": rng.normal(10, 2, rows), "z": rng.exponential(3, rows)})
     _, drift = compare(night, NUMERIC, numeric_reference, THRESHOLDS)
     assert not drift["alert"].any(), drift[drift["alert"]]
-    assert set(drift["method"]) == {"psi", "ks", "wasserstein"}
+    assert set(drift["method"]) == {"psi", "ks", "wasserstein", "missing", "out_of_range", "constant"}
 
 
 def test_a_small_certain_mean_shift_on_a_large_night_alerts_by_effect_size_only(numeric_reference):
@@ -422,3 +422,27 @@ def test_each_generated_shift_of_a_20000_row_night_alerts_exactly_on_its_column(
     night[column] = change(night[column], rng)
     _, drift = compare(night, MIXED, mixed_reference, THRESHOLDS)
     assert set(drift[drift["alert"]]["feature"]) == truth, drift[drift["alert"]]
+
+
+@pytest.mark.parametrize(
+    ("shift", "method"),
+    [
+        ("30% missing", "missing"),
+        ("5% beyond the training range", "out_of_range"),
+        ("stuck value", "constant"),
+        ("new category at 30%", "unseen"),
+    ],
+)
+def test_each_data_quality_check_alerts_on_its_own_fault(mixed_reference, shift, method):
+    column, change, _ = SHIFTS[shift]
+    rng = np.random.default_rng(32)
+    night = _mixed(2_000, rng)
+    night[column] = change(night[column], rng)
+    stats, drift = compare(night, MIXED, mixed_reference, THRESHOLDS)
+    assert _score(drift, column, method)["alert"]
+    quiet = drift[(drift["method"] == method) & (drift["feature"] != column)]
+    assert not quiet["alert"].any(), quiet
+    if method == "out_of_range":
+        assert _stat(stats, column, "out_of_range_share")["batch_value"] == pytest.approx(0.05, abs=0.015)
+    if method == "unseen":
+        assert _stat(stats, column, "unseen_share")["batch_value"] == pytest.approx(0.3, abs=0.03)

@@ -1,0 +1,91 @@
+"""Data quality each night, beside drift: what a column's values say before any distance does.
+
+Each check is a `drift` row (method, score, threshold, alert; listed in `drift_alerts`) and its
+figure a `feature_stats` row, so SQL sees both:
+
+- `missing`: the night's missing share minus training's; alerts past `[MonitorDrift]
+  missing_threshold` (0.1) or what chance gives the night's rows, whichever is larger;
+- `out_of_range`: the share of a number's values outside the training minimum and maximum;
+  alerts past `out_of_range_threshold` (0.01) or its noise (a fresh value falls outside n
+  training values with probability 2 / (n + 1));
+- `unseen`: the share of a category's values training never had (checked where training's
+  categories were all kept in the reference); alerts past `unseen_threshold` (0.05) or its noise;
+- `constant`: 1 when a column that varied in training has one value all night (a stuck sensor,
+  an export that fills a default), else 0; alerts at 1.
+
+Numeric and categorical columns get every check; the figures derived from images and texts
+(brightness, length) only `missing`: they have no range to keep, and one brightness all night
+is no stuck sensor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from pipeline.stages.drift_statistics import score
+from pipeline.stages.profiles import OTHER
+
+
+def numeric_checks(values: pd.Series, profile: dict, thresholds, *, ranged: bool = True) -> tuple[list, list]:
+    """(feature_stats rows, drift rows) of one numeric column's night against its profile.
+
+    Args:
+        ranged: a numeric column: check its training range and whether it is stuck too (not for an
+            image's brightness or a text's length, figures derived from the values).
+    """
+    rows, present = len(values), values.dropna().to_numpy(dtype="float64")
+    low, high = profile.get("min"), profile.get("max")
+    outside = float(np.mean((present < low) | (present > high))) if len(present) and low is not None else np.nan
+    reference_present = max(1, round(profile["rows"] * (1 - profile["missing_share"])))
+    expected = 2 / (reference_present + 1)
+    limit = max(thresholds.out_of_range, expected + _share_noise(expected, len(present), thresholds.confidence))
+    missing = _missing(rows, len(present), profile, thresholds)
+    constant = _constant(pd.Series(present).nunique(), profile.get("std") or 0.0, len(present), rows, thresholds)
+    if not ranged:  # a derived figure: the same brightness all night is no stuck sensor
+        return [], [missing]
+    return [("out_of_range_share", outside, expected)], [
+        missing,
+        score("out_of_range", outside, limit, rows, thresholds.min_rows),
+        constant,
+    ]
+
+
+def categorical_checks(values: pd.Series, profile: dict, thresholds) -> tuple[list, list]:
+    """(feature_stats rows, drift rows) of one categorical column's night against its profile."""
+    rows, present = len(values), values.dropna().astype(str)
+    # The reference keeps the top categories; with some folded into "(other)" an unseen one
+    # cannot be told from a rare known one, so the check is left out (NaN never alerts).
+    complete = profile["proportions"].get(OTHER, 0.0) == 0.0
+    known = set(profile["proportions"]) - {OTHER}
+    unseen = float((~present.isin(known)).mean()) if complete and len(present) else np.nan
+    expected = 1 / (profile["rows"] + 1)  # a fresh value is one training never had, by chance
+    limit = max(thresholds.unseen, expected + _share_noise(expected, len(present), thresholds.confidence))
+    stats = [("unseen_share", unseen, 0.0)]
+    drift = [
+        _missing(rows, len(present), profile, thresholds),
+        score("unseen", unseen, limit, rows, thresholds.min_rows),
+        _constant(present.nunique(), float(profile.get("distinct", 0) > 1), len(present), rows, thresholds),
+    ]
+    return stats, drift
+
+
+def _missing(rows: int, present: int, profile: dict, thresholds) -> tuple:
+    share = profile["missing_share"]
+    increase = (rows - present) / rows - share if rows else np.nan
+    limit = max(thresholds.missing, _share_noise(share, rows, thresholds.confidence))
+    return score("missing", increase, limit, rows, thresholds.min_rows)
+
+
+def _constant(distinct: int, training_spread: float, present: int, rows: int, thresholds) -> tuple:
+    stuck = float(distinct == 1 and training_spread > 0) if present >= 2 else np.nan
+    return score("constant", stuck, 0.5, rows, thresholds.min_rows)
+
+
+def _share_noise(expected: float, rows: int, confidence: float) -> float:
+    """How far above `expected` a share of `rows` draws gets by chance, with probability 1 - confidence."""
+    if rows <= 0:
+        return 0.0
+    floor = max(expected, 0.5 / rows)  # a share of zero in training still gives half a row of room
+    return float(norm.ppf(confidence) * np.sqrt(floor * (1 - min(floor, 0.5)) / rows))
