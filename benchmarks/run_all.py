@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import (
     bench_decoding,
+    bench_drift,
     bench_fingerprint,
     bench_gpu,
     bench_noop,
@@ -36,6 +37,7 @@ SIZES = {
         "gpu_images": 20_000,
         "decode_images": 5_000,
         "quality_sets": bench_quality.DATA_SETS,
+        "drift_rows": (100_000, 1_000_000),
     },
     "tiny": {
         "log_rows": 20_000,
@@ -46,6 +48,7 @@ SIZES = {
         "gpu_images": 1_000,
         "decode_images": 200,
         "quality_sets": ("wine",),
+        "drift_rows": (10_000,),
     },
 }
 BENCHMARKS = {  # in the order of the table
@@ -57,6 +60,7 @@ BENCHMARKS = {  # in the order of the table
     "training": lambda size: bench_training.results(size["train_rows"]),
     "decoding": lambda size: bench_decoding.results(size["decode_images"]),
     "quality": lambda size: bench_quality.results(size["quality_sets"]),
+    "drift": lambda size: bench_drift.results(size["drift_rows"]),
     "gpu": lambda size: bench_gpu.results(size["gpu_images"]),  # no rows without a GPU
 }
 

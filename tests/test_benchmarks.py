@@ -31,6 +31,7 @@ FIGURES = (
     "training steps/s",
     "TrainModel wall time",
     "quality wine: auto - best baseline",
+    "drift and quality checks, 10,000 rows",
 )
 
 
