@@ -92,6 +92,22 @@ def parse_dates(values: pd.Series, rule: str = "", *, decide: bool = True) -> Pa
     return ParsedDates(times, rule)
 
 
+def parse_times(values: pd.Series, rule: str = "", *, decide: bool = True) -> ParsedDates:
+    """A time column as numbers (a year, an epoch) or as dates read by one rule (see the module docstring),
+    whichever reading parses more values; NaN/NaT where it does not.
+
+    Raises:
+        AmbiguousDates: the dates read two ways and no rule says which.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return parse_dates(values, rule)
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().sum() == values.notna().sum():
+        return ParsedDates(numbers.astype("float64"), rule)
+    dates = parse_dates(values, rule, decide=decide)
+    return ParsedDates(numbers.astype("float64"), rule) if numbers.notna().sum() >= dates.times.notna().sum() else dates
+
+
 def looks_like_dates(values: pd.Series) -> bool:
     """Most values of a text column are written as dates: a cheap look at a sample first."""
     present = values.dropna().astype(str).str.strip()

@@ -23,6 +23,8 @@ ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 WIDE_GRAYSCALE = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more than 8 bits a pixel
 ORIENTATION = 0x0112  # the EXIF tag: 1 is upright
+# Formats every stage decodes; Pillow opens more (TIFF), left out on purpose.
+DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 # A decoded image whose pixels all lie within this many levels (of 255) of one another is blank.
 BLANK_SPREAD = 2
 
@@ -123,3 +125,17 @@ def _eight_bit(image: Image.Image) -> Image.Image:
         scale = 1.0  # already within 8 bits
     # A 16-bit image's one transparent colour (tRNS) is dropped with its 16 bits: it is rare.
     return Image.fromarray(np.clip(np.rint(pixels * scale), 0, 255).astype(np.uint8))
+
+
+def check_decodable(path) -> None:
+    """Raises when the file is no image every stage decodes; cheap for everything but JPEG (validation)."""
+    with Image.open(path) as image:
+        if image.format not in DECODABLE_IMAGES:
+            raise ValueError(f"{image.format} is not decoded by TensorFlow")
+        if image.format == "JPEG":
+            # verify() passes a truncated JPEG that TensorFlow then fails on: decode it, at 1/8
+            # scale (draft), which still reads every byte of the compressed data.
+            image.draft(image.mode, (1, 1))
+            image.load()
+        else:
+            image.verify()  # checks the file's structure (PNG: every chunk's CRC) without decoding

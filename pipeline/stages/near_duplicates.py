@@ -25,6 +25,7 @@ import pandas as pd
 from PIL import Image
 
 from pipeline.common.columns import EXAMPLE_ID, IMAGE_HASH_PREFIX, NEAR_KEY
+from pipeline.common.hashing import row_hashes
 from pipeline.stages.images import Background, is_blank, read_image
 from pipeline.stages.schema import Schema
 
@@ -69,8 +70,6 @@ def survey(valid: pd.DataFrame, schema: Schema, *, background: Background | None
     Args:
         source: the data set, for the warning's first word.
     """
-    from pipeline.stages.validation import row_hashes  # validation imports this module's neighbours
-
     features = valid[[column for column in schema.features if schema.kinds[column] != "image"]].copy()
     for column in schema.columns_of("text"):
         features[column] = features[column].map(normalise_text)

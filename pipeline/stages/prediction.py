@@ -20,8 +20,9 @@ from pipeline.common.columns import EXAMPLE_ID, REASON, SOURCE_FILE, SOURCE_ROW
 from pipeline.errors import DataError
 from pipeline.stages.features import transform
 from pipeline.stages.preprocessor import Preprocessor
+from pipeline.stages.problems import Problem
 from pipeline.stages.raw import BatchSource, count_rows
-from pipeline.stages.validation import Problem, require_columns, unseen_values, validate
+from pipeline.stages.validation import require_columns, unseen_values, validate
 
 REPEATED_ID = "a unique id (seen in an earlier chunk)"
 

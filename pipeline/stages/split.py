@@ -17,9 +17,9 @@ import pandas as pd
 
 from pipeline.common.columns import DUPLICATE_KEY, EXAMPLE_ID, SOURCE_FILE, SOURCE_ROW, SPLIT, SPLITS
 from pipeline.errors import DataError
+from pipeline.stages.dates import parse_times
 from pipeline.stages.near_duplicates import DEFAULT_THRESHOLD, HASH_BITS, NearGroups
 from pipeline.stages.split_warnings import split_warnings
-from pipeline.stages.validation import parse_times
 
 
 @dataclass(frozen=True)

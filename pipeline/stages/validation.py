@@ -25,51 +25,20 @@ from pipeline.common.columns import (
     SOURCE_ROW,
 )
 from pipeline.common.files import file_sha256
+from pipeline.common.hashing import row_hashes
 from pipeline.errors import DataError
-from pipeline.stages.dates import AmbiguousDates, ParsedDates, parse_dates
+from pipeline.stages.dates import AmbiguousDates, parse_dates, parse_times
+from pipeline.stages.images import check_decodable
 from pipeline.stages.preprocessor import Preprocessor
+from pipeline.stages.problems import Problem, collect_problems, rows_text
 from pipeline.stages.schema import Schema, parse_numbers, repeated_headers
 
-SHOWN_ROWS = 10  # rows named in a one-line problem; the report keeps more
 # The model computes in float32: a larger magnitude would be infinite there, and its standardised
 # value with it. Larger than float64 (1e400) parses as infinite and is rejected as such.
 MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 # Ids end up in predictions.example_id; a longer one would fail the night's database load.
 MAX_ID_CHARACTERS = EXAMPLE_ID_LENGTH
-# Formats every stage decodes (pipeline/stages/images.py); Pillow opens more (TIFF), left out on purpose.
-DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 REPEATED_HEADER = "repeated header"  # the reason of a row that repeats the header line
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One kind of problem in one column of one file, with every row it hit."""
-
-    file: str
-    column: str
-    expected: str
-    example: str
-    rows: tuple[int, ...]
-    rejects_rows: bool = True
-
-    def line(self) -> str:
-        shown = ", ".join(map(str, self.rows[:SHOWN_ROWS]))
-        more = f" (+{len(self.rows) - SHOWN_ROWS} more)" if len(self.rows) > SHOWN_ROWS else ""
-        where = f"rows {shown}{more}" if self.rows else "all rows"
-        found = f", found {self.example}" if self.example else ""
-        column = f"column {self.column!r}, " if self.column else ""
-        return f"{self.file}: {column}{where}: expected {self.expected}{found}"
-
-    def as_dict(self) -> dict:
-        return {
-            "file": self.file,
-            "column": self.column,
-            "expected": self.expected,
-            "example": self.example,
-            "count": len(self.rows),
-            "rows": list(self.rows[:1000]),
-            "rejects_rows": self.rejects_rows,
-        }
 
 
 @dataclass
@@ -86,7 +55,7 @@ class ValidationResult:
         bad = bad.reindex(self.valid.index, fill_value=False).astype(bool)
         if not bad.any():
             return
-        problems, reasons = _collect(self.valid, [(bad, column, expected, self.valid[column])])
+        problems, reasons = collect_problems(self.valid, [(bad, column, expected, self.valid[column])])
         rows = self.valid[bad].assign(**{REASON: reasons[bad]})
         self.rejects = pd.concat([self.rejects, rows.reindex(columns=self.rejects.columns)], ignore_index=True)
         self.valid = self.valid[~bad].reset_index(drop=True)
@@ -157,8 +126,8 @@ def validate(
     checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
     typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
     typed[SOURCE_FILE], typed[SOURCE_ROW] = table[SOURCE_FILE], table[SOURCE_ROW]
-    problems, reasons = _collect(table, checks)
-    problems += _collect(table, notes, rejects_rows=False)[0]
+    problems, reasons = collect_problems(table, checks)
+    problems += collect_problems(table, notes, rejects_rows=False)[0]
     problems += _unread_row_problems(table, reasons)
     problems += _unknown_column_problems(table, schema, labeled, source)
     problems += _header_problems(header_rows)
@@ -198,22 +167,6 @@ def unseen_values(valid: pd.DataFrame, preprocessor: Preprocessor) -> list[Probl
     return problems
 
 
-def parse_times(values: pd.Series, rule: str = "", *, decide: bool = True) -> ParsedDates:
-    """A time column as numbers (a year, an epoch) or as dates read by one rule (pipeline/stages/dates.py),
-    whichever reading parses more values; NaN/NaT where it does not.
-
-    Raises:
-        AmbiguousDates: the dates read two ways and no rule says which.
-    """
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return parse_dates(values, rule)
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().sum() == values.notna().sum():
-        return ParsedDates(numbers.astype("float64"), rule)
-    dates = parse_dates(values, rule, decide=decide)
-    return ParsedDates(numbers.astype("float64"), rule) if numbers.notna().sum() >= dates.times.notna().sum() else dates
-
-
 def _header_problems(rows: pd.DataFrame) -> list[Problem]:
     return [
         Problem(str(file), "", "a data row", REPEATED_HEADER, tuple(int(r) for r in part[SOURCE_ROW]))
@@ -248,10 +201,9 @@ def _dates(table: pd.DataFrame, column: str, rule: str, labeled: bool, *, number
 
 def _ambiguous(table: pd.DataFrame, column: str, error: AmbiguousDates) -> DataError:
     rows = table.loc[error.labels]
-    shown = ", ".join(str(int(row)) for row in rows[SOURCE_ROW][:SHOWN_ROWS])
-    more = f" (+{len(rows) - SHOWN_ROWS} more)" if len(rows) > SHOWN_ROWS else ""
     return DataError(
-        f"{rows[SOURCE_FILE].iloc[0]}: column {column!r}: rows {shown}{more} read two ways: {error}; "
+        f"{rows[SOURCE_FILE].iloc[0]}: column {column!r}: rows {rows_text(rows[SOURCE_ROW].astype(int).tolist())} "
+        f"read two ways: {error}; "
         "declare [dataset] date_format = day-first, month-first or a format such as %%d/%%m/%%Y"
     )
 
@@ -347,27 +299,13 @@ def _image_checks(paths: pd.Series):
     unreadable = pd.Series(False, index=paths.index)
     for index, path in paths.dropna().items():
         try:
-            _check_image(path)
+            check_decodable(path)
         except FileNotFoundError:
             missing[index] = True
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
             unreadable[index] = True
-    # The reason stays short; docs/bad-input.md lists the formats (DECODABLE_IMAGES).
+    # The reason stays short; docs/bad-input.md lists the formats (images.DECODABLE_IMAGES).
     return [(missing, "an existing image file", paths), (unreadable, "a readable image", paths)]
-
-
-def _check_image(path) -> None:
-    """Raises when TensorFlow could not decode the file; cheap for everything but JPEG."""
-    with Image.open(path) as image:
-        if image.format not in DECODABLE_IMAGES:
-            raise ValueError(f"{image.format} is not decoded by TensorFlow")
-        if image.format == "JPEG":
-            # verify() passes a truncated JPEG that TensorFlow then fails on: decode it, at 1/8
-            # scale (draft), which still reads every byte of the compressed data.
-            image.draft(image.mode, (1, 1))
-            image.load()
-        else:
-            image.verify()  # checks the file's structure (PNG: every chunk's CRC) without decoding
 
 
 def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
@@ -404,12 +342,6 @@ def _content_hash(path) -> str | None:
         return None
 
 
-def row_hashes(frame: pd.DataFrame) -> pd.Series:
-    """16 hex digits per row from every value (missing ones included); stable across runs."""
-    hashes = pd.util.hash_pandas_object(frame, index=False) if len(frame.columns) else pd.Series(0, index=frame.index)
-    return hashes.map(lambda value: f"{value:016x}")
-
-
 def _unread_row_problems(table: pd.DataFrame, reasons: pd.Series) -> list[Problem]:
     """Rows the raw stage could not read whole (too many fields): rejected with its own words.
 
@@ -431,22 +363,3 @@ def _unread_row_problems(table: pd.DataFrame, reasons: pd.Series) -> list[Proble
         )
         for file, rows in table[unread].groupby(SOURCE_FILE, sort=False)
     ]
-
-
-def _collect(table: pd.DataFrame, checks, rejects_rows: bool = True) -> tuple[list[Problem], pd.Series]:
-    """Group bad rows by file, column and expectation; build each row's reason."""
-    reasons = pd.Series(None, index=table.index, dtype=object)
-    problems = []
-    for bad, column, expected, found in checks:
-        bad = bad.fillna(False).astype(bool)
-        if not bad.any():
-            continue
-        reason = f"{column}: expected {expected}"
-        reasons[bad] = reasons[bad].map(lambda old, r=reason: r if old is None or old != old else f"{old}; {r}")
-        for file, rows in table[bad].groupby(SOURCE_FILE, sort=False):
-            example = found[rows.index[0]]
-            shown = "missing" if example is None or example != example else repr(str(example)[:60])
-            problems.append(
-                Problem(str(file), column, expected, shown, tuple(int(r) for r in rows[SOURCE_ROW]), rejects_rows)
-            )
-    return problems, reasons

@@ -165,10 +165,11 @@ def _damaged_png(path) -> None:
 
 def test_an_image_that_passes_the_checks_but_does_not_decode_is_rejected_with_its_reason(tmp_path):
     from pipeline.common.columns import REASON, SOURCE_FILE, SOURCE_ROW
-    from pipeline.stages.validation import ValidationResult, _check_image
+    from pipeline.stages.images import check_decodable
+    from pipeline.stages.validation import ValidationResult
 
     _damaged_png(tmp_path / "bad.png")
-    _check_image(tmp_path / "bad.png")  # the structure checks pass it
+    check_decodable(tmp_path / "bad.png")  # the structure checks pass it
     paths = _three_sizes(tmp_path, 1) + [tmp_path / "bad.png"]
     valid = _validated(paths, ["a"] * 4).assign(**{SOURCE_FILE: "labels.csv", SOURCE_ROW: [1, 2, 3, 4]})
     found = survey(valid, IMAGES, background=WHITE, source="pictures")
