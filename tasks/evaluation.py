@@ -46,8 +46,8 @@ class EvaluateModel(StageTask):
         preprocessor = features.preprocessor()
         schema = preprocessor.schema
         # One read of the validated rows: the worst examples' features and the slice column.
-        slice_columns = [schema.slice_column] if schema.slice_column and schema.slice_column not in schema.kinds else []
-        examples = self.inputs()["validated"].table(columns=[EXAMPLE_ID, *schema.kinds, *slice_columns])
+        extra = [c for c in (schema.slice_column, schema.time_column) if c and c not in schema.kinds]
+        examples = self.inputs()["validated"].table(columns=[EXAMPLE_ID, *schema.kinds, *dict.fromkeys(extra)])
         evaluation = evaluate(
             model.load_model(),
             preprocessor,
@@ -64,6 +64,7 @@ class EvaluateModel(StageTask):
             baseline_rows=self.baseline_rows,
         )
         out.write(evaluation)
+        out.write_prediction_calendar(_prediction_calendar(evaluation.test_predictions, examples, schema.time_column))
         document = evaluation.document
         test = ", ".join(f"{k} {v:.4f}" for k, v in document["splits"]["test"].items() if k != "rows")
         logger.info(
@@ -85,6 +86,23 @@ class EvaluateModel(StageTask):
 
 def _slices(examples: pd.DataFrame, column: str) -> dict | None:
     return dict(zip(examples[EXAMPLE_ID], examples[column])) if column else None
+
+
+def _prediction_calendar(test_predictions: pd.DataFrame, examples: pd.DataFrame, time_column: str) -> dict | None:
+    """Each test prediction with its row's day of the year: `[MonitorDrift] reference = calendar`."""
+    from pipeline.stages.references import days_of_year
+
+    if not time_column:
+        return None
+    times = test_predictions[["example_id"]].assign(
+        **{time_column: test_predictions["example_id"].map(examples.set_index(EXAMPLE_ID)[time_column])}
+    )
+    days = days_of_year(times, time_column)
+    if days is None:
+        return None
+    known = days.notna().to_numpy()
+    predicted = test_predictions["prediction"][known]
+    return {"day_of_year": days[known].astype(int).tolist(), "prediction": predicted.tolist()}
 
 
 def document_metrics(document: dict) -> list[Metric]:

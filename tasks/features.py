@@ -31,6 +31,7 @@ class FitPreprocessor(StageTask):
     def build(self, out: FeatureArrays) -> Outcome:
         # scipy loads here, when the stage runs: checking that it is complete stays fast.
         from pipeline.stages.profiles import reference_profile
+        from pipeline.stages.references import CALENDAR, calendar_sample
 
         validated: ValidatedData = self.inputs()["validated"]
         manifest: SplitManifest = self.inputs()["split"]
@@ -45,6 +46,10 @@ class FitPreprocessor(StageTask):
             image_background=background,
         )
         reference = reference_profile(parts["train"], preprocessor.schema, background=background)
+        # The training rows by day of the year, for `[MonitorDrift] reference = calendar`.
+        sample = calendar_sample(parts["train"], preprocessor.schema, background=background)
+        if sample:
+            reference[CALENDAR] = sample
         out.write_fitted(preprocessor, reference)
         for done, (name, part) in enumerate(parts.items(), start=1):
             out.write_arrays(name, features.split_arrays(part, preprocessor))

@@ -8,7 +8,9 @@ from pathlib import Path
 import luigi
 
 from pipeline.artifacts.evaluation import EvaluationFolder
-from pipeline.artifacts.monitoring import DriftFolder, FeedbackFolder
+from pipeline.artifacts.model import ModelFolder
+from pipeline.artifacts.monitoring import DriftFolder, FeedbackFolder, quiet_nights
+from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import REASON
 from pipeline.common.metrics import Metric
 from pipeline.stages import raw
@@ -22,8 +24,12 @@ from tasks.prediction import BatchPredict, ModelVersionMixin, folder_fingerprint
 logger = logging.getLogger(__name__)
 
 
+REFERENCES = ("training", "rolling", "calendar")  # pipeline/stages/references.py says what each is for
+
+
 class MonitorDrift(ModelVersionMixin, StageTask):
-    """Feature statistics and drift scores of a night's valid rows against the training split."""
+    """Feature statistics and drift scores of a night's valid rows against its reference
+    (`reference`: the training split, recent quiet nights, or the same months of training)."""
 
     stage = "monitoring"
     artifact = DriftFolder
@@ -44,6 +50,14 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     )
     prediction_psi_threshold = luigi.FloatParameter(default=0.2)
     min_rows = luigi.IntParameter(default=30, description="smaller batches are scored but never alert")
+    reference = luigi.ChoiceParameter(
+        choices=REFERENCES,
+        default="training",
+        description="training: the training split; rolling: the last rolling_nights quiet nights; "
+        "calendar: the training rows of the night's time of year",
+    )
+    rolling_nights = luigi.IntParameter(default=7, description="rolling: how many earlier quiet nights")
+    calendar_days = luigi.IntParameter(default=15, description="calendar: training days this near the night's date")
 
     def requires(self):
         return {"scores": BatchPredict(date=self.date, model_version=self.model)}
@@ -59,9 +73,12 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         row = recording.model_row(self.model)
         model, scores = self.model_folder(), self.inputs()["scores"]
         regression = row["task"] == "regression"
-        reference = EvaluationFolder(Path(row["evaluation_path"])).test_predictions(["prediction"])["prediction"]
-        predicted = scores.predictions(["prediction", "score"])
-        predicted = predicted["score"] if regression else predicted["prediction"].astype(str)
+        evaluation = EvaluationFolder(Path(row["evaluation_path"]))
+        reference = self._reference(model, evaluation, regression)
+        (logger.warning if reference.fallback else logger.info)(
+            "%s: drift against %s", self.date, reference.description
+        )
+        predicted = _predicted(scores, regression)
         thresholds = DriftThresholds(
             psi=self.psi_threshold,
             ks=self.ks_threshold,
@@ -73,32 +90,70 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             prediction_psi=self.prediction_psi_threshold,
             min_rows=self.min_rows,
         )
+        test = evaluation.test_predictions(["prediction"])["prediction"]
         stats, drift = compare(
             scores.valid_rows(),
             model.preprocessor().schema,
-            model.reference(),
+            reference.features,
             thresholds,
             predicted_classes=predicted.tolist(),
-            reference_predictions=prediction_profile(
-                (reference if regression else reference.astype(str)).tolist(), numeric=regression
-            ),
+            reference_predictions=reference.predictions
+            or prediction_profile((test if regression else test.astype(str)).tolist(), numeric=regression),
         )
         line = alert_line(drift)
         alerts = int(drift["alert"].sum()) if len(drift) else 0
-        out.write(
-            stats, drift, {"date": self.date.isoformat(), "model_version": self.model, "alert": line, "alerts": alerts}
-        )
+        summary = {"date": self.date.isoformat(), "model_version": self.model, "alert": line, "alerts": alerts}
+        # What was measured against what: the report shows the reference, a rolling one finds its nights.
+        out.write(stats, drift, {**summary, "reference": reference.description, "scores": str(scores.path)})
         if line:
             logger.warning("%s: %s", self.date, line)
         return Outcome(
             metrics=[Metric(f"drift_{r.method}:{r.feature}", r.score, split="batch") for r in drift.itertuples()]
         )
 
+    def _reference(self, model: ModelFolder, evaluation: EvaluationFolder, regression: bool):
+        from pipeline.stages import references
+
+        training = model.reference()
+        if self.reference == "calendar":
+            return references.calendar_reference(
+                training,
+                self.date,
+                schema=model.preprocessor().schema,
+                window_days=self.calendar_days,
+                min_rows=self.min_rows,
+                test_calendar=evaluation.prediction_calendar(),
+                numeric=regression,
+            )
+        if self.reference == "rolling":
+            nights = [
+                _quiet_night(date, NightScores(Path(folder.summary()["scores"])), regression)
+                for date, folder in quiet_nights(
+                    layout().stage("monitoring"), before=self.date, model_version=self.model, count=self.rolling_nights
+                )
+            ]
+            schema = model.preprocessor().schema
+            return references.rolling_reference(
+                training, nights, wanted=self.rolling_nights, schema=schema, numeric=regression, min_rows=self.min_rows
+            )
+        return references.training_reference(training)
+
     def load_rows(self, out: DriftFolder, engine, marker: Marker) -> Outcome:
         prediction_log.record_drift(
             engine, batch_date=self.date, model_version=self.model, stats=out.stats(), drift=out.drift(), marker=marker
         )
         return Outcome()
+
+
+def _predicted(scores: NightScores, regression: bool):
+    predicted = scores.predictions(["prediction", "score"])
+    return predicted["score"] if regression else predicted["prediction"].astype(str)
+
+
+def _quiet_night(date, scores: NightScores, regression: bool):
+    from pipeline.stages.references import QuietNight
+
+    return QuietNight(date, scores.valid_rows(), _predicted(scores, regression))
 
 
 class IngestFeedback(StageTask):

@@ -9,7 +9,7 @@ from pathlib import Path
 import luigi
 
 from pipeline.artifacts.evaluation import EvaluationFolder
-from pipeline.artifacts.monitoring import write_night_report
+from pipeline.artifacts.monitoring import DriftFolder, write_night_report
 from pipeline.artifacts.prediction import NightScores
 from pipeline.errors import DataError
 from pipeline.store import markers, prediction_log
@@ -152,9 +152,11 @@ class Nightly(ModelVersionMixin, RecordedTask):
             history = night_history(
                 recording.engine(), batch_date=self.date, model_version=self.model, nights=self.report_nights
             )
-            path = write_night_report(
-                self.report_path(), nightly_report(history, reference_predictions=_reference(history))
+            drift = DriftFolder(Path(MonitorDrift(date=self.date, model_version=self.model).output().path))
+            report = nightly_report(
+                history, reference_predictions=_reference(history), drift_reference=drift.summary().get("reference")
             )
+            path = write_night_report(self.report_path(), report)
         except Exception as error:  # reported below, raised unless a drift alert wins
             logger.exception("%s: the nightly report could not be written", self.date)
             return error

@@ -16,6 +16,9 @@ METRICS = "metrics.json"
 TEST_PREDICTIONS = "test_predictions.parquet"  # one row per test example, worst first
 REPORT = "report.html"  # all of it in one self-contained page
 LEARNING_CURVES = "learning_curves.png"  # the other plots depend on the task (Evaluation.plots)
+# Optional: each test prediction with its row's day of the year, where the data is dated (the
+# calendar drift reference compares a night's predictions with those of its season).
+PREDICTION_CALENDAR = "prediction_calendar.json"
 
 
 class EvaluationFolder(StageFolder):
@@ -26,6 +29,16 @@ class EvaluationFolder(StageFolder):
 
     def test_predictions(self, columns: list[str] | None = None) -> pd.DataFrame:
         return pd.read_parquet(self.file(TEST_PREDICTIONS), columns=columns)
+
+    def prediction_calendar(self) -> dict | None:
+        """{"day_of_year": [...], "prediction": [...]}; None when the data has no dates or the
+        folder predates the calendar reference."""
+        path = self.path / PREDICTION_CALENDAR
+        return read_json(path) if path.exists() else None
+
+    def write_prediction_calendar(self, document: dict | None) -> None:
+        if document:
+            (self.path / PREDICTION_CALENDAR).write_text(json.dumps(document), encoding="utf-8")
 
     @property
     def report_path(self):

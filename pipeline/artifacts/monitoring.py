@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from pathlib import Path
 
@@ -32,6 +33,40 @@ class DriftFolder(StageFolder):
         stats.to_csv(self.path / STATS, index=False)
         drift.to_csv(self.path / DRIFT, index=False)
         write_json(self.path / SUMMARY, summary)
+
+
+def quiet_nights(
+    monitoring: Path, *, before: datetime.date, model_version: str, count: int
+) -> list[tuple[datetime.date, DriftFolder]]:
+    """The last `count` nights before `before` whose drift by `model_version` raised no alert,
+    newest first, each with its newest such drift folder (`[MonitorDrift] reference = rolling`).
+
+    Only folders that say which scores they measured count (written since the rolling reference).
+    Folders are renamed into place whole, so every one found is finished.
+    """
+    nights = []
+    for date, night in sorted(_dated_folders(monitoring, before), reverse=True):
+        folders = sorted(night.glob("drift-*"), key=lambda path: path.stat().st_mtime, reverse=True)
+        for path in folders:
+            summary = read_json(path / SUMMARY) if (path / SUMMARY).is_file() else {}
+            if summary.get("model_version") == model_version and summary.get("alerts") == 0 and summary.get("scores"):
+                nights.append((date, DriftFolder(path)))
+                break
+        if len(nights) == count:
+            break
+    return nights
+
+
+def _dated_folders(monitoring: Path, before: datetime.date) -> list[tuple[datetime.date, Path]]:
+    found = []
+    for path in monitoring.iterdir() if monitoring.is_dir() else []:
+        try:
+            date = datetime.date.fromisoformat(path.name)
+        except ValueError:
+            continue  # a report, scratch
+        if date < before:
+            found.append((date, path))
+    return found
 
 
 class FeedbackFolder(StageFolder):

@@ -184,13 +184,13 @@ def reference_profile(
     features = {}
     for feature, column, kind in monitored(schema):
         if kind == "categorical":
-            features[feature] = _categorical_profile(derived["plain"][feature])
+            features[feature] = categorical_profile(derived["plain"][feature])
         elif kind == "numeric":
-            features[feature] = _numeric_profile(derived["plain"][feature], bins, sample, rng)
+            features[feature] = numeric_profile(derived["plain"][feature], bins, sample, rng)
         else:
             unreadable = unreadable_images(image_rows[column], derived["image"], column)
             values = derived["image"][feature][~unreadable]
-            features[feature] = {**_numeric_profile(values, bins, sample, rng), "unreadable": int(unreadable.sum())}
+            features[feature] = {**numeric_profile(values, bins, sample, rng), "unreadable": int(unreadable.sum())}
     return {
         "format": REFERENCE_FORMAT,
         "bins": bins,
@@ -213,7 +213,7 @@ def prediction_profile(
     a regression model (numeric=True) a numeric profile of the predicted values."""
     if numeric:
         values = pd.Series(list(predicted_classes), dtype="float64")
-        return _numeric_profile(values, bins, sample, np.random.default_rng(seed))
+        return numeric_profile(values, bins, sample, np.random.default_rng(seed))
     counts = class_counts(predicted_classes)
     total = sum(counts.values())
     return {"rows": total, "proportions": {name: count / total for name, count in counts.items()}}
@@ -225,7 +225,8 @@ def class_counts(predicted_classes: Sequence[str]) -> dict[str, int]:
     return {str(name): int(count) for name, count in names.value_counts(sort=False).sort_index().items()}
 
 
-def _numeric_profile(values: pd.Series, bins: int, sample: int, rng: np.random.Generator) -> dict:
+def numeric_profile(values: pd.Series, bins: int, sample: int, rng: np.random.Generator) -> dict:
+    """Quantile bins, moments and a sorted sample of one numeric (or derived) feature."""
     present = values.dropna().to_numpy(dtype="float64")
     cuts = _cut_points(present, bins)
     kept = rng.choice(present, size=sample, replace=False) if len(present) > sample else present
@@ -278,7 +279,8 @@ def value_moments(present: np.ndarray) -> dict:
     }
 
 
-def _categorical_profile(values: pd.Series) -> dict:
+def categorical_profile(values: pd.Series) -> dict:
+    """The top categories' proportions of one categorical feature, the rest as "(other)"."""
     present = values.dropna().astype(str)
     counts = present.value_counts()
     proportions = {str(name): float(count / len(present)) for name, count in counts.iloc[:TOP_CATEGORIES].items()}

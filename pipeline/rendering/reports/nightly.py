@@ -18,7 +18,9 @@ from pipeline.rendering.reports.markup import Html, as_count, as_float, drawn, e
 from pipeline.store.night_history import NightHistory
 
 
-def nightly_report(data: NightHistory, *, reference_predictions: pd.Series | None = None) -> str:
+def nightly_report(
+    data: NightHistory, *, reference_predictions: pd.Series | None = None, drift_reference: str | None = None
+) -> str:
     """A night's page: rows, drift, predicted classes and live quality over recent nights.
 
     Args:
@@ -27,10 +29,12 @@ def nightly_report(data: NightHistory, *, reference_predictions: pd.Series | Non
         reference_predictions: what the model predicted on its test split (its evaluation's
             test predictions), the reference of the predicted-class check; None shows the
             night alone.
+        drift_reference: what the night's drift was measured against (`[MonitorDrift] reference`),
+            in words; None when the drift folder does not say (drift from before 0.3).
     """
     reference = _reference_shares(reference_predictions, data.task)
     parts = [
-        _nightly_header(data),
+        _nightly_header(data, drift_reference),
         section("Rows per night", _rows_section(data)),
         section("Drift per feature", _drift_section(data)),
         section(
@@ -60,7 +64,7 @@ def _alerts_by_night(data: NightHistory) -> dict:
     return alerts
 
 
-def _nightly_header(data: NightHistory) -> Html:
+def _nightly_header(data: NightHistory, drift_reference: str | None) -> Html:
     tonight = [row for row in data.drift if row["batch_date"] == data.batch_date]
     alerts = [row for row in tonight if row["alert"]]
     batch = next(
@@ -92,6 +96,7 @@ def _nightly_header(data: NightHistory) -> Html:
         f"<h1>Nightly report {escape(data.batch_date.isoformat())}</h1>"
         f'<p class="subtitle">Model {escape(data.model_version)} ({escape(data.task)}); {escape(scored)}. '
         f"Charts show the last {len(data.dates)} night(s) with batches.</p>{banner}"
+        f'<p class="subtitle">Drift measured against {escape(drift_reference or "the training split")}.</p>'
     )
 
 
