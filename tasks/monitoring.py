@@ -45,6 +45,9 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         default=0.01, description="a share of values outside training's range"
     )
     unseen_threshold = luigi.FloatParameter(default=0.05, description="a share of categories training never had")
+    duplicate_id_threshold = luigi.FloatParameter(
+        default=0.01, description="a share of rows whose id an earlier row of the night had"
+    )
     wasserstein_threshold = luigi.FloatParameter(
         default=0.1, description="Wasserstein distance in training standard deviations (a 0.2 sd mean shift is 0.2)"
     )
@@ -87,6 +90,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             missing=self.missing_threshold,
             out_of_range=self.out_of_range_threshold,
             unseen=self.unseen_threshold,
+            duplicate_id=self.duplicate_id_threshold,
             prediction_psi=self.prediction_psi_threshold,
             min_rows=self.min_rows,
         )
@@ -99,6 +103,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             predicted_classes=predicted.tolist(),
             reference_predictions=reference.predictions
             or prediction_profile((test if regression else test.astype(str)).tolist(), numeric=regression),
+            duplicate_ids=_duplicate_ids(scores.summary()),
         )
         line = alert_line(drift)
         alerts = int(drift["alert"].sum()) if len(drift) else 0
@@ -148,6 +153,11 @@ class MonitorDrift(ModelVersionMixin, StageTask):
 def _predicted(scores: NightScores, regression: bool):
     predicted = scores.predictions(["prediction", "score"])
     return predicted["score"] if regression else predicted["prediction"].astype(str)
+
+
+def _duplicate_ids(batch: dict) -> tuple[int, int] | None:
+    """(rows rejected for a repeated id, rows read); None for scores from before the count."""
+    return (batch["rows_duplicate_id"], batch["rows_in"]) if "rows_duplicate_id" in batch else None
 
 
 def _quiet_night(date, scores: NightScores, regression: bool):

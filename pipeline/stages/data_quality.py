@@ -14,6 +14,9 @@ figure a `feature_stats` row, so SQL sees both:
   categories were all kept in the reference); alerts past `unseen_threshold` (0.05) or its noise;
 - `constant`: 1 when a column that varied in training has one value all night (a stuck sensor,
   an export that fills a default), else 0; alerts at 1.
+- `duplicate_id` (on the `[dataset] id_column`): the share of the night's rows rejected because
+  an earlier row had their id (validation keeps the first); alerts past `duplicate_id_threshold`
+  (0.01). Training ids are unique, so there is no noise to allow for.
 
 Numeric and categorical columns get every check; the figures derived from images and texts
 (brightness, length) only `missing`: they have no range to keep, and one brightness all night
@@ -73,6 +76,14 @@ def categorical_checks(values: pd.Series, profile: dict, thresholds) -> tuple[li
         _constant(present.nunique(), float(profile.get("distinct", 0) > 1), len(present), rows, thresholds),
     ]
     return stats, drift
+
+
+def duplicate_id_check(duplicates: int, rows: int, thresholds) -> tuple[list, list]:
+    """(feature_stats rows, drift rows) of the night's repeated ids among its `rows` rows read."""
+    share = duplicates / rows if rows else np.nan
+    return [("duplicate_id_share", share, 0.0)], [
+        score("duplicate_id", share, thresholds.duplicate_id, rows, thresholds.min_rows)
+    ]
 
 
 def _missing(rows: int, present: int, profile: dict, thresholds) -> tuple:

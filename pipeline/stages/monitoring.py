@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
 from pipeline.common.columns import DRIFT_COLUMNS, PREDICTION_FEATURE, STATS_COLUMNS
-from pipeline.stages.data_quality import categorical_checks, numeric_checks
+from pipeline.stages.data_quality import categorical_checks, duplicate_id_check, numeric_checks
 from pipeline.stages.drift_statistics import (
     EPSILON,
     floors,
@@ -58,6 +58,7 @@ class DriftThresholds:
     missing: float = 0.1  # more missing than in training, by this share
     out_of_range: float = 0.01  # outside the training minimum and maximum
     unseen: float = 0.05  # categories training never had
+    duplicate_id: float = 0.01  # rows whose id an earlier row of the night had
     prediction_psi: float = 0.2  # shift of the predicted-class distribution
     min_rows: int = 30  # fewer batch rows than this: scores are computed but never alert (too noisy)
     # Small batches score high by chance alone (PSI > 0.2 on most 30-row samples of the training
@@ -73,6 +74,7 @@ def compare(
     thresholds: DriftThresholds,
     predicted_classes: Sequence[str] | None = None,
     reference_predictions: dict | None = None,
+    duplicate_ids: tuple[int, int] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Feature statistics and drift scores of one batch against the reference.
 
@@ -82,6 +84,8 @@ def compare(
         predicted_classes: the model's predictions for the batch, for the predicted-class check.
         reference_predictions: `prediction_profile` of the reference predictions; defaults to
             the reference's "predictions" entry when it has one.
+        duplicate_ids: (rows rejected for a repeated id, rows read) of the night, checked on the
+            schema's id column; None where the night has no id column.
 
     Returns:
         (stats, drift): stats has one row per feature and statistic (feature, statistic,
@@ -114,6 +118,10 @@ def compare(
         feature_stats, feature_drift = feature_stats + quality[0], feature_drift + quality[1]
         stats += [(feature, *row) for row in feature_stats]
         drift += [(feature, *row) for row in feature_drift]
+    if duplicate_ids is not None and schema.id_column:
+        id_stats, id_drift = duplicate_id_check(*duplicate_ids, thresholds)
+        stats += [(schema.id_column, *row) for row in id_stats]
+        drift += [(schema.id_column, *row) for row in id_drift]
     reference_predictions = reference_predictions or reference.get("predictions")
     if predicted_classes is not None and reference_predictions and reference_predictions.get("kind") == "numeric":
         # Regression: predicted values drift like a numeric feature (PSI and KS), not as classes.

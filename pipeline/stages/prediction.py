@@ -22,9 +22,9 @@ from pipeline.stages.features import transform
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.problems import Problem
 from pipeline.stages.raw import BatchSource, count_rows
-from pipeline.stages.validation import require_columns, unseen_values, validate
+from pipeline.stages.validation import UNIQUE_ID, require_columns, unseen_values, validate
 
-REPEATED_ID = "a unique id (seen in an earlier chunk)"
+REPEATED_ID = f"{UNIQUE_ID} (seen in an earlier chunk)"
 
 
 def predict(model, features: dict[str, np.ndarray], preprocessor: Preprocessor, *, batch_size: int = 256) -> np.ndarray:
@@ -46,6 +46,7 @@ class BatchSummary:
     rows_in: int = 0
     rows_rejected: int = 0  # rows of quarantined files included
     rows_scored: int = 0
+    rows_duplicate_id: int = 0  # rejected because an earlier row of the night had their id
     problems: list[str] = field(default_factory=list)
     quarantined: list[dict] = field(default_factory=list)  # {"file", "reason", "rows"} per bad file
 
@@ -62,6 +63,7 @@ class BatchSummary:
             "rows_in": self.rows_in,
             "rows_rejected": self.rows_rejected,
             "rows_scored": self.rows_scored,
+            "rows_duplicate_id": self.rows_duplicate_id,
             "problems": self.problems[:100],
             "quarantined": self.quarantined,
         }
@@ -145,6 +147,7 @@ def _score_chunk(chunk, preprocessor: Preprocessor, model, sink: Sink, summary: 
     sink.rejected(result.rejects)
     summary.rows_in += len(chunk)
     summary.rows_rejected += len(result.rejects)
+    summary.rows_duplicate_id += _repeated_ids(result.rejects)
     summary.problems += [problem.line() for problem in result.problems]
     summary.problems += [problem.line() for problem in unseen_values(valid, preprocessor)]
     if len(valid):
@@ -157,12 +160,20 @@ def _reject_repeated(chunk: pd.DataFrame, again: pd.DataFrame, sink: Sink, summa
     rows = chunk[SOURCE_ROW].isin(again[SOURCE_ROW]) & chunk[SOURCE_FILE].isin(again[SOURCE_FILE])
     sink.rejected(chunk.loc[rows].assign(**{REASON: f"{EXAMPLE_ID}: expected {REPEATED_ID}"}))
     summary.rows_rejected += len(again)
+    summary.rows_duplicate_id += len(again)
     summary.problems += [
         Problem(
             str(file), EXAMPLE_ID, REPEATED_ID, repr(part[EXAMPLE_ID].iloc[0][:60]), tuple(part[SOURCE_ROW].astype(int))
         ).line()
         for file, part in again.groupby(SOURCE_FILE, sort=False)
     ]
+
+
+def _repeated_ids(rejects: pd.DataFrame) -> int:
+    """Rejected rows whose reasons include a repeated id (a row can have several reasons)."""
+    if not len(rejects) or REASON not in rejects.columns:
+        return 0
+    return int(rejects[REASON].astype(str).str.contains(f"expected {UNIQUE_ID}", regex=False).sum())
 
 
 def _id_keys(ids: pd.Series) -> np.ndarray:

@@ -39,6 +39,7 @@ MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 # Ids end up in predictions.example_id; a longer one would fail the night's database load.
 MAX_ID_CHARACTERS = EXAMPLE_ID_LENGTH
 REPEATED_HEADER = "repeated header"  # the reason of a row that repeats the header line
+UNIQUE_ID = "a unique id"  # what a row whose id an earlier row had was expected to have
 
 
 @dataclass
@@ -318,7 +319,7 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
         return ids, [
             (missing, "an id", ids),
             (too_long, f"an id of at most {MAX_ID_CHARACTERS} characters", ids),
-            (repeated, "a unique id", ids),
+            (repeated, UNIQUE_ID, ids),
         ]
     hashes = row_hashes(typed)
     # Identical rows would share a hash: number the repeats so every example has its own id.

@@ -1,6 +1,7 @@
 """Unit tests for pipeline/stages/monitoring.py and drift_statistics.py: drift is found where it is, and only there."""
 
 import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -458,3 +459,17 @@ def test_real_data_split_at_random_stays_within_its_training_range_by_chance():
         reference = reference_profile(frame.iloc[order[:284]], schema)
         _, drift = compare(frame.iloc[order[284:]], schema, reference, THRESHOLDS)
         assert not drift["alert"].any(), drift[drift["alert"]]
+
+
+def test_repeated_ids_are_a_drift_row_on_the_id_column_only_where_there_is_one(reference):
+    batch = _table(200, seed=3)
+    with_ids = dataclasses.replace(SCHEMA, id_column="id")
+    stats, drift = compare(batch, with_ids, reference, THRESHOLDS, duplicate_ids=(10, 210))
+    row = drift[drift["method"] == "duplicate_id"]
+    assert row["feature"].tolist() == ["id"] and row["alert"].tolist() == [True]
+    assert row["score"].iloc[0] == pytest.approx(10 / 210)
+    assert _stat(stats, "id", "duplicate_id_share")["batch_value"] == pytest.approx(10 / 210)
+    _, one = compare(batch, with_ids, reference, THRESHOLDS, duplicate_ids=(1, 210))
+    assert not one.loc[one["method"] == "duplicate_id", "alert"].any()  # 0.5% < 1%
+    _, without = compare(batch, SCHEMA, reference, THRESHOLDS, duplicate_ids=(10, 210))
+    assert "duplicate_id" not in set(without["method"])
