@@ -152,9 +152,8 @@ class Nightly(ModelVersionMixin, RecordedTask):
             history = night_history(
                 recording.engine(), batch_date=self.date, model_version=self.model, nights=self.report_nights
             )
-            drift = DriftFolder(Path(MonitorDrift(date=self.date, model_version=self.model).output().path))
             report = nightly_report(
-                history, reference_predictions=_reference(history), drift_reference=drift.summary().get("reference")
+                history, reference_predictions=_reference(history), drift_reference=self._drift_reference()
             )
             path = write_night_report(self.report_path(), report)
         except Exception as error:  # reported below, raised unless a drift alert wins
@@ -162,6 +161,11 @@ class Nightly(ModelVersionMixin, RecordedTask):
             return error
         logger.info("%s: nightly report %s", self.date, path)
         return None
+
+    def _drift_reference(self) -> str | None:
+        """What the night's drift was measured against, in words (its drift folder's summary)."""
+        drift = DriftFolder(Path(MonitorDrift(date=self.date, model_version=self.model).output().path))
+        return drift.summary().get("reference") if drift.path.is_dir() else None
 
 
 def _reference(history):

@@ -26,6 +26,7 @@ WARNING = "#ef6c00"
 REJECTED = WARNING
 SCORED = "#1f77b4"
 REFERENCE = "#9e9e9e"
+FEW_IN_BIN = 10  # calibration bins with fewer examples are drawn faint
 VERDICT_COLOURS = {"overfitting": ALERT, "diverged": ALERT, "underfitting": WARNING, "fine": OK}
 
 Destination = Path | str | BinaryIO
@@ -114,11 +115,34 @@ def calibration(confidence: np.ndarray, correct: np.ndarray, path: Destination, 
     ece = float((counts * gap).sum() / max(counts.sum(), 1))
     width = 1.0 / bins
     centres = edges[:-1] + width / 2
-    figure, axes = plt.subplots(figsize=(5.5, 5))
-    axes.bar(centres[filled], accuracy[filled], width=width * 0.9, color=SCORED, alpha=0.8, label="accuracy in bin")
+    few = filled & (counts < FEW_IN_BIN)
+    solid = filled & ~few
+    figure, axes = plt.subplots(figsize=(5.5, 5.4))
+    axes.bar(centres[solid], accuracy[solid], width=width * 0.9, color=SCORED, alpha=0.8, label="accuracy in bin")
+    # A bin of two or three examples says little: drawn faint and hatched, never as a full bar.
+    axes.bar(
+        centres[few],
+        accuracy[few],
+        width=width * 0.9,
+        color=SCORED,
+        alpha=0.2,
+        hatch="//",
+        edgecolor=SCORED,
+        label=f"fewer than {FEW_IN_BIN} examples",
+    )
     axes.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration", zorder=3)
-    for centre, value, count in zip(centres[filled], accuracy[filled], counts[filled]):
-        axes.text(centre, min(value + 0.02, 1.02), f"n={count}", ha="center", va="bottom", fontsize=7)
+    # Counts in a band above 1, where no bar and not the diagonal can be.
+    for centre, count in zip(centres[filled], counts[filled]):
+        axes.text(
+            centre,
+            1.03,
+            f"n={count}",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            color="black" if count >= FEW_IN_BIN else "grey",
+        )
+    axes.axhline(1.0, color="black", linewidth=0.6)
     axes.set(
         xlim=(0, 1),
         ylim=(0, 1.1),
@@ -126,7 +150,8 @@ def calibration(confidence: np.ndarray, correct: np.ndarray, path: Destination, 
         ylabel="accuracy",
         title=f"Calibration (test, {int(counts.sum())} rows, ECE {ece:.3f})",
     )
-    axes.legend(loc="upper left")
+    axes.set_yticks(np.linspace(0, 1, 6))
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, frameon=False)
     axes.grid(alpha=0.3)
     _save(figure, path)
 
@@ -142,7 +167,7 @@ def rows_per_night(
 ) -> None:
     """Stacked bars of scored and rejected rows per night; drifted nights in red."""
     positions = np.arange(len(dates))
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(dates) + 2), 3.6))
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(dates) + 2) + 1.0, 3.6))
     axes.bar(positions, scored, color=SCORED, label="scored")
     axes.bar(positions, rejected, bottom=scored, color=REJECTED, label="rejected")
     totals = np.add(scored, rejected)
@@ -153,7 +178,8 @@ def rows_per_night(
             axes.text(position, total + top * 0.03, "DRIFT", color=ALERT, ha="center", fontsize=8, fontweight="bold")
     _night_axis(axes, dates, alerts, current)
     axes.set(ylabel="rows", ylim=(0, top * 1.18), title="Rows per night")
-    axes.legend(loc="upper left", fontsize=8)
+    # Beside the plot, never over the first night's bar.
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     axes.grid(alpha=0.3, axis="y")
     _save(figure, path)
 
@@ -219,19 +245,24 @@ def drift_over_nights(
         axes.set_ylim(bottom=0)
         axes.tick_params(axis="both", labelsize=8)
         axes.grid(alpha=0.3)
+    for axes in grid[:, 0]:
+        axes.set_ylabel("score", fontsize=8)
     for axes in grid.flat[: len(features)]:
         _night_axis(axes, dates, [night_alerts[date] for date in dates], current, fontsize=7, label=False)
     for axes in list(grid.flat)[len(features) :]:
         axes.axis("off")
-    handles = [Line2D([], [], color=colours[m], marker="o", markersize=3, label=f"{m} score") for m in methods]
-    handles += [
-        Line2D([], [], color="grey", linestyle="--", label="alert threshold"),
-        Line2D([], [], color=ALERT, marker="o", linestyle="", markersize=8, label="alert"),
-    ]
+    # Each method's score (solid) and its own threshold (dashed, the same colour), then alerts.
+    handles = []
+    for method in methods:
+        handles.append(Line2D([], [], color=colours[method], marker="o", markersize=3, label=f"{method} score"))
+        handles.append(Line2D([], [], color=colours[method], linestyle="--", linewidth=1, label=f"{method} threshold"))
+    handles.append(Line2D([], [], color=ALERT, marker="o", linestyle="", markersize=8, label="alert"))
+    per_row = 6
+    legend_rows = -(-len(handles) // per_row)
     figure.legend(
-        handles=handles, loc="upper center", ncol=len(handles), fontsize=9, frameon=False, bbox_to_anchor=(0.5, 1.0)
+        handles=handles, loc="upper center", ncol=per_row, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.0)
     )
-    figure.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (2.6 * rows + 0.7)))
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.25 * legend_rows / (2.6 * rows + 0.7)))
     _save(figure, path, layout=False)
 
 
@@ -310,7 +341,8 @@ def quality_over_nights(
         reference: the model's score on its test split, drawn as a dashed line.
     """
     position = {date: index for index, date in enumerate(dates)}
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(dates) + 2), 3.6))
+    # Wider by the legend beside the plot.
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(dates) + 2) + 2.2, 3.6))
     for model, points in sorted(series.items()):
         points = sorted(point for point in points if point[0] in position and point[1] is not None)
         x = [position[point[0]] for point in points]
@@ -327,7 +359,11 @@ def quality_over_nights(
     _night_axis(axes, dates, alerts, current)
     better = "higher is better" if metric == "accuracy" else "lower is better"
     axes.set(ylabel=metric, title=f"Live {metric} per night ({better}; red: drift alert)")
-    axes.legend(fontsize=8)
+    # From zero, so that 0.979 -> 1.0 looks like the small step it is; room above for the n= labels.
+    values = [point[1] for points in series.values() for point in points if point[1] is not None]
+    top = 1.0 if metric == "accuracy" else max([*values, reference or 0.0, 1e-9])
+    axes.set_ylim(0, top * 1.15)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     axes.grid(alpha=0.3)
     _save(figure, path)
 

@@ -425,6 +425,15 @@ def test_each_generated_shift_of_a_20000_row_night_alerts_exactly_on_its_column(
     assert set(drift[drift["alert"]]["feature"]) == truth, drift[drift["alert"]]
 
 
+@pytest.mark.parametrize("rows", [30, 200, 1_000_000])
+def test_a_night_without_a_shift_is_quiet_in_every_column_and_method_at_any_size(mixed_reference, rows):
+    # The truth table's "no shift" row beyond 20,000 rows: numbers and categories, every method.
+    night = _mixed(rows, np.random.default_rng(rows + 1))
+    _, drift = compare(night, MIXED, mixed_reference, THRESHOLDS)
+    assert not drift["alert"].any(), drift[drift["alert"]]
+    assert {"psi", "ks", "wasserstein", "js", "missing", "out_of_range", "unseen", "constant"} <= set(drift["method"])
+
+
 @pytest.mark.parametrize(
     ("shift", "method"),
     [

@@ -249,7 +249,8 @@ def _confusion(png: bytes) -> Html:
 def _calibration(png: bytes) -> Html:
     return image(png, "calibration: accuracy per confidence bin against the diagonal") + Html(
         '<p class="note">Bars below the diagonal: the model is more confident than it is right '
-        "(over-confident); above: under-confident. n: test examples in the bin.</p>"
+        "(over-confident); above: under-confident. n: test examples in the bin; faint, hatched bars "
+        "hold fewer than 10 and say little.</p>"
     )
 
 

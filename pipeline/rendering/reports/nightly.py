@@ -188,9 +188,11 @@ def _drift_section(data: NightHistory) -> Html:
     return (
         image(png, "drift score per feature and night with its threshold; alerts in red")
         + Html(
-            f'<p class="note">PSI and KS for numbers, PSI and Jensen-Shannon (js) for categories; '
-            f"{escape(PREDICTION_FEATURE)} is the predicted-class distribution. Thresholds rise on small "
-            "nights to what sampling noise reaches.</p><h3>This night</h3>"
+            f'<p class="note">PSI, KS and Wasserstein (in training standard deviations) for numbers, PSI and '
+            f"Jensen-Shannon (js) for categories; {escape(PREDICTION_FEATURE)} is the predicted-class "
+            "distribution; missing, out_of_range, unseen, constant and duplicate_id are data-quality shares. "
+            "Each dashed line is the threshold of the method of its colour; thresholds rise on small nights "
+            "to what sampling noise reaches.</p><h3>This night</h3>"
         )
         + listing
     )
