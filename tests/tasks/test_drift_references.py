@@ -97,3 +97,4 @@ def test_december_nights_alert_against_the_year_and_stay_quiet_against_their_sea
     build(report)
     html = report.report_path().read_text()
     assert "Drift measured against rolling: 7 of 7 quiet nights" in html
+    assert "The drift score in the title is against rolling: 7 of 7" in html

@@ -39,7 +39,7 @@ def nightly_report(
         section("Drift per feature", _drift_section(data)),
         section(
             "Predicted classes" if data.task == "classification" else "Predicted values",
-            _distribution_section(data, reference),
+            _distribution_section(data, reference, drift_reference),
         ),
         section("Live quality", _quality_section(data)),
     ]
@@ -198,7 +198,7 @@ def _drift_section(data: NightHistory) -> Html:
     )
 
 
-def _distribution_section(data: NightHistory, reference) -> Html:
+def _distribution_section(data: NightHistory, reference, drift_reference: str | None) -> Html:
     check = next(
         (row for row in data.drift if row["batch_date"] == data.batch_date and row["feature"] == PREDICTION_FEATURE),
         None,
@@ -260,6 +260,8 @@ def _distribution_section(data: NightHistory, reference) -> Html:
         if reference is not None and len(reference)
         else "The model's test predictions are not available: the night is shown alone."
     )
+    if drift_reference and not drift_reference.startswith("the training split"):
+        source += f" The drift score in the title is against {drift_reference}."
     return (
         image(png, "predicted class distribution: this night against the reference")
         + Html(f'<p class="note">{escape(source)}</p>')
