@@ -146,10 +146,14 @@ class _ParquetAppender:
 
     @staticmethod
     def _column(values: pd.Series, kind: str):
+        import pyarrow as pa
+
         if kind == "float64":
             return values.astype("float64").to_numpy()
         if kind == "timestamp":
             return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+        if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):
+            return pa.array(values, type=pa.string(), from_pandas=True)  # Arrow strings: no Python objects
         return list(values.astype(object).where(values.notna(), None))
 
     def __exit__(self, *exc):

@@ -155,14 +155,15 @@ def _transform_numeric(table: pd.DataFrame, scaling: NumericScaling) -> np.ndarr
 
 
 def _encode(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
-    index = {token: i + RESERVED_IDS for i, token in enumerate(vocabulary)}
-    return np.array(
-        [
-            MISSING_ID if value is None or value != value else index.get(str(value), OUT_OF_VOCABULARY_ID)
-            for value in values
-        ],
-        dtype="int32",
-    )
+    """Each value's id: its place in the vocabulary after the reserved ids, out-of-vocabulary or
+    missing. Looked up as a whole column (pandas' hash index), not value by value."""
+    known = pd.Index(list(vocabulary), dtype=object)
+    if not known.is_unique:  # a vocabulary from a hand-edited preprocessor.json: the first one wins
+        known = known.drop_duplicates()
+    values = pd.Series(values).reset_index(drop=True)
+    positions = known.get_indexer(values.astype(str).astype(object))
+    ids = np.where(positions >= 0, positions + RESERVED_IDS, OUT_OF_VOCABULARY_ID)
+    return np.where(values.isna().to_numpy(), MISSING_ID, ids).astype("int32")
 
 
 def _encode_text(values: pd.Series, encoding: TextEncoding) -> np.ndarray:

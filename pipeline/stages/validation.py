@@ -44,7 +44,7 @@ UNIQUE_ID = "a unique id"  # what a row whose id an earlier row had was expected
 
 @dataclass
 class ValidationResult:
-    valid: pd.DataFrame  # typed columns, plus example_id and duplicate_key
+    valid: pd.DataFrame  # typed columns, plus example_id (and duplicate_key for labeled rows)
     rejects: pd.DataFrame  # the rejected rows as read, plus their reason
     problems: list[Problem] = field(default_factory=list)
     missing_share: dict[str, float] = field(default_factory=dict)
@@ -125,7 +125,8 @@ def validate(
             typed[column] = table[column]
     typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
     checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
-    typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
+    if labeled:  # what the split keeps together; a night is never split
+        typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
     typed[SOURCE_FILE], typed[SOURCE_ROW] = table[SOURCE_FILE], table[SOURCE_ROW]
     problems, reasons = collect_problems(table, checks)
     problems += collect_problems(table, notes, rejects_rows=False)[0]
