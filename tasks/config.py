@@ -12,7 +12,7 @@ from luigi.parameter import ParameterVisibility
 
 from pipeline.common.files import ensure_dir
 from pipeline.layout import Layout
-from pipeline.stages.schema import DatasetConfig, parse_kinds, parse_missing_values
+from pipeline.stages.contract import DatasetConfig, parse_kinds, parse_missing_values
 from pipeline.store.database import mask_url
 
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import luigi
-import pandas as pd
 
 from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.artifacts.features import FeatureArrays
@@ -17,6 +17,9 @@ from tasks.features import FitPreprocessor
 from tasks.split import SplitData
 from tasks.training import TrainModel
 from tasks.validation import ValidateData
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 BASELINE_FACTS = ("description", "fitted_rows", "sampled", "seconds")  # in metrics.json, not run_metrics

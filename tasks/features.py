@@ -7,8 +7,7 @@ import luigi
 from pipeline.artifacts.features import FeatureArrays
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
-from pipeline.stages import features
-from pipeline.stages.images import DEFAULT_BACKGROUND, parse_background
+from pipeline.stages.settings import DEFAULT_BACKGROUND, parse_background
 from tasks.base import Outcome, StageTask
 from tasks.split import SplitData
 from tasks.validation import ValidateData
@@ -29,7 +28,8 @@ class FitPreprocessor(StageTask):
         return {"validated": ValidateData(), "split": SplitData()}
 
     def build(self, out: FeatureArrays) -> Outcome:
-        # scipy loads here, when the stage runs: checking that it is complete stays fast.
+        # NumPy, pandas and scipy load here, when the stage runs: checking that it is complete stays fast.
+        from pipeline.stages import features
         from pipeline.stages.profiles import reference_profile
         from pipeline.stages.references import CALENDAR, calendar_sample
 

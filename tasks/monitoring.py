@@ -13,8 +13,6 @@ from pipeline.artifacts.monitoring import DriftFolder, FeedbackFolder, quiet_nig
 from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import REASON
 from pipeline.common.metrics import Metric
-from pipeline.stages import raw
-from pipeline.store import prediction_log
 from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
@@ -144,6 +142,8 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         return references.training_reference(training)
 
     def load_rows(self, out: DriftFolder, engine, marker: Marker) -> Outcome:
+        from pipeline.store import prediction_log
+
         prediction_log.record_drift(
             engine, batch_date=self.date, model_version=self.model, stats=out.stats(), drift=out.drift(), marker=marker
         )
@@ -182,6 +182,8 @@ class IngestFeedback(StageTask):
         return luigi.LocalTarget(str(layout().feedback_output(self.date, self.version)))
 
     def build(self, out: FeedbackFolder) -> Outcome:
+        from pipeline.stages import raw
+
         config = dataset_config()
         folder = layout().feedback(self.date)
         files = [file for file in raw.batch_files(folder) if file.suffix.lower() == ".csv"]
@@ -195,6 +197,8 @@ class IngestFeedback(StageTask):
         return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))
 
     def load_rows(self, out: FeedbackFolder, engine, marker: Marker) -> Outcome:
+        from pipeline.store import prediction_log
+
         # One transaction for the night's files: a bad file leaves no half-loaded night behind.
         labels = out.labels()[["example_id", "label"]]
         source = str(layout().feedback(self.date))

@@ -12,7 +12,7 @@ from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.artifacts.monitoring import DriftFolder, write_night_report
 from pipeline.artifacts.prediction import NightScores
 from pipeline.errors import DataError
-from pipeline.store import markers, prediction_log
+from pipeline.store import markers
 from pipeline.store.database import DatabaseUnavailable
 from pipeline.store.markers import Marker
 from tasks import recording
@@ -104,6 +104,8 @@ class Nightly(ModelVersionMixin, RecordedTask):
         super().run()
 
     def execute(self) -> Outcome:
+        from pipeline.store import prediction_log
+
         alerts = prediction_log.alerts(recording.engine(), self.date, self.model)
         # The report first, drifted night or not: the night a person most needs it is the one that fails.
         report_error = self._write_report()

@@ -14,9 +14,9 @@ from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import IMAGE_ID_COLUMN
 from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
-from pipeline.stages import raw
+from pipeline.stages.data_files import batch_files
 from pipeline.stages.fingerprint import fingerprint
-from pipeline.store import prediction_log, tables
+from pipeline.store import tables
 from tasks import recording
 from tasks.base import ONE_CARD, Outcome, RecordedTask, StageTask
 from tasks.config import layout
@@ -31,7 +31,7 @@ def folder_fingerprint(folder: Path) -> str:
     """The files' fingerprint; empty for an empty folder (an empty night), "missing" without one."""
     if not folder.is_dir():
         return MISSING
-    if not raw.batch_files(folder):
+    if not batch_files(folder):
         return ""
     return fingerprint(folder, layout().fingerprint_cache())
 
@@ -83,6 +83,7 @@ class BatchPredict(ModelVersionMixin, StageTask):
         return recording.model_row(self.model)["data_version"]
 
     def build(self, out: NightScores) -> Outcome:
+        from pipeline.stages import raw
         from pipeline.stages.prediction import score_batch
 
         model = self.model_folder()
@@ -168,6 +169,8 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
         return BatchLoaded(self.date, self.model, self.version)
 
     def execute(self) -> Outcome:
+        from pipeline.store import prediction_log
+
         scores = NightScores(Path(self.input().path))
         summary = scores.summary()
         rows = prediction_log.load_batch(

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.artifacts.raw import Snapshot
 from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS
-from pipeline.stages import fingerprint, raw
-from pipeline.stages.schema import DatasetConfig, infer_schema
+from pipeline.stages import fingerprint
+from pipeline.stages.contract import DatasetConfig
 from pipeline.store import ledger, markers, tables
 from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
 from tasks.config import dataset_config, layout
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ class IngestData(StageTask):
 
     def feedback_labels(self) -> pd.DataFrame:
         """Late labels from the database, read once per task instance."""
+        import pandas as pd
+
         if not hasattr(self, "_feedback"):
             query = sa.select(tables.feedback.c.example_id, tables.feedback.c.label).order_by(
                 tables.feedback.c.example_id
@@ -55,6 +60,10 @@ class IngestData(StageTask):
         return self.version
 
     def build(self, out: Snapshot) -> Outcome:
+        # pandas loads here, when the stage runs: checking that it is complete stays fast.
+        from pipeline.stages import raw
+        from pipeline.stages.schema import infer_schema
+
         config = dataset_config()
         table = raw.read_raw(
             config.path, config.label, missing_values=config.missing_values, group_pattern=config.group_pattern
@@ -79,6 +88,10 @@ class IngestData(StageTask):
         return Outcome()
 
     def _with_feedback(self, table: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:
+        import pandas as pd
+
+        from pipeline.stages import raw
+
         images = IMAGE_PATH_COLUMN if {IMAGE_PATH_COLUMN, IMAGE_ID_COLUMN} <= set(table.columns) else None
         extra = raw.feedback_examples(
             layout().incoming_root(),

@@ -9,8 +9,7 @@ import luigi
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
 from pipeline.common.metrics import Metric
-from pipeline.stages.near_duplicates import DEFAULT_THRESHOLD, near_groups
-from pipeline.stages.split import SplitConfig, split
+from pipeline.stages.settings import DEFAULT_THRESHOLD
 from tasks.base import Outcome, StageTask
 from tasks.validation import ValidateData
 
@@ -33,6 +32,10 @@ class SplitData(StageTask):
         return {"validated": ValidateData()}
 
     def build(self, out: SplitManifest) -> Outcome:
+        # NumPy and pandas load here, when the stage runs: checking that it is complete stays fast.
+        from pipeline.stages.near_duplicates import near_groups
+        from pipeline.stages.split import SplitConfig, split
+
         validated: ValidatedData = self.inputs()["validated"]
         schema, table = validated.schema(), validated.table()
         config = SplitConfig(

@@ -6,9 +6,7 @@ import logging
 
 from pipeline.artifacts.raw import Snapshot
 from pipeline.artifacts.validation import ValidatedData
-from pipeline.stages.images import parse_background
-from pipeline.stages.near_duplicates import survey
-from pipeline.stages.validation import validate
+from pipeline.stages.settings import parse_background
 from tasks.base import Outcome, StageTask
 from tasks.config import dataset_config
 from tasks.raw import IngestData
@@ -28,6 +26,10 @@ class ValidateData(StageTask):
         return {"image_background": image_background()}
 
     def build(self, out: ValidatedData) -> Outcome:
+        # pandas and the decoder load here, when the stage runs: checking that it is complete stays fast.
+        from pipeline.stages.near_duplicates import survey
+        from pipeline.stages.validation import validate
+
         snapshot: Snapshot = self.inputs()["snapshot"]
         result = validate(snapshot.table(), snapshot.schema())
         found = survey(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from pipeline.artifacts.folder import StageFolder, read_json
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 if TYPE_CHECKING:  # the stage module loads scikit-learn or Pillow: only to run a stage
     from pipeline.stages.evaluation import Evaluation
@@ -28,6 +29,8 @@ class EvaluationFolder(StageFolder):
         return read_json(self.file(METRICS))
 
     def test_predictions(self, columns: list[str] | None = None) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.file(TEST_PREDICTIONS), columns=columns)
 
     def prediction_calendar(self) -> dict | None:

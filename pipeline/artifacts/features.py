@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
 from pipeline.common.columns import SPLITS
 from pipeline.common.disk import require_free
-from pipeline.stages.features import SplitArrays
 from pipeline.stages.preprocessor import Preprocessor
+
+if TYPE_CHECKING:  # NumPy and pandas load when arrays are read or written: `import tasks` stays light
+    from pipeline.stages.features import SplitArrays
 
 PREPROCESSOR = "preprocessor.json"  # fitted on the training split only
 REFERENCE = "reference.json"  # the training split's profile, for nightly drift
@@ -40,6 +41,8 @@ class FeatureArrays(StageFolder):
 
 def save_arrays(path: Path, arrays: SplitArrays) -> None:
     """One split's model inputs as .npz (no pickle: object arrays are refused)."""
+    import numpy as np
+
     stored = dict(arrays.features)
     stored[EXAMPLE_IDS] = np.asarray(arrays.example_ids, dtype=str)
     if arrays.labels is not None:
@@ -53,6 +56,10 @@ def save_arrays(path: Path, arrays: SplitArrays) -> None:
 
 
 def load_arrays(path: Path) -> SplitArrays:
+    import numpy as np
+
+    from pipeline.stages.features import SplitArrays
+
     with np.load(path, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     example_ids = arrays.pop(EXAMPLE_IDS)

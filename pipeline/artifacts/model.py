@@ -10,8 +10,8 @@ from pipeline.artifacts.folder import StageFolder, read_json, write_json
 from pipeline.common.disk import require_free
 from pipeline.common.faults import pause_point
 from pipeline.common.files import file_sha256
+from pipeline.stages.history import HISTORY_FILE, read_history
 from pipeline.stages.preprocessor import Preprocessor
-from pipeline.stages.training import HISTORY_FILE, read_history
 
 MODEL = "model.keras"
 TRAINING = "training.json"  # the training config, epochs run and resumed, validation metrics

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime
 import os
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 DRIFT = "drift.csv"  # feature, method, score, threshold, alert
 STATS = "feature_stats.csv"  # feature, statistic, batch_value, reference_value
@@ -21,9 +23,13 @@ class DriftFolder(StageFolder):
     FILES = (DRIFT, STATS, SUMMARY)
 
     def drift(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_csv(self.file(DRIFT), dtype={"feature": str, "method": str})
 
     def stats(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_csv(self.file(STATS), dtype={"feature": str, "statistic": str})
 
     def summary(self) -> dict:
@@ -74,6 +80,8 @@ class FeedbackFolder(StageFolder):
 
     def labels(self) -> pd.DataFrame:
         """The loaded labels as they were read: every value text, an empty one empty, not missing."""
+        import pandas as pd
+
         return pd.read_csv(self.file(FEEDBACK), dtype=str, keep_default_na=False)
 
     def write(self, loaded: pd.DataFrame, rejected: pd.DataFrame) -> None:

@@ -11,12 +11,14 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
 from pipeline.common.columns import EXAMPLE_ID, REASON, SOURCE_FILE, SOURCE_ROW
-from pipeline.stages.schema import Schema
+from pipeline.stages.contract import Schema
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 PREDICTIONS = "predictions.parquet"  # example_id, prediction, score, probabilities
 VALID = "valid.parquet"  # the typed rows that were scored, for drift monitoring
@@ -34,6 +36,8 @@ class NightScores(StageFolder):
         return read_json(self.file(BATCH))
 
     def predictions(self, columns: list[str] | None = None) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.file(PREDICTIONS), columns=columns)
 
     def prediction_chunks(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
@@ -43,6 +47,8 @@ class NightScores(StageFolder):
             yield part.to_pandas()
 
     def valid_rows(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.file(VALID))
 
     @property
@@ -89,6 +95,8 @@ class ScoreSink:
         Copied, not moved: the night's files keep their fingerprint, so the night keeps its
         identity (a rerun says "partial" again until the file is fixed in place or replaced).
         """
+        import pandas as pd
+
         folder = self._folder / QUARANTINE
         folder.mkdir(exist_ok=True)
         shutil.copy2(file, _free_name(folder, file.name))
@@ -146,6 +154,7 @@ class _ParquetAppender:
 
     @staticmethod
     def _column(values: pd.Series, kind: str):
+        import pandas as pd
         import pyarrow as pa
 
         if kind == "float64":
@@ -167,6 +176,8 @@ class _CsvAppender:
         self.path, self.columns, self.rows = path, columns, 0
 
     def __enter__(self):
+        import pandas as pd
+
         pd.DataFrame(columns=self.columns).to_csv(self.path, index=False)
         return self
 

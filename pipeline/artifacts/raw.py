@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
-from pipeline.stages.schema import Schema
+from pipeline.stages.contract import Schema
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 SNAPSHOT = "snapshot.parquet"  # every raw row as read, with its source file and row
 SCHEMA = "schema.json"
@@ -16,6 +19,8 @@ class Snapshot(StageFolder):
     FILES = (SNAPSHOT, SCHEMA, DATASET)
 
     def table(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.file(SNAPSHOT))
 
     def schema(self) -> Schema:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
 from pipeline.common.columns import EXAMPLE_ID, SPLIT, SPLITS
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 MANIFEST = "manifest.parquet"  # example_id, split; in the validated table's row order
 CHECKS = "checks.json"
@@ -15,6 +18,8 @@ class SplitManifest(StageFolder):
     FILES = (MANIFEST, CHECKS)
 
     def manifest(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.file(MANIFEST))
 
     def checks(self) -> dict:

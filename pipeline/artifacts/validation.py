@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
-from pipeline.stages.schema import Schema
+from pipeline.stages.contract import Schema
+
+if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
+    import pandas as pd
 
 if TYPE_CHECKING:  # the stage module loads scikit-learn or Pillow: only to run a stage
     from pipeline.stages.validation import ValidationResult
@@ -22,6 +23,8 @@ class ValidatedData(StageFolder):
     FILES = (VALID, REJECTS, REPORT, SCHEMA)
 
     def table(self, columns: list[str] | None = None) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_parquet(self.file(VALID), columns=columns)
 
     def schema(self) -> Schema:

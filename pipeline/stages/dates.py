@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DAY_FIRST, MONTH_FIRST = "day-first", "month-first"
-RULES = (DAY_FIRST, MONTH_FIRST)
+from pipeline.stages.settings import DAY_FIRST, MONTH_FIRST, RULES, check_rule  # noqa: F401 - re-exported
+
 # 1/2/2012, 01.02.12, 1-2-2012 14:30: day and month in an order only a rule can tell.
 NUMERIC_DATE = r"(?P<a>\d{1,2})(?P<sep>[/.-])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4}|\d{2})(?P<rest>(?:[ T].*)?)"
 ISO_DATE = r"\d{4}-\d{1,2}-\d{1,2}(?:[ T].*)?"
@@ -42,21 +42,6 @@ class AmbiguousDates(ValueError):
 class ParsedDates:
     times: pd.Series  # datetime64[ns, UTC]; NaT where a present value matched no reading
     rule: str  # the rule the values were read by: declared, decided by the values, or "" (no need)
-
-
-def check_rule(rule: str) -> str:
-    """A `date_format` value, checked: day-first, month-first, a strftime format or empty.
-
-    Raises:
-        ValueError: naming the setting.
-    """
-    rule = rule.strip()
-    if rule and rule not in RULES and "%" not in rule:
-        raise ValueError(
-            f"[dataset] date_format: {rule!r} is neither {DAY_FIRST}, {MONTH_FIRST} "
-            "nor a format such as %%d/%%m/%%Y (%% is % in luigi.cfg)"
-        )
-    return rule
 
 
 def parse_dates(values: pd.Series, rule: str = "", *, decide: bool = True) -> ParsedDates:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from pipeline.common.files import file_sha256
-from pipeline.stages.raw import data_files
+from pipeline.stages.data_files import data_files
 
 
 def fingerprint(path: str | Path, cache_file: str | Path) -> str:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from PIL import Image, ImageColor, ImageOps
+from PIL import Image, ImageOps
 
-Background = tuple[int, int, int]
-WHITE: Background = (255, 255, 255)
-DEFAULT_BACKGROUND = "white"
+from pipeline.stages.settings import DEFAULT_BACKGROUND, WHITE, Background, parse_background  # noqa: F401 - re-exported
+
 # Modes that carry transparency per pixel; P, L and RGB may carry one transparent colour (tRNS).
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -27,21 +26,6 @@ ORIENTATION = 0x0112  # the EXIF tag: 1 is upright
 DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 # A decoded image whose pixels all lie within this many levels (of 255) of one another is blank.
 BLANK_SPREAD = 2
-
-
-def parse_background(text: str) -> Background:
-    """A colour name or #rrggbb as (red, green, blue); 'white' when empty.
-
-    Raises:
-        ValueError: naming the setting and the value.
-    """
-    try:
-        red, green, blue, *_ = ImageColor.getrgb(text.strip() or DEFAULT_BACKGROUND)
-    except ValueError:
-        raise ValueError(
-            f"[FitPreprocessor] image_background: {text!r} is no colour; use a name (white, black) or #rrggbb"
-        ) from None
-    return int(red), int(green), int(blue)
 
 
 def read_image(

@@ -28,9 +28,8 @@ from pipeline.common.columns import EXAMPLE_ID, IMAGE_HASH_PREFIX, NEAR_KEY
 from pipeline.common.hashing import row_hashes
 from pipeline.stages.images import Background, is_blank, read_image
 from pipeline.stages.schema import Schema
+from pipeline.stages.settings import DEFAULT_THRESHOLD, HASH_BITS  # noqa: F401 - re-exported
 
-HASH_BITS = 64
-DEFAULT_THRESHOLD = 3  # hashes differing in at most 2 of 64 bits (docs/data.md has the measurements)
 HASH_DRAFT = 64  # a JPEG is decoded at no less than 64 x 64 for hashing: plenty for a 9 x 8 hash
 BLANK_WARNING_SHARE = 0.1  # this share of blank images (or more) is a warning, not a few odd files
 SHOWN_PAIRS = 5

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from models.spec import InputSpec, ModelSpec
-from pipeline.stages.schema import Schema
+from pipeline.stages.contract import Schema
 
 MISSING_ID, OUT_OF_VOCABULARY_ID = 0, 1  # reserved ids of categorical and text encodings
 RESERVED_IDS = 2

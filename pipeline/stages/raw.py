@@ -24,40 +24,10 @@ from pipeline.common.columns import (
     SOURCE_ROW,
 )
 from pipeline.errors import DataError
-from pipeline.stages.schema import IMAGE_EXTENSIONS
+from pipeline.stages.data_files import IMAGE_EXTENSIONS, TABLE_EXTENSIONS, batch_files, data_files, is_image_folder
 from pipeline.stages.table_reading import UNNAMED, table_chunks
 
 logger = logging.getLogger(__name__)
-
-TABLE_EXTENSIONS = (".csv", ".parquet", ".pq")
-
-
-def data_files(path: str | Path) -> list[Path]:
-    """The files that make up a data set: one file, or every table or image under a folder.
-
-    Raises:
-        DataError: the path does not exist or holds no table or image files.
-    """
-    root = Path(path)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise DataError(f"{root}: no such file or folder")
-    wanted = TABLE_EXTENSIONS + IMAGE_EXTENSIONS
-    files = sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in wanted
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    if not files:
-        raise DataError(f"{root}: no {', '.join(wanted)} files")
-    return files
-
-
-def is_image_folder(path: str | Path) -> bool:
-    return Path(path).is_dir() and all(f.suffix.lower() in IMAGE_EXTENSIONS for f in data_files(path))
 
 
 def read_raw(
@@ -193,31 +163,6 @@ def image_groups(files: list[Path], pattern: str, root: Path) -> list[str]:
             f"{len(files)} file names: {shown}"
         )
     return [match.group(1) if compiled.groups else match.group(0) for match in matches]
-
-
-def batch_files(folder: str | Path) -> list[Path]:
-    """A nightly folder's files, sub-folders included; a missing or empty folder is an empty night.
-
-    Raises:
-        DataError: the folder holds files this pipeline cannot read (a .gz, a spreadsheet): they
-            would otherwise be skipped without a word.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-    unreadable = [p for p in files if p.suffix.lower() not in TABLE_EXTENSIONS + IMAGE_EXTENSIONS]
-    if unreadable:
-        names = ", ".join(str(p.relative_to(folder)) for p in unreadable[:5])
-        raise DataError(
-            f"{folder}: cannot read {names}{' ...' if len(unreadable) > 5 else ''}; "
-            f"expected {', '.join(TABLE_EXTENSIONS + IMAGE_EXTENSIONS)} files"
-        )
-    return files
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,15 @@
-"""The dataset contract: which columns are features, of which kind, and which is the label."""
+"""Schema inference: which columns are features, of which kind, and which is the label (the contract
+itself, DatasetConfig and Schema, is pipeline/stages/contract.py)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import pandas as pd
 
-from models.spec import KINDS as INPUT_KINDS
 from pipeline.common.columns import IMAGE_GROUP_COLUMN, IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS, SOURCE_FILE
 from pipeline.errors import DataError
-from pipeline.stages.dates import check_rule, looks_like_dates
-
-TASKS = ("classification", "regression")
-ADDED_FIELDS = ("date_formats", "missing_values")  # Schema fields older schema.json files lack
-# A date column is no model input of its own: its parts join the numeric input.
-KINDS = (*INPUT_KINDS, "datetime")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+from pipeline.stages.contract import KINDS, DatasetConfig, Schema, parse_kinds, parse_missing_values  # noqa: F401 - importable from here, as before the split
+from pipeline.stages.data_files import IMAGE_EXTENSIONS
+from pipeline.stages.dates import looks_like_dates
 
 # Inference thresholds: a column is numeric when nearly all its values parse as numbers, so a
 # few typos are reported as bad rows instead of turning the column into a categorical.
@@ -25,94 +19,6 @@ TEXT_MEAN_WORDS = 4.0  # free text has sentences; categoricals have a word or tw
 # Comma thousands separators in strict groups of three (1,234 and 12,345,678.9): what spreadsheets
 # write. A decimal comma (1,5) does not match, so it is never read as 15.
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """What `[dataset]` in luigi.cfg says about the data."""
-
-    path: str
-    label: str
-    task: str = "classification"
-    id_column: str = ""
-    group_column: str = ""
-    time_column: str = ""
-    slice_column: str = ""
-    kinds: dict[str, str] = field(default_factory=dict)  # column -> kind, overrides inference
-    include_feedback: bool = False  # add nightly examples whose late labels arrived
-    date_format: str = ""  # day-first, month-first or a strftime format; empty: the values decide
-    missing_values: tuple[str, ...] = ()  # cell texts that mean "no value", besides the usual ones
-    group_pattern: str = ""  # image folders: a regular expression whose match in a file name is its group
-
-    def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"[dataset] task must be one of {', '.join(TASKS)}, not {self.task!r}")
-        check_rule(self.date_format)
-        if self.group_pattern and self.group_column:
-            raise ValueError(
-                "[dataset] set group_column (a table's column) or group_pattern (an image folder's), not both"
-            )
-        for column, kind in self.kinds.items():
-            if kind not in KINDS:
-                raise ValueError(f"[dataset] kinds: {column} has kind {kind!r}; choose one of {', '.join(KINDS)}")
-
-    def as_dict(self) -> dict:
-        """Plain JSON values (lists, not tuples): what a recorded run's parameters compare with."""
-        return {**asdict(self), "missing_values": list(self.missing_values)}
-
-
-@dataclass(frozen=True)
-class Schema:
-    """The training data's shape, saved with the snapshot and enforced on every later batch."""
-
-    label: str
-    task: str
-    kinds: dict[str, str]  # feature column -> kind, in column order
-    id_column: str = ""
-    group_column: str = ""
-    time_column: str = ""
-    slice_column: str = ""
-    # The rule each date column (the time column, datetime features) is read by: declared in
-    # [dataset] date_format, or decided by the training values (pipeline/stages/dates.py).
-    date_formats: dict[str, str] = field(default_factory=dict)
-    missing_values: tuple[str, ...] = ()  # [dataset] missing_values: nights are read the same way
-
-    @property
-    def features(self) -> list[str]:
-        return list(self.kinds)
-
-    def columns_of(self, kind: str) -> list[str]:
-        return [column for column, column_kind in self.kinds.items() if column_kind == kind]
-
-    def as_dict(self) -> dict:
-        """Plain JSON; fields added since 0.1 only when set, so an older schema writes back as it was."""
-        document = asdict(self)
-        for name in ADDED_FIELDS:
-            if not document[name]:
-                del document[name]
-        if "missing_values" in document:
-            document["missing_values"] = list(document["missing_values"])
-        return document
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Schema:
-        return cls(**{**data, "missing_values": tuple(data.get("missing_values", ()))})
-
-
-def parse_kinds(text: str) -> dict[str, str]:
-    """Parse `island:categorical, year:numeric` into a dict; raises ValueError on a bad entry."""
-    kinds = {}
-    for entry in filter(None, (part.strip() for part in text.split(","))):
-        column, separator, kind = entry.rpartition(":")
-        if not separator or not column.strip():
-            raise ValueError(f"[dataset] kinds: {entry!r} is not column:kind")
-        kinds[column.strip()] = kind.strip()
-    return kinds
-
-
-def parse_missing_values(text: str) -> tuple[str, ...]:
-    """`-, ?, n.a.` as ("-", "?", "n.a."): each compared with a cell's text, spaces stripped."""
-    return tuple(dict.fromkeys(filter(None, (part.strip() for part in text.split(",")))))
 
 
 def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:

@@ -7,7 +7,6 @@ killed training resumes from its last finished epoch (Keras' BackupAndRestore).
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import shutil
@@ -20,12 +19,12 @@ import numpy as np
 from models.spec import ArchitectureSettings, parse_augmentation
 from pipeline.stages.checkpoints import durable_backup
 from pipeline.stages.features import SplitArrays
+from pipeline.stages.history import HISTORY_FILE, read_history
 from pipeline.stages.initial_weights import load_initial_weights
 from pipeline.stages.preprocessor import Preprocessor
 
 logger = logging.getLogger(__name__)
 
-HISTORY_FILE = "history.csv"
 DEBUG_NEAR_ZERO = 0.05  # a debug run must bring the training loss below this
 
 
@@ -317,18 +316,6 @@ def _clear(work_dir: Path) -> None:
     for name in ("backup", "tensorboard"):
         shutil.rmtree(work_dir / name, ignore_errors=True)
     (work_dir / HISTORY_FILE).unlink(missing_ok=True)
-
-
-def read_history(path: Path) -> dict[str, list[float]]:
-    """The per-epoch CSV written by Keras, as columns; a resumed run's repeated epochs keep the last."""
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    # A kill can leave a last row half written: keep complete rows only.
-    by_epoch = {int(row["epoch"]): row for row in rows if None not in row.values() and "" not in row.values()}
-    ordered = [by_epoch[epoch] for epoch in sorted(by_epoch)]
-    if not ordered:
-        return {}
-    return {name: [float(row[name]) for row in ordered] for name in ordered[0]}
 
 
 def _debug_verdict(history: dict[str, list[float]]) -> dict:

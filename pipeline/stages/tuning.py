@@ -6,8 +6,6 @@ import itertools
 import json
 import math
 
-import numpy as np
-
 STRATEGIES = ("grid", "random")
 
 
@@ -35,6 +33,8 @@ def parse_space(text: str) -> dict[str, list[str]]:
 def trials(space: dict[str, list[str]], *, strategy: str, count: int, seed: int) -> list[dict[str, str]]:
     """The parameter sets to train: every combination (grid, at most `count`), or `count` distinct
     combinations drawn at random with `seed`."""
+    import numpy as np
+
     if strategy not in STRATEGIES:
         raise ValueError(f"[TuneModel] strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
     names = list(space)

@@ -17,16 +17,14 @@ needs disposing.
 
 from __future__ import annotations
 
+import ast
+import functools
 import logging
 import os
 import threading
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import exc as sa_exc
 
 from pipeline.common.files import ensure_private_dir
@@ -75,13 +73,18 @@ def mask_url(url: str) -> str:
         return redact_secrets(url)
 
 
-def alembic_config(url: str | None = None, connection: sa.Connection | None = None) -> Config:
+def alembic_config(url: str | None = None, connection: sa.Connection | None = None):
     """An Alembic Config for overnight's migrations, built in code (no alembic.ini).
+
+    Alembic loads here and where migrations run, not with this module: a complete night's
+    check connects and reads a marker without it.
 
     Args:
         url: used by env.py when no connection is given (and for ``--sql`` offline mode).
         connection: an open connection env.py runs the migrations on, inside its transaction.
     """
+    from alembic.config import Config
+
     config = Config()
     # ConfigParser interpolates "%"; URL-encoded query strings and paths may contain it.
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
@@ -92,9 +95,40 @@ def alembic_config(url: str | None = None, connection: sa.Connection | None = No
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest migration revision shipped with this code."""
+    """The newest migration revision shipped with this code: the one no other migration follows.
+
+    Read from the migration files' `revision` and `down_revision` lines, without Alembic: every
+    connection asks, and a complete night's check must not load Alembic to learn there is
+    nothing to upgrade. Branches (two heads) are left to Alembic to resolve.
+    """
+    revisions, followed = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        fields = _module_constants(path, ("revision", "down_revision"))
+        revisions.add(fields["revision"])
+        down = fields.get("down_revision")
+        followed.update([down] if isinstance(down, str) else down or [])
+    heads = revisions - followed
+    if len(heads) == 1:
+        return heads.pop()
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _module_constants(path: Path, names: tuple[str, ...]) -> dict:
+    """Module-level `name = <literal>` (annotated or not) of a Python file, without running it."""
+    found = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        )
+        if isinstance(target, ast.Name) and target.id in names and node.value is not None:
+            found[target.id] = ast.literal_eval(node.value)
+    return found
 
 
 def connect(url: str) -> sa.Engine:
@@ -168,6 +202,8 @@ def current_revision(url: str) -> str | None:
     """The Alembic revision the database at ``url`` is at; None for an unmigrated database."""
     engine = _engine(url)
     with _open(url, engine) as connection:
+        from alembic.runtime.migration import MigrationContext
+
         return MigrationContext.configure(connection).get_current_revision()
 
 
@@ -326,6 +362,8 @@ def _migrate(url: str, engine: sa.Engine, revision: str) -> None:
                 # Two workers starting on an empty database must not both CREATE TABLE: the
                 # second waits here, then finds the schema at head. Released at commit.
                 connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+            from alembic import command
+
             command.upgrade(alembic_config(connection=connection), revision)
             connection.commit()
 
@@ -347,6 +385,8 @@ def _migrate_sqlite(connection: sa.Connection, revision: str) -> None:
         # and then finds the schema at head instead of racing to CREATE TABLE. pysqlite would
         # otherwise run each DDL statement in its own implicit transaction.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+        from alembic import command
+
         command.upgrade(alembic_config(connection=connection), revision)
         connection.commit()
     except BaseException:
