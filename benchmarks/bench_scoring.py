@@ -30,18 +30,14 @@ def _frame(rows: int, seed: int, labeled: bool) -> pd.DataFrame:
     return frame
 
 
-def measure(rows: int) -> dict:
-    """Train a small model, write a night of `rows` rows, score and log it; time and peak memory."""
+def trained_model():
+    """A preprocessor fitted on 2,000 rows of `_frame` and an mlp trained one epoch on them."""
     import keras
 
     import models
-    from pipeline.artifacts.prediction import NightScores
-    from pipeline.stages import features, raw
-    from pipeline.stages.prediction import score_batch
+    from pipeline.stages import features
     from pipeline.stages.schema import Schema
-    from pipeline.store import database, prediction_log
 
-    folder = scratch_folder("bench-scoring-")
     schema = Schema(
         label="label",
         task="classification",
@@ -52,12 +48,21 @@ def measure(rows: int) -> dict:
     preprocessor = features.fit(training, schema)
     model = models.build_model("mlp", preprocessor.model_spec())
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
-    model.fit(
-        features.transform(training, preprocessor),
-        np.eye(2)[features.encode_labels(training["label"], preprocessor)],
-        epochs=1,
-        verbose=0,
-    )
+    labels = np.eye(2)[features.encode_labels(training["label"], preprocessor)]
+    model.fit(features.transform(training, preprocessor), labels, epochs=1, verbose=0)
+    return preprocessor, model
+
+
+def measure(rows: int) -> dict:
+    """Train a small model, write a night of `rows` rows, score and log it; time and peak memory."""
+    from pipeline.artifacts.prediction import NightScores
+    from pipeline.stages import raw
+    from pipeline.stages.prediction import score_batch
+    from pipeline.store import database, prediction_log
+
+    folder = scratch_folder("bench-scoring-")
+    preprocessor, model = trained_model()
+    schema = preprocessor.schema
     night = folder / "incoming"
     night.mkdir()
     for start in range(0, rows, 200_000):  # written in parts: the writer must not be the peak

@@ -19,6 +19,7 @@ from benchmarks import (
     bench_drift,
     bench_fingerprint,
     bench_gpu,
+    bench_night,
     bench_noop,
     bench_prediction_log,
     bench_quality,
@@ -38,6 +39,8 @@ SIZES = {
         "decode_images": 5_000,
         "quality_sets": bench_quality.DATA_SETS,
         "drift_rows": (100_000, 1_000_000),
+        "night_rows": (200_000, 1_000_000),
+        "night_images": 20_000,
     },
     "tiny": {
         "log_rows": 20_000,
@@ -49,6 +52,8 @@ SIZES = {
         "decode_images": 200,
         "quality_sets": ("wine",),
         "drift_rows": (10_000,),
+        "night_rows": (5_000,),
+        "night_images": 500,
     },
 }
 BENCHMARKS = {  # in the order of the table
@@ -57,6 +62,9 @@ BENCHMARKS = {  # in the order of the table
     "fingerprint": lambda size: bench_fingerprint.results(size["fingerprint_mb"]),
     "noop": lambda size: bench_noop.results(size["nights"]),
     "scoring": lambda size: bench_scoring.results(size["score_rows"]),
+    "night": lambda size: bench_night.results(
+        size["night_rows"], size["night_images"], postgres=size.get("postgres", True)
+    ),
     "training": lambda size: bench_training.results(size["train_rows"]),
     "decoding": lambda size: bench_decoding.results(size["decode_images"]),
     "quality": lambda size: bench_quality.results(size["quality_sets"]),
@@ -74,8 +82,10 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     size = SIZES["tiny" if arguments.tiny else "full"]
     chosen = [name for name in BENCHMARKS if name in (arguments.only or BENCHMARKS)]
-    if arguments.skip_postgres and "log-postgres" in chosen:
-        chosen.remove("log-postgres")
+    if arguments.skip_postgres:
+        size = {**size, "postgres": False}
+        if "log-postgres" in chosen:
+            chosen.remove("log-postgres")
     results = [result for name in chosen for result in BENCHMARKS[name](size)]
     print(table(results))
     if "gpu" in chosen and not bench_gpu.gpu_visible():

@@ -25,6 +25,7 @@ FIGURES = (
     "LogPredictions PostgreSQL rerun",
     "fingerprint 32 MB unchanged",
     "Nightly rerun, all complete",
+    "TrainModel rerun, all complete",
     "5 complete nights checked",
     "batch scoring end to end",
     "peak memory",
@@ -32,6 +33,9 @@ FIGURES = (
     "TrainModel wall time",
     "quality wine: auto - best baseline",
     "drift and quality checks, 10,000 rows",
+    "night scored and logged, SQLite, 5,000 rows",
+    "night scored and logged, PostgreSQL, 5,000 rows",
+    "night of 500 PNG files scored and logged, SQLite",
 )
 
 

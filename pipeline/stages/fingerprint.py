@@ -23,9 +23,12 @@ def fingerprint(path: str | Path, cache_file: str | Path) -> str:
     cache = _load_cache(cache_path)
     digest = hashlib.sha256()
     changed = False
+    # The cache is keyed by absolute path: the root resolved once, not every file (a folder of
+    # images would pay a realpath per file on every completeness check).
+    base = root.resolve()
     for file in data_files(root):
         stat = file.stat()
-        key = str(file.resolve())
+        key = str(base if root.is_file() else base / file.relative_to(root))
         entry = cache.get(key)
         if entry is None or entry[:2] != [stat.st_size, stat.st_mtime_ns]:
             entry = [stat.st_size, stat.st_mtime_ns, file_sha256(file)]

@@ -42,6 +42,11 @@ def _training() -> dict:
     return json.loads(json.dumps(profile))  # as read back from reference.json
 
 
+def _calendar(training: dict, date: datetime.date, **options):
+    settings = {"schema": SCHEMA, "window_days": 15, "min_rows": 30, "test_calendar": None, "numeric": False}
+    return calendar_reference(training, date, **{**settings, **options})
+
+
 def test_the_window_wraps_around_the_turn_of_the_year():
     new_year = datetime.date(2026, 1, 3)
     assert in_window([360, 365, 1, 18, 19, 200], new_year, 15).tolist() == [True, True, True, True, False, False]
@@ -50,15 +55,7 @@ def test_the_window_wraps_around_the_turn_of_the_year():
 def test_a_winter_night_is_quiet_against_its_window_and_alerts_against_the_year():
     training = _training()
     night = _seasonal(pd.DatetimeIndex([pd.Timestamp("2025-01-10")] * 400), seed=5)
-    window = calendar_reference(
-        training,
-        datetime.date(2025, 1, 10),
-        schema=SCHEMA,
-        window_days=15,
-        min_rows=30,
-        test_calendar=None,
-        numeric=False,
-    )
+    window = _calendar(training, datetime.date(2025, 1, 10))
     assert not window.fallback
     assert window.description.startswith("calendar: 376 training rows within 15 days of 10 January")
     _, against_window = compare(night, SCHEMA, window.features, DriftThresholds())
@@ -73,21 +70,11 @@ def test_a_calendar_reference_without_rows_in_the_window_falls_back_and_says_why
         **training,
         CALENDAR: {**training[CALENDAR], "day_of_year": [200] * len(training[CALENDAR]["day_of_year"])},
     }
-    fallback = calendar_reference(
-        sparse, datetime.date(2025, 1, 5), schema=SCHEMA, window_days=15, min_rows=30, test_calendar=None, numeric=False
-    )
+    fallback = _calendar(sparse, datetime.date(2025, 1, 5))
     assert fallback.fallback and fallback.features is sparse
     assert "training has 0 rows within 15 days of 5 January" in fallback.description
     undated = {key: value for key, value in training.items() if key != CALENDAR}
-    fallback = calendar_reference(
-        undated,
-        datetime.date(2025, 1, 5),
-        schema=SCHEMA,
-        window_days=15,
-        min_rows=30,
-        test_calendar=None,
-        numeric=False,
-    )
+    fallback = _calendar(undated, datetime.date(2025, 1, 5))
     assert fallback.fallback and "no dated time column" in fallback.description
 
 
@@ -95,10 +82,9 @@ def test_the_window_s_test_predictions_are_the_prediction_reference_when_there_a
     training = _training()
     test_calendar = {"day_of_year": [10] * 40 + [200] * 40, "prediction": ["1"] * 40 + ["0"] * 40}
     date = datetime.date(2025, 1, 10)
-    kwargs = {"schema": SCHEMA, "window_days": 15, "numeric": False}
-    window = calendar_reference(training, date, min_rows=30, test_calendar=test_calendar, **kwargs)
+    window = _calendar(training, date, test_calendar=test_calendar)
     assert window.predictions["proportions"] == {"1": 1.0}
-    too_few = calendar_reference(training, date, min_rows=50, test_calendar=test_calendar, **kwargs)
+    too_few = _calendar(training, date, min_rows=50, test_calendar=test_calendar)
     assert too_few.predictions is None and "whole test split" in too_few.description
 
 
