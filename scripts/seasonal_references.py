@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.stages.monitoring import DriftThresholds, compare
 from pipeline.stages.profiles import reference_profile
-from pipeline.stages.references import CALENDAR, QuietNight, calendar_reference, calendar_sample, rolling_reference
+from pipeline.stages.references import QuietNight, calendar_reference, rolling_reference
 from pipeline.stages.schema import Schema
+from pipeline.stages.seasons import CALENDAR, calendar_sample
 
 logger = logging.getLogger("seasonal_references")
 FEATURES = ("precipitation", "temp_max", "temp_min", "wind")

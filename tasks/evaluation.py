@@ -93,7 +93,7 @@ def _slices(examples: pd.DataFrame, column: str) -> dict | None:
 
 def _prediction_calendar(test_predictions: pd.DataFrame, examples: pd.DataFrame, time_column: str) -> dict | None:
     """Each test prediction with its row's day of the year: `[MonitorDrift] reference = calendar`."""
-    from pipeline.stages.references import days_of_year
+    from pipeline.stages.seasons import days_of_year
 
     if not time_column:
         return None

@@ -31,7 +31,7 @@ class FitPreprocessor(StageTask):
         # NumPy, pandas and scipy load here, when the stage runs: checking that it is complete stays fast.
         from pipeline.stages import features
         from pipeline.stages.profiles import reference_profile
-        from pipeline.stages.references import CALENDAR, calendar_sample
+        from pipeline.stages.seasons import CALENDAR, calendar_sample
 
         validated: ValidatedData = self.inputs()["validated"]
         manifest: SplitManifest = self.inputs()["split"]

@@ -27,7 +27,7 @@ REFERENCES = ("training", "rolling", "calendar")  # pipeline/stages/references.p
 
 class MonitorDrift(ModelVersionMixin, StageTask):
     """Feature statistics and drift scores of a night's valid rows against its reference
-    (`reference`: the training split, recent quiet nights, or the same months of training)."""
+    (`reference`: the training split, recent quiet nights, or the same time of year in training)."""
 
     stage = "monitoring"
     artifact = DriftFolder
@@ -38,16 +38,17 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     psi_threshold = luigi.FloatParameter(default=0.2)
     ks_threshold = luigi.FloatParameter(default=0.2)
     js_threshold = luigi.FloatParameter(default=0.1)
-    missing_threshold = luigi.FloatParameter(default=0.1, description="a missing share this much above training's")
+    missing_threshold = luigi.FloatParameter(default=0.1, description="a missing share this much above the reference's")
     out_of_range_threshold = luigi.FloatParameter(
-        default=0.01, description="a share of values outside training's range"
+        default=0.01, description="a share of values outside the reference's range"
     )
-    unseen_threshold = luigi.FloatParameter(default=0.05, description="a share of categories training never had")
+    unseen_threshold = luigi.FloatParameter(default=0.05, description="a share of categories the reference never had")
     duplicate_id_threshold = luigi.FloatParameter(
         default=0.01, description="a share of rows whose id an earlier row of the night had"
     )
     wasserstein_threshold = luigi.FloatParameter(
-        default=0.1, description="Wasserstein distance in training standard deviations (a 0.2 sd mean shift is 0.2)"
+        default=0.1,
+        description="Wasserstein distance in the reference's standard deviations (a 0.2 sd mean shift is 0.2)",
     )
     prediction_psi_threshold = luigi.FloatParameter(default=0.2)
     min_rows = luigi.IntParameter(default=30, description="smaller batches are scored but never alert")
@@ -62,6 +63,26 @@ class MonitorDrift(ModelVersionMixin, StageTask):
 
     def requires(self):
         return {"scores": BatchPredict(date=self.date, model_version=self.model)}
+
+    def identity(self) -> dict:
+        # A rolling reference is the nights it is built from: other quiet nights, another output.
+        return (
+            {"rolling": [f"{d.isoformat()}/{folder.path.name}" for d, folder in self._quiet()]}
+            if self.reference == "rolling"
+            else {}
+        )
+
+    def _quiet(self) -> list:
+        """The quiet nights a rolling reference is built from, found once per task instance."""
+        if not hasattr(self, "_quiet_nights"):
+            self._quiet_nights = quiet_nights(
+                layout().stage("monitoring"),
+                before=self.date,
+                model_version=self.model,
+                count=self.rolling_nights,
+                min_rows=self.min_rows,
+            )
+        return self._quiet_nights
 
     def output(self):
         return luigi.LocalTarget(str(layout().drift(self.date, self.version)))
@@ -93,8 +114,9 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             min_rows=self.min_rows,
         )
         test = evaluation.test_predictions(["prediction"])["prediction"]
+        valid = scores.valid_rows()
         stats, drift = compare(
-            scores.valid_rows(),
+            valid,
             model.preprocessor().schema,
             reference.features,
             thresholds,
@@ -106,8 +128,10 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         line = alert_line(drift)
         alerts = int(drift["alert"].sum()) if len(drift) else 0
         summary = {"date": self.date.isoformat(), "model_version": self.model, "alert": line, "alerts": alerts}
-        # What was measured against what: the report shows the reference, a rolling one finds its nights.
-        out.write(stats, drift, {**summary, "reference": reference.description, "scores": str(scores.path)})
+        # What was measured against what: the report shows the reference; a later rolling reference
+        # finds this night's scores by their version and skips nights under min_rows.
+        measured = {"reference": reference.description, "scores_version": scores.path.name, "rows": len(valid)}
+        out.write(stats, drift, {**summary, **measured})
         if line:
             logger.warning("%s: %s", self.date, line)
         return Outcome(
@@ -129,11 +153,12 @@ class MonitorDrift(ModelVersionMixin, StageTask):
                 numeric=regression,
             )
         if self.reference == "rolling":
+            share = references.ROLLING_ROWS // max(len(self._quiet()), 1)  # memory stays flat with the window
             nights = [
-                _quiet_night(date, NightScores(Path(folder.summary()["scores"])), regression)
-                for date, folder in quiet_nights(
-                    layout().stage("monitoring"), before=self.date, model_version=self.model, count=self.rolling_nights
+                _quiet_night(
+                    date, NightScores(layout().scores(date, folder.summary()["scores_version"])), regression, share
                 )
+                for date, folder in self._quiet()
             ]
             schema = model.preprocessor().schema
             return references.rolling_reference(
@@ -160,10 +185,16 @@ def _duplicate_ids(batch: dict) -> tuple[int, int] | None:
     return (batch["rows_duplicate_id"], batch["rows_in"]) if "rows_duplicate_id" in batch else None
 
 
-def _quiet_night(date, scores: NightScores, regression: bool):
+def _quiet_night(date, scores: NightScores, regression: bool, most: int):
+    """A quiet night's rows and predictions, each sampled down to `most`."""
     from pipeline.stages.references import QuietNight
 
-    return QuietNight(date, scores.valid_rows(), _predicted(scores, regression))
+    rows, predicted = scores.valid_rows(), _predicted(scores, regression)
+    if len(rows) > most:
+        rows = rows.sample(n=most, random_state=0)
+    if len(predicted) > most:
+        predicted = predicted.sample(n=most, random_state=0)
+    return QuietNight(date, rows, predicted)
 
 
 class IngestFeedback(StageTask):

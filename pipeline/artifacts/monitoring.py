@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ STATS = "feature_stats.csv"  # feature, statistic, batch_value, reference_value
 SUMMARY = "summary.json"  # the night's alert line and alert count
 FEEDBACK = "feedback.csv"  # the late labels that were loaded
 REJECTS = "rejects.csv"  # late-label rows without an id or a label
+FINISHED_DRIFT = re.compile(r"drift-[0-9a-f]{16}")  # a version in place: not Luigi's scratch, not moved aside
 
 
 class DriftFolder(StageFolder):
@@ -42,25 +44,38 @@ class DriftFolder(StageFolder):
 
 
 def quiet_nights(
-    monitoring: Path, *, before: datetime.date, model_version: str, count: int
+    monitoring: Path, *, before: datetime.date, model_version: str, count: int, min_rows: int
 ) -> list[tuple[datetime.date, DriftFolder]]:
-    """The last `count` nights before `before` whose drift by `model_version` raised no alert,
-    newest first, each with its newest such drift folder (`[MonitorDrift] reference = rolling`).
+    """The last `count` nights before `before` that `model_version` scored with at least
+    `min_rows` rows and whose drift raised no alert, newest first (`[MonitorDrift] reference =
+    rolling`).
 
-    Only folders that say which scores they measured count (written since the rolling reference).
-    Folders are renamed into place whole, so every one found is finished.
+    A night's drift is its newest finished folder for that model: a night that alerted there is
+    not quiet, whatever an older run of it said. Only folders that name the scores they measured
+    count (written since the rolling reference); scratch and folders moved aside never do.
     """
+    if count < 1:
+        raise ValueError(f"[MonitorDrift] rolling_nights must be at least 1, not {count}")
     nights = []
     for date, night in sorted(_dated_folders(monitoring, before), reverse=True):
-        folders = sorted(night.glob("drift-*"), key=lambda path: path.stat().st_mtime, reverse=True)
-        for path in folders:
-            summary = read_json(path / SUMMARY) if (path / SUMMARY).is_file() else {}
-            if summary.get("model_version") == model_version and summary.get("alerts") == 0 and summary.get("scores"):
-                nights.append((date, DriftFolder(path)))
-                break
+        latest = _latest_drift(night, model_version)
+        summary = latest.summary() if latest is not None else {}
+        if summary.get("alerts") == 0 and summary.get("scores_version") and summary.get("rows", 0) >= min_rows:
+            nights.append((date, latest))
         if len(nights) == count:
             break
     return nights
+
+
+def _latest_drift(night: Path, model_version: str) -> DriftFolder | None:
+    found = []
+    for path in night.iterdir():
+        if not (FINISHED_DRIFT.fullmatch(path.name) and (path / SUMMARY).is_file()):
+            continue
+        folder = DriftFolder(path)
+        if folder.damage() is None and read_json(path / SUMMARY).get("model_version") == model_version:
+            found.append((path.stat().st_mtime_ns, path.name, folder))
+    return max(found, key=lambda item: item[:2])[2] if found else None
 
 
 def _dated_folders(monitoring: Path, before: datetime.date) -> list[tuple[datetime.date, Path]]:

@@ -38,14 +38,14 @@ def predict(
 
     batch_size: rows per call into the model; by default IMAGE_BATCH with images, else ARRAY_BATCH.
     """
-    from pipeline.stages.tfdata import make_dataset
+    from pipeline.stages.tfdata import image_batches
 
     rows = len(next(iter(features.values())))
     if rows == 0:
         return np.zeros((0, len(preprocessor.classes) or 1)) if preprocessor.is_classification else np.zeros(0)
     if preprocessor.image:
-        inputs = make_dataset(features, None, preprocessor, batch_size=batch_size or IMAGE_BATCH)  # decoded in parallel
-        outputs = model.predict(inputs, verbose=0)
+        batches = image_batches(features, preprocessor, batch_size=batch_size or IMAGE_BATCH)
+        outputs = np.concatenate([model.predict_on_batch(batch) for batch in batches])
     else:
         # predict_on_batch per slice: a third of model.predict's time on a chunk, which builds
         # a tf.data pipeline and a progress callback every call.
@@ -233,5 +233,12 @@ def probability_texts(outputs: np.ndarray, classes: list[str]) -> np.ndarray:
     text = np.full(len(outputs), "{", dtype=object)
     for index, name in enumerate(classes):
         separator = ", " if index else ""
-        text = text + f"{separator}{json.dumps(name)}: " + rounded[:, index].astype(str).astype(object)
+        values = rounded[:, index].astype(str).astype(object)
+        text = text + f"{separator}{json.dumps(name)}: " + _as_json_numbers(values)
     return text + "}"
+
+
+def _as_json_numbers(texts: np.ndarray) -> np.ndarray:
+    """NumPy's nan and inf as the NaN and Infinity `json.dumps` writes (a broken model's output
+    must still read back)."""
+    return pd.Series(texts).replace({"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}).to_numpy(dtype=object)

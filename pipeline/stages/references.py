@@ -25,21 +25,16 @@ import numpy as np
 import pandas as pd
 
 from pipeline.stages.profiles import (
-    Background,
     categorical_profile,
-    derived_features,
     monitored,
     numeric_profile,
     prediction_profile,
     reference_profile,
 )
 from pipeline.stages.schema import Schema
+from pipeline.stages.seasons import CALENDAR
 
 REFERENCES = ("training", "rolling", "calendar")
-# reference.json: a sample of the training rows' monitored features with their day of the year,
-# from which a night's window is profiled (`calendar_reference`).
-CALENDAR = "calendar"
-CALENDAR_ROWS = 20_000
 ROLLING_ROWS = 200_000  # at most this many rows of the quiet nights are profiled (a sample beyond)
 YEAR_DAYS = 365
 
@@ -61,31 +56,6 @@ class QuietNight:
 
 def training_reference(profile: dict) -> Reference:
     return Reference(profile, None, "the training split")
-
-
-def calendar_sample(table: pd.DataFrame, schema: Schema, *, background: Background | None) -> dict | None:
-    """Up to CALENDAR_ROWS training rows' monitored features and day of the year; None without
-    a dated time column. Plain JSON, kept in reference.json under CALENDAR."""
-    days = days_of_year(table, schema.time_column)
-    if days is None:
-        return None
-    rows = table.sample(n=CALENDAR_ROWS, random_state=0) if len(table) > CALENDAR_ROWS else table
-    derived = derived_features(rows, schema, background=background)
-    features = {}
-    for feature, _, kind in monitored(schema):
-        values = derived[feature]
-        features[feature] = [None if pd.isna(v) else (str(v) if kind == "categorical" else float(v)) for v in values]
-    return {"rows": len(table), "day_of_year": days.loc[rows.index].tolist(), "features": features}
-
-
-def days_of_year(table: pd.DataFrame, time_column: str) -> pd.Series | None:
-    """Each row's day of the year (1 to 366); None when the time column is missing or not dates."""
-    if not time_column or time_column not in table.columns:
-        return None
-    times = table[time_column]
-    if not pd.api.types.is_datetime64_any_dtype(times):
-        return None  # numbers (a year, a step) have no season
-    return times.dt.day_of_year.astype("Int64")
 
 
 def in_window(days, date: datetime.date, window_days: int) -> np.ndarray:
@@ -134,7 +104,9 @@ def calendar_reference(
         if kind == "categorical":
             features[feature] = categorical_profile(values)
         else:
-            features[feature] = numeric_profile(values.astype("float64"), training.get("bins", 10), 2000, rng)
+            # An image feature is known for the decoded part of the sample only (not missing elsewhere).
+            values = values.astype("float64").dropna() if kind == "image" else values.astype("float64")
+            features[feature] = numeric_profile(values, training.get("bins", 10), 2000, rng)
     profile = {**training, "rows": rows, "features": features}
     profile.pop(CALENDAR)
     predictions, said = None, "the whole test split's predictions"

@@ -39,6 +39,39 @@ def make_dataset(
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def image_batches(features: dict[str, np.ndarray], preprocessor: Preprocessor, *, batch_size: int):
+    """The model inputs in batches of `batch_size` rows, images decoded: for scoring, where each
+    file is read once and tf.data's per-element cost would be most of the time (a night of
+    20,000 small PNG files scored at a third of a plain PIL loop's speed through `make_dataset`).
+
+    The pixels are the training pipeline's: the same decoder, then `tf.image.resize` and /255,
+    on images grouped by their decoded size. One file after another: threads were slower (most
+    of a small file's reading is Python, under the GIL).
+    """
+    images = {input_name("image", column): shape for column, shape in preprocessor.image.items()}
+    rows = len(next(iter(features.values())))
+    for start in range(0, rows, batch_size):
+        batch = {name: values[start : start + batch_size] for name, values in features.items()}
+        for name, shape in images.items():
+            batch[name] = _decoded(batch[name], shape)
+        yield batch
+
+
+def _decoded(paths: np.ndarray, shape: ImageShape) -> np.ndarray:
+    side = max(shape.height, shape.width)
+    pixels = [
+        image_array(str(path), channels=shape.channels, background=shape.background, draft=side) for path in paths
+    ]
+    out = np.empty((len(pixels), shape.height, shape.width, shape.channels), dtype=np.float32)
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for index, image in enumerate(pixels):
+        by_size.setdefault(image.shape[:2], []).append(index)
+    for indices in by_size.values():
+        stacked = np.stack([pixels[index] for index in indices])
+        out[indices] = tf.image.resize(stacked, (shape.height, shape.width)).numpy() / 255.0
+    return out
+
+
 def _image_decoder(images: dict[str, ImageShape]):
     def decode(inputs: dict) -> dict:
         decoded = dict(inputs)

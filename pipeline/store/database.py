@@ -106,6 +106,8 @@ def head_revision() -> str | None:
     revisions, followed = set(), set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
         fields = _module_constants(path, ("revision", "down_revision"))
+        if "revision" not in fields:
+            continue  # not a migration (Alembic skips it too)
         revisions.add(fields["revision"])
         down = fields.get("down_revision")
         followed.update([down] if isinstance(down, str) else down or [])

@@ -2,22 +2,18 @@
 
 import datetime
 import json
+import os
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.artifacts.monitoring import DriftFolder, quiet_nights
 from pipeline.stages.monitoring import DriftThresholds, compare
 from pipeline.stages.profiles import reference_profile
-from pipeline.stages.references import (
-    CALENDAR,
-    QuietNight,
-    calendar_reference,
-    calendar_sample,
-    in_window,
-    rolling_reference,
-)
+from pipeline.stages.references import QuietNight, calendar_reference, in_window, rolling_reference
 from pipeline.stages.schema import Schema
+from pipeline.stages.seasons import CALENDAR, calendar_sample
 
 SCHEMA = Schema(label="y", task="classification", kinds={"t": "numeric", "kind": "categorical"}, time_column="day")
 
@@ -104,22 +100,65 @@ def test_a_rolling_reference_profiles_the_quiet_nights_or_falls_back_without_eno
     assert rolling_reference(training, [], min_rows=30, **kwargs).description.startswith("the training split (rolling")
 
 
-def _drift_folder(root, date: str, name: str, *, model: str, alerts: int, scores: str | None = "s") -> None:
-    folder = root / date / f"drift-{name}"
+def _drift_folder(root, date: str, name: str, *, model: str, alerts: int, rows: int = 100, scores="s", age=0):
+    folder = root / date / name
     folder.mkdir(parents=True)
-    summary = {"model_version": model, "alerts": alerts, **({"scores": scores} if scores else {})}
+    summary = {"model_version": model, "alerts": alerts, "rows": rows, **({"scores_version": scores} if scores else {})}
     (folder / "summary.json").write_text(json.dumps(summary))
+    os.utime(folder, (1_000_000 + age, 1_000_000 + age))
 
 
-def test_quiet_nights_skip_alerting_nights_other_models_and_later_dates(tmp_path):
-    _drift_folder(tmp_path, "2025-03-01", "a", model="m1", alerts=0)
-    _drift_folder(tmp_path, "2025-03-02", "a", model="m1", alerts=3)  # alerted
-    _drift_folder(tmp_path, "2025-03-03", "a", model="m2", alerts=0)  # another model
-    _drift_folder(tmp_path, "2025-03-04", "a", model="m1", alerts=0, scores=None)  # before rolling existed
-    _drift_folder(tmp_path, "2025-03-05", "a", model="m1", alerts=0)
-    _drift_folder(tmp_path, "2025-03-06", "a", model="m1", alerts=0)  # the night itself
+def test_quiet_nights_are_the_newest_drift_of_the_model_that_did_not_alert(tmp_path):
+    version, other = "drift-" + "a" * 16, "drift-" + "b" * 16
+    _drift_folder(tmp_path, "2025-03-01", version, model="m1", alerts=0)
+    _drift_folder(tmp_path, "2025-03-02", version, model="m1", alerts=3)  # alerted
+    _drift_folder(tmp_path, "2025-03-03", version, model="m2", alerts=0)  # another model
+    _drift_folder(tmp_path, "2025-03-04", version, model="m1", alerts=0, scores=None)  # before rolling existed
+    _drift_folder(tmp_path, "2025-03-05", version, model="m1", alerts=0)
+    _drift_folder(tmp_path, "2025-03-06", version, model="m1", alerts=0)  # the night itself
+    _drift_folder(tmp_path, "2025-03-07", version, model="m1", alerts=0, age=0)  # quiet once, then alerted:
+    _drift_folder(tmp_path, "2025-03-07", other, model="m1", alerts=2, age=10)  # the newest run counts
+    _drift_folder(tmp_path, "2025-03-08", version, model="m1", alerts=0, rows=12)  # too few rows to say
+    _drift_folder(tmp_path, "2025-03-09", version + "-luigi-tmp-123", model="m1", alerts=0)  # scratch
+    _drift_folder(tmp_path, "2025-03-10", version + ".damaged-20250310T000000Z", model="m1", alerts=0)
     (tmp_path / "report-2025-03-05.html").write_text("")
-    found = quiet_nights(tmp_path, before=datetime.date(2025, 3, 6), model_version="m1", count=7)
+    options = {"model_version": "m1", "min_rows": 30}
+    found = quiet_nights(tmp_path, before=datetime.date(2025, 3, 6), count=7, **options)
     assert [date.isoformat() for date, _ in found] == ["2025-03-05", "2025-03-01"]
     assert all(isinstance(folder, DriftFolder) for _, folder in found)
-    assert len(quiet_nights(tmp_path, before=datetime.date(2025, 3, 6), model_version="m1", count=1)) == 1
+    assert len(quiet_nights(tmp_path, before=datetime.date(2025, 3, 6), count=1, **options)) == 1
+    later = quiet_nights(tmp_path, before=datetime.date(2025, 3, 11), count=7, **options)
+    assert [date.isoformat() for date, _ in later] == ["2025-03-06", "2025-03-05", "2025-03-01"]
+    with pytest.raises(ValueError, match="rolling_nights must be at least 1"):
+        quiet_nights(tmp_path, before=datetime.date(2025, 3, 6), count=0, **options)
+
+
+def test_the_calendar_sample_decodes_as_many_images_as_the_reference_and_leaves_unreadable_ones_out(
+    tmp_path, monkeypatch
+):
+    from PIL import Image
+
+    from pipeline.stages import seasons
+
+    monkeypatch.setattr(seasons, "IMAGE_ROWS", 3)
+    paths = []
+    for number in range(5):
+        path = tmp_path / f"{number}.png"
+        Image.new("L", (8, 8), color=40 * number).save(path)
+        paths.append(str(path))
+    (tmp_path / "1.png").write_bytes(b"not an image")
+    schema = Schema(label="y", task="classification", kinds={"photo": "image"}, time_column="day")
+    table = pd.DataFrame({"photo": paths, "day": pd.date_range("2024-01-01", periods=5), "y": "a"})
+    sample = calendar_sample(table, schema, background=None)
+    brightness = sample["features"]["photo:brightness"]
+    assert [value is None for value in brightness] == [False, True, False, True, True]  # 1 unreadable; 3, 4 not decoded
+    window = _calendar(
+        {**reference_profile(table, schema, background=None), CALENDAR: sample},
+        datetime.date(2025, 1, 2),
+        min_rows=1,
+        schema=schema,
+    )
+    assert (
+        window.features["features"]["photo:brightness"]["rows"] == 2
+        and window.features["features"]["photo:brightness"]["missing_share"] == 0
+    )
