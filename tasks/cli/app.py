@@ -57,4 +57,8 @@ def print_rows(rows: list[dict], output_format: str) -> None:
     elif table.empty:
         click.echo("(none)")
     else:
-        click.echo(table.to_string(index=False, max_colwidth=48))
+        # For reading, not for parsing (csv and json keep every digit): 4 decimals, whole seconds.
+        for column in table.columns:
+            if pd.api.types.is_datetime64_any_dtype(table[column]):
+                table[column] = table[column].dt.strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(table.to_string(index=False, max_colwidth=48, float_format=lambda value: f"{value:.4f}"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -10,10 +11,14 @@ from pipeline.store import database
 from tasks.cli.app import fail_on_database_errors, main
 from tasks.config import data_root, database_url
 
+logger = logging.getLogger(__name__)
+
 
 @main.command("example-data")
 def example_data() -> None:
-    """Write scikit-learn's digits: training images, nightly batches and late labels."""
+    """Write example data: scikit-learn's digits.
+
+    Training images, nightly batches and late labels."""
     from pipeline.examples import write_examples
 
     root = data_root()
@@ -31,7 +36,9 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head")
 def db_upgrade(revision: str) -> None:
-    """Bring the database to the newest schema (tasks also do this on first use)."""
+    """Bring the database to the newest schema.
+
+    Tasks also do this on first use."""
     url = database_url()
     fail_on_database_errors(lambda: database.upgrade(url, revision))
     click.echo(f"{database.mask_url(url)} at revision {database.current_revision(url)}")
@@ -46,36 +53,22 @@ def db_current() -> None:
 
 
 @main.command()
-def doctor() -> None:
-    """What this machine offers: TensorFlow, Keras, GPUs, mixed precision, the database."""
-    import os
+@click.option("--no-tensorflow", is_flag=True, help="skip the TensorFlow probe (it takes seconds)")
+def doctor(no_tensorflow: bool) -> None:
+    """What this machine offers, and the database.
 
+    TensorFlow, Keras, GPUs, mixed precision, the database. TensorFlow is probed in a child
+    process, its start-up messages left out (`-v` shows them)."""
     from pipeline.common import environment
 
     url = database_url()
     click.echo(f"python      {environment.hardware()['python']} on {environment.hardware()['platform']}")
     listed = environment.hardware()["gpus"]  # nvidia-smi: no CUDA initialised to learn this
     click.echo(f"nvidia-smi  {', '.join(listed) if listed else 'no NVIDIA GPU listed'}")
-    # CUDA's start-up errors are worth seeing only where there is a card to start.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if listed else "3")
-    import keras
-    import tensorflow as tf
-
-    click.echo(f"tensorflow  {tf.__version__} (CUDA build: {tf.test.is_built_with_cuda()})")
-    click.echo(f"keras       {keras.__version__}")
-    visible = tf.config.list_physical_devices("GPU")
-    click.echo(f"visible     {len(visible)} GPU(s) to TensorFlow" + (": " if visible else ""))
-    for device in visible:
-        details = tf.config.experimental.get_device_details(device)
-        capability = details.get("compute_capability")
-        # float16 tensor cores from compute capability 7.0 (Volta) on.
-        mixed = "yes" if capability and capability >= (7, 0) else "no (needs compute capability 7.0)"
-        click.echo(
-            f"            {device.name} {details.get('device_name', '')} capability {capability}; "
-            f"mixed precision: {mixed}"
-        )
-    if not visible:
-        click.echo("            mixed precision and XLA speed-ups need a GPU; training runs on the CPU")
+    if no_tensorflow:
+        click.echo("tensorflow  not probed (--no-tensorflow)")
+    else:
+        _tensorflow_lines(_probe_tensorflow())
     click.echo(f"database    {database.mask_url(url)}")
     missing = database.missing_sqlite_file(url)
     if missing is not None:  # opening it would create it: the doctor changes nothing
@@ -90,3 +83,38 @@ def doctor() -> None:
     except database.DatabaseUnavailable as error:
         click.echo(f"            NOT reachable: {error}")
         sys.exit(2)
+
+
+def _probe_tensorflow() -> dict:
+    """pipeline/common/tensorflow_probe.py's answer; its standard error only with -v (debug)."""
+    import json
+    import os
+    import subprocess
+
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "pipeline.common.tensorflow_probe"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+    )
+    logger.debug("TensorFlow probe's standard error:\n%s", completed.stderr)
+    if completed.returncode != 0:
+        last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+        raise click.ClickException(f"TensorFlow could not be imported: {last}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def _tensorflow_lines(found: dict) -> None:
+    click.echo(f"tensorflow  {found['tensorflow']} (CUDA build: {found['cuda_build']})")
+    click.echo(f"keras       {found['keras']}")
+    gpus = found["gpus"]
+    click.echo(f"visible     {len(gpus)} GPU(s) to TensorFlow" + (": " if gpus else ""))
+    for gpu in gpus:
+        capability = tuple(gpu["capability"]) if gpu["capability"] else None
+        # float16 tensor cores from compute capability 7.0 (Volta) on.
+        mixed = "yes" if capability and capability >= (7, 0) else "no (needs compute capability 7.0)"
+        click.echo(f"            {gpu['name']} {gpu['device_name']} capability {capability}; mixed precision: {mixed}")
+    if not gpus:
+        click.echo("            mixed precision and XLA speed-ups need a GPU; training runs on the CPU")

@@ -13,7 +13,9 @@ from tasks.config import dataset_config
 @main.command()
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table")
 def models(output_format: str) -> None:
-    """Registered model versions, newest first: stage, headline, data version."""
+    """Registered model versions, newest first.
+
+    Stage, headline, data version."""
     from pipeline.store import registry
 
     rows = [
@@ -35,7 +37,9 @@ def models(output_format: str) -> None:
 @click.argument("version")
 @click.option("--reason", required=True, help="why, for the model_events log")
 def promote(version: str, reason: str) -> None:
-    """Make VERSION the production model (overrides the registration gate)."""
+    """Make VERSION the production model.
+
+    Overrides the registration gate."""
     from pipeline.store import registry
 
     _registry_change(lambda engine: registry.promote(engine, version, actor=registry.current_actor(), reason=reason))
@@ -45,7 +49,9 @@ def promote(version: str, reason: str) -> None:
 @main.command()
 @click.option("--reason", required=True, help="why, for the model_events log")
 def rollback(reason: str) -> None:
-    """Go back to the model that was production before the current one."""
+    """Go back to the previous production model.
+
+    The one that was production before the current one."""
     from pipeline.store import registry
 
     restored = _registry_change(lambda engine: registry.rollback(engine, actor=registry.current_actor(), reason=reason))
@@ -62,7 +68,9 @@ def rollback(reason: str) -> None:
     help="CSV file (default: standard output)",
 )
 def labeling_queue(batch_date, limit: int, output: Path | None) -> None:
-    """The least confident unlabeled predictions of a night, as CSV for annotators."""
+    """A night's least confident predictions, to label.
+
+    The least confident unlabeled predictions of a night, as CSV for annotators."""
     import pandas as pd
     import sqlalchemy as sa
 

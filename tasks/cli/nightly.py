@@ -36,7 +36,9 @@ DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 @main.command("nightly")
 @click.argument("night", required=False)
 def nightly(night: str | None) -> None:
-    """Score, log and monitor night NIGHT (YYYY-MM-DD, default today) as the cron entry does."""
+    """Score, log and monitor one night, as cron does.
+
+    NIGHT is YYYY-MM-DD, today by default."""
     night = night or datetime.date.today().isoformat()
     if not DATE.fullmatch(night):
         raise click.UsageError(f"expected a date as YYYY-MM-DD, got {night!r}")

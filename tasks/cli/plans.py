@@ -13,7 +13,9 @@ from tasks.cli.app import engine, main
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("task_and_parameters", nargs=-1, type=click.UNPROCESSED, required=True)
 def plan(task_and_parameters: tuple[str, ...]) -> None:
-    """The tasks that would run for TASK [--param value ...], and why; runs nothing.
+    """The tasks that would run, and why; runs nothing.
+
+    For TASK [--param value ...].
 
     Parameters are Luigi's, as on its command line: `overnight plan TrainModel --epochs 3`.
     """
@@ -43,7 +45,9 @@ def plan(task_and_parameters: tuple[str, ...]) -> None:
     help="folder for the rebuilt chain (default: a new temporary folder)",
 )
 def reproduce(run: str, scratch: Path | None) -> None:
-    """Retrain TrainModel run RUN from its recorded parameters and data; compare the metrics."""
+    """Retrain a TrainModel run and compare metrics.
+
+    RUN is retrained from its recorded parameters and data."""
     from pipeline.errors import DataError
     from tasks.reproduction import reproduce as reproduce_run
 

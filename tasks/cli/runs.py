@@ -21,7 +21,9 @@ from tasks.config import database_url, layout
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def summary(as_json: bool) -> None:
-    """The newest evaluated model: test scores and where its model, plots and database are."""
+    """The newest evaluated model, in a few lines.
+
+    Test scores, and where its model, plots and database are."""
     from pipeline.rendering.reports.evaluation import baseline_line, near_duplicate_line
     from pipeline.store import ledger
 
@@ -56,7 +58,8 @@ def summary(as_json: bool) -> None:
     if lines["split"].get("near_duplicates"):
         click.echo(f"split:    {near_duplicate_line(lines['split']['near_duplicates'])}")
     click.echo(f"model:    {lines['model']}/model.keras")
-    click.echo(f"report:   {lines['evaluation']}/report.html (plots: learning_curves.png, confusion_matrix.png)")
+    plots = ", ".join(sorted(path.name for path in Path(lines["evaluation"]).glob("*.png")))
+    click.echo(f"report:   {lines['evaluation']}/report.html (plots: {plots})")
     click.echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
 
 
@@ -78,7 +81,9 @@ def summary(as_json: bool) -> None:
     help="csv and json print every field in full",
 )
 def runs_list(limit: int, task: str | None, status: str | None, output_format: str) -> None:
-    """Recent runs, newest first: id, task, version, status, duration, headline, data, commit, cost."""
+    """Recent runs, newest first.
+
+    Id, task, version, status, duration, headline, data, commit, cost."""
     from pipeline.rendering import run_text, text
     from pipeline.store import runs
 
@@ -95,7 +100,9 @@ def runs_list(limit: int, task: str | None, status: str | None, output_format: s
 @click.argument("run")
 @click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def runs_show(run: str, output_format: str) -> None:
-    """Everything recorded about RUN (its id, or the first characters of it)."""
+    """Everything recorded about one run.
+
+    RUN is its id, or the first characters of it."""
     from pipeline.rendering import run_text, text
 
     details = _recorded_run(engine(), run)
@@ -109,7 +116,9 @@ def runs_show(run: str, output_format: str) -> None:
     "--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
 def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
-    """Parameter differences and metric deltas (B - A) of two runs, ids or their first characters."""
+    """Two runs side by side: parameters and metrics.
+
+    Parameter differences and metric deltas (B - A); ids or their first characters."""
     from pipeline.rendering import run_text, text
     from pipeline.store import runs
 
@@ -146,7 +155,9 @@ def _recorded_run(engine, run: str) -> dict:
     help="print the nightly report of this night instead",
 )
 def report(run_id: str | None, batch_date) -> None:
-    """Print the path of RUN_ID's report.html, or with --date D, of night D's nightly report.
+    """Print the path of a run's or a night's report.
+
+    RUN_ID's report.html, or with --date D, night D's nightly report.
 
     RUN_ID is an EvaluateModel run (its id or the first characters of it); a TrainModel run
     stands for the newest succeeded evaluation of its model.

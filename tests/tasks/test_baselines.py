@@ -58,6 +58,8 @@ def test_an_unpredictable_target_is_diagnosed_so_and_the_baselines_are_recorded(
     assert "test: linear" in report and "Diagnosis: unpredictable" in report
     summary = CliRunner().invoke(main, ["summary"], catch_exceptions=False).output
     assert "baseline: linear headline" in summary and "diagnosis: unpredictable" in summary
+    plots = sorted(path.name for path in evaluation.glob("*.png"))
+    assert len(plots) >= 2 and f"(plots: {', '.join(plots)})" in summary  # every plot, not a fixed two
 
 
 def test_promotion_can_require_a_model_that_beats_its_best_baseline(configure, tmp_path):

@@ -238,3 +238,18 @@ def test_gpu_name_is_the_first_visible_gpu(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     gpus[:] = []
     assert environment.gpu_name() is None
+
+
+def test_tables_print_four_decimals_and_whole_seconds_and_scripts_get_every_digit(capsys):
+    import datetime
+
+    from tasks.cli.app import print_rows
+
+    when = datetime.datetime(2026, 12, 1, 15, 15, 4, 272363, tzinfo=datetime.UTC)
+    rows = [{"version": "e79cb41b", "headline": 0.973244123, "created_at": when}]
+    print_rows(rows, "table")
+    table = capsys.readouterr().out
+    assert "0.9732" in table and "2026-12-01 15:15:04" in table
+    assert "0.973244" not in table and ".272363" not in table
+    print_rows(rows, "json")
+    assert "0.973244123" in capsys.readouterr().out

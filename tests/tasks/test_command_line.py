@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from pipeline.stages.training import read_history
+from tasks.cli import main as overnight
 from tests.tasks.support import subprocess_env
 
 pytestmark = pytest.mark.slow
@@ -163,3 +165,11 @@ def _wait_for_epochs(data: Path, count: int, process: subprocess.Popen, timeout:
                 pass
         time.sleep(0.02)
     raise AssertionError(f"no {count} finished epochs within {timeout} s")
+
+
+def test_overnight_help_lists_every_command_in_full_at_80_columns():
+    result = CliRunner().invoke(overnight, ["--help"], terminal_width=80)
+    assert result.exit_code == 0, result.output
+    commands = result.output.split("Commands:", 1)[1].strip().splitlines()
+    assert len(commands) >= 15, result.output
+    assert not [line for line in commands if line.rstrip().endswith(("...", "…"))], result.output

@@ -42,3 +42,17 @@ def test_doctor_leaves_a_missing_sqlite_database_uncreated(tmp_path):
     assert result.exit_code == 0, result.output
     assert "not created yet" in result.output and str(tmp_path / "not-yet" / "overnight.db") in result.output
     assert not (tmp_path / "not-yet").exists()
+
+
+def test_doctor_keeps_tensorflow_s_start_up_messages_out_and_can_skip_the_probe(tmp_path):
+    url = f"sqlite:///{tmp_path / 'doctor.db'}"
+    database.connect(url)
+    database.dispose_all()
+    probed = CliRunner().invoke(overnight, ["doctor"], env={"OVERNIGHT_DATABASE_URL": url, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert probed.exit_code == 0, probed.output
+    noise = [line for line in probed.output.splitlines() if "cuda" in line.lower() and "CUDA build" not in line]
+    assert not noise and "oneDNN" not in probed.output and "absl" not in probed.output, probed.output
+    skipped = CliRunner().invoke(overnight, ["doctor", "--no-tensorflow"], env={"OVERNIGHT_DATABASE_URL": url})
+    assert skipped.exit_code == 0, skipped.output
+    assert "tensorflow  not probed (--no-tensorflow)" in skipped.output and "keras" not in skipped.output
+    assert "reachable, schema revision" in skipped.output
