@@ -20,27 +20,47 @@ FILES_SHOWN = 40  # of the files listed for a run (runs.MAX_FILES), `show` print
 
 
 def format_runs_table(rows: Sequence[dict[str, Any]]) -> str:
-    """`overnight runs`: one line per run, at most ``TERMINAL_WIDTH`` characters."""
+    """`overnight runs`: one line per run, at most ``TERMINAL_WIDTH`` characters.
+
+    The night (of a nightly task) and the start are month-day, UTC; the output version and the
+    data version are in `overnight show` and in the CSV and JSON forms. A headline marked ``v``
+    is a training run's validation score (it has no test split yet).
+    """
     if not rows:
         return "(no runs)"
-    headers = ("run", "task", "version", "status", "duration", "headline", "data", "commit", "cost")
-    # 8+16+8+9+8+8+8+9+8 = 82, plus 8 gaps of 2 = 98 <= TERMINAL_WIDTH.
-    max_widths = (SHORT_ID, 16, SHORT_ID, 9, 8, 8, SHORT_ID, SHORT_ID + 1, 8)
+    headers = ("run", "task", "night", "started", "status", "duration", "headline", "commit", "cost")
+    # 8+16+5+11+9+8+8+9+8 = 82, plus 8 gaps of 2 = 98 <= TERMINAL_WIDTH.
+    max_widths = (SHORT_ID, 16, 5, 11, 9, 8, 8, SHORT_ID + 1, 8)
     table = [
         (
             row["run_id"][:SHORT_ID],
             row["task"],
-            (row["version"] or "")[:SHORT_ID],
+            row["night"][5:10] if row.get("night") else "",
+            _month_day_time(row["started_at"]),
             row["status"],
             format_duration(row["duration_s"]),
-            format_number(row["headline"]) if row["headline"] is not None else "",
-            (row["data_version"] or "")[:SHORT_ID],
+            _headline(row),
             short_commit(row["git_commit"], row["git_dirty"]),
             format_cost(row["cost"]),
         )
         for row in rows
     ]
-    return format_table(headers, table, max_widths=max_widths, right={4, 5, 8})
+    text = format_table(headers, table, max_widths=max_widths, right={5, 6, 8})
+    if any(row.get("headline_split") == "validation" for row in rows):
+        text += "\nv: validation score (a training run has no test split)"
+    return text
+
+
+def _headline(row: dict[str, Any]) -> str:
+    if row["headline"] is None:
+        return ""
+    return format_number(row["headline"]) + ("v" if row.get("headline_split") == "validation" else "")
+
+
+def _month_day_time(moment) -> str:
+    """``12-01 15:15`` (UTC), from `iso`'s form."""
+    text = iso(moment)
+    return f"{text[5:10]} {text[11:16]}" if text else ""
 
 
 def format_run(details: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ and `compare` (tasks/cli.py) only parse options and print. Times are UTC, ISO 86
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,7 +29,9 @@ LISTED_COLUMNS = (
     "started_at",
     "finished_at",
     "duration_s",
+    "night",
     "headline",
+    "headline_split",
     "data_version",
     "git_commit",
     "git_dirty",
@@ -38,6 +41,8 @@ LISTED_COLUMNS = (
     "gpu_s",
     "cost",
 )
+COMPUTED_COLUMNS = ("night", "headline", "headline_split")
+VALIDATION_HEADLINES = ("accuracy", "r2")  # the default headline of each task, on validation
 RUN_FIELDS = (
     "run_id",
     "task",
@@ -85,13 +90,33 @@ def list_runs(
     """
     if limit < 1:
         raise ValueError(f"limit must be 1 or more, not {limit}")
-    # Correlated and limited: evaluated for the listed runs only, through ix_run_metrics_run_id.
-    headline = (
+    columns = [runs.c[name] for name in LISTED_COLUMNS if name not in COMPUTED_COLUMNS]
+    query = sa.select(
+        *columns,
+        runs.c.params,
+        _headline("test", ("headline",)).label("headline"),
+        # A training run has no test split yet: its validation score of the default headline.
+        _headline("validation", VALIDATION_HEADLINES).label("validation_headline"),
+    )
+    if task is not None:
+        query = query.where(runs.c.task == task)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    query = query.order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    return [_listed(row._mapping) for row in rows]
+
+
+def _headline(split: str, names: tuple[str, ...]):
+    """A run's first-recorded figure among `names` on `split` (whole split, the model's own).
+    Correlated and limited: evaluated for the listed runs only, through ix_run_metrics_run_id."""
+    return (
         sa.select(run_metrics.c.value)
         .where(
             run_metrics.c.run_id == runs.c.run_id,
-            run_metrics.c.name == "headline",
-            run_metrics.c.split == "test",
+            run_metrics.c.name.in_(names),
+            run_metrics.c.split == split,
             run_metrics.c.slice == "",
             run_metrics.c.epoch.is_(None),
             run_metrics.c.baseline == "",
@@ -100,16 +125,18 @@ def list_runs(
         .limit(1)
         .scalar_subquery()
     )
-    columns = [runs.c[name] for name in LISTED_COLUMNS if name != "headline"]
-    query = sa.select(*columns, headline.label("headline"))
-    if task is not None:
-        query = query.where(runs.c.task == task)
-    if status is not None:
-        query = query.where(runs.c.status == status)
-    query = query.order_by(runs.c.started_at.desc(), runs.c.run_id.desc()).limit(limit)
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    return [{name: row._mapping[name] for name in LISTED_COLUMNS} for row in rows]
+
+
+def _listed(row) -> dict[str, Any]:
+    listed = {name: row[name] for name in LISTED_COLUMNS if name not in COMPUTED_COLUMNS}
+    params = row["params"]
+    if isinstance(params, str):
+        params = json.loads(params)
+    listed["night"] = (params or {}).get("date")  # the nightly tasks' date parameter
+    test, validation = row["headline"], row["validation_headline"]
+    listed["headline"] = test if test is not None else validation
+    listed["headline_split"] = "test" if test is not None else ("validation" if validation is not None else None)
+    return {name: listed[name] for name in LISTED_COLUMNS}
 
 
 def find_run_id(engine: sa.Engine, prefix: str) -> str:

@@ -83,7 +83,7 @@ def summary(as_json: bool) -> None:
 def runs_list(limit: int, task: str | None, status: str | None, output_format: str) -> None:
     """Recent runs, newest first.
 
-    Id, task, version, status, duration, headline, data, commit, cost."""
+    Id, task, night, start, status, duration, headline, commit, cost; csv and json add the rest."""
     from pipeline.rendering import run_text, text
     from pipeline.store import runs
 

@@ -88,7 +88,7 @@ def test_runs_table_fits_a_terminal_newest_first(recorded):
 
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["run", "task", "version", "status", "duration", "headline", "data", "commit", "cost"]
+    assert lines[0].split() == ["run", "task", "night", "started", "status", "duration", "headline", "commit", "cost"]
     assert [line[:8] for line in lines[1:]] == [recorded["running"][:8], recorded["second"][:8], recorded["first"][:8]]
     assert all(len(line) <= WIDTH for line in lines), "\n".join(lines)
     assert "0.7500" in lines[3] and "12346" in lines[3] and "0.0020" in lines[2]
@@ -253,3 +253,28 @@ def test_tables_print_four_decimals_and_whole_seconds_and_scripts_get_every_digi
     assert "0.973244" not in table and ".272363" not in table
     print_rows(rows, "json")
     assert "0.973244123" in capsys.readouterr().out
+
+
+def test_runs_show_each_night_and_start_and_a_training_run_s_validation_score(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("OVERNIGHT_DATABASE_URL", url)
+    engine = database.connect(url)
+    common = {"version": "f" * 16, "data_version": "d" * 64, "output_path": tmp_path, "repo_dir": REPO_ROOT}
+    night = ledger.start_run(engine, task="Nightly", params={"date": "2026-11-05", "model_version": "m"}, **common)
+    ledger.finish_run(engine, night, status="succeeded")
+    training = ledger.start_run(engine, task="TrainModel", params={"epochs": "2"}, **common)
+    ledger.finish_run(engine, training, status="succeeded", metrics=[Metric("accuracy", 0.9712, "validation")])
+    with engine.begin() as connection:
+        moment = datetime(2026, 11, 6, 2, 30, tzinfo=UTC)
+        connection.execute(sa.update(runs_table).where(runs_table.c.run_id == night).values(started_at=moment))
+    lines = invoke("runs").stdout.splitlines()
+    nightly = next(line for line in lines if line.startswith(night[:8]))
+    assert "11-05" in nightly and "11-06 02:30" in nightly
+    trained = next(line for line in lines if line.startswith(training[:8]))
+    assert "0.9712v" in trained and lines[-1].startswith("v: validation score")
+    listed = json.loads(invoke("runs", "--format", "json").stdout)
+    assert {row["task"]: (row["night"], row["headline_split"]) for row in listed} == {
+        "Nightly": ("2026-11-05", None),
+        "TrainModel": (None, "validation"),
+    }
+    database.dispose_all()
