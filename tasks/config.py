@@ -59,6 +59,13 @@ class dataset(luigi.Config):  # noqa: N801
     group_pattern = luigi.Parameter(default="", description=r"image folders: a file's group, e.g. ^(.+)_\d+px")
 
 
+class gc(luigi.Config):  # noqa: N801 - Luigi names the section after the class
+    keep_nights = luigi.IntParameter(
+        default=14, description="`overnight gc` keeps the outputs of this many last nights"
+    )
+    keep_days = luigi.IntParameter(default=7, description="`overnight gc` keeps what runs of this many last days made")
+
+
 def data_root() -> Path:
     """The pipeline's working tree, created on first use: mode 0700 unless `private = false`.
 

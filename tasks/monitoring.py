@@ -75,13 +75,17 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     def _quiet(self) -> list:
         """The quiet nights a rolling reference is built from, found once per task instance."""
         if not hasattr(self, "_quiet_nights"):
-            self._quiet_nights = quiet_nights(
+            found = quiet_nights(
                 layout().stage("monitoring"),
                 before=self.date,
                 model_version=self.model,
                 count=self.rolling_nights,
                 min_rows=self.min_rows,
             )
+            # A night whose scores `overnight gc` collected (beyond [gc] keep_nights) cannot join.
+            self._quiet_nights = [
+                (d, f) for d, f in found if layout().scores(d, f.summary()["scores_version"]).is_dir()
+            ]
         return self._quiet_nights
 
     def output(self):

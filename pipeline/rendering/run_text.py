@@ -57,6 +57,13 @@ def _headline(row: dict[str, Any]) -> str:
     return format_number(row["headline"]) + ("v" if row.get("headline_split") == "validation" else "")
 
 
+def _output_text(details: dict[str, Any]) -> str:
+    path = details["output_path"] or ""
+    if path and details.get("output_gone"):
+        return f"{path} (gone: collected by `overnight gc` or removed; the task's command rebuilds it)"
+    return path
+
+
 def _month_day_time(moment) -> str:
     """``12-01 15:15`` (UTC), from `iso`'s form."""
     text = iso(moment)
@@ -76,7 +83,7 @@ def format_run(details: dict[str, Any]) -> str:
         ("started", iso(details["started_at"])),
         ("finished", iso(details["finished_at"])),
         ("host", f"{details['host'] or ''} (pid {details['pid']})" if details["pid"] is not None else details["host"]),
-        ("output", details["output_path"] or ""),
+        ("output", _output_text(details)),
     ]
     dataset = details.get("dataset")
     if dataset:

@@ -170,6 +170,25 @@ def promote(engine: sa.Engine, version: str, *, actor: str, reason: str | None, 
     logger.info("%s: model %s is in production (was %s)", event, version, current or "none")
 
 
+def previous_production(engine: sa.Engine) -> str | None:
+    """The model a rollback would put back (still registered); None when there is none."""
+    with engine.connect() as connection:
+        current = _production_version(connection)
+        return _previous_production(connection, current) if current is not None else None
+
+
+def _previous_production(connection: sa.Connection, current: str) -> str | None:
+    # The registry's promote and rollback events, newest first: the first other version.
+    history = connection.execute(
+        sa.select(model_events.c.version)
+        .select_from(model_events.join(model_versions, model_versions.c.version == model_events.c.version))
+        .where(model_events.c.event.in_(_PROMOTING_EVENTS), model_events.c.version != current)
+        .order_by(model_events.c.id.desc())
+        .limit(1)
+    ).first()
+    return history.version if history is not None else None
+
+
 def rollback(engine: sa.Engine, *, actor: str, reason: str | None) -> str:
     """Put back the model that was in production before the current one; return its version.
 
@@ -185,16 +204,9 @@ def rollback(engine: sa.Engine, *, actor: str, reason: str | None) -> str:
         current = _production_version(connection)
         if current is None:
             raise RegistryError("nothing to roll back: no model is in production")
-        history = connection.execute(
-            sa.select(model_events.c.version)
-            .select_from(model_events.join(model_versions, model_versions.c.version == model_events.c.version))
-            .where(model_events.c.event.in_(_PROMOTING_EVENTS), model_events.c.version != current)
-            .order_by(model_events.c.id.desc())
-            .limit(1)
-        ).first()
-        if history is None:
+        restored = _previous_production(connection, current)
+        if restored is None:
             raise RegistryError(f"nothing to roll back to: no model was in production before {current}")
-        restored = history.version
         _switch(connection, restored, current, "rollback", actor, reason)
     logger.info("rollback: model %s is in production again (was %s)", restored, current)
     return restored

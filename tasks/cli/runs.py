@@ -106,6 +106,7 @@ def runs_show(run: str, output_format: str) -> None:
     from pipeline.rendering import run_text, text
 
     details = _recorded_run(engine(), run)
+    details["output_gone"] = bool(details["output_path"]) and not Path(details["output_path"]).exists()
     click.echo(text.to_json(details) if output_format == "json" else run_text.format_run(details))
 
 

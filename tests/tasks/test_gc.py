@@ -1,0 +1,104 @@
+"""`overnight du` and `overnight gc`: exactly what nothing refers to goes, lineage stays whole,
+and a folder a running task holds is left alone."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from luigi.execution_summary import LuigiStatusCode
+
+from pipeline.store import database, registry
+from tasks import Nightly, RegisterModel, TrainModel
+from tasks.base.outputs import output_lock
+from tasks.cli import main as overnight
+from tests.tasks.support import build, fresh
+
+NIGHTS = [datetime.date(2026, 11, day) for day in (1, 2, 3)]
+
+
+def invoke(*arguments: str):
+    result = CliRunner().invoke(overnight, list(arguments), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def history(configure, tabular_csv, tmp_path):
+    """Models A (archived), B (previous production) and C (production), and three nights."""
+    data = tmp_path / "data"
+    url = f"sqlite:///{data / 'overnight.db'}"
+    sections = {"dataset": {"path": str(tabular_csv)}, "gc": {"keep_nights": "1", "keep_days": "0"}}
+    versions = []
+    for rate in ("0.001", "0.003", "0.01"):
+        configure(**sections, TrainModel={"learning_rate": rate})
+        assert build(fresh(RegisterModel)).status == LuigiStatusCode.SUCCESS
+        versions.append(fresh(TrainModel).version)
+    engine = database.connect(url)
+    for version in versions[1:]:
+        registry.promote(engine, version, actor="test", reason="gc test")
+    configure(**sections)
+    night_rows = pd.read_csv(tabular_csv).drop(columns="label")
+    for night in NIGHTS:
+        folder = data / "incoming" / night.isoformat()
+        folder.mkdir(parents=True)
+        night_rows.to_csv(folder / "night.csv", index=False)
+        assert build(fresh(Nightly, date=night)).status == LuigiStatusCode.SUCCESS
+    rows = {row["version"]: row for row in registry.versions(engine)}
+    return {"data": data, "engine": engine, "sections": sections, "models": [rows[v] for v in versions]}
+
+
+def _registration_of(data: Path, evaluation: Path) -> Path:
+    for made_of in (data / "07_registry").glob("*/version.json"):
+        if json.loads(made_of.read_text())["upstream"].get("EvaluateModel") == evaluation.name:
+            return made_of.parent
+    raise AssertionError(f"no registration of {evaluation}")
+
+
+def test_gc_lists_exactly_the_unreferenced_outputs_removes_them_and_lineage_still_works(history, configure):
+    data, (a, b, c) = history["data"], history["models"]
+    assert registry.production(history["engine"])["version"] == c["version"]
+    unreferenced = {Path(a["path"]), Path(a["evaluation_path"]), _registration_of(data, Path(a["evaluation_path"]))}
+    for night in NIGHTS[:2]:  # keep_nights = 1
+        unreferenced |= {path for path in (data / "08_prediction" / night.isoformat()).iterdir()}
+        unreferenced |= {path for path in (data / "09_monitoring" / night.isoformat()).iterdir() if path.is_dir()}
+    listed = invoke("gc")
+    named = {data / line.split()[2] for line in listed.splitlines() if line.startswith("would remove")}
+    assert named == unreferenced, listed
+    assert all(path.exists() for path in unreferenced)  # a dry run changes nothing
+    usage = invoke("du", "--format", "json")
+    kept_by = {row["output"]: row["kept by"] for row in json.loads(usage)}
+    assert kept_by[str(Path(c["path"]).relative_to(data))] == f"production model {c['version']}"
+    assert kept_by[str(Path(b["path"]).relative_to(data))] == "previous production model"
+    assert kept_by[str(Path(a["path"]).relative_to(data))] == ""
+
+    # A training of A's version holds its output's lock: gc leaves that folder alone.
+    with output_lock(data / ".locks", str(Path(a["path"])), owner="a training") as held:
+        assert held
+        applied = invoke("gc", "--apply")
+    assert f"left {Path(a['path']).relative_to(data)}: a running task holds it" in applied
+    assert Path(a["path"]).exists() and not any(path.exists() for path in unreferenced - {Path(a["path"])})
+    invoke("gc", "--apply")
+    assert not Path(a["path"]).exists()
+
+    # What production needs is whole: it scores a new night, rollback finds B, B is reproduced.
+    night = datetime.date(2026, 11, 4)
+    (data / "incoming" / night.isoformat()).mkdir(parents=True)
+    pd.read_csv(next((data / "incoming" / NIGHTS[0].isoformat()).glob("*.csv"))).to_csv(
+        data / "incoming" / night.isoformat() / "night.csv", index=False
+    )
+    assert build(fresh(Nightly, date=night)).status == LuigiStatusCode.SUCCESS
+    assert "rolled back: " + b["version"] in invoke("rollback", "--reason", "gc test")
+    reproduced = invoke("reproduce", b["run_id"], "--scratch", str(data.parent / "reproduced"))
+    assert f"version {b['version']}, reproduced as {b['version']}" in reproduced, reproduced
+    # The database keeps every row; `overnight show` says the output went and how it comes back.
+    shown = "".join(invoke("show", a["run_id"]).split())  # `show` wraps long lines anywhere
+    assert "".join(f"{a['path']} (gone: collected by `overnight gc`".split()) in shown, shown
+    # A collected version is rebuilt by the same task command, at the same version.
+    configure(**history["sections"], TrainModel={"learning_rate": "0.001"})
+    assert build(fresh(TrainModel)).status == LuigiStatusCode.SUCCESS
+    assert Path(a["path"]).is_dir() and fresh(TrainModel).version == a["version"]
