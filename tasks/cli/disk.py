@@ -25,8 +25,10 @@ def _verdicts():
     """Every output's verdict, and the data root's layout."""
     from pipeline.artifacts.collection import verdicts
     from pipeline.artifacts.inventory import outputs
+    from tasks.recording import settle_stale_runs
 
     settings, where, database = gc_settings(), layout(), engine()
+    settle_stale_runs()  # a run whose process died is no run in progress
     return verdicts(outputs(where), _roots(database, settings)), where
 
 
@@ -50,12 +52,18 @@ def _roots(database, settings):
     query = sa.select(runs.c.output_path, runs.c.task, runs.c.started_at).where(
         runs.c.started_at >= since, runs.c.output_path.is_not(None)
     )
+    in_progress = sa.select(runs.c.task, runs.c.run_id).where(runs.c.status == "running")
     with database.connect() as connection:
         recent = {
             Path(row.output_path): f"{row.task} ran within {settings.keep_days} days"
             for row in connection.execute(query)
         }
-    return Roots(models=models, evaluations=evaluations, recent=recent, keep_nights=settings.keep_nights)
+        running = {
+            row.task: f"a {row.task} run is in progress ({row.run_id[:8]})" for row in connection.execute(in_progress)
+        }
+    return Roots(
+        models=models, evaluations=evaluations, recent=recent, keep_nights=settings.keep_nights, running=running
+    )
 
 
 @main.command("du")

@@ -33,9 +33,12 @@ def history(configure, tabular_csv, tmp_path):
     data = tmp_path / "data"
     url = f"sqlite:///{data / 'overnight.db'}"
     sections = {"dataset": {"path": str(tabular_csv)}, "gc": {"keep_nights": "1", "keep_days": "0"}}
+    # A is trained on an older export of the data: every stage of its chain is its own version.
+    older = tabular_csv.with_name("older.csv")
+    pd.read_csv(tabular_csv).iloc[:-12].to_csv(older, index=False)
     versions = []
-    for rate in ("0.001", "0.003", "0.01"):
-        configure(**sections, TrainModel={"learning_rate": rate})
+    for path, rate in ((older, "0.001"), (tabular_csv, "0.003"), (tabular_csv, "0.01")):
+        configure(**{**sections, "dataset": {"path": str(path)}}, TrainModel={"learning_rate": rate})
         assert build(fresh(RegisterModel)).status == LuigiStatusCode.SUCCESS
         versions.append(fresh(TrainModel).version)
     engine = database.connect(url)
@@ -49,7 +52,20 @@ def history(configure, tabular_csv, tmp_path):
         night_rows.to_csv(folder / "night.csv", index=False)
         assert build(fresh(Nightly, date=night)).status == LuigiStatusCode.SUCCESS
     rows = {row["version"]: row for row in registry.versions(engine)}
-    return {"data": data, "engine": engine, "sections": sections, "models": [rows[v] for v in versions]}
+    models = [rows[v] for v in versions]
+    return {"data": data, "engine": engine, "sections": sections, "models": models, "older": older}
+
+
+def _chain(data: Path, output: Path) -> set[Path]:
+    """An output's folder and its upstream folders, read from the version.json files."""
+    folders = {json.loads(p.read_text())["version"]: p.parent for p in data.glob("0[1-7]_*/*/version.json")}
+    found, pending = set(), [output]
+    while pending:
+        folder = pending.pop()
+        found.add(folder)
+        upstream = json.loads((folder / "version.json").read_text())["upstream"].values()
+        pending += [folders[version] for version in upstream if version in folders]
+    return found
 
 
 def _registration_of(data: Path, evaluation: Path) -> Path:
@@ -62,7 +78,8 @@ def _registration_of(data: Path, evaluation: Path) -> Path:
 def test_gc_lists_exactly_the_unreferenced_outputs_removes_them_and_lineage_still_works(history, configure):
     data, (a, b, c) = history["data"], history["models"]
     assert registry.production(history["engine"])["version"] == c["version"]
-    unreferenced = {Path(a["path"]), Path(a["evaluation_path"]), _registration_of(data, Path(a["evaluation_path"]))}
+    unreferenced = _chain(data, Path(a["evaluation_path"])) | {_registration_of(data, Path(a["evaluation_path"]))}
+    assert {path.parent.name for path in unreferenced} >= {"01_raw", "02_validation", "03_split", "04_features"}
     for night in NIGHTS[:2]:  # keep_nights = 1
         unreferenced |= {path for path in (data / "08_prediction" / night.isoformat()).iterdir()}
         unreferenced |= {path for path in (data / "09_monitoring" / night.isoformat()).iterdir() if path.is_dir()}
@@ -99,6 +116,7 @@ def test_gc_lists_exactly_the_unreferenced_outputs_removes_them_and_lineage_stil
     shown = "".join(invoke("show", a["run_id"]).split())  # `show` wraps long lines anywhere
     assert "".join(f"{a['path']} (gone: collected by `overnight gc`".split()) in shown, shown
     # A collected version is rebuilt by the same task command, at the same version.
-    configure(**history["sections"], TrainModel={"learning_rate": "0.001"})
+    older = {**history["sections"], "dataset": {"path": str(history["older"])}}
+    configure(**older, TrainModel={"learning_rate": "0.001"})
     assert build(fresh(TrainModel)).status == LuigiStatusCode.SUCCESS
     assert Path(a["path"]).is_dir() and fresh(TrainModel).version == a["version"]

@@ -68,3 +68,16 @@ def test_the_last_nights_are_kept_with_what_they_were_made_of(tmp_path):
     kept = {v.output.path: v.kept_by for v in verdicts(found, Roots({}, {}, {}, keep_nights=2))}
     assert kept[nights[0]] == "" and kept[nights[1]] == kept[nights[2]] == kept[drift] == "one of the last 2 nights"
     assert next(output for output in found if output.path == drift).night.isoformat() == "2026-11-03"
+
+
+def test_a_run_in_progress_keeps_its_stage_and_every_stage_before_it(tmp_path):
+    raw = _output(tmp_path, "01_raw/r0", "IngestData", "r0")
+    features = _output(tmp_path, "04_features/f0", "FitPreprocessor", "f0", {"IngestData": "r0"})
+    model = _output(tmp_path, "05_training/m0", "TrainModel", "m0", {"FitPreprocessor": "f0"})
+    evaluation = _output(tmp_path, "06_evaluation/e0", "EvaluateModel", "e0", {"TrainModel": "m0"})
+    found = outputs(Layout(tmp_path))
+    training = Roots({}, {}, {}, keep_nights=0, running={"TrainModel": "a TrainModel run is in progress"})
+    kept = {v.output.path: v.kept_by for v in verdicts(found, training)}
+    assert kept[raw] == kept[features] == kept[model] == "a TrainModel run is in progress" and kept[evaluation] == ""
+    unknown = Roots({}, {}, {}, keep_nights=0, running={"SomeNewTask": "in progress"})
+    assert all(v.kept_by == "in progress" for v in verdicts(found, unknown))
