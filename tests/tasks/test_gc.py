@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -83,6 +85,15 @@ def test_gc_lists_exactly_the_unreferenced_outputs_removes_them_and_lineage_stil
     for night in NIGHTS[:2]:  # keep_nights = 1
         unreferenced |= {path for path in (data / "08_prediction" / night.isoformat()).iterdir()}
         unreferenced |= {path for path in (data / "09_monitoring" / night.isoformat()).iterdir() if path.is_dir()}
+    # Checkpoints an interrupted training left: the day-old ones go, a fresh one may still resume.
+    stale, fresh_work = data / "05_training" / ".work" / ("0" * 16), data / "05_training" / ".work" / ("1" * 16)
+    for folder in (stale, fresh_work):
+        folder.mkdir(parents=True)
+        (folder / "epoch-1.weights.h5").write_bytes(b"w" * 100)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(stale / "epoch-1.weights.h5", (two_days_ago, two_days_ago))
+    os.utime(stale, (two_days_ago, two_days_ago))
+    unreferenced.add(stale)
     listed = invoke("gc")
     named = {data / line.split()[2] for line in listed.splitlines() if line.startswith("would remove")}
     assert named == unreferenced, listed
@@ -100,7 +111,7 @@ def test_gc_lists_exactly_the_unreferenced_outputs_removes_them_and_lineage_stil
     assert f"left {Path(a['path']).relative_to(data)}: a running task holds it" in applied
     assert Path(a["path"]).exists() and not any(path.exists() for path in unreferenced - {Path(a["path"])})
     invoke("gc", "--apply")
-    assert not Path(a["path"]).exists()
+    assert not Path(a["path"]).exists() and not stale.exists() and fresh_work.exists()
 
     # What production needs is whole: it scores a new night, rollback finds B, B is reproduced.
     night = datetime.date(2026, 11, 4)
