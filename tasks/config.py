@@ -11,11 +11,13 @@ import luigi
 from luigi.parameter import ParameterVisibility
 
 from pipeline.common.files import ensure_dir
+from pipeline.errors import DataError
 from pipeline.layout import Layout
 from pipeline.stages.contract import DatasetConfig, parse_kinds, parse_missing_values
 from pipeline.store.database import mask_url
 
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
+CONFIG_PATH_VARIABLE = "LUIGI_CONFIG_PATH"
 
 
 class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the class
@@ -64,6 +66,21 @@ class gc(luigi.Config):  # noqa: N801 - Luigi names the section after the class
         default=14, description="`overnight gc` keeps the outputs of this many last nights"
     )
     keep_days = luigi.IntParameter(default=7, description="`overnight gc` keeps what runs of this many last days made")
+
+
+def require_config_file() -> None:
+    """Stop when LUIGI_CONFIG_PATH names no file: Luigi skips a missing file without a word, and
+    a mistyped path would run the night on the defaults, into the default database.
+
+    Raises:
+        DataError: one line naming the path.
+    """
+    path = os.environ.get(CONFIG_PATH_VARIABLE)
+    if path and not Path(path).is_file():
+        raise DataError(
+            f"{CONFIG_PATH_VARIABLE}={path}: no such file; Luigi would run on the defaults instead "
+            "(fix the path, or unset it to use ./luigi.cfg)"
+        )
 
 
 def data_root() -> Path:

@@ -9,7 +9,7 @@ import luigi
 import sqlalchemy as sa
 
 from pipeline.artifacts.folder import DamagedOutput
-from pipeline.artifacts.model import ModelFolder
+from pipeline.artifacts.model import MODEL, ModelFolder
 from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import IMAGE_ID_COLUMN
 from pipeline.common.metrics import Metric
@@ -58,6 +58,14 @@ class ModelVersionMixin:
         if damage is not None:
             aside = folder.move_aside()
             raise DamagedOutput(f"{damage}: model {self.model}'s folder was moved to {aside}; {hint}")
+        # The folder's own seal can be rewritten with the file; the registry's hash is the one
+        # recorded when the model was registered.
+        registered, found = recording.model_row_sha256(self.model), folder.sha256()
+        if registered and found != registered:
+            raise DataError(
+                f"model {self.model}: {folder.path / MODEL} is not the registered file (sha256 {found[:12]}, "
+                f"registered {registered[:12]}): put the registered file back, or {hint}"
+            )
         return folder
 
 

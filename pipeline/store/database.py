@@ -65,9 +65,13 @@ class DatabaseUnavailable(RuntimeError):
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password, if any, replaced by ``***``; safe to log."""
+    """The URL with its password, if any, replaced by ``***``; safe to log.
+
+    Both forms libpq takes: ``user:password@`` (SQLAlchemy hides it) and ``?password=...`` in
+    the query (SQLAlchemy prints it: the text masking takes it out).
+    """
     try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+        return redact_secrets(sa.engine.make_url(url).render_as_string(hide_password=True))
     except sa_exc.ArgumentError:
         # Not a parseable URL: still never echo what might be a password.
         return redact_secrets(url)

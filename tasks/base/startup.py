@@ -20,6 +20,7 @@ import luigi
 
 from tasks import errors, recording
 from tasks.base.resources import offer_detected_gpus
+from tasks.config import require_config_file
 
 OUTCOME_VARIABLE = "OVERNIGHT_OUTCOME_FILE"  # where each failed task's one line goes (`overnight nightly`)
 
@@ -31,6 +32,7 @@ def prepare_process() -> None:
     if not _prepared:
         _prepared = True
         errors.install()
+        require_config_file()  # before anything reads a setting
         offer_detected_gpus()
         _honour_scheduler_options()
         luigi.Task.event_handler(luigi.Event.FAILURE)(record_failure)

@@ -7,8 +7,9 @@ import sys
 
 import click
 
+from pipeline.errors import DataError
 from pipeline.store import database
-from tasks.config import database_url
+from tasks.config import database_url, require_config_file
 
 
 class ExitOnUnavailableDatabase(click.Group):
@@ -26,6 +27,11 @@ class ExitOnUnavailableDatabase(click.Group):
 @click.option("--verbose", "-v", is_flag=True, help="debug logging")
 def main(verbose: bool) -> None:
     """overnight: a Luigi + Keras pipeline for one GPU workstation."""
+    try:
+        require_config_file()
+    except DataError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

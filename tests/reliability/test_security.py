@@ -575,3 +575,37 @@ def test_sqlite_database_in_a_new_folder_is_owner_only(tmp_path):
         database.dispose_all()
     assert _mode(path) == 0o600
     assert _mode(path.parent) == 0o700
+
+
+def test_a_mistyped_config_path_stops_every_entry_point_before_anything_is_written(tmp_path):
+    # Luigi skips a missing LUIGI_CONFIG_PATH without a word: the night would run on the defaults.
+    missing = tmp_path / "my-dataset.cfg"
+    env = {k: v for k, v in os.environ.items() if k != "OVERNIGHT_DATABASE_URL"}
+    env.update(LUIGI_CONFIG_PATH=str(missing), TF_CPP_MIN_LOG_LEVEL="3")
+    luigi_command = str(Path(sys.executable).with_name("luigi"))
+    commands = {
+        "luigi": [luigi_command, "--module", "tasks", "Nightly", "--date", "2026-11-05"],
+        "overnight": [str(Path(sys.executable).with_name("overnight")), "runs"],
+        "nightly.sh": [str(REPO_ROOT / "scripts" / "nightly.sh"), "2026-11-05"],
+    }
+    for name, command in commands.items():
+        done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode != 0, (name, done.stdout, done.stderr)
+        lines = [line for line in done.stderr.splitlines() if f"LUIGI_CONFIG_PATH={missing}: no such file" in line]
+        assert len(lines) == 1, (name, done.stderr)
+        assert "Traceback" not in done.stderr, (name, done.stderr)
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # no data folder, no database
+
+
+def test_a_password_in_the_query_string_is_masked_by_doctor_runs_and_db_upgrade():
+    from click.testing import CliRunner
+
+    from pipeline.store.database import mask_url
+    from tasks.cli import main as overnight
+
+    url = "postgresql+psycopg2://postgres@127.0.0.1:1/test?password=hunter2&sslmode=disable"
+    assert "hunter2" not in mask_url(url) and "password=***" in mask_url(url)
+    for command in (["doctor", "--no-tensorflow"], ["runs"], ["db", "upgrade"]):
+        result = CliRunner().invoke(overnight, command, env={"OVERNIGHT_DATABASE_URL": url})
+        assert result.exit_code == 2, (command, result.output)
+        assert "hunter2" not in result.output and "password=***" in result.output, (command, result.output)

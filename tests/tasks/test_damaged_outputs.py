@@ -107,3 +107,25 @@ def test_a_file_changed_in_place_is_caught_by_its_hash_when_read(trained, caplog
     assert len(aside(folder)) == 1
     assert build(fresh(Nightly, date=night)).status in SUCCEEDED  # the next run rebuilds it
     assert predictions(url, night) == PER_NIGHT
+
+
+def test_a_swapped_production_model_with_a_rewritten_seal_is_refused_by_the_registry_s_hash(trained, tmp_path, caplog):
+    # Another safe Keras model in the production folder, its integrity.json rewritten to match:
+    # the folder's own seal passes, the sha256 recorded at registration does not.
+    import keras
+
+    url, examples, _ = trained
+    production = registry.production(database.connect(url))
+    folder = ModelFolder(Path(production["path"]))
+    original = keras.saving.load_model(folder.path / "model.keras", compile=False)
+    other = keras.models.clone_model(original)  # same shape, fresh weights
+    other.save(folder.path / "model.keras")
+    folder.seal()
+    assert folder.damage() is None and folder.sha256() != production["sha256"]
+    night = datetime.date(2031, 6, 1)
+    shutil.copytree(tmp_path / "data" / "incoming" / examples.nights[0], tmp_path / "data" / "incoming" / str(night))
+
+    assert build(fresh(Nightly, date=night)).status == LuigiStatusCode.FAILED
+    line = f"model {production['version']}: {folder.path / 'model.keras'} is not the registered file"
+    assert line in caplog.text and f"registered {production['sha256'][:12]}" in caplog.text
+    assert predictions(url, night) == 0  # nothing scored by the swapped model
