@@ -10,6 +10,8 @@ GIF or WebP is its first frame.
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 
 import numpy as np
@@ -109,6 +111,24 @@ def _eight_bit(image: Image.Image) -> Image.Image:
         scale = 1.0  # already within 8 bits
     # A 16-bit image's one transparent colour (tRNS) is dropped with its 16 bits: it is rare.
     return Image.fromarray(np.clip(np.rint(pixels * scale), 0, 255).astype(np.uint8))
+
+
+MAX_IMAGE_BYTES = 256 * 2**20  # larger image files are refused unread (docs/bad-input.md)
+
+
+def file_problem(path) -> str | None:
+    """Why `path` is no file to read as an image, found without reading it: "missing",
+    "special" (a device, FIFO or socket: a read could block or never end), "too large", or
+    "unreadable"; None for a regular file within MAX_IMAGE_BYTES."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, TypeError, ValueError):
+        return "unreadable"
+    if not stat.S_ISREG(info.st_mode):
+        return "special"
+    return "too large" if info.st_size > MAX_IMAGE_BYTES else None
 
 
 def check_decodable(path) -> None:

@@ -28,7 +28,7 @@ from pipeline.common.files import file_sha256
 from pipeline.common.hashing import row_hashes
 from pipeline.errors import DataError
 from pipeline.stages.dates import AmbiguousDates, parse_dates, parse_times
-from pipeline.stages.images import check_decodable
+from pipeline.stages.images import MAX_IMAGE_BYTES, check_decodable, file_problem
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.problems import Problem, collect_problems, rows_text
 from pipeline.stages.schema import Schema, parse_numbers, repeated_headers
@@ -39,6 +39,12 @@ MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 # Ids end up in predictions.example_id; a longer one would fail the night's database load.
 MAX_ID_CHARACTERS = EXAMPLE_ID_LENGTH
 REPEATED_HEADER = "repeated header"  # the reason of a row that repeats the header line
+IMAGE_PROBLEMS = {  # images.file_problem's findings, then the decoder's, as a row's expectation
+    "missing": "an existing image file",
+    "special": "a regular file (not a device, FIFO or socket)",
+    "too large": f"an image file of at most {MAX_IMAGE_BYTES // 2**20} MB",
+    "unreadable": "a readable image",
+}
 UNIQUE_ID = "a unique id"  # what a row whose id an earlier row had was expected to have
 
 
@@ -297,17 +303,20 @@ def _any(checks, index) -> pd.Series:
 
 
 def _image_checks(paths: pd.Series):
-    missing = pd.Series(False, index=paths.index)
-    unreadable = pd.Series(False, index=paths.index)
+    found = {problem: pd.Series(False, index=paths.index) for problem in IMAGE_PROBLEMS}
     for index, path in paths.dropna().items():
-        try:
-            check_decodable(path)
-        except FileNotFoundError:
-            missing[index] = True
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-            unreadable[index] = True
+        problem = file_problem(path)  # before any read: a FIFO or /dev/zero would never end
+        if problem is None:
+            try:
+                check_decodable(path)
+            except FileNotFoundError:
+                problem = "missing"
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+                problem = "unreadable"
+        if problem is not None:
+            found[problem][index] = True
     # The reason stays short; docs/bad-input.md lists the formats (images.DECODABLE_IMAGES).
-    return [(missing, "an existing image file", paths), (unreadable, "a readable image", paths)]
+    return [(found[problem], expected, paths) for problem, expected in IMAGE_PROBLEMS.items()]
 
 
 def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
@@ -338,6 +347,8 @@ def _duplicate_keys(typed: pd.DataFrame, schema: Schema) -> pd.Series:
 
 
 def _content_hash(path) -> str | None:
+    if file_problem(path) is not None:
+        return None  # rejected by _image_checks, and never read: it might not end
     try:
         return file_sha256(path)
     except (OSError, TypeError):

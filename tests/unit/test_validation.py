@@ -133,6 +133,43 @@ def test_unreadable_image_is_rejected(tmp_path, png):
     assert result.rejects[REASON].tolist() == ["photo: expected a readable image"]
 
 
+def test_devices_fifos_and_huge_files_are_rejected_as_images_without_a_read(tmp_path, png, monkeypatch):
+    import os
+    import signal
+
+    from pipeline.stages import images
+
+    good, fifo, huge = png(tmp_path / "good.png"), tmp_path / "pipe.png", tmp_path / "huge.png"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    huge.write_bytes(b"\0" * 2048)
+    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 1024)
+    schema = Schema(label="y", task="classification", kinds={"photo": "image"})
+    paths = [str(good), "/dev/zero", str(fifo), str(huge)]
+    signal.alarm(30)  # a read of /dev/zero or the FIFO would hang the test, not fail it
+    try:
+        result = validate(_table({"photo": paths, "y": ["a", "b", "c", "d"]}), schema)
+    finally:
+        signal.alarm(0)
+    assert result.valid["photo"].tolist() == [str(good)]
+    assert result.rejects[REASON].tolist() == [
+        "photo: expected a regular file (not a device, FIFO or socket)",
+        "photo: expected a regular file (not a device, FIFO or socket)",
+        "photo: expected an image file of at most 256 MB",
+    ]
+
+
+def test_a_fifo_in_a_night_folder_is_named_not_read(tmp_path):
+    import os
+
+    from pipeline.errors import DataError
+    from pipeline.stages.data_files import batch_files
+
+    (tmp_path / "night.csv").write_text("a\n1\n")
+    os.mkfifo(tmp_path / "more.csv")
+    with pytest.raises(DataError, match="more.csv is not a regular file"):
+        batch_files(tmp_path)
+
+
 def test_regression_label_must_be_a_number():
     schema = Schema(label="price", task="regression", kinds={"mass": "numeric"})
     result = validate(_table({"mass": ["1", "2", "3"], "price": ["10.5", "cheap", None]}), schema)
