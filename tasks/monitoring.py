@@ -201,6 +201,23 @@ def _quiet_night(date, scores: NightScores, regression: bool, most: int):
     return QuietNight(date, rows, predicted)
 
 
+def _feedback_problems(labels):
+    """Each late label's reason to be rejected, or NaN: a row-level fault stays one row's, so a
+    bad line in a labeller's file never stops the night (the database would refuse it whole)."""
+    from pipeline.stages.validation import MAX_ID_CHARACTERS
+
+    ids, names = labels["example_id"], labels["label"]
+    problems = [
+        (ids.isna() | names.isna(), "expected an id and a label"),
+        (ids.str.len() > MAX_ID_CHARACTERS, f"expected an id of at most {MAX_ID_CHARACTERS} characters"),
+        (ids.str.contains("\x00", regex=False) | names.str.contains("\x00", regex=False), "expected no NUL characters"),
+    ]
+    reasons = labels["example_id"].map(lambda _: None).astype(object)
+    for bad, reason in problems:
+        reasons = reasons.where(~bad.fillna(False).astype(bool) | reasons.notna(), reason)
+    return reasons
+
+
 class IngestFeedback(StageTask):
     """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
 
@@ -225,9 +242,10 @@ class IngestFeedback(StageTask):
         labels = raw.read_feedback(
             files, id_column=config.id_column, label=config.label, missing_values=config.missing_values
         )
-        unusable = labels["example_id"].isna() | labels["label"].isna()
+        reasons = _feedback_problems(labels)
+        unusable = reasons.notna()
         usable = labels[~unusable].drop_duplicates("example_id", keep="last")
-        out.write(usable, labels[unusable].assign(**{REASON: "expected an id and a label"}))
+        out.write(usable, labels[unusable].assign(**{REASON: reasons[unusable]}))
         logger.info("%s: %d late labels read, %d rejected", self.date, len(usable), int(unusable.sum()))
         return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))
 

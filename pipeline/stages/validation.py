@@ -264,9 +264,16 @@ def _type_column(values: pd.Series, kind: str):
     if kind == "numeric":
         return _numbers(values)
     text = values.where(values.isna(), values.astype(str))
+    # PostgreSQL cannot store a NUL character in text (SQLite can): one such value would sink the
+    # night's load on one database and not the other. A CSV with one is refused whole when read.
+    checks = [(_has_nul(text), "text without NUL characters", values)]
     if kind == "image":
-        return text, _image_checks(text)
-    return text, []
+        return text, checks + _image_checks(text)
+    return text, checks
+
+
+def _has_nul(text: pd.Series) -> pd.Series:
+    return text.str.contains("\x00", regex=False).fillna(False).astype(bool)
 
 
 def _numbers(values: pd.Series):
@@ -329,6 +336,7 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
         return ids, [
             (missing, "an id", ids),
             (too_long, f"an id of at most {MAX_ID_CHARACTERS} characters", ids),
+            (_has_nul(ids), "an id without NUL characters", ids),
             (repeated, UNIQUE_ID, ids),
         ]
     hashes = row_hashes(typed)
