@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from luigi.execution_summary import LuigiStatusCode
 
+from pipeline.artifacts.model import ModelFolder
 from pipeline.store import database, registry
 from tasks import Nightly, TrainModel
 from tasks.cli import main as overnight
@@ -109,7 +110,8 @@ def test_rollback_changes_which_model_scores_the_next_batch(trained, configure, 
         version=second_model,
         run_id=None,
         path=fresh(TrainModel, learning_rate=0.003).output().path,
-        sha256="0" * 64,
+        # The file's own hash: scoring checks the model against it.
+        sha256=ModelFolder(Path(fresh(TrainModel, learning_rate=0.003).output().path)).sha256(),
         task="classification",
         data_version=None,
         evaluation_path=registry.production(database.connect(url))["evaluation_path"],
