@@ -161,6 +161,7 @@ def _compare(original, reproduced, result: Reproduction) -> None:
         result.compared += 1
         same = old is not None and new is not None and (old == new or (math.isnan(old) and math.isnan(new)))
         if not same:
-            split, slice_name, name, epoch = key
-            where = f"{name} ({split}{', epoch ' + str(epoch) if epoch else ''})"
+            split, slice_name, name, epoch, baseline = key
+            of = f"{', baseline ' + baseline if baseline else ''}{', epoch ' + str(epoch) if epoch else ''}"
+            where = f"{name} ({split}{of})"
             result.mismatches.append(f"{where}: {old} then, {new} now")

@@ -1,6 +1,7 @@
 """The scoring path's column-at-a-time versions give what the value-at-a-time code gave."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,3 +95,14 @@ def test_scoring_images_outside_tf_data_gives_the_training_pipeline_s_pixels(tmp
         rtol=1e-5,
         atol=1e-7,
     )
+
+
+def test_a_reproduction_names_each_metric_that_differs_baselines_included():
+    from pipeline.common.metrics import Metric
+    from tasks.reproduction import Reproduction, _compare
+
+    result = Reproduction("r", "v", "v", Path("/tmp"))
+    before = [Metric("accuracy", 0.9, "test"), Metric("accuracy", 0.8, "test", baseline="linear")]
+    after = [Metric("accuracy", 0.9, "test"), Metric("accuracy", 0.7, "test", baseline="linear")]
+    _compare(before, after, result)
+    assert result.compared == 2 and result.mismatches == ["accuracy (test, baseline linear): 0.8 then, 0.7 now"]
