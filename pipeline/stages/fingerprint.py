@@ -25,16 +25,16 @@ def fingerprint(path: str | Path, cache_file: str | Path) -> str:
     changed = False
     # The cache is keyed by absolute path: the root resolved once, not every file (a folder of
     # images would pay a realpath per file on every completeness check).
-    base = root.resolve()
+    base, single = root.resolve(), root.is_file()
     for file in data_files(root):
         stat = file.stat()
-        key = str(base if root.is_file() else base / file.relative_to(root))
+        key = str(base if single else base / file.relative_to(root))
         entry = cache.get(key)
         if entry is None or entry[:2] != [stat.st_size, stat.st_mtime_ns]:
             entry = [stat.st_size, stat.st_mtime_ns, file_sha256(file)]
             cache[key] = entry
             changed = True
-        name = file.name if root.is_file() else file.relative_to(root).as_posix()
+        name = file.name if single else file.relative_to(root).as_posix()
         digest.update(f"{name}\t{entry[2]}\n".encode())
     if changed:
         _save_cache(cache_path, cache)

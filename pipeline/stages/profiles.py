@@ -172,8 +172,7 @@ def reference_profile(
         unreadable files they skipped. Add `prediction_profile(...)` as "predictions" to check
         the predicted classes too.
     """
-    plain = dataclasses.replace(schema, kinds={c: k for c, k in schema.kinds.items() if k != "image"})
-    images = dataclasses.replace(schema, kinds={c: k for c, k in schema.kinds.items() if k == "image"})
+    plain, images = split_images(schema)
     # Decoding is the slow part: the reference looks at a sample of the images only.
     image_rows = table.sample(n=sample, random_state=seed) if len(table) > sample else table
     derived = {
@@ -198,6 +197,14 @@ def reference_profile(
         "image_background": list(background) if background is not None else None,
         "features": features,
     }
+
+
+def split_images(schema: Schema) -> tuple[Schema, Schema]:
+    """The schema without its image columns, and with them alone: images are decoded for a
+    sample of rows only, the other columns read for every row."""
+    plain = dataclasses.replace(schema, kinds={c: k for c, k in schema.kinds.items() if k != "image"})
+    images = dataclasses.replace(schema, kinds={c: k for c, k in schema.kinds.items() if k == "image"})
+    return plain, images
 
 
 def reference_background(reference: dict) -> Background | None:

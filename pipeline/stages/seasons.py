@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.stages.profiles import Background, derived_features, monitored, unreadable_images
+from pipeline.stages.profiles import Background, derived_features, monitored, split_images, unreadable_images
 from pipeline.stages.schema import Schema
 
 CALENDAR = "calendar"  # the key in reference.json
@@ -24,9 +24,9 @@ def calendar_sample(table: pd.DataFrame, schema: Schema, *, background: Backgrou
     if days is None:
         return None
     rows = table.sample(n=CALENDAR_ROWS, random_state=0) if len(table) > CALENDAR_ROWS else table
-    derived = derived_features(rows, _without_images(schema), background=background)
-    decoded = rows.iloc[:IMAGE_ROWS]
-    images = derived_features(decoded, schema, background=background).reindex(rows.index)
+    plain, only_images = split_images(schema)
+    derived = derived_features(rows, plain, background=background)
+    images = derived_features(rows.iloc[:IMAGE_ROWS], only_images, background=background).reindex(rows.index)
     features = {}
     for feature, column, kind in monitored(schema):
         if kind == "image":
@@ -46,9 +46,3 @@ def days_of_year(table: pd.DataFrame, time_column: str) -> pd.Series | None:
     if not pd.api.types.is_datetime64_any_dtype(times):
         return None  # numbers (a year, a step) have no season
     return times.dt.day_of_year.astype("Int64")
-
-
-def _without_images(schema: Schema) -> Schema:
-    import dataclasses
-
-    return dataclasses.replace(schema, kinds={c: k for c, k in schema.kinds.items() if k != "image"})

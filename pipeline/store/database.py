@@ -17,8 +17,6 @@ needs disposing.
 
 from __future__ import annotations
 
-import ast
-import functools
 import logging
 import os
 import threading
@@ -29,6 +27,7 @@ from sqlalchemy import exc as sa_exc
 
 from pipeline.common.files import ensure_private_dir
 from pipeline.common.secrets import redact_secrets
+from pipeline.store.migration_files import MIGRATIONS_DIR, head_revision
 
 __all__ = [
     "DatabaseUnavailable",
@@ -45,7 +44,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 # Long enough for a second process to wait out another's write transaction (metrics inserts
 # are small), short enough that a stuck lock is reported within a minute.
@@ -97,44 +95,6 @@ def alembic_config(url: str | None = None, connection: sa.Connection | None = No
     if connection is not None:
         config.attributes["connection"] = connection
     return config
-
-
-@functools.cache
-def head_revision() -> str | None:
-    """The newest migration revision shipped with this code: the one no other migration follows.
-
-    Read from the migration files' `revision` and `down_revision` lines, without Alembic: every
-    connection asks, and a complete night's check must not load Alembic to learn there is
-    nothing to upgrade. Branches (two heads) are left to Alembic to resolve.
-    """
-    revisions, followed = set(), set()
-    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
-        fields = _module_constants(path, ("revision", "down_revision"))
-        if "revision" not in fields:
-            continue  # not a migration (Alembic skips it too)
-        revisions.add(fields["revision"])
-        down = fields.get("down_revision")
-        followed.update([down] if isinstance(down, str) else down or [])
-    heads = revisions - followed
-    if len(heads) == 1:
-        return heads.pop()
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def _module_constants(path: Path, names: tuple[str, ...]) -> dict:
-    """Module-level `name = <literal>` (annotated or not) of a Python file, without running it."""
-    found = {}
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        target = (
-            node.target
-            if isinstance(node, ast.AnnAssign)
-            else (node.targets[0] if isinstance(node, ast.Assign) else None)
-        )
-        if isinstance(target, ast.Name) and target.id in names and node.value is not None:
-            found[target.id] = ast.literal_eval(node.value)
-    return found
 
 
 def connect(url: str) -> sa.Engine:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from pipeline.common.columns import PREDICTION_FEATURE
 from pipeline.common.formatting import format_number, natural_key
-from pipeline.rendering import plots
+from pipeline.rendering import night_plots
 from pipeline.rendering.reports.markup import Html, as_count, as_float, drawn, escape, image, page, section, table
 from pipeline.store.night_history import NightHistory
 
@@ -108,7 +108,7 @@ def _rows_section(data: NightHistory) -> Html:
             per_night[row["batch_date"]] = row
     dates = data.dates
     png = drawn(
-        lambda out: plots.rows_per_night(
+        lambda out: night_plots.rows_per_night(
             dates,
             [as_count(per_night.get(d, {}).get("rows_scored")) for d in dates],
             [as_count(per_night.get(d, {}).get("rows_rejected")) for d in dates],
@@ -157,7 +157,7 @@ def _drift_section(data: NightHistory) -> Html:
             (row["batch_date"], as_float(row["score"]), as_float(row["threshold"]), bool(row["alert"]))
         )
     png = drawn(
-        lambda out: plots.drift_over_nights(
+        lambda out: night_plots.drift_over_nights(
             {k: dict(v) for k, v in series.items()}, data.dates, out, current=data.batch_date
         )
     )
@@ -216,7 +216,7 @@ def _distribution_section(data: NightHistory, reference, drift_reference: str | 
             return Html("<p>No predictions this night.</p>")
         night = {name: count / total for name, count in data.counts.items()}
         png = drawn(
-            lambda out: plots.class_distribution(
+            lambda out: night_plots.class_distribution(
                 night, reference, out, alert=alert, title=f"Predicted classes, {total} rows ({verdict})"
             )
         )
@@ -235,7 +235,7 @@ def _distribution_section(data: NightHistory, reference, drift_reference: str | 
         if data.values is None or not len(data.values):
             return Html("<p>No predictions this night.</p>")
         png = drawn(
-            lambda out: plots.value_distribution(
+            lambda out: night_plots.value_distribution(
                 data.values, reference, out, alert=alert, title=f"Predicted values, {len(data.values)} rows ({verdict})"
             )
         )
@@ -283,7 +283,7 @@ def _quality_section(data: NightHistory) -> Html:
     alerts = _alerts_by_night(data)
     reference = data.test_metrics.get(metric)
     png = drawn(
-        lambda out: plots.quality_over_nights(
+        lambda out: night_plots.quality_over_nights(
             dict(series),
             data.dates,
             metric,
