@@ -5,9 +5,9 @@
 #
 # Works from any working directory and under cron's bare environment; `overnight nightly` does
 # the rest: one run per data set and date at a time, a log per data set and night in
-# <data_root>/logs/nightly-DATE.log, and the exit code (README, "Nightly batches"): 0 clean,
-# 10 already running, 30 drift or a failed task, 31 a file quarantined, 32 the night's folder
-# missing.
+# <data_root>/logs/nightly-DATE.log (0600 in a 0700 folder under [overnight] private), and the
+# exit code (README, "Nightly batches"): 0 clean, 10 already running, 30 drift or a failed task,
+# 31 a file quarantined, 32 the night's folder missing.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +19,13 @@ if [[ ! -x "$overnight" ]]; then
 fi
 
 export PATH="$repo/.venv/bin:$PATH"
-export HOME="${HOME:-$repo/data}"           # cron may give none; matplotlib wants a writable one
+if [[ -z "${HOME:-}" ]]; then
+    # cron may give none; matplotlib and Keras want a writable one. Made owner-only when missing:
+    # it is the default data root, which must not be left open because a cache came first.
+    HOME="$repo/data"
+    (umask 077 && mkdir -p "$HOME")
+fi
+export HOME
 export MPLCONFIGDIR="${MPLCONFIGDIR:-$HOME/.cache/matplotlib}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 

@@ -7,7 +7,13 @@ import luigi
 from pipeline.artifacts.features import FeatureArrays
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
-from pipeline.stages.settings import DEFAULT_BACKGROUND, parse_background
+from pipeline.stages.settings import (
+    DEFAULT_BACKGROUND,
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_SIDE,
+    check_image_limit,
+    parse_background,
+)
 from tasks.base import Outcome, StageTask
 from tasks.split import SplitData
 from tasks.validation import ValidateData
@@ -19,7 +25,16 @@ class FitPreprocessor(StageTask):
 
     max_vocabulary = luigi.IntParameter(default=20_000)
     max_text_length = luigi.IntParameter(default=256)
-    image_size = luigi.Parameter(default="", description="HEIGHTxWIDTH; empty: the first training image's size")
+    image_size = luigi.Parameter(
+        default="", description="HEIGHTxWIDTH; empty: the median training image's, scaled down to max_image_side"
+    )
+    max_image_side = luigi.IntParameter(
+        default=MAX_IMAGE_SIDE, description="the longest side of an image input chosen from the data, in pixels"
+    )
+    # Validation applies it (ValidateData, and BatchPredict at night), and versions its output by it.
+    max_image_bytes = luigi.IntParameter(
+        default=MAX_IMAGE_BYTES, significant=False, description="larger image files are rejected unread"
+    )
     image_background = luigi.Parameter(
         default=DEFAULT_BACKGROUND, description="what transparent pixels are composited onto: a name or #rrggbb"
     )
@@ -44,6 +59,7 @@ class FitPreprocessor(StageTask):
             max_text_length=self.max_text_length,
             image_size=_size(self.image_size),
             image_background=background,
+            max_image_side=check_image_limit("max_image_side", self.max_image_side),
         )
         reference = reference_profile(parts["train"], preprocessor.schema, background=background)
         # The training rows by day of the year, for `[MonitorDrift] reference = calendar`.

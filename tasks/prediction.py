@@ -20,6 +20,7 @@ from pipeline.store import tables
 from tasks import recording
 from tasks.base import ONE_CARD, Outcome, RecordedTask, StageTask
 from tasks.config import layout
+from tasks.validation import max_image_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,11 @@ class BatchPredict(ModelVersionMixin, StageTask):
     chunk_rows = luigi.IntParameter(default=50_000, significant=False, description="rows scored at a time")
 
     def identity(self) -> dict:
-        return {"model": self.model, "incoming": folder_fingerprint(layout().incoming(self.date))}
+        return {
+            "model": self.model,
+            "incoming": folder_fingerprint(layout().incoming(self.date)),
+            "max_image_bytes": max_image_bytes(),  # which image rows are rejected unread
+        }
 
     def output(self):
         return luigi.LocalTarget(str(layout().scores(self.date, self.version)))
@@ -105,7 +110,12 @@ class BatchPredict(ModelVersionMixin, StageTask):
         keras_model = model.load_model() if sources else None  # an empty night needs no model
         with out.sink(schema) as sink:
             summary = score_batch(
-                sources, preprocessor, keras_model, sink, progress=lambda rows: self.status(f"{rows} rows scored")
+                sources,
+                preprocessor,
+                keras_model,
+                sink,
+                progress=lambda rows: self.status(f"{rows} rows scored"),
+                max_image_bytes=max_image_bytes(),
             )
         for line in summary.problems:
             logger.warning("%s", line)

@@ -18,12 +18,13 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.common.files import ensure_dir
 from pipeline.errors import DataError
 from pipeline.layout import VERSION_FILE
 from pipeline.stages.fingerprint import fingerprint
 from pipeline.store import database, ledger
 from tasks import FitPreprocessor, IngestData, SplitData, TrainModel, ValidateData
-from tasks.config import layout
+from tasks.config import layout, overnight
 
 # The stage tasks a training is built on, by name: their folders come from the tasks themselves.
 STAGES = {task.__name__: task.stage for task in (IngestData, ValidateData, SplitData, FitPreprocessor, TrainModel)}
@@ -124,7 +125,7 @@ def _write_config(chain: dict[str, dict], scratch: Path) -> Path:
         if made_of.get("params"):
             sections[task] = {name: _ini(value) for name, value in made_of["params"].items()}
     path = scratch / "reproduce.cfg"
-    scratch.mkdir(parents=True, exist_ok=True)
+    ensure_dir(scratch, private=overnight().private)  # its config and logs: like the data root's
     path.write_text(
         "".join(
             f"[{name}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items()) + "\n"

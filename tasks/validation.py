@@ -6,7 +6,7 @@ import logging
 
 from pipeline.artifacts.raw import Snapshot
 from pipeline.artifacts.validation import ValidatedData
-from pipeline.stages.settings import parse_background
+from pipeline.stages.settings import check_image_limit, parse_background
 from tasks.base import Outcome, StageTask
 from tasks.config import dataset_config
 from tasks.raw import IngestData
@@ -22,8 +22,9 @@ class ValidateData(StageTask):
         return {"snapshot": IngestData()}
 
     def identity(self) -> dict:
-        # Images are surveyed (blank, near-duplicate hashes) as the model will see them.
-        return {"image_background": image_background()}
+        # Images are surveyed (blank, near-duplicate hashes) as the model will see them; the limit
+        # on their files decides which rows are rejected.
+        return {"image_background": image_background(), "max_image_bytes": max_image_bytes()}
 
     def build(self, out: ValidatedData) -> Outcome:
         # pandas and the decoder load here, when the stage runs: checking that it is complete stays fast.
@@ -31,7 +32,7 @@ class ValidateData(StageTask):
         from pipeline.stages.validation import validate
 
         snapshot: Snapshot = self.inputs()["snapshot"]
-        result = validate(snapshot.table(), snapshot.schema())
+        result = validate(snapshot.table(), snapshot.schema(), max_image_bytes=max_image_bytes())
         found = survey(
             result.valid, result.schema, background=parse_background(image_background()), source=dataset_config().path
         )
@@ -56,3 +57,10 @@ def image_background() -> str:
     from tasks.features import FitPreprocessor  # the features stage requires this one
 
     return FitPreprocessor().image_background
+
+
+def max_image_bytes() -> int:
+    """[FitPreprocessor] max_image_bytes, checked: training data and nights are validated alike."""
+    from tasks.features import FitPreprocessor
+
+    return check_image_limit("max_image_bytes", FitPreprocessor().max_image_bytes)

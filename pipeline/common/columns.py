@@ -23,6 +23,18 @@ REASON = "reason"  # why a row was rejected
 NEAR_KEY = "near_duplicate_key"  # hash of the features with text normalised and images left out
 IMAGE_HASH_PREFIX = "image_hash:"  # + image column: the perceptual hash of the decoded picture
 
+# Names a supplier's column may not take: overnight adds columns of these names to the rows it
+# reads, and a supplier's column of the same name would lose its values to them (or crash the
+# read). `example_id` is allowed as the configured id column, whose values it is anyway.
+SUPPLIER_RESERVED = (*SOURCE_COLUMNS, DUPLICATE_KEY, NEAR_KEY, REASON)
+SUPPLIER_RESERVED_PREFIXES = (IMAGE_HASH_PREFIX,)
+
+
+def reserved_name(name: str) -> bool:
+    """True for a column name overnight keeps for its own columns (SUPPLIER_RESERVED)."""
+    return name in SUPPLIER_RESERVED or name.startswith(SUPPLIER_RESERVED_PREFIXES)
+
+
 # The split manifest.
 SPLIT = "split"
 SPLITS = ("train", "validation", "test")

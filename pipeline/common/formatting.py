@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
+
+# What a terminal may act on instead of showing: C0 controls (ESC starts colour, cursor and title
+# sequences; CR and BS overwrite what was printed), DEL, C1 controls (0x9b is a one-byte CSI), and
+# the bidirectional embeddings, overrides and isolates that make text read in another order.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_NEWLINE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def format_number(value, *, missing: str = "-") -> str:
@@ -28,6 +35,30 @@ def format_number(value, *, missing: str = "-") -> str:
     if abs(number) >= 1e6 or 0 < abs(number) < 1e-4:
         return f"{number:.4g}"
     return f"{number:.4f}"
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to show a person: each control character escaped as Python's repr writes it.
+
+    ESC becomes ``\\x1b``, a tab ``\\t``, U+202E ``\\u202e``; letters of every script (accents,
+    CJK) stay as they are, and so does a backslash, so the escaped form is for reading, not for
+    parsing back. ``keep_newlines`` keeps line breaks, for text whose lines are its layout.
+    """
+    pattern = _CONTROL_BUT_NEWLINE if keep_newlines else _CONTROL
+    return pattern.sub(_escaped, text)
+
+
+def printable_json(document: str) -> str:
+    """Serialized JSON with any control character left raw written as ``\\uXXXX``.
+
+    Still valid JSON with the same values: raw control characters can only be inside strings
+    (a JSON encoder escapes C0 there, but some leave DEL and C1 raw). Line breaks of the indent stay.
+    """
+    return _CONTROL_BUT_NEWLINE.sub(lambda match: f"\\u{ord(match.group()):04x}", document)
+
+
+def _escaped(match: re.Match) -> str:
+    return repr(match.group())[1:-1]
 
 
 def natural_key(name: str) -> tuple:

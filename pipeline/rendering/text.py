@@ -1,7 +1,8 @@
 """Text for a terminal and for files: aligned tables, durations, sizes, costs, UTC times, JSON and CSV.
 
 Pure functions; pipeline/rendering/run_text.py builds the `overnight runs`, `show` and `compare`
-pages from them.
+pages from them. Table cells escape control characters (`cell`); CSV and JSON keep values as they
+are, and the command line escapes what it prints (tasks/cli/app.py, `echo`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from pipeline.common.formatting import printable
 
 
 def iso(moment: datetime | None) -> str:
@@ -131,7 +134,9 @@ def _csv_value(value: Any) -> str:
 
 
 def cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A table cell's text: control characters in a value are escaped, so that a hostile id can
+    neither drive the terminal nor break the table's lines."""
+    return "" if value is None else printable(str(value))
 
 
 def truncate(text: str, width: int) -> str:

@@ -7,7 +7,9 @@ scaled in tf.data (pipeline/stages/tfdata.py).
 
 from __future__ import annotations
 
+import logging
 import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 
@@ -17,8 +19,9 @@ from PIL import Image
 
 from pipeline.common.columns import EXAMPLE_ID
 from pipeline.common.formatting import natural_key
+from pipeline.errors import DataError
 from pipeline.stages.dates import date_part_columns, with_date_parts
-from pipeline.stages.images import WHITE, Background, is_grayscale, read_image
+from pipeline.stages.images import WHITE, Background, header_size, is_grayscale
 from pipeline.stages.preprocessor import (
     MISSING_ID,
     NUMERIC_INPUT,
@@ -31,8 +34,13 @@ from pipeline.stages.preprocessor import (
     input_name,
 )
 from pipeline.stages.schema import Schema
+from pipeline.stages.settings import MAX_IMAGE_SIDE
 
+logger = logging.getLogger(__name__)
 TOKEN = re.compile(r"\w+", re.UNICODE)
+# Training images whose header sizes decide an image input's size: a header is a millisecond, and
+# a median of 1,000 moves by a pixel or two, whatever the rest of a large data set holds.
+IMAGE_SIZE_SAMPLE = 1000
 
 
 @dataclass(frozen=True)
@@ -59,11 +67,13 @@ def fit(
     max_text_length: int = 256,
     image_size: tuple[int, int] | None = None,
     image_background: Background = WHITE,
+    max_image_side: int = MAX_IMAGE_SIDE,
 ) -> Preprocessor:
     """Learn every statistic from the training rows: medians, scales, vocabularies, sizes.
 
     A date column feeds the numeric input as its parts (pipeline/stages/dates.py), scaled like
-    any number.
+    any number. An image input is image_size (height, width) when given; otherwise the median
+    training image's size, scaled down to fit max_image_side (`_image_size`).
     """
     labels = train[schema.label]
     dates = schema.columns_of("datetime")
@@ -77,7 +87,9 @@ def fit(
         numeric=_fit_numeric(with_date_parts(train, dates), schema.columns_of("numeric") + date_part_columns(dates)),
         categorical={c: _fit_vocabulary(train[c].dropna(), max_vocabulary) for c in schema.columns_of("categorical")},
         text={c: _fit_text(train[c], max_vocabulary, max_text_length) for c in schema.columns_of("text")},
-        image={c: _fit_image(train[c], image_size, image_background) for c in schema.columns_of("image")},
+        image={
+            c: _fit_image(train[c], c, image_size, image_background, max_image_side) for c in schema.columns_of("image")
+        },
         **targets,
     )
 
@@ -119,15 +131,53 @@ def _fit_text(values: pd.Series, max_size: int, max_length: int) -> TextEncoding
     return TextEncoding(tuple(token for token, _ in counts.most_common(max_size)), length)
 
 
-def _fit_image(paths: pd.Series, image_size: tuple[int, int] | None, background: Background) -> ImageShape:
-    """The first training image decides: grayscale files train one channel, all others three."""
-    first = paths.dropna().iloc[0]
-    with Image.open(first) as image:
+def _fit_image(
+    paths: pd.Series, column: str, image_size: tuple[int, int] | None, background: Background, max_side: int
+) -> ImageShape:
+    """The first training image decides the channels: grayscale files train one, all others three.
+    The size is image_size, or the data's (`_image_size`); tf.data resizes every image to it."""
+    paths = paths.dropna()
+    with Image.open(paths.iloc[0]) as image:
         channels = 1 if is_grayscale(image) else 3
-    width, height = read_image(first, channels=channels, background=background).size  # upright (EXIF)
-    if image_size:
-        height, width = image_size
+    # Upright as read_image turns it (EXIF), except for the reading before 0.2 (background None).
+    height, width = image_size or _image_size(paths, column, max_side, upright=background is not None)
     return ImageShape(int(height), int(width), channels, background)
+
+
+def _image_size(paths: pd.Series, column: str, max_side: int, *, upright: bool) -> tuple[int, int]:
+    """(height, width): the median height and the median width of up to IMAGE_SIZE_SAMPLE training
+    images spread evenly over the split, each the lower middle value when the count is even, read
+    from the files' headers; scaled down, keeping its shape, so that neither side exceeds max_side.
+
+    A median, not the first image: one 12000 x 12000 file (140 KB as a flat PNG) among 28 x 28
+    digits made a 12000 x 12000 x 3 input and killed training with ResourceExhaustedError.
+
+    Raises:
+        DataError: no sampled image can be read (validation rejects such rows first).
+    """
+    positions = np.unique(np.linspace(0, len(paths) - 1, num=min(len(paths), IMAGE_SIZE_SAMPLE)).round().astype(int))
+    sizes = [size for size in (_header_size(paths.iloc[p], upright) for p in positions) if size is not None]
+    if not sizes:
+        raise DataError(f"column {column!r}: none of {len(positions)} sampled training images can be read")
+    height = statistics.median_low(h for _, h in sizes)
+    width = statistics.median_low(w for w, _ in sizes)
+    scale = min(1.0, max_side / max(height, width))
+    chosen = max(1, round(height * scale)), max(1, round(width * scale))
+    logger.info(
+        "column %r: images are %dx%d (HEIGHTxWIDTH) for the model: the median of %d training images%s",
+        column,
+        *chosen,
+        len(sizes),
+        f", {height}x{width} scaled down to [FitPreprocessor] max_image_side = {max_side}" if scale < 1 else "",
+    )
+    return chosen
+
+
+def _header_size(path, upright: bool) -> tuple[int, int] | None:
+    try:
+        return header_size(path, upright=upright)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None  # rows validation let through decode; an unreadable one only leaves the sample
 
 
 def transform(table: pd.DataFrame, preprocessor: Preprocessor) -> dict[str, np.ndarray]:

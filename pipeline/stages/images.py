@@ -17,13 +17,14 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from pipeline.stages.settings import DEFAULT_BACKGROUND, WHITE, Background, parse_background  # noqa: F401 - re-exported
+from pipeline.stages.settings import DEFAULT_BACKGROUND, MAX_IMAGE_BYTES, WHITE, Background, parse_background  # noqa: F401 - re-exported
 
 # Modes that carry transparency per pixel; P, L and RGB may carry one transparent colour (tRNS).
 ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
 WIDE_GRAYSCALE = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more than 8 bits a pixel
 ORIENTATION = 0x0112  # the EXIF tag: 1 is upright
+TURNED = frozenset({5, 6, 7, 8})  # orientations that turn a picture by a quarter: width and height swap
 # Formats every stage decodes; Pillow opens more (TIFF), left out on purpose.
 DECODABLE_IMAGES = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 # A decoded image whose pixels all lie within this many levels (of 255) of one another is blank.
@@ -113,13 +114,39 @@ def _eight_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(pixels * scale), 0, 255).astype(np.uint8))
 
 
-MAX_IMAGE_BYTES = 256 * 2**20  # larger image files are refused unread (docs/bad-input.md)
+def header_size(path, *, upright: bool = True) -> tuple[int, int]:
+    """(width, height) as read_image will return the picture, from the file's header alone.
+
+    Pillow's open reads the header, not the pixels: a 12000 x 12000 PNG costs a millisecond here
+    and 432 MB decoded. upright: swap the sides when EXIF turns the picture by a quarter.
+
+    Raises:
+        OSError, ValueError, SyntaxError, Image.DecompressionBombError: the file is no readable image.
+    """
+    with Image.open(path) as image:
+        width, height = image.size
+        turned = upright and _header_orientation(image) in TURNED
+    return (height, width) if turned else (width, height)
 
 
-def file_problem(path) -> str | None:
+def _header_orientation(image: Image.Image) -> int:
+    # A PNG's EXIF chunk may follow its pixels, and Pillow decodes them all to find it: such a
+    # file is counted unturned (rare, and one of a sample moves no median).
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
+    return image.getexif().get(ORIENTATION, 1)
+
+
+def pixel_limit() -> int:
+    """The most pixels Pillow opens (twice Image.MAX_IMAGE_PIXELS); more is a decompression bomb."""
+    return 2 * Image.MAX_IMAGE_PIXELS
+
+
+def file_problem(path, max_bytes: int | None = None) -> str | None:
     """Why `path` is no file to read as an image, found without reading it: "missing",
     "special" (a device, FIFO or socket: a read could block or never end), "too large", or
-    "unreadable"; None for a regular file within MAX_IMAGE_BYTES."""
+    "unreadable"; None for a regular file within max_bytes (default MAX_IMAGE_BYTES, looked up
+    when called: `[FitPreprocessor] max_image_bytes` reaches here through validation)."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -128,7 +155,8 @@ def file_problem(path) -> str | None:
         return "unreadable"
     if not stat.S_ISREG(info.st_mode):
         return "special"
-    return "too large" if info.st_size > MAX_IMAGE_BYTES else None
+    limit = MAX_IMAGE_BYTES if max_bytes is None else max_bytes
+    return "too large" if info.st_size > limit else None
 
 
 def check_decodable(path) -> None:

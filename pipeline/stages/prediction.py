@@ -22,6 +22,7 @@ from pipeline.stages.features import transform
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.problems import Problem
 from pipeline.stages.raw import BatchSource, count_rows
+from pipeline.stages.settings import MAX_IMAGE_BYTES
 from pipeline.stages.validation import UNIQUE_ID, require_columns, unseen_values, validate
 
 REPEATED_ID = f"{UNIQUE_ID} (seen in an earlier chunk)"
@@ -106,6 +107,7 @@ def score_batch(
     sink: Sink,
     *,
     progress: Callable[[int], None] | None = None,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> BatchSummary:
     """Validate, preprocess and score a nightly batch file by file, chunk by chunk; memory stays flat.
 
@@ -114,7 +116,8 @@ def score_batch(
     across chunks are rejected like ids repeated within one. A file without rows and values the
     model never saw (categories, labels) are problems that reject nothing. A file that cannot be
     read or lacks a column the model needs is quarantined (`sink.quarantine`), its rows counted
-    as rejected, and the other files are scored: one bad file does not sink the night.
+    as rejected, and the other files are scored: one bad file does not sink the night. Image
+    files over max_image_bytes are rejected unread (`[FitPreprocessor] max_image_bytes`).
     """
     summary, seen = BatchSummary(), set()
     for source in sources:
@@ -124,7 +127,7 @@ def score_batch(
                 if chunk.empty:
                     _empty_chunk(chunk, preprocessor, summary)
                 else:
-                    _score_chunk(chunk, preprocessor, model, sink, summary, seen)
+                    _score_chunk(chunk, preprocessor, model, sink, summary, seen, max_image_bytes)
                 if progress:
                     progress(summary.rows_in)
         except DataError as error:
@@ -152,8 +155,10 @@ def _empty_chunk(chunk: pd.DataFrame, preprocessor: Preprocessor, summary: Batch
     summary.problems.append(f"{source}: {problem}; it adds no rows")
 
 
-def _score_chunk(chunk, preprocessor: Preprocessor, model, sink: Sink, summary: BatchSummary, seen: set) -> None:
-    result = validate(chunk, preprocessor.schema, labeled=False, require_rows=False)
+def _score_chunk(
+    chunk, preprocessor: Preprocessor, model, sink: Sink, summary: BatchSummary, seen: set, max_image_bytes: int
+) -> None:
+    result = validate(chunk, preprocessor.schema, labeled=False, require_rows=False, max_image_bytes=max_image_bytes)
     # Membership one id at a time: Series.isin(set) copies the whole set every chunk, which made
     # peak memory grow with the night instead of staying flat.
     keys = _id_keys(result.valid[EXAMPLE_ID])

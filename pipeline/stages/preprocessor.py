@@ -8,6 +8,8 @@ scored months later.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 
 from models.spec import InputSpec, ModelSpec
@@ -18,9 +20,26 @@ RESERVED_IDS = 2
 NUMERIC_INPUT = "numeric"
 
 
+# The characters TensorFlow's scope names accept after the first, less `/` (Keras refuses it in a
+# layer's name) and `\` (a graph node refuses it): checked on Keras 3 with the TF backend.
+_KERAS_NAME = re.compile(r"[A-Za-z0-9_.>-]")
+
+
 def input_name(kind: str, column: str) -> str:
-    """The Keras input (and feature array) a column feeds: all numeric columns share one."""
-    return NUMERIC_INPUT if kind == "numeric" else f"{kind}__{column}"
+    """The Keras input (and feature array) a column feeds: all numeric columns share one.
+
+    Any column name a file can hold makes a valid Keras name: a space, an accent, a tab or a `/`
+    becomes `_`, and such a name gains the start of its column's SHA-1 so that `a b` and `a/b`
+    stay two inputs. Names Keras always took are unchanged, so older models load as they were.
+    The function is the whole mapping: nightly scoring computes the same names from the
+    preprocessor's columns.
+    """
+    if kind == "numeric":
+        return NUMERIC_INPUT
+    safe = "".join(character if _KERAS_NAME.fullmatch(character) else "_" for character in column)
+    if safe != column:
+        safe += "_" + hashlib.sha1(column.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{kind}__{safe}"
 
 
 @dataclass(frozen=True)

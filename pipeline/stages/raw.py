@@ -118,7 +118,22 @@ def _without_blank_unnamed_columns(table: pd.DataFrame, path: str | Path) -> pd.
             path,
             ", ".join(map(repr, blank)),
         )
+    _require_named_values(table.drop(columns=blank))
     return table.drop(columns=blank)
+
+
+def _require_named_values(table: pd.DataFrame) -> None:
+    """A column with values but no name cannot be a feature a person would recognise, nor be
+    matched at night (it is often the row index a spreadsheet or pandas wrote): one line naming
+    the file and the column's position."""
+    for column in table.columns:
+        name = str(column)
+        if name.startswith(UNNAMED) and name[len(UNNAMED) :].isdigit() and column not in SOURCE_COLUMNS:
+            holding = table[SOURCE_FILE][table[column].notna()]
+            raise DataError(
+                f"{holding.iloc[0]}: column {int(name[len(UNNAMED) :]) + 1} has no name in the header but holds "
+                f"values (a row index a spreadsheet or pandas wrote?); name it, or drop it"
+            )
 
 
 def read_image_folder(path: str | Path, label: str, *, group_pattern: str = "") -> pd.DataFrame:

@@ -6,6 +6,8 @@ of a no-op rerun load this, not the stages that use the settings.
 
 from __future__ import annotations
 
+from pipeline.errors import DataError
+
 # -- images: what transparent pixels are composited onto (`[FitPreprocessor] image_background`;
 # the decoder is pipeline/stages/images.py)
 
@@ -29,6 +31,26 @@ def parse_background(text: str) -> Background:
             f"[FitPreprocessor] image_background: {text!r} is no colour; use a name (white, black) or #rrggbb"
         ) from None
     return int(red), int(green), int(blue)
+
+
+# -- images: how large an image may be (`[FitPreprocessor] max_image_side`, `max_image_bytes`;
+# the size rule is pipeline/stages/features.py's, the file checks pipeline/stages/validation.py's)
+
+# The longest side of an image input chosen from the data: a 512 x 512 x 3 float32 input is 3 MB an
+# example, where one 12000 x 12000 first image used to make it 1.6 GB (docs/data.md).
+MAX_IMAGE_SIDE = 512
+MAX_IMAGE_BYTES = 256 * 2**20  # larger image files are rejected unread (docs/bad-input.md)
+
+
+def check_image_limit(key: str, value: int) -> int:
+    """A `[FitPreprocessor]` image limit, checked: a positive whole number.
+
+    Raises:
+        DataError: naming the setting and the value (one line, also when a version is computed).
+    """
+    if value < 1:
+        raise DataError(f"[FitPreprocessor] {key}: {value} is no limit; use a positive number")
+    return value
 
 
 # -- dates: the rules a date column is read by (`[dataset] date_format`; pipeline/stages/dates.py)

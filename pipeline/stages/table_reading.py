@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.common.columns import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW
+from pipeline.common.columns import SOURCE_COLUMNS, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW, reserved_name
 from pipeline.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -221,7 +221,17 @@ def _csv_header(file: Path) -> tuple[str, list[str]]:
             for name in repeated
         )
         raise DataError(f"{file}: duplicate column names in the header: {where}; rename them")
+    _require_own_names(file, names)
     return delimiter, names
+
+
+def _require_own_names(file: Path, names: list[str]) -> None:
+    """A supplier column may not take a name overnight adds to every row: its values would be
+    replaced by the file names, row numbers, hashes or reasons written there."""
+    taken = [(position, name) for position, name in enumerate(names, start=1) if reserved_name(name)]
+    if taken:
+        where = ", ".join(f"{name!r} (column {position})" for position, name in taken)
+        raise DataError(f"{file}: {where}: a name overnight keeps for its own columns; rename it in the file")
 
 
 def _first_record(file: Path, delimiter: str) -> list[str]:
@@ -324,12 +334,15 @@ def _parquet_chunks(file: Path, chunk_rows: int, missing: frozenset[str]) -> Ite
         repeated = sorted({name for name in names if names.count(name) > 1})
         if repeated:
             raise _cannot_read(file, f"duplicate column names {', '.join(map(repr, repeated))}")
+        # A nameless column is named by its position, as a CSV header's blank name is.
+        named = [name if name.strip() else f"{UNNAMED}{position}" for position, name in enumerate(names)]
+        _require_own_names(file, named)
         empty = True
         for batch in batches:
             empty = False
-            yield _clean_parquet_text(batch.to_pandas(), missing)
+            yield _clean_parquet_text(batch.to_pandas().set_axis(named, axis=1), missing)
         if empty:
-            yield parquet.schema_arrow.empty_table().to_pandas()
+            yield parquet.schema_arrow.empty_table().to_pandas().set_axis(named, axis=1)
     except DataError:
         raise
     except (pa.ArrowException, OSError, ValueError) as error:

@@ -28,7 +28,7 @@ from pipeline.common.files import file_sha256
 from pipeline.common.hashing import row_hashes
 from pipeline.errors import DataError
 from pipeline.stages.dates import AmbiguousDates, parse_dates, parse_times
-from pipeline.stages.images import MAX_IMAGE_BYTES, check_decodable, file_problem
+from pipeline.stages.images import MAX_IMAGE_BYTES, check_decodable, file_problem, pixel_limit
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.problems import Problem, collect_problems, rows_text
 from pipeline.stages.schema import Schema, parse_numbers, repeated_headers
@@ -42,7 +42,8 @@ REPEATED_HEADER = "repeated header"  # the reason of a row that repeats the head
 IMAGE_PROBLEMS = {  # images.file_problem's findings, then the decoder's, as a row's expectation
     "missing": "an existing image file",
     "special": "a regular file (not a device, FIFO or socket)",
-    "too large": f"an image file of at most {MAX_IMAGE_BYTES // 2**20} MB",
+    "too large": "an image file of at most {size}",  # [FitPreprocessor] max_image_bytes
+    "too many pixels": "an image of at most {pixels:,} pixels (more is a decompression bomb)",
     "unreadable": "a readable image",
 }
 UNIQUE_ID = "a unique id"  # what a row whose id an earlier row had was expected to have
@@ -80,7 +81,12 @@ class ValidationResult:
 
 
 def validate(
-    table: pd.DataFrame, schema: Schema, *, labeled: bool = True, require_rows: bool = True
+    table: pd.DataFrame,
+    schema: Schema,
+    *,
+    labeled: bool = True,
+    require_rows: bool = True,
+    max_image_bytes: int = MAX_IMAGE_BYTES,
 ) -> ValidationResult:
     """Check a table against the schema; return typed valid rows, rejects and the problems.
 
@@ -89,6 +95,7 @@ def validate(
         schema: the training schema (inferred on training data, saved, reused for batches).
         labeled: training data must have the label; nightly batches need not.
         require_rows: raise when nothing is usable (training); a nightly chunk may be all bad.
+        max_image_bytes: larger image files are rejected unread (`[FitPreprocessor] max_image_bytes`).
 
     Raises:
         DataError: a required column is missing, there are no rows, or no row is usable.
@@ -110,7 +117,7 @@ def validate(
                 table, column, rules.get(column, ""), labeled
             )
         else:
-            typed[column], column_checks = _type_column(table[column], kind)
+            typed[column], column_checks = _type_column(table[column], kind, max_image_bytes)
         checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
         notes += [(bad, column, expected, found) for bad, expected, found in column_notes]
     if labeled or schema.label in table.columns:
@@ -132,7 +139,7 @@ def validate(
     typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
     checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
     if labeled:  # what the split keeps together; a night is never split
-        typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema)
+        typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema, max_image_bytes)
     typed[SOURCE_FILE], typed[SOURCE_ROW] = table[SOURCE_FILE], table[SOURCE_ROW]
     problems, reasons = collect_problems(table, checks)
     problems += collect_problems(table, notes, rejects_rows=False)[0]
@@ -233,6 +240,13 @@ def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source:
     # the ids, the split and its leakage checks would silently mean something else.
     configured = [c for c in (schema.id_column, schema.group_column, schema.time_column) if c] if labeled else []
     required = list(schema.kinds) + ([schema.label] if labeled else []) + configured
+    if EXAMPLE_ID in table.columns and schema.id_column != EXAMPLE_ID:
+        # Validation writes each row's id into this column: a supplier's values there would be lost.
+        now = f" (it is {schema.id_column!r} now)" if schema.id_column else ""
+        raise DataError(
+            f"{source}: column {EXAMPLE_ID!r} is where overnight keeps each row's id; set [dataset] "
+            f"id_column = {EXAMPLE_ID} if it is the id{now}, or rename it in the file"
+        )
     missing = [column for column in required if column not in table.columns]
     if missing:
         present = [c for c in table.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
@@ -259,7 +273,7 @@ def _unknown_column_problems(table, schema, labeled, source) -> list[Problem]:
     ]
 
 
-def _type_column(values: pd.Series, kind: str):
+def _type_column(values: pd.Series, kind: str, max_image_bytes: int):
     """Typed values and the row checks (bad-row mask, expectation, found values)."""
     if kind == "numeric":
         return _numbers(values)
@@ -268,7 +282,7 @@ def _type_column(values: pd.Series, kind: str):
     # night's load on one database and not the other. A CSV with one is refused whole when read.
     checks = [(_has_nul(text), "text without NUL characters", values)]
     if kind == "image":
-        return text, checks + _image_checks(text)
+        return text, checks + _image_checks(text, max_image_bytes)
     return text, checks
 
 
@@ -309,21 +323,32 @@ def _any(checks, index) -> pd.Series:
     return bad
 
 
-def _image_checks(paths: pd.Series):
+def _image_checks(paths: pd.Series, max_bytes: int):
     found = {problem: pd.Series(False, index=paths.index) for problem in IMAGE_PROBLEMS}
     for index, path in paths.dropna().items():
-        problem = file_problem(path)  # before any read: a FIFO or /dev/zero would never end
+        problem = file_problem(path, max_bytes)  # before any read: a FIFO or /dev/zero would never end
         if problem is None:
             try:
                 check_decodable(path)
             except FileNotFoundError:
                 problem = "missing"
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+            except Image.DecompressionBombError:  # from the header alone: nothing was decoded
+                problem = "too many pixels"
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
                 problem = "unreadable"
         if problem is not None:
             found[problem][index] = True
     # The reason stays short; docs/bad-input.md lists the formats (images.DECODABLE_IMAGES).
-    return [(found[problem], expected, paths) for problem, expected in IMAGE_PROBLEMS.items()]
+    limits = {"size": _bytes_text(max_bytes), "pixels": pixel_limit()}
+    return [(found[problem], expected.format(**limits), paths) for problem, expected in IMAGE_PROBLEMS.items()]
+
+
+def _bytes_text(count: int) -> str:
+    """256 MB, 1.5 GB, 1 KB or 700 bytes: a limit as a person sets it (MB are 2**20 bytes)."""
+    for unit, size in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if count >= size:
+            return f"{count / size:g} {unit}"
+    return f"{count} bytes"
 
 
 def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
@@ -346,16 +371,16 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
     return ids, []
 
 
-def _duplicate_keys(typed: pd.DataFrame, schema: Schema) -> pd.Series:
+def _duplicate_keys(typed: pd.DataFrame, schema: Schema, max_image_bytes: int) -> pd.Series:
     features = typed[schema.features].copy()
     for column in schema.columns_of("image"):
         # Two copies of one picture under two names are duplicates: hash the bytes, not the path.
-        features[column] = [_content_hash(path) for path in features[column]]
+        features[column] = [_content_hash(path, max_image_bytes) for path in features[column]]
     return row_hashes(features)
 
 
-def _content_hash(path) -> str | None:
-    if file_problem(path) is not None:
+def _content_hash(path, max_bytes: int) -> str | None:
+    if file_problem(path, max_bytes) is not None:
         return None  # rejected by _image_checks, and never read: it might not end
     try:
         return file_sha256(path)

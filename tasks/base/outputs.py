@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipeline.common.files import ensure_dir, open_for_append
 from pipeline.layout import TEMPORARY_MARK
 
 logger = logging.getLogger(__name__)
@@ -20,17 +21,18 @@ LOCK_NAME_LENGTH = 16
 
 
 @contextmanager
-def output_lock(locks: Path, location: str, *, owner: str, wait: bool = True) -> Iterator[bool]:
+def output_lock(locks: Path, location: str, *, owner: str, wait: bool = True, private: bool = True) -> Iterator[bool]:
     """Hold an exclusive lock on one task output while this process makes it.
 
     A `flock` on `<locks>/<hash of the output path>.lock`: the kernel releases it when the
     holder dies, so a killed run never leaves a lock behind; the small files stay for reuse.
     Yields True once held. When another process holds it: waits, or with `wait=False` yields
-    False at once.
+    False at once. ``private`` (`[overnight] private`): a new lock folder 0700, a new lock file
+    0600 (it names the output and its owner), also in a data root others can enter.
     """
-    locks.mkdir(parents=True, exist_ok=True)
+    ensure_dir(locks, private=private)
     path = locks / f"{hashlib.sha256(location.encode()).hexdigest()[:LOCK_NAME_LENGTH]}.lock"
-    with open(path, "a+") as handle:
+    with open_for_append(path, private=private) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -49,7 +51,7 @@ def output_lock(locks: Path, location: str, *, owner: str, wait: bool = True) ->
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def remove_abandoned_attempts(final: Path, locks: Path, *, owner: str) -> None:
+def remove_abandoned_attempts(final: Path, locks: Path, *, owner: str, private: bool = True) -> None:
     """Temporary outputs beside `final` that no live process is writing: killed runs never
     renamed them.
 
@@ -63,7 +65,7 @@ def remove_abandoned_attempts(final: Path, locks: Path, *, owner: str) -> None:
         if location == str(final):
             _remove(leftover)
             continue
-        with output_lock(locks, location, owner=f"{owner} cleanup", wait=False) as free:
+        with output_lock(locks, location, owner=f"{owner} cleanup", wait=False, private=private) as free:
             if free:
                 _remove(leftover)
 

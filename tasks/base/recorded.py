@@ -76,7 +76,7 @@ class RecordedTask(luigi.Task):
     def run(self):
         # Two processes may schedule the same task (two commands, --no-lock, two people): the
         # second waits here, then finds the work done instead of doing it again beside the first.
-        with output_lock(layout().locks(), self.output_location(), owner=self.task_family):
+        with output_lock(layout().locks(), self.output_location(), owner=self.task_family, private=overnight().private):
             if self.complete():
                 logger.info("%s %s was completed by another process meanwhile", self.task_family, self.version)
                 return

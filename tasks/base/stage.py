@@ -33,7 +33,7 @@ from tasks import recording
 from tasks.base.outputs import remove_abandoned_attempts
 from tasks.base.recorded import Outcome, RecordedTask
 from tasks.base.versions import stage_code
-from tasks.config import layout
+from tasks.config import layout, overnight
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class StageTask(RecordedTask):
 
     def before_run(self) -> None:
         final = Path(self.output().path)
-        remove_abandoned_attempts(final, layout().locks(), owner=self.task_family)
+        remove_abandoned_attempts(final, layout().locks(), owner=self.task_family, private=overnight().private)
         damage = self.artifact(final).damage() if final.is_dir() else None
         if damage is not None:
             aside = self.artifact(final).move_aside()

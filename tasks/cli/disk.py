@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from pipeline.layout import STAGE_FOLDERS
-from tasks.cli.app import engine, main, print_rows
+from tasks.cli.app import echo, engine, main, print_rows
 from tasks.config import gc as gc_settings
 from tasks.config import layout
 
@@ -90,9 +90,9 @@ def du(output_format: str) -> None:
         totals = {}
         for verdict in found:
             totals[verdict.output.stage] = totals.get(verdict.output.stage, 0) + verdict.output.bytes
-        click.echo("")
+        echo("")
         for stage, total in totals.items():
-            click.echo(f"{stage:<11} {format_bytes(total)}")
+            echo(f"{stage:<11} {format_bytes(total)}")
 
 
 @main.command("gc")
@@ -119,16 +119,16 @@ def gc(apply_: bool) -> None:
     for path, location, size in doomed:
         relative = path.relative_to(where.root)
         if not apply_:
-            click.echo(f"would remove {relative} ({format_bytes(size)})")
+            echo(f"would remove {relative} ({format_bytes(size)})")
             freed += size
         elif _remove(path, location, where):
-            click.echo(f"removed {relative} ({format_bytes(size)})")
+            echo(f"removed {relative} ({format_bytes(size)})")
             freed += size
         else:
             skipped.append(relative)
-            click.echo(f"left {relative}: a running task holds it")
+            echo(f"left {relative}: a running task holds it")
     verb = "freed" if apply_ else "would free"
-    click.echo(
+    echo(
         f"{verb} {format_bytes(freed)} in {len(doomed) - len(skipped)} folder(s)"
         + ("" if apply_ else "; --apply removes them")
     )
@@ -137,8 +137,9 @@ def gc(apply_: bool) -> None:
 def _remove(path: Path, location: str, where) -> bool:
     """Remove `path` under the lock of the output it belongs to; False when a task holds it."""
     from tasks.base.outputs import output_lock
+    from tasks.config import overnight
 
-    with output_lock(where.locks(), location, owner="overnight gc", wait=False) as free:
+    with output_lock(where.locks(), location, owner="overnight gc", wait=False, private=overnight().private) as free:
         if free:
             shutil.rmtree(path)
         return free

@@ -8,7 +8,7 @@ import sys
 import click
 
 from pipeline.store import database
-from tasks.cli.app import fail_on_database_errors, main
+from tasks.cli.app import echo, fail_on_database_errors, main
 from tasks.config import data_root, database_url
 
 logger = logging.getLogger(__name__)
@@ -23,9 +23,9 @@ def example_data() -> None:
 
     root = data_root()
     written = write_examples(root)
-    click.echo(f"{written.training_images} training digits in {root / 'raw' / 'digits'}")
-    click.echo(f"nightly batches in {root / 'incoming'}: {', '.join(written.nights)} (the last one is shifted)")
-    click.echo(f"late labels in {root / 'feedback'}: {', '.join(written.feedback_dates)}")
+    echo(f"{written.training_images} training digits in {root / 'raw' / 'digits'}")
+    echo(f"nightly batches in {root / 'incoming'}: {', '.join(written.nights)} (the last one is shifted)")
+    echo(f"late labels in {root / 'feedback'}: {', '.join(written.feedback_dates)}")
 
 
 @main.group()
@@ -41,7 +41,7 @@ def db_upgrade(revision: str) -> None:
     Tasks also do this on first use."""
     url = database_url()
     fail_on_database_errors(lambda: database.upgrade(url, revision))
-    click.echo(f"{database.mask_url(url)} at revision {database.current_revision(url)}")
+    echo(f"{database.mask_url(url)} at revision {database.current_revision(url)}")
 
 
 @db.command("current")
@@ -49,7 +49,7 @@ def db_current() -> None:
     """Print the database's schema revision."""
     url = database_url()
     revision = fail_on_database_errors(lambda: database.current_revision(url))
-    click.echo(f"{database.mask_url(url)} at revision {revision or '(empty)'}")
+    echo(f"{database.mask_url(url)} at revision {revision or '(empty)'}")
 
 
 @main.command()
@@ -62,26 +62,26 @@ def doctor(no_tensorflow: bool) -> None:
     from pipeline.common import environment
 
     url = database_url()
-    click.echo(f"python      {environment.hardware()['python']} on {environment.hardware()['platform']}")
+    echo(f"python      {environment.hardware()['python']} on {environment.hardware()['platform']}")
     listed = environment.hardware()["gpus"]  # nvidia-smi: no CUDA initialised to learn this
-    click.echo(f"nvidia-smi  {', '.join(listed) if listed else 'no NVIDIA GPU listed'}")
+    echo(f"nvidia-smi  {', '.join(listed) if listed else 'no NVIDIA GPU listed'}")
     if no_tensorflow:
-        click.echo("tensorflow  not probed (--no-tensorflow)")
+        echo("tensorflow  not probed (--no-tensorflow)")
     else:
         _tensorflow_lines(_probe_tensorflow())
-    click.echo(f"database    {database.mask_url(url)}")
+    echo(f"database    {database.mask_url(url)}")
     missing = database.missing_sqlite_file(url)
     if missing is not None:  # opening it would create it: the doctor changes nothing
-        click.echo(f"            not created yet: the first task (or `overnight db upgrade`) creates {missing}")
+        echo(f"            not created yet: the first task (or `overnight db upgrade`) creates {missing}")
         return
     try:
         revision = database.current_revision(url)  # reads only: the doctor changes nothing
-        click.echo(
+        echo(
             f"            reachable, schema revision {revision or '(empty)'}; "
             f"newest {database.head_revision()} (tasks and `overnight db upgrade` migrate)"
         )
     except database.DatabaseUnavailable as error:
-        click.echo(f"            NOT reachable: {error}")
+        echo(f"            NOT reachable: {error}")
         sys.exit(2)
 
 
@@ -107,14 +107,14 @@ def _probe_tensorflow() -> dict:
 
 
 def _tensorflow_lines(found: dict) -> None:
-    click.echo(f"tensorflow  {found['tensorflow']} (CUDA build: {found['cuda_build']})")
-    click.echo(f"keras       {found['keras']}")
+    echo(f"tensorflow  {found['tensorflow']} (CUDA build: {found['cuda_build']})")
+    echo(f"keras       {found['keras']}")
     gpus = found["gpus"]
-    click.echo(f"visible     {len(gpus)} GPU(s) to TensorFlow" + (": " if gpus else ""))
+    echo(f"visible     {len(gpus)} GPU(s) to TensorFlow" + (": " if gpus else ""))
     for gpu in gpus:
         capability = tuple(gpu["capability"]) if gpu["capability"] else None
         # float16 tensor cores from compute capability 7.0 (Volta) on.
         mixed = "yes" if capability and capability >= (7, 0) else "no (needs compute capability 7.0)"
-        click.echo(f"            {gpu['name']} {gpu['device_name']} capability {capability}; mixed precision: {mixed}")
+        echo(f"            {gpu['name']} {gpu['device_name']} capability {capability}; mixed precision: {mixed}")
     if not gpus:
-        click.echo("            mixed precision and XLA speed-ups need a GPU; training runs on the CPU")
+        echo("            mixed precision and XLA speed-ups need a GPU; training runs on the CPU")

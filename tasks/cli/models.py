@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from tasks.cli.app import engine, main, print_rows
-from tasks.config import dataset_config
+from tasks.cli.app import echo, engine, main, print_rows, printable_values
+from tasks.config import dataset_config, overnight
 
 
 @main.command()
@@ -43,7 +43,7 @@ def promote(version: str, reason: str) -> None:
     from pipeline.store import registry
 
     _registry_change(lambda engine: registry.promote(engine, version, actor=registry.current_actor(), reason=reason))
-    click.echo(f"{version} is now the production model")
+    echo(f"{version} is now the production model")
 
 
 @main.command()
@@ -55,19 +55,20 @@ def rollback(reason: str) -> None:
     from pipeline.store import registry
 
     restored = _registry_change(lambda engine: registry.rollback(engine, actor=registry.current_actor(), reason=reason))
-    click.echo(f"rolled back: {restored} is the production model again")
+    echo(f"rolled back: {restored} is the production model again")
 
 
 @main.command("labeling-queue")
 @click.option("--date", "batch_date", required=True, type=click.DateTime(formats=["%Y-%m-%d"]))
-@click.option("--limit", default=100, show_default=True)
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1), help="at most this many rows")
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="CSV file (default: standard output)",
+    help="CSV file, values as stored (default: standard output, control characters escaped)",
 )
-def labeling_queue(batch_date, limit: int, output: Path | None) -> None:
+@click.option("--force", is_flag=True, help="replace an existing --output file (never a symbolic link)")
+def labeling_queue(batch_date, limit: int, output: Path | None, force: bool) -> None:
     """A night's least confident predictions, to label.
 
     The least confident unlabeled predictions of a night, as CSV for annotators."""
@@ -83,10 +84,23 @@ def labeling_queue(batch_date, limit: int, output: Path | None) -> None:
     # For the annotator to fill in; the file goes back as it is through feedback/<date>/.
     table[dataset_config().label] = ""
     if output:
-        table.to_csv(output, index=False)
-        click.echo(f"{len(table)} rows to label in {output}")
+        _export(output, table.to_csv(index=False), force=force)
+        echo(f"{len(table)} rows to label in {output}")
     else:
-        click.echo(table.to_csv(index=False), nl=False)
+        echo(printable_values(table).to_csv(index=False), nl=False)
+
+
+def _export(output: Path, text: str, *, force: bool) -> None:
+    """The queue's CSV, values verbatim: ids must match when the labels come back."""
+    from pipeline.common.files import write_file
+
+    try:
+        write_file(output, text.encode(), private=overnight().private, replace=force)
+    except FileExistsError:
+        raise click.ClickException(f"{output} exists: give --force to replace it") from None
+    except OSError as error:  # a link, a folder in the way, no permission: the OS's words, one line
+        where = f"{error.filename}: " if error.filename and str(error.filename) != str(output) else ""
+        raise click.ClickException(f"cannot write {output}: {where}{error.strerror}") from None
 
 
 def _registry_change(change):

@@ -2,7 +2,9 @@
 
 One run per data set and date at a time (a lock under the data root), a log per data set and
 night (`<data_root>/logs/nightly-DATE.log`), Luigi in a process of its own, and one line that
-names the cause when something needs a human. Exit codes (README, "Nightly batches"):
+names the cause when something needs a human. Under `[overnight] private` (the default) the
+folders of logs and locks are made 0700 and their files 0600, also in a data root others can
+enter: the log holds data values. Exit codes (README, "Nightly batches"):
 
     0   the night is scored, logged and clean           10  the night is already running
     30  drift, too many rejected rows, or a failed task 31  a file was quarantined (partial night)
@@ -24,9 +26,10 @@ from pathlib import Path
 
 import click
 
+from pipeline.common.files import ensure_dir, open_for_append
 from tasks.base.startup import OUTCOME_VARIABLE
-from tasks.cli.app import main
-from tasks.config import layout
+from tasks.cli.app import echo, main
+from tasks.config import layout, overnight
 
 ALREADY_RUNNING = 10  # luigi.cfg [retcode] already_running
 TASK_FAILED = 30  # luigi.cfg [retcode] task_failed
@@ -44,7 +47,7 @@ def nightly(night: str | None) -> None:
         raise click.UsageError(f"expected a date as YYYY-MM-DD, got {night!r}")
     root = layout().root.resolve()
     log = root / "logs" / f"nightly-{night}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(log.parent, private=overnight().private)
     with _night_lock(root / ".locks" / f"nightly-{night}.lock") as holder:
         if holder is not None:
             _say(log, f"nightly: {night} is already running{holder}; not starting twice", error=True)
@@ -69,8 +72,8 @@ def _night_lock(path: Path):
     killed night never blocks the next start. Opened for appending: the loser must not wipe the
     holder's pid.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    ensure_dir(path.parent, private=overnight().private)
+    with open_for_append(path, private=overnight().private) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -89,7 +92,7 @@ def _run_night(night: str, log: Path) -> tuple[int, list[dict]]:
     luigi_command = Path(sys.executable).with_name("luigi")
     with tempfile.NamedTemporaryFile("r", prefix="overnight-outcome-", suffix=".jsonl") as outcome:
         env = {**os.environ, OUTCOME_VARIABLE: outcome.name}
-        with open(log, "a") as output:
+        with _open_log(log) as output:
             output.write(f"nightly: {night} started {datetime.datetime.now().astimezone().isoformat()}\n")
             output.flush()
             code = subprocess.call(
@@ -99,7 +102,7 @@ def _run_night(night: str, log: Path) -> tuple[int, list[dict]]:
                 env=env,
             )
         failures = [json.loads(line) for line in Path(outcome.name).read_text().splitlines() if line.strip()]
-    with open(log, "a") as output:
+    with _open_log(log) as output:
         output.write(f"nightly: {night} ended {datetime.datetime.now().astimezone().isoformat()} with exit {code}\n")
     return code, failures
 
@@ -113,6 +116,10 @@ def _reason_from_log(log: Path) -> str:
 
 
 def _say(log: Path, line: str, *, error: bool = False) -> None:
-    click.echo(line, err=error)
-    with open(log, "a") as output:
+    echo(line, err=error)
+    with _open_log(log) as output:
         output.write(line + "\n")
+
+
+def _open_log(log: Path):
+    return open_for_append(log, private=overnight().private)

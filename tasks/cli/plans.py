@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tasks.cli.app import engine, main
+from tasks.cli.app import echo, engine, main
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -31,9 +31,9 @@ def plan(task_and_parameters: tuple[str, ...]) -> None:
     except SystemExit as exit_:  # argparse already printed what was wrong
         raise click.exceptions.Exit(exit_.code or 2) from None
     if not planned:
-        click.echo(f"nothing to run: {root} is complete")
+        echo(f"nothing to run: {root} is complete")
     for item in planned:
-        click.echo(f"{item.task}\n    {item.reason}")
+        echo(f"{item.task}\n    {item.reason}")
 
 
 @main.command()
@@ -55,17 +55,17 @@ def reproduce(run: str, scratch: Path | None) -> None:
         result = reproduce_run(engine(), run, scratch=scratch)
     except DataError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(
+    echo(
         f"run {result.run_id}: version {result.original_version}, reproduced as "
         f"{result.reproduced_version} in {result.scratch}"
     )
     if result.identical:
-        click.echo(f"identical: all {result.compared} recorded metrics match exactly")
+        echo(f"identical: all {result.compared} recorded metrics match exactly")
         return
-    click.echo(
+    echo(
         f"different: {len(result.mismatches)} of {result.compared} metrics differ"
         " (train with --deterministic for exact reproduction)"
     )
     for line in result.mismatches[:20]:
-        click.echo(f"  {line}")
+        echo(f"  {line}")
     sys.exit(1)

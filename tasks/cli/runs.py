@@ -14,7 +14,7 @@ import click
 from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.layout import VERSION_FILE
 from pipeline.store import database
-from tasks.cli.app import engine, main
+from tasks.cli.app import echo, echo_json, engine, main
 from tasks.config import database_url, layout
 
 
@@ -43,24 +43,24 @@ def summary(as_json: bool) -> None:
         "database": database.mask_url(url),
     }
     if as_json:
-        click.echo(json.dumps(lines, indent=2))
+        echo_json(json.dumps(lines, indent=2))
         return
     scores = ", ".join(f"{name} {value:.4f}" for name, value in lines["test"].items() if name != "rows")
-    click.echo(f"test ({lines['test']['rows']} rows): {scores}")
-    click.echo(
+    echo(f"test ({lines['test']['rows']} rows): {scores}")
+    echo(
         f"headline: {lines['headline']:.4f}  diagnosis: {lines['diagnosis']['diagnosis']} "
         f"({lines['diagnosis']['reason']})"
     )
     for name, baseline in lines["baselines"].items():
-        click.echo(f"baseline: {baseline_line(name, baseline, lines['headline'])}")
+        echo(f"baseline: {baseline_line(name, baseline, lines['headline'])}")
     for warning in lines["split"]["warnings"]:
-        click.echo(f"warning:  split: {warning}")
+        echo(f"warning:  split: {warning}")
     if lines["split"].get("near_duplicates"):
-        click.echo(f"split:    {near_duplicate_line(lines['split']['near_duplicates'])}")
-    click.echo(f"model:    {lines['model']}/model.keras")
+        echo(f"split:    {near_duplicate_line(lines['split']['near_duplicates'])}")
+    echo(f"model:    {lines['model']}/model.keras")
     plots = ", ".join(sorted(path.name for path in Path(lines["evaluation"]).glob("*.png")))
-    click.echo(f"report:   {lines['evaluation']}/report.html (plots: {plots})")
-    click.echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
+    echo(f"report:   {lines['evaluation']}/report.html (plots: {plots})")
+    echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
 
 
 @main.command("runs")
@@ -89,11 +89,11 @@ def runs_list(limit: int, task: str | None, status: str | None, output_format: s
 
     rows = runs.list_runs(engine(), limit=limit, task=task, status=status)
     if output_format == "json":
-        click.echo(text.to_json(rows))
+        echo_json(text.to_json(rows))
     elif output_format == "csv":
-        click.echo(text.to_csv(rows, runs.LISTED_COLUMNS), nl=False)
+        echo(text.to_csv(rows, runs.LISTED_COLUMNS), nl=False)
     else:
-        click.echo(run_text.format_runs_table(rows))
+        echo(run_text.format_runs_table(rows))
 
 
 @main.command("show")
@@ -107,7 +107,10 @@ def runs_show(run: str, output_format: str) -> None:
 
     details = _recorded_run(engine(), run)
     details["output_gone"] = bool(details["output_path"]) and not Path(details["output_path"]).exists()
-    click.echo(text.to_json(details) if output_format == "json" else run_text.format_run(details))
+    if output_format == "json":
+        echo_json(text.to_json(details))
+    else:
+        echo(run_text.format_run(details))
 
 
 @main.command("compare")
@@ -126,14 +129,14 @@ def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
     database = engine()
     comparison = runs.compare_runs(_recorded_run(database, run_a), _recorded_run(database, run_b))
     if output_format == "json":
-        click.echo(text.to_json(comparison))
+        echo_json(text.to_json(comparison))
     elif output_format == "csv":
-        click.echo(
+        echo(
             text.to_csv(runs.comparison_rows(comparison), ("kind", "split", "slice", "name", "a", "b", "delta")),
             nl=False,
         )
     else:
-        click.echo(run_text.format_comparison(comparison))
+        echo(run_text.format_comparison(comparison))
 
 
 def _recorded_run(engine, run: str) -> dict:
@@ -172,7 +175,7 @@ def report(run_id: str | None, batch_date) -> None:
             raise click.ClickException(
                 f"no nightly report for {night.name} under {night.parent}; run `scripts/nightly.sh {night.name}`"
             )
-        click.echo(str(found[-1]))
+        echo(str(found[-1]))
         return
     path = EvaluationFolder(Path(_evaluation_run_for_report(engine(), run_id)["output_path"])).report_path
     if not path.is_file():
@@ -180,7 +183,7 @@ def report(run_id: str | None, batch_date) -> None:
             f"{path} does not exist: that evaluation predates reports or was removed; "
             "rerun `luigi --module tasks EvaluateModel`"
         )
-    click.echo(str(path))
+    echo(str(path))
 
 
 def _evaluation_run_for_report(engine, run_id: str) -> dict:

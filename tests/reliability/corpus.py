@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import struct
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,6 +335,32 @@ def _parquet_wrong_types(labeled: bool) -> pd.DataFrame:
     frame["day"] = pd.to_datetime(frame["day"])  # a timestamp type for the time column
     frame["colour"] = np.arange(len(frame)) % 3  # integers where training had words
     return frame
+
+
+def _named_extra(*names: str):
+    """Good rows with extra columns of these names (each holding the row's number)."""
+
+    def make(labeled: bool) -> str:
+        text = lines(good_rows(), labeled)
+        extra = "".join(f",{i}" for i in range(len(names)))
+        return "\n".join([text[0] + "," + ",".join(names)] + [line + extra for line in text[1:]]) + "\n"
+
+    return make
+
+
+def _parquet_named_extra(name: str, file_name: str):
+    """A Parquet file of good rows with one extra column of this name (empty: no name)."""
+
+    def write(folder: Path, labeled: bool) -> int:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = pd.DataFrame(good_rows())[columns(labeled)]
+        arrays = [pa.array(frame[column]) for column in frame.columns] + [pa.array(np.arange(len(frame)))]
+        pq.write_table(pa.Table.from_arrays(arrays, names=[*frame.columns, name]), folder / file_name)
+        return len(frame)
+
+    return write
 
 
 def _parquet_duplicate_names(folder: Path, labeled: bool) -> int:
@@ -717,6 +745,52 @@ CASES: tuple[Case, ...] = (
         fails(r"twice\.parquet: cannot be read as PARQUET: duplicate column names 'size'"),
     ),
     Case(
+        "internal-column-names",
+        "columns named _source_file and duplicate_key (names overnight adds to every row)",
+        text_file("internal.csv", _named_extra("_source_file", "duplicate_key")),
+        fails(r"internal\.csv: '_source_file' \(column \d\), 'duplicate_key' \(column \d\): a name overnight keeps"),
+        fails(r"internal\.csv: '_source_file' \(column \d\), 'duplicate_key' \(column \d\): a name overnight keeps"),
+    ),
+    Case(
+        "column-named-reason",
+        "a column named reason (the rejects file's column)",
+        text_file("reason.csv", _named_extra("reason")),
+        fails(r"reason\.csv: 'reason' \(column \d\): a name overnight keeps for its own columns; rename it"),
+        fails(r"reason\.csv: 'reason' \(column \d\): a name overnight keeps for its own columns; rename it"),
+    ),
+    Case(
+        "column-named-example-id",
+        "a column named example_id that is not the configured id column",
+        text_file("example-id.csv", _named_extra("example_id")),
+        fails(
+            r"example-id\.csv: column 'example_id' is where overnight keeps each row's id; set \[dataset\] id_column"
+        ),
+        fails(
+            r"example-id\.csv: column 'example_id' is where overnight keeps each row's id; set \[dataset\] id_column"
+        ),
+    ),
+    Case(
+        "nameless-column-with-values",
+        "a blank name in the header over a column of values (a row index pandas wrote)",
+        text_file("nameless.csv", _named_extra("")),
+        fails(r"nameless\.csv: column 7 has no name in the header but holds values"),
+        kept(problems=("nameless.csv: column 'Unnamed: 5', all rows: expected no such column",)),
+    ),
+    Case(
+        "parquet-internal-column-name",
+        "Parquet with a column named _source_row",
+        _parquet_named_extra("_source_row", "internal.parquet"),
+        fails(r"internal\.parquet: '_source_row' \(column \d\): a name overnight keeps for its own columns"),
+        fails(r"internal\.parquet: '_source_row' \(column \d\): a name overnight keeps for its own columns"),
+    ),
+    Case(
+        "parquet-nameless-column",
+        "Parquet with a column whose name is empty, holding values",
+        _parquet_named_extra("", "nameless.parquet"),
+        fails(r"nameless\.parquet: column 7 has no name in the header but holds values"),
+        kept(problems=("nameless.parquet: column 'Unnamed: 5', all rows: expected no such column",)),
+    ),
+    Case(
         "corrupt-parquet",
         "random bytes named .parquet",
         bytes_file("broken.parquet", _binary),
@@ -773,6 +847,26 @@ def png(path: Path, shade: int, size: tuple[int, int] = IMAGE_SIZE) -> Path:
     return path
 
 
+def flat_png(path: Path, width: int, height: int) -> Path:
+    """A one-colour PNG of any size, written without holding its pixels: a palette of one colour,
+    one bit a pixel, rows of zeros deflated (a 12000 x 12000 file is 19 KB, a 20000 x 10000 one 24 KB)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = bytes(1 + (width + 7) // 8) * height  # each row: filter byte 0, then width bits of colour 0
+    header = struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0)  # 1 bit, palette, deflate, no interlace
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"PLTE", bytes((90, 165, 45)))
+        + chunk(b"IDAT", zlib.compress(rows, 9))
+        + chunk(b"IEND", b"")
+    )
+    return path
+
+
 def bad_image(kind: str, path: Path) -> Path:
     """A file with an image's name that is not what TensorFlow can decode, or an odd one that is."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -787,6 +881,10 @@ def bad_image(kind: str, path: Path) -> Path:
         Image.fromarray(pixels).save(path, format="TIFF")
     elif kind == "wrong-size":
         png(path, 90, size=(40, 24))
+    elif kind == "huge":
+        flat_png(path, 12000, 12000)  # 144 million pixels: Pillow warns, and decodes it
+    elif kind == "bomb":
+        flat_png(path, 20000, 10000)  # 200 million: over Pillow's limit, refused from the header
     return path
 
 
@@ -814,4 +912,128 @@ IMAGE_CASES: tuple[tuple[str, str, str, str, str], ...] = (
         "image: expected a readable image",
     ),
     ("wrongly-sized-image", "a 40x24 image where training had 8x8 (resized)", "big.png", "wrong-size", ""),
+    (
+        "huge-first-image",
+        "a 12000x12000 PNG of 19 KB, the first image of the folder (issue 19, item 6: it sized the model)",
+        "a-huge.png",
+        "huge",
+        "",
+    ),
+    (
+        "decompression-bomb",
+        "a 20000x10000 PNG of 24 KB: 200 million pixels, 600 MB decoded",
+        "bomb.png",
+        "bomb",
+        "image: expected an image of at most 178,956,970 pixels (more is a decompression bomb)",
+    ),
 )
+
+
+# --- what a person is shown, and files a careless operator points at (issue 19, items 7 and 9) -
+
+# (case name, an example id a hostile supplier sends, how every terminal print must show it).
+# Values are stored and exported verbatim; only what is printed for a person is escaped.
+TERMINAL_IDS: tuple[tuple[str, str, str], ...] = (
+    ("ansi-colour", "red\x1b[31mALERT\x1b[0m", "red\\x1b[31mALERT\\x1b[0m"),
+    ("window-title-and-bell", "title\x1b]0;owned\x07", "title\\x1b]0;owned\\x07"),
+    ("c1-csi-clear-screen", "c1\x9b2J", "c1\\x9b2J"),
+    ("bidi-override", "invoice\u202egpj.exe", "invoice\\u202egpj.exe"),
+    ("bidi-isolates", "iso\u2066late\u2069", "iso\\u2066late\\u2069"),
+    ("line-breakers", "cr\rnl\ntab\tdel\x7fbs\x08", "cr\\rnl\\ntab\\tdel\\x7fbs\\x08"),
+    ("letters-kept", "café-日本-Ωμέγα", "café-日本-Ωμέγα"),
+)
+
+VICTIM_TEXT = "someone else's file: must never change\n"
+EXISTING_TEXT = "an earlier export\n"
+
+
+@dataclass(frozen=True)
+class OutputCase:
+    """Where `overnight labeling-queue --output` is pointed. arrange(folder) lays out the scene
+    and returns the path to give; written: the export lands there (else a one-line error matching
+    `error`, exit 1, and every file in the folder unchanged)."""
+
+    name: str
+    what: str
+    arrange: Callable[[Path], Path]
+    force: bool = False
+    written: bool = True
+    error: str = ""
+
+
+def _new_file(folder: Path) -> Path:
+    return folder / "to-label.csv"
+
+
+def _existing_file(folder: Path) -> Path:
+    target = folder / "to-label.csv"
+    target.write_text(EXISTING_TEXT)
+    target.chmod(0o644)
+    return target
+
+
+def _link_to_victim(folder: Path) -> Path:
+    (folder / "victim.txt").write_text(VICTIM_TEXT)
+    (folder / "to-label.csv").symlink_to(folder / "victim.txt")
+    return folder / "to-label.csv"
+
+
+def _dangling_link(folder: Path) -> Path:
+    (folder / "to-label.csv").symlink_to(folder / "planted.csv")  # would create planted.csv
+    return folder / "to-label.csv"
+
+
+def _missing_folders(folder: Path) -> Path:
+    return folder / "exports" / "2026-11" / "to-label.csv"
+
+
+def _file_in_the_way(folder: Path) -> Path:
+    (folder / "exports").write_text(VICTIM_TEXT)
+    return folder / "exports" / "to-label.csv"
+
+
+OUTPUT_CASES: tuple[OutputCase, ...] = (
+    OutputCase("new-file", "a file that does not exist yet", _new_file),
+    OutputCase(
+        "existing-file",
+        "an earlier export, without --force",
+        _existing_file,
+        written=False,
+        error=r"to-label\.csv exists: give --force to replace it",
+    ),
+    OutputCase("existing-file-forced", "an earlier export (0644), with --force", _existing_file, force=True),
+    OutputCase(
+        "symlink-to-a-file",
+        "a symbolic link to someone else's file",
+        _link_to_victim,
+        written=False,
+        error=r"to-label\.csv: is a symbolic link, never written through",
+    ),
+    OutputCase(
+        "symlink-to-a-file-forced",
+        "a symbolic link to someone else's file, with --force",
+        _link_to_victim,
+        force=True,
+        written=False,
+        error=r"to-label\.csv: is a symbolic link, never written through",
+    ),
+    OutputCase(
+        "dangling-symlink",
+        "a symbolic link to a file that does not exist yet",
+        _dangling_link,
+        force=True,
+        written=False,
+        error=r"to-label\.csv: is a symbolic link, never written through",
+    ),
+    OutputCase("missing-folders", "two folders that do not exist yet", _missing_folders),
+    OutputCase(
+        "file-in-the-way",
+        "a file where the folder should be",
+        _file_in_the_way,
+        written=False,
+        error=r"cannot write .*exports/to-label\.csv: .*exports: exists and is not a folder",
+    ),
+)
+
+# --limit values a careless operator types: refused by the option's range (exit 2), never a query.
+BAD_LIMITS: tuple[str, ...] = ("-1", "0", "ten")

@@ -41,6 +41,7 @@ from tests.reliability.corpus import (
     CASES,
     CHUNK_ROWS,
     IMAGE_CASES,
+    IMAGE_SIZE,
     LABEL,
     ROW,
     SQL_TEXT,
@@ -298,22 +299,28 @@ def test_unknown_extra_column_in_training_data_becomes_a_feature(tmp_path):
 
 
 @pytest.mark.parametrize("name, what, file_name, kind, reason", IMAGE_CASES, ids=[c[0] for c in IMAGE_CASES])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # huge-first-image: 144 million pixels
 def test_image_folder_training_data(name, what, file_name, kind, reason, tmp_path):
     root = tmp_path / "images"
     for i in range(4):
         png(root / ("cat" if i % 2 else "dog") / f"t{i}.png", shade=i * 50)
     bad = bad_image(kind, root / "cat" / file_name)
     table = read_raw(root, LABEL)
-    result = validate(table, infer_schema(table, DatasetConfig(path=str(root), label=LABEL)))
+    schema = infer_schema(table, DatasetConfig(path=str(root), label=LABEL))
+    result = validate(table, schema)
     assert len(result.valid) + len(result.rejects) == 5
     if reason:
         assert result.rejects[REASON].tolist() == [reason]
         assert result.rejects[IMAGE_PATH_COLUMN].tolist() == [str(bad)]
     else:
         assert result.rejects.empty and str(bad) in result.valid[IMAGE_PATH_COLUMN].tolist()
+    # No one image sizes the model, the first one included (issue 19, item 6): the folder's median does.
+    shape = features.fit(result.valid, schema).image[IMAGE_PATH_COLUMN]
+    assert (shape.height, shape.width) == IMAGE_SIZE
 
 
 @pytest.mark.parametrize("name, what, file_name, kind, reason", IMAGE_CASES, ids=[c[0] for c in IMAGE_CASES])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # huge-first-image: 144 million pixels
 def test_image_night(name, what, file_name, kind, reason, tmp_path, images):
     schema, preprocessor, model = images
     night, out = tmp_path / "incoming", tmp_path / "scored"
@@ -330,9 +337,10 @@ def test_image_night(name, what, file_name, kind, reason, tmp_path, images):
     if reason:
         assert rejects[REASON].tolist() == [reason] and summary.rows_scored == 3
         assert stem not in predictions["example_id"].tolist()
-        assert any(
-            f"{file_name}: column 'image', rows 1: expected a readable image" in line for line in summary.problems
-        ), summary.problems
+        expected = reason.split(": expected ", 1)[1]
+        assert any(f"{file_name}: column 'image', rows 1: expected {expected}" in line for line in summary.problems), (
+            summary.problems
+        )
     else:  # resized in tf.data to the training size, then scored
         assert rejects.empty and stem in predictions["example_id"].tolist()
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
+from pipeline.errors import DataError
 from tasks import EvaluateModel, FitPreprocessor, IngestData, SplitData, TrainModel, ValidateData
 from tasks.base import versions as code_versions
 from tests.tasks.support import fresh
@@ -33,6 +36,22 @@ def test_a_training_parameter_changes_training_and_later_only(configure, tabular
     after = versions()
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"TrainModel", "EvaluateModel"}
+
+
+def test_image_limits_change_the_stages_that_apply_them_and_a_bad_one_is_named(configure, tabular_csv):
+    configure(dataset={"path": str(tabular_csv)})
+    before = versions()
+    assert FitPreprocessor().max_image_bytes == 256 * 2**20 and FitPreprocessor().max_image_side == 512
+    configure(dataset={"path": str(tabular_csv)}, FitPreprocessor={"max_image_bytes": "1024"})
+    after = versions()  # validation rejects by it: its output and everything after it
+    assert {name for name in before if before[name] != after[name]} == set(before) - {"IngestData"}
+    configure(dataset={"path": str(tabular_csv)}, FitPreprocessor={"max_image_side": "64"})
+    after = versions()  # the size chosen from the data: the fitted preprocessor and after it
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"FitPreprocessor", "TrainModel", "EvaluateModel"}
+    configure(dataset={"path": str(tabular_csv)}, FitPreprocessor={"max_image_bytes": "0"})
+    with pytest.raises(DataError, match=r"\[FitPreprocessor\] max_image_bytes: 0 is no limit; use a positive"):
+        fresh(ValidateData).identity()
 
 
 def test_infrastructure_parameters_do_not_change_the_version(configure, tabular_csv):

@@ -173,18 +173,55 @@ def test_model_spec_shapes_and_vocabulary_sizes(preprocessor):
     assert {name: arrays[name].shape[1:] for name in arrays} == {n: s.shape for n, s in by_name.items()}
 
 
-def test_image_columns_stay_paths_and_size_comes_from_the_first_image(tmp_path, png):
+def test_image_columns_stay_paths_and_channels_come_from_the_first_image(tmp_path, png):
     first = png(tmp_path / "a.png", size=(12, 10))
-    gray = png(tmp_path / "b.png", color=128, size=(4, 4), mode="L")
+    second = png(tmp_path / "b.png", color=(0, 9, 0), size=(12, 10))
+    gray = png(tmp_path / "c.png", color=128, size=(4, 4), mode="L")
     schema = Schema(label="y", task="classification", kinds={"photo": "image"})
-    train = pd.DataFrame({"photo": [str(first), str(gray)], "y": ["cat", "dog"]})
+    train = pd.DataFrame({"photo": [str(first), str(second), str(gray)], "y": ["cat", "dog", "cat"]})
     fitted = fit(train, schema)
     assert fitted.image["photo"] == ImageShape(height=10, width=12, channels=3)
     assert fit(train, schema, image_size=(32, 24)).image["photo"] == ImageShape(height=32, width=24, channels=3)
-    assert fit(train.iloc[::-1], schema).image["photo"].channels == 1
+    assert fit(train.iloc[::-1], schema).image["photo"] == ImageShape(height=10, width=12, channels=1)
     arrays = transform(train, fitted)
-    assert arrays["image__photo"].tolist() == [str(first), str(gray)]
+    assert arrays["image__photo"].tolist() == [str(first), str(second), str(gray)]
     assert fitted.model_spec().inputs[0].shape == (10, 12, 3)
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # 144 million pixels: Pillow warns
+def test_one_huge_first_image_does_not_size_the_model_and_no_pixel_is_decoded(tmp_path, png, monkeypatch):
+    """Issue 19 #6: a 12000 x 12000 PNG of a few KB first, then digits: the digits' size wins."""
+    from PIL import Image, ImageFile
+
+    huge = tmp_path / "huge.png"
+    Image.new("P", (12000, 12000), 0).save(huge, optimize=True)  # one colour: 17 KB on disk, 432 MB as RGB
+    digits = [png(tmp_path / f"d{i}.png", color=(i, 0, 0), size=(28, 28)) for i in range(4)]
+    schema = Schema(label="y", task="classification", kinds={"photo": "image"})
+    train = pd.DataFrame({"photo": [str(huge), *map(str, digits)], "y": ["a", "b", "a", "b", "a"]})
+
+    def no_decoding(image):
+        raise AssertionError(f"{image.filename} was decoded: sizes come from headers")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    fitted = fit(train, schema)
+    assert fitted.image["photo"] == ImageShape(height=28, width=28, channels=3)
+    assert fitted.model_spec().inputs[0].shape == (28, 28, 3)
+
+
+def test_the_median_image_size_is_scaled_down_to_the_longest_side_allowed(tmp_path, png):
+    wide = [png(tmp_path / f"w{i}.png", color=(i, 0, 0), size=(40, 20)) for i in range(3)]  # (width, height)
+    tall = png(tmp_path / "t.png", size=(20, 40))
+    schema = Schema(label="y", task="classification", kinds={"photo": "image"})
+    train = pd.DataFrame({"photo": [str(tall), *map(str, wide)], "y": ["a", "b", "a", "b"]})
+    # Heights 40, 20, 20, 20 and widths 20, 40, 40, 40: the lower middle values are 20 and 40.
+    assert _size(fit(train, schema)) == (20, 40)
+    assert _size(fit(train, schema, max_image_side=10)) == (5, 10)  # the shape kept
+    assert _size(fit(train, schema, max_image_side=10, image_size=(30, 30))) == (30, 30)  # set: it wins
+
+
+def _size(fitted: Preprocessor) -> tuple[int, int]:
+    shape = fitted.image["photo"]
+    return shape.height, shape.width
 
 
 def test_input_name():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.stages.images import flatten, image_array, is_blank, parse_background, read_image
+from pipeline.stages.images import flatten, header_size, image_array, is_blank, parse_background, read_image
 
 SIDE = 16
 
@@ -78,6 +78,9 @@ def test_exif_orientation_turns_a_photo_upright(tmp_path):
     pixels = image_array(str(tmp_path / "turned.jpg"), channels=1)[..., 0]
     assert pixels.shape == (12, 20)
     assert pixels[:3].mean() > 200 and pixels[4:].mean() < 50
+    # The header alone says the same (width, height), for the input size chosen from the data.
+    assert header_size(tmp_path / "turned.jpg") == (20, 12)
+    assert header_size(tmp_path / "turned.jpg", upright=False) == (12, 20)  # the reading before 0.2
 
 
 def test_animation_is_read_as_its_first_frame(tmp_path):

@@ -133,29 +133,39 @@ def test_unreadable_image_is_rejected(tmp_path, png):
     assert result.rejects[REASON].tolist() == ["photo: expected a readable image"]
 
 
-def test_devices_fifos_and_huge_files_are_rejected_as_images_without_a_read(tmp_path, png, monkeypatch):
+def test_devices_fifos_and_huge_files_are_rejected_as_images_without_a_read(tmp_path, png):
     import os
     import signal
-
-    from pipeline.stages import images
 
     good, fifo, huge = png(tmp_path / "good.png"), tmp_path / "pipe.png", tmp_path / "huge.png"
     os.mkfifo(fifo)  # opening it would wait for a writer forever
     huge.write_bytes(b"\0" * 2048)
-    monkeypatch.setattr(images, "MAX_IMAGE_BYTES", 1024)
     schema = Schema(label="y", task="classification", kinds={"photo": "image"})
     paths = [str(good), "/dev/zero", str(fifo), str(huge)]
     signal.alarm(30)  # a read of /dev/zero or the FIFO would hang the test, not fail it
     try:
-        result = validate(_table({"photo": paths, "y": ["a", "b", "c", "d"]}), schema)
+        result = validate(_table({"photo": paths, "y": ["a", "b", "c", "d"]}), schema, max_image_bytes=1024)
     finally:
         signal.alarm(0)
     assert result.valid["photo"].tolist() == [str(good)]
     assert result.rejects[REASON].tolist() == [
         "photo: expected a regular file (not a device, FIFO or socket)",
         "photo: expected a regular file (not a device, FIFO or socket)",
-        "photo: expected an image file of at most 256 MB",
+        "photo: expected an image file of at most 1 KB",
     ]
+
+
+def test_the_image_file_limit_in_force_is_the_one_a_reason_names(tmp_path, png):
+    """`[FitPreprocessor] max_image_bytes` reaches here (tests/tasks/test_versions.py); 256 MB unless set."""
+    small, large = png(tmp_path / "small.png"), tmp_path / "large.png"
+    large.write_bytes(small.read_bytes() + b"\0" * 4096)  # a PNG with trailing bytes: readable, 4 KB more
+    schema = Schema(label="y", task="classification", kinds={"photo": "image"})
+    table = _table({"photo": [str(small), str(large)], "y": ["a", "b"]})
+    assert validate(table, schema).rejects.empty  # the default: both far below it
+    size = small.stat().st_size
+    limited = validate(table, schema, max_image_bytes=size)
+    assert limited.valid["photo"].tolist() == [str(small)]
+    assert limited.rejects[REASON].tolist() == [f"photo: expected an image file of at most {size} bytes"]
 
 
 def test_a_fifo_in_a_night_folder_is_named_not_read(tmp_path):
