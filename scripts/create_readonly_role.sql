@@ -56,6 +56,14 @@ COMMIT;
 -- `public` on such a server, take that away too (it affects every role, so decide deliberately):
 --   REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
+-- TEMPORARY: PostgreSQL grants every role the right to create temporary tables in every
+-- database (through PUBLIC), so a reader can `CREATE TEMP TABLE` for its own scratch work. Such a
+-- table lives in the session's own schema, disappears at disconnect and cannot change overnight's
+-- tables. A right granted to PUBLIC cannot be taken from one role; to take it from everyone but
+-- the owner (overnight's loader needs no temporary table), deliberately:
+--   REVOKE TEMPORARY ON DATABASE overnight FROM PUBLIC;
+--   GRANT TEMPORARY ON DATABASE overnight TO overnight;
+
 -- An analyst's login, a member of the role. Replace the name and the placeholder password (or
 -- better, use \password in psql so that the password never lands in a file or the shell history):
 --

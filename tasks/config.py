@@ -68,6 +68,38 @@ class gc(luigi.Config):  # noqa: N801 - Luigi names the section after the class
     keep_days = luigi.IntParameter(default=7, description="`overnight gc` keeps what runs of this many last days made")
 
 
+class labeling(luigi.Config):  # noqa: N801 - Luigi names the section after the class
+    annotator_column = luigi.Parameter(default="annotator", description="a feedback file's column naming who labeled")
+    default_annotator = luigi.Parameter(
+        default="unknown", description="who labeled the rows of a feedback file without the annotator column"
+    )
+    tie_order = luigi.Parameter(
+        default="", description="annotators (comma-separated) whose label wins a tie, in order; empty: ties stay open"
+    )
+    min_agreement = luigi.FloatParameter(
+        default=0.7, description="an annotator agreeing less often with the resolved labels is flagged"
+    )
+    min_compared = luigi.IntParameter(
+        default=10, description="labels on examples others labeled too, before an annotator can be flagged"
+    )
+    recheck_share = luigi.FloatParameter(
+        default=0.1, description="share of `labeling-queue --annotator` rows that re-check others' labels"
+    )
+    seed = luigi.IntParameter(default=0, description="of the random choice of re-checks")
+
+
+def labeling_settings():
+    """When an annotator is flagged (pipeline.stages.agreement.AgreementSettings)."""
+    from pipeline.stages.agreement import AgreementSettings
+
+    return settings_from(AgreementSettings, labeling())
+
+
+def tie_order() -> tuple[str, ...]:
+    """`[labeling] tie_order` as names, first first."""
+    return tuple(dict.fromkeys(name.strip() for name in labeling().tie_order.split(",") if name.strip()))
+
+
 def require_config_file() -> None:
     """Stop when LUIGI_CONFIG_PATH names no file: Luigi skips a missing file without a word, and
     a mistyped path would run the night on the defaults, into the default database.

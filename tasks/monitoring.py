@@ -11,12 +11,12 @@ from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.artifacts.model import ModelFolder
 from pipeline.artifacts.monitoring import DriftFolder, FeedbackFolder, quiet_nights
 from pipeline.artifacts.prediction import NightScores
-from pipeline.common.columns import REASON
+from pipeline.common.columns import ANNOTATOR, ANNOTATOR_LENGTH, REASON
 from pipeline.common.metrics import Metric
 from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
-from tasks.config import dataset_config, layout
+from tasks.config import dataset_config, labeling, layout, tie_order
 from tasks.prediction import BatchPredict, ModelVersionMixin, folder_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -206,11 +206,14 @@ def _feedback_problems(labels):
     bad line in a labeller's file never stops the night (the database would refuse it whole)."""
     from pipeline.stages.validation import MAX_ID_CHARACTERS
 
-    ids, names = labels["example_id"], labels["label"]
+    ids, names, who = labels["example_id"], labels["label"], labels[ANNOTATOR]
+    nul = ids.str.contains("\x00", regex=False) | names.str.contains("\x00", regex=False)
     problems = [
         (ids.isna() | names.isna(), "expected an id and a label"),
+        (who.isna() | (who.str.strip() == ""), "expected an annotator"),
         (ids.str.len() > MAX_ID_CHARACTERS, f"expected an id of at most {MAX_ID_CHARACTERS} characters"),
-        (ids.str.contains("\x00", regex=False) | names.str.contains("\x00", regex=False), "expected no NUL characters"),
+        (who.str.len() > ANNOTATOR_LENGTH, f"expected an annotator of at most {ANNOTATOR_LENGTH} characters"),
+        (nul | who.str.contains("\x00", regex=False), "expected no NUL characters"),
     ]
     reasons = labels["example_id"].map(lambda _: None).astype(object)
     for bad, reason in problems:
@@ -228,7 +231,13 @@ class IngestFeedback(StageTask):
     date = luigi.DateParameter()
 
     def identity(self) -> dict:
-        return {"feedback": folder_fingerprint(layout().feedback(self.date)), "dataset": dataset_config().as_dict()}
+        return {
+            "feedback": folder_fingerprint(layout().feedback(self.date)),
+            "dataset": dataset_config().as_dict(),
+            # Who labeled a row, and the tie-break order the load writes: another setting, another load.
+            "labeling": {name: getattr(labeling(), name) for name in ("annotator_column", "default_annotator")}
+            | {"tie_order": list(tie_order())},
+        }
 
     def output(self):
         return luigi.LocalTarget(str(layout().feedback_output(self.date, self.version)))
@@ -239,22 +248,29 @@ class IngestFeedback(StageTask):
         config = dataset_config()
         folder = layout().feedback(self.date)
         files = [file for file in raw.batch_files(folder) if file.suffix.lower() == ".csv"]
+        settings = labeling()
         labels = raw.read_feedback(
-            files, id_column=config.id_column, label=config.label, missing_values=config.missing_values
+            files,
+            id_column=config.id_column,
+            label=config.label,
+            missing_values=config.missing_values,
+            annotator_column=settings.annotator_column,
+            default_annotator=settings.default_annotator,
         )
         reasons = _feedback_problems(labels)
         unusable = reasons.notna()
-        usable = labels[~unusable].drop_duplicates("example_id", keep="last")
+        # One label per example and annotator: a person's later line corrects their earlier one.
+        usable = labels[~unusable].drop_duplicates(["example_id", ANNOTATOR], keep="last")
         out.write(usable, labels[unusable].assign(**{REASON: reasons[unusable]}))
         logger.info("%s: %d late labels read, %d rejected", self.date, len(usable), int(unusable.sum()))
         return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))
 
     def load_rows(self, out: FeedbackFolder, engine, marker: Marker) -> Outcome:
-        from pipeline.store import prediction_log
+        from pipeline.store import labels as labels_store
 
         # One transaction for the night's files: a bad file leaves no half-loaded night behind.
-        labels = out.labels()[["example_id", "label"]]
+        labels = out.labels()[["example_id", "label", ANNOTATOR, "source"]]
         source = str(layout().feedback(self.date))
-        loaded = prediction_log.load_feedback(engine, labels, source=source, marker=marker)
+        loaded = labels_store.load_feedback(engine, labels, source=source, marker=marker, tie_order=tie_order())
         logger.info("%s: %d late labels loaded", self.date, loaded)
         return Outcome()

@@ -18,7 +18,7 @@ from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, RecordedTask
 from tasks.base.targets import Marked
-from tasks.config import layout
+from tasks.config import labeling_settings, layout
 from tasks.monitoring import IngestFeedback, MonitorDrift
 from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin
 
@@ -155,7 +155,10 @@ class Nightly(ModelVersionMixin, RecordedTask):
                 recording.engine(), batch_date=self.date, model_version=self.model, nights=self.report_nights
             )
             report = nightly_report(
-                history, reference_predictions=_reference(history), drift_reference=self._drift_reference()
+                history,
+                reference_predictions=_reference(history),
+                drift_reference=self._drift_reference(),
+                annotators=_annotators(),
             )
             path = write_night_report(self.report_path(), report)
         except Exception as error:  # reported below, raised unless a drift alert wins
@@ -168,6 +171,13 @@ class Nightly(ModelVersionMixin, RecordedTask):
         """What the night's drift was measured against, in words (its drift folder's summary)."""
         drift = DriftFolder(Path(MonitorDrift(date=self.date, model_version=self.model).output().path))
         return drift.summary().get("reference") if drift.path.is_dir() else None
+
+
+def _annotators():
+    """Per annotator: labels, agreement, kappa and whether `[labeling]` flags them."""
+    from pipeline.store.labels import agreement_table
+
+    return agreement_table(recording.engine(), labeling_settings())[0]
 
 
 def _reference(history):

@@ -6,13 +6,12 @@ import hashlib
 import logging
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
 from pipeline.artifacts.raw import Snapshot
 from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS
+from pipeline.common.metrics import Metric
 from pipeline.stages import fingerprint
 from pipeline.stages.contract import DatasetConfig
-from pipeline.store import ledger, markers, tables
+from pipeline.store import ledger, markers
 from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
@@ -39,16 +38,13 @@ class IngestData(StageTask):
         return identity
 
     def feedback_labels(self) -> pd.DataFrame:
-        """Late labels from the database, read once per task instance."""
-        import pandas as pd
+        """Late labels every annotator of the example agrees on, read once per task instance:
+        an example whose annotators disagree teaches nothing sure (pipeline/store/labels.py)."""
+        from pipeline.store import labels
 
         if not hasattr(self, "_feedback"):
-            query = sa.select(tables.feedback.c.example_id, tables.feedback.c.label).order_by(
-                tables.feedback.c.example_id
-            )
-            with recording.engine().connect() as connection:
-                self._feedback = pd.DataFrame(connection.execute(query).all(), columns=["example_id", "label"])
-        return self._feedback
+            self._feedback = labels.agreed_labels(recording.engine())
+        return self._feedback.labels
 
     def fingerprint(self) -> str:
         if not hasattr(self, "_fingerprint"):
@@ -80,12 +76,22 @@ class IngestData(StageTask):
             "columns": columns,
         }
         out.write(table, schema, dataset)
-        return Outcome(rows_in=len(table))
+        return Outcome(rows_in=len(table), metrics=self._feedback_metrics(config))
 
     def load_rows(self, out: Snapshot, engine, marker: Marker) -> Outcome:
         ledger.record_dataset(engine, **out.dataset(), schema=out.schema().kinds)  # once per version
         markers.mark(engine, marker)
         return Outcome()
+
+    def _feedback_metrics(self, config: DatasetConfig) -> list[Metric]:
+        """How many late labels training could use, and how many examples it left out for conflicting."""
+        if not config.include_feedback:
+            return []
+        self.feedback_labels()
+        return [
+            Metric("feedback_agreed", float(len(self._feedback.labels)), split="train"),
+            Metric("feedback_conflicting", float(self._feedback.conflicting), split="train"),
+        ]
 
     def _with_feedback(self, table: pd.DataFrame, config: DatasetConfig) -> pd.DataFrame:
         import pandas as pd
@@ -101,7 +107,12 @@ class IngestData(StageTask):
             image_column=images,
             missing_values=config.missing_values,
         )
-        logger.info("%d nightly examples with late labels join the training data", len(extra))
+        logger.info(
+            "%d nightly examples with late labels join the training data; %d labeled examples left out: "
+            "their annotators disagree",
+            len(extra),
+            self._feedback.conflicting,
+        )
         return pd.concat([table, extra], ignore_index=True) if len(extra) else table
 
 

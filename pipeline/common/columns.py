@@ -45,3 +45,5 @@ STATS_COLUMNS = ("feature", "statistic", "batch_value", "reference_value")
 DRIFT_COLUMNS = ("feature", "method", "score", "threshold", "alert")
 PREDICTION_FEATURE = "(prediction)"  # the drift feature of the predicted-class check
 FEEDBACK_COLUMNS = ("example_id", "label")
+ANNOTATOR = "annotator"  # who gave a label: a feedback file's column (`[labeling] annotator_column`)
+ANNOTATOR_LENGTH = 200  # characters of an annotator's name

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.common.columns import (
+    ANNOTATOR,
     IMAGE_GROUP_COLUMN,
     IMAGE_ID_COLUMN,
     IMAGE_PATH_COLUMN,
@@ -297,12 +298,20 @@ def feedback_examples(
 
 
 def read_feedback(
-    files: list[Path], *, id_column: str, label: str, missing_values: tuple[str, ...] = ()
+    files: list[Path],
+    *,
+    id_column: str,
+    label: str,
+    missing_values: tuple[str, ...] = (),
+    annotator_column: str = ANNOTATOR,
+    default_annotator: str = "unknown",
 ) -> pd.DataFrame:
-    """Late-label CSVs as one table: example_id, label, source (the file).
+    """Late-label CSVs as one table: example_id, label, annotator, source (the file).
 
     The id column is the data set's `id_column`, or `image_id` for image folders; `example_id`
     is always accepted too, so a labeled export of the labeling queue can come straight back.
+    Who labeled a row is the file's `annotator_column`; a file without that column is all
+    `default_annotator`'s (an empty cell in the column stays missing: the row is rejected).
 
     Files are read like the raw data (encoding, delimiter, missing values); one without rows adds
     nothing. A label the model never saw is kept as it came: it counts as a wrong prediction in
@@ -325,7 +334,10 @@ def read_feedback(
                 f"{file}: expected an id column ({' or '.join(map(repr, candidates))}) and the label "
                 f"column {label!r}; the file has {', '.join(map(repr, present))}"
             )
-        frames.append(pd.DataFrame({"example_id": table[present[0]], "label": table[label], "source": str(file)}))
+        who = table[annotator_column] if annotator_column in table.columns else default_annotator
+        frames.append(
+            pd.DataFrame({"example_id": table[present[0]], "label": table[label], ANNOTATOR: who, "source": str(file)})
+        )
     if not frames:
-        return pd.DataFrame({"example_id": [], "label": [], "source": []}, dtype=object)
+        return pd.DataFrame({"example_id": [], "label": [], ANNOTATOR: [], "source": []}, dtype=object)
     return pd.concat(frames, ignore_index=True)

@@ -31,13 +31,13 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.common.clock import utc_now
-from pipeline.common.columns import DRIFT_COLUMNS, FEEDBACK_COLUMNS, STATS_COLUMNS
+from pipeline.common.columns import DRIFT_COLUMNS, STATS_COLUMNS
 from pipeline.common.faults import pause_point
 from pipeline.common.jsonvalues import finite_or_none, is_missing
 from pipeline.store import markers
 from pipeline.store.markers import Marker
-from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages, row_writer
-from pipeline.store.tables import BATCH_STATUSES, batches, drift_alerts_view, feature_stats, feedback
+from pipeline.store.row_writing import INSERT_ROWS, pages, row_writer
+from pipeline.store.tables import BATCH_STATUSES, batches, drift_alerts_view, feature_stats
 from pipeline.store.tables import drift as drift_table
 from pipeline.store.tables import predictions as predictions_table
 from pipeline.store.transactions import locked_transaction
@@ -47,21 +47,15 @@ from pipeline.store.values import (
     MAX_STATISTIC,
     MAX_VERSION,
     as_date,
-    check_ids,
     check_text,
     checked,
     prediction_frame,
     require_frame_columns,
-    text_column,
 )
 
-__all__ = ["alerts", "batch_loaded", "load_batch", "load_feedback", "record_drift"]
+__all__ = ["alerts", "batch_loaded", "load_batch", "record_drift"]
 
 logger = logging.getLogger(__name__)
-
-
-# Namespaces of pg_advisory_xact_lock keys, so loads of different things never wait on each other.
-_FEEDBACK_LOCK_KEY = 0x6F76_6E69_6662_6B  # "ovnifbk"
 
 
 def load_batch(
@@ -147,63 +141,6 @@ def batch_loaded(engine: sa.Engine, batch_date: date, model_version: str) -> boo
     )
     with engine.connect() as connection:
         return connection.execute(query).first() is not None
-
-
-def load_feedback(engine: sa.Engine, labels: pd.DataFrame, *, source: str, marker: Marker | None = None) -> int:
-    """Store late labels (columns ``example_id``, ``label``); a new label replaces an old one.
-
-    In one transaction the given ids' rows are deleted and the new ones inserted.
-    ``label_value`` is the label as a number when it parses as one (NULL otherwise). An id
-    given twice keeps its last label, with a warning. A float label that is a whole number is
-    stored as its integer text ("1", not "1.0"), as predictions are.
-
-    A `marker` (pipeline/store/markers.py) is written in the same transaction: the labels of that
-    output are then complete in this database.
-
-    Returns:
-        The number of labels stored.
-
-    Raises:
-        ValueError: a column is missing, or an example_id or label is missing or too long.
-    """
-    require_frame_columns(labels, FEEDBACK_COLUMNS, "feedback")
-    ids = text_column(labels["example_id"])
-    check_ids(ids, "feedback")
-    label_text = text_column(labels["label"])
-    missing = label_text.isna()
-    if missing.any():
-        first = ids[missing].iloc[0]
-        raise ValueError(f"{int(missing.sum())} feedback row(s) have no label (first: {first!r})")
-    frame = pd.DataFrame({"example_id": ids, "label": label_text})
-    repeated = frame["example_id"].duplicated(keep="last")
-    if repeated.any():
-        logger.warning(
-            "feedback from %s: %d example id(s) given more than once; keeping the last label",
-            source,
-            int(repeated.sum()),
-        )
-        frame = frame[~repeated]
-    values = pd.to_numeric(frame["label"], errors="coerce").astype("float64")
-    received_at = utc_now()
-    rows = [
-        {
-            "example_id": example_id,
-            "label": label,
-            "label_value": finite_or_none(value),
-            "received_at": received_at,
-            "source": source,
-        }
-        for example_id, label, value in zip(frame["example_id"].tolist(), frame["label"].tolist(), values.tolist())
-    ]
-    with locked_transaction(engine, _FEEDBACK_LOCK_KEY) as connection:
-        for page in pages([row["example_id"] for row in rows], DELETE_IDS):
-            connection.execute(sa.delete(feedback).where(feedback.c.example_id.in_(page)))
-        for page in pages(rows, INSERT_ROWS):
-            connection.execute(sa.insert(feedback), page)
-        if marker is not None:
-            markers.write(connection, marker)
-    logger.info("stored %d label(s) from %s", len(rows), source)
-    return len(rows)
 
 
 def record_drift(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pipeline.common.columns import EXAMPLE_ID_LENGTH
+from pipeline.common.columns import ANNOTATOR_LENGTH, EXAMPLE_ID_LENGTH
 from pipeline.common.metrics import NAME_LENGTH, SLICE_LENGTH
 
 # Deterministic constraint names: Alembic's batch mode on SQLite can only alter or drop a
@@ -205,6 +205,7 @@ predictions = sa.Table(
     sa.Index("ix_predictions_example_id", "example_id"),
 )
 
+# Every label, one row per example and annotator (migration 0006); resolved_labels picks one.
 feedback = sa.Table(
     "feedback",
     metadata,
@@ -212,7 +213,30 @@ feedback = sa.Table(
     sa.Column("label", sa.Text(), nullable=False),
     sa.Column("label_value", sa.Float(), nullable=True),  # the label as a number, when it is one
     sa.Column("received_at", UtcDateTime()),
-    sa.Column("source", sa.Text()),
+    sa.Column("source", sa.Text()),  # the file the label came in
+    sa.Column("annotator", sa.String(ANNOTATOR_LENGTH), primary_key=True),
+    sa.Index("ix_feedback_annotator", "annotator"),
+)
+
+# The annotators seen, with their place in `[labeling] tie_order` (NULL: not in it).
+annotators = sa.Table(
+    "annotators",
+    metadata,
+    sa.Column("annotator", sa.String(ANNOTATOR_LENGTH), primary_key=True),
+    sa.Column("tie_rank", sa.Integer(), nullable=True),
+    sa.Column("updated_at", UtcDateTime()),
+)
+
+# Cohen's kappa of two annotators over the examples both labeled, both ways round.
+annotator_pairs = sa.Table(
+    "annotator_pairs",
+    metadata,
+    sa.Column("annotator", sa.String(ANNOTATOR_LENGTH), primary_key=True),
+    sa.Column("other", sa.String(ANNOTATOR_LENGTH), primary_key=True),
+    sa.Column("overlap", sa.Integer(), nullable=False),  # examples both labeled
+    sa.Column("agreement", sa.Float()),  # share of those with the same label
+    sa.Column("kappa", sa.Float()),  # NULL where it is undefined (one class only between them)
+    sa.Column("updated_at", UtcDateTime()),
 )
 
 feature_stats = sa.Table(
@@ -268,6 +292,41 @@ prediction_quality_daily_view = sa.Table(
     sa.Column("labeled", sa.Integer()),
     sa.Column("accuracy", sa.Float()),  # classification only
     sa.Column("mae", sa.Float()),  # regression only
+)
+
+resolved_labels_view = sa.Table(
+    "resolved_labels",
+    view_metadata,
+    sa.Column("example_id", sa.String(EXAMPLE_ID_LENGTH)),
+    sa.Column("label", sa.Text()),  # NULL: a tie no tie_order breaks
+    sa.Column("label_value", sa.Float()),
+    sa.Column("annotators", sa.Integer()),
+    sa.Column("agreeing", sa.Integer()),  # annotators who gave the resolved label
+    sa.Column("distinct_labels", sa.Integer()),
+    sa.Column("status", sa.String(16)),  # unanimous, majority, tie_broken, unresolved
+    sa.Column("received_at", UtcDateTime()),
+)
+
+annotator_agreement_view = sa.Table(
+    "annotator_agreement",
+    view_metadata,
+    sa.Column("annotator", sa.String(ANNOTATOR_LENGTH)),
+    sa.Column("labels", sa.Integer()),
+    sa.Column("compared", sa.Integer()),  # labels on examples someone else labeled too
+    sa.Column("agreed", sa.Integer()),
+    sa.Column("agreement", sa.Float()),
+    sa.Column("last_label_at", UtcDateTime()),
+)
+
+label_conflicts_daily_view = sa.Table(
+    "label_conflicts_daily",
+    view_metadata,
+    sa.Column("batch_date", sa.Date()),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("predicted_class", sa.Text()),
+    sa.Column("relabeled", sa.Integer()),  # examples two or more annotators labeled
+    sa.Column("conflicting", sa.Integer()),
+    sa.Column("conflict_share", sa.Float()),
 )
 
 labeling_queue_view = sa.Table(

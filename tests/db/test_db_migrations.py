@@ -19,8 +19,16 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
 NIGHTLY_TABLES = {"model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats", "drift"}
 MARKER_TABLES = {"output_markers"}
-VIEWS = {"drift_alerts", "prediction_quality_daily", "labeling_queue"}
-HEAD = "0005"
+LABEL_TABLES = {"annotators", "annotator_pairs"}
+VIEWS = {
+    "drift_alerts",
+    "prediction_quality_daily",
+    "labeling_queue",
+    "resolved_labels",
+    "annotator_agreement",
+    "label_conflicts_daily",
+}
+HEAD = "0006"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -36,7 +44,7 @@ def test_connect_migrates_a_new_database_to_head(database_url):
 
     engine = database.connect(database_url)
 
-    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | {"alembic_version"}
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | LABEL_TABLES | {"alembic_version"}
     assert _views(engine) == VIEWS
     with engine.connect() as connection:
         versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
@@ -148,7 +156,7 @@ def test_downgrade_to_0001_keeps_the_ledger(database_url):
     assert _views(engine) == set()
 
     database.upgrade(database_url)
-    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | {"alembic_version"}
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | LABEL_TABLES | {"alembic_version"}
     assert _views(engine) == VIEWS
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM datasets")).scalar_one() == 1
@@ -195,6 +203,35 @@ def test_0005_tells_baseline_figures_from_the_model_s_and_old_rows_are_the_model
         )
         rows = connection.execute(sa.text("SELECT baseline, value FROM run_metrics ORDER BY id")).all()
     assert [tuple(row) for row in rows] == [("", 0.5), ("linear", 0.4)]
+
+
+def test_0006_keeps_every_label_as_unknown_s_and_a_downgrade_keeps_the_newest(database_url):
+    engine = database.connect(database_url)
+    config = database.alembic_config(url=database_url)
+    command.downgrade(config, "0005")
+    insert = "INSERT INTO feedback (example_id, label, label_value, received_at, source) VALUES (:i, :l, :v, :t, 's')"
+    with engine.begin() as connection:
+        for example_id, label, value in (("a", "cat", None), ("b", "2", 2.0)):
+            connection.execute(sa.text(insert), {"i": example_id, "l": label, "v": value, "t": "2026-11-01 00:00:00"})
+    database.upgrade(database_url)
+    with engine.begin() as connection:
+        kept = connection.execute(sa.text("SELECT example_id, label, annotator FROM feedback ORDER BY 1")).all()
+        assert [tuple(row) for row in kept] == [("a", "cat", "unknown"), ("b", "2", "unknown")]
+        # A second person's label for `a` is a second row now, not a replacement.
+        connection.execute(
+            sa.text(
+                "INSERT INTO feedback (example_id, label, received_at, source, annotator) "
+                "VALUES ('a', 'dog', '2026-11-02 00:00:00', 't', 'bob')"
+            )
+        )
+        resolved = connection.execute(sa.text("SELECT example_id, label, status FROM resolved_labels ORDER BY 1")).all()
+    assert [tuple(row) for row in resolved] == [("a", None, "unresolved"), ("b", "2", "unanimous")]
+    command.downgrade(config, "0005")
+    with engine.connect() as connection:
+        back = connection.execute(sa.text("SELECT example_id, label FROM feedback ORDER BY 1")).all()
+        quality = connection.execute(sa.text("SELECT count(*) FROM prediction_quality_daily")).scalar_one()
+    assert [tuple(row) for row in back] == [("a", "dog"), ("b", "2")] and quality == 0
+    database.upgrade(database_url)
 
 
 def _refused():

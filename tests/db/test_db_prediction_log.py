@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.store import prediction_log, row_writing
+from pipeline.store import labels, prediction_log, row_writing
 from pipeline.store.tables import batches, feature_stats, feedback, predictions
 
 DAY = date(2025, 11, 24)
@@ -273,12 +273,12 @@ def _feedback_rows(engine) -> dict[str, dict]:
 
 
 def test_feedback_upsert_replaces_a_label(engine):
-    stored = prediction_log.load_feedback(
+    stored = labels.load_feedback(
         engine, pd.DataFrame({"example_id": ["a", "b", "c"], "label": ["cat", "3.5", "7"]}), source="day1.csv"
     )
     assert stored == 3
 
-    prediction_log.load_feedback(
+    labels.load_feedback(
         engine, pd.DataFrame({"example_id": ["b", "d", "d"], "label": ["dog", "x", "y"]}), source="day2.csv"
     )
 
@@ -293,13 +293,13 @@ def test_feedback_upsert_replaces_a_label(engine):
 
 
 def test_feedback_numbers_and_missing_labels(engine):
-    prediction_log.load_feedback(engine, pd.DataFrame({"example_id": [1, 2], "label": [1.0, 2.5]}), source="s")
+    labels.load_feedback(engine, pd.DataFrame({"example_id": [1, 2], "label": [1.0, 2.5]}), source="s")
     rows = _feedback_rows(engine)
     assert (rows["1"]["label"], rows["1"]["label_value"]) == ("1", 1.0)
     assert (rows["2"]["label"], rows["2"]["label_value"]) == ("2.5", 2.5)
 
     with pytest.raises(ValueError, match="no label"):
-        prediction_log.load_feedback(engine, pd.DataFrame({"example_id": ["3", "4"], "label": ["x", None]}), source="s")
+        labels.load_feedback(engine, pd.DataFrame({"example_id": ["3", "4"], "label": ["x", None]}), source="s")
     assert set(_feedback_rows(engine)) == {"1", "2"}
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.store import prediction_log, registry
+from pipeline.store import labels, prediction_log, registry
 from pipeline.store.tables import drift_alerts_view, labeling_queue_view, prediction_quality_daily_view
 
 DAY1 = date(2025, 11, 24)
@@ -44,7 +44,7 @@ def _load(engine, day, model, rows):
 
 def _labels(engine, pairs, source="labels.csv"):
     frame = pd.DataFrame(pairs, columns=["example_id", "label"])
-    prediction_log.load_feedback(engine, frame, source=source)
+    labels.load_feedback(engine, frame, source=source)
 
 
 def _quality(engine) -> dict[tuple[date, str], dict]:

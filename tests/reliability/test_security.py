@@ -38,7 +38,14 @@ from tests.conftest import _postgres_missing, _postgres_schema_url
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LUIGI = str(Path(sys.executable).with_name("luigi"))
 PASSWORD = "dbfault-Pw-7f3a9c"  # unusual enough that finding it anywhere is a leak
-VIEWS = ("prediction_quality_daily", "drift_alerts", "labeling_queue")
+VIEWS = (
+    "prediction_quality_daily",
+    "drift_alerts",
+    "labeling_queue",
+    "resolved_labels",
+    "annotator_agreement",
+    "label_conflicts_daily",
+)
 TABLES = (
     "runs",
     "run_metrics",
@@ -50,6 +57,8 @@ TABLES = (
     "feedback",
     "feature_stats",
     "drift",
+    "annotators",
+    "annotator_pairs",
     "alembic_version",
 )
 
@@ -264,6 +273,10 @@ ALLOWED = {
         "pipeline/store/migrations/versions/0002_nightly.py",
         "downgrade",
     ): "DROP VIEW for each name in the migration's own VIEWS constant (literal view names).",
+    (
+        "pipeline/store/migrations/versions/0006_annotators.py",
+        "_drop_views",
+    ): "DROP VIEW for each name in the migration's own VIEWS and OLD_VIEWS constants (literal view names).",
 }
 
 
@@ -391,7 +404,7 @@ def test_no_sql_is_assembled_from_data_or_config_text():
     stale = sorted(set(ALLOWED) - set(found))
     assert unexplained == {}, "SQL built from strings (bind parameters, or allow-list it with a reason)"
     assert stale == [], "allow-list entries that no longer match anything"
-    assert len(found) == 3  # the three allow-listed static statements, and nothing else
+    assert len(found) == len(ALLOWED) == 4  # the allow-listed static statements, and nothing else
 
 
 # --- models --------------------------------------------------------------------------------------
@@ -454,7 +467,8 @@ def test_readonly_role_reads_every_table_and_view_and_writes_nothing(dbfault_pos
 
     failed = {check: outcome for check, outcome in checks.items() if outcome != "ok"}
     assert failed == {}
-    assert len(checks) == 3 + len(TABLES) + 1 + 5 * 2 + 1  # views, tables, later table, writes x 2 tables, CREATE
+    # views, tables, the later table, five writes on two tables, CREATE, TEMP
+    assert len(checks) == len(VIEWS) + len(TABLES) + 1 + 5 * 2 + 2
 
 
 def _readonly_checks(url: sa.URL) -> dict[str, str]:
@@ -475,10 +489,13 @@ def _readonly_checks(url: sa.URL) -> dict[str, str]:
     try:
         for name in (*VIEWS, *TABLES, "later_table"):
             attempt(f"SELECT {name}", f"SELECT * FROM {name} LIMIT 1", allowed=True)
-        for table, row in (("runs", "('r', 'T', 'running', now())"), ("feedback", "('x', 'a', 1, now(), 's')")):
+        for table, row in (
+            ("runs", "('r', 'T', 'running', now())"),
+            ("feedback", "('x', 'a', 1, now(), 's', 'alice')"),
+        ):
             columns = {
                 "runs": "(run_id, task, status, started_at)",
-                "feedback": "(example_id, label, label_value, received_at, source)",
+                "feedback": "(example_id, label, label_value, received_at, source, annotator)",
             }[table]
             attempt(f"INSERT {table}", f"INSERT INTO {table} {columns} VALUES {row}", allowed=False)
             attempt(f"UPDATE {table}", f"UPDATE {table} SET {columns.strip('()').split(',')[0]} = 'y'", allowed=False)
@@ -486,6 +503,9 @@ def _readonly_checks(url: sa.URL) -> dict[str, str]:
             attempt(f"TRUNCATE {table}", f"TRUNCATE {table}", allowed=False)
             attempt(f"DROP {table}", f"DROP TABLE {table}", allowed=False)
         attempt("CREATE TABLE", "CREATE TABLE analyst_table (id integer)", allowed=False)
+        # PostgreSQL grants TEMPORARY on every database to PUBLIC: a session's own scratch tables,
+        # gone at disconnect, beside overnight's tables and never over them (documented).
+        attempt("CREATE TEMP TABLE", "CREATE TEMP TABLE analyst_scratch (id integer)", allowed=True)
     finally:
         engine.dispose()
     return checks

@@ -202,8 +202,26 @@ def cookbook_queries() -> list[str]:
     return [block.split("```", 1)[0].strip() for block in section.split("```sql")[1:]]
 
 
-def test_readme_cookbook_queries_run_as_printed_and_answer(trained):
+def _second_annotator(data: Path, examples, *, flipped: int) -> int:
+    """A second person, `ben`, labels half of each night's labeled images again, disagreeing on
+    `flipped` of them per night; returns how many examples end up with conflicting labels."""
+    import pandas as pd
+
+    conflicting = 0
+    for arrival in examples.feedback_dates:
+        first = data / "feedback" / arrival / "labels.csv"
+        if not first.exists():
+            continue
+        again = pd.read_csv(first).head(len(pd.read_csv(first)) // 2).assign(annotator="ben")
+        again.loc[: flipped - 1, "label"] = (again.loc[: flipped - 1, "label"] + 1) % 10
+        again.to_csv(first.with_name("ben.csv"), index=False)
+        conflicting += flipped
+    return conflicting
+
+
+def test_readme_cookbook_queries_run_as_printed_and_answer(trained, tmp_path):
     url, examples, _ = trained
+    _second_annotator(tmp_path / "data", examples, flipped=3)
     for night in examples.nights:
         build(fresh(Nightly, date=day(night)))
     queries = cookbook_queries()
@@ -218,14 +236,17 @@ def test_readme_cookbook_queries_run_as_printed_and_answer(trained):
 
 def test_include_feedback_adds_labeled_nightly_examples_to_the_next_training_data(trained, configure, tmp_path):
     url, examples, _ = trained
+    _second_annotator(tmp_path / "data", examples, flipped=3)  # only the first night's labels load below
     for night in examples.nights[:2]:
         assert build(fresh(Nightly, date=day(night))).status in SUCCEEDED
     from tasks import IngestData
 
     before = fresh(IngestData)
     training_rows = __import__("json").loads((Path(before.output().path) / "dataset.json").read_text())["rows"]
-    labeled = scalar(url, "SELECT COUNT(*) FROM feedback")
-    assert labeled == int(PER_NIGHT * 0.8)
+    labeled = scalar(url, "SELECT COUNT(*) FROM resolved_labels WHERE distinct_labels = 1")
+    conflicting = scalar(url, "SELECT COUNT(*) FROM resolved_labels WHERE distinct_labels > 1")
+    assert labeled + conflicting == int(PER_NIGHT * 0.8) and conflicting == 3
+    assert scalar(url, "SELECT COUNT(*) FROM feedback") == int(PER_NIGHT * 0.8) + int(PER_NIGHT * 0.8) // 2
 
     data = tmp_path / "data"
     configure(
@@ -240,6 +261,14 @@ def test_include_feedback_adds_labeled_nightly_examples_to_the_next_training_dat
     assert len(snapshot) == training_rows + labeled
     from_nights = snapshot[snapshot["_source_file"].str.contains("/incoming/")]
     assert len(from_nights) == labeled and from_nights["label"].notna().all()
+    # The examples ben and the first annotator disagree on stay out, counted in the run record.
+    recorded = rows(
+        url,
+        "SELECT m.name, m.value FROM run_metrics m JOIN runs r ON r.run_id = m.run_id "
+        "WHERE r.task = 'IngestData' AND r.version = :v AND m.name LIKE 'feedback_%'",
+        v=after.version,
+    )
+    assert {row["name"]: row["value"] for row in recorded} == {"feedback_agreed": labeled, "feedback_conflicting": 3}
 
 
 def test_files_arriving_after_a_night_ran_are_scored_on_the_rerun(trained, tmp_path):

@@ -18,9 +18,11 @@ from pipeline.artifacts.monitoring import write_night_report
 from pipeline.rendering import plots
 from pipeline.rendering.reports.evaluation import evaluation_plots, evaluation_report, thumbnail_png
 from pipeline.rendering.reports.nightly import nightly_report
+from pipeline.stages.agreement import AgreementSettings
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.schema import Schema
 from pipeline.store import database, prediction_log, registry
+from pipeline.store import labels as labels_store
 from pipeline.store.night_history import night_history
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -326,7 +328,7 @@ def prediction_log_db(tmp_path):
         prediction_log.record_drift(engine, batch_date=night, model_version=MODEL, stats=stats, drift=drift)
         if index < 2:
             labels = ["cat" if i % 4 else HOSTILE for i in range(len(ids))]
-            prediction_log.load_feedback(engine, pd.DataFrame({"example_id": ids, "label": labels}), source="t")
+            labels_store.load_feedback(engine, pd.DataFrame({"example_id": ids, "label": labels}), source="t")
     yield engine
     database.dispose_all()
 
@@ -353,6 +355,27 @@ def test_nightly_report_of_a_drifted_night_is_red_and_complete(prediction_log_db
     alert_rows = [attrs for tag, attrs in page.tags if tag == "tr" and attrs.get("class") == "alert"]
     assert len(alert_rows) >= 1 + 3  # the night in the rows table, three alerts in this night's drift table
     assert HOSTILE not in text and ESCAPED in text
+
+
+def test_nightly_report_flags_an_annotator_who_disagrees(prediction_log_db, tmp_path):
+    engine = prediction_log_db
+    ids = [f"{NIGHTS[0]}-{i}" for i in range(40)]
+    given = ["cat" if i % 4 else HOSTILE for i in range(len(ids))]  # what annotator `unknown` gave
+    labels_store.load_feedback(
+        engine, pd.DataFrame({"example_id": ids, "label": given, "annotator": "mirror"}), source="m"
+    )
+    labels_store.load_feedback(
+        engine, pd.DataFrame({"example_id": ids, "label": HOSTILE, "annotator": HOSTILE}), source="h"
+    )
+    history = night_history(engine, batch_date=NIGHTS[-1], model_version=MODEL)
+    annotators = labels_store.agreement_table(engine, AgreementSettings(min_agreement=0.7, min_compared=10))[0]
+    text = nightly_report(history, annotators=annotators)
+    page = assert_self_contained(text)
+    assert "Annotators" in page.headings
+    assert f"Flagged: {ESCAPED} (agreement 0.25" in text and HOSTILE not in text
+    assert "mirror" in text and "Flagged: mirror" not in text
+    without = nightly_report(history, annotators=annotators.iloc[0:0])
+    assert "Annotators" not in assert_self_contained(without).headings  # no labels, no section
 
 
 def test_nightly_report_of_a_normal_night_is_green(prediction_log_db, tmp_path):

@@ -19,7 +19,11 @@ from pipeline.store.night_history import NightHistory
 
 
 def nightly_report(
-    data: NightHistory, *, reference_predictions: pd.Series | None = None, drift_reference: str | None = None
+    data: NightHistory,
+    *,
+    reference_predictions: pd.Series | None = None,
+    drift_reference: str | None = None,
+    annotators: pd.DataFrame | None = None,
 ) -> str:
     """A night's page: rows, drift, predicted classes and live quality over recent nights.
 
@@ -31,6 +35,8 @@ def nightly_report(
             night alone.
         drift_reference: what the night's drift was measured against (`[MonitorDrift] reference`),
             in words; None when the drift folder does not say (drift from before 0.3).
+        annotators: per annotator, labels, compared, agreement, kappa and flagged
+            (pipeline.store.labels.agreement_table); None or empty: no section.
     """
     reference = _reference_shares(reference_predictions, data.task)
     parts = [
@@ -43,6 +49,8 @@ def nightly_report(
         ),
         section("Live quality", _quality_section(data)),
     ]
+    if annotators is not None and len(annotators):
+        parts.append(section("Annotators", annotator_section(annotators)))
     return page(f"Nightly report {data.batch_date.isoformat()}", parts)
 
 
@@ -316,3 +324,41 @@ def _quality_section(data: NightHistory) -> Html:
         + Html('<p class="note">Labels arrive later: the newest nights may have none yet. n: labeled predictions.</p>')
         + listing
     )
+
+
+def annotator_section(annotators: pd.DataFrame) -> Html:
+    """Who labeled how much and how often they agree with the resolved labels; flagged in red."""
+    flagged = annotators[annotators["flagged"]]
+    warning = (
+        Html(
+            '<div class="banner bad">Flagged: '
+            + ", ".join(
+                f"{escape(row.annotator)} (agreement {format_number(row.agreement)} over {int(row.compared)} labels)"
+                for row in flagged.itertuples()
+            )
+            + ". Their labels still count; check them before the next training with feedback.</div>"
+        )
+        if len(flagged)
+        else Html("")
+    )
+    listing = table(
+        ["annotator", "labels", "compared", "agreement", "kappa"],
+        [
+            [
+                row.annotator,
+                int(row.labels),
+                int(row.compared),
+                format_number(row.agreement, missing=""),
+                format_number(row.kappa, missing=""),
+            ]
+            for row in annotators.itertuples()
+        ],
+        numeric=(1, 2, 3, 4),
+        row_classes=["alert" if flag else "" for flag in annotators["flagged"]],
+    )
+    note = Html(
+        '<p class="note">compared: labels on examples someone else labeled too; agreement: the share of those '
+        "that match the resolved label; kappa: Cohen's kappa against each other annotator, weighted by the "
+        "examples shared (0 is chance). All labels to date.</p>"
+    )
+    return warning + listing + note

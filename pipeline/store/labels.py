@@ -1,0 +1,250 @@
+"""Late labels in SQL: every label kept, one row per example and annotator, and what is read from
+them: the resolved labels training may use, the agreement between annotators, re-check candidates.
+
+The rule that resolves several labels into one is the `resolved_labels` view (migration 0006):
+the label most annotators gave; a tie goes to the tied label of the annotator who comes first in
+`[labeling] tie_order`, and stays unresolved otherwise. Quality (prediction_quality_daily) counts
+resolved labels; training (include_feedback) takes only examples whose annotators all agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from pipeline.common.clock import utc_now
+from pipeline.common.columns import ANNOTATOR, ANNOTATOR_LENGTH, FEEDBACK_COLUMNS
+from pipeline.common.jsonvalues import finite_or_none
+from pipeline.store import markers
+from pipeline.store.markers import Marker
+from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages
+from pipeline.store.tables import (
+    annotator_agreement_view,
+    annotator_pairs,
+    annotators,
+    feedback,
+    predictions,
+    resolved_labels_view,
+)
+from pipeline.store.transactions import locked_transaction
+from pipeline.store.values import check_ids, text_column
+
+__all__ = ["AgreedLabels", "agreed_labels", "agreement_table", "load_feedback", "recheck_candidates"]
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_ANNOTATOR = "unknown"  # a label from a file without an annotator column, by default
+_FEEDBACK_LOCK_KEY = 0x6F76_6E69_6662_6B  # "ovnifbk": one writer of labels at a time
+
+
+def load_feedback(
+    engine: sa.Engine, labels: pd.DataFrame, *, source: str, marker: Marker | None = None, tie_order: Sequence[str] = ()
+) -> int:
+    """Store late labels; an annotator's new label for an example replaces their old one only.
+
+    In one transaction: the given (example_id, annotator) rows are replaced, the annotators and
+    their tie-break ranks are written, and every pair's agreement and kappa is computed again
+    from all the labels stored. ``label_value`` is the label as a number when it is one. An
+    example given twice by one annotator keeps its last label, with a warning.
+
+    Args:
+        labels: columns example_id and label; annotator (else every label is UNKNOWN_ANNOTATOR's)
+            and source (the file of each label; else `source`) when known.
+        source: where the labels came from, for rows without their own.
+        marker: written in the same transaction: the labels of that output are then complete here.
+        tie_order: annotators in the order that breaks a tie (`[labeling] tie_order`).
+
+    Returns:
+        The number of labels stored.
+
+    Raises:
+        ValueError: a column is missing, or an id, label or annotator is missing or too long.
+    """
+    frame = _label_frame(labels, source)
+    received_at = utc_now()
+    values = pd.to_numeric(frame["label"], errors="coerce").astype("float64")
+    rows = [
+        {
+            "example_id": example_id,
+            "annotator": annotator,
+            "label": label,
+            "label_value": finite_or_none(value),
+            "received_at": received_at,
+            "source": file,
+        }
+        for example_id, annotator, label, file, value in zip(
+            *(frame[c].tolist() for c in ("example_id", ANNOTATOR, "label", "source")), values.tolist()
+        )
+    ]
+    with locked_transaction(engine, _FEEDBACK_LOCK_KEY) as connection:
+        for annotator, own in frame.groupby(ANNOTATOR, sort=False):
+            for page in pages(own["example_id"].tolist(), DELETE_IDS):
+                connection.execute(
+                    sa.delete(feedback).where(feedback.c.annotator == annotator, feedback.c.example_id.in_(page))
+                )
+        for page in pages(rows, INSERT_ROWS):
+            connection.execute(sa.insert(feedback), page)
+        _write_annotators(connection, set(frame[ANNOTATOR]), tie_order)
+        _write_pairs(connection)
+        if marker is not None:
+            markers.write(connection, marker)
+    logger.info("stored %d label(s) from %s", len(rows), source)
+    return len(rows)
+
+
+def _label_frame(labels: pd.DataFrame, source: str) -> pd.DataFrame:
+    """example_id, annotator, label, source as text, checked, one row per example and annotator."""
+    missing = [column for column in FEEDBACK_COLUMNS if column not in labels.columns]
+    if missing:
+        raise ValueError(f"feedback: missing columns {', '.join(missing)}")
+    ids = text_column(labels["example_id"])
+    check_ids(ids, "feedback")
+    label_text = text_column(labels["label"])
+    if label_text.isna().any():
+        raise ValueError(
+            f"{int(label_text.isna().sum())} feedback row(s) have no label (first: {ids[label_text.isna()].iloc[0]!r})"
+        )
+    who = (
+        text_column(labels[ANNOTATOR])
+        if ANNOTATOR in labels.columns
+        else pd.Series(UNKNOWN_ANNOTATOR, index=labels.index)
+    )
+    lengths = who.str.len()
+    if who.isna().any() or (lengths < 1).any() or (lengths > ANNOTATOR_LENGTH).any():
+        raise ValueError(f"feedback: every label needs an annotator of 1 to {ANNOTATOR_LENGTH} characters")
+    files = text_column(labels["source"]).fillna(source) if "source" in labels.columns else source
+    frame = pd.DataFrame({"example_id": ids, ANNOTATOR: who, "label": label_text, "source": files})
+    repeated = frame.duplicated(["example_id", ANNOTATOR], keep="last")
+    if repeated.any():
+        logger.warning(
+            "feedback from %s: %d example(s) labeled more than once by one annotator; keeping the last label",
+            source,
+            int(repeated.sum()),
+        )
+    return frame[~repeated]
+
+
+def _write_annotators(connection: sa.Connection, seen: set[str], tie_order: Sequence[str]) -> None:
+    """Every annotator seen gets a row; the tie-break ranks are the configured order's, now."""
+    known = set(connection.execute(sa.select(annotators.c.annotator)).scalars())
+    now = utc_now()
+    new = sorted((seen | set(tie_order)) - known)
+    if new:
+        connection.execute(sa.insert(annotators), [{"annotator": name, "updated_at": now} for name in new])
+    ranks = {name: rank for rank, name in enumerate(dict.fromkeys(tie_order))}
+    connection.execute(sa.update(annotators).where(annotators.c.tie_rank.is_not(None)).values(tie_rank=None))
+    for name, rank in ranks.items():
+        connection.execute(
+            sa.update(annotators).where(annotators.c.annotator == name).values(tie_rank=rank, updated_at=now)
+        )
+
+
+def _write_pairs(connection: sa.Connection) -> None:
+    """Kappa of every two annotators, from all the labels stored (a few per example: cheap)."""
+    from pipeline.stages.agreement import pair_agreement
+
+    shared = sa.select(feedback.c.example_id).group_by(feedback.c.example_id).having(sa.func.count() > 1)
+    query = sa.select(feedback.c.example_id, feedback.c.annotator, feedback.c.label).where(
+        feedback.c.example_id.in_(shared)
+    )
+    labels = pd.DataFrame(connection.execute(query).all(), columns=["example_id", ANNOTATOR, "label"])
+    pairs = pair_agreement(labels)
+    now = utc_now()
+    connection.execute(sa.delete(annotator_pairs))
+    rows = [
+        {**row, "overlap": int(row["overlap"]), "kappa": finite_or_none(row["kappa"]), "updated_at": now}
+        for row in pairs.to_dict("records")
+    ]
+    for page in pages(rows, INSERT_ROWS):
+        connection.execute(sa.insert(annotator_pairs), page)
+
+
+@dataclass(frozen=True)
+class AgreedLabels:
+    """The labels training may use, and how many examples were left out for conflicting."""
+
+    labels: pd.DataFrame  # example_id, label: examples whose annotators all gave this label
+    conflicting: int  # labeled examples whose annotators gave different labels
+
+
+def agreed_labels(engine: sa.Engine) -> AgreedLabels:
+    """Examples whose every annotator gave the same label, for include_feedback."""
+    view = resolved_labels_view
+    query = sa.select(view.c.example_id, view.c.label, view.c.distinct_labels).order_by(view.c.example_id)
+    with engine.connect() as connection:
+        resolved = pd.DataFrame(connection.execute(query).all(), columns=["example_id", "label", "distinct_labels"])
+    agreed = resolved["distinct_labels"] == 1
+    return AgreedLabels(resolved.loc[agreed, ["example_id", "label"]].reset_index(drop=True), int((~agreed).sum()))
+
+
+def agreement_table(engine: sa.Engine, settings=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per annotator: annotator, labels, compared, agreed, agreement, kappa, flagged; the pairs).
+
+    kappa: the annotator's mean kappa against the others, weighted by the examples shared.
+    flagged: agreement below `settings` (an AgreementSettings; its defaults when None).
+    """
+    from pipeline.stages.agreement import AgreementSettings, flagged, partner_kappa
+
+    with engine.connect() as connection:
+        view = annotator_agreement_view
+        per_annotator = pd.DataFrame(
+            connection.execute(
+                sa.select(view.c.annotator, view.c.labels, view.c.compared, view.c.agreed, view.c.agreement).order_by(
+                    view.c.annotator
+                )
+            ).all(),
+            columns=["annotator", "labels", "compared", "agreed", "agreement"],
+        )
+        pairs = pd.DataFrame(
+            connection.execute(
+                sa.select(
+                    annotator_pairs.c.annotator,
+                    annotator_pairs.c.other,
+                    annotator_pairs.c.overlap,
+                    annotator_pairs.c.agreement,
+                    annotator_pairs.c.kappa,
+                ).order_by(annotator_pairs.c.annotator, annotator_pairs.c.other)
+            ).all(),
+            columns=["annotator", "other", "overlap", "agreement", "kappa"],
+        )
+    kappas = partner_kappa(pairs)
+    per_annotator["kappa"] = per_annotator["annotator"].map(kappas).astype("float64")
+    per_annotator["flagged"] = flagged(per_annotator, settings or AgreementSettings())
+    return per_annotator, pairs
+
+
+def recheck_candidates(engine: sa.Engine, annotator: str) -> pd.DataFrame:
+    """Labeled examples `annotator` has not labeled, at their newest prediction: what a
+    quality-control re-check may send them (columns of the labeling queue, without probabilities)."""
+    labeled = sa.select(feedback.c.example_id).distinct()
+    own = sa.select(feedback.c.example_id).where(feedback.c.annotator == annotator)
+    newest = (
+        sa.select(predictions.c.example_id, sa.func.max(predictions.c.batch_date).label("batch_date"))
+        .where(predictions.c.example_id.in_(labeled), predictions.c.example_id.not_in(own))
+        .group_by(predictions.c.example_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            predictions.c.batch_date,
+            predictions.c.example_id,
+            predictions.c.model_version,
+            predictions.c.prediction,
+            predictions.c.score,
+        )
+        .join(
+            newest,
+            sa.and_(newest.c.example_id == predictions.c.example_id, newest.c.batch_date == predictions.c.batch_date),
+        )
+        .order_by(predictions.c.example_id, predictions.c.model_version)
+    )
+    with engine.connect() as connection:
+        rows = pd.DataFrame(
+            connection.execute(query).all(),
+            columns=["batch_date", "example_id", "model_version", "prediction", "score"],
+        )
+    return rows.drop_duplicates("example_id", keep="last").reset_index(drop=True)
