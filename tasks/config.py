@@ -59,6 +59,9 @@ class dataset(luigi.Config):  # noqa: N801
     )
     missing_values = luigi.Parameter(default="", description="more cell texts that mean no value, e.g. -, ?, n.a.")
     group_pattern = luigi.Parameter(default="", description=r"image folders: a file's group, e.g. ^(.+)_\d+px")
+    image_root = luigi.Parameter(
+        default="", description="read images only from inside this folder (links resolved); empty: anywhere"
+    )
 
 
 class gc(luigi.Config):  # noqa: N801 - Luigi names the section after the class

@@ -19,8 +19,8 @@ from pipeline.stages.fingerprint import fingerprint
 from pipeline.store import tables
 from tasks import recording
 from tasks.base import ONE_CARD, Outcome, RecordedTask, StageTask
-from tasks.config import layout
-from tasks.validation import max_image_bytes
+from tasks.config import dataset_config, layout
+from tasks.validation import image_root, max_image_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ class BatchPredict(ModelVersionMixin, StageTask):
             "model": self.model,
             "incoming": folder_fingerprint(layout().incoming(self.date)),
             "max_image_bytes": max_image_bytes(),  # which image rows are rejected unread
+            **image_root(),
         }
 
     def output(self):
@@ -116,6 +117,7 @@ class BatchPredict(ModelVersionMixin, StageTask):
                 sink,
                 progress=lambda rows: self.status(f"{rows} rows scored"),
                 max_image_bytes=max_image_bytes(),
+                image_root=dataset_config().image_root,
             )
         for line in summary.problems:
             logger.warning("%s", line)

@@ -24,7 +24,7 @@ class ValidateData(StageTask):
     def identity(self) -> dict:
         # Images are surveyed (blank, near-duplicate hashes) as the model will see them; the limit
         # on their files decides which rows are rejected.
-        return {"image_background": image_background(), "max_image_bytes": max_image_bytes()}
+        return {"image_background": image_background(), "max_image_bytes": max_image_bytes(), **image_root()}
 
     def build(self, out: ValidatedData) -> Outcome:
         # pandas and the decoder load here, when the stage runs: checking that it is complete stays fast.
@@ -32,7 +32,12 @@ class ValidateData(StageTask):
         from pipeline.stages.validation import validate
 
         snapshot: Snapshot = self.inputs()["snapshot"]
-        result = validate(snapshot.table(), snapshot.schema(), max_image_bytes=max_image_bytes())
+        result = validate(
+            snapshot.table(),
+            snapshot.schema(),
+            max_image_bytes=max_image_bytes(),
+            image_root=dataset_config().image_root,
+        )
         found = survey(
             result.valid, result.schema, background=parse_background(image_background()), source=dataset_config().path
         )
@@ -64,3 +69,9 @@ def max_image_bytes() -> int:
     from tasks.features import FitPreprocessor
 
     return check_image_limit("max_image_bytes", FitPreprocessor().max_image_bytes)
+
+
+def image_root() -> dict:
+    """[dataset] image_root for a version, only when set: other data sets keep their versions."""
+    root = dataset_config().image_root
+    return {"image_root": root} if root else {}

@@ -31,6 +31,7 @@ class DatasetConfig:
     date_format: str = ""  # day-first, month-first or a strftime format; empty: the values decide
     missing_values: tuple[str, ...] = ()  # cell texts that mean "no value", besides the usual ones
     group_pattern: str = ""  # image folders: a regular expression whose match in a file name is its group
+    image_root: str = ""  # every image must lie in this folder (links resolved); empty: anywhere
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -45,8 +46,12 @@ class DatasetConfig:
                 raise ValueError(f"[dataset] kinds: {column} has kind {kind!r}; choose one of {', '.join(KINDS)}")
 
     def as_dict(self) -> dict:
-        """Plain JSON values (lists, not tuples): what a recorded run's parameters compare with."""
-        return {**asdict(self), "missing_values": list(self.missing_values)}
+        """Plain JSON values (lists, not tuples): what a recorded run's parameters compare with.
+        image_root only when set: data sets that never set it keep the versions they had."""
+        document = {**asdict(self), "missing_values": list(self.missing_values)}
+        if not self.image_root:
+            del document["image_root"]
+        return document
 
 
 @dataclass(frozen=True)

@@ -142,11 +142,14 @@ def pixel_limit() -> int:
     return 2 * Image.MAX_IMAGE_PIXELS
 
 
-def file_problem(path, max_bytes: int | None = None) -> str | None:
-    """Why `path` is no file to read as an image, found without reading it: "missing",
-    "special" (a device, FIFO or socket: a read could block or never end), "too large", or
-    "unreadable"; None for a regular file within max_bytes (default MAX_IMAGE_BYTES, looked up
-    when called: `[FitPreprocessor] max_image_bytes` reaches here through validation)."""
+def file_problem(path, max_bytes: int | None = None, root: str = "") -> str | None:
+    """Why `path` is no file to read as an image, found without reading it: "outside" (its real
+    path, links resolved, is not inside `root`, when one is given: `[dataset] image_root`),
+    "missing", "special" (a device, FIFO or socket: a read could block or never end), "too
+    large", or "unreadable"; None for a regular file within max_bytes (default MAX_IMAGE_BYTES,
+    looked up when called: `[FitPreprocessor] max_image_bytes` reaches here through validation)."""
+    if root and not inside(path, root):
+        return "outside"
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -157,6 +160,15 @@ def file_problem(path, max_bytes: int | None = None) -> str | None:
         return "special"
     limit = MAX_IMAGE_BYTES if max_bytes is None else max_bytes
     return "too large" if info.st_size > limit else None
+
+
+def inside(path, root: str) -> bool:
+    """Whether `path`, every link and `..` resolved, lies in the folder `root` (resolved too)."""
+    try:
+        real, folder = os.path.realpath(path), os.path.realpath(root)
+    except (OSError, TypeError, ValueError):
+        return False
+    return os.path.commonpath([real, folder]) == folder
 
 
 def check_decodable(path) -> None:

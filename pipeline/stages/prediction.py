@@ -22,7 +22,7 @@ from pipeline.stages.features import transform
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.problems import Problem
 from pipeline.stages.raw import BatchSource, count_rows
-from pipeline.stages.settings import MAX_IMAGE_BYTES
+from pipeline.stages.settings import MAX_IMAGE_BYTES, ImageRules
 from pipeline.stages.validation import UNIQUE_ID, require_columns, unseen_values, validate
 
 REPEATED_ID = f"{UNIQUE_ID} (seen in an earlier chunk)"
@@ -108,6 +108,7 @@ def score_batch(
     *,
     progress: Callable[[int], None] | None = None,
     max_image_bytes: int = MAX_IMAGE_BYTES,
+    image_root: str = "",
 ) -> BatchSummary:
     """Validate, preprocess and score a nightly batch file by file, chunk by chunk; memory stays flat.
 
@@ -117,9 +118,10 @@ def score_batch(
     model never saw (categories, labels) are problems that reject nothing. A file that cannot be
     read or lacks a column the model needs is quarantined (`sink.quarantine`), its rows counted
     as rejected, and the other files are scored: one bad file does not sink the night. Image
-    files over max_image_bytes are rejected unread (`[FitPreprocessor] max_image_bytes`).
+    files over max_image_bytes, or outside image_root when it is set, are rejected unread
+    (`[FitPreprocessor] max_image_bytes`, `[dataset] image_root`).
     """
-    summary, seen = BatchSummary(), set()
+    summary, seen, images = BatchSummary(), set(), ImageRules(max_image_bytes, image_root)
     for source in sources:
         before = summary.rows_in
         try:
@@ -127,7 +129,7 @@ def score_batch(
                 if chunk.empty:
                     _empty_chunk(chunk, preprocessor, summary)
                 else:
-                    _score_chunk(chunk, preprocessor, model, sink, summary, seen, max_image_bytes)
+                    _score_chunk(chunk, preprocessor, model, sink, summary, seen, images)
                 if progress:
                     progress(summary.rows_in)
         except DataError as error:
@@ -156,9 +158,16 @@ def _empty_chunk(chunk: pd.DataFrame, preprocessor: Preprocessor, summary: Batch
 
 
 def _score_chunk(
-    chunk, preprocessor: Preprocessor, model, sink: Sink, summary: BatchSummary, seen: set, max_image_bytes: int
+    chunk, preprocessor: Preprocessor, model, sink: Sink, summary: BatchSummary, seen: set, images: ImageRules
 ) -> None:
-    result = validate(chunk, preprocessor.schema, labeled=False, require_rows=False, max_image_bytes=max_image_bytes)
+    result = validate(
+        chunk,
+        preprocessor.schema,
+        labeled=False,
+        require_rows=False,
+        max_image_bytes=images.max_bytes,
+        image_root=images.root,
+    )
     # Membership one id at a time: Series.isin(set) copies the whole set every chunk, which made
     # peak memory grow with the night instead of staying flat.
     keys = _id_keys(result.valid[EXAMPLE_ID])

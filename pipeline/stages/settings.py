@@ -6,6 +6,8 @@ of a no-op rerun load this, not the stages that use the settings.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pipeline.errors import DataError
 
 # -- images: what transparent pixels are composited onto (`[FitPreprocessor] image_background`;
@@ -40,6 +42,15 @@ def parse_background(text: str) -> Background:
 # example, where one 12000 x 12000 first image used to make it 1.6 GB (docs/data.md).
 MAX_IMAGE_SIDE = 512
 MAX_IMAGE_BYTES = 256 * 2**20  # larger image files are rejected unread (docs/bad-input.md)
+
+
+@dataclass(frozen=True)
+class ImageRules:
+    """Which files are read as images: regular files of at most max_bytes, and, where root is set
+    (`[dataset] image_root`), only those whose real path (links resolved) lies inside it."""
+
+    max_bytes: int = MAX_IMAGE_BYTES
+    root: str = ""  # empty: anywhere the pipeline's user may read
 
 
 def check_image_limit(key: str, value: int) -> int:

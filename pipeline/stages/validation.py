@@ -32,6 +32,7 @@ from pipeline.stages.images import MAX_IMAGE_BYTES, check_decodable, file_proble
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.problems import Problem, collect_problems, rows_text
 from pipeline.stages.schema import Schema, parse_numbers, repeated_headers
+from pipeline.stages.settings import ImageRules
 
 # The model computes in float32: a larger magnitude would be infinite there, and its standardised
 # value with it. Larger than float64 (1e400) parses as infinite and is rejected as such.
@@ -40,6 +41,7 @@ MAX_MAGNITUDE = float(np.finfo(np.float32).max)
 MAX_ID_CHARACTERS = EXAMPLE_ID_LENGTH
 REPEATED_HEADER = "repeated header"  # the reason of a row that repeats the header line
 IMAGE_PROBLEMS = {  # images.file_problem's findings, then the decoder's, as a row's expectation
+    "outside": "an image inside {root}",  # [dataset] image_root
     "missing": "an existing image file",
     "special": "a regular file (not a device, FIFO or socket)",
     "too large": "an image file of at most {size}",  # [FitPreprocessor] max_image_bytes
@@ -87,6 +89,7 @@ def validate(
     labeled: bool = True,
     require_rows: bool = True,
     max_image_bytes: int = MAX_IMAGE_BYTES,
+    image_root: str = "",
 ) -> ValidationResult:
     """Check a table against the schema; return typed valid rows, rejects and the problems.
 
@@ -96,11 +99,14 @@ def validate(
         labeled: training data must have the label; nightly batches need not.
         require_rows: raise when nothing is usable (training); a nightly chunk may be all bad.
         max_image_bytes: larger image files are rejected unread (`[FitPreprocessor] max_image_bytes`).
+        image_root: images whose real path is outside this folder are rejected unread
+            (`[dataset] image_root`); empty: images may be anywhere.
 
     Raises:
         DataError: a required column is missing, there are no rows, or no row is usable.
     """
     source = _source_name(table)
+    images = ImageRules(max_image_bytes, image_root)
     _require_columns(table, schema, labeled, source)
     if table.empty and require_rows:
         raise DataError(f"{source}: no rows")
@@ -117,7 +123,7 @@ def validate(
                 table, column, rules.get(column, ""), labeled
             )
         else:
-            typed[column], column_checks = _type_column(table[column], kind, max_image_bytes)
+            typed[column], column_checks = _type_column(table[column], kind, images)
         checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
         notes += [(bad, column, expected, found) for bad, expected, found in column_notes]
     if labeled or schema.label in table.columns:
@@ -139,7 +145,7 @@ def validate(
     typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
     checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
     if labeled:  # what the split keeps together; a night is never split
-        typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema, max_image_bytes)
+        typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema, images)
     typed[SOURCE_FILE], typed[SOURCE_ROW] = table[SOURCE_FILE], table[SOURCE_ROW]
     problems, reasons = collect_problems(table, checks)
     problems += collect_problems(table, notes, rejects_rows=False)[0]
@@ -273,7 +279,7 @@ def _unknown_column_problems(table, schema, labeled, source) -> list[Problem]:
     ]
 
 
-def _type_column(values: pd.Series, kind: str, max_image_bytes: int):
+def _type_column(values: pd.Series, kind: str, images: ImageRules):
     """Typed values and the row checks (bad-row mask, expectation, found values)."""
     if kind == "numeric":
         return _numbers(values)
@@ -282,7 +288,7 @@ def _type_column(values: pd.Series, kind: str, max_image_bytes: int):
     # night's load on one database and not the other. A CSV with one is refused whole when read.
     checks = [(_has_nul(text), "text without NUL characters", values)]
     if kind == "image":
-        return text, checks + _image_checks(text, max_image_bytes)
+        return text, checks + _image_checks(text, images)
     return text, checks
 
 
@@ -323,10 +329,10 @@ def _any(checks, index) -> pd.Series:
     return bad
 
 
-def _image_checks(paths: pd.Series, max_bytes: int):
+def _image_checks(paths: pd.Series, images: ImageRules):
     found = {problem: pd.Series(False, index=paths.index) for problem in IMAGE_PROBLEMS}
     for index, path in paths.dropna().items():
-        problem = file_problem(path, max_bytes)  # before any read: a FIFO or /dev/zero would never end
+        problem = file_problem(path, images.max_bytes, images.root)  # before any read: a FIFO would never end
         if problem is None:
             try:
                 check_decodable(path)
@@ -339,7 +345,7 @@ def _image_checks(paths: pd.Series, max_bytes: int):
         if problem is not None:
             found[problem][index] = True
     # The reason stays short; docs/bad-input.md lists the formats (images.DECODABLE_IMAGES).
-    limits = {"size": _bytes_text(max_bytes), "pixels": pixel_limit()}
+    limits = {"size": _bytes_text(images.max_bytes), "pixels": pixel_limit(), "root": images.root}
     return [(found[problem], expected.format(**limits), paths) for problem, expected in IMAGE_PROBLEMS.items()]
 
 
@@ -371,16 +377,16 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
     return ids, []
 
 
-def _duplicate_keys(typed: pd.DataFrame, schema: Schema, max_image_bytes: int) -> pd.Series:
+def _duplicate_keys(typed: pd.DataFrame, schema: Schema, images: ImageRules) -> pd.Series:
     features = typed[schema.features].copy()
     for column in schema.columns_of("image"):
         # Two copies of one picture under two names are duplicates: hash the bytes, not the path.
-        features[column] = [_content_hash(path, max_image_bytes) for path in features[column]]
+        features[column] = [_content_hash(path, images) for path in features[column]]
     return row_hashes(features)
 
 
-def _content_hash(path, max_bytes: int) -> str | None:
-    if file_problem(path, max_bytes) is not None:
+def _content_hash(path, images: ImageRules) -> str | None:
+    if file_problem(path, images.max_bytes, images.root) is not None:
         return None  # rejected by _image_checks, and never read: it might not end
     try:
         return file_sha256(path)

@@ -10,6 +10,7 @@ import pytest
 from pipeline.errors import DataError
 from tasks import EvaluateModel, FitPreprocessor, IngestData, SplitData, TrainModel, ValidateData
 from tasks.base import versions as code_versions
+from tasks.config import dataset_config
 from tests.tasks.support import fresh
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,6 +53,16 @@ def test_image_limits_change_the_stages_that_apply_them_and_a_bad_one_is_named(c
     configure(dataset={"path": str(tabular_csv)}, FitPreprocessor={"max_image_bytes": "0"})
     with pytest.raises(DataError, match=r"\[FitPreprocessor\] max_image_bytes: 0 is no limit; use a positive"):
         fresh(ValidateData).identity()
+
+
+def test_an_image_root_changes_every_version_and_none_changes_nothing(configure, tabular_csv, tmp_path):
+    configure(dataset={"path": str(tabular_csv)})
+    before = versions()
+    assert "image_root" not in dataset_config().as_dict()  # unset: the versions data sets always had
+    configure(dataset={"path": str(tabular_csv), "image_root": str(tmp_path)})
+    after = versions()  # another set of images may be rejected: the snapshot's identity and all after it
+    assert all(before[name] != after[name] for name in before)
+    assert fresh(ValidateData).identity()["image_root"] == str(tmp_path)
 
 
 def test_infrastructure_parameters_do_not_change_the_version(configure, tabular_csv):

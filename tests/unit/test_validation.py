@@ -168,6 +168,26 @@ def test_the_image_file_limit_in_force_is_the_one_a_reason_names(tmp_path, png):
     assert limited.rejects[REASON].tolist() == [f"photo: expected an image file of at most {size} bytes"]
 
 
+def test_images_come_from_anywhere_unless_image_root_confines_them(tmp_path, png):
+    """Without `[dataset] image_root` any readable image is read (the documented reach); with it,
+    an absolute path, a `../` path and a link out of the folder are rejected unread."""
+    import os
+
+    root, elsewhere = tmp_path / "dataset", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    inside, outside = png(root / "inside.png"), png(elsewhere / "secret.png")
+    link = root / "link.png"
+    os.symlink(outside, link)  # looks like the data set's, is not
+    paths = [str(inside), str(outside), str(root / ".." / "elsewhere" / "secret.png"), str(link)]
+    schema = Schema(label="y", task="classification", kinds={"photo": "image"})
+    table = _table({"photo": paths, "y": ["a", "b", "c", "d"]})
+    assert validate(table, schema).valid["photo"].tolist() == paths
+    confined = validate(table, schema, image_root=str(root))
+    assert confined.valid["photo"].tolist() == [str(inside)]
+    assert confined.rejects[REASON].tolist() == [f"photo: expected an image inside {root}"] * 3
+
+
 def test_a_fifo_in_a_night_folder_is_named_not_read(tmp_path):
     import os
 
