@@ -112,16 +112,18 @@ def dbfault_database_text(url: str) -> str:
 
 
 def test_no_password_in_runs_logs_or_files(dbfault_postgres_url, tmp_path):
+    """Neither the URL's password nor PGPASSWORD's reaches a table, a log line, a file or doctor."""
     url = sa.engine.make_url(dbfault_postgres_url).set(password=PASSWORD).render_as_string(hide_password=False)
     dataset = tmp_path / "tiny.csv"
     dataset.write_text("size,label\n" + "".join(f"{i},{'ab'[i % 2]}\n" for i in range(20)))
     good = dbfault_config(tmp_path / "good", dataset)
     bad = dbfault_config(tmp_path / "bad", dataset)
 
+    # The password also in PGPASSWORD, as libpq users set it: no run records its environment.
     succeeded = subprocess.run(
         [LUIGI, "--module", "tasks", "SplitData"],
         cwd=REPO_ROOT,
-        env=dbfault_env(good, url),
+        env={**dbfault_env(good, url), "PGPASSWORD": PASSWORD},
         capture_output=True,
         text=True,
         timeout=120,
@@ -129,7 +131,15 @@ def test_no_password_in_runs_logs_or_files(dbfault_postgres_url, tmp_path):
     failed = subprocess.run(
         [sys.executable, "-c", FAILING_RUN],
         cwd=REPO_ROOT,
-        env=dbfault_env(bad, url),
+        env={**dbfault_env(bad, url), "PGPASSWORD": PASSWORD},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    doctor = subprocess.run(
+        [str(Path(LUIGI).with_name("overnight")), "doctor", "--no-tensorflow"],
+        cwd=REPO_ROOT,
+        env={**dbfault_env(good, url), "PGPASSWORD": PASSWORD},
         capture_output=True,
         text=True,
         timeout=120,
@@ -137,7 +147,8 @@ def test_no_password_in_runs_logs_or_files(dbfault_postgres_url, tmp_path):
 
     assert succeeded.returncode == 0, succeeded.stderr[-3000:]
     assert failed.returncode == 30, failed.stderr[-3000:]
-    logs = succeeded.stdout + succeeded.stderr + failed.stdout + failed.stderr
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    logs = succeeded.stdout + succeeded.stderr + failed.stdout + failed.stderr + doctor.stdout + doctor.stderr
     assert "could not read the data behind postgresql+psycopg2://postgres:***@" in failed.stderr
     stored = dbfault_database_text(dbfault_postgres_url)
     assert "could not read the data behind postgresql+psycopg2://postgres:***@" in stored  # runs.error
