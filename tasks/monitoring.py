@@ -221,6 +221,25 @@ def _feedback_problems(labels):
     return reasons
 
 
+def _warn_of_overwritten(read, kept, annotator_column: str) -> None:
+    """Say when one annotator's label for an example gave way to another line of the same night,
+    from another file: two people's files without an annotator column are one annotator's."""
+    lost = read.drop(index=kept.index)
+    other_file = lost.merge(kept, on=["example_id", ANNOTATOR], suffixes=("", "_kept"))
+    other_file = other_file[other_file["source"] != other_file["source_kept"]]
+    if len(other_file):
+        first = other_file.iloc[0]
+        logger.warning(
+            "%d label(s) given by one annotator in two files of the night: the last file's kept (e.g. %s on %r, "
+            "kept from %s); files from several people need an %r column",
+            len(other_file),
+            first[ANNOTATOR],
+            first["example_id"],
+            first["source_kept"],
+            annotator_column,
+        )
+
+
 class IngestFeedback(StageTask):
     """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
 
@@ -261,6 +280,7 @@ class IngestFeedback(StageTask):
         unusable = reasons.notna()
         # One label per example and annotator: a person's later line corrects their earlier one.
         usable = labels[~unusable].drop_duplicates(["example_id", ANNOTATOR], keep="last")
+        _warn_of_overwritten(labels[~unusable], usable, settings.annotator_column)
         out.write(usable, labels[unusable].assign(**{REASON: reasons[unusable]}))
         logger.info("%s: %d late labels read, %d rejected", self.date, len(usable), int(unusable.sum()))
         return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))

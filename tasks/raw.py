@@ -84,12 +84,12 @@ class IngestData(StageTask):
         return Outcome()
 
     def _feedback_metrics(self, config: DatasetConfig) -> list[Metric]:
-        """How many late labels training could use, and how many examples it left out for conflicting."""
+        """How many nightly examples joined the training data with an agreed late label, and how
+        many labeled examples were left out because their annotators disagree."""
         if not config.include_feedback:
             return []
-        self.feedback_labels()
         return [
-            Metric("feedback_agreed", float(len(self._feedback.labels)), split="train"),
+            Metric("feedback_used", float(self._feedback_used), split="train"),
             Metric("feedback_conflicting", float(self._feedback.conflicting), split="train"),
         ]
 
@@ -113,6 +113,7 @@ class IngestData(StageTask):
             len(extra),
             self._feedback.conflicting,
         )
+        self._feedback_used = len(extra)  # an agreed label whose night is gone joins nothing
         return pd.concat([table, extra], ignore_index=True) if len(extra) else table
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,8 @@ def plan(limit: int, share: float, *, unlabeled: int, candidates: int) -> QueueP
     """
     if not 0.0 <= share < 1.0:
         raise ValueError(f"[labeling] recheck_share must be at least 0 and below 1, not {share}")
-    rechecks = min(int(limit * share + 0.5), candidates)  # half up: 2.5 re-checks are 3
+    # Half up, in decimal: 2.5 re-checks are 3, and 90 x 0.35 is 31.5, not 31.4999...
+    rechecks = min(int(Decimal(limit) * Decimal(str(share)) + Decimal("0.5")), candidates)
     return QueuePlan(new=min(limit - rechecks, unlabeled), rechecks=rechecks)
 
 

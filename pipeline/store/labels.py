@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import pandas as pd
 import sqlalchemy as sa
@@ -42,7 +43,12 @@ _FEEDBACK_LOCK_KEY = 0x6F76_6E69_6662_6B  # "ovnifbk": one writer of labels at a
 
 
 def load_feedback(
-    engine: sa.Engine, labels: pd.DataFrame, *, source: str, marker: Marker | None = None, tie_order: Sequence[str] = ()
+    engine: sa.Engine,
+    labels: pd.DataFrame,
+    *,
+    source: str,
+    marker: Marker | None = None,
+    tie_order: Sequence[str] | None = None,
 ) -> int:
     """Store late labels; an annotator's new label for an example replaces their old one only.
 
@@ -56,7 +62,8 @@ def load_feedback(
             and source (the file of each label; else `source`) when known.
         source: where the labels came from, for rows without their own.
         marker: written in the same transaction: the labels of that output are then complete here.
-        tie_order: annotators in the order that breaks a tie (`[labeling] tie_order`).
+        tie_order: annotators in the order that breaks a tie (`[labeling] tie_order`), written
+            as the ranks; None leaves the ranks stored as they are.
 
     Returns:
         The number of labels stored.
@@ -128,13 +135,15 @@ def _label_frame(labels: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame[~repeated]
 
 
-def _write_annotators(connection: sa.Connection, seen: set[str], tie_order: Sequence[str]) -> None:
-    """Every annotator seen gets a row; the tie-break ranks are the configured order's, now."""
+def _write_annotators(connection: sa.Connection, seen: set[str], tie_order: Sequence[str] | None) -> None:
+    """Every annotator seen gets a row; the tie-break ranks are the given order's, now."""
     known = set(connection.execute(sa.select(annotators.c.annotator)).scalars())
     now = utc_now()
-    new = sorted((seen | set(tie_order)) - known)
+    new = sorted((seen | set(tie_order or ())) - known)
     if new:
         connection.execute(sa.insert(annotators), [{"annotator": name, "updated_at": now} for name in new])
+    if tie_order is None:
+        return
     ranks = {name: rank for rank, name in enumerate(dict.fromkeys(tie_order))}
     connection.execute(sa.update(annotators).where(annotators.c.tie_rank.is_not(None)).values(tie_rank=None))
     for name, rank in ranks.items():
@@ -217,14 +226,19 @@ def agreement_table(engine: sa.Engine, settings=None) -> tuple[pd.DataFrame, pd.
     return per_annotator, pairs
 
 
-def recheck_candidates(engine: sa.Engine, annotator: str) -> pd.DataFrame:
-    """Labeled examples `annotator` has not labeled, at their newest prediction: what a
-    quality-control re-check may send them (columns of the labeling queue, without probabilities)."""
+def recheck_candidates(engine: sa.Engine, annotator: str, up_to: date) -> pd.DataFrame:
+    """Labeled examples `annotator` has not labeled, at their newest prediction up to the night
+    `up_to`: what a quality-control re-check may send them (the labeling queue's columns without
+    probabilities), sorted by id in Python, so that a seed picks the same rows on every backend."""
     labeled = sa.select(feedback.c.example_id).distinct()
     own = sa.select(feedback.c.example_id).where(feedback.c.annotator == annotator)
     newest = (
         sa.select(predictions.c.example_id, sa.func.max(predictions.c.batch_date).label("batch_date"))
-        .where(predictions.c.example_id.in_(labeled), predictions.c.example_id.not_in(own))
+        .where(
+            predictions.c.example_id.in_(labeled),
+            predictions.c.example_id.not_in(own),
+            predictions.c.batch_date <= up_to,
+        )
         .group_by(predictions.c.example_id)
         .subquery()
     )
@@ -247,4 +261,5 @@ def recheck_candidates(engine: sa.Engine, annotator: str) -> pd.DataFrame:
             connection.execute(query).all(),
             columns=["batch_date", "example_id", "model_version", "prediction", "score"],
         )
+    rows = rows.sort_values(["example_id", "model_version"], kind="stable")
     return rows.drop_duplicates("example_id", keep="last").reset_index(drop=True)

@@ -34,9 +34,13 @@ def labeling_queue(batch_date, limit: int, annotator: str | None, output: Path |
     if annotator is not None and not annotator.strip():
         raise click.BadParameter("an annotator needs a name", param_hint="--annotator")
     table, rechecks = _queue(batch_date.date(), limit, annotator)
-    # For the annotator to fill in; the file goes back as it is through feedback/<date>/.
     if annotator is not None:
+        # Blind: the night, the id and the person, nothing that tells a re-check (an earlier
+        # night, another model, a score out of order) or leads the label (the model's guess).
+        table = table[["example_id"]].copy()
+        table.insert(0, "batch_date", batch_date.date().isoformat())
         table[labeling().annotator_column] = annotator
+    # For the annotator to fill in; the file goes back as it is through feedback/<date>/.
     table[dataset_config().label] = ""
     if output:
         _export(output, table.to_csv(index=False), force=force)
@@ -64,8 +68,7 @@ def _queue(night, limit: int, annotator: str | None):
     if annotator is None:
         return new, 0
     settings = labeling()
-    candidates = recheck_candidates(engine(), annotator)
-    candidates = candidates[pd.to_datetime(candidates["batch_date"]).dt.date <= night]
+    candidates = recheck_candidates(engine(), annotator, up_to=night)
     plan = rechecks.plan(limit, settings.recheck_share, unlabeled=len(new), candidates=len(candidates))
     queue = rechecks.with_rechecks(
         new.head(plan.new), candidates, plan.rechecks, seed=settings.seed, salt=f"{annotator}\x1f{night.isoformat()}"

@@ -229,6 +229,24 @@ def test_an_annotator_s_new_label_replaces_only_their_own(engine):
     assert (row["label"], row["status"], row["annotators"], row["agreeing"]) == ("dog", "unanimous", 2, 2)
 
 
+def test_a_tie_goes_to_the_label_of_the_best_placed_annotator_not_to_their_group(engine):
+    # cat from ann and bob, dog from cy and dee, bird from eve: first in the order is eve, whose
+    # label is not tied; the tie goes to dog (dee comes before ann and bob), not to eve's bird.
+    votes = {"ann": "cat", "bob": "cat", "cy": "dog", "dee": "dog", "eve": "bird"}
+    for annotator, label in votes.items():
+        frame = pd.DataFrame({"example_id": ["x"], "label": [label], "annotator": [annotator]})
+        labels.load_feedback(engine, frame, source=f"{annotator}.csv", tie_order=("eve", "dee", "ann"))
+    row = _select(engine, resolved_labels_view).iloc[0]
+    assert (row["label"], row["status"], row["agreeing"], row["distinct_labels"]) == ("dog", "tie_broken", 2, 3)
+    assert _resolve(list(votes.items()), ("eve", "dee", "ann")) == ("dog", "tie_broken")
+
+    # A load that names no order leaves the stored ranks alone (a script, a test fixture).
+    labels.load_feedback(engine, pd.DataFrame({"example_id": ["y"], "label": ["cat"]}), source="s.csv")
+    assert _select(engine, resolved_labels_view).set_index("example_id").loc["x", "label"] == "dog"
+    labels.load_feedback(engine, pd.DataFrame({"example_id": ["y"], "label": ["cat"]}), source="s.csv", tie_order=())
+    assert _select(engine, resolved_labels_view).set_index("example_id").loc["x", "status"] == "unresolved"
+
+
 def test_annotator_agreement_answers_plain_sql(annotated):
     engine, _, _ = annotated
     with engine.connect() as connection:

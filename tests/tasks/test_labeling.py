@@ -76,15 +76,8 @@ def _queue(tmp_path, name: str, *extra: str, rechecks: int = 10) -> pd.DataFrame
 def test_the_queue_holds_the_exact_share_of_rechecks_never_of_the_annotator_s_own_labels(team):
     engine, truth, tmp_path = team
     queue = _queue(tmp_path, "same")
-    assert list(queue.columns) == [
-        "batch_date",
-        "example_id",
-        "model_version",
-        "prediction",
-        "score",
-        "annotator",
-        "label",
-    ]
+    assert list(queue.columns) == ["batch_date", "example_id", "annotator", "label"]  # blind: no score, no guess
+    assert (queue["batch_date"] == str(NIGHT)).all()  # a re-check's earlier night does not show
     assert (queue["annotator"] == "same").all() and (queue["label"] == "").all()
     with engine.connect() as connection:
         stored = pd.read_sql("SELECT example_id, annotator FROM feedback", connection)

@@ -268,7 +268,7 @@ def test_include_feedback_adds_labeled_nightly_examples_to_the_next_training_dat
         "WHERE r.task = 'IngestData' AND r.version = :v AND m.name LIKE 'feedback_%'",
         v=after.version,
     )
-    assert {row["name"]: row["value"] for row in recorded} == {"feedback_agreed": labeled, "feedback_conflicting": 3}
+    assert {row["name"]: row["value"] for row in recorded} == {"feedback_used": labeled, "feedback_conflicting": 3}
 
 
 def test_files_arriving_after_a_night_ran_are_scored_on_the_rerun(trained, tmp_path):
