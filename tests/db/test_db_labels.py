@@ -70,11 +70,16 @@ def _predict(engine, truth: dict[str, str]) -> None:
     ids = list(truth)
     for night_index, night in enumerate(NIGHTS):
         part = ids[night_index * PER_NIGHT : (night_index + 1) * PER_NIGHT]
-        frame = pd.DataFrame({"example_id": part, "prediction": "cat", "score": 0.6})
+        frame = pd.DataFrame({"example_id": part, "prediction": _predicted(part), "score": 0.6})
         frame["probabilities"] = json.dumps({"cat": 0.6})
         prediction_log.load_batch(
             engine, batch_date=night, model_version="m1", predictions=frame, rows_in=len(part), rows_rejected=0
         )
+
+
+def _predicted(ids: list[str]) -> list[str]:
+    """The model's guess: the classes in turn, so that quality and conflicts differ by class."""
+    return [CLASSES[int(example_id[-3:]) % len(CLASSES)] for example_id in ids]
 
 
 def _load_by_night(engine, annotations: pd.DataFrame, tie_order=()) -> None:
@@ -200,17 +205,19 @@ def test_conflicting_examples_stay_out_of_training(annotated):
 def test_quality_and_conflicts_by_night_count_resolved_labels(annotated):
     engine, _, annotations = annotated
     resolved = _select(engine, resolved_labels_view)
+    resolved["predicted"] = _predicted(resolved["example_id"].tolist())
     quality = _select(engine, prediction_quality_daily_view).set_index("batch_date")
-    conflicts = _select(engine, label_conflicts_daily_view).set_index("batch_date")
+    conflicts = _select(engine, label_conflicts_daily_view).set_index(["batch_date", "predicted_class"])
+    assert len(conflicts) == len(NIGHTS) * len(CLASSES)
     for night_index, night in enumerate(NIGHTS):
         tonight = resolved[resolved["example_id"].str.startswith(f"n{night_index}-")]
         usable = tonight[tonight["label"].notna()]
         assert quality.loc[night, "labeled"] == len(usable)
-        assert quality.loc[night, "accuracy"] == pytest.approx((usable["label"] == "cat").mean())
-        several = tonight[tonight["annotators"] > 1]
-        assert conflicts.loc[night, "predicted_class"] == "cat"
-        assert conflicts.loc[night, "relabeled"] == len(several)
-        assert conflicts.loc[night, "conflict_share"] == pytest.approx((several["distinct_labels"] > 1).mean())
+        assert quality.loc[night, "accuracy"] == pytest.approx((usable["label"] == usable["predicted"]).mean())
+        for predicted, several in tonight[tonight["annotators"] > 1].groupby("predicted"):
+            row = conflicts.loc[(night, predicted)]
+            assert row["relabeled"] == len(several)
+            assert row["conflict_share"] == pytest.approx((several["distinct_labels"] > 1).mean())
 
 
 def test_an_annotator_s_new_label_replaces_only_their_own(engine):
