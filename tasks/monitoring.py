@@ -286,11 +286,14 @@ class IngestFeedback(StageTask):
         return Outcome(rows_in=len(labels), rows_rejected=int(unusable.sum()))
 
     def load_rows(self, out: FeedbackFolder, engine, marker: Marker) -> Outcome:
+        from pipeline.stages.agreement import pair_agreement
         from pipeline.store import labels as labels_store
 
         # One transaction for the night's files: a bad file leaves no half-loaded night behind.
         labels = out.labels()[["example_id", "label", ANNOTATOR, "source"]]
         source = str(layout().feedback(self.date))
-        loaded = labels_store.load_feedback(engine, labels, source=source, marker=marker, tie_order=tie_order())
+        loaded = labels_store.load_feedback(
+            engine, labels, source=source, marker=marker, tie_order=tie_order(), pair_agreement=pair_agreement
+        )
         logger.info("%s: %d late labels loaded", self.date, loaded)
         return Outcome()

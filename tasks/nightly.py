@@ -175,9 +175,10 @@ class Nightly(ModelVersionMixin, RecordedTask):
 
 def _annotators():
     """Per annotator: labels, agreement, kappa and whether `[labeling]` flags them."""
-    from pipeline.store.labels import agreement_table
+    from pipeline.stages.agreement import annotator_table
+    from pipeline.store.labels import agreement_rows
 
-    return agreement_table(recording.engine(), labeling_settings())[0]
+    return annotator_table(*agreement_rows(recording.engine()), labeling_settings())
 
 
 def _reference(history):

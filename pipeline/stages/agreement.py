@@ -1,8 +1,9 @@
 """Agreement between annotators (monitoring stage): Cohen's kappa of every two annotators over the
 examples both labeled, and which annotators fall below the agreement a team asks for.
 
-Pure: label rows in, figures out. The store keeps the figures (pipeline/store/labels.py), the
-per-annotator agreement with the resolved label is SQL (the `annotator_agreement` view).
+Pure: label rows in, figures out. The store keeps the figures (pipeline/store/labels.py, which
+IngestFeedback hands pair_agreement), the per-annotator agreement with the resolved label is SQL
+(the `annotator_agreement` view).
 """
 
 from __future__ import annotations
@@ -69,3 +70,12 @@ def flagged(agreement: pd.DataFrame, settings: AgreementSettings) -> pd.Series:
     enough compared labels to say so (columns compared, agreement, from `annotator_agreement`)."""
     enough = agreement["compared"].fillna(0) >= settings.min_compared
     return enough & (agreement["agreement"].fillna(0.0) < settings.min_agreement)
+
+
+def annotator_table(per_annotator: pd.DataFrame, pairs: pd.DataFrame, settings: AgreementSettings) -> pd.DataFrame:
+    """Per annotator: labels, compared, agreed, agreement (the `annotator_agreement` view), kappa
+    (their mean kappa against the others, weighted by the examples shared) and flagged."""
+    table = per_annotator.copy()
+    table["kappa"] = table["annotator"].map(partner_kappa(pairs)).astype("float64")
+    table["flagged"] = flagged(table, settings)
+    return table

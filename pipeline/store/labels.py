@@ -10,7 +10,7 @@ resolved labels; training (include_feedback) takes only examples whose annotator
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -34,7 +34,7 @@ from pipeline.store.tables import (
 from pipeline.store.transactions import locked_transaction
 from pipeline.store.values import check_ids, text_column
 
-__all__ = ["AgreedLabels", "agreed_labels", "agreement_table", "load_feedback", "recheck_candidates"]
+__all__ = ["AgreedLabels", "agreed_labels", "agreement_rows", "load_feedback", "recheck_candidates"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +49,13 @@ def load_feedback(
     source: str,
     marker: Marker | None = None,
     tie_order: Sequence[str] | None = None,
+    pair_agreement: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> int:
     """Store late labels; an annotator's new label for an example replaces their old one only.
 
     In one transaction: the given (example_id, annotator) rows are replaced, the annotators and
-    their tie-break ranks are written, and every pair's agreement and kappa is computed again
-    from all the labels stored. ``label_value`` is the label as a number when it is one. An
+    their tie-break ranks are written, and, given `pair_agreement`, every pair's agreement and
+    kappa is computed again from all the labels stored. ``label_value`` is the label as a number when it is one. An
     example given twice by one annotator keeps its last label, with a warning.
 
     Args:
@@ -64,6 +65,9 @@ def load_feedback(
         marker: written in the same transaction: the labels of that output are then complete here.
         tie_order: annotators in the order that breaks a tie (`[labeling] tie_order`), written
             as the ranks; None leaves the ranks stored as they are.
+        pair_agreement: labels (example_id, annotator, label) -> annotator_pairs rows
+            (pipeline.stages.agreement.pair_agreement, as IngestFeedback passes it); None leaves
+            annotator_pairs as it is.
 
     Returns:
         The number of labels stored.
@@ -96,7 +100,8 @@ def load_feedback(
         for page in pages(rows, INSERT_ROWS):
             connection.execute(sa.insert(feedback), page)
         _write_annotators(connection, set(frame[ANNOTATOR]), tie_order)
-        _write_pairs(connection)
+        if pair_agreement is not None:
+            _write_pairs(connection, pair_agreement)
         if marker is not None:
             markers.write(connection, marker)
     logger.info("stored %d label(s) from %s", len(rows), source)
@@ -152,10 +157,8 @@ def _write_annotators(connection: sa.Connection, seen: set[str], tie_order: Sequ
         )
 
 
-def _write_pairs(connection: sa.Connection) -> None:
+def _write_pairs(connection: sa.Connection, pair_agreement) -> None:
     """Kappa of every two annotators, from all the labels stored (a few per example: cheap)."""
-    from pipeline.stages.agreement import pair_agreement
-
     shared = sa.select(feedback.c.example_id).group_by(feedback.c.example_id).having(sa.func.count() > 1)
     query = sa.select(feedback.c.example_id, feedback.c.annotator, feedback.c.label).where(
         feedback.c.example_id.in_(shared)
@@ -190,40 +193,28 @@ def agreed_labels(engine: sa.Engine) -> AgreedLabels:
     return AgreedLabels(resolved.loc[agreed, ["example_id", "label"]].reset_index(drop=True), int((~agreed).sum()))
 
 
-def agreement_table(engine: sa.Engine, settings=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per annotator: annotator, labels, compared, agreed, agreement, kappa, flagged; the pairs).
-
-    kappa: the annotator's mean kappa against the others, weighted by the examples shared.
-    flagged: agreement below `settings` (an AgreementSettings; its defaults when None).
-    """
-    from pipeline.stages.agreement import AgreementSettings, flagged, partner_kappa
-
+def agreement_rows(engine: sa.Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the annotator_agreement view: annotator, labels, compared, agreed, agreement; the
+    annotator_pairs table: annotator, other, overlap, agreement, kappa), by annotator."""
+    view = annotator_agreement_view
+    per_annotator = sa.select(view.c.annotator, view.c.labels, view.c.compared, view.c.agreed, view.c.agreement)
+    pairs = sa.select(
+        annotator_pairs.c.annotator,
+        annotator_pairs.c.other,
+        annotator_pairs.c.overlap,
+        annotator_pairs.c.agreement,
+        annotator_pairs.c.kappa,
+    )
     with engine.connect() as connection:
-        view = annotator_agreement_view
-        per_annotator = pd.DataFrame(
-            connection.execute(
-                sa.select(view.c.annotator, view.c.labels, view.c.compared, view.c.agreed, view.c.agreement).order_by(
-                    view.c.annotator
-                )
-            ).all(),
-            columns=["annotator", "labels", "compared", "agreed", "agreement"],
+        return (
+            _frame(connection, per_annotator.order_by(view.c.annotator)),
+            _frame(connection, pairs.order_by(annotator_pairs.c.annotator, annotator_pairs.c.other)),
         )
-        pairs = pd.DataFrame(
-            connection.execute(
-                sa.select(
-                    annotator_pairs.c.annotator,
-                    annotator_pairs.c.other,
-                    annotator_pairs.c.overlap,
-                    annotator_pairs.c.agreement,
-                    annotator_pairs.c.kappa,
-                ).order_by(annotator_pairs.c.annotator, annotator_pairs.c.other)
-            ).all(),
-            columns=["annotator", "other", "overlap", "agreement", "kappa"],
-        )
-    kappas = partner_kappa(pairs)
-    per_annotator["kappa"] = per_annotator["annotator"].map(kappas).astype("float64")
-    per_annotator["flagged"] = flagged(per_annotator, settings or AgreementSettings())
-    return per_annotator, pairs
+
+
+def _frame(connection: sa.Connection, query) -> pd.DataFrame:
+    result = connection.execute(query)
+    return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
 def recheck_candidates(engine: sa.Engine, annotator: str, up_to: date) -> pd.DataFrame:

@@ -97,10 +97,12 @@ def labeling_report(pairs: bool, output_format: str) -> None:
 
     Exits 1 when an annotator is flagged: agreement below [labeling] min_agreement over at least
     min_compared labels on examples someone else labeled too."""
-    from pipeline.store.labels import agreement_table
+    from pipeline.stages.agreement import annotator_table
+    from pipeline.store.labels import agreement_rows
 
     settings = labeling_settings()
-    per_annotator, pair_table = agreement_table(engine(), settings)
+    per_annotator, pair_table = agreement_rows(engine())
+    per_annotator = annotator_table(per_annotator, pair_table, settings)
     if pairs:
         print_rows(pair_table.to_dict("records"), output_format)
         return

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sklearn.metrics import cohen_kappa_score
 
-from pipeline.stages.agreement import AgreementSettings, flagged
+from pipeline.stages.agreement import AgreementSettings, annotator_table, flagged, pair_agreement
 from pipeline.store import labels, prediction_log, registry
 from pipeline.store.tables import (
     annotator_agreement_view,
@@ -88,7 +88,9 @@ def _load_by_night(engine, annotations: pd.DataFrame, tie_order=()) -> None:
         tonight = annotations[annotations["example_id"].str.startswith(f"n{night_index}-")]
         for annotator, own in tonight.groupby("annotator"):
             file = f"feedback/{NIGHTS[night_index] + timedelta(days=1)}/{annotator}.csv"
-            labels.load_feedback(engine, own.assign(source=file), source=file, tie_order=tie_order)
+            labels.load_feedback(
+                engine, own.assign(source=file), source=file, tie_order=tie_order, pair_agreement=pair_agreement
+            )
 
 
 def _resolve(votes: list[tuple[str, str]], tie_order: tuple[str, ...]) -> tuple[str | None, str]:
@@ -108,6 +110,11 @@ def _resolve(votes: list[tuple[str, str]], tie_order: tuple[str, ...]) -> tuple[
     if not ranked:
         return None, "unresolved"
     return min(ranked, key=lambda label: best[label]), "tie_broken"
+
+
+def _agreement(engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    per_annotator, pairs = labels.agreement_rows(engine)
+    return annotator_table(per_annotator, pairs, AgreementSettings()), pairs
 
 
 def _select(engine, table) -> pd.DataFrame:
@@ -158,7 +165,7 @@ def test_resolved_labels_follow_the_rule(engine, tie_order):
 
 def test_agreement_and_kappa_match_scikit_learn_on_the_same_rows(annotated):
     engine, _, annotations = annotated
-    per_annotator, pairs = labels.agreement_table(engine)
+    per_annotator, pairs = _agreement(engine)
     resolved = _select(engine, resolved_labels_view).set_index("example_id")
     joined = annotations.join(resolved[["label", "annotators"]].rename(columns={"label": "resolved"}), on="example_id")
     compared = joined[joined["annotators"] > 1]  # an unresolved example counts, as agreeing with nobody
@@ -185,7 +192,7 @@ def test_agreement_and_kappa_match_scikit_learn_on_the_same_rows(annotated):
 
 def test_the_annotator_who_always_picks_one_class_is_flagged(annotated):
     engine, _, _ = annotated
-    per_annotator, _ = labels.agreement_table(engine)
+    per_annotator, _ = _agreement(engine)
     flags = dict(zip(per_annotator["annotator"], flagged(per_annotator, AgreementSettings(min_agreement=0.7))))
     assert flags == {"careful": False, "noisy": False, "same": True}
     too_few = flagged(per_annotator, AgreementSettings(min_agreement=0.7, min_compared=10_000))

@@ -134,7 +134,7 @@ def test_labels_come_back_with_their_annotator_and_the_report_flags_the_careless
     assert lines[0].split() == ["annotator", "labels", "compared", "agreed", "agreement", "kappa", "flagged"]
     assert any(line.split()[0] == "careful" and line.split()[-1] == "False" for line in lines[1:3])
     assert "flagged: same: agreement" in report.output
-    per_annotator, pairs = labels.agreement_table(engine)
+    _, pairs = labels.agreement_rows(engine)
     assert pairs[["annotator", "other"]].values.tolist() == [["careful", "same"], ["same", "careful"]]
     listed = _overnight("labeling-report", "--pairs", "--format", "json")
     assert json.loads(listed.output)[0]["overlap"] == pairs["overlap"].iloc[0]

@@ -18,7 +18,7 @@ from pipeline.artifacts.monitoring import write_night_report
 from pipeline.rendering import plots
 from pipeline.rendering.reports.evaluation import evaluation_plots, evaluation_report, thumbnail_png
 from pipeline.rendering.reports.nightly import nightly_report
-from pipeline.stages.agreement import AgreementSettings
+from pipeline.stages.agreement import AgreementSettings, annotator_table
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.schema import Schema
 from pipeline.store import database, prediction_log, registry
@@ -368,7 +368,7 @@ def test_nightly_report_flags_an_annotator_who_disagrees(prediction_log_db, tmp_
         engine, pd.DataFrame({"example_id": ids, "label": HOSTILE, "annotator": HOSTILE}), source="h"
     )
     history = night_history(engine, batch_date=NIGHTS[-1], model_version=MODEL)
-    annotators = labels_store.agreement_table(engine, AgreementSettings(min_agreement=0.7, min_compared=10))[0]
+    annotators = annotator_table(*labels_store.agreement_rows(engine), AgreementSettings(min_agreement=0.7))
     text = nightly_report(history, annotators=annotators)
     page = assert_self_contained(text)
     assert "Annotators" in page.headings

@@ -36,7 +36,7 @@ def nightly_report(
         drift_reference: what the night's drift was measured against (`[MonitorDrift] reference`),
             in words; None when the drift folder does not say (drift from before 0.3).
         annotators: per annotator, labels, compared, agreement, kappa and flagged
-            (pipeline.store.labels.agreement_table); None or empty: no section.
+            (pipeline.stages.agreement.annotator_table); None or empty: no section.
     """
     reference = _reference_shares(reference_predictions, data.task)
     parts = [
