@@ -19,6 +19,7 @@ from benchmarks import (
     bench_drift,
     bench_fingerprint,
     bench_gpu,
+    bench_image_size,
     bench_night,
     bench_noop,
     bench_prediction_log,
@@ -41,6 +42,7 @@ SIZES = {
         "drift_rows": (100_000, 1_000_000),
         "night_rows": (200_000, 1_000_000),
         "night_images": 20_000,
+        "huge_side": 12_000,
     },
     "tiny": {
         "log_rows": 20_000,
@@ -54,6 +56,7 @@ SIZES = {
         "drift_rows": (10_000,),
         "night_rows": (5_000,),
         "night_images": 500,
+        "huge_side": 3_000,
     },
 }
 BENCHMARKS = {  # in the order of the table
@@ -67,6 +70,7 @@ BENCHMARKS = {  # in the order of the table
     ),
     "training": lambda size: bench_training.results(size["train_rows"]),
     "decoding": lambda size: bench_decoding.results(size["decode_images"]),
+    "image-size": lambda size: bench_image_size.results(size["huge_side"]),
     "quality": lambda size: bench_quality.results(size["quality_sets"]),
     "drift": lambda size: bench_drift.results(size["drift_rows"]),
     "gpu": lambda size: bench_gpu.results(size["gpu_images"]),  # no rows without a GPU

@@ -36,6 +36,8 @@ FIGURES = (
     "night scored and logged, SQLite, 5,000 rows",
     "night scored and logged, PostgreSQL, 5,000 rows",
     "night of 500 PNG files scored and logged, SQLite",
+    "fit the preprocessor, a 3000x3000 PNG (",
+    "fit the preprocessor, a 3000x3000 PNG first, peak memory",
 )
 
 
