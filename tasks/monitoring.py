@@ -201,7 +201,7 @@ def _quiet_night(date, scores: NightScores, regression: bool, most: int):
     return QuietNight(date, rows, predicted)
 
 
-def _feedback_problems(labels):
+def _feedback_problems(labels, label: str = "label"):
     """Each late label's reason to be rejected, or NaN: a row-level fault stays one row's, so a
     bad line in a labeller's file never stops the night (the database would refuse it whole)."""
     from pipeline.stages.validation import MAX_ID_CHARACTERS
@@ -209,7 +209,8 @@ def _feedback_problems(labels):
     ids, names, who = labels["example_id"], labels["label"], labels[ANNOTATOR]
     nul = ids.str.contains("\x00", regex=False) | names.str.contains("\x00", regex=False)
     problems = [
-        (ids.isna() | names.isna(), "expected an id and a label"),
+        (ids.isna(), "expected an id"),
+        (names.isna(), f"expected a label in column {label!r}"),
         (who.isna() | (who.str.strip() == ""), "expected an annotator"),
         (ids.str.len() > MAX_ID_CHARACTERS, f"expected an id of at most {MAX_ID_CHARACTERS} characters"),
         (who.str.len() > ANNOTATOR_LENGTH, f"expected an annotator of at most {ANNOTATOR_LENGTH} characters"),
@@ -276,7 +277,7 @@ class IngestFeedback(StageTask):
             annotator_column=settings.annotator_column,
             default_annotator=settings.default_annotator,
         )
-        reasons = _feedback_problems(labels)
+        reasons = _feedback_problems(labels, config.label)
         unusable = reasons.notna()
         # One label per example and annotator: a person's later line corrects their earlier one.
         usable = labels[~unusable].drop_duplicates(["example_id", ANNOTATOR], keep="last")

@@ -138,3 +138,17 @@ def test_labels_come_back_with_their_annotator_and_the_report_flags_the_careless
     assert pairs[["annotator", "other"]].values.tolist() == [["careful", "same"], ["same", "careful"]]
     listed = _overnight("labeling-report", "--pairs", "--format", "json")
     assert json.loads(listed.output)[0]["overlap"] == pairs["overlap"].iloc[0]
+
+
+def test_a_late_label_row_is_rejected_with_the_column_it_lacks():
+    from tasks.monitoring import _feedback_problems
+
+    rows = pd.DataFrame(
+        {"example_id": ["a", None, "c", "d"], "label": ["cat", "dog", None, "cat"], "annotator": ["x", "x", "x", " "]}
+    )
+    assert _feedback_problems(rows, "Origin").tolist() == [
+        None,
+        "expected an id",
+        "expected a label in column 'Origin'",  # the queue's label column is named after [dataset] label
+        "expected an annotator",
+    ]
