@@ -93,9 +93,9 @@ def _export(output: Path, text: str, *, force: bool) -> None:
 @click.option("--pairs", is_flag=True, help="every two annotators' overlap, agreement and kappa instead")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table")
 def labeling_report(pairs: bool, output_format: str) -> None:
-    """Per annotator: labels, agreement with the resolved labels, kappa.
+    """Annotators: labels, agreement, kappa, flags.
 
-    Exits 1 when an annotator is flagged: agreement below [labeling] min_agreement over at least
+    Per annotator: labels given, agreement with the resolved labels, Cohen's kappa. Exits 1 when an annotator is flagged: agreement below [labeling] min_agreement over at least
     min_compared labels on examples someone else labeled too."""
     from pipeline.stages.agreement import annotator_table
     from pipeline.store.labels import agreement_rows
