@@ -95,7 +95,8 @@ def _export(output: Path, text: str, *, force: bool) -> None:
 def labeling_report(pairs: bool, output_format: str) -> None:
     """Annotators: labels, agreement, kappa, flags.
 
-    Per annotator: labels given, agreement with the resolved labels, Cohen's kappa. Exits 1 when an annotator is flagged: agreement below [labeling] min_agreement over at least
+    Per annotator: labels given, agreement with the resolved labels, Cohen's kappa. Exits 1
+    when an annotator is flagged: agreement below [labeling] min_agreement over at least
     min_compared labels on examples someone else labeled too."""
     from pipeline.stages.agreement import annotator_table
     from pipeline.store.labels import agreement_rows
