@@ -32,6 +32,7 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8,<10",
+            "pytest-xdist>=3.6,<4",  # `make test` on every core
             "playwright>=1.40,<2",  # drives the system Chromium
             "ruff>=0.17,<0.18",  # `make lint`: one formatter and linter for the tree
             "pre-commit>=4.7,<5",

@@ -1,9 +1,16 @@
-"""Shared fixtures. database_url: every test using it runs once per backend, on a fresh database.
+"""Shared fixtures and the suite's time limit.
+
+database_url: every test using it runs once per backend, on a fresh database.
 
 SQLite gets a file in tmp_path. PostgreSQL gets a new schema in the database named by
 OVERNIGHT_TEST_POSTGRES_URL, selected through the connection's search_path and dropped
 afterwards. Without a reachable PostgreSQL those cases skip, except in CI (CI=true), where a
 missing server is a failure: CI must never pass by skipping half the backends.
+
+The time limit: a test whose setup, call and teardown together take longer than `test_time_limit`
+seconds (pytest.ini) fails, so the next slow test is seen the day it lands, not when CI runs out
+of time. Several workers share the two cores (pytest-xdist, `-n auto` in pytest.ini): every
+fixture here is safe for them (a schema or folder per test, free ports, no fixed /tmp names).
 """
 
 from __future__ import annotations
@@ -19,6 +26,27 @@ import sqlalchemy as sa
 from pipeline.store import database
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+_SPENT = pytest.StashKey[float]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("test_time_limit", "seconds one test may take, setup and teardown included (0: none)", default="0")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Fail a test over the time limit, in its teardown report, naming its time and the limit."""
+    report = yield
+    spent = item.stash.get(_SPENT, 0.0) + call.duration
+    item.stash[_SPENT] = spent
+    limit = float(item.config.getini("test_time_limit"))
+    if call.when == "teardown" and limit and spent > limit and report.passed:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} took {spent:.1f} s (setup, call and teardown), over the {limit:g} s one test "
+            "may take (pytest.ini test_time_limit): make it smaller, or share what it builds"
+        )
+    return report
 
 
 def postgres_base_url() -> str:

@@ -18,7 +18,8 @@ import pytest
 from tests.reliability.conftest import REPO_ROOT, crash_new_world
 from tests.reliability.test_crash import MID_LOAD, SEED, Trial, report, run_trial
 
-pytestmark = pytest.mark.slow
+# Kills timed against running processes: one worker takes them all, one at a time (pytest.ini).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kills")]
 
 # The delete of an earlier load committed on its own, before the new rows: "the delete and the
 # inserts in separate transactions".

@@ -25,7 +25,8 @@ import pytest
 from pipeline.store import prediction_log
 from tests.reliability.conftest import LUIGI, REPO_ROOT, CrashWorld, crash_night_problems, crash_running_runs
 
-pytestmark = pytest.mark.slow
+# Kills timed against running processes: one worker takes them all, one at a time (pytest.ini).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("kills")]
 SCRIPT = REPO_ROOT / "scripts" / "nightly.sh"
 ALREADY_RUNNING = 10  # luigi.cfg [retcode] already_running, and nightly.sh's refusal
 
