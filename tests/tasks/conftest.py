@@ -6,6 +6,7 @@ use) and an empty task instance cache, so no setting or task leaks from one test
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ import pandas as pd
 import pytest
 from luigi.configuration.cfg_parser import LuigiConfigParser
 from luigi.task_register import Register
+
+from tests.tasks import templates
+from tests.tasks.templates import Template
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY_TRAINING = {"epochs": "1", "batch_size": "16", "patience": "0"}
@@ -124,24 +128,55 @@ def digits_folder(tmp_path) -> Path:
 
 
 PER_NIGHT = 40  # images per example night in the `trained` fixture
+TRAINED_TRAINING = {"architecture": "cnn", "epochs": "2"}
+
+
+@pytest.fixture(scope="session")
+def trained_templates() -> Iterator[tuple[dict[str, Template], list]]:
+    """backend -> the trained template, filled by the first test that asks (tests/tasks/templates.py)."""
+    found: dict[str, Template] = {}
+    drops: list = []
+    yield found, drops
+    for drop in drops:
+        drop()
 
 
 @pytest.fixture
-def trained(configure, tmp_path, database_url):
-    """Example data written, a model trained, evaluated and promoted; returns (url, examples, config)."""
+def trained(configure, tmp_path, database_url, trained_templates, tmp_path_factory):
+    """Example data written, a model trained, evaluated and promoted; returns (url, examples, config).
+
+    Trained once per worker and backend, then copied: see tests/tasks/templates.py.
+    """
     from luigi.execution_summary import LuigiStatusCode
 
     from pipeline.examples import write_examples
     from tasks import RegisterModel
     from tests.tasks.support import build
 
-    data = tmp_path / "data"
-    examples = write_examples(data, nights=3, per_night=PER_NIGHT)
-    config = configure(
-        database_url=database_url,
-        dataset={"path": str(data / "raw" / "digits")},
-        TrainModel={"architecture": "cnn", "epochs": "2"},
-    )
-    result = build(RegisterModel())
-    assert result.status in (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY), result.summary_text
-    return database_url, examples, config
+    found, drops = trained_templates
+    backend = "postgresql" if templates.is_postgres(database_url) else "sqlite"
+    basetemp = tmp_path_factory.getbasetemp()
+    live = basetemp / "trained" / "data"
+
+    def settings(url: str) -> Path:
+        # The data set's path is the live folder's (it is part of every version); the data root is
+        # the test's own folder, a link to the same files, so messages name the test's paths.
+        return configure(database_url=url, dataset={"path": str(live / "raw" / "digits")}, TrainModel=TRAINED_TRAINING)
+
+    if backend not in found:
+        templates.reset(live)
+        (tmp_path / "data").symlink_to(live, target_is_directory=True)
+        examples = write_examples(live, nights=3, per_night=PER_NIGHT)
+        url, drop = templates.new_template_database(database_url, basetemp / "trained" / f"{backend}-database")
+        drops.append(drop)
+        settings(url)
+        result = build(RegisterModel())
+        assert result.status in (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY), result.summary_text
+        found[backend] = templates.keep(live, basetemp / "trained" / f"{backend}-template", url, examples)
+    template = found[backend]
+    templates.reset(live, template.data)
+    if not (tmp_path / "data").is_symlink():
+        (tmp_path / "data").symlink_to(live, target_is_directory=True)
+    url, drop = templates.copy_database(template, database_url)
+    yield url, template.examples, settings(url)
+    drop()
