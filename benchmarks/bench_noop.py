@@ -101,16 +101,16 @@ def _graph_size(config: Path, task: str, *arguments: str) -> int:
     return int(completed.stdout.strip().splitlines()[-1])
 
 
-def _medians(runs: dict) -> dict:
-    """Each command's median over ROUNDS rounds, the commands alternated within a round."""
+def _medians(runs: dict, rounds: int) -> dict:
+    """Each command's median over `rounds` rounds, the commands alternated within a round."""
     times = {name: [] for name in runs}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for name, run in runs.items():
             times[name].append(run())
     return {name: statistics.median(seconds) for name, seconds in times.items()}
 
 
-def results(nights: int) -> list[Result]:
+def results(nights: int, rounds: int = ROUNDS) -> list[Result]:
     from pipeline.examples import write_examples
 
     folder = scratch_folder("bench-noop-")
@@ -131,7 +131,8 @@ def results(nights: int) -> list[Result]:
             "training floor": lambda: _luigi(
                 config, "Bare", "--number", str(sizes["training"] - 1), module="bare_graph", path=bare["training"]
             ),
-        }
+        },
+        rounds,
     )
     dates = [(FIRST + datetime.timedelta(days=i)).isoformat() for i in range(nights)]
     for date in dates:  # empty nights: their folders exist without files (a missing one fails)

@@ -19,26 +19,35 @@ from tests.conftest import postgres_base_url
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIGURES = (
-    "LogPredictions SQLite",
-    "LogPredictions PostgreSQL,",
-    "LogPredictions PostgreSQL rerun",
-    "fingerprint 32 MB unchanged",
-    "Nightly rerun, all complete",
-    "TrainModel rerun, all complete",
-    "5 complete nights checked",
-    "batch scoring end to end",
-    "peak memory",
-    "training steps/s",
-    "TrainModel wall time",
-    "quality wine: auto - best baseline",
-    "drift and quality checks, 10,000 rows",
-    "night scored and logged, SQLite, 5,000 rows",
-    "night scored and logged, PostgreSQL, 5,000 rows",
-    "night of 500 PNG files scored and logged, SQLite",
-    "fit the preprocessor, a 3000x3000 PNG (",
-    "fit the preprocessor, a 3000x3000 PNG first, peak memory",
-)
+# The benchmarks in three runs of `run_all --tiny --only ...`, which workers take side by side;
+# each group -> benchmark -> the figures it prints.
+GROUPS = {
+    "database": {
+        "log-sqlite": ("LogPredictions SQLite",),
+        "log-postgres": ("LogPredictions PostgreSQL,", "LogPredictions PostgreSQL rerun"),
+        "fingerprint": ("fingerprint 32 MB unchanged",),
+        "noop": ("Nightly rerun, all complete", "TrainModel rerun, all complete", "5 complete nights checked"),
+        "drift": ("drift and quality checks, 10,000 rows",),
+    },
+    "scoring": {
+        "scoring": ("batch scoring end to end", "peak memory"),
+        "night": (
+            "night scored and logged, SQLite, 5,000 rows",
+            "night scored and logged, PostgreSQL, 5,000 rows",
+            "night of 500 PNG files scored and logged, SQLite",
+        ),
+        "decoding": ("first-epoch decoding, 200 48-px PNG", "first-epoch decoding, 200 640-px JPG"),
+        "gpu": (),  # rows only where a GPU is visible: checked below
+    },
+    "training": {
+        "training": ("training steps/s", "TrainModel wall time"),
+        "image-size": (
+            "fit the preprocessor, a 3000x3000 PNG (",
+            "fit the preprocessor, a 3000x3000 PNG first, peak memory",
+        ),
+        "quality": ("quality wine: auto - best baseline",),
+    },
+}
 
 
 def _postgres_reachable() -> bool:
@@ -54,14 +63,27 @@ def _postgres_reachable() -> bool:
         engine.dispose()
 
 
-def test_tiny_benchmarks_print_every_figure_beside_its_target(tmp_path):
-    figures = FIGURES if _postgres_reachable() else tuple(f for f in FIGURES if "PostgreSQL" not in f)
+def test_every_benchmark_is_in_one_group():
+    from benchmarks.run_all import BENCHMARKS
+
+    grouped = [name for group in GROUPS.values() for name in group]
+    assert sorted(grouped) == sorted(BENCHMARKS)
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_tiny_benchmarks_print_every_figure_beside_its_target(group, tmp_path):
+    benchmarks = GROUPS[group]
+    figures = [figure for names in benchmarks.values() for figure in names]
+    postgres = any("PostgreSQL" in figure for figure in figures)
+    skip_postgres = postgres and not _postgres_reachable()
+    if skip_postgres:
+        figures = [figure for figure in figures if "PostgreSQL" not in figure]
     env = dict(
         os.environ, TMPDIR=str(tmp_path), OVERNIGHT_BENCH_POSTGRES_URL=postgres_base_url(), TF_CPP_MIN_LOG_LEVEL="3"
     )
     env.pop("OVERNIGHT_DATABASE_URL", None)
-    command = [sys.executable, "-m", "benchmarks.run_all", "--tiny"]
-    if len(figures) < len(FIGURES):
+    command = [sys.executable, "-m", "benchmarks.run_all", "--tiny", *(f"--only={name}" for name in benchmarks)]
+    if skip_postgres:
         command.append("--skip-postgres")
     completed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -72,10 +94,12 @@ def test_tiny_benchmarks_print_every_figure_beside_its_target(tmp_path):
         rows = [line for line in table if line.startswith(figure)]
         assert len(rows) == 1, f"{figure!r} missing from:\n{completed.stdout}"
         assert rows[0].split()[-3] in (">=", "<=") and rows[0].split()[-1] in ("yes", "NO"), rows[0]
-    assert "TensorFlow imported: False; tasks run: none" in completed.stdout
-    from benchmarks.bench_gpu import gpu_visible
+    if "noop" in benchmarks:
+        assert "TensorFlow imported: False; tasks run: none" in completed.stdout
+    if "gpu" in benchmarks:
+        from benchmarks.bench_gpu import gpu_visible
 
-    gpu_rows = [line for line in table if line.startswith(("cnn images/s", "input waiting"))]
-    assert len(gpu_rows) == (4 if gpu_visible() else 0), completed.stdout
-    assert ("GPU figures: not measured" in completed.stdout) == (not gpu_visible())
+        gpu_rows = [line for line in table if line.startswith(("cnn images/s", "input waiting"))]
+        assert len(gpu_rows) == (4 if gpu_visible() else 0), completed.stdout
+        assert ("GPU figures: not measured" in completed.stdout) == (not gpu_visible())
     assert not list(tmp_path.glob("bench-*")), "a benchmark left its scratch folder behind"
