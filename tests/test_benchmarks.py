@@ -32,11 +32,11 @@ GROUPS = {
     "scoring": {
         "scoring": ("batch scoring end to end", "peak memory"),
         "night": (
-            "night scored and logged, SQLite, 5,000 rows",
-            "night scored and logged, PostgreSQL, 5,000 rows",
-            "night of 500 PNG files scored and logged, SQLite",
+            "night scored and logged, SQLite, 2,000 rows",
+            "night scored and logged, PostgreSQL, 2,000 rows",
+            "night of 200 PNG files scored and logged, SQLite",
         ),
-        "decoding": ("first-epoch decoding, 200 48-px PNG", "first-epoch decoding, 200 640-px JPG"),
+        "decoding": ("first-epoch decoding, 100 48-px PNG", "first-epoch decoding, 100 640-px JPG"),
         "gpu": (),  # rows only where a GPU is visible: checked below
     },
     "training": {

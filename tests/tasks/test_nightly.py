@@ -21,7 +21,8 @@ from tasks.cli import main as overnight
 from tests.tasks.conftest import PER_NIGHT
 from tests.tasks.support import build, fresh
 
-pytestmark = pytest.mark.slow
+# One worker takes the tests of the `trained` fixture: its model is trained once per backend, not per worker.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("trained")]
 SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
