@@ -6,6 +6,7 @@ use) and an empty task instance cache, so no setting or task leaks from one test
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,7 +143,7 @@ def trained_templates() -> Iterator[tuple[dict[str, Template], list]]:
 
 
 @pytest.fixture
-def trained(configure, tmp_path, database_url, trained_templates, tmp_path_factory):
+def trained(request, configure, tmp_path, database_url, trained_templates, tmp_path_factory):
     """Example data written, a model trained, evaluated and promoted; returns (url, examples, config).
 
     Trained once per worker and backend, then copied: see tests/tasks/templates.py.
@@ -158,25 +159,29 @@ def trained(configure, tmp_path, database_url, trained_templates, tmp_path_facto
     basetemp = tmp_path_factory.getbasetemp()
     live = basetemp / "trained" / "data"
 
-    def settings(url: str) -> Path:
-        # The data set's path is the live folder's (it is part of every version); the data root is
-        # the test's own folder, a link to the same files, so messages name the test's paths.
-        return configure(database_url=url, dataset={"path": str(live / "raw" / "digits")}, TrainModel=TRAINED_TRAINING)
+    def settings(url: str, data_root: Path) -> Path:
+        # The data set's path is the live folder's: it is part of every version.
+        return configure(
+            database_url=url,
+            overnight={"data_root": str(data_root)},
+            dataset={"path": str(live / "raw" / "digits")},
+            TrainModel=TRAINED_TRAINING,
+        )
 
     if backend not in found:
+        # Trained in the live folder itself: the registry's paths lead there, not into this test's.
         templates.reset(live)
-        (tmp_path / "data").symlink_to(live, target_is_directory=True)
         examples = write_examples(live, nights=3, per_night=PER_NIGHT)
         url, drop = templates.new_template_database(database_url, basetemp / "trained" / f"{backend}-database")
         drops.append(drop)
-        settings(url)
+        settings(url, live)
         result = build(RegisterModel())
         assert result.status in (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY), result.summary_text
         found[backend] = templates.keep(live, basetemp / "trained" / f"{backend}-template", url, examples)
     template = found[backend]
     templates.reset(live, template.data)
-    if not (tmp_path / "data").is_symlink():
-        (tmp_path / "data").symlink_to(live, target_is_directory=True)
+    # The test's data root is its own folder, a link to the live one: messages name its paths.
+    (tmp_path / "data").symlink_to(live, target_is_directory=True)
     url, drop = templates.copy_database(template, database_url)
-    yield url, template.examples, settings(url)
-    drop()
+    request.addfinalizer(drop)
+    return url, copy.deepcopy(template.examples), settings(url, tmp_path / "data")

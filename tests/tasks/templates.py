@@ -11,7 +11,8 @@ and copied back from the template (tests in one worker run one at a time). The t
 `tmp_path / "data"` is a link to it, so tests write where they always did.
 
 Databases: SQLite is a file copied beside the test's other files. PostgreSQL copies a whole
-database with `CREATE DATABASE ... TEMPLATE`, the server's own way, then drops it after the test.
+database with `CREATE DATABASE ... TEMPLATE`, the server's own way, then drops it after the test
+(`DROP DATABASE ... WITH (FORCE)`): the test role needs CREATEDB, on PostgreSQL 13 or later.
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ def copy_database(template: Template, like: str) -> tuple[str, Callable[[], None
 
 def _postgres_database(like: str, name: str, template: str | None) -> tuple[str, Callable[[], None]]:
     base = sa.engine.make_url(like)
-    admin = sa.create_engine(base.set(query={}), poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    base = base.difference_update_query(["options"])  # the test schema's search_path: not in a new database
+    admin = sa.create_engine(base, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     copied = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
         connection.execute(sa.text(f'CREATE DATABASE "{name}"{copied}'))
-    url = base.set(database=name, query={}).render_as_string(hide_password=False)
+    url = base.set(database=name).render_as_string(hide_password=False)
 
     def drop() -> None:
         database.dispose_all()
