@@ -261,12 +261,16 @@ def nightly_plan(nights: list[str], backend: str) -> list[Trial]:
     ]
 
 
-def run_plans(capsys, name: str, plan: list[Trial], world: CrashWorld, seed: int, model: str | None = None):
+def run_and_report(capsys, name: str, plan: list[Trial], world: CrashWorld, seed: int, model: str | None = None):
     """Run one plan in its world, print every kill and the summary; -> the kills."""
     started = time.monotonic()
     kills = run_plan(world, plan, seed, model=model)
     report(capsys, name, kills, started)
     return kills
+
+
+def mid_load_kills(kills: list[Kill]) -> int:
+    return sum(kill.trial.how == MID_LOAD and kill.stage == "LogPredictions" for kill in kills)
 
 
 # The training plan in two halves, each in a world of its own, so that neither nears the suite's
@@ -278,7 +282,7 @@ TRAINING_HALVES = {"first": slice(0, 5), "second": slice(5, 10)}
 def test_training_runs_survive_kills(half, tmp_path, capsys):
     plan = training_plan()[TRAINING_HALVES[half]]
     world = crash_new_world(tmp_path / "training")
-    kills = run_plans(capsys, f"training, {half} half, sqlite", plan, world, SEED)
+    kills = run_and_report(capsys, f"training, {half} half, sqlite", plan, world, SEED)
     assert not failures(kills), failures(kills)
     stages = {kill.stage for kill in kills}
     # At least 20 of the 22 kills of training and the SQLite night, as when one test ran both: one
@@ -311,13 +315,12 @@ def test_nightly_runs_survive_kills_on_sqlite(part, crash_nightly_world, crash_m
     world = crash_nightly_world(nights=8, late_nights=1)
     everything = nightly_plan(world.nights, "sqlite")
     plan = [everything[index] for index in NIGHTLY_PARTS[part]]
-    kills = run_plans(capsys, f"nightly, {part}, sqlite", plan, world, SEED + 1, model=crash_model["version"])
+    kills = run_and_report(capsys, f"nightly, {part}, sqlite", plan, world, SEED + 1, model=crash_model["version"])
     assert not failures(kills), failures(kills)
     stages = {kill.stage for kill in kills}
     if part == "reloads":  # one random kill may come after its night ended (11 of 12 in all)
         assert len(kills) >= len(plan) - 1, f"{len(kills)} of {len(plan)}: too many runs ended before their kill"
-        loads = sum(kill.trial.how == MID_LOAD and kill.stage == "LogPredictions" for kill in kills)
-        assert loads >= 2, "too few kills in the middle of a database load"
+        assert mid_load_kills(kills) >= 2, "too few kills in the middle of a database load"
     else:
         assert len(kills) == len(plan), f"{len(kills)} of {len(plan)}: a run ended before its kill"
         assert {"BatchPredict", "LogPredictions"} <= stages
@@ -326,8 +329,7 @@ def test_nightly_runs_survive_kills_on_sqlite(part, crash_nightly_world, crash_m
 def test_nightly_loads_through_copy_survive_kills_on_postgresql(postgres_url, crash_nightly_world, crash_model, capsys):
     world = crash_nightly_world(postgres_url, nights=4, late_nights=1)
     plan = nightly_plan(world.nights, "postgresql")
-    kills = run_plans(capsys, "nightly, postgresql", plan, world, SEED + 1, model=crash_model["version"])
+    kills = run_and_report(capsys, "nightly, postgresql", plan, world, SEED + 1, model=crash_model["version"])
     assert not failures(kills), failures(kills)
-    loads = sum(kill.trial.how == MID_LOAD and kill.stage == "LogPredictions" for kill in kills)
-    assert loads >= 2, "too few kills in the middle of a database load"
+    assert mid_load_kills(kills) >= 2, "too few kills in the middle of a database load"
     assert len(kills) >= 5

@@ -155,7 +155,7 @@ def trained(request, configure, tmp_path, database_url, trained_templates, tmp_p
     from tests.tasks.support import build
 
     found, drops = trained_templates
-    backend = "postgresql" if templates.is_postgres(database_url) else "sqlite"
+    backend = templates.backend(database_url)
     basetemp = tmp_path_factory.getbasetemp()
     live = basetemp / "trained" / "data"
 

@@ -39,9 +39,7 @@ class Template:
 def reset(live: Path, source: Path | None = None) -> None:
     """Empty the live folder, then copy `source` into it (modification times kept: the content
     fingerprint's cache and every integrity seal stay valid)."""
-    if live.is_symlink() or live.is_file():
-        live.unlink()
-    elif live.exists():
+    if live.exists():
         shutil.rmtree(live)
     if source is None:
         live.mkdir(parents=True)
@@ -52,8 +50,6 @@ def reset(live: Path, source: Path | None = None) -> None:
 def keep(live: Path, store: Path, database_url: str, examples: ExampleData) -> Template:
     """Set a freshly trained live folder aside as the template."""
     database.dispose_all()  # no pooled session may hold the template database open
-    if store.exists():
-        shutil.rmtree(store)
     shutil.copytree(live, store, symlinks=True)
     return Template(store, database_url, examples)
 
@@ -61,13 +57,14 @@ def keep(live: Path, store: Path, database_url: str, examples: ExampleData) -> T
 # --- databases -----------------------------------------------------------------------------------
 
 
-def is_postgres(url: str) -> bool:
-    return url.startswith("postgresql")
+def backend(url: str) -> str:
+    """ "sqlite" or "postgresql", whatever the driver."""
+    return sa.engine.make_url(url).get_backend_name()
 
 
 def new_template_database(kind_of: str, folder: Path) -> tuple[str, Callable[[], None]]:
     """An empty database to train the template in, like `kind_of`; -> (url, drop)."""
-    if not is_postgres(kind_of):
+    if backend(kind_of) == "sqlite":
         folder.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{folder / 'overnight.db'}", lambda: None
     return _postgres_database(kind_of, f"overnight_template_{uuid.uuid4().hex[:16]}", template=None)
@@ -78,7 +75,7 @@ def copy_database(template: Template, like: str) -> tuple[str, Callable[[], None
 
     SQLite: the file at `like`'s path. PostgreSQL: a new database beside the server's test database.
     """
-    if not is_postgres(like):
+    if backend(like) == "sqlite":
         source = Path(sa.engine.make_url(template.database_url).database)
         target = Path(sa.engine.make_url(like).database)
         target.parent.mkdir(parents=True, exist_ok=True)
