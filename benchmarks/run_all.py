@@ -19,6 +19,7 @@ from benchmarks import (
     bench_drift,
     bench_fingerprint,
     bench_gpu,
+    bench_history,
     bench_image_size,
     bench_night,
     bench_noop,
@@ -45,6 +46,7 @@ SIZES = {
         "night_rows": (200_000, 1_000_000),
         "night_images": 20_000,
         "huge_side": 12_000,
+        "history": (365, 10_000),  # a year of nights, 10,000 predictions each
     },
     "tiny": {
         "log_rows": 20_000,
@@ -61,6 +63,7 @@ SIZES = {
         "night_rows": (2_000,),
         "night_images": 200,
         "huge_side": 3_000,
+        "history": (30, 500),
     },
 }
 BENCHMARKS = {  # in the order of the table
@@ -77,6 +80,7 @@ BENCHMARKS = {  # in the order of the table
     "image-size": lambda size: bench_image_size.results(size["huge_side"]),
     "quality": lambda size: bench_quality.results(size["quality_sets"]),
     "drift": lambda size: bench_drift.results(size["drift_rows"]),
+    "history": lambda size: bench_history.results(*size["history"], postgres=size.get("postgres", True)),
     "gpu": lambda size: bench_gpu.results(size["gpu_images"]),  # no rows without a GPU
 }
 

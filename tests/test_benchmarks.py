@@ -19,7 +19,7 @@ from tests.conftest import postgres_base_url
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# The benchmarks in three runs of `run_all --tiny --only ...`, which workers take side by side;
+# The benchmarks in four runs of `run_all --tiny --only ...`, which workers take side by side;
 # each group -> benchmark -> the figures it prints.
 GROUPS = {
     "database": {
@@ -46,6 +46,22 @@ GROUPS = {
             "fit the preprocessor, a 3000x3000 PNG first, peak memory",
         ),
         "quality": ("quality wine: auto - best baseline",),
+    },
+    "history": {
+        "history": tuple(
+            figure
+            for backend in ("SQLite", "PostgreSQL")
+            for figure in (
+                f"night monitoring {backend}, middle nights",
+                f"night monitoring {backend}, last nights",
+                f"label load with kappa {backend}, last nights",
+                f"night report and alerts {backend}, last nights",
+                f"cookbook 2. quality per night, {backend}",
+                f"cookbook 9. conflicts per night, {backend}",
+                f"cookbook 10. annotator agreement, {backend}",
+                f"cookbook 12. examples to adjudicate, {backend}",
+            )
+        )
     },
 }
 

@@ -1,10 +1,11 @@
 """Late labels in SQL: every label kept, one row per example and annotator, and what is read from
 them: the resolved labels training may use, the agreement between annotators, re-check candidates.
 
-The rule that resolves several labels into one is the `resolved_labels` view (migration 0006):
-the label most annotators gave; a tie goes to the tied label of the annotator who comes first in
-`[labeling] tie_order`, and stays unresolved otherwise. Quality (prediction_quality_daily) counts
-resolved labels; training (include_feedback) takes only examples whose annotators all agree.
+The rule that resolves several labels into one (migration 0006, applied since 0007 when labels
+load, pipeline/store/resolutions.py; the `resolved_labels` view shows it): the label most
+annotators gave; a tie goes to the tied label of the annotator who comes first in `[labeling]
+tie_order`, and stays unresolved otherwise. Quality (prediction_quality_daily) counts resolved
+labels; training (include_feedback) takes only examples whose annotators all agree.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from pipeline.common.clock import utc_now
 from pipeline.common.columns import ANNOTATOR, ANNOTATOR_LENGTH, FEEDBACK_COLUMNS
 from pipeline.common.jsonvalues import finite_or_none
-from pipeline.store import markers
+from pipeline.store import markers, resolutions
 from pipeline.store.markers import Marker
 from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages
 from pipeline.store.tables import (
@@ -28,6 +29,7 @@ from pipeline.store.tables import (
     annotator_pairs,
     annotators,
     feedback,
+    label_resolutions,
     predictions,
     resolved_labels_view,
 )
@@ -54,7 +56,9 @@ def load_feedback(
     """Store late labels; an annotator's new label for an example replaces their old one only.
 
     In one transaction: the given (example_id, annotator) rows are replaced, the annotators and
-    their tie-break ranks are written, and, given `pair_agreement`, every pair's agreement and
+    their tie-break ranks are written, the examples' resolved labels and the quality figures of
+    the nights that scored them are computed again (every example's, when a changed rank is
+    that of an annotator with labels: it may decide other ties), and, given `pair_agreement`, every pair's agreement and
     kappa is computed again from all the labels stored. ``label_value`` is the label as a number when it is one. An
     example given twice by one annotator keeps its last label, with a warning.
 
@@ -99,7 +103,11 @@ def load_feedback(
                 )
         for page in pages(rows, INSERT_ROWS):
             connection.execute(sa.insert(feedback), page)
-        _write_annotators(connection, set(frame[ANNOTATOR]), tie_order)
+        changed = _write_annotators(connection, set(frame[ANNOTATOR]), tie_order)
+        if changed and _have_labels(connection, changed):
+            resolutions.rebuild(connection)
+        else:
+            resolutions.refresh_examples(connection, frame["example_id"])
         if pair_agreement is not None:
             _write_pairs(connection, pair_agreement)
         if marker is not None:
@@ -140,30 +148,49 @@ def _label_frame(labels: pd.DataFrame, source: str) -> pd.DataFrame:
     return frame[~repeated]
 
 
-def _write_annotators(connection: sa.Connection, seen: set[str], tie_order: Sequence[str] | None) -> None:
-    """Every annotator seen gets a row; the tie-break ranks are the given order's, now."""
-    known = set(connection.execute(sa.select(annotators.c.annotator)).scalars())
+def _write_annotators(connection: sa.Connection, seen: set[str], tie_order: Sequence[str] | None) -> Sequence[str]:
+    """Every annotator seen gets a row; the tie-break ranks are the given order's, now.
+
+    Returns:
+        The annotators whose rank changed (none when `tie_order` is None or the same as stored).
+    """
+    stored = {row[0]: row[1] for row in connection.execute(sa.select(annotators.c.annotator, annotators.c.tie_rank))}
     now = utc_now()
-    new = sorted((seen | set(tie_order or ())) - known)
+    new = sorted((seen | set(tie_order or ())) - set(stored))
     if new:
         connection.execute(sa.insert(annotators), [{"annotator": name, "updated_at": now} for name in new])
     if tie_order is None:
-        return
+        return []
     ranks = {name: rank for rank, name in enumerate(dict.fromkeys(tie_order))}
+    changed = resolutions.ranks_changed({name: rank for name, rank in stored.items() if rank is not None}, ranks)
+    if not changed:
+        return []  # IngestFeedback passes the same order every night: nothing to write
     connection.execute(sa.update(annotators).where(annotators.c.tie_rank.is_not(None)).values(tie_rank=None))
     for name, rank in ranks.items():
         connection.execute(
             sa.update(annotators).where(annotators.c.annotator == name).values(tie_rank=rank, updated_at=now)
         )
+    return changed
+
+
+def _have_labels(connection: sa.Connection, names: Sequence[str]) -> bool:
+    """Whether any of these annotators labeled anything: only then can their rank decide a tie."""
+    query = sa.select(feedback.c.annotator).where(feedback.c.annotator.in_(list(names))).limit(1)
+    return connection.execute(query).first() is not None
 
 
 def _write_pairs(connection: sa.Connection, pair_agreement) -> None:
-    """Kappa of every two annotators, from all the labels stored (a few per example: cheap)."""
-    shared = sa.select(feedback.c.example_id).group_by(feedback.c.example_id).having(sa.func.count() > 1)
+    """Kappa of every two annotators, from all the labels of examples several people labeled.
+
+    Those examples come from label_resolutions (indexed), not from grouping all of `feedback`:
+    the read is the size of the shared labels, not of every label ever stored."""
+    shared = sa.select(label_resolutions.c.example_id).where(label_resolutions.c.annotators > 1)
     query = sa.select(feedback.c.example_id, feedback.c.annotator, feedback.c.label).where(
         feedback.c.example_id.in_(shared)
     )
-    labels = pd.DataFrame(connection.execute(query).all(), columns=["example_id", ANNOTATOR, "label"])
+    # Plain tuples: pandas probes each SQLAlchemy Row for attributes, the slowest part otherwise.
+    rows = [tuple(row) for row in connection.execute(query)]
+    labels = pd.DataFrame(rows, columns=["example_id", ANNOTATOR, "label"])
     pairs = pair_agreement(labels)
     now = utc_now()
     connection.execute(sa.delete(annotator_pairs))

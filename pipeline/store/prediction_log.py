@@ -34,7 +34,7 @@ from pipeline.common.clock import utc_now
 from pipeline.common.columns import DRIFT_COLUMNS, STATS_COLUMNS
 from pipeline.common.faults import pause_point
 from pipeline.common.jsonvalues import finite_or_none, is_missing
-from pipeline.store import markers
+from pipeline.store import markers, resolutions
 from pipeline.store.markers import Marker
 from pipeline.store.row_writing import INSERT_ROWS, pages, row_writer
 from pipeline.store.tables import BATCH_STATUSES, batches, drift_alerts_view, feature_stats
@@ -109,6 +109,8 @@ def load_batch(
             if len(frame):
                 stored += write(connection, frame, batch_date, model_version)
                 pause_point("prediction-log:mid-load")  # rows in, marker not: where a crash test kills
+        # The night's quality rows follow its predictions in the same transaction (migration 0007).
+        resolutions.refresh_nights(connection, [(batch_date, model_version)])
         connection.execute(
             sa.insert(batches),
             {
