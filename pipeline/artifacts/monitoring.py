@@ -9,13 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.artifacts.folder import StageFolder, read_json, write_json
+from pipeline.common.columns import DRIFT_NOTE
 
 if TYPE_CHECKING:  # loaded by the functions that need it: `import tasks` stays light
     import pandas as pd
 
 DRIFT = "drift.csv"  # feature, method, score, threshold, alert
 STATS = "feature_stats.csv"  # feature, statistic, batch_value, reference_value
-SUMMARY = "summary.json"  # the night's alert line and alert count
+# The night's alert line and alert count, and "notes": [{feature, method, note}] for each drift
+# row that did not run (why) or whose score needs words (a class_share row's counts).
+SUMMARY = "summary.json"
+NOTES = "notes"
 FEEDBACK = "feedback.csv"  # the late labels that were loaded
 REJECTS = "rejects.csv"  # late-label rows without an id or a label
 FINISHED_DRIFT = re.compile(r"drift-[0-9a-f]{16}")  # a version in place: not Luigi's scratch, not moved aside
@@ -37,10 +41,25 @@ class DriftFolder(StageFolder):
     def summary(self) -> dict:
         return read_json(self.file(SUMMARY))
 
+    def notes(self) -> list[dict]:
+        """[{feature, method, note}] of the rows that did not run or carry words; [] for a folder
+        written before notes were kept (its NaN scores then have no reason on record)."""
+        return self.summary().get(NOTES, [])
+
     def write(self, stats: pd.DataFrame, drift: pd.DataFrame, summary: dict) -> None:
+        """drift.csv keeps the `drift` table's columns; a frame's notes (pipeline.common.columns
+        DRIFT_NOTE) go to summary.json, beside the alert line that quotes them."""
         stats.to_csv(self.path / STATS, index=False)
+        notes = []
+        if DRIFT_NOTE in drift.columns:
+            noted = drift[drift[DRIFT_NOTE].notna()]
+            notes = [
+                {"feature": str(f), "method": str(m), "note": str(n)}
+                for f, m, n in zip(noted["feature"], noted["method"], noted[DRIFT_NOTE])
+            ]
+            drift = drift.drop(columns=DRIFT_NOTE)
         drift.to_csv(self.path / DRIFT, index=False)
-        write_json(self.path / SUMMARY, summary)
+        write_json(self.path / SUMMARY, {**summary, NOTES: notes})
 
 
 def quiet_nights(

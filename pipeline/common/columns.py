@@ -43,6 +43,11 @@ SPLITS = ("train", "validation", "test")
 PREDICTION_COLUMNS = ("example_id", "prediction", "score", "probabilities")
 STATS_COLUMNS = ("feature", "statistic", "batch_value", "reference_value")
 DRIFT_COLUMNS = ("feature", "method", "score", "threshold", "alert")
+# What a drift row's numbers alone do not say: why a check did not run (its score is NaN), or what
+# a class_share score counted. Monitoring's frames carry it beside DRIFT_COLUMNS; the drift folder
+# keeps it in summary.json ("notes"), not the `drift` table, whose columns stay the contract's.
+DRIFT_NOTE = "note"
+DRIFT_FRAME_COLUMNS = (*DRIFT_COLUMNS, DRIFT_NOTE)
 PREDICTION_FEATURE = "(prediction)"  # the drift feature of the predicted-class check
 FEEDBACK_COLUMNS = ("example_id", "label")
 ANNOTATOR = "annotator"  # who gave a label: a feedback file's column (`[labeling] annotator_column`)

@@ -13,6 +13,8 @@ with what and builds the drift table from these.
   of a numeric shift: a mean moved by 0.2 sd scores 0.2 at any night size, where PSI (~0.04) and
   KS (~0.08) stay far under their 0.2. Its noise floor falls as 1 / sqrt(rows), so a large night
   sees a small, certain shift and a small night stays quiet.
+- One predicted class's share (`class_share_noise`): binomial quantiles of the share a night
+  holds by chance, for a class PSI weighs too little to see vanish.
 
 Why the thresholds depend on the sample sizes: small batches score high by chance alone (PSI >
 0.2 on most 30-row samples of the training distribution itself). `psi_noise`, `ks_noise` and
@@ -24,10 +26,11 @@ small night.
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import chi2, ks_2samp, norm, wasserstein_distance
+from scipy.stats import binom, chi2, ks_2samp, norm, wasserstein_distance
 
 # An empty bin would make PSI infinite; a small floor keeps a new bin a large but finite score.
 EPSILON = 1e-4
+NOT_RUN = "nothing to compare"  # the note of a NaN score whose check gave no reason of its own
 # sqrt(n m / (n + m)) W1 / integral of sqrt(F (1 - F)) over two samples of one distribution has
 # a 99.9% quantile of 2.0 to 2.9 (3,000 draws each of normal, uniform, exponential, lognormal,
 # Student t(3) and 5-valued discrete samples, 30 to 20,000 rows against 2,000) and of 3.3 to 3.8
@@ -138,6 +141,33 @@ def wasserstein_noise(rows: int, reference_sample: np.ndarray, scale: float, con
     return float(factor * spread * np.sqrt(1 / rows + 1 / len(sample)))
 
 
-def score(method: str, score: float, threshold: float, rows: int, min_rows: int) -> tuple:
-    # A NaN score (nothing to compare) never alerts: NaN > threshold is False.
-    return method, score, threshold, bool(score > threshold and rows >= min_rows)
+def class_share_noise(rows: int, reference_rows: int, share: float, confidence: float) -> tuple[float, float]:
+    """(low, high): the shares of one class a night of `rows` predictions stays within by chance
+    with probability `confidence` (half the rest below, half above), when `reference_rows`
+    reference predictions held it at `share`.
+
+    Binomial quantiles, not a normal approximation: a class of 4% on a night of 300 is about 12
+    predictions, and the question is often whether 0 of them is chance. The reference is a sample
+    too, so the night is drawn as if from 1 / (1/rows + 1/reference_rows) rows, the size whose
+    variance matches the difference of the two shares (as `psi_noise` does). Both bounds are at
+    least half a row of the night: a class absent tonight scores at that floor, so it is never
+    past the low bound where chance alone could leave a class empty.
+    """
+    effective = max(1, int(1 / (1 / rows + 1 / reference_rows)))
+    tail = (1 - confidence) / 2  # either way is an alert: a class that vanishes, or one that swells
+    low = float(binom.ppf(tail, effective, share)) / effective
+    high = float(binom.ppf(1 - tail, effective, share)) / effective
+    floor = 0.5 / rows
+    return max(low, floor), max(high, floor)
+
+
+def score(method: str, score: float, threshold: float, rows: int, min_rows: int, why_not: str | None = None) -> tuple:
+    """(method, score, threshold, alert, note) of one check.
+
+    A NaN score (the check did not run) never alerts, NaN > threshold being False, so it must
+    say why: its note is `why_not` where the check knows, NOT_RUN otherwise, and None for a
+    score that was taken. A report that shows the note never passes a check that never ran off
+    as "ok".
+    """
+    note = (why_not or NOT_RUN) if np.isnan(float(score)) else None
+    return method, score, threshold, bool(score > threshold and rows >= min_rows), note

@@ -8,6 +8,8 @@ compared with what, and builds the statistics and drift tables.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,10 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
 
-from pipeline.common.columns import DRIFT_COLUMNS, PREDICTION_FEATURE, STATS_COLUMNS
+from pipeline.common.columns import DRIFT_FRAME_COLUMNS, DRIFT_NOTE, PREDICTION_FEATURE, STATS_COLUMNS
+from pipeline.common.metrics import NAME_LENGTH
 from pipeline.stages.data_quality import categorical_checks, duplicate_id_check, numeric_checks
 from pipeline.stages.drift_statistics import (
     EPSILON,
+    class_share_noise,
     floors,
     js_noise,
     ks,
@@ -42,6 +46,13 @@ from pipeline.stages.profiles import (
 )
 from pipeline.stages.schema import Schema
 
+logger = logging.getLogger(__name__)
+
+CLASS_SHARE = "class_share"  # the drift method of one predicted class's share (`compare_classes`)
+# Each drift row is also the run metric drift_<method>:<feature>, of at most NAME_LENGTH (64)
+# characters: the class's name in "(prediction):<class>" gets what is left, 33 characters.
+CLASS_NAME_LENGTH = NAME_LENGTH - len(f"drift_{CLASS_SHARE}:{PREDICTION_FEATURE}:")
+
 
 @dataclass(frozen=True)
 class DriftThresholds:
@@ -60,6 +71,9 @@ class DriftThresholds:
     unseen: float = 0.05  # categories training never had
     duplicate_id: float = 0.01  # rows whose id an earlier row of the night had
     prediction_psi: float = 0.2  # shift of the predicted-class distribution
+    # One predicted class this many times rarer (or commoner) tonight than in the reference: PSI
+    # weighs a class by its share, so a 4% class that is never predicted moves it by ~0.13 only.
+    class_share: float = 4.0
     min_rows: int = 30  # fewer batch rows than this: scores are computed but never alert (too noisy)
     # Small batches score high by chance alone (PSI > 0.2 on most 30-row samples of the training
     # distribution itself). Each threshold is raised to the score that sampling noise stays under
@@ -90,13 +104,16 @@ def compare(
     Returns:
         (stats, drift): stats has one row per feature and statistic (feature, statistic,
         batch_value, reference_value); drift one row per feature and method (feature, method,
-        score, threshold, alert). Both are empty, with those columns, for an empty batch.
+        score, threshold, alert, note): a NaN score did not run and its note says why; a
+        class_share row's note counts the class. A classification model's predictions get a
+        `psi` row on "(prediction)" and a `class_share` row per class on "(prediction):<class>".
+        Both are empty, with those columns, for an empty batch.
 
     Raises:
         ValueError: the batch lacks a feature column, or the reference a feature of the schema.
     """
     if len(batch) == 0:
-        return pd.DataFrame(columns=STATS_COLUMNS), pd.DataFrame(columns=DRIFT_COLUMNS)
+        return pd.DataFrame(columns=STATS_COLUMNS), pd.DataFrame(columns=DRIFT_FRAME_COLUMNS)
     derived = derived_features(batch, schema, background=reference_background(reference))
     profiles = reference["features"]
     stats, drift = [], []
@@ -130,8 +147,18 @@ def compare(
         _, prediction_drift = _compare_numeric(values, reference_predictions, prediction_thresholds, {})
         drift += [(PREDICTION_FEATURE, *row) for row in prediction_drift]
     elif predicted_classes is not None and reference_predictions:
-        drift.append((PREDICTION_FEATURE, *_compare_predictions(predicted_classes, reference_predictions, thresholds)))
-    return _frame(stats, STATS_COLUMNS), _frame(drift, DRIFT_COLUMNS)
+        counts = class_counts(predicted_classes)
+        drift.append((PREDICTION_FEATURE, *_compare_predictions(counts, reference_predictions, thresholds)))
+        drift += compare_classes(counts, reference_predictions, thresholds)
+    drift = _frame(drift, DRIFT_FRAME_COLUMNS)
+    skipped = drift[drift["score"].isna()]
+    if len(skipped):
+        logger.info(
+            "%d check(s) did not run: %s",
+            len(skipped),
+            "; ".join(f"{r.feature} {r.method} ({r.note})" for r in skipped.itertuples()),
+        )
+    return _frame(stats, STATS_COLUMNS), drift
 
 
 def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
@@ -163,14 +190,20 @@ def _compare_numeric(values: pd.Series, profile: dict, thresholds: DriftThreshol
         thresholds.ks, ks_noise(len(present), min(reference_rows, len(reference_sample)) or 1, thresholds.confidence)
     )
     spread = profile["std"] or 0.0
+    why_not = "no values tonight" if not len(present) else None if len(reference_sample) else "training had no values"
     wasserstein_limit = max(
         thresholds.wasserstein, wasserstein_noise(len(present), reference_sample, spread, thresholds.confidence)
     )
     drift = [
         score("psi", psi(batch, expected, bin_floors, rows), psi_limit, rows, thresholds.min_rows),
-        score("ks", ks(present, reference_sample), ks_limit, rows, thresholds.min_rows),
+        score("ks", ks(present, reference_sample), ks_limit, rows, thresholds.min_rows, why_not),
         score(
-            "wasserstein", wasserstein(present, reference_sample, spread), wasserstein_limit, rows, thresholds.min_rows
+            "wasserstein",
+            wasserstein(present, reference_sample, spread),
+            wasserstein_limit,
+            rows,
+            thresholds.min_rows,
+            why_not,
         ),
     ]
     return [_nan_for_none(row) for row in stats], drift
@@ -202,8 +235,7 @@ def _compare_categorical(values: pd.Series, profile: dict, thresholds: DriftThre
     return stats, drift
 
 
-def _compare_predictions(predicted_classes: Sequence[str], reference: dict, thresholds: DriftThresholds):
-    counts = class_counts(predicted_classes)
+def _compare_predictions(counts: dict[str, int], reference: dict, thresholds: DriftThresholds):
     rows = sum(counts.values())
     names = sorted(set(counts) | set(reference["proportions"]))
     batch = np.asarray([counts.get(name, 0) for name in names]) / max(rows, 1)
@@ -211,7 +243,59 @@ def _compare_predictions(predicted_classes: Sequence[str], reference: dict, thre
     limit = max(
         thresholds.prediction_psi, psi_noise(rows, reference.get("rows", rows), len(names), thresholds.confidence)
     )
-    return score("psi", psi(batch, expected, rows=rows), limit, rows, thresholds.min_rows)
+    return score("psi", psi(batch, expected, rows=rows), limit, rows, thresholds.min_rows, "no predictions tonight")
+
+
+def compare_classes(counts: dict[str, int], reference: dict, thresholds: DriftThresholds) -> list[tuple]:
+    """One `class_share` drift row per class predicted tonight or by the reference.
+
+    The score is how many times rarer (or commoner) the class is tonight than in the reference,
+    each side floored at half a row (a class never predicted tonight is finite); it alerts past
+    `thresholds.class_share` or past what chance gives a class of that share on a night of this
+    many rows (`class_share_noise`), whichever is larger. So a 4% class that vanishes alerts on
+    300 rows (chance leaves it empty once in 300,000 nights) but not on 30 (one night in four),
+    and a 0.1% class that vanishes never does. The note counts the class tonight and in the
+    reference, which way it moved included.
+
+    Returns:
+        [(feature, method, score, threshold, alert, note)], feature "(prediction):<class>"; one
+        row on "(prediction)" with a NaN score when there are no predictions.
+    """
+    rows = sum(counts.values())
+    if not rows:
+        none = score(CLASS_SHARE, np.nan, thresholds.class_share, 0, thresholds.min_rows, "no predictions tonight")
+        return [(PREDICTION_FEATURE, *none)]
+    proportions = reference["proportions"]
+    reference_rows = reference.get("rows") or rows
+    drift = []
+    for name in sorted(set(counts) | set(proportions)):
+        expected = max(proportions.get(name, 0.0), 0.5 / reference_rows)
+        count = counts.get(name, 0)
+        share = max(count, 0.5) / rows
+        low, high = class_share_noise(rows, reference_rows, expected, thresholds.confidence)
+        fold, noise = (expected / share, expected / low) if share < expected else (share / expected, high / expected)
+        row = score(CLASS_SHARE, fold, max(thresholds.class_share, noise), rows, thresholds.min_rows)
+        named = "" if len(name) <= CLASS_NAME_LENGTH else f"class {name!r}: "
+        note = (
+            f"{named}{count} of {rows} tonight ({_percent(count / rows)}), "
+            f"{_percent(proportions.get(name, 0.0))} of {reference_rows:,} in the reference"
+        )
+        drift.append((f"{PREDICTION_FEATURE}:{_short(name)}", *row[:-1], note))
+    return drift
+
+
+def _short(name: str) -> str:
+    """The class's name, or for a long one its start and a hash of the whole (two long names
+    that start alike stay apart); the note keeps the whole name."""
+    if len(name) <= CLASS_NAME_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[: CLASS_NAME_LENGTH - 9]}~{digest}"
+
+
+def _percent(share: float) -> str:
+    """4.1%, 0.05%, 0%: three significant figures, none trailing."""
+    return f"{100 * share:.3g}%"
 
 
 def _nan_for_none(row: tuple) -> tuple:
@@ -221,13 +305,20 @@ def _nan_for_none(row: tuple) -> tuple:
 def alert_line(drift: pd.DataFrame) -> str:
     """One line naming each drifted feature once with its alerting methods; "" when none.
 
-    e.g. "drift in image:centre_x (psi 1.83 > 0.20, ks 0.71 > 0.20), (prediction) (psi 0.95 > 0.20)"
+    e.g. "drift in image:centre_x (psi 1.83 > 0.20, ks 0.71 > 0.20), (prediction):late
+    (class_share 24.60 > 4.73: 0 of 300 tonight (0%), 4.1% of 1,000 in the reference)"
     """
     alerts = drift[drift["alert"].astype(bool)] if len(drift) else drift
     if alerts.empty:
         return ""
     parts = []
     for feature, rows in alerts.groupby("feature", sort=False):
-        methods = ", ".join(f"{row.method} {row.score:.2f} > {row.threshold:.2f}" for row in rows.itertuples())
+        methods = ", ".join(_alert_part(row) for row in rows.to_dict("records"))
         parts.append(f"{feature} ({methods})")
     return "drift in " + ", ".join(parts)
+
+
+def _alert_part(row: dict) -> str:
+    part = f"{row['method']} {row['score']:.2f} > {row['threshold']:.2f}"
+    note = row.get(DRIFT_NOTE)
+    return f"{part}: {note}" if isinstance(note, str) and note else part

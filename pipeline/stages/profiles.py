@@ -26,7 +26,13 @@ OTHER = "(other)"  # categories beyond the reference's top ones
 MISSING = "(missing)"  # a missing predicted class
 
 
-TOP_CATEGORIES = 50
+TOP_CATEGORIES = 50  # categories with their own proportion (PSI, Jensen-Shannon); the rest "(other)"
+
+
+# Every training category is kept (for the `unseen` check) up to this many: 10,000 names are a
+# few hundred kilobytes of reference.json. Beyond it the column is closer to an id than a
+# category, and `unseen` says that it did not run and why.
+MAX_VOCABULARY = 10_000
 
 
 # Pixel statistics are taken on a thumbnail: a 12-megapixel photo is slow to read as floats and
@@ -168,7 +174,8 @@ def reference_profile(
         "edges" (training min, quantiles, max; None for the open ends, see `_bin_counts`),
         "proportions" per bin among present values,
         missing share, mean, std, min, max and a sorted "sample"; a categorical profile has the
-        top categories' proportions (the rest as "(other)"). Image features also count the
+        top categories' proportions (the rest as "(other)") and its whole vocabulary up to
+        MAX_VOCABULARY categories (see `categorical_profile`). Image features also count the
         unreadable files they skipped. Add `prediction_profile(...)` as "predictions" to check
         the predicted classes too.
     """
@@ -287,7 +294,15 @@ def value_moments(present: np.ndarray) -> dict:
 
 
 def categorical_profile(values: pd.Series) -> dict:
-    """The top categories' proportions of one categorical feature, the rest as "(other)"."""
+    """The top categories' proportions of one categorical feature, the rest as "(other)", and
+    every category it had.
+
+    Returns:
+        "proportions" of the TOP_CATEGORIES most frequent (the rest as "(other)"), "distinct",
+        "vocabulary": every category, sorted, or None beyond MAX_VOCABULARY (a reference.json
+        from before the vocabulary has no such key), and "singletons": how many categories were
+        seen once, the Good-Turing estimate of how often a fresh value is one never seen.
+    """
     present = values.dropna().astype(str)
     counts = present.value_counts()
     proportions = {str(name): float(count / len(present)) for name, count in counts.iloc[:TOP_CATEGORIES].items()}
@@ -299,7 +314,24 @@ def categorical_profile(values: pd.Series) -> dict:
         "missing_share": share_of(values.isna().sum(), len(values)),
         "distinct": int(len(counts)),
         "proportions": proportions,
+        "vocabulary": sorted(map(str, counts.index)) if len(counts) <= MAX_VOCABULARY else None,
+        "singletons": int((counts == 1).sum()),
     }
+
+
+def with_training_vocabulary(profile: dict, training: dict) -> dict:
+    """A categorical profile of another reference (rolling nights, a calendar window) whose
+    vocabulary also holds every category of the training profile: `unseen` asks what the model
+    never saw, and a rare training category absent from a week of nights is not new. A new dict.
+
+    Where training kept no vocabulary (too many categories, or a reference.json from before it
+    was kept), the profile keeps its own.
+    """
+    own, trained = profile.get("vocabulary"), training.get("vocabulary")
+    if trained is None or own is None:
+        return dict(profile)
+    merged = sorted(set(own) | set(trained))
+    return {**profile, "vocabulary": merged if len(merged) <= MAX_VOCABULARY else None}
 
 
 def share_of(count, total: int, empty: float = 0.0) -> float:

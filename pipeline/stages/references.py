@@ -30,6 +30,7 @@ from pipeline.stages.profiles import (
     numeric_profile,
     prediction_profile,
     reference_profile,
+    with_training_vocabulary,
 )
 from pipeline.stages.schema import Schema
 from pipeline.stages.seasons import CALENDAR
@@ -102,7 +103,9 @@ def calendar_reference(
     for feature, _, kind in monitored(schema):
         values = pd.Series(np.asarray(sample["features"][feature], dtype=object)[chosen])
         if kind == "categorical":
-            features[feature] = categorical_profile(values)
+            features[feature] = with_training_vocabulary(
+                categorical_profile(values), training["features"].get(feature, {})
+            )
         else:
             # An image feature is known for the decoded part of the sample only (not missing elsewhere).
             values = values.astype("float64").dropna() if kind == "image" else values.astype("float64")
@@ -136,6 +139,10 @@ def rolling_reference(
         predicted = predicted.sample(n=ROLLING_ROWS, random_state=0)
     background = training.get("image_background")
     features = reference_profile(table, schema, background=tuple(background) if background is not None else None)
+    for feature, _, kind in monitored(schema):
+        if kind == "categorical" and feature in training["features"]:
+            profile = with_training_vocabulary(features["features"][feature], training["features"][feature])
+            features["features"][feature] = profile
     predictions = prediction_profile(predicted.tolist(), numeric=numeric)
     dates = sorted(night.date for night in nights)
     span = dates[0].isoformat() if len(dates) == 1 else f"{dates[0].isoformat()} to {dates[-1].isoformat()}"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pipeline.common.columns import DRIFT_COLUMNS, STATS_COLUMNS
+from pipeline.common.columns import DRIFT_COLUMNS, DRIFT_FRAME_COLUMNS, STATS_COLUMNS
 from pipeline.stages.drift_statistics import js_noise, ks_noise, psi, psi_noise
 from pipeline.stages.monitoring import DriftThresholds, alert_line, compare
 from pipeline.stages.profiles import derived_features, prediction_profile, reference_profile
@@ -56,7 +56,8 @@ def reference():
 
 def test_identical_batch_scores_zero_and_never_alerts(reference):
     stats, drift = compare(_table(), SCHEMA, reference, THRESHOLDS)
-    assert tuple(stats.columns) == STATS_COLUMNS and tuple(drift.columns) == DRIFT_COLUMNS
+    assert tuple(stats.columns) == STATS_COLUMNS and tuple(drift.columns) == DRIFT_FRAME_COLUMNS
+    assert drift["note"].isna().all()  # every check ran
     assert set(drift["feature"]) == {"mass", "island", "note:length"}
     assert drift["score"].abs().max() < 1e-9
     assert not drift["alert"].any()
@@ -291,7 +292,7 @@ def test_alert_line_names_each_feature_once():
 def test_empty_batch_gives_empty_frames(reference):
     stats, drift = compare(_table().iloc[:0], SCHEMA, reference, THRESHOLDS, [], prediction_profile(["a"]))
     assert stats.empty and tuple(stats.columns) == STATS_COLUMNS
-    assert drift.empty and tuple(drift.columns) == DRIFT_COLUMNS
+    assert drift.empty and tuple(drift.columns) == DRIFT_FRAME_COLUMNS
 
 
 def test_missing_feature_column_is_a_clear_error(reference):
