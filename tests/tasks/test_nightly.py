@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import html
 import os
 import signal
 import subprocess
@@ -311,3 +312,35 @@ def test_no_production_model_is_one_line_not_a_traceback(configure, tmp_path):
     )
     assert result.returncode == 30, result.stderr[-2000:]
     assert "no production model yet" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_night_whose_feedback_fails_still_writes_its_report(trained, tmp_path):
+    url, examples, config = trained
+    second = day(examples.nights[1])
+    # The labels that arrive with the second night, under column names the data set does not have.
+    feedback = tmp_path / "data" / "feedback" / second.isoformat()
+    for file in feedback.glob("*.csv"):
+        file.unlink()
+    (feedback / "labels.csv").write_text("image_id,digit\nx1,3\n")
+    from tests.tasks.support import subprocess_env
+
+    # The command cron's `overnight nightly` runs: Luigi's own exit code, a report all the same.
+    result = subprocess.run(
+        [str(Path(os.sys.executable).with_name("luigi")), "--module", "tasks", "Nightly", "--date", second.isoformat()],
+        cwd=REPO_ROOT,
+        env={**subprocess_env(config), "OVERNIGHT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 30, result.stderr[-3000:]  # [retcode] task_failed, as without the report
+    error = rows(url, "SELECT error FROM runs WHERE task = 'IngestFeedback' AND status = 'failed'")[0]["error"]
+    production = registry.production(database.connect(url))["version"]
+    report = tmp_path / "data" / "09_monitoring" / second.isoformat() / f"report-{production}.html"
+    assert report.is_file(), result.stderr[-3000:]
+    text = report.read_text()
+    assert "<strong>IngestFeedback FAILED</strong>" in text and 'class="banner bad failed"' in text
+    assert html.escape(error.splitlines()[0].rstrip("."), quote=True) in text
+    # What there is: the night was scored and logged though its labels failed.
+    assert f"{PER_NIGHT} rows scored" in text and "Rows per night" in text
+    assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=second) == PER_NIGHT

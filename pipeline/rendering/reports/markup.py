@@ -33,6 +33,10 @@ th { background: #f5f5f5; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 tr.alert td { background: #fdecea; color: #b71c1c; font-weight: 600; }
 tr.worst td { background: #fff3e0; }
+tr.below td { background: #fff3e0; color: #e65100; }
+.verdict { font-size: 1.05em; margin: 8px 0; }
+.verdict.good { color: #1b5e20; }
+.verdict.bad { color: #b71c1c; }
 img.plot { max-width: 100%; height: auto; border: 1px solid #eee; }
 .note { color: #616161; font-size: 0.9em; }
 .examples { display: grid; grid-template-columns: repeat(auto-fill, minmax(240px, 1fr)); gap: 12px; }

@@ -7,6 +7,8 @@ Red marks a drifted night. The plots come from :mod:`pipeline.rendering.plots`.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,6 +26,8 @@ def nightly_report(
     reference_predictions: pd.Series | None = None,
     drift_reference: str | None = None,
     annotators: pd.DataFrame | None = None,
+    drift_notes: list[dict] | None = None,
+    failures: Sequence[FailedStep] = (),
 ) -> str:
     """A night's page: rows, drift, predicted classes and live quality over recent nights.
 
@@ -37,12 +41,18 @@ def nightly_report(
             in words; None when the drift folder does not say (drift from before 0.3).
         annotators: per annotator, labels, compared, agreement, kappa and flagged
             (pipeline.stages.agreement.annotator_table); None or empty: no section.
+        drift_notes: [{feature, method, note}] of this night's drift (its drift folder's
+            summary.json "notes", DriftFolder.notes()): why a check without a score did not run.
+            Without them such a check still shows "not run", with no reason.
+        failures: the night's steps that failed (a late-label file with the wrong columns, a
+            drift check that crashed), each a red banner at the top; the rest of the page shows
+            what the database holds anyway.
     """
     reference = _reference_shares(reference_predictions, data.task)
     parts = [
-        _nightly_header(data, drift_reference),
+        _nightly_header(data, drift_reference, failures),
         section("Rows per night", _rows_section(data)),
-        section("Drift per feature", _drift_section(data)),
+        section("Drift per feature", _drift_section(data, drift_notes or [])),
         section(
             "Predicted classes" if data.task == "classification" else "Predicted values",
             _distribution_section(data, reference, drift_reference),
@@ -52,6 +62,26 @@ def nightly_report(
     if annotators is not None and len(annotators):
         parts.append(section("Annotators", annotator_section(annotators)))
     return page(f"Nightly report {data.batch_date.isoformat()}", parts)
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """A step of the night that failed: its task name and its error in one line."""
+
+    step: str
+    error: str
+
+
+def _failure_banners(failures: Sequence[FailedStep]) -> Html:
+    """One red banner per failed step, above everything else the page says about the night."""
+    return Html(
+        "".join(
+            f'<div class="banner bad failed"><strong>{escape(failure.step)} FAILED</strong>: '
+            f"{escape(failure.error)}. This page shows what the night left in the database; "
+            "rerun the night once the cause is fixed.</div>"
+            for failure in failures
+        )
+    )
 
 
 def _reference_shares(predicted: pd.Series | None, task: str):
@@ -72,7 +102,7 @@ def _alerts_by_night(data: NightHistory) -> dict:
     return alerts
 
 
-def _nightly_header(data: NightHistory, drift_reference: str | None) -> Html:
+def _nightly_header(data: NightHistory, drift_reference: str | None, failures: Sequence[FailedStep] = ()) -> Html:
     tonight = [row for row in data.drift if row["batch_date"] == data.batch_date]
     alerts = [row for row in tonight if row["alert"]]
     batch = next(
@@ -84,12 +114,21 @@ def _nightly_header(data: NightHistory, drift_reference: str | None) -> Html:
         None,
     )
     scored = f"{batch['rows_scored']} rows scored, {batch['rows_rejected']} rejected" if batch else "no batch loaded"
-    if alerts:
-        features = sorted({row["feature"] for row in alerts})
+    new = [row for row in alerts if not row.get("acknowledged")]
+    counted = f"{len(alerts) - len(new)} acknowledged, {len(new)} new"
+    if new:
+        features = sorted({row["feature"] for row in new})
         banner = (
-            f'<div class="banner bad"><strong>DRIFT ALERT</strong>: {len(alerts)} alert(s) in '
+            f'<div class="banner bad"><strong>DRIFT ALERT</strong> ({counted}): new in '
             f"{escape(', '.join(features))}. This night's inputs or predictions differ from the "
             "training data beyond the thresholds: look before trusting its predictions.</div>"
+        )
+    elif alerts:
+        features = sorted({row["feature"] for row in alerts})
+        banner = (
+            f'<div class="banner neutral"><strong>Drift acknowledged</strong> ({counted}): '
+            f"{escape(', '.join(features))}, as a person acknowledged it (`overnight drift acks`); "
+            "the night passes.</div>"
         )
     elif batch is not None and batch["status"] == "empty":
         banner = '<div class="banner neutral"><strong>Empty night</strong>: no rows arrived.</div>'
@@ -103,7 +142,8 @@ def _nightly_header(data: NightHistory, drift_reference: str | None) -> Html:
     return Html(
         f"<h1>Nightly report {escape(data.batch_date.isoformat())}</h1>"
         f'<p class="subtitle">Model {escape(data.model_version)} ({escape(data.task)}); {escape(scored)}. '
-        f"Charts show the last {len(data.dates)} night(s) with batches.</p>{banner}"
+        # A failed step first: the drift verdict below it may rest on a night that did not finish.
+        f"Charts show the last {len(data.dates)} night(s) with batches.</p>{_failure_banners(failures)}{banner}"
         f'<p class="subtitle">Drift measured against {escape(drift_reference or "the training split")}.</p>'
     )
 
@@ -156,7 +196,16 @@ def _rows_section(data: NightHistory) -> Html:
     return image(png, "rows scored and rejected per night; drifted nights outlined in red") + listing
 
 
-def _drift_section(data: NightHistory) -> Html:
+def _alert_status(row: dict, note: str | None = None) -> str:
+    # No score: the check did not run (no values tonight, no vocabulary kept), which is no pass.
+    if np.isnan(as_float(row["score"])):
+        return f"not run: {note or 'no reason on record'}"
+    if not row["alert"]:
+        return "ok"
+    return "acknowledged" if row.get("acknowledged") else "ALERT"
+
+
+def _drift_section(data: NightHistory, notes: list[dict]) -> Html:
     if not data.drift:
         return Html("<p>No drift figures for these nights (empty nights are not compared).</p>")
     series = defaultdict(lambda: defaultdict(list))
@@ -169,6 +218,7 @@ def _drift_section(data: NightHistory) -> Html:
             {k: dict(v) for k, v in series.items()}, data.dates, out, current=data.batch_date
         )
     )
+    noted = {(note["feature"], note["method"]): note["note"] for note in notes}
     tonight = sorted(
         (row for row in data.drift if row["batch_date"] == data.batch_date),
         key=lambda row: (not row["alert"], row["feature"], row["method"]),
@@ -179,7 +229,7 @@ def _drift_section(data: NightHistory) -> Html:
             row["method"],
             format_number(row["score"], missing=""),
             format_number(row["threshold"], missing=""),
-            "ALERT" if row["alert"] else "ok",
+            _alert_status(row, noted.get((row["feature"], row["method"]))),
         ]
         for row in tonight
     ]
@@ -198,7 +248,9 @@ def _drift_section(data: NightHistory) -> Html:
         + Html(
             f'<p class="note">PSI, KS and Wasserstein (in training standard deviations) for numbers, PSI and '
             f"Jensen-Shannon (js) for categories; {escape(PREDICTION_FEATURE)} is the predicted-class "
-            "distribution; missing, out_of_range, unseen, constant and duplicate_id are data-quality shares. "
+            "distribution and (prediction):CLASS each class's class_share (times rarer or commoner than in the "
+            "reference); missing, out_of_range, unseen, constant and duplicate_id are data-quality shares; "
+            "'not run' says why a check has no score tonight. "
             "Each dashed line is the threshold of the method of its colour; thresholds rise on small nights "
             "to what sampling noise reaches.</p><h3>This night</h3>"
         )
@@ -288,6 +340,16 @@ def _quality_section(data: NightHistory) -> Html:
     series = defaultdict(list)
     for row in rows:
         series[row["model_version"]].append((row["batch_date"], as_float(row[metric]), int(row["labeled"])))
+    # The trivial predictor on the same labeled rows: the line a model's must stay on the right side of.
+    trivial = {
+        (row["batch_date"], row["model_version"]): as_float(row[metric])
+        for row in data.trivial_quality
+        if row.get(metric) is not None
+    }
+    trivial_series = defaultdict(list)
+    for (night, model), value in trivial.items():
+        trivial_series[model].append((night, value))
+    name = data.trivial.name if data.trivial is not None else ""
     alerts = _alerts_by_night(data)
     reference = data.test_metrics.get(metric)
     png = drawn(
@@ -299,31 +361,84 @@ def _quality_section(data: NightHistory) -> Html:
             reference=as_float(reference) if reference is not None else None,
             alerts=[bool(alerts.get(d)) for d in data.dates],
             current=data.batch_date,
+            trivial=dict(trivial_series),
+            trivial_label=name,
         )
     )
-    listing = table(
-        ["night", "model", "predicted", "labeled", metric],
-        [
-            [
-                row["batch_date"].isoformat(),
-                row["model_version"],
-                row.get("predicted"),
-                row["labeled"],
-                format_number(row[metric], missing=""),
-            ]
-            for row in sorted(rows, key=lambda r: r["batch_date"], reverse=True)
-        ],
-        numeric=(2, 3, 4),
-        row_classes=[
-            "alert" if alerts.get(r["batch_date"]) else ""
-            for r in sorted(rows, key=lambda r: r["batch_date"], reverse=True)
-        ],
-    )
+    newest_first = sorted(rows, key=lambda r: r["batch_date"], reverse=True)
+    headers = ["night", "model", "predicted", "labeled", metric]
+    listing_rows, classes = [], []
+    for row in newest_first:
+        baseline = trivial.get((row["batch_date"], row["model_version"]))
+        cells = [
+            row["batch_date"].isoformat(),
+            row["model_version"],
+            row.get("predicted"),
+            row["labeled"],
+            format_number(row[metric], missing=""),
+        ]
+        if name:
+            cells += [format_number(baseline, missing=""), _margin(as_float(row[metric]), baseline, metric)]
+        listing_rows.append(cells)
+        worse = baseline is not None and _worse(as_float(row[metric]), baseline, metric)
+        classes.append("alert" if alerts.get(row["batch_date"]) else "below" if worse else "")
+    if name:
+        headers += [name, "model vs it"]
+    listing = table(headers, listing_rows, numeric=range(2, len(headers)), row_classes=classes)
     return (
-        image(png, f"live {metric} per night once labels arrived")
+        image(png, f"live {metric} per night once labels arrived, beside {name or 'the test split'}")
+        + _verdict(data, newest_first, trivial, metric)
         + Html('<p class="note">Labels arrive later: the newest nights may have none yet. n: labeled predictions.</p>')
         + listing
     )
+
+
+def _verdict(data: NightHistory, newest_first: list[dict], trivial: dict, metric: str) -> Html:
+    """The newest labeled night in numbers beside the trivial predictor's, worse said in red:
+    "live accuracy 0.910; always 'on time': 0.918", which 0.910 alone would hide."""
+    ours = [row for row in newest_first if row["model_version"] == data.model_version]
+    row = (ours or newest_first)[0]
+    value = as_float(row[metric])
+    shown = "MAE" if metric == "mae" else metric
+    where = f"Night {row['batch_date'].isoformat()} (model {row['model_version']}, {row['labeled']} labeled)"
+    if data.trivial is None:
+        return Html(
+            f'<p class="verdict">{escape(where)}: live {shown} {escape(format_number(value))}. '
+            '<span class="note">What always predicting the training split\'s '
+            f"{'most frequent class' if metric == 'accuracy' else 'mean'} would score is not known "
+            "(the model's split or preprocessor file is gone).</span></p>"
+        )
+    name = data.trivial.name
+    baseline = trivial.get((row["batch_date"], row["model_version"]))
+    numbers = f"{where}: live {shown} {format_number(value)}; {name}: {format_number(baseline, missing='n/a')}"
+    what = "the training split's most frequent class" if metric == "accuracy" else "the training split's mean"
+    if baseline is None:
+        return Html(f'<p class="verdict">{escape(numbers)}.</p>')
+    gap = abs(value - baseline)
+    if _worse(value, baseline, metric):
+        return Html(
+            f'<p class="verdict bad">{escape(numbers)}. <strong>WORSE than {escape(name)}</strong> '
+            f"({escape(what)}) by {escape(format_number(gap))}: on this night the model did worse than a "
+            "constant answer.</p>"
+        )
+    if gap == 0:
+        return Html(f'<p class="verdict bad">{escape(numbers)}. <strong>No better than {escape(name)}</strong>.</p>')
+    return Html(
+        f'<p class="verdict good">{escape(numbers)}: {escape(format_number(gap))} better than {escape(name)} '
+        f"({escape(what)}).</p>"
+    )
+
+
+def _worse(value: float, baseline: float, metric: str) -> bool:
+    return value > baseline if metric == "mae" else value < baseline
+
+
+def _margin(value: float, baseline: float | None, metric: str) -> str:
+    """e.g. "+0.035 better", "-0.008 WORSE": the model's lead over the trivial predictor."""
+    if baseline is None:
+        return ""
+    lead = baseline - value if metric == "mae" else value - baseline
+    return f"{lead:+.3f} {'WORSE' if lead < 0 else 'better' if lead > 0 else 'same'}"
 
 
 def annotator_section(annotators: pd.DataFrame) -> Html:
