@@ -91,6 +91,14 @@ class labeling(luigi.Config):  # noqa: N801 - Luigi names the section after the 
     seed = luigi.IntParameter(default=0, description="of the random choice of re-checks")
 
 
+class drift(luigi.Config):  # noqa: N801 - Luigi names the section after the class
+    acknowledged_factor = luigi.FloatParameter(
+        default=2.0,
+        description="`overnight drift ack` covers its alerts up to this many times the acknowledged score; "
+        "a score past it fails the night again",
+    )
+
+
 def labeling_settings():
     """When an annotator is flagged (pipeline.stages.agreement.AgreementSettings)."""
     from pipeline.stages.agreement import AgreementSettings

@@ -47,6 +47,7 @@ class FitPreprocessor(StageTask):
         from pipeline.stages import features
         from pipeline.stages.profiles import reference_profile
         from pipeline.stages.seasons import CALENDAR, calendar_sample
+        from pipeline.stages.within_dates import WITHIN_DATES, within_dates_profile
 
         validated: ValidatedData = self.inputs()["validated"]
         manifest: SplitManifest = self.inputs()["split"]
@@ -66,6 +67,8 @@ class FitPreprocessor(StageTask):
         sample = calendar_sample(parts["train"], preprocessor.schema, background=background)
         if sample:
             reference[CALENDAR] = sample
+        # Each feature's values and whether a date holds one of them, for `[MonitorDrift] policies`.
+        reference[WITHIN_DATES] = within_dates_profile(parts["train"], preprocessor.schema)
         out.write_fitted(preprocessor, reference)
         for done, (name, part) in enumerate(parts.items(), start=1):
             out.write_arrays(name, features.split_arrays(part, preprocessor))

@@ -51,6 +51,11 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         description="Wasserstein distance in the reference's standard deviations (a 0.2 sd mean shift is 0.2)",
     )
     prediction_psi_threshold = luigi.FloatParameter(default=0.2)
+    class_share_threshold = luigi.FloatParameter(
+        default=4.0,
+        description="a predicted class this many times rarer (or commoner) tonight than in the reference, "
+        "and beyond sampling noise, alerts (class_share, classification only)",
+    )
     min_rows = luigi.IntParameter(default=30, description="smaller batches are scored but never alert")
     reference = luigi.ChoiceParameter(
         choices=REFERENCES,
@@ -60,6 +65,11 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     )
     rolling_nights = luigi.IntParameter(default=7, description="rolling: how many earlier quiet nights")
     calendar_days = luigi.IntParameter(default=15, description="calendar: training days this near the night's date")
+    policies = luigi.Parameter(
+        default="",
+        description="per feature: all (default), per_night, range or off, e.g. weekday:per_night, month:range "
+        "(pipeline/stages/policies.py says what each checks)",
+    )
 
     def requires(self):
         return {"scores": BatchPredict(date=self.date, model_version=self.model)}
@@ -94,6 +104,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     def build(self, out: DriftFolder) -> Outcome:
         # scipy loads here, when the stage runs: checking that a night is complete stays fast.
         from pipeline.stages.monitoring import DriftThresholds, alert_line, compare
+        from pipeline.stages.policies import suggestion_line
         from pipeline.stages.profiles import prediction_profile
 
         row = recording.model_row(self.model)
@@ -115,6 +126,7 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             unseen=self.unseen_threshold,
             duplicate_id=self.duplicate_id_threshold,
             prediction_psi=self.prediction_psi_threshold,
+            class_share=self.class_share_threshold,
             min_rows=self.min_rows,
         )
         test = evaluation.test_predictions(["prediction"])["prediction"]
@@ -129,9 +141,12 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             or prediction_profile((test if regression else test.astype(str)).tolist(), numeric=regression),
             duplicate_ids=_duplicate_ids(scores.summary()),
         )
-        line = alert_line(drift)
+        stats, drift, policies, suggested = self._with_policies(stats, drift, valid, model, thresholds)
+        suggestion = suggestion_line(suggested, model.preprocessor().schema.time_column)
+        line = "; ".join(filter(None, [alert_line(drift), suggestion]))
         alerts = int(drift["alert"].sum()) if len(drift) else 0
         summary = {"date": self.date.isoformat(), "model_version": self.model, "alert": line, "alerts": alerts}
+        summary |= {"policies": policies, "suggested_policies": suggested, "suggestion": suggestion}
         # What was measured against what: the report shows the reference; a later rolling reference
         # finds this night's scores by their version and skips nights under min_rows.
         measured = {"reference": reference.description, "scores_version": scores.path.name, "rows": len(valid)}
@@ -141,6 +156,18 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         return Outcome(
             metrics=[Metric(f"drift_{r.method}:{r.feature}", r.score, split="batch") for r in drift.itertuples()]
         )
+
+    def _with_policies(self, stats, drift, valid, model: ModelFolder, thresholds):
+        """(stats, drift, {feature: policy}, {feature: suggested policy}) with `policies` applied."""
+        from pipeline.stages.policies import apply_policies, parse_policies, suggestions
+        from pipeline.stages.profiles import monitored
+
+        schema, training = model.preprocessor().schema, model.reference()
+        policies = parse_policies(self.policies, [feature for feature, _, _ in monitored(schema)])
+        stats, drift = apply_policies(
+            stats, drift, policies, batch=valid, schema=schema, training=training, thresholds=thresholds
+        )
+        return stats, drift, policies, suggestions(drift, training, policies)
 
     def _reference(self, model: ModelFolder, evaluation: EvaluationFolder, regression: bool):
         from pipeline.stages import references

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import luigi
@@ -107,15 +109,22 @@ class Nightly(ModelVersionMixin, RecordedTask):
         from pipeline.store import prediction_log
 
         alerts = prediction_log.alerts(recording.engine(), self.date, self.model)
+        new = [alert for alert in alerts if not alert["acknowledged"]]
         # The report first, drifted night or not: the night a person most needs it is the one that fails.
         report_error = self._write_report()
-        if alerts:
-            features = sorted({alert["feature"] for alert in alerts})
+        acknowledged = _acknowledged_part(alerts)
+        if new:
+            features = sorted({alert["feature"] for alert in new})
             # No output is written: the night stays incomplete, and every rerun says so again.
             report = "" if report_error else f" and {self.report_path()}"
+            suggestion = self._drift_summary().get("suggestion")
             raise DriftAlert(
-                f"drift on {self.date} (model {self.model}) in {', '.join(features)}; see the drift_alerts view{report}"
+                f"drift on {self.date} (model {self.model}) in {', '.join(features)}{acknowledged}; "
+                + (f"{suggestion}; " if suggestion else "")
+                + f"see the drift_alerts view{report}"
             )
+        if alerts:
+            logger.warning("%s: drift alerts all acknowledged%s", self.date, acknowledged)
         self._check_files()
         if report_error is not None:
             raise report_error
@@ -145,20 +154,33 @@ class Nightly(ModelVersionMixin, RecordedTask):
                 f"({rejected / rows_in:.0%} > {self.max_reject_share:.0%}); reasons in {scores.rejects_path}"
             )
 
-    def _write_report(self) -> Exception | None:
-        """Write the nightly report; a failure is returned, so that it never hides a drift alert."""
+    def _write_report(self, failures: Sequence = ()) -> Exception | None:
+        """Write the nightly report; a failure is returned, so that it never hides a drift alert.
+
+        Args:
+            failures: FailedStep of the night's steps that failed before Nightly could run
+                (`_report_failed_night`): each a banner at the top of the page.
+        """
         from pipeline.rendering.reports.nightly import nightly_report
         from pipeline.store.night_history import night_history
 
+        # After a failed step, its outputs may be missing: what needs them is left out, not fatal.
+        spare = _or_none if failures else _called
         try:
             history = night_history(
-                recording.engine(), batch_date=self.date, model_version=self.model, nights=self.report_nights
+                recording.engine(),
+                batch_date=self.date,
+                model_version=self.model,
+                nights=self.report_nights,
+                trivial=_or_none(self._trivial_predictor),  # an annotation: never worth the page
             )
             report = nightly_report(
                 history,
                 reference_predictions=_reference(history),
-                drift_reference=self._drift_reference(),
-                annotators=_annotators(),
+                drift_reference=spare(self._drift_reference),
+                drift_notes=spare(self._drift_notes),
+                annotators=spare(_annotators),
+                failures=failures,
             )
             path = write_night_report(self.report_path(), report)
         except Exception as error:  # reported below, raised unless a drift alert wins
@@ -167,10 +189,43 @@ class Nightly(ModelVersionMixin, RecordedTask):
         logger.info("%s: nightly report %s", self.date, path)
         return None
 
+    def _trivial_predictor(self):
+        """Always the training majority class (or mean) of the night's model: what its live
+        quality is read against; None when its folders no longer say."""
+        from pipeline.artifacts.trivial import training_majority_class, training_mean
+        from pipeline.store.night_history import TrivialPredictor
+
+        row = recording.model_row(self.model)
+        if row.get("task") == "regression":
+            value = training_mean(row.get("path"))
+        else:
+            value = training_majority_class(row.get("evaluation_path"))
+        return TrivialPredictor(value) if value is not None else None
+
     def _drift_reference(self) -> str | None:
         """What the night's drift was measured against, in words (its drift folder's summary)."""
-        drift = DriftFolder(Path(MonitorDrift(date=self.date, model_version=self.model).output().path))
-        return drift.summary().get("reference") if drift.path.is_dir() else None
+        return self._drift_summary().get("reference")
+
+    def _drift_notes(self) -> list[dict]:
+        """Why each check of the night that has no score did not run (its drift folder's notes)."""
+        drift = self._drift_folder()
+        return drift.notes() if drift.path.is_dir() else []
+
+    def _drift_folder(self) -> DriftFolder:
+        return DriftFolder(Path(MonitorDrift(date=self.date, model_version=self.model).output().path))
+
+    def _drift_summary(self) -> dict:
+        drift = self._drift_folder()
+        return drift.summary() if drift.path.is_dir() else {}
+
+
+def _acknowledged_part(alerts: list[dict]) -> str:
+    """e.g. " (2 acknowledged: month by out_of_range, weekday by per_night)"; "" when none is."""
+    acknowledged = [alert for alert in alerts if alert["acknowledged"]]
+    if not acknowledged:
+        return ""
+    named = ", ".join(f"{alert['feature']} by {alert['method']}" for alert in acknowledged)
+    return f" ({len(acknowledged)} acknowledged: {named})"
 
 
 def _annotators():
@@ -189,3 +244,83 @@ def _reference(history):
         return EvaluationFolder(Path(history.evaluation_path)).test_predictions(["prediction"])["prediction"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def _called(function):
+    return function()
+
+
+def _or_none(function):
+    """function(), or None when it raises: a part of the page that a failed step left unreadable."""
+    try:
+        return function()
+    except Exception as error:  # noqa: BLE001 - the page goes on without this part; the log says why
+        logger.warning("nightly report: %s left out: %s", getattr(function, "__name__", function), error)
+        return None
+
+
+# --- A report for a night whose steps failed ---------------------------------------------------
+# Nightly never runs when a step it requires fails, so its own report code never runs either. A
+# Luigi event handler on the night's steps writes the page instead, at Nightly.report_path, with
+# a banner per failed step: the same for `luigi --module tasks Nightly` and `overnight nightly`
+# (which runs that very command), and Luigi's exit code is left as it was.
+
+NIGHT_STEPS = (BatchPredict, LogPredictions, MonitorDrift, IngestFeedback)
+ONE_LINE = 300  # characters of a failed step's error shown in its banner
+# date -> step -> its one-line error, for the steps that failed in this process since Nightly
+# of that date was last scheduled. A step that succeeds later in the same build rewrites the page
+# with its rows and these banners. (With Luigi workers > 1, each task runs in a process of its
+# own: the page names the failure that wrote it.)
+_failed_steps: dict[datetime.date, dict[str, str]] = {}
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ").rstrip(".")
+    return text if len(text) <= ONE_LINE else text[: ONE_LINE - 1] + "…"
+
+
+def _night_scheduled(task, dependency) -> None:
+    # A new attempt at the night (a rerun, another build in this process): earlier failures are not its own.
+    _failed_steps.pop(task.date, None)
+
+
+def _step_failed(task, error: BaseException) -> None:
+    if not isinstance(task, NIGHT_STEPS):
+        return
+    _failed_steps.setdefault(task.date, {})[task.task_family] = _one_line(error)
+    _report_failed_night(task)
+
+
+def _step_succeeded(task) -> None:
+    # A step that ran after another failed: its rows belong on the failed night's page.
+    if isinstance(task, NIGHT_STEPS) and task.date in _failed_steps:
+        _report_failed_night(task)
+
+
+def _report_failed_night(task) -> None:
+    """Write the night's report with a banner per failed step; never raises (the step's own
+    failure is what Luigi must report)."""
+    from pipeline.rendering.reports.nightly import FailedStep
+
+    failures = [FailedStep(step, error) for step, error in sorted(_failed_steps.get(task.date, {}).items())]
+    try:
+        # IngestFeedback has no model: its night is the production model's, as `Nightly --date` runs it.
+        night = Nightly(date=task.date, model_version=getattr(task, "model_version", ""))
+        if night._unresolved() is not None:
+            logger.warning("%s: no report for the failed night: %s", task.date, night._unresolved())
+            return
+        if night._write_report(failures) is None:
+            logger.warning(
+                "%s: report of the night and its %d failed step(s) in %s", task.date, len(failures), night.report_path()
+            )
+    except Exception:  # see the docstring: the step's own failure must reach Luigi
+        logger.exception("%s: the report of the failed night could not be written", task.date)
+
+
+Nightly.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(_night_scheduled)
+for _step in NIGHT_STEPS:
+    _step.event_handler(luigi.Event.FAILURE)(_step_failed)
+    # complete() or requires() raised while scheduling: the step never ran, the night failed all the same.
+    _step.event_handler(luigi.Event.BROKEN_TASK)(_step_failed)
+    _step.event_handler(luigi.Event.SUCCESS)(_step_succeeded)

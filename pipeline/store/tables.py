@@ -133,7 +133,21 @@ MODEL_STAGES = ("candidate", "production", "archived")
 MODEL_EVENTS = ("register", "promote", "rollback", "archive")
 MODEL_TASKS = ("classification", "regression")
 BATCH_STATUSES = ("empty", "loaded", "partial", "missing")
-DRIFT_METHODS = ("psi", "ks", "js", "wasserstein", "missing", "out_of_range", "unseen", "constant")
+# The drift table's methods (each at most 16 characters: drift.method); class_share is per
+# predicted class, on feature "(prediction):<class>".
+DRIFT_METHODS = (
+    "psi",
+    "ks",
+    "js",
+    "wasserstein",
+    "missing",
+    "out_of_range",
+    "unseen",
+    "constant",
+    "duplicate_id",
+    "class_share",
+    "per_night",  # [MonitorDrift] policies: pipeline/stages/policies.py
+)
 
 model_versions = sa.Table(
     "model_versions",
@@ -239,6 +253,53 @@ annotator_pairs = sa.Table(
     sa.Column("updated_at", UtcDateTime()),
 )
 
+# --- Label resolutions and per-night quality (migration 0007) --------------------------------
+# What the views of 0006 computed from every label on every read, kept up to date by
+# pipeline/store/resolutions.py in the transactions that write labels and predictions.
+
+# One resolved label per labeled example: the resolved_labels view reads it as it is.
+label_resolutions = sa.Table(
+    "label_resolutions",
+    metadata,
+    sa.Column("example_id", sa.String(EXAMPLE_ID_LENGTH), primary_key=True),
+    sa.Column("label", sa.Text(), nullable=True),  # NULL: a tie no tie_order breaks
+    sa.Column("label_value", sa.Float(), nullable=True),
+    sa.Column("annotators", sa.Integer(), nullable=False),
+    sa.Column("agreeing", sa.Integer(), nullable=False),  # annotators who gave the resolved label
+    sa.Column("distinct_labels", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # unanimous, majority, tie_broken, unresolved
+    sa.Column("received_at", UtcDateTime()),  # the newest of the example's labels
+    sa.Index("ix_label_resolutions_distinct_labels", "distinct_labels"),
+    sa.Index("ix_label_resolutions_annotators", "annotators"),
+)
+
+# Per night and model: what prediction_quality_daily shows, as counts and sums.
+night_quality = sa.Table(
+    "night_quality",
+    metadata,
+    sa.Column("batch_date", sa.Date(), primary_key=True),
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("predicted", sa.Integer(), nullable=False),
+    sa.Column("labeled", sa.Integer(), nullable=False),  # predictions with a resolved label
+    sa.Column("correct", sa.Integer(), nullable=False),  # of those, predicted as labeled
+    sa.Column("abs_error_sum", sa.Float(), nullable=True),  # |score - label value|, where both are numbers
+    sa.Column("abs_errors", sa.Integer(), nullable=False),
+)
+
+# Per night, model and predicted class with examples two or more annotators labeled: what
+# label_conflicts_daily shows. A surrogate key, since the predicted class may be NULL.
+night_conflicts = sa.Table(
+    "night_conflicts",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("batch_date", sa.Date(), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("predicted_class", sa.Text(), nullable=True),
+    sa.Column("relabeled", sa.Integer(), nullable=False),
+    sa.Column("conflicting", sa.Integer(), nullable=False),
+    sa.Index("ix_night_conflicts_batch_date_model_version", "batch_date", "model_version"),
+)
+
 feature_stats = sa.Table(
     "feature_stats",
     metadata,
@@ -266,6 +327,32 @@ drift = sa.Table(
     sa.Index("ix_drift_batch_date_model_version", "batch_date", "model_version"),
 )
 
+# --- Drift acknowledgements (migration 0008) ----------------------------------------------------
+
+ACKNOWLEDGEMENT_EVENTS = ("ack", "unack")
+
+# Append-only, like model_events: `overnight drift ack` adds an `ack` row per (feature, method),
+# `unack` an `unack` row naming (`ends`) the `ack` row it ends. pipeline/store/acknowledgements.py.
+drift_acknowledgements = sa.Table(
+    "drift_acknowledgements",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("event", sa.String(8), nullable=False),
+    sa.Column("feature", sa.String(200), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("score", sa.Float(), nullable=True),  # the alert's score when acknowledged
+    sa.Column("ceiling", sa.Float(), nullable=True),  # above it the same alert fails nights again
+    sa.Column("batch_date", sa.Date(), nullable=True),  # the night whose alert was acknowledged
+    sa.Column("until", sa.Date(), nullable=True),  # the last night covered; NULL: until ended
+    sa.Column("ends", sa.Integer(), sa.ForeignKey("drift_acknowledgements.id"), nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint("event IN ('ack', 'unack')", name="event"),
+    sa.Index("ix_drift_acknowledgements_feature", "feature", "method"),
+    sa.Index("ix_drift_acknowledgements_ends", "ends"),
+)
+
 # --- Views (created by migration 0002 with CREATE VIEW) ----------------------------------------
 # Described in their own MetaData so that queries get typed results (dates on SQLite too) while
 # create_all, Alembic's autogenerate and the schema comparison never treat them as tables.
@@ -281,6 +368,9 @@ drift_alerts_view = sa.Table(
     sa.Column("method", sa.String(16)),
     sa.Column("score", sa.Float()),
     sa.Column("threshold", sa.Float()),
+    # Migration 0008: the acknowledgement that keeps this alert from failing its night, if any.
+    sa.Column("acknowledged_by", sa.Integer()),
+    sa.Column("acknowledged", sa.Boolean()),
 )
 
 prediction_quality_daily_view = sa.Table(

@@ -19,7 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
 NIGHTLY_TABLES = {"model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats", "drift"}
 MARKER_TABLES = {"output_markers"}
-LABEL_TABLES = {"annotators", "annotator_pairs"}
+LABEL_TABLES = {"annotators", "annotator_pairs", "label_resolutions", "night_quality", "night_conflicts"}
+ACK_TABLES = {"drift_acknowledgements"}
 VIEWS = {
     "drift_alerts",
     "prediction_quality_daily",
@@ -28,7 +29,7 @@ VIEWS = {
     "annotator_agreement",
     "label_conflicts_daily",
 }
-HEAD = "0006"
+HEAD = "0008"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -44,7 +45,9 @@ def test_connect_migrates_a_new_database_to_head(database_url):
 
     engine = database.connect(database_url)
 
-    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | LABEL_TABLES | {"alembic_version"}
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | LABEL_TABLES | ACK_TABLES | {
+        "alembic_version"
+    }
     assert _views(engine) == VIEWS
     with engine.connect() as connection:
         versions = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
@@ -156,7 +159,9 @@ def test_downgrade_to_0001_keeps_the_ledger(database_url):
     assert _views(engine) == set()
 
     database.upgrade(database_url)
-    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | LABEL_TABLES | {"alembic_version"}
+    assert _tables(engine) == LEDGER_TABLES | NIGHTLY_TABLES | MARKER_TABLES | LABEL_TABLES | ACK_TABLES | {
+        "alembic_version"
+    }
     assert _views(engine) == VIEWS
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM datasets")).scalar_one() == 1
@@ -213,7 +218,8 @@ def test_0006_keeps_every_label_as_unknown_s_and_a_downgrade_keeps_the_newest(da
     with engine.begin() as connection:
         for example_id, label, value in (("a", "cat", None), ("b", "2", 2.0)):
             connection.execute(sa.text(insert), {"i": example_id, "l": label, "v": value, "t": "2026-11-01 00:00:00"})
-    database.upgrade(database_url)
+    # 0006's own views read `feedback` directly; from 0007 on, labels go through load_feedback.
+    database.upgrade(database_url, "0006")
     with engine.begin() as connection:
         kept = connection.execute(sa.text("SELECT example_id, label, annotator FROM feedback ORDER BY 1")).all()
         assert [tuple(row) for row in kept] == [("a", "cat", "unknown"), ("b", "2", "unknown")]

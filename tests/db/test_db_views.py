@@ -162,8 +162,8 @@ def test_drift_alerts_shows_only_alerts(engine):
         rows = connection.execute(sa.select(view).order_by(view.c.feature)).all()
 
     assert [tuple(row) for row in rows] == [
-        (DAY1, "clf", "bill", "js", pytest.approx(0.4), pytest.approx(0.1)),
-        (DAY1, "clf", "island", "psi", pytest.approx(0.31), pytest.approx(0.2)),
+        (DAY1, "clf", "bill", "js", pytest.approx(0.4), pytest.approx(0.1), None, False),
+        (DAY1, "clf", "island", "psi", pytest.approx(0.31), pytest.approx(0.2), None, False),
     ]
     assert [row["feature"] for row in prediction_log.alerts(engine, DAY1, "clf")] == ["bill", "island"]
     assert prediction_log.alerts(engine, DAY2, "clf") == []
