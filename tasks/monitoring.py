@@ -163,7 +163,9 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         from pipeline.stages.profiles import monitored
 
         schema, training = model.preprocessor().schema, model.reference()
-        policies = parse_policies(self.policies, [feature for feature, _, _ in monitored(schema)])
+        features = monitored(schema)
+        valued = [feature for feature, column, kind in features if feature == column]
+        policies = parse_policies(self.policies, [feature for feature, _, _ in features], valued)
         stats, drift = apply_policies(
             stats, drift, policies, batch=valid, schema=schema, training=training, thresholds=thresholds
         )

@@ -117,7 +117,7 @@ class Nightly(ModelVersionMixin, RecordedTask):
             features = sorted({alert["feature"] for alert in new})
             # No output is written: the night stays incomplete, and every rerun says so again.
             report = "" if report_error else f" and {self.report_path()}"
-            suggestion = self._drift_summary().get("suggestion")
+            suggestion = _suggestion_for(self._drift_summary(), features)
             raise DriftAlert(
                 f"drift on {self.date} (model {self.model}) in {', '.join(features)}{acknowledged}; "
                 + (f"{suggestion}; " if suggestion else "")
@@ -217,6 +217,12 @@ class Nightly(ModelVersionMixin, RecordedTask):
     def _drift_summary(self) -> dict:
         drift = self._drift_folder()
         return drift.summary() if drift.path.is_dir() else {}
+
+
+def _suggestion_for(summary: dict, features: list[str]) -> str | None:
+    """The drift folder's policy suggestion, where it names a feature that failed the night."""
+    suggested = summary.get("suggested_policies") or {}
+    return summary.get("suggestion") if set(suggested) & set(features) else None
 
 
 def _acknowledged_part(alerts: list[dict]) -> str:

@@ -39,8 +39,14 @@ class PolicyError(DataError):
     """`[MonitorDrift] policies` names a feature or a policy that does not exist."""
 
 
-def parse_policies(text: str, features: Iterable[str]) -> dict[str, str]:
+def parse_policies(text: str, features: Iterable[str], valued: Iterable[str] = ()) -> dict[str, str]:
     """{feature: policy} from "weekday:per_night, month:range"; features left out get `all`.
+
+    Args:
+        features: the features the model monitors.
+        valued: those of them that are a column's own values (numeric or categorical): the only
+            ones `per_night` can check (an image's brightness or a text's length is no value a
+            night is made of).
 
     Raises:
         PolicyError: an entry without a colon, an unknown policy, or a feature the model does not
@@ -58,6 +64,11 @@ def parse_policies(text: str, features: Iterable[str]) -> dict[str, str]:
             raise PolicyError(
                 f"[MonitorDrift] policies: {entry!r}: the model monitors no feature {feature!r} "
                 f"(it monitors {', '.join(features)})"
+            )
+        if policy == PER_NIGHT and feature not in set(valued):
+            raise PolicyError(
+                f"[MonitorDrift] policies: {entry!r}: per_night checks a numeric or categorical column's "
+                "values, not a figure derived from images or texts (use range or off)"
             )
         if feature in policies:
             raise PolicyError(f"[MonitorDrift] policies: {feature!r} has two policies; give it one")

@@ -62,6 +62,7 @@ def acknowledge(
     actor: str,
     factor: float,
     method: str | None = None,
+    since: date | None = None,
     until: date | None = None,
     model_version: str | None = None,
 ) -> list[Acknowledged]:
@@ -70,6 +71,8 @@ def acknowledge(
     Args:
         factor: the ceiling is the acknowledged score times this (at least 1): a later score
             past it fails the night again.
+        since: the first night it covers; None: the night of the alert acknowledged (a night
+            that failed before stays failed unless named here).
         until: the last night the acknowledgement covers; None: until `end` is called.
         model_version: take the latest alert of this model only; None: of any model.
 
@@ -92,11 +95,16 @@ def acknowledge(
                 f"no drift alert on {feature!r}{kind} to acknowledge (see the drift_alerts view); "
                 "for a feature that alerts by design, set a policy: [MonitorDrift] policies"
             )
-        if until is not None and until < alerts[0].batch_date:
+        unscored = [row.method for row in alerts if row.score is None]
+        if unscored:
             raise AcknowledgementError(
-                f"--until {until} is before {alerts[0].batch_date}, the night of the alert to acknowledge: "
-                "it would cover nothing"
+                f"the {feature!r} alert by {', '.join(unscored)} has no finite score to acknowledge "
+                "(an infinite or unreadable value): fix the input"
             )
+        first = since or alerts[0].batch_date
+        if until is not None and until < first:
+            night = "its --from night" if since else "the night of the alert to acknowledge"
+            raise AcknowledgementError(f"--until {until} is before {first}, {night}: it would cover nothing")
         written = []
         for row in alerts:
             values = {
@@ -106,6 +114,7 @@ def acknowledge(
                 "score": row.score,
                 "ceiling": row.score * factor,
                 "batch_date": row.batch_date,
+                "since": first,
                 "until": until,
                 "actor": actor,
                 "reason": redact_secrets(reason),
@@ -157,9 +166,11 @@ def end(engine: sa.Engine, feature: str, *, reason: str, actor: str, method: str
 
 
 def active(engine: sa.Engine, on: date | None = None) -> list[dict]:
-    """The acknowledgements not ended (and, with `on`, covering that night), oldest first."""
+    """The acknowledgements not ended that still cover `on` (default: the latest night monitored)
+    or a later night, oldest first."""
     with engine.connect() as connection:
         rows = _active(connection)
+        on = on or connection.execute(sa.select(sa.func.max(drift.c.batch_date))).scalar()
     if on is not None:
         rows = [row for row in rows if row["until"] is None or as_date(on) <= row["until"]]
     return rows

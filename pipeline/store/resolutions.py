@@ -98,6 +98,7 @@ WHERE r.annotators > 1 {where}
 GROUP BY p.batch_date, p.model_version, p.prediction
 """
 
+_REFRESH_LOCK_KEY = 0x6F76_6E69_7265_73  # "ovnires": see _serialize
 _ONE_NIGHT = "p.batch_date = :batch_date AND p.model_version = :model_version"
 
 
@@ -113,6 +114,7 @@ def refresh_examples(connection: sa.Connection, example_ids: Iterable[str]) -> s
     resolve = sa.text(_RESOLVE.format(where="WHERE f.example_id IN :ids")).bindparams(
         sa.bindparam("ids", expanding=True)
     )
+    _serialize(connection)
     nights: set[Night] = set()
     for page in pages(sorted(set(example_ids)), DELETE_IDS):
         connection.execute(sa.delete(label_resolutions).where(label_resolutions.c.example_id.in_(page)))
@@ -125,11 +127,25 @@ def refresh_examples(connection: sa.Connection, example_ids: Iterable[str]) -> s
     return nights
 
 
+def _serialize(connection: sa.Connection) -> None:
+    """Hold, until the transaction ends, the lock every refresh of these tables takes.
+
+    A night's batch load and a label load lock different things (pipeline/store/prediction_log.py,
+    pipeline/store/labels.py). On PostgreSQL, without this one lock in common, a label load would
+    not see a batch not yet committed (and leave its night without the label), or reinsert a
+    night's row the batch load is replacing. Whoever comes second here sees the other's rows.
+    SQLite has one writer at a time anyway.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_REFRESH_LOCK_KEY)))
+
+
 def refresh_nights(connection: sa.Connection, nights: Iterable[Night]) -> None:
     """Compute the quality and conflict rows of these nights again from their predictions."""
     keys = [{"batch_date": night, "model_version": model} for night, model in sorted(set(nights))]
     if not keys:
         return
+    _serialize(connection)
     for table in (night_quality, night_conflicts):
         delete = sa.delete(table).where(
             table.c.batch_date == sa.bindparam("batch_date"), table.c.model_version == sa.bindparam("model_version")
@@ -142,6 +158,7 @@ def refresh_nights(connection: sa.Connection, nights: Iterable[Night]) -> None:
 def rebuild(connection: sa.Connection) -> None:
     """Resolve every label and compute every night again (after a change of tie-break ranks that
     decides labels, or rows written to `feedback` or `predictions` by hand): history-sized."""
+    _serialize(connection)
     for table in (label_resolutions, night_quality, night_conflicts):
         connection.execute(sa.delete(table))
     connection.execute(sa.text(_RESOLVE.format(where="")))

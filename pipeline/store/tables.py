@@ -329,8 +329,6 @@ drift = sa.Table(
 
 # --- Drift acknowledgements (migration 0008) ----------------------------------------------------
 
-ACKNOWLEDGEMENT_EVENTS = ("ack", "unack")
-
 # Append-only, like model_events: `overnight drift ack` adds an `ack` row per (feature, method),
 # `unack` an `unack` row naming (`ends`) the `ack` row it ends. pipeline/store/acknowledgements.py.
 drift_acknowledgements = sa.Table(
@@ -343,6 +341,7 @@ drift_acknowledgements = sa.Table(
     sa.Column("score", sa.Float(), nullable=True),  # the alert's score when acknowledged
     sa.Column("ceiling", sa.Float(), nullable=True),  # above it the same alert fails nights again
     sa.Column("batch_date", sa.Date(), nullable=True),  # the night whose alert was acknowledged
+    sa.Column("since", sa.Date(), nullable=True),  # the first night covered
     sa.Column("until", sa.Date(), nullable=True),  # the last night covered; NULL: until ended
     sa.Column("ends", sa.Integer(), sa.ForeignKey("drift_acknowledgements.id"), nullable=True),
     sa.Column("actor", sa.String(200), nullable=False),

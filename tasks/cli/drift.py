@@ -23,14 +23,16 @@ def drift() -> None:
 @click.argument("feature")
 @click.option("--method", default=None, help="only this check (psi, ks, per_night, ...); default: each alerting")
 @click.option("--reason", required=True, help="why the alert may pass, for the drift_acknowledgements log")
+@click.option("--from", "since", type=DATE, default=None, help="the first night it covers; default: the alert's")
 @click.option("--until", type=DATE, default=None, help="the last night it covers (YYYY-MM-DD); default: until unack")
 @click.option("--model", "model_version", default=None, help="acknowledge this model's latest alert (default: any)")
-def ack(feature: str, method: str | None, reason: str, until, model_version: str | None) -> None:
+def ack(feature: str, method: str | None, reason: str, since, until, model_version: str | None) -> None:
     """Stop FEATURE's current alerts from failing the night.
 
-    Takes the alerts of the latest night that had one; they are still stored and shown, marked
-    acknowledged. Another kind of alert on FEATURE, or a score past [drift] acknowledged_factor
-    times the acknowledged one, fails the night again."""
+    Takes the alerts of the latest night that had one and covers that night and later ones
+    (earlier ones with --from); they are still stored and shown, marked acknowledged. Another
+    kind of alert on FEATURE, or a score past [drift] acknowledged_factor times the acknowledged
+    one, fails the night again."""
     from pipeline.store import acknowledgements
     from pipeline.store.registry import current_actor
 
@@ -42,6 +44,7 @@ def ack(feature: str, method: str | None, reason: str, until, model_version: str
             reason=reason,
             actor=current_actor(),
             factor=drift_settings().acknowledged_factor,
+            since=since.date() if since else None,
             until=until.date() if until else None,
             model_version=model_version,
         )
@@ -57,10 +60,12 @@ def ack(feature: str, method: str | None, reason: str, until, model_version: str
 @drift.command("acks")
 @click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table")
 def acks(output_format: str) -> None:
-    """Acknowledgements in force, oldest first."""
+    """Acknowledgements in force, oldest first.
+
+    Not ended, and covering the latest night monitored or a later one."""
     from pipeline.store import acknowledgements
 
-    columns = ("id", "feature", "method", "score", "ceiling", "batch_date", "until", "actor", "reason", "at")
+    columns = ("id", "feature", "method", "score", "ceiling", "batch_date", "since", "until", "actor", "reason", "at")
     rows = acknowledgements.active(engine())
     print_rows([{name: row[name] for name in columns} for row in rows], output_format)
 

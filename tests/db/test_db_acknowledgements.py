@@ -71,7 +71,7 @@ def test_until_bounds_the_nights_and_unack_ends_it_by_adding_rows(engine):
         engine, "weekday", method="psi", reason="daily batches", actor="ana", factor=2.0, until=NIGHTS[2]
     )
     _night(engine, NIGHTS[3], [("weekday", "psi", 1.0, 0.2, True)])
-    # Only up to `until`, only its method.
+    # From its night up to `until`, only its method.
     assert _alerts(engine, NIGHTS[0]) == {("weekday", "psi"): True, ("weekday", "js"): False}
     assert _alerts(engine, NIGHTS[3]) == {("weekday", "psi"): False}
     assert [row["method"] for row in acknowledgements.active(engine, on=NIGHTS[1])] == ["psi"]
@@ -118,3 +118,16 @@ def test_an_acknowledgement_that_cannot_be_made_says_why_and_writes_nothing(
         acknowledgements.end(engine, "month", reason="why", actor="ana")
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT COUNT(*) FROM drift_acknowledgements")).scalar() == 0
+
+
+def test_a_night_that_failed_before_an_acknowledgement_stays_failed_unless_named(engine):
+    for night in NIGHTS[:2]:
+        _night(engine, night, [("month", "per_night", 1.0, 0.0, True)])
+    acknowledgements.acknowledge(engine, "month", reason="after training", actor="ana", factor=2.0)
+    assert (_alerts(engine, NIGHTS[0]), _alerts(engine, NIGHTS[1])) == (
+        {("month", "per_night"): False},
+        {("month", "per_night"): True},
+    )
+    acknowledgements.end(engine, "month", reason="too narrow", actor="ana")
+    acknowledgements.acknowledge(engine, "month", reason="since April", actor="ana", factor=2.0, since=NIGHTS[0])
+    assert _alerts(engine, NIGHTS[0]) == {("month", "per_night"): True}

@@ -117,17 +117,19 @@ def test_per_night_falls_back_to_the_training_range_without_recorded_values(trai
         ("weekday", "'weekday' is not FEATURE:POLICY"),
         ("weekday:nightly", "the policy is one of all, per_night, range, off"),
         ("weekday:per_night, month:range, weekday:off", "'weekday' has two policies"),
+        ("photo:brightness:per_night", "per_night checks a numeric or categorical column's values"),
         ("wekday:per_night", "the model monitors no feature 'wekday' .it monitors carrier, distance, weekday, month."),
     ],
 )
 def test_a_policy_that_cannot_apply_is_one_line(text, message):
     with pytest.raises(PolicyError, match=message):
-        parse_policies(text, FEATURES)
+        parse_policies(text, [*FEATURES, "photo:brightness"], FEATURES)
 
 
 def test_policies_parse_from_one_line():
-    assert parse_policies(" weekday:per_night, month : range,carrier:all ,", FEATURES) == {
+    assert parse_policies(" weekday:per_night, month : range,carrier:all ,", FEATURES, FEATURES) == {
         "weekday": "per_night",
         "month": "range",
     }
-    assert parse_policies("", FEATURES) == {}
+    assert parse_policies("", FEATURES, FEATURES) == {}
+    assert parse_policies("photo:brightness:range", ["photo:brightness"]) == {"photo:brightness": "range"}

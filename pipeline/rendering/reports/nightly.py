@@ -95,9 +95,10 @@ def _reference_shares(predicted: pd.Series | None, task: str):
 
 
 def _alerts_by_night(data: NightHistory) -> dict:
+    """Each night's alerts that no acknowledgement covers: those that failed it."""
     alerts = defaultdict(list)
     for row in data.drift:
-        if row["alert"]:
+        if row["alert"] and not row.get("acknowledged"):
             alerts[row["batch_date"]].append(row)
     return alerts
 

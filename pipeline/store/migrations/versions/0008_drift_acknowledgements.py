@@ -17,7 +17,9 @@ deleted, so who silenced what, when and why stays readable.
 
 `drift_alerts` gains `acknowledged_by` (the id of the `ack` row that covers the alert, NULL when
 none does) and `acknowledged`. An acknowledgement covers an alert of its feature and method on a
-night up to its `until` date (none: until ended), while its score stays at or under the ceiling.
+night from its `since` date (the acknowledged night, or an earlier one asked for) up to its
+`until` date (none: until ended), while its score stays at or under the ceiling: nights that
+failed before it was made are not rewritten as let pass.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ FROM (
     SELECT d.batch_date, d.model_version, d.feature, d.method, d.score, d.threshold,
            (SELECT MIN(a.id) FROM drift_acknowledgements a
             WHERE a.event = 'ack' AND a.feature = d.feature AND a.method = d.method
+              AND (a.since IS NULL OR d.batch_date >= a.since)
               AND (a.until IS NULL OR d.batch_date <= a.until)
               AND (a.ceiling IS NULL OR d.score <= a.ceiling)
               AND NOT EXISTS (
@@ -70,6 +73,7 @@ def upgrade() -> None:
         sa.Column("score", sa.Float(), nullable=True),
         sa.Column("ceiling", sa.Float(), nullable=True),
         sa.Column("batch_date", sa.Date(), nullable=True),
+        sa.Column("since", sa.Date(), nullable=True),
         sa.Column("until", sa.Date(), nullable=True),
         sa.Column("ends", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(200), nullable=False),
