@@ -17,18 +17,14 @@ import textwrap
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib import dates as mdates
 from matplotlib.lines import Line2D
-from matplotlib.transforms import blended_transform_factory
+
+from pipeline.rendering.night_axis import CURRENT, NIGHT, as_night, broken, date_axis
 
 # pyplot through plots.py, which picks the display-less backend first.
 from pipeline.rendering.plots import ALERT, REFERENCE, REJECTED, SCORED, Destination, natural_key, plt, save_figure
 
-NIGHT = datetime.timedelta(days=1)
 BAR_DAYS = 0.8  # a night's bar is most of its day wide: neighbouring nights stay apart
-TICK_SPACING_IN = 0.75  # at least this much axis width per date label ("Apr 08" at 7-8 pt is ~0.35 in)
-GAP_FACTOR = 1.5  # nights further apart than this many usual steps have missing nights between them
-CURRENT = "#424242"  # this night's marker line
 
 
 def rows_per_night(
@@ -41,7 +37,7 @@ def rows_per_night(
     current: datetime.date,
 ) -> None:
     """Stacked bars of scored and rejected rows per night; drifted nights in red."""
-    days = [_night(date) for date in dates]
+    days = [as_night(date) for date in dates]
     figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(days) + 2) + 1.0, 3.6), layout="constrained")
     scored = np.asarray(scored, dtype=float)
     rejected = np.asarray(rejected, dtype=float)
@@ -54,7 +50,7 @@ def rows_per_night(
         if alert:
             axes.bar(day, max(total, top * 0.02), width=BAR_DAYS, fill=False, edgecolor=ALERT, linewidth=2.5)
             axes.text(day, total + top * 0.03, "DRIFT", color=ALERT, ha="center", fontsize=8, fontweight="bold")
-    _date_axis(axes, figure, days, current=current)
+    date_axis(axes, figure, days, current=current)
     axes.set(ylabel="rows", ylim=(0, top * 1.18), title="Rows per night")
     # Beside the plot, never over the first night's bar.
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
@@ -79,12 +75,14 @@ def drift_over_nights(
         series: feature -> method -> [(date, score, threshold, alert), ...].
         dates: the nights shown, oldest first (the x axis of every chart).
     """
-    current = _night(current)
+    current = as_night(current)
 
     def alerted_now(feature: str) -> bool:
-        return any(point[3] and _night(point[0]) == current for points in series[feature].values() for point in points)
+        return any(
+            point[3] and as_night(point[0]) == current for points in series[feature].values() for point in points
+        )
 
-    days = [_night(date) for date in dates]
+    days = [as_night(date) for date in dates]
     shown = set(days)
     features = sorted(series, key=lambda feature: (not alerted_now(feature), feature))
     methods = sorted({method for feature in features for method in series[feature]})
@@ -98,12 +96,12 @@ def drift_over_nights(
     )
     for axes, feature in zip(grid.flat, features):
         for method, points in sorted(series[feature].items()):
-            points = sorted((_night(point[0]), *point[1:]) for point in points if _night(point[0]) in shown)
+            points = sorted((as_night(point[0]), *point[1:]) for point in points if as_night(point[0]) in shown)
             x = [point[0] for point in points]
-            axes.plot(*_broken(x, [point[1] for point in points], days), "-o", color=colours[method], markersize=3)
+            axes.plot(*broken(x, [point[1] for point in points], days), "-o", color=colours[method], markersize=3)
             # Each night's own threshold (they rise on small nights), as steps between nights.
             axes.plot(
-                *_broken(x, [point[2] for point in points], days),
+                *broken(x, [point[2] for point in points], days),
                 drawstyle="steps-mid",
                 color=colours[method],
                 linestyle="--",
@@ -128,7 +126,7 @@ def drift_over_nights(
         axes.set_ylim(bottom=0)
         axes.tick_params(axis="both", labelsize=8)
         axes.grid(alpha=0.3)
-        _date_axis(axes, figure, days, current=current, fontsize=7, label=False, say_current=False)
+        date_axis(axes, figure, days, current=current, fontsize=7, label=False, say_current=False)
     for axes in grid[:, 0]:
         axes.set_ylabel("score", fontsize=8)
     for axes in list(grid.flat)[len(features) :]:
@@ -228,7 +226,7 @@ def quality_over_nights(
         trivial: model version -> [(date, value), ...] of the trivial predictor on that model's
             labeled rows; trivial_label names it ("always 'on time'").
     """
-    days = [_night(date) for date in dates]
+    days = [as_night(date) for date in dates]
     shown = set(days)
     lower_is_better = metric != "accuracy"
     # Wider by the legend beside the plot.
@@ -242,21 +240,21 @@ def quality_over_nights(
     for index, (model, points) in enumerate(sorted(series.items())):
         colour = colours[index % len(colours)]
         points = sorted(
-            (_night(point[0]), *point[1:]) for point in points if _night(point[0]) in shown and point[1] is not None
+            (as_night(point[0]), *point[1:]) for point in points if as_night(point[0]) in shown and point[1] is not None
         )
         x = [point[0] for point in points]
         axes.plot(
-            *_broken(x, [point[1] for point in points], days), "-o", markersize=4, color=colour, label=f"model {model}"
+            *broken(x, [point[1] for point in points], days), "-o", markersize=4, color=colour, label=f"model {model}"
         )
         for day, value, labeled in points:
             axes.annotate(
                 f"n={labeled}", (day, value), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=7
             )
-        baseline = {_night(day): value for day, value in (trivial or {}).get(model, []) if value is not None}
+        baseline = {as_night(day): value for day, value in (trivial or {}).get(model, []) if value is not None}
         if baseline:
             known = sorted(day for day in baseline if day in shown)
             axes.plot(
-                *_broken(known, [baseline[day] for day in known], days),
+                *broken(known, [baseline[day] for day in known], days),
                 linestyle="--",
                 marker="s",
                 markersize=3,
@@ -282,7 +280,7 @@ def quality_over_nights(
                 worse_drawn = True
     if reference is not None:
         axes.axhline(reference, color="grey", linestyle="--", label=f"test split ({reference:.3f})")
-    _date_axis(axes, figure, days, current=current)
+    date_axis(axes, figure, days, current=current)
     better = "lower is better" if lower_is_better else "higher is better"
     axes.set_ylabel(metric)
     axes.set_title(
@@ -298,184 +296,6 @@ def quality_over_nights(
     save_figure(figure, path, layout=False)
 
 
-def _date_axis(
-    axes,
-    figure,
-    days: Sequence[datetime.datetime],
-    *,
-    current: datetime.date | None = None,
-    fontsize: int = 8,
-    label: bool = True,
-    say_current: bool = True,
-) -> None:
-    """Nights on a date axis, as many date labels as the axis's width holds; this night marked.
-
-    Within a run of nights the axis is true time. A stretch of missing nights (see `_runs`) is
-    drawn as a narrow grey band that says how many days it hides: the nights on either side stay
-    apart, and April's nights do not shrink to a sliver because July's are on the same chart.
-    ConciseDateFormatter writes "Apr 08" (or "Jul" on a month's first day) and the year once, at
-    the axis's end.
-    """
-    axes.xaxis_date()
-    if days:
-        runs = _runs(days)
-        pad = 0.6 * NIGHT  # half a night and a little: a bar is whole, one night still has a width
-        start, end = mdates.date2num(runs[0][0] - pad), mdates.date2num(runs[-1][1] + pad)
-        if len(runs) > 1:
-            forward, inverse = _compressed(runs, pad, _usual_step(days))
-            axes.set_xscale("function", functions=(forward, inverse))
-            for (_, before), (after, _) in zip(runs, runs[1:]):
-                axes.axvspan(
-                    before + pad, after - pad, facecolor="#eeeeee", hatch="//", edgecolor="#bdbdbd", linewidth=0
-                )
-                middle = mdates.num2date(
-                    inverse((forward(mdates.date2num(before)) + forward(mdates.date2num(after))) / 2)
-                )
-                axes.text(
-                    middle.replace(tzinfo=None),
-                    0.5,
-                    f"{(after - before).days - 1} days without a night",
-                    transform=blended_transform_factory(axes.transData, axes.transAxes),
-                    rotation=90,
-                    ha="center",
-                    va="center",
-                    fontsize=max(fontsize - 1, 6),
-                    color="#616161",
-                )
-        else:
-            forward = inverse = None
-        axes.set_xlim(start, end)
-        figure_width = figure.get_figwidth() * axes.get_position().width
-        ticks = _night_ticks(runs, pad, figure_width, forward)
-        locator = mdates.ticker.FixedLocator(ticks)
-        if len(ticks) > 1:
-            formatter = mdates.ConciseDateFormatter(locator)
-            # Days say their month ("Apr 08", not "08"): a night is read as a date, not a day number.
-            formatter.formats[2] = "%b %d"
-            formatter.offset_formats[2] = "%Y"
-        else:
-            # One tick tells ConciseDateFormatter no level, and it would write "00:00".
-            formatter = mdates.DateFormatter("%b %d\n%Y")
-        axes.xaxis.set_major_locator(locator)
-        axes.xaxis.set_major_formatter(formatter)
-        axes.xaxis.set_minor_locator(mdates.ticker.NullLocator())
-    axes.tick_params(axis="x", labelsize=fontsize)
-    axes.xaxis.get_offset_text().set_fontsize(fontsize)
-    if current is not None:
-        current = _night(current)
-        axes.axvline(current, color=CURRENT, linestyle=":", linewidth=1, zorder=1)
-        if say_current:
-            axes.text(
-                current,
-                1.0,
-                " this night",
-                transform=blended_transform_factory(axes.transData, axes.transAxes),
-                fontsize=fontsize,
-                color=CURRENT,
-                ha="left",
-                va="top",
-            )
-    if label:
-        axes.set_xlabel("night")
-
-
-def _runs(days: Sequence[datetime.datetime]) -> list[tuple[datetime.datetime, datetime.datetime]]:
-    """(first, last) of each run of nights no further apart than GAP_FACTOR usual steps."""
-    ordered = sorted(set(days))
-    step = _usual_step(ordered)
-    runs = [[ordered[0], ordered[0]]]
-    for day in ordered[1:]:
-        if (day - runs[-1][1]).days > GAP_FACTOR * step:
-            runs.append([day, day])
-        else:
-            runs[-1][1] = day
-    return [(first, last) for first, last in runs]
-
-
-def _compressed(runs, pad: datetime.timedelta, step: float):
-    """An x scale's (forward, inverse) in matplotlib date numbers: true time within each run
-    (with its padding), each stretch between runs squeezed to at most two usual steps."""
-    real, scaled = [], []
-    for first, last in runs:
-        low, high = mdates.date2num(first - pad), mdates.date2num(last + pad)
-        if real:
-            scaled.append(scaled[-1] + min(low - real[-1], 2.0 * step))
-        else:
-            scaled.append(low)
-        real.append(low)
-        scaled.append(scaled[-1] + high - low)
-        real.append(high)
-    real, scaled = np.asarray(real), np.asarray(scaled)
-
-    def through(values, source, target):
-        values = np.asarray(values, dtype=float)
-        inside = np.interp(values, source, target)
-        # Slope 1 beyond the ends: np.interp alone would flatten them, and a scale must not.
-        return np.where(
-            values < source[0],
-            target[0] + values - source[0],
-            np.where(values > source[-1], target[-1] + values - source[-1], inside),
-        )
-
-    return (lambda values: through(values, real, scaled)), (lambda values: through(values, scaled, real))
-
-
-def _night_ticks(runs, pad: datetime.timedelta, width_in: float, forward) -> list[float]:
-    """Tick positions (date numbers): each run's own nice dates, thinned so that no two labels
-    come closer than TICK_SPACING_IN on the drawn axis."""
-    to_axis = forward or (lambda values: np.asarray(values, dtype=float))
-    start = float(to_axis(mdates.date2num(runs[0][0] - pad)))
-    end = float(to_axis(mdates.date2num(runs[-1][1] + pad)))
-    inches_per_unit = width_in / max(end - start, 1e-9)
-    candidates = []
-    for first, last in runs:
-        low, high = mdates.date2num(first - pad), mdates.date2num(last + pad)
-        fit = max(1, int((float(to_axis(high)) - float(to_axis(low))) * inches_per_unit / TICK_SPACING_IN))
-        if (last - first).days < 3 or fit == 1:
-            # A few nights get a tick each (AutoDateLocator would fall to hours between them).
-            ticks = [mdates.date2num(first + NIGHT * offset) for offset in range((last - first).days + 1)]
-        else:
-            ticks = mdates.AutoDateLocator(minticks=2, maxticks=max(fit, 2)).tick_values(first, last)
-        candidates += [tick for tick in ticks if low <= tick <= high]
-    kept: list[float] = []
-    for tick in sorted(candidates):
-        if not kept or (float(to_axis(tick)) - float(to_axis(kept[-1]))) * inches_per_unit >= TICK_SPACING_IN:
-            kept.append(float(tick))
-    return kept
-
-
-def _broken(
-    days: Sequence[datetime.datetime], values: Sequence, shown: Sequence[datetime.datetime]
-) -> tuple[list, list]:
-    """The points with a NaN wherever a line must not join two of them: a shown night between
-    them has no value, or they are further apart than the shown nights' usual step (missing
-    nights). Matplotlib leaves a NaN's segments out, so the line breaks there.
-    """
-    order = {day: index for index, day in enumerate(sorted(set(shown)))}
-    step = _usual_step(shown)
-    x: list = []
-    y: list = []
-    for index, (day, value) in enumerate(zip(days, values)):
-        if index:
-            before = days[index - 1]
-            skipped = order.get(day, 0) - order.get(before, 0) > 1
-            if skipped or (day - before).days > GAP_FACTOR * step:
-                # Half a night after the one and before the other: a threshold's steps end
-                # there, not halfway across the gap.
-                x += [before + NIGHT / 2, day - NIGHT / 2]
-                y += [np.nan, np.nan]
-        x.append(day)
-        y.append(np.nan if value is None else value)
-    return x, y
-
-
-def _usual_step(shown: Sequence[datetime.datetime]) -> float:
-    """The usual days between shown nights (1 for nightly batches, 7 for weekly ones)."""
-    days = sorted(set(shown))
-    steps = [(later - earlier).days for earlier, later in zip(days, days[1:])]
-    return max(1.0, float(np.median(steps))) if steps else 1.0
-
-
 def _fitted_title(text: str, figure, axes, *, fontsize: float) -> str:
     """The title wrapped to the axes' width, two lines at most, cut with an ellipsis beyond."""
     width_points = figure.get_figwidth() * axes.get_position().width * 72
@@ -483,13 +303,3 @@ def _fitted_title(text: str, figure, axes, *, fontsize: float) -> str:
     characters = max(8, int(width_points / (0.62 * fontsize)))
     wrapper = textwrap.TextWrapper(width=characters, max_lines=2, placeholder="…", break_long_words=True)
     return "\n".join(wrapper.wrap(text)) or text
-
-
-def _night(value) -> datetime.datetime:
-    """A night as its midnight: datetimes, unlike dates, take the half days that centre bars and
-    bands on a night (date - 12 hours is the same date). SQLite may hand back ISO strings."""
-    if isinstance(value, datetime.datetime):
-        return datetime.datetime.combine(value.date(), datetime.time())
-    if isinstance(value, datetime.date):
-        return datetime.datetime.combine(value, datetime.time())
-    return datetime.datetime.combine(datetime.date.fromisoformat(str(value)[:10]), datetime.time())
