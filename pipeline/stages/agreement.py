@@ -1,21 +1,21 @@
 """Agreement between annotators (monitoring stage): Cohen's kappa of every two annotators over the
 examples both labeled, and which annotators fall below the agreement a team asks for.
 
-Pure: label rows in, figures out. The store keeps the figures (pipeline/store/labels.py, which
-IngestFeedback hands pair_agreement), the per-annotator agreement with the resolved label is SQL
-(the `annotator_agreement` view).
+Pure: counts in, figures out. The store keeps, with every label load, how many examples each two
+annotators gave each two labels (pipeline/store/annotator_counts.py); pair_agreement turns those
+counts into kappa, in time that follows the labels in use, not the examples labeled. The
+per-annotator agreement with the resolved label is SQL (the `annotator_agreement` view).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
-from itertools import combinations
 
 import pandas as pd
 
 PAIR_COLUMNS = ("annotator", "other", "overlap", "agreement", "kappa")
+PAIR_COUNT_COLUMNS = ("annotator", "other", "label", "other_label", "examples")
 
 
 @dataclass(frozen=True)
@@ -26,34 +26,52 @@ class AgreementSettings:
     min_compared: int = 10  # labels on examples someone else labeled too, before any verdict
 
 
-def pair_agreement(labels: pd.DataFrame) -> pd.DataFrame:
+def pair_agreement(counts: pd.DataFrame) -> pd.DataFrame:
     """Each two annotators who labeled a common example: how many, how often the same, and
-    Cohen's kappa (scikit-learn's) on those examples; every pair twice, both ways round.
+    Cohen's kappa, from the confusion counts of the two (the `annotator_label_pairs` table).
+
+    Kappa is (observed - chance) / (1 - chance), where observed is the share of examples given
+    the same label and chance the agreement two annotators labeling at their own rates would
+    reach by luck: scikit-learn's cohen_kappa_score on the same examples, to rounding.
 
     Args:
-        labels: columns example_id, annotator, label; one row per example and annotator.
+        counts: PAIR_COUNT_COLUMNS: for two annotators (each pair both ways round, or one way
+            only) and two labels, how many examples the first gave one and the second the other.
 
     Returns:
-        PAIR_COLUMNS; kappa is None where it is undefined (both gave one and the same class only).
+        PAIR_COLUMNS, every pair both ways round; kappa is None where it is undefined (both gave
+        one and the same class only).
     """
-    from sklearn.metrics import cohen_kappa_score
+    known = counts[counts["examples"] > 0]
+    rows = {}
+    for (first, second), cells in known.groupby(["annotator", "other"], sort=True):
+        if (second, first) in rows:
+            continue  # the pair both ways round in the counts: the other way gives the same figures
+        overlap, agreement, kappa = _pair_figures(cells)
+        rows[first, second] = (first, second, overlap, agreement, kappa)
+        rows[second, first] = (second, first, overlap, agreement, kappa)
+    return pd.DataFrame(sorted(rows.values()), columns=list(PAIR_COLUMNS))
 
-    shared = labels[labels.groupby("example_id")["annotator"].transform("size") > 1]
-    wide = shared.pivot(index="example_id", columns="annotator", values="label")
-    rows = []
-    for first, second in combinations(sorted(wide.columns), 2):
-        both = wide[[first, second]].dropna()
-        if both.empty:
-            continue
-        left, right = both[first].astype(str), both[second].astype(str)
-        with warnings.catch_warnings():  # one class between them: kappa is 0/0, said as None
-            warnings.simplefilter("ignore")
-            kappa = float(cohen_kappa_score(left, right))
-        kappa = kappa if math.isfinite(kappa) else None
-        agreement = float((left == right).mean())
-        rows.append((first, second, len(both), agreement, kappa))
-        rows.append((second, first, len(both), agreement, kappa))
-    return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+
+def _pair_figures(cells: pd.DataFrame) -> tuple[int, float, float | None]:
+    """(overlap, agreement, kappa) of one pair from its confusion cells."""
+    examples = cells["examples"].astype("float64")
+    overlap = float(examples.sum())
+    observed = float(examples[cells["label"] == cells["other_label"]].sum()) / overlap
+    first = examples.groupby(cells["label"].to_numpy()).sum() / overlap
+    second = examples.groupby(cells["other_label"].to_numpy()).sum() / overlap
+    chance = float((first * second.reindex(first.index, fill_value=0.0)).sum())
+    kappa = (observed - chance) / (1.0 - chance) if chance < 1.0 else math.nan
+    return int(overlap), observed, kappa if math.isfinite(kappa) else None
+
+
+def confusion_counts(labels: pd.DataFrame) -> pd.DataFrame:
+    """PAIR_COUNT_COLUMNS from label rows (example_id, annotator, label; one per example and
+    annotator), every pair both ways round: what the store keeps, computed from scratch."""
+    both = labels.merge(labels, on="example_id", suffixes=("", "_other"))
+    both = both[both["annotator"] != both["annotator_other"]]
+    counts = both.groupby(["annotator", "annotator_other", "label", "label_other"]).size()
+    return counts.rename("examples").reset_index().set_axis(list(PAIR_COUNT_COLUMNS), axis=1)
 
 
 def partner_kappa(pairs: pd.DataFrame) -> dict[str, float | None]:

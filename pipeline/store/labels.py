@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from pipeline.common.clock import utc_now
 from pipeline.common.columns import ANNOTATOR, ANNOTATOR_LENGTH, FEEDBACK_COLUMNS
 from pipeline.common.jsonvalues import finite_or_none
-from pipeline.store import markers, resolutions
+from pipeline.store import annotator_counts, markers, resolutions
 from pipeline.store.markers import Marker
 from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages
 from pipeline.store.tables import (
@@ -29,7 +29,6 @@ from pipeline.store.tables import (
     annotator_pairs,
     annotators,
     feedback,
-    label_resolutions,
     predictions,
     resolved_labels_view,
 )
@@ -58,8 +57,9 @@ def load_feedback(
     In one transaction: the given (example_id, annotator) rows are replaced, the annotators and
     their tie-break ranks are written, the examples' resolved labels and the quality figures of
     the nights that scored them are computed again (every example's, when a changed rank is
-    that of an annotator with labels: it may decide other ties), and, given `pair_agreement`, every pair's agreement and
-    kappa is computed again from all the labels stored. ``label_value`` is the label as a number when it is one. An
+    that of an annotator with labels: it may decide other ties), the annotators' agreement counts
+    change by what these examples' labels changed, and, given `pair_agreement`, every pair's
+    agreement and kappa is computed again from those counts. ``label_value`` is the label as a number when it is one. An
     example given twice by one annotator keeps its last label, with a warning.
 
     Args:
@@ -69,7 +69,7 @@ def load_feedback(
         marker: written in the same transaction: the labels of that output are then complete here.
         tie_order: annotators in the order that breaks a tie (`[labeling] tie_order`), written
             as the ranks; None leaves the ranks stored as they are.
-        pair_agreement: labels (example_id, annotator, label) -> annotator_pairs rows
+        pair_agreement: pair cells (annotator_label_pairs' rows) -> annotator_pairs rows
             (pipeline.stages.agreement.pair_agreement, as IngestFeedback passes it); None leaves
             annotator_pairs as it is.
 
@@ -96,6 +96,7 @@ def load_feedback(
         )
     ]
     with locked_transaction(engine, _FEEDBACK_LOCK_KEY) as connection:
+        before = annotator_counts.read(connection, frame["example_id"])
         for annotator, own in frame.groupby(ANNOTATOR, sort=False):
             for page in pages(own["example_id"].tolist(), DELETE_IDS):
                 connection.execute(
@@ -104,12 +105,17 @@ def load_feedback(
         for page in pages(rows, INSERT_ROWS):
             connection.execute(sa.insert(feedback), page)
         changed = _write_annotators(connection, set(frame[ANNOTATOR]), tie_order)
-        if changed and _have_labels(connection, changed):
+        every_label = bool(changed) and _have_labels(connection, changed)
+        if every_label:
             resolutions.rebuild(connection)
         else:
             resolutions.refresh_examples(connection, frame["example_id"])
+        after = annotator_counts.read(connection, frame["example_id"])
+        annotator_counts.apply(connection, before, after, tallies=not every_label)
+        if every_label:  # every label resolved again: every annotator's agreement may differ
+            annotator_counts.rebuild(connection, pairs=False)
         if pair_agreement is not None:
-            _write_pairs(connection, pair_agreement)
+            annotator_counts.write_pairs(connection, pair_agreement)
         if marker is not None:
             markers.write(connection, marker)
     logger.info("stored %d label(s) from %s", len(rows), source)
@@ -177,29 +183,6 @@ def _have_labels(connection: sa.Connection, names: Sequence[str]) -> bool:
     """Whether any of these annotators labeled anything: only then can their rank decide a tie."""
     query = sa.select(feedback.c.annotator).where(feedback.c.annotator.in_(list(names))).limit(1)
     return connection.execute(query).first() is not None
-
-
-def _write_pairs(connection: sa.Connection, pair_agreement) -> None:
-    """Kappa of every two annotators, from all the labels of examples several people labeled.
-
-    Those examples come from label_resolutions (indexed), not from grouping all of `feedback`:
-    the read is the size of the shared labels, not of every label ever stored."""
-    shared = sa.select(label_resolutions.c.example_id).where(label_resolutions.c.annotators > 1)
-    query = sa.select(feedback.c.example_id, feedback.c.annotator, feedback.c.label).where(
-        feedback.c.example_id.in_(shared)
-    )
-    # Plain tuples: pandas probes each SQLAlchemy Row for attributes, the slowest part otherwise.
-    rows = [tuple(row) for row in connection.execute(query)]
-    labels = pd.DataFrame(rows, columns=["example_id", ANNOTATOR, "label"])
-    pairs = pair_agreement(labels)
-    now = utc_now()
-    connection.execute(sa.delete(annotator_pairs))
-    rows = [
-        {**row, "overlap": int(row["overlap"]), "kappa": finite_or_none(row["kappa"]), "updated_at": now}
-        for row in pairs.to_dict("records")
-    ]
-    for page in pages(rows, INSERT_ROWS):
-        connection.execute(sa.insert(annotator_pairs), page)
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,34 @@ drift_acknowledgements = sa.Table(
     sa.Index("ix_drift_acknowledgements_ends", "ends"),
 )
 
+# --- Annotator counts (migration 0009) ---------------------------------------------------------
+# Agreement kept as counts, changed by the difference each label load makes to the examples it
+# touches (pipeline/store/annotator_counts.py): kappa and the annotator_agreement view read them
+# by key instead of every label shared.
+
+# For two annotators (both ways round) and two labels: the examples the first gave `label` and the
+# second `other_label`. Cohen's kappa of every pair is computed from these (annotator_pairs).
+annotator_label_pairs = sa.Table(
+    "annotator_label_pairs",
+    metadata,
+    sa.Column("annotator", sa.String(ANNOTATOR_LENGTH), primary_key=True),
+    sa.Column("other", sa.String(ANNOTATOR_LENGTH), primary_key=True),
+    sa.Column("label", sa.Text(), primary_key=True),
+    sa.Column("other_label", sa.Text(), primary_key=True),
+    sa.Column("examples", sa.Integer(), nullable=False),
+)
+
+# Per annotator, what the annotator_agreement view shows.
+annotator_tallies = sa.Table(
+    "annotator_tallies",
+    metadata,
+    sa.Column("annotator", sa.String(ANNOTATOR_LENGTH), primary_key=True),
+    sa.Column("labels", sa.Integer(), nullable=False),  # labels given (one per example)
+    sa.Column("compared", sa.Integer(), nullable=False),  # of those, on examples others labeled too
+    sa.Column("agreed", sa.Integer(), nullable=False),  # of those, the resolved label
+    sa.Column("last_label_at", UtcDateTime()),
+)
+
 # --- Views (created by migration 0002 with CREATE VIEW) ----------------------------------------
 # Described in their own MetaData so that queries get typed results (dates on SQLite too) while
 # create_all, Alembic's autogenerate and the schema comparison never treat them as tables.

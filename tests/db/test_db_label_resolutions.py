@@ -1,8 +1,9 @@
-"""The tables migration 0007 maintains (label_resolutions, night_quality, night_conflicts) say what
-0006's views computed from every label, on both backends: after ties, a tie order that changes,
-an annotator who relabels, several annotators, a night loaded again; and after the upgrade's
-backfill. 0006's view SQL is run beside them as `old_*` views, so the reference is the shipped
-rule itself, not a copy of it."""
+"""The tables migrations 0007 and 0009 maintain (label_resolutions, night_quality, night_conflicts;
+annotator_tallies, annotator_label_pairs) say what 0006's views computed from every label, on both
+backends: after ties, a tie order that changes, an annotator who relabels, several annotators, a
+night loaded again; and after the upgrade's backfill. 0006's view SQL is run beside them as
+`old_*` views, so the reference is the shipped rule itself, not a copy of it; the pair counts and
+kappa are checked against pandas and scikit-learn over the labels stored."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from sklearn.metrics import cohen_kappa_score
 
-from pipeline.stages.agreement import pair_agreement
-from pipeline.store import database, labels, prediction_log, registry, resolutions
+from pipeline.stages.agreement import confusion_counts, pair_agreement
+from pipeline.store import annotator_counts, database, labels, prediction_log, registry, resolutions
+from pipeline.store.tables import annotator_label_pairs, annotator_pairs, feedback
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "pipeline" / "store" / "migrations" / "versions"
 NIGHTS = [date(2026, 3, 1) + timedelta(days=offset) for offset in range(3)]
@@ -53,6 +56,11 @@ def _rows(connection, view: str) -> list[tuple]:
     return [tuple(_plain(value) for value in row) for row in rows]
 
 
+def _cells(connection) -> list[tuple]:
+    table = annotator_label_pairs
+    return [tuple(row) for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))]
+
+
 def _plain(value):
     """Floats to 9 places (SUM / COUNT against AVG), timestamps as text, counts as int."""
     if isinstance(value, float):
@@ -68,6 +76,32 @@ def _assert_same_as_0006(engine) -> None:
             new, old = _rows(connection, view), _rows(connection, f"old_{view}")
             assert new == old, view
             assert new, f"{view} is empty: the data tries nothing"
+    _assert_pairs_counted_from_every_label(engine)
+
+
+def _assert_pairs_counted_from_every_label(engine) -> None:
+    """The pair cells the loads kept equal a count over every stored label, and kappa equals
+    scikit-learn's on the examples each two annotators share."""
+    with engine.connect() as connection:
+        stored = pd.DataFrame(connection.execute(sa.select(feedback)).mappings().all())
+        cells = pd.DataFrame(connection.execute(sa.select(annotator_label_pairs)).mappings().all())
+        pairs = pd.DataFrame(connection.execute(sa.select(annotator_pairs)).mappings().all())
+    expected = confusion_counts(stored[["example_id", "annotator", "label"]])
+    key = ["annotator", "other", "label", "other_label"]
+    assert not cells.empty
+    pd.testing.assert_frame_equal(
+        cells.sort_values(key, ignore_index=True), expected.sort_values(key, ignore_index=True), check_dtype=False
+    )
+    wide = stored.pivot(index="example_id", columns="annotator", values="label")
+    for row in pairs.itertuples():
+        both = wide[[row.annotator, row.other]].dropna()
+        assert row.overlap == len(both)
+        if row.kappa is None or pd.isna(row.kappa):
+            assert both[row.annotator].nunique() == 1 and set(both[row.annotator]) == set(both[row.other])
+        else:
+            assert row.kappa == pytest.approx(cohen_kappa_score(both[row.annotator], both[row.other]), abs=1e-9)
+    shared = {tuple(sorted(pair)) for pair in zip(cells["annotator"], cells["other"])}
+    assert len(pairs) == 2 * len(shared)
 
 
 def _register(engine, version: str, task: str) -> None:
@@ -171,10 +205,13 @@ def test_rebuild_matches_what_the_loads_kept(night_engine):
     _label(engine, _random_labels(5), tie_order=("bob", "ann"))
     with engine.connect() as connection:
         kept = {view: _rows(connection, view) for view in COMPARED}
+        kept_cells = _cells(connection)
     with engine.begin() as connection:
         resolutions.rebuild(connection)
+        annotator_counts.rebuild(connection)
     with engine.connect() as connection:
         assert {view: _rows(connection, view) for view in COMPARED} == kept
+        assert _cells(connection) == kept_cells
 
 
 def test_the_upgrade_fills_the_tables_and_the_downgrade_restores_0006(database_url):
@@ -185,6 +222,7 @@ def test_the_upgrade_fills_the_tables_and_the_downgrade_restores_0006(database_u
     _label(engine, [(e, a, label) for e, a, label in _random_labels(6) if e.startswith("n0-")], tie_order=("ann",))
     with engine.connect() as connection:
         before = {view: _rows(connection, view) for view in COMPARED}
+        cells = _cells(connection)
 
     command.downgrade(config, "0006")
     assert not {"label_resolutions", "night_quality", "night_conflicts"} & set(sa.inspect(engine).get_table_names())
@@ -200,6 +238,10 @@ def test_the_upgrade_fills_the_tables_and_the_downgrade_restores_0006(database_u
     database.upgrade(database_url, "0007")  # the backfill, from the labels and predictions kept
     with engine.connect() as connection:
         assert {view: _rows(connection, view) for view in COMPARED} == before
+    database.upgrade(database_url)  # 0009 counts the labels kept
+    with engine.connect() as connection:
+        assert {view: _rows(connection, view) for view in COMPARED} == before
+        assert _cells(connection) == cells
 
 
 def test_a_night_s_reads_use_indexes_on_sqlite(tmp_path):

@@ -19,7 +19,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LEDGER_TABLES = {"runs", "run_metrics", "datasets"}
 NIGHTLY_TABLES = {"model_versions", "model_events", "batches", "predictions", "feedback", "feature_stats", "drift"}
 MARKER_TABLES = {"output_markers"}
-LABEL_TABLES = {"annotators", "annotator_pairs", "label_resolutions", "night_quality", "night_conflicts"}
+LABEL_TABLES = {
+    "annotators",
+    "annotator_pairs",
+    "label_resolutions",
+    "night_quality",
+    "night_conflicts",
+    "annotator_label_pairs",
+    "annotator_tallies",
+}
 ACK_TABLES = {"drift_acknowledgements"}
 VIEWS = {
     "drift_alerts",
@@ -29,7 +37,7 @@ VIEWS = {
     "annotator_agreement",
     "label_conflicts_daily",
 }
-HEAD = "0008"
+HEAD = "0009"
 
 
 def _tables(engine: sa.Engine) -> set[str]:

@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from pipeline.common.files import ensure_dir, ensure_private_dir
 from pipeline.store import database
+from pipeline.store.tables import metadata as schema
 from tests.conftest import _postgres_missing, _postgres_schema_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,21 +47,8 @@ VIEWS = (
     "annotator_agreement",
     "label_conflicts_daily",
 )
-TABLES = (
-    "runs",
-    "run_metrics",
-    "datasets",
-    "model_versions",
-    "model_events",
-    "batches",
-    "predictions",
-    "feedback",
-    "feature_stats",
-    "drift",
-    "annotators",
-    "annotator_pairs",
-    "alembic_version",
-)
+# Every table overnight's migrations create: a new one is checked without being listed here.
+TABLES = (*(table.name for table in schema.sorted_tables), "alembic_version")
 
 
 # --- passwords -----------------------------------------------------------------------------------
