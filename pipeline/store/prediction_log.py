@@ -37,7 +37,7 @@ from pipeline.common.jsonvalues import finite_or_none, is_missing
 from pipeline.store import markers, resolutions
 from pipeline.store.markers import Marker
 from pipeline.store.row_writing import INSERT_ROWS, pages, row_writer
-from pipeline.store.tables import BATCH_STATUSES, batches, drift_alerts_view, feature_stats
+from pipeline.store.tables import BATCH, BATCH_STATUSES, batches, drift_alerts_view, feature_stats
 from pipeline.store.tables import drift as drift_table
 from pipeline.store.tables import predictions as predictions_table
 from pipeline.store.transactions import locked_transaction
@@ -96,7 +96,9 @@ def load_batch(
     with locked_transaction(engine, lock_key) as connection:
         connection.execute(
             sa.delete(predictions_table).where(
-                predictions_table.c.batch_date == batch_date, predictions_table.c.model_version == model_version
+                predictions_table.c.batch_date == batch_date,
+                predictions_table.c.model_version == model_version,
+                predictions_table.c.origin == BATCH,  # the server's answers of that day stay
             )
         )
         connection.execute(

@@ -207,6 +207,8 @@ batches = sa.Table(
     sa.CheckConstraint("status IN ('empty', 'loaded', 'partial', 'missing')", name="status"),
 )
 
+BATCH, ONLINE = "batch", "online"  # predictions.origin: a night's row, or one `overnight serve` answered
+
 predictions = sa.Table(
     "predictions",
     metadata,
@@ -216,6 +218,11 @@ predictions = sa.Table(
     sa.Column("prediction", sa.Text()),  # the class label, or the value for regression
     sa.Column("score", sa.Float()),  # top-class probability, or the predicted value
     sa.Column("probabilities", sa.Text()),  # JSON text {"class": p, ...}; NULL for regression
+    # Migration 0010: 'batch' for a night's rows, 'online' for `overnight serve`'s answers (their
+    # batch_date is the UTC day of the request); a night's reload replaces its batch rows only.
+    sa.Column("origin", sa.String(8), primary_key=True, server_default=BATCH),
+    sa.Column("requested_at", UtcDateTime(), nullable=True),  # online rows: when the request came
+    sa.CheckConstraint("origin IN ('batch', 'online')", name="origin"),
     sa.Index("ix_predictions_example_id", "example_id"),
 )
 

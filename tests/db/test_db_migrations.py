@@ -37,7 +37,7 @@ VIEWS = {
     "annotator_agreement",
     "label_conflicts_daily",
 }
-HEAD = "0009"
+HEAD = "0010"
 
 
 def _tables(engine: sa.Engine) -> set[str]:

@@ -76,6 +76,8 @@ def test_load_batch_stores_predictions_and_the_marker(engine):
         "prediction": "cat",
         "score": pytest.approx(0.503),
         "probabilities": '{"cat": 0.25, "dog": 0.75}',
+        "origin": "batch",  # a night's row; the server's are "online" (migration 0010)
+        "requested_at": None,
     }
     (batch,) = _batch_rows(engine)
     assert batch["batch_date"] == DAY
