@@ -28,6 +28,10 @@ setup(
         "pillow>=10,<14",
         "ImageHash>=4.3,<5",  # perceptual hashes: near-duplicate images stay in one split
         "tqdm>=4.66,<5",
+        # `overnight serve`: an ASGI app on uvicorn, Prometheus metrics
+        "starlette>=1.0,<2",
+        "uvicorn>=0.30,<1",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "dev": [
@@ -36,6 +40,7 @@ setup(
             "playwright>=1.40,<2",  # drives the system Chromium
             "ruff>=0.17,<0.18",  # `make lint`: one formatter and linter for the tree
             "pre-commit>=4.7,<5",
+            "httpx>=0.27,<1",  # the server's tests and benchmark: a real HTTP client
         ],
         # xprof: the TensorFlow profiler's analyses, for the GPU benchmark's input-waiting share.
         "gpu": ["tensorflow[and-cuda]>=2.18,<2.22", "xprof>=2.20,<3"],

@@ -63,6 +63,10 @@ class Layout:
         """Labels that arrived late, dropped in on that date."""
         return self.root / "feedback" / date.isoformat()
 
+    def journal(self) -> Path:
+        """`overnight serve`'s answers on disk until they are in SQL (pipeline/serving/journal.py)."""
+        return self.root / "serving" / "journal"
+
     # -- a night's outputs ---------------------------------------------------------------------
 
     def scores(self, date: datetime.date, version: str) -> Path:

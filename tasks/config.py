@@ -99,6 +99,29 @@ class drift(luigi.Config):  # noqa: N801 - Luigi names the section after the cla
     )
 
 
+class serve(luigi.Config):  # noqa: N801 - Luigi names the section after the class
+    host = luigi.Parameter(default="127.0.0.1", description="`overnight serve` listens here; 0.0.0.0 for every address")
+    port = luigi.IntParameter(default=8080)
+    workers = luigi.IntParameter(default=1, description="server processes, each with the model loaded")
+    max_body_bytes = luigi.IntParameter(default=10 * 1024 * 1024, description="larger request bodies get 413")
+    max_rows = luigi.IntParameter(default=10_000, description="rows in one request; more get 413")
+    timeout_seconds = luigi.FloatParameter(default=30.0, description="a request not answered by then gets 503")
+    batch_wait_ms = luigi.FloatParameter(default=1.0, description="how long a request waits for others to join it")
+    max_batch_rows = luigi.IntParameter(default=4096, description="rows scored in one model call, across requests")
+    reload_seconds = luigi.FloatParameter(default=2.0, description="how often the production model is looked up")
+    load_seconds = luigi.FloatParameter(default=1.0, description="how often answered rows are moved into SQL")
+
+
+SERVE_TOKEN_VARIABLE = "OVERNIGHT_SERVE_TOKEN"
+
+
+def serve_settings():
+    """`[serve]` and OVERNIGHT_SERVE_TOKEN (pipeline.serving.app.ServeSettings)."""
+    from pipeline.serving.app import ServeSettings
+
+    return settings_from(ServeSettings, serve(), token=os.environ.get(SERVE_TOKEN_VARIABLE, ""))
+
+
 def labeling_settings():
     """When an annotator is flagged (pipeline.stages.agreement.AgreementSettings)."""
     from pipeline.stages.agreement import AgreementSettings

@@ -47,27 +47,31 @@ class ModelVersionMixin:
         return self._model
 
     def model_folder(self) -> ModelFolder:
-        """The registered model's folder, there and whole, or one line saying how to get it back."""
-        folder = ModelFolder(Path(recording.model_row(self.model)["path"]))
-        hint = (
-            f"rebuild model {self.model} with `luigi --module tasks RegisterModel` and the parameters it was trained "
-            "with (`overnight models`, `overnight show`), or go back to the previous one with `overnight rollback`"
+        return registered_model_folder(self.model)
+
+
+def registered_model_folder(version: str) -> ModelFolder:
+    """The registered model's folder, there and whole, or one line saying how to get it back."""
+    folder = ModelFolder(Path(recording.model_row(version)["path"]))
+    hint = (
+        f"rebuild model {version} with `luigi --module tasks RegisterModel` and the parameters it was trained "
+        "with (`overnight models`, `overnight show`), or go back to the previous one with `overnight rollback`"
+    )
+    if not folder.path.is_dir():
+        raise DataError(f"model {version}'s folder {folder.path} is gone (moved aside if damaged): {hint}")
+    damage = folder.damage()
+    if damage is not None:
+        aside = folder.move_aside()
+        raise DamagedOutput(f"{damage}: model {version}'s folder was moved to {aside}; {hint}")
+    # The folder's own seal can be rewritten with the file; the registry's hash is the one
+    # recorded when the model was registered.
+    registered, found = recording.model_row_sha256(version), folder.sha256()
+    if registered and found != registered:
+        raise DataError(
+            f"model {version}: {folder.path / MODEL} is not the registered file (sha256 {found[:12]}, "
+            f"registered {registered[:12]}): put the registered file back, or {hint}"
         )
-        if not folder.path.is_dir():
-            raise DataError(f"model {self.model}'s folder {folder.path} is gone (moved aside if damaged): {hint}")
-        damage = folder.damage()
-        if damage is not None:
-            aside = folder.move_aside()
-            raise DamagedOutput(f"{damage}: model {self.model}'s folder was moved to {aside}; {hint}")
-        # The folder's own seal can be rewritten with the file; the registry's hash is the one
-        # recorded when the model was registered.
-        registered, found = recording.model_row_sha256(self.model), folder.sha256()
-        if registered and found != registered:
-            raise DataError(
-                f"model {self.model}: {folder.path / MODEL} is not the registered file (sha256 {found[:12]}, "
-                f"registered {registered[:12]}): put the registered file back, or {hint}"
-            )
-        return folder
+    return folder
 
 
 class BatchPredict(ModelVersionMixin, StageTask):

@@ -259,7 +259,7 @@ def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source:
         what = "label column" if missing == [schema.label] else "columns"
         raise DataError(
             f"{source}: missing {what} {', '.join(map(repr, missing))}; "
-            f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+            f"it has {', '.join(map(repr, present)) or 'no columns'}"
         )
 
 

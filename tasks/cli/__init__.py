@@ -3,7 +3,7 @@ promotion and rollback, reports, plans). An adapter, like the tasks: each comman
 options, calls the library and prints.
 """
 
-from tasks.cli import disk, drift, labels, maintenance, models, nightly, plans, runs  # noqa: F401 - each module adds its commands to main
+from tasks.cli import disk, drift, labels, maintenance, models, nightly, plans, runs, serve  # noqa: F401 - each module adds its commands to main
 from tasks.cli.app import main
 
 __all__ = ["main"]

@@ -453,15 +453,15 @@ CASES: tuple[Case, ...] = (
         "missing-label-column",
         "no label column",
         text_file("nolabel.csv", _without(LABEL)),
-        fails(r"nolabel\.csv: missing label column 'label'; the file has 'id', 'day', 'colour'"),
+        fails(r"nolabel\.csv: missing label column 'label'; it has 'id', 'day', 'colour'"),
         kept(),
     ),
     Case(
         "missing-feature-column",
         "a feature column (size) absent",
         text_file("nosize.csv", _without("size")),
-        fails(r"nosize\.csv: missing columns 'size' \(named in \[dataset\] kinds\); the file has 'id'"),
-        fails(r"nosize\.csv: missing columns 'size'; the file has 'id'"),
+        fails(r"nosize\.csv: missing columns 'size' \(named in \[dataset\] kinds\); it has 'id'"),
+        fails(r"nosize\.csv: missing columns 'size'; it has 'id'"),
         kinds={"size": "numeric"},
     ),
     Case(
@@ -823,7 +823,7 @@ CASES: tuple[Case, ...] = (
         "folder-file-without-label",
         "a folder: a good file and one without the label column",
         _folder_file_without_label,
-        fails(r"nolabel\.csv: missing label column 'label'; the file has 'id'"),
+        fails(r"nolabel\.csv: missing label column 'label'; it has 'id'"),
         kept(2 * BASE_ROWS),
     ),
     Case(

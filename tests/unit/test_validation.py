@@ -217,7 +217,7 @@ def test_missing_label_column_is_one_line_naming_it_and_listing_the_columns():
         validate(table, NUMERIC_SCHEMA)
     message = str(error.value)
     assert "\n" not in message
-    assert message == "data.csv: missing label column 'species'; the file has 'mass', 'island', 'Species'"
+    assert message == "data.csv: missing label column 'species'; it has 'mass', 'island', 'Species'"
 
 
 def test_missing_feature_column_is_a_data_error_naming_it():

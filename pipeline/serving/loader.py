@@ -1,0 +1,100 @@
+"""Moves the journal into SQL, a segment at a time, about once a second, on a thread of its own.
+
+A segment is removed only after its rows are committed. When the database is down, the segment
+is given back and the loader tries again on the next round: requests are still answered, the
+journal grows (`/health` and `/metrics` show the backlog), and it loads when the database is
+back. At start the loader loads what an earlier server left (pipeline/serving/journal.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import date, datetime
+
+import pandas as pd
+import sqlalchemy as sa
+
+from pipeline.serving.journal import Journal, read
+from pipeline.store.database import DatabaseUnavailable
+
+__all__ = ["JournalLoader"]
+
+logger = logging.getLogger(__name__)
+
+# What a database that went away raises on the way in: a load waits for it, nothing is dropped.
+UNREACHABLE = (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+class JournalLoader:
+    """Loads ready journal segments with `store` (rows -> count stored) every `interval` seconds."""
+
+    def __init__(self, journal: Journal, store: Callable[[pd.DataFrame], int], *, interval: float = 1.0):
+        self.journal = journal
+        self._store = store
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="overnight-journal-loader", daemon=True)
+        self.loaded_rows = 0
+        self.database_error: str | None = None  # the last load's failure, None once one succeeds
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, *, drain_seconds: float = 5.0) -> None:
+        """Stop the loop, then load what is left, for at most about `drain_seconds`."""
+        self._stop.set()
+        self._thread.join()
+        self.journal.rotate()
+        self.load_ready(deadline=drain_seconds)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.journal.rotate()
+            self.load_ready()
+            self._stop.wait(self._interval)
+
+    def load_ready(self, *, deadline: float | None = None) -> int:
+        """Load every ready segment this process can claim; stop at the first that fails."""
+        started, loaded = datetime.now(), 0
+        for segment in self.journal.ready():
+            if deadline is not None and (datetime.now() - started).total_seconds() > deadline:
+                break
+            claimed = self.journal.claim(segment)
+            if claimed is None:
+                continue  # another worker took it
+            try:
+                stored = self._store(_frame(read(claimed)))
+            except UNREACHABLE as error:
+                self.journal.release(claimed)
+                self._report_outage(error)
+                break
+            except Exception:
+                self.journal.release(claimed)
+                logger.exception("journal: %s could not be loaded; it stays and is tried again", claimed.name)
+                break
+            self.journal.done(claimed)
+            if self.database_error is not None:
+                logger.info("journal: the database is back; loading the answers kept meanwhile")
+            self.database_error = None
+            self.loaded_rows += stored
+            loaded += stored
+        return loaded
+
+    def _report_outage(self, error: Exception) -> None:
+        line = str(error).splitlines()[0]
+        if self.database_error is None:
+            logger.warning("journal: the database cannot be reached (%s); answers are kept on disk until it can", line)
+        self.database_error = line
+
+
+def _frame(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(
+        records,
+        columns=["batch_date", "example_id", "model_version", "prediction", "score", "probabilities", "requested_at"],
+    )
+    frame["batch_date"] = [date.fromisoformat(day) for day in frame["batch_date"]]
+    frame["requested_at"] = [datetime.fromisoformat(at) for at in frame["requested_at"]]
+    frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
+    return frame
