@@ -145,7 +145,12 @@ def _plain_copy(engine: sa.Engine, frame: pd.DataFrame, *, replace: bool) -> flo
                 ["batch_date", "example_id", "model_version", "prediction", "score", "probabilities"]
             ].to_csv(buffer, index=False, header=False)
             buffer.seek(0)
-            cursor.copy_expert("COPY baseline FROM STDIN WITH (FORMAT csv)", buffer)
+            # The columns named, as ours names them: origin and the rest take their defaults.
+            cursor.copy_expert(
+                "COPY baseline (batch_date, example_id, model_version, prediction, score, probabilities) "
+                "FROM STDIN WITH (FORMAT csv)",
+                buffer,
+            )
             raw.commit()
     finally:
         raw.close()

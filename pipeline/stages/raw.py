@@ -86,7 +86,7 @@ def _require_same_columns(tables: list[pd.DataFrame], label: str) -> None:
             present = [c for c in table.columns if c not in SOURCE_COLUMNS]
             raise DataError(
                 f"{table.attrs['source']}: missing label column {label!r}; "
-                f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+                f"it has {', '.join(map(repr, present)) or 'no columns'}"
             )
     shapes = [frozenset(table.columns) - {SOURCE_PROBLEM} for table in tables]
     usual = max(shapes, key=shapes.count)  # the columns most files have (the first on a tie)
@@ -332,7 +332,7 @@ def read_feedback(
             present = [column for column in table.columns if column not in SOURCE_COLUMNS]
             raise DataError(
                 f"{file}: expected an id column ({' or '.join(map(repr, candidates))}) and the label "
-                f"column {label!r}; the file has {', '.join(map(repr, present))}"
+                f"column {label!r}; it has {', '.join(map(repr, present))}"
             )
         who = table[annotator_column] if annotator_column in table.columns else default_annotator
         frames.append(

@@ -76,7 +76,7 @@ def _require_configured(table: pd.DataFrame, config: DatasetConfig) -> None:
         present = [column for column in table.columns if column not in SOURCE_COLUMNS]
         raise DataError(
             f"{source}: missing columns {', '.join(map(repr, missing))} (named in [dataset] kinds); "
-            f"the file has {', '.join(map(repr, present)) or 'no columns'}"
+            f"it has {', '.join(map(repr, present)) or 'no columns'}"
         )
 
 

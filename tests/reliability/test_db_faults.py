@@ -8,8 +8,8 @@ rolls back whole (the previous load stays), the next load stores every row exact
 same engine works again without anyone disposing of it.
 
 The PostgreSQL cases follow tests/conftest.py: skipped without a server, failures under CI=true.
-The restart test restarts the local cluster serving OVERNIGHT_TEST_POSTGRES_URL (pg_ctlcluster,
-about 4 s), which drops every session on that server for a moment.
+The restart test creates a PostgreSQL cluster of its own (pg_createcluster, as root or postgres) and
+restarts that: restarting the shared test server would drop the sessions of the tests beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -55,7 +56,12 @@ def dbfault_world(tmp_path: Path) -> Path:
         "size,colour,label\n" + "".join(f"{i},{'red' if i % 2 else 'blue'},{'ab'[i % 2]}\n" for i in range(20))
     )
     config = tmp_path / "dbfault.cfg"
-    config.write_text(f"[overnight]\ndata_root = {tmp_path / 'data'}\n\n[dataset]\npath = {data}\nlabel = label\n")
+    # Luigi's pid lock is keyed on the command line: a folder per test keeps the same command
+    # run by a neighbouring test (another backend, another xdist worker) from looking like this one.
+    config.write_text(
+        f"[core]\nlock_pid_dir = {tmp_path / 'luigi-pids'}\n\n"
+        f"[overnight]\ndata_root = {tmp_path / 'data'}\n\n[dataset]\npath = {data}\nlabel = label\n"
+    )
     return config
 
 
@@ -191,16 +197,31 @@ def dbfault_load(engine: sa.Engine, chunks, rows_in: int) -> int:
     )
 
 
-def dbfault_cluster(url: sa.URL) -> tuple[str, str] | None:
-    """(version, name) of the local cluster serving url, when pg_ctlcluster can restart it."""
-    if url.host not in (None, "", "localhost", "127.0.0.1", "::1") or shutil.which("pg_ctlcluster") is None:
-        return None
-    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, timeout=30)
-    for line in listed.stdout.splitlines():
-        fields = line.split()
-        if len(fields) >= 4 and fields[2] == str(url.port or 5432) and fields[3].startswith("online"):
-            return fields[0], fields[1]
-    return None
+@pytest.fixture
+def dbfault_private_cluster() -> Iterator[tuple[str, str, sa.URL]]:
+    """A throwaway PostgreSQL cluster of this test's own (pg_createcluster, about 3 s): restarting
+    it drops no session of the tests running beside this one on the shared server.
+    Yields (version, name, url of its `postgres` database)."""
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres")) if Path("/usr/lib/postgresql").is_dir() else []
+    if shutil.which("pg_createcluster") is None or not versions:
+        _postgres_missing("cannot create a PostgreSQL cluster to restart (no pg_createcluster)")
+    version, name = versions[-1].parts[-3], f"dbfault{uuid.uuid4().hex[:8]}"
+    with socket.socket() as probe:  # a free port; the cluster binds it a moment later
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    created = subprocess.run(
+        ["pg_createcluster", version, name, "-p", str(port), "--start", "--", "--auth=trust"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if created.returncode != 0:
+        _postgres_missing(f"cannot create a PostgreSQL cluster to restart: {created.stderr.strip()[-300:]}")
+    try:
+        yield version, name, sa.engine.make_url(f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres")
+    finally:
+        database.dispose_all()
+        subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True, timeout=120)
 
 
 def dbfault_wait_until_ready(url: sa.URL, timeout: float = 60) -> None:
@@ -228,15 +249,10 @@ def assert_load_cut_off(error: BaseException, url: str) -> None:
 
 
 @pytest.mark.slow
-def test_restart_mid_load_rolls_back_and_the_rerun_loads_exactly_once(dbfault_postgres_url):
-    base = sa.engine.make_url(postgres_base_url())
-    cluster = dbfault_cluster(base)
-    if cluster is None:
-        _postgres_missing(
-            f"cannot restart the PostgreSQL cluster behind {database.mask_url(str(base))} "
-            "(not local, or no pg_ctlcluster)"
-        )
-    engine = database.connect(dbfault_postgres_url)
+def test_restart_mid_load_rolls_back_and_the_rerun_loads_exactly_once(dbfault_private_cluster):
+    version, name, base = dbfault_private_cluster
+    url = base.render_as_string(hide_password=False)
+    engine = database.connect(url)
     assert dbfault_load(engine, [dbfault_chunk(0, 1_000)], 1_000) == 1_000  # yesterday's load, intact after
     with engine.connect() as first, engine.connect() as second:  # two idle pooled connections
         first.execute(sa.text("SELECT 1")), second.execute(sa.text("SELECT 1"))
@@ -246,7 +262,7 @@ def test_restart_mid_load_rolls_back_and_the_rerun_loads_exactly_once(dbfault_po
     def chunks_with_a_restart():
         yield dbfault_chunk(0, 20_000)  # COPYed into the open transaction
         subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "restart"],
+            ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart"],
             check=True,
             capture_output=True,
             timeout=120,
@@ -258,13 +274,13 @@ def test_restart_mid_load_rolls_back_and_the_rerun_loads_exactly_once(dbfault_po
         with pytest.raises(database.DatabaseUnavailable) as caught:
             dbfault_load(engine, chunks_with_a_restart(), 40_000)
     finally:
-        dbfault_wait_until_ready(base)  # whatever happened, later tests get their server back
+        dbfault_wait_until_ready(base)  # whatever happened, the checks below need the server back
 
     assert restarted, "the load failed before the restart"
-    assert_load_cut_off(caught.value, dbfault_postgres_url)
+    assert_load_cut_off(caught.value, url)
     # The same cached engine, not disposed by anyone: the pool pings and replaces dead connections
     # (the load's own was discarded; the idle one died with the restart).
-    assert database.connect(dbfault_postgres_url) is engine
+    assert database.connect(url) is engine
     with engine.connect() as first, engine.connect() as second:
         assert first.execute(sa.text("SELECT 1")).scalar() == second.execute(sa.text("SELECT 1")).scalar() == 1
     assert dbfault_counts(engine) == (1_000, 1_000, [(1_000, 1_000, "loaded")])  # rolled back whole
