@@ -32,14 +32,16 @@ class Source:
 
     root: Path
     reads: set[Path] = field(default_factory=set, compare=False)  # every file tree() parsed
+    # One analysis asks for the same modules thousands of times; a Source lives for one analysis.
+    _files: dict[str, Path | None] = field(default_factory=dict, compare=False, repr=False)
 
     def file_of(self, module: str) -> Path | None:
         """The file of a module or package, or None when the name is no project module."""
-        base = self.root.joinpath(*module.split("."))
-        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-            if candidate.is_file():
-                return candidate
-        return None
+        if module not in self._files:
+            base = self.root.joinpath(*module.split("."))
+            candidates = (base.with_suffix(".py"), base / "__init__.py")
+            self._files[module] = next((candidate for candidate in candidates if candidate.is_file()), None)
+        return self._files[module]
 
     def tree(self, path: Path) -> ast.Module:
         self.reads.add(path)
@@ -78,13 +80,20 @@ def imported_modules(tree: ast.AST, module: str, source: Source) -> set[str]:
     defines the imported name (`from pipeline.stages import training` is pipeline.stages.training;
     a name a package re-exports is the module it comes from)."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in _import_statements(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = _absolute(node, module, source)
             names.update(resolve(base, alias.name, source) for alias in node.names)
     return names
+
+
+@lru_cache(maxsize=4096)
+def _import_statements(tree: ast.AST) -> tuple[ast.Import | ast.ImportFrom, ...]:
+    """The import statements of a parsed file, found once: walking every node of a tree is most of
+    the cost of following imports, and _parse hands out one tree per file content."""
+    return tuple(node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom))
 
 
 def resolve(module: str, name: str, source: Source) -> str:

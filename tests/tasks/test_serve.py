@@ -72,16 +72,32 @@ def _online_rows(url: str) -> Counter:
         return Counter(tuple(row) for row in connection.execute(query))
 
 
+@pytest.fixture
+def start_server():
+    """start_server(config, url, cwd, **env) -> a running ServerProcess, killed at teardown if the
+    test did not stop it (a failing test leaves no server behind)."""
+    started: list[ServerProcess] = []
+
+    def start(*arguments, **env) -> ServerProcess:
+        started.append(ServerProcess(*arguments, **env))
+        return started[-1]
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.kill()
+
+
 def _images(examples, tmp_path) -> list[str]:
     return digit_payloads(tmp_path / "data" / "incoming" / examples.nights[0])
 
 
-def test_answers_follow_the_protocol_and_each_is_one_row_in_sql(trained, tmp_path):
+def test_answers_follow_the_protocol_and_each_is_one_row_in_sql(trained, tmp_path, start_server):
     url, examples, config = trained
     images = _images(examples, tmp_path)
     with open(config, "a") as extra:
         extra.write("\n[serve]\nmax_body_bytes = 200000\nmax_rows = 50\n")
-    server = ServerProcess(config, url, tmp_path, OVERNIGHT_SERVE_TOKEN=TOKEN)
+    server = start_server(config, url, tmp_path, OVERNIGHT_SERVE_TOKEN=TOKEN)
     auth = JSON | {"Authorization": f"Bearer {TOKEN}"}
     post = lambda body, headers=auth: httpx.post(f"{server.url}/invocations", content=body, headers=headers)  # noqa: E731
 
@@ -142,10 +158,13 @@ def test_answers_follow_the_protocol_and_each_is_one_row_in_sql(trained, tmp_pat
     assert counted == sum(stored.values())
 
 
-def test_a_server_killed_mid_load_loses_and_doubles_nothing_it_acknowledged(trained, tmp_path):
+# The journal and its replay are the same on both databases (the protocol test loads into both):
+# the kill runs on SQLite, the outage and the promote on PostgreSQL, to keep the suite's minutes.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_server_killed_mid_load_loses_and_doubles_nothing_it_acknowledged(trained, tmp_path, start_server):
     url, examples, config = trained
     images = _images(examples, tmp_path)
-    server = ServerProcess(config, url, tmp_path)
+    server = start_server(config, url, tmp_path)
 
     async def load_then_kill():
         bodies = [_body([images[n % len(images)]], "instances") for n in range(3000)]
@@ -159,7 +178,7 @@ def test_a_server_killed_mid_load_loses_and_doubles_nothing_it_acknowledged(trai
     failed = sum(1 for r in responses if not isinstance(r, httpx.Response))
     assert len(acknowledged) > 20 and failed > 0  # the kill came mid-load
 
-    restarted = ServerProcess(config, url, tmp_path)
+    restarted = start_server(config, url, tmp_path)
     restarted.wait_for_empty_journal()
     assert restarted.stop()
     stored = _online_rows(url)
@@ -171,13 +190,13 @@ def test_a_server_killed_mid_load_loses_and_doubles_nothing_it_acknowledged(trai
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_the_journal_holds_answers_while_the_database_is_away_then_loads_them(trained, tmp_path):
+def test_the_journal_holds_answers_while_the_database_is_away_then_loads_them(trained, tmp_path, start_server):
     url, examples, config = trained
     images = _images(examples, tmp_path)
     real = sa.engine.make_url(url)
     proxy = CuttableProxy(real.host or "127.0.0.1", real.port or 5432)
     through_proxy = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-    server = ServerProcess(config, through_proxy, tmp_path)
+    server = start_server(config, through_proxy, tmp_path)
     try:
         before = asyncio.run(
             _post_all(server.url, [_body([i], "instances") for i in images], concurrency=8, headers=JSON)
@@ -195,20 +214,19 @@ def test_the_journal_holds_answers_while_the_database_is_away_then_loads_them(tr
         server.wait_for_empty_journal()
         assert server.stop()
     finally:
-        if server.process.poll() is None:
-            server.kill()
         proxy.close()
     assert _online_rows(url) == _acknowledged(before) + _acknowledged(during)
 
 
-def test_a_promote_during_load_changes_the_answering_model_with_no_failed_request(trained, tmp_path):
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_promote_during_load_changes_the_answering_model_with_no_failed_request(trained, tmp_path, start_server):
     url, examples, config = trained
     images = _images(examples, tmp_path)
     engine = database.connect(url)
     current = registry.production(engine)
     with open(config, "a") as extra:
         extra.write("\n[serve]\nreload_seconds = 0.5\n")
-    server = ServerProcess(config, url, tmp_path)
+    server = start_server(config, url, tmp_path)
     # The same files registered again under a new version: what a retrained model looks like to the server.
     registry.register(
         engine,
