@@ -56,6 +56,8 @@ def repeated_headers(table: pd.DataFrame) -> pd.Series:
     named = [column for column in table.columns if column not in SOURCE_COLUMNS]
     mask = pd.Series(bool(named), index=table.index)
     for column in named:
+        if not mask.any():  # the usual case after the first column: no row can still repeat it
+            break
         # A byte-order mark the reader kept on the first column's name is not in the repeat.
         name = str(column).lstrip("\ufeff")
         mask &= table[column].astype(str).str.strip().str.lstrip("\ufeff").eq(name).to_numpy()
@@ -103,9 +105,12 @@ def _plain_numbers(values: pd.Series) -> pd.Series | None:
         return values.astype("float64") + 0.0
     try:
         array = pa.array(values, from_pandas=True)
-        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+            parsed = pc.cast(array, pa.float64())  # numbers in an object column (JSON's, a request's)
+        elif not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
             return None
-        parsed = pc.cast(array, pa.float64())
+        else:
+            parsed = pc.cast(array, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None  # a space, a thousands separator, a word: the text path decides
     return pd.Series(parsed.to_numpy(zero_copy_only=False) + 0.0, index=values.index, name=values.name)

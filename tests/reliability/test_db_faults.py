@@ -202,7 +202,9 @@ def dbfault_private_cluster() -> Iterator[tuple[str, str, sa.URL]]:
     """A throwaway PostgreSQL cluster of this test's own (pg_createcluster, about 3 s): restarting
     it drops no session of the tests running beside this one on the shared server.
     Yields (version, name, url of its `postgres` database)."""
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres")) if Path("/usr/lib/postgresql").is_dir() else []
+    versions = (
+        sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres")) if Path("/usr/lib/postgresql").is_dir() else []
+    )
     if shutil.which("pg_createcluster") is None or not versions:
         _postgres_missing("cannot create a PostgreSQL cluster to restart (no pg_createcluster)")
     version, name = versions[-1].parts[-3], f"dbfault{uuid.uuid4().hex[:8]}"
