@@ -154,14 +154,7 @@ class Scorer:
             joined = pd.concat(frames, ignore_index=True)
             images = preprocessor.schema.columns_of("image")
             joined, undecodable = _images_to_files(joined, images, folder / f"group-{group[0].request_id}")
-            result = validate(
-                joined,
-                preprocessor.schema,
-                labeled=False,
-                require_rows=False,
-                max_image_bytes=self.max_image_bytes,
-                image_root=str(folder),
-            )
+            result = self._validate(joined, preprocessor.schema, folder)
         # A refusal of the whole call (a missing column), or a fault of the server's own: each
         # request is then validated alone, hears its own refusal, and a fault fails only its own.
         except Exception:  # noqa: BLE001
@@ -198,14 +191,7 @@ class Scorer:
         frame = frame.assign(**{SOURCE_FILE: REQUEST, SOURCE_ROW: np.arange(len(frame))})
         frame, undecodable = _images_to_files(frame, schema.columns_of("image"), folder / pending.request_id)
         try:
-            result = validate(
-                frame,
-                schema,
-                labeled=False,
-                require_rows=False,
-                max_image_bytes=self.max_image_bytes,
-                image_root=str(folder),
-            )
+            result = self._validate(frame, schema, folder)
         except DataError as error:  # a column the model needs is missing: no row can be scored
             return RequestError(422, str(error))
         valid = result.valid
@@ -214,6 +200,17 @@ class Scorer:
             valid[EXAMPLE_ID] = [f"{pending.request_id}-{row}" for row in valid[SOURCE_ROW]]
         rejects = pd.concat([undecodable, result.rejects], ignore_index=True)
         return _Prepared(pending, valid, rejects, [problem.line() for problem in result.problems], id_column)
+
+    def _validate(self, frame: pd.DataFrame, schema, folder: Path):
+        """The night's validation of request rows: unlabeled, possibly all bad, images only from `folder`."""
+        return validate(
+            frame,
+            schema,
+            labeled=False,
+            require_rows=False,
+            max_image_bytes=self.max_image_bytes,
+            image_root=str(folder),
+        )
 
     def _predict(self, model: ServedModel, usable: list[_Prepared]) -> list[pd.DataFrame]:
         """One model call for every usable row of the group, split back per request."""
