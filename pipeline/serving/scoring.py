@@ -134,83 +134,51 @@ class Scorer:
             together[("alone", index) if alone else tuple(pending.rows.columns)].append(index)
         prepared: dict[int, _Prepared | RequestError] = {}
         for indices in together.values():
-            requests = [group[index] for index in indices]
-            if len(requests) == 1:
-                answers = [self._prepare_one(preprocessor, requests[0], folder)]
-            else:
-                answers = self._prepare_together(preprocessor, requests, folder)
-            prepared.update(zip(indices, answers))
+            prepared.update(zip(indices, self._prepare([group[index] for index in indices], preprocessor, folder)))
         return [prepared[index] for index in range(len(group))]
 
-    def _prepare_together(self, preprocessor: Preprocessor, group: list[Pending], folder: Path) -> list:
-        """Requests with the same columns validated in one call, then split back per request; when
-        that call fails as a whole, each request is validated alone (and fails alone)."""
+    def _prepare(self, requests: list[Pending], preprocessor: Preprocessor, folder: Path) -> list:
+        """Requests with the same columns validated in one call, then split back per request. When
+        the call fails as a whole (a missing column, a fault of the server's own), several requests
+        are tried alone, so that each hears its own refusal and a fault fails only its own."""
         try:
-            _refuse_unknown_columns(group[0].rows, preprocessor.schema)
-            frames = [
-                pending.rows.assign(**{SOURCE_FILE: pending.request_id, SOURCE_ROW: np.arange(len(pending.rows))})
-                for pending in group
-            ]
-            joined = pd.concat(frames, ignore_index=True)
-            images = preprocessor.schema.columns_of("image")
-            joined, undecodable = _images_to_files(joined, images, folder / f"group-{group[0].request_id}")
-            result = self._validate(joined, preprocessor.schema, folder)
-        # A refusal of the whole call (a missing column), or a fault of the server's own: each
-        # request is then validated alone, hears its own refusal, and a fault fails only its own.
-        except Exception:  # noqa: BLE001
-            return [self._prepare_one(preprocessor, pending, folder) for pending in group]
-        rejects = pd.concat([undecodable, result.rejects], ignore_index=True)
-        ids = {pending.request_id for pending in group}
-        valid_of, rejects_of = _by_request(result.valid), _by_request(rejects)
-        return [
-            _split_off(
-                pending,
-                valid_of.get(pending.request_id, result.valid.iloc[:0]),
-                rejects_of.get(pending.request_id, rejects.iloc[:0]),
-                result.problems,
-                ids,
-            )
-            for pending in group
+            return self._validated(requests, preprocessor.schema, folder)
+        except Exception as error:  # noqa: BLE001 - each request gets an answer, a fault a 500
+            if len(requests) > 1:
+                return [answer for pending in requests for answer in self._prepare([pending], preprocessor, folder)]
+            return [_refusal(error, requests[0])]
+
+    def _validated(self, requests: list[Pending], schema, folder: Path) -> list[_Prepared]:
+        _refuse_unknown_columns(requests[0].rows, schema)
+        # Each request's rows are told apart by SOURCE_FILE; a request alone is "request", as the
+        # night names a file, so that its problem lines read the same either way.
+        sources = [REQUEST] if len(requests) == 1 else [pending.request_id for pending in requests]
+        frames = [
+            pending.rows.assign(**{SOURCE_FILE: source, SOURCE_ROW: np.arange(len(pending.rows))})
+            for pending, source in zip(requests, sources)
         ]
-
-    def _prepare_one(self, preprocessor: Preprocessor, pending: Pending, folder: Path) -> _Prepared | RequestError:
-        """One request validated; a fault of the server's own fails that request only (500)."""
-        try:
-            return self._prepare(preprocessor, pending, folder)
-        except Exception:
-            logger.exception("request %s could not be prepared", pending.request_id)
-            return RequestError(500, f"internal error (request {pending.request_id}; the server's log has the trace)")
-
-    def _prepare(self, preprocessor: Preprocessor, pending: Pending, folder: Path) -> _Prepared | RequestError:
-        schema = preprocessor.schema
-        frame = pending.rows
-        try:
-            _refuse_unknown_columns(frame, schema)
-        except RequestError as error:
-            return error
-        frame = frame.assign(**{SOURCE_FILE: REQUEST, SOURCE_ROW: np.arange(len(frame))})
-        frame, undecodable = _images_to_files(frame, schema.columns_of("image"), folder / pending.request_id)
-        try:
-            result = self._validate(frame, schema, folder)
-        except DataError as error:  # a column the model needs is missing: no row can be scored
-            return RequestError(422, str(error))
-        valid = result.valid
-        id_column = schema.id_column if schema.id_column in pending.rows.columns else ""
-        if not id_column:
-            valid[EXAMPLE_ID] = [f"{pending.request_id}-{row}" for row in valid[SOURCE_ROW]]
-        rejects = pd.concat([undecodable, result.rejects], ignore_index=True)
-        return _Prepared(pending, valid, rejects, [problem.line() for problem in result.problems], id_column)
-
-    def _validate(self, frame: pd.DataFrame, schema, folder: Path):
-        """The night's validation of request rows: unlabeled, possibly all bad, images only from `folder`."""
-        return validate(
-            frame,
+        joined = pd.concat(frames, ignore_index=True)
+        joined, undecodable = _images_to_files(joined, schema.columns_of("image"), folder / uuid.uuid4().hex)
+        result = validate(
+            joined,
             schema,
             labeled=False,
             require_rows=False,
             max_image_bytes=self.max_image_bytes,
             image_root=str(folder),
         )
+        rejects = pd.concat([undecodable, result.rejects], ignore_index=True)
+        valid_of, rejects_of = _by_source(result.valid), _by_source(rejects)
+        return [
+            _split_off(
+                pending,
+                schema,
+                valid_of.get(source, result.valid.iloc[:0]),
+                rejects_of.get(source, rejects.iloc[:0]),
+                [problem for problem in result.problems if problem.file == source or problem.file not in sources],
+            )
+            for pending, source in zip(requests, sources)
+        ]
 
     def _predict(self, model: ServedModel, usable: list[_Prepared]) -> list[pd.DataFrame]:
         """One model call for every usable row of the group, split back per request."""
@@ -226,20 +194,31 @@ class Scorer:
         return [rows.iloc[start:end].reset_index(drop=True) for start, end in zip(bounds[:-1], bounds[1:])]
 
 
-def _by_request(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The rows of a validation made for several requests, by request id (SOURCE_FILE)."""
-    return {str(request): rows for request, rows in frame.groupby(SOURCE_FILE, sort=False)}
+def _by_source(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rows of a validation made for several requests, by SOURCE_FILE (the request's)."""
+    return {str(source): rows for source, rows in frame.groupby(SOURCE_FILE, sort=False)}
 
 
-def _split_off(pending: Pending, valid: pd.DataFrame, rejects: pd.DataFrame, problems: list, ids: set) -> _Prepared:
-    """One request's share of a validation made for the requests `ids` (its rows are `valid` and
-    `rejects`), named as a request alone would be: its own problems, and those of the whole call."""
-    mine = [problem for problem in problems if problem.file == pending.request_id or problem.file not in ids]
+def _split_off(pending: Pending, schema, valid: pd.DataFrame, rejects: pd.DataFrame, problems: list) -> _Prepared:
+    """One request's share of a validation (its rows are `valid` and `rejects`, its problems
+    `problems`), named as a request alone is. Its rows' ids are the ones it sent, when the data set
+    has an id column and the request sends it; otherwise the server's, `<request id>-<row>`."""
     valid = valid.assign(**{SOURCE_FILE: REQUEST}).reset_index(drop=True)
-    rejects = rejects.reset_index(drop=True)
-    valid[EXAMPLE_ID] = [f"{pending.request_id}-{row}" for row in valid[SOURCE_ROW]]
-    lines = [replace(problem, file=REQUEST).line() for problem in mine]
-    return _Prepared(pending, valid, rejects, lines, "")
+    id_column = schema.id_column if schema.id_column in pending.rows.columns else ""
+    if not id_column:
+        valid[EXAMPLE_ID] = [f"{pending.request_id}-{row}" for row in valid[SOURCE_ROW]]
+    lines = [replace(problem, file=REQUEST).line() for problem in problems]
+    return _Prepared(pending, valid, rejects.reset_index(drop=True), lines, id_column)
+
+
+def _refusal(error: Exception, pending: Pending) -> RequestError:
+    """What a request that cannot be prepared at all is answered (called while handling `error`)."""
+    if isinstance(error, RequestError):  # an unknown column, the label sent
+        return error
+    if isinstance(error, DataError):  # a column the model needs is missing: no row can be scored
+        return RequestError(422, str(error))
+    logger.exception("request %s could not be prepared", pending.request_id)
+    return RequestError(500, f"internal error (request {pending.request_id}; the server's log has the trace)")
 
 
 def _refuse_unknown_columns(frame: pd.DataFrame, schema) -> None:

@@ -105,12 +105,11 @@ def _plain_numbers(values: pd.Series) -> pd.Series | None:
         return values.astype("float64") + 0.0
     try:
         array = pa.array(values, from_pandas=True)
-        if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-            parsed = pc.cast(array, pa.float64())  # numbers in an object column (JSON's, a request's)
-        elif not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        # Text, or numbers in an object column (a JSON request's); anything else takes the text path.
+        kinds = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer, pa.types.is_floating)
+        if not any(kind(array.type) for kind in kinds):
             return None
-        else:
-            parsed = pc.cast(array, pa.float64())
+        parsed = pc.cast(array, pa.float64())
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return None  # a space, a thousands separator, a word: the text path decides
     return pd.Series(parsed.to_numpy(zero_copy_only=False) + 0.0, index=values.index, name=values.name)
