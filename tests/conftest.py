@@ -31,6 +31,12 @@ _SPENT = pytest.StashKey[float]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("test_time_limit", "seconds one test may take, setup and teardown included (0: none)", default="0")
+    parser.addoption(
+        "--kills",
+        choices=("core", "full"),
+        default="core",
+        help="the crash harness's plans: core (each kind of kill moment, the suite's) or full (the whole campaign)",
+    )
 
 
 @pytest.hookimpl(wrapper=True)
