@@ -24,16 +24,10 @@ from pipeline.common.jsonvalues import finite_or_none
 from pipeline.store import annotator_counts, markers, resolutions
 from pipeline.store.markers import Marker
 from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, pages
-from pipeline.store.tables import (
-    annotator_agreement_view,
-    annotator_pairs,
-    annotators,
-    feedback,
-    predictions,
-    resolved_labels_view,
-)
+from pipeline.store.tables import annotator_pairs, annotators, feedback, predictions
 from pipeline.store.transactions import locked_transaction
 from pipeline.store.values import check_ids, text_column
+from pipeline.store.views import annotator_agreement_view, resolved_labels_view
 
 __all__ = ["AgreedLabels", "agreed_labels", "agreement_rows", "load_feedback", "recheck_candidates"]
 

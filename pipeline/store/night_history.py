@@ -13,10 +13,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import sqlalchemy as sa
 
+from pipeline.store.tables import ONLINE, model_versions, night_quality
 from pipeline.store.tables import batches as batches_table
 from pipeline.store.tables import drift as drift_table
-from pipeline.store.tables import drift_alerts_view, model_versions, prediction_quality_daily_view, resolved_labels_view
 from pipeline.store.tables import predictions as predictions_table
+from pipeline.store.views import (
+    drift_alerts_view,
+    prediction_quality_by_origin_view,
+    prediction_quality_daily_view,
+    resolved_labels_view,
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,18 @@ class NightHistory:
     # Per night and model, the trivial predictor on the rows prediction_quality_daily counts:
     # batch_date, model_version, labeled, and accuracy (classification) or mae (regression).
     trivial_quality: list[dict] = field(default_factory=list)
+    # Per (night, model): the predictions `overnight serve` answered that day (origin 'online').
+    online: dict[tuple, int] = field(default_factory=dict)
+    # prediction_quality_by_origin rows of those nights: the quality rows above, apart by origin.
+    quality_by_origin: list[dict] = field(default_factory=list)
+
+    def failing_alerts(self) -> dict[datetime.date, list[dict]]:
+        """Each night's alerts that no acknowledgement covers: those that failed it."""
+        alerts: dict[datetime.date, list[dict]] = {}
+        for row in self.drift:
+            if row["alert"] and not row.get("acknowledged"):
+                alerts.setdefault(row["batch_date"], []).append(row)
+        return alerts
 
 
 def night_history(
@@ -91,6 +109,13 @@ def night_history(
             .order_by(prediction_quality_daily_view.c.batch_date),
         )
         trivial_quality = _rows(connection, _trivial_query(dates, trivial, task)) if trivial is not None else []
+        online = _answered_online(connection, dates)
+        by_origin = _rows(
+            connection,
+            sa.select(prediction_quality_by_origin_view).where(
+                prediction_quality_by_origin_view.c.batch_date.in_(dates)
+            ),
+        )
     chosen = model_per_night(batch_rows, drift_rows, model_version)
     metrics = model.metrics if model is not None else None
     if isinstance(metrics, str):
@@ -110,6 +135,8 @@ def night_history(
         evaluation_path=model.evaluation_path if model is not None else None,
         trivial=trivial,
         trivial_quality=trivial_quality,
+        online=online,
+        quality_by_origin=by_origin,
     )
 
 
@@ -184,6 +211,14 @@ def _trivial_query(dates: list[datetime.date], trivial: TrivialPredictor, task: 
         .group_by(predictions.c.batch_date, predictions.c.model_version)
         .order_by(predictions.c.batch_date)
     )
+
+
+def _answered_online(connection: sa.Connection, dates: list[datetime.date]) -> dict[tuple, int]:
+    """{(night, model): predictions answered online that day}, read from the per-night counts."""
+    query = sa.select(night_quality.c.batch_date, night_quality.c.model_version, night_quality.c.predicted).where(
+        night_quality.c.batch_date.in_(dates), night_quality.c.origin == ONLINE
+    )
+    return {(row[0], row[1]): int(row[2]) for row in connection.execute(query)}
 
 
 def _predicted(connection: sa.Connection, batch_date, model_version: str, task: str):

@@ -10,6 +10,7 @@ model: the later one is kept, as a night's reload keeps its last rows.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 
@@ -17,22 +18,31 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipeline.store import resolutions
-from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, nullable, pages
+from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, can_copy, copy_frame, nullable, pages
 from pipeline.store.tables import ONLINE, predictions
 from pipeline.store.transactions import locked_transaction
 
-__all__ = ["ONLINE_COLUMNS", "load_online"]
+__all__ = ["ONLINE_COLUMNS", "count_online", "load_online", "online_rows"]
 
 logger = logging.getLogger(__name__)
 
-ONLINE_COLUMNS = ("batch_date", "example_id", "model_version", "prediction", "score", "probabilities", "requested_at")
+ONLINE_COLUMNS = (
+    "batch_date",
+    "example_id",
+    "model_version",
+    "prediction",
+    "score",
+    "probabilities",
+    "requested_at",
+    "inputs",
+)
 _ONLINE_LOCK_KEY = 0x6F76_6E69_6F6E_6C  # "ovnionl": one loader of online rows at a time
 
 
 def load_online(engine: sa.Engine, rows: pd.DataFrame) -> int:
     """Store answered predictions (ONLINE_COLUMNS; batch_date a date, requested_at an aware
-    datetime), replacing rows with the same key, and refresh the quality figures of their nights,
-    in one transaction.
+    datetime, inputs JSON text or None), replacing rows with the same key, and refresh the quality
+    figures of their nights, in one transaction.
 
     Returns:
         The number of rows stored (a key given twice counts once: its last row).
@@ -43,14 +53,22 @@ def load_online(engine: sa.Engine, rows: pd.DataFrame) -> int:
         for night, model in nights:
             tonight = frame[(frame["batch_date"] == night) & (frame["model_version"] == model)]
             _delete_online(connection, night, model, tonight["example_id"].tolist())
-        values = {column: frame[column].tolist() for column in ONLINE_COLUMNS}
-        values["score"] = nullable(frame["score"])  # NaN as NULL
-        records = [dict(zip(values, row), origin=ONLINE) for row in zip(*values.values())]
-        for page in pages(records, INSERT_ROWS):
-            connection.execute(sa.insert(predictions), page)
+        _insert(connection, frame)
         resolutions.refresh_nights(connection, nights)
     logger.debug("%d online prediction(s) stored", len(frame))
     return len(frame)
+
+
+def _insert(connection: sa.Connection, frame: pd.DataFrame) -> None:
+    """COPY on PostgreSQL, as a night's rows go in; executemany in pages elsewhere."""
+    if can_copy(connection):
+        copy_frame(connection, frame.assign(origin=ONLINE), (*ONLINE_COLUMNS, "origin"))
+        return
+    values = {column: frame[column].tolist() for column in ONLINE_COLUMNS}
+    values["score"] = nullable(frame["score"])  # NaN as NULL
+    records = [dict(zip(values, row), origin=ONLINE) for row in zip(*values.values())]
+    for page in pages(records, INSERT_ROWS):
+        connection.execute(sa.insert(predictions), page)
 
 
 def _delete_online(connection: sa.Connection, night, model: str, ids: Sequence[str]) -> None:
@@ -63,3 +81,40 @@ def _delete_online(connection: sa.Connection, night, model: str, ids: Sequence[s
                 predictions.c.example_id.in_(page),
             )
         )
+
+
+def online_rows(connection: sa.Connection, batch_date, model_version: str) -> pd.DataFrame:
+    """The online answers of a day by one model that kept their inputs: example_id, prediction,
+    score, and the columns the requests sent (JSON values, a column a request did not send as
+    None), for the night's drift check."""
+    query = (
+        sa.select(predictions.c.example_id, predictions.c.prediction, predictions.c.score, predictions.c.inputs)
+        .where(
+            predictions.c.batch_date == batch_date,
+            predictions.c.model_version == model_version,
+            predictions.c.origin == ONLINE,
+            predictions.c.inputs.is_not(None),
+        )
+        .order_by(predictions.c.requested_at, predictions.c.example_id)
+    )
+    found = connection.execute(query).all()
+    answers = pd.DataFrame(
+        {
+            "example_id": [row.example_id for row in found],
+            "prediction": [row.prediction for row in found],
+            "score": pd.Series([row.score for row in found], dtype=float),
+        }
+    )
+    sent = pd.DataFrame.from_records([json.loads(row.inputs) for row in found], index=answers.index)
+    return pd.concat([sent.drop(columns=[c for c in answers.columns if c in sent.columns]), answers], axis=1)
+
+
+def count_online(connection: sa.Connection, batch_date, model_version: str) -> int:
+    """How many online answers of a day by one model kept their inputs (what online_rows reads)."""
+    query = sa.select(sa.func.count()).where(
+        predictions.c.batch_date == batch_date,
+        predictions.c.model_version == model_version,
+        predictions.c.origin == ONLINE,
+        predictions.c.inputs.is_not(None),
+    )
+    return int(connection.execute(query).scalar_one())

@@ -37,7 +37,7 @@ from pipeline.common.jsonvalues import finite_or_none, is_missing
 from pipeline.store import markers, resolutions
 from pipeline.store.markers import Marker
 from pipeline.store.row_writing import INSERT_ROWS, pages, row_writer
-from pipeline.store.tables import BATCH, BATCH_STATUSES, batches, drift_alerts_view, feature_stats
+from pipeline.store.tables import BATCH, BATCH_STATUSES, batches, feature_stats
 from pipeline.store.tables import drift as drift_table
 from pipeline.store.tables import predictions as predictions_table
 from pipeline.store.transactions import locked_transaction
@@ -52,6 +52,7 @@ from pipeline.store.values import (
     prediction_frame,
     require_frame_columns,
 )
+from pipeline.store.views import drift_alerts_view
 
 __all__ = ["alerts", "batch_loaded", "load_batch", "record_drift"]
 

@@ -78,14 +78,15 @@ WHERE pick = 1
 """
 
 _QUALITY = """
-INSERT INTO night_quality (batch_date, model_version, predicted, labeled, correct, abs_error_sum, abs_errors)
-SELECT p.batch_date, p.model_version, COUNT(*), COUNT(r.example_id),
+INSERT INTO night_quality
+    (batch_date, model_version, origin, predicted, labeled, correct, abs_error_sum, abs_errors)
+SELECT p.batch_date, p.model_version, p.origin, COUNT(*), COUNT(r.example_id),
        SUM(CASE WHEN r.example_id IS NOT NULL AND p.prediction = r.label THEN 1 ELSE 0 END),
        SUM(ABS(p.score - r.label_value)), COUNT(ABS(p.score - r.label_value))
 FROM predictions p
 LEFT JOIN label_resolutions r ON r.example_id = p.example_id AND r.label IS NOT NULL
 {where}
-GROUP BY p.batch_date, p.model_version
+GROUP BY p.batch_date, p.model_version, p.origin
 """
 
 _CONFLICTS = """

@@ -43,9 +43,14 @@ _DEFAULT_NULL_MARKER = "\\N"  # two characters: backslash, N
 _Writer = Callable[[sa.Connection, pd.DataFrame, date, str], int]
 
 
+def can_copy(connection: sa.Connection) -> bool:
+    """Whether rows go in through COPY here (PostgreSQL through psycopg2)."""
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg2"
+
+
 def row_writer(connection: sa.Connection) -> _Writer:
     dialect = connection.dialect
-    if dialect.name == "postgresql" and dialect.driver == "psycopg2":
+    if can_copy(connection):
         return copy_rows
     if dialect.name == "sqlite" and dialect.driver == "pysqlite":
         return sqlite_rows
@@ -53,22 +58,28 @@ def row_writer(connection: sa.Connection) -> _Writer:
 
 
 def copy_rows(connection: sa.Connection, frame: pd.DataFrame, batch_date: date, model_version: str) -> int:
-    """COPY the rows in CSV through psycopg2, inside the connection's open transaction."""
+    """COPY a night's rows in CSV through psycopg2, inside the connection's open transaction."""
+    return copy_frame(connection, frame.assign(batch_date=batch_date.isoformat(), model_version=model_version))
+
+
+def copy_frame(connection: sa.Connection, frame: pd.DataFrame, columns: tuple[str, ...] = _TABLE_COLUMNS) -> int:
+    """COPY these columns of the frame into `predictions` (psycopg2, the caller's transaction)."""
     dbapi_connection = connection.connection.dbapi_connection
     stored = 0
     with dbapi_connection.cursor() as cursor:
         for start in range(0, len(frame), COPY_ROWS):
-            page = frame.iloc[start : start + COPY_ROWS]
+            page = frame.iloc[start : start + COPY_ROWS][list(columns)]
             marker = _null_marker(page)
             buffer = io.StringIO()
-            page.assign(batch_date=batch_date.isoformat(), model_version=model_version)[list(_TABLE_COLUMNS)].to_csv(
+            page.to_csv(
                 buffer, header=False, index=False, na_rep=marker, lineterminator="\n", quoting=csv.QUOTE_MINIMAL
             )
             buffer.seek(0)
-            # The marker is our own constant or a uuid: safe to spell into the statement.
+            # The marker is our own constant or a uuid, the columns the callers' constants: safe to
+            # spell into the statement.
             null = "E'\\\\N'" if marker == _DEFAULT_NULL_MARKER else f"'{marker}'"
             statement = (
-                f"COPY {predictions_table.name} ({', '.join(_TABLE_COLUMNS)}) FROM STDIN WITH (FORMAT csv, NULL {null})"
+                f"COPY {predictions_table.name} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL {null})"
             )
             try:
                 cursor.copy_expert(statement, buffer, size=1 << 20)
@@ -85,7 +96,7 @@ def _null_marker(page: pd.DataFrame) -> str:
     same way, and the two must stay distinct.
     """
     marker = _DEFAULT_NULL_MARKER
-    text = [page[column] for column in ("example_id", "prediction", "probabilities")]
+    text = [page[column] for column in ("example_id", "prediction", "probabilities", "inputs") if column in page]
     while any(column.eq(marker).any() for column in text):
         marker = f"null-{uuid.uuid4().hex}"
     return marker

@@ -1,10 +1,9 @@
 """Table definitions (SQLAlchemy Core): the run ledger, the model registry, the nightly batches
-and the monitoring tables, plus typed descriptions of the analyst views.
+and the monitoring tables. The analyst views are described in pipeline/store/views.py.
 
 This module describes the schema as the code expects it; the Alembic migrations in
 ``migrations/versions`` create it. A test compares the two on both backends, so a change here
-needs a new migration. Views live in ``view_metadata``, outside that comparison; their SQL is in
-the migration that creates them.
+needs a new migration.
 """
 
 from __future__ import annotations
@@ -222,6 +221,9 @@ predictions = sa.Table(
     # batch_date is the UTC day of the request); a night's reload replaces its batch rows only.
     sa.Column("origin", sa.String(8), primary_key=True, server_default=BATCH),
     sa.Column("requested_at", UtcDateTime(), nullable=True),  # online rows: when the request came
+    # Migration 0011: online rows, the row the request sent (JSON text, image columns left out),
+    # for the night's drift check; NULL for a night's rows (their inputs are the night's files).
+    sa.Column("inputs", sa.Text(), nullable=True),
     sa.CheckConstraint("origin IN ('batch', 'online')", name="origin"),
     sa.Index("ix_predictions_example_id", "example_id"),
 )
@@ -280,12 +282,14 @@ label_resolutions = sa.Table(
     sa.Index("ix_label_resolutions_annotators", "annotators"),
 )
 
-# Per night and model: what prediction_quality_daily shows, as counts and sums.
+# Per night, model and origin (migration 0011): what prediction_quality_daily (origins summed) and
+# prediction_quality_by_origin show, as counts and sums.
 night_quality = sa.Table(
     "night_quality",
     metadata,
     sa.Column("batch_date", sa.Date(), primary_key=True),
     sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("origin", sa.String(8), primary_key=True, server_default=BATCH),
     sa.Column("predicted", sa.Integer(), nullable=False),
     sa.Column("labeled", sa.Integer(), nullable=False),  # predictions with a resolved label
     sa.Column("correct", sa.Integer(), nullable=False),  # of those, predicted as labeled
@@ -385,83 +389,6 @@ annotator_tallies = sa.Table(
     sa.Column("compared", sa.Integer(), nullable=False),  # of those, on examples others labeled too
     sa.Column("agreed", sa.Integer(), nullable=False),  # of those, the resolved label
     sa.Column("last_label_at", UtcDateTime()),
-)
-
-# --- Views (created by migration 0002 with CREATE VIEW) ----------------------------------------
-# Described in their own MetaData so that queries get typed results (dates on SQLite too) while
-# create_all, Alembic's autogenerate and the schema comparison never treat them as tables.
-
-view_metadata = sa.MetaData()
-
-drift_alerts_view = sa.Table(
-    "drift_alerts",
-    view_metadata,
-    sa.Column("batch_date", sa.Date()),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("feature", sa.String(200)),
-    sa.Column("method", sa.String(16)),
-    sa.Column("score", sa.Float()),
-    sa.Column("threshold", sa.Float()),
-    # Migration 0008: the acknowledgement that keeps this alert from failing its night, if any.
-    sa.Column("acknowledged_by", sa.Integer()),
-    sa.Column("acknowledged", sa.Boolean()),
-)
-
-prediction_quality_daily_view = sa.Table(
-    "prediction_quality_daily",
-    view_metadata,
-    sa.Column("batch_date", sa.Date()),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("predicted", sa.Integer()),
-    sa.Column("labeled", sa.Integer()),
-    sa.Column("accuracy", sa.Float()),  # classification only
-    sa.Column("mae", sa.Float()),  # regression only
-)
-
-resolved_labels_view = sa.Table(
-    "resolved_labels",
-    view_metadata,
-    sa.Column("example_id", sa.String(EXAMPLE_ID_LENGTH)),
-    sa.Column("label", sa.Text()),  # NULL: a tie no tie_order breaks
-    sa.Column("label_value", sa.Float()),
-    sa.Column("annotators", sa.Integer()),
-    sa.Column("agreeing", sa.Integer()),  # annotators who gave the resolved label
-    sa.Column("distinct_labels", sa.Integer()),
-    sa.Column("status", sa.String(16)),  # unanimous, majority, tie_broken, unresolved
-    sa.Column("received_at", UtcDateTime()),
-)
-
-annotator_agreement_view = sa.Table(
-    "annotator_agreement",
-    view_metadata,
-    sa.Column("annotator", sa.String(ANNOTATOR_LENGTH)),
-    sa.Column("labels", sa.Integer()),
-    sa.Column("compared", sa.Integer()),  # labels on examples someone else labeled too
-    sa.Column("agreed", sa.Integer()),
-    sa.Column("agreement", sa.Float()),
-    sa.Column("last_label_at", UtcDateTime()),
-)
-
-label_conflicts_daily_view = sa.Table(
-    "label_conflicts_daily",
-    view_metadata,
-    sa.Column("batch_date", sa.Date()),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("predicted_class", sa.Text()),
-    sa.Column("relabeled", sa.Integer()),  # examples two or more annotators labeled
-    sa.Column("conflicting", sa.Integer()),
-    sa.Column("conflict_share", sa.Float()),
-)
-
-labeling_queue_view = sa.Table(
-    "labeling_queue",
-    view_metadata,
-    sa.Column("batch_date", sa.Date()),
-    sa.Column("example_id", sa.String(EXAMPLE_ID_LENGTH)),
-    sa.Column("model_version", sa.String(64)),
-    sa.Column("prediction", sa.Text()),
-    sa.Column("score", sa.Float()),
-    sa.Column("probabilities", sa.Text()),
 )
 
 # --- Output markers (migration 0004) ---------------------------------------------------------

@@ -254,4 +254,7 @@ def test_a_night_s_reads_use_indexes_on_sqlite(tmp_path):
     with engine.connect() as connection:
         for query in queries:
             plan = [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}")]
-            assert plan and all(step.startswith("SEARCH") for step in plan), plan  # no SCAN of a table
+            # A SCAN of a subquery's few rows (a night's origins, summed) is no SCAN of a table.
+            subqueries = {step.split()[1] for step in plan if step.startswith("CO-ROUTINE")}
+            scans = [step for step in plan if step.startswith("SCAN") and step.split()[1] not in subqueries]
+            assert plan and not scans and any(step.startswith("SEARCH") for step in plan), plan

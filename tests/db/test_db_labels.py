@@ -18,9 +18,9 @@ from sklearn.metrics import cohen_kappa_score
 
 from pipeline.stages.agreement import AgreementSettings, annotator_table, flagged, pair_agreement
 from pipeline.store import labels, prediction_log, registry
-from pipeline.store.tables import (
+from pipeline.store.tables import feedback
+from pipeline.store.views import (
     annotator_agreement_view,
-    feedback,
     label_conflicts_daily_view,
     prediction_quality_daily_view,
     resolved_labels_view,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from pipeline.store import database
+from pipeline.store import database, resolutions, tables
 from pipeline.store.tables import metadata
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -32,12 +33,13 @@ ACK_TABLES = {"drift_acknowledgements"}
 VIEWS = {
     "drift_alerts",
     "prediction_quality_daily",
+    "prediction_quality_by_origin",
     "labeling_queue",
     "resolved_labels",
     "annotator_agreement",
     "label_conflicts_daily",
 }
-HEAD = "0010"
+HEAD = "0011"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -274,3 +276,27 @@ def test_processes_starting_together_migrate_once(database_url):
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 4
     assert database.current_revision(database_url) == HEAD
+
+
+def test_0011_splits_each_night_s_quality_by_origin_and_a_downgrade_adds_them_up(database_url):
+    engine = database.connect(database_url)
+    day = date(2026, 12, 1)
+    rows = [
+        {"batch_date": day, "example_id": f"e{n}", "model_version": "m", "prediction": "cat", "score": 0.9}
+        | {"origin": origin, "probabilities": None}
+        for n, origin in enumerate(["batch", "batch", "online"])
+    ]
+    with engine.begin() as connection:
+        connection.execute(sa.insert(tables.predictions), rows)
+        connection.execute(sa.insert(tables.feedback), [{"example_id": "e0", "label": "cat", "annotator": "a"}])
+        resolutions.rebuild(connection)
+    quality = sa.text("SELECT predicted, labeled FROM prediction_quality_daily")
+    by_origin = sa.text("SELECT origin, predicted FROM prediction_quality_by_origin ORDER BY origin")
+
+    command.downgrade(database.alembic_config(url=database_url), "0010")
+    with engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(quality)] == [(3, 1)]
+    database.upgrade(database_url)
+    with engine.connect() as connection:
+        assert [tuple(row) for row in connection.execute(quality)] == [(3, 1)]
+        assert [tuple(row) for row in connection.execute(by_origin)] == [("batch", 2)]  # online: no label

@@ -78,6 +78,7 @@ def test_load_batch_stores_predictions_and_the_marker(engine):
         "probabilities": '{"cat": 0.25, "dog": 0.75}',
         "origin": "batch",  # a night's row; the server's are "online" (migration 0010)
         "requested_at": None,
+        "inputs": None,  # online rows only (migration 0011)
     }
     (batch,) = _batch_rows(engine)
     assert batch["batch_date"] == DAY

@@ -1,16 +1,22 @@
-"""The analyst views (prediction_quality_daily, labeling_queue, drift_alerts), on both backends."""
+"""The analyst views (prediction_quality_daily and _by_origin, labeling_queue, drift_alerts), on both
+backends."""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.store import labels, prediction_log, registry
-from pipeline.store.tables import drift_alerts_view, labeling_queue_view, prediction_quality_daily_view
+from pipeline.store import labels, online_log, prediction_log, registry
+from pipeline.store.views import (
+    drift_alerts_view,
+    labeling_queue_view,
+    prediction_quality_by_origin_view,
+    prediction_quality_daily_view,
+)
 
 DAY1 = date(2025, 11, 24)
 DAY2 = date(2025, 11, 25)
@@ -97,6 +103,34 @@ def test_prediction_quality_daily(scored):
     assert (regression["predicted"], regression["labeled"]) == (3, 2)
     assert regression["mae"] == pytest.approx(0.75)
     assert regression["accuracy"] is None
+
+
+def _answer_online(engine, day, model, rows):
+    """rows: (example_id, prediction, score), answered by `overnight serve` on `day`."""
+    frame = pd.DataFrame(rows, columns=["example_id", "prediction", "score"])
+    frame["batch_date"], frame["model_version"] = day, model
+    frame["probabilities"] = [json.dumps({row[1]: row[2]}) for row in rows]
+    frame["requested_at"] = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    frame["inputs"] = [json.dumps({"x": n}) for n in range(len(rows))]
+    online_log.load_online(engine, frame)
+
+
+def test_online_answers_are_counted_with_their_night_and_shown_apart(scored):
+    # "a" is scored by the night and asked about online the same day: one row of each origin.
+    _answer_online(scored, DAY1, "clf", [("a", "dog", 0.7), ("o1", "cat", 0.8), ("o2", "cat", 0.9)])
+    _labels(scored, [("a", "cat"), ("b", "cat"), ("o1", "cat"), ("o2", "dog")])
+
+    together = _quality(scored)[(DAY1, "clf")]
+    with scored.connect() as connection:
+        rows = connection.execute(sa.select(prediction_quality_by_origin_view)).all()
+    apart = {row.origin: row for row in rows if (row.batch_date, row.model_version) == (DAY1, "clf")}
+
+    # The night: a right, b wrong (c, d unlabeled); online: a wrong, o1 right, o2 wrong.
+    assert (apart["batch"].predicted, apart["batch"].labeled, apart["batch"].accuracy) == (4, 2, 0.5)
+    assert (apart["online"].predicted, apart["online"].labeled) == (3, 3)
+    assert apart["online"].accuracy == pytest.approx(1 / 3)
+    assert (together["predicted"], together["labeled"]) == (7, 5)
+    assert together["accuracy"] == pytest.approx(2 / 5)
 
 
 def test_quality_follows_a_corrected_label(scored):

@@ -153,7 +153,9 @@ def test_answers_follow_the_protocol_and_each_is_one_row_in_sql(trained, tmp_pat
     today = datetime.now(UTC).date()
     with database.connect(url).connect() as connection:
         (counted,) = connection.execute(
-            sa.select(night_quality.c.predicted).where(night_quality.c.batch_date == today)
+            sa.select(night_quality.c.predicted).where(
+                night_quality.c.batch_date == today, night_quality.c.origin == ONLINE
+            )
         ).one()
     assert counted == sum(stored.values())
 

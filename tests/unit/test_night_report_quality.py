@@ -16,7 +16,7 @@ import pytest
 
 from pipeline.artifacts.trivial import training_majority_class, training_mean
 from pipeline.rendering.reports.nightly import FailedStep, nightly_report
-from pipeline.store import database, prediction_log, registry
+from pipeline.store import database, online_log, prediction_log, registry
 from pipeline.store import labels as labels_store
 from pipeline.store.night_history import TrivialPredictor, night_history
 from tests.unit.test_reports import ESCAPED, HOSTILE, MODEL, NIGHTS, assert_self_contained, prediction_log_db
@@ -145,3 +145,31 @@ def test_training_mean_is_the_regression_preprocessors(tmp_path):
     assert training_mean(tmp_path) == 12.5
     (tmp_path / "preprocessor.json").write_text(json.dumps({"task": "classification", "classes": ["a"]}))
     assert training_mean(tmp_path) is None and training_mean(tmp_path / "gone") is None
+
+
+def test_online_answers_are_counted_with_their_night_and_their_quality_shown_apart(prediction_log_db):
+    # `overnight serve` answered 10 requests on the second night's day, all 'cat'; 6 labeled 'cat'.
+    night = NIGHTS[1]
+    answered = pd.DataFrame(
+        {
+            "batch_date": night,
+            "example_id": [f"online-{n}" for n in range(10)],
+            "model_version": MODEL,
+            "prediction": "cat",
+            "score": 0.8,
+            "probabilities": None,
+            "requested_at": pd.Timestamp(night, tz="UTC") + pd.Timedelta(hours=9),
+            "inputs": None,
+        }
+    )
+    online_log.load_online(prediction_log_db, answered)
+    labels_store.load_feedback(
+        prediction_log_db, pd.DataFrame({"example_id": [f"online-{n}" for n in range(6)], "label": "cat"}), source="x"
+    )
+    history = night_history(prediction_log_db, batch_date=night, model_version=MODEL)
+    assert history.online == {(night, MODEL): 10}
+
+    read = page_text(nightly_report(history))
+    assert "40 rows scored, 2 rejected; 10 answered online that day" in read
+    # Together: 50 predicted, 46 labeled, 26 right; the night's files 40 labeled at 0.5; online 6 of 6.
+    assert f"{night.isoformat()} {MODEL} 50 46 0.5652 40 0.5000 6 1.0000" in read

@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline.common.columns import PREDICTION_FEATURE
 from pipeline.common.formatting import format_number, natural_key
 from pipeline.rendering import night_plots
+from pipeline.rendering.reports.live_quality import quality_section
 from pipeline.rendering.reports.markup import Html, as_count, as_float, drawn, escape, image, page, section, table
 from pipeline.store.night_history import NightHistory
 
@@ -57,7 +58,7 @@ def nightly_report(
             "Predicted classes" if data.task == "classification" else "Predicted values",
             _distribution_section(data, reference, drift_reference),
         ),
-        section("Live quality", _quality_section(data)),
+        section("Live quality", quality_section(data)),
     ]
     if annotators is not None and len(annotators):
         parts.append(section("Annotators", annotator_section(annotators)))
@@ -94,15 +95,6 @@ def _reference_shares(predicted: pd.Series | None, task: str):
     return predicted.to_numpy(dtype=float)
 
 
-def _alerts_by_night(data: NightHistory) -> dict:
-    """Each night's alerts that no acknowledgement covers: those that failed it."""
-    alerts = defaultdict(list)
-    for row in data.drift:
-        if row["alert"] and not row.get("acknowledged"):
-            alerts[row["batch_date"]].append(row)
-    return alerts
-
-
 def _nightly_header(data: NightHistory, drift_reference: str | None, failures: Sequence[FailedStep] = ()) -> Html:
     tonight = [row for row in data.drift if row["batch_date"] == data.batch_date]
     alerts = [row for row in tonight if row["alert"]]
@@ -115,6 +107,9 @@ def _nightly_header(data: NightHistory, drift_reference: str | None, failures: S
         None,
     )
     scored = f"{batch['rows_scored']} rows scored, {batch['rows_rejected']} rejected" if batch else "no batch loaded"
+    online = data.online.get((data.batch_date, data.model_version), 0)
+    if online:
+        scored += f"; {online} answered online that day"
     new = [row for row in alerts if not row.get("acknowledged")]
     counted = f"{len(alerts) - len(new)} acknowledged, {len(new)} new"
     if new:
@@ -150,7 +145,7 @@ def _nightly_header(data: NightHistory, drift_reference: str | None, failures: S
 
 
 def _rows_section(data: NightHistory) -> Html:
-    alerts = _alerts_by_night(data)
+    alerts = data.failing_alerts()
     per_night = {}
     for row in data.batches:
         if data.chosen.get(row["batch_date"]) == row["model_version"]:
@@ -180,6 +175,7 @@ def _rows_section(data: NightHistory) -> Html:
                 row["rows_in"],
                 row["rows_rejected"],
                 row["rows_scored"],
+                data.online.get((row["batch_date"], row["model_version"]), 0),
                 row["status"],
                 ", ".join(sorted({a["feature"] for a in night_alerts})) or "none",
                 live.get("labeled") or 0,
@@ -188,10 +184,10 @@ def _rows_section(data: NightHistory) -> Html:
         )
         classes.append("alert" if night_alerts else "")
     listing = table(
-        ["night", "model", "rows in", "rejected", "scored", "status", "drift alerts", "labeled", metric],
+        ["night", "model", "rows in", "rejected", "scored", "online", "status", "drift alerts", "labeled", metric],
         rows,
-        numeric=(2, 3, 4, 7, 8),
-        wrap=(6,),
+        numeric=(2, 3, 4, 5, 8, 9),
+        wrap=(7,),
         row_classes=classes,
     )
     return image(png, "rows scored and rejected per night; drifted nights outlined in red") + listing
@@ -328,118 +324,6 @@ def _distribution_section(data: NightHistory, reference, drift_reference: str | 
         + Html(f'<p class="note">{escape(source)}</p>')
         + listing
     )
-
-
-def _quality_section(data: NightHistory) -> Html:
-    metric = "accuracy" if data.task == "classification" else "mae"
-    rows = [row for row in data.quality if row.get(metric) is not None and (row.get("labeled") or 0) > 0]
-    if not rows:
-        return Html(
-            "<p>No labels have arrived for these nights yet (labels come back through "
-            "<code>feedback/&lt;date&gt;/</code>, usually a day later).</p>"
-        )
-    series = defaultdict(list)
-    for row in rows:
-        series[row["model_version"]].append((row["batch_date"], as_float(row[metric]), int(row["labeled"])))
-    # The trivial predictor on the same labeled rows: the line a model's must stay on the right side of.
-    trivial = {
-        (row["batch_date"], row["model_version"]): as_float(row[metric])
-        for row in data.trivial_quality
-        if row.get(metric) is not None
-    }
-    trivial_series = defaultdict(list)
-    for (night, model), value in trivial.items():
-        trivial_series[model].append((night, value))
-    name = data.trivial.name if data.trivial is not None else ""
-    alerts = _alerts_by_night(data)
-    reference = data.test_metrics.get(metric)
-    png = drawn(
-        lambda out: night_plots.quality_over_nights(
-            dict(series),
-            data.dates,
-            metric,
-            out,
-            reference=as_float(reference) if reference is not None else None,
-            alerts=[bool(alerts.get(d)) for d in data.dates],
-            current=data.batch_date,
-            trivial=dict(trivial_series),
-            trivial_label=name,
-        )
-    )
-    newest_first = sorted(rows, key=lambda r: r["batch_date"], reverse=True)
-    headers = ["night", "model", "predicted", "labeled", metric]
-    listing_rows, classes = [], []
-    for row in newest_first:
-        baseline = trivial.get((row["batch_date"], row["model_version"]))
-        cells = [
-            row["batch_date"].isoformat(),
-            row["model_version"],
-            row.get("predicted"),
-            row["labeled"],
-            format_number(row[metric], missing=""),
-        ]
-        if name:
-            cells += [format_number(baseline, missing=""), _margin(as_float(row[metric]), baseline, metric)]
-        listing_rows.append(cells)
-        worse = baseline is not None and _worse(as_float(row[metric]), baseline, metric)
-        classes.append("alert" if alerts.get(row["batch_date"]) else "below" if worse else "")
-    if name:
-        headers += [name, "model vs it"]
-    listing = table(headers, listing_rows, numeric=range(2, len(headers)), row_classes=classes)
-    return (
-        image(png, f"live {metric} per night once labels arrived, beside {name or 'the test split'}")
-        + _verdict(data, newest_first, trivial, metric)
-        + Html('<p class="note">Labels arrive later: the newest nights may have none yet. n: labeled predictions.</p>')
-        + listing
-    )
-
-
-def _verdict(data: NightHistory, newest_first: list[dict], trivial: dict, metric: str) -> Html:
-    """The newest labeled night in numbers beside the trivial predictor's, worse said in red:
-    "live accuracy 0.910; always 'on time': 0.918", which 0.910 alone would hide."""
-    ours = [row for row in newest_first if row["model_version"] == data.model_version]
-    row = (ours or newest_first)[0]
-    value = as_float(row[metric])
-    shown = "MAE" if metric == "mae" else metric
-    where = f"Night {row['batch_date'].isoformat()} (model {row['model_version']}, {row['labeled']} labeled)"
-    if data.trivial is None:
-        return Html(
-            f'<p class="verdict">{escape(where)}: live {shown} {escape(format_number(value))}. '
-            '<span class="note">What always predicting the training split\'s '
-            f"{'most frequent class' if metric == 'accuracy' else 'mean'} would score is not known "
-            "(the model's split or preprocessor file is gone).</span></p>"
-        )
-    name = data.trivial.name
-    baseline = trivial.get((row["batch_date"], row["model_version"]))
-    numbers = f"{where}: live {shown} {format_number(value)}; {name}: {format_number(baseline, missing='n/a')}"
-    what = "the training split's most frequent class" if metric == "accuracy" else "the training split's mean"
-    if baseline is None:
-        return Html(f'<p class="verdict">{escape(numbers)}.</p>')
-    gap = abs(value - baseline)
-    if _worse(value, baseline, metric):
-        return Html(
-            f'<p class="verdict bad">{escape(numbers)}. <strong>WORSE than {escape(name)}</strong> '
-            f"({escape(what)}) by {escape(format_number(gap))}: on this night the model did worse than a "
-            "constant answer.</p>"
-        )
-    if gap == 0:
-        return Html(f'<p class="verdict bad">{escape(numbers)}. <strong>No better than {escape(name)}</strong>.</p>')
-    return Html(
-        f'<p class="verdict good">{escape(numbers)}: {escape(format_number(gap))} better than {escape(name)} '
-        f"({escape(what)}).</p>"
-    )
-
-
-def _worse(value: float, baseline: float, metric: str) -> bool:
-    return value > baseline if metric == "mae" else value < baseline
-
-
-def _margin(value: float, baseline: float | None, metric: str) -> str:
-    """e.g. "+0.035 better", "-0.008 WORSE": the model's lead over the trivial predictor."""
-    if baseline is None:
-        return ""
-    lead = baseline - value if metric == "mae" else value - baseline
-    return f"{lead:+.3f} {'WORSE' if lead < 0 else 'better' if lead > 0 else 'same'}"
 
 
 def annotator_section(annotators: pd.DataFrame) -> Html:
