@@ -11,8 +11,9 @@ from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.artifacts.model import ModelFolder
 from pipeline.artifacts.monitoring import DriftFolder, FeedbackFolder, quiet_nights
 from pipeline.artifacts.prediction import NightScores
-from pipeline.common.columns import ANNOTATOR, ANNOTATOR_LENGTH, REASON
+from pipeline.common.columns import ANNOTATOR, ANNOTATOR_LENGTH, REASON, SOURCE_FILE, SOURCE_ROW
 from pipeline.common.metrics import Metric
+from pipeline.errors import DataError
 from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
@@ -22,6 +23,7 @@ from tasks.prediction import BatchPredict, ModelVersionMixin, folder_fingerprint
 logger = logging.getLogger(__name__)
 
 
+ONLINE_SOURCE = "online"  # the source named for the day's online answers in a problem line
 REFERENCES = ("training", "rolling", "calendar")  # pipeline/stages/references.py says what each is for
 
 
@@ -76,11 +78,22 @@ class MonitorDrift(ModelVersionMixin, StageTask):
 
     def identity(self) -> dict:
         # A rolling reference is the nights it is built from: other quiet nights, another output.
-        return (
-            {"rolling": [f"{d.isoformat()}/{folder.path.name}" for d, folder in self._quiet()]}
-            if self.reference == "rolling"
-            else {}
-        )
+        # The day's online answers are inputs too: more of them since the check ran, another one.
+        identity = {"online_rows": self._online_count()} if self._online_count() else {}
+        if self.reference == "rolling":
+            identity["rolling"] = [f"{d.isoformat()}/{folder.path.name}" for d, folder in self._quiet()]
+        return identity
+
+    def _online_count(self) -> int:
+        """The day's online answers by this model that kept their inputs, counted once per instance."""
+        if not hasattr(self, "_online_rows"):
+            from pipeline.store import online_log
+
+            engine, self._online_rows = recording.reader(), 0
+            if engine is not None:
+                with engine.connect() as connection:
+                    self._online_rows = online_log.count_online(connection, self.date, self.model)
+        return self._online_rows
 
     def _quiet(self) -> list:
         """The quiet nights a rolling reference is built from, found once per task instance."""
@@ -115,7 +128,6 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         (logger.warning if reference.fallback else logger.info)(
             "%s: drift against %s", self.date, reference.description
         )
-        predicted = _predicted(scores, regression)
         thresholds = DriftThresholds(
             psi=self.psi_threshold,
             ks=self.ks_threshold,
@@ -130,7 +142,16 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             min_rows=self.min_rows,
         )
         test = evaluation.test_predictions(["prediction"])["prediction"]
-        valid = scores.valid_rows()
+        valid, predicted, online = _with_online(
+            scores.valid_rows(), _predicted(scores, regression), self._online(model.preprocessor().schema, regression)
+        )
+        if online:
+            logger.info(
+                "%s: drift over %d rows of the night's files and %d answered online",
+                self.date,
+                len(valid) - online,
+                online,
+            )
         stats, drift = compare(
             valid,
             model.preprocessor().schema,
@@ -150,12 +171,39 @@ class MonitorDrift(ModelVersionMixin, StageTask):
         # What was measured against what: the report shows the reference; a later rolling reference
         # finds this night's scores by their version and skips nights under min_rows.
         measured = {"reference": reference.description, "scores_version": scores.path.name, "rows": len(valid)}
+        measured["online_rows"] = online
         out.write(stats, drift, {**summary, **measured})
         if line:
             logger.warning("%s: %s", self.date, line)
         return Outcome(
             metrics=[Metric(f"drift_{r.method}:{r.feature}", r.score, split="batch") for r in drift.itertuples()]
         )
+
+    def _online(self, schema, regression: bool):
+        """The day's online answers by this model, their inputs validated as the night's rows are:
+        (valid rows, their predictions), or None when there are none."""
+        if not self._online_count():
+            return None
+        from pipeline.stages.validation import validate
+        from pipeline.store import online_log
+
+        with recording.engine().connect() as connection:
+            answered = online_log.online_rows(connection, self.date, self.model)
+        sent = answered.drop(columns=["example_id", "prediction", "score"])
+        sent = sent.assign(**{SOURCE_FILE: ONLINE_SOURCE, SOURCE_ROW: range(len(sent))})
+        try:
+            result = validate(sent, schema, labeled=False, require_rows=False)
+        except DataError as error:  # a column no request sent: the rows cannot be compared
+            logger.warning("%s: the online answers are left out of the drift check: %s", self.date, error)
+            return None
+        if len(result.rejects):  # valid when answered: only a rule changed since says otherwise
+            reason = result.rejects[REASON].iloc[0]
+            logger.warning(
+                "%s: %d online answer(s) left out of the drift check: %s", self.date, len(result.rejects), reason
+            )
+        kept = answered.iloc[result.valid[SOURCE_ROW].to_numpy()]
+        predicted = kept["score"] if regression else kept["prediction"].astype(str)
+        return result.valid, predicted.reset_index(drop=True)
 
     def _with_policies(self, stats, drift, valid, model: ModelFolder, thresholds):
         """(stats, drift, {feature: policy}, {feature: suggested policy}) with `policies` applied."""
@@ -206,6 +254,19 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             engine, batch_date=self.date, model_version=self.model, stats=out.stats(), drift=out.drift(), marker=marker
         )
         return Outcome()
+
+
+def _with_online(valid, predicted, online):
+    """The night's valid rows and predictions with the day's online ones after them; -> (rows,
+    predictions, how many were online)."""
+    if online is None or not len(online[0]):
+        return valid, predicted, 0
+    import pandas as pd
+
+    rows, answers = online
+    rows = rows[[column for column in valid.columns if column in rows.columns]]
+    together = pd.concat([valid, rows], ignore_index=True)
+    return together, pd.concat([predicted, answers], ignore_index=True), len(rows)
 
 
 def _predicted(scores: NightScores, regression: bool):

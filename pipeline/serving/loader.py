@@ -8,6 +8,7 @@ back. At start the loader loads what an earlier server left (pipeline/serving/jo
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 
 from pipeline.serving.journal import Journal, read
 from pipeline.store.database import DatabaseUnavailable
+from pipeline.store.online_log import ONLINE_COLUMNS
 
-__all__ = ["JournalLoader"]
+__all__ = ["JournalLoader", "records_frame"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class JournalLoader:
             if claimed is None:
                 continue  # another worker took it
             try:
-                stored = self._store(_frame(read(claimed)))
+                stored = self._store(records_frame(read(claimed)))
             except UNREACHABLE as error:
                 self.journal.release(claimed)
                 self._report_outage(error)
@@ -89,12 +91,14 @@ class JournalLoader:
         self.database_error = line
 
 
-def _frame(records: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(
-        records,
-        columns=["batch_date", "example_id", "model_version", "prediction", "score", "probabilities", "requested_at"],
-    )
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    """Journal records as the rows pipeline/store/online_log.py stores (ONLINE_COLUMNS)."""
+    frame = pd.DataFrame.from_records(records, columns=list(ONLINE_COLUMNS))
     frame["batch_date"] = [date.fromisoformat(day) for day in frame["batch_date"]]
     frame["requested_at"] = [datetime.fromisoformat(at) for at in frame["requested_at"]]
     frame["score"] = pd.to_numeric(frame["score"], errors="coerce")
+    # The row as sent, as JSON text; None for an image-only row or a segment from before 0011.
+    frame["inputs"] = [
+        json.dumps(sent, separators=(",", ":")) if isinstance(sent, dict) else None for sent in frame["inputs"]
+    ]
     return frame

@@ -111,9 +111,11 @@ class Scorer:
             usable = [item for item in prepared if isinstance(item, _Prepared) and len(item.valid)]
             outputs = self._predict(model, usable)
             records, answers = [], {}
+            # An image's bytes are not kept: the night's drift check cannot use an image row's inputs.
+            keep_inputs = not model.preprocessor.schema.columns_of("image")
             for item, rows in zip(usable, outputs):
                 answers[id(item)] = rows
-                records += _journal_records(item, rows, model.version)
+                records += _journal_records(item, rows, model.version, keep_inputs)
             if records:
                 self.journal.append(records)  # acknowledged from here: on disk, fsynced
             return [
@@ -268,7 +270,7 @@ def _base64(value) -> bytes | None:
         return None
 
 
-def _journal_records(item: _Prepared, rows: pd.DataFrame, version: str) -> list[dict]:
+def _journal_records(item: _Prepared, rows: pd.DataFrame, version: str, keep_inputs: bool) -> list[dict]:
     received = item.pending.received_at
     day, at = received.date().isoformat(), received.isoformat()
     return [
@@ -280,11 +282,29 @@ def _journal_records(item: _Prepared, rows: pd.DataFrame, version: str) -> list[
             "score": None if score is None or not np.isfinite(score) else float(score),
             "probabilities": probabilities,
             "requested_at": at,
+            "inputs": inputs,
         }
-        for example_id, prediction, score, probabilities in zip(
-            rows["example_id"], rows["prediction"], rows["score"], rows["probabilities"]
+        for example_id, prediction, score, probabilities, inputs in zip(
+            rows["example_id"],
+            rows["prediction"],
+            rows["score"],
+            rows["probabilities"],
+            _inputs_sent(item) if keep_inputs else [None] * len(rows),
         )
     ]
+
+
+def _inputs_sent(item: _Prepared) -> list[dict]:
+    """Each scored row as the request sent it, for the night's drift check: JSON values, missing
+    ones as null."""
+    chosen = item.pending.rows.iloc[item.valid[SOURCE_ROW].to_numpy()]
+    values = chosen.astype(object).where(chosen.notna(), None)
+    return [dict(zip(values.columns, map(_json_value, row))) for row in values.itertuples(index=False)]
+
+
+def _json_value(value):
+    """A value pandas holds as numpy's, as JSON's: numbers as Python numbers, the rest as sent."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _answer(item: _Prepared, scored: pd.DataFrame | None, version: str) -> Answer:

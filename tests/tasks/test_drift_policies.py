@@ -6,6 +6,7 @@ real shift on another feature still fails its night, and an ended acknowledgemen
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from luigi.execution_summary import LuigiStatusCode
 
-from pipeline.store import database
+from pipeline.artifacts.monitoring import DriftFolder
+from pipeline.store import database, online_log, registry
 from tasks import Nightly, RegisterModel
 from tests.tasks.support import build, fresh
 
@@ -140,3 +142,51 @@ def test_policies_and_acknowledgements_pass_nights_that_fail_by_design_and_not_a
     assert _alerts(engine, JULY[0]) == {("month", "per_night", True)}
     assert nights(JULY[3], policies) == LuigiStatusCode.FAILED
     assert " in month;" in _last_error(engine), _last_error(engine)
+
+
+def _answer_online(engine, day: datetime.date, model: str, rows: pd.DataFrame) -> None:
+    """What `overnight serve` stores for requests that sent these rows on `day` (its journal loader's
+    call): the ids are the rows' own, since the requests send the id column."""
+    sent = rows.drop(columns="late")
+    answers = pd.DataFrame(
+        {
+            "batch_date": day,
+            "example_id": sent["flight_id"],
+            "model_version": model,
+            "prediction": "on time",  # what this one-epoch model answers, as on the night's files
+            "score": 0.9,
+            "probabilities": None,
+            "requested_at": pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=12),
+            "inputs": [json.dumps(row) for row in sent.to_dict("records")],
+        }
+    )
+    online_log.load_online(engine, answers)
+
+
+def _drift_summary(date: datetime.date) -> dict:
+    """The summary of the drift check the night of `date` asks for now."""
+    drift = fresh(Nightly, date=date).requires()["drift"]
+    return DriftFolder(Path(drift.output().path)).summary()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # online_rows on both: tests/db
+def test_a_night_s_drift_check_counts_the_online_answers_of_its_day(nights):
+    engine, policies = nights.engine, "weekday:off, month:off"
+    model = registry.production(engine)["version"]
+    rng = np.random.default_rng(7)
+    # Online answers like the training data: the night passes, its drift measured over both.
+    _answer_online(engine, JULY[0], model, flights([pd.Timestamp(JULY[0])] * 200, rng))
+    assert nights(JULY[0], policies) == LuigiStatusCode.SUCCESS, _last_error(engine)
+    assert _drift_summary(JULY[0])["rows"] == NIGHT_ROWS + 200
+    assert _drift_summary(JULY[0])["online_rows"] == 200
+
+    # The night's files as before; the day's online requests 500 miles longer: the night fails on them.
+    _answer_online(engine, JULY[1], model, flights([pd.Timestamp(JULY[1])] * 200, rng, distance_shift=500.0))
+    assert nights(JULY[1], policies) == LuigiStatusCode.FAILED
+    assert " in distance;" in _last_error(engine), _last_error(engine)
+
+    # More answers after the night ran are another input: the same night runs its check again.
+    later = flights([pd.Timestamp(JULY[0])] * 10, rng)
+    _answer_online(engine, JULY[0], model, later.assign(flight_id="later-" + later["flight_id"]))
+    assert nights(JULY[0], policies) == LuigiStatusCode.SUCCESS
+    assert _drift_summary(JULY[0])["online_rows"] == 210

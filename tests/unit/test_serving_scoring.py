@@ -8,12 +8,15 @@ columns differ refused alone.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.common.columns import SOURCE_FILE, SOURCE_ROW
-from pipeline.serving.journal import Journal
+from pipeline.serving.journal import Journal, read
+from pipeline.serving.loader import records_frame
 from pipeline.serving.requests import RequestError
 from pipeline.serving.scoring import Answer, Pending, Scorer, ServedModel
 from pipeline.stages import features
@@ -84,3 +87,17 @@ def test_a_request_missing_a_column_is_refused_alone_and_the_others_answered(ser
     assert [type(answer) for answer in answers] == [Answer, RequestError, Answer, RequestError]
     assert answers[1].status == 422 and "missing columns 'colour'" in str(answers[1])
     assert [answer.rows[0]["status"] for answer in (answers[0], answers[2])] == ["ok", "ok"]
+
+
+def test_the_journal_keeps_each_answered_row_as_it_was_sent_for_the_night_s_drift_check(served, tmp_path):
+    journal = Journal(tmp_path / "journal")
+    rows = [{"size": 3, "colour": "red"}, {"size": "heavy", "colour": "red"}, {"size": 30.5, "colour": None}]
+    Scorer(journal).score(served, [_request(rows, "r0")])
+    journal.rotate()
+    (segment,) = journal.ready()
+    records = read(segment)
+    # The rejected row was never answered with a prediction: it is not journaled, inputs or not.
+    assert [record["example_id"] for record in records] == ["r0-0", "r0-2"]
+    assert [record["inputs"] for record in records] == [{"size": 3, "colour": "red"}, {"size": 30.5, "colour": None}]
+    stored = records_frame(records)
+    assert json.loads(stored["inputs"][1]) == {"size": 30.5, "colour": None}
