@@ -23,13 +23,12 @@ import datetime
 import logging
 import os
 import statistics
-import uuid
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from benchmarks.common import Result, scratch_folder, stopwatch, table
+from benchmarks.common import PostgresSchema, Result, scratch_folder, stopwatch, table
 from pipeline.stages.agreement import pair_agreement
 from pipeline.store import database, labels, prediction_log, registry
 from pipeline.store.night_history import night_history
@@ -62,7 +61,7 @@ def results(nights: int, rows: int, *, postgres: bool = True) -> list[Result]:
         raise ValueError(f"at least {REPORT_NIGHTS + 3 * PROBE} nights, not {nights}: a full report, then three points")
     found = _backend_results("SQLite", f"sqlite:///{scratch_folder('bench-history-') / 'overnight.db'}", nights, rows)
     if postgres:
-        with _PostgresSchema() as url:
+        with PostgresSchema(POSTGRES_URL) as url:
             found += _backend_results("PostgreSQL", url, nights, rows)
     return found
 
@@ -168,24 +167,6 @@ def _label(engine, rng, scored: pd.DataFrame) -> None:
     )
     frame = pd.concat([first, second], ignore_index=True)
     labels.load_feedback(engine, frame, source="bench", tie_order=("ann",), pair_agreement=pair_agreement)
-
-
-class _PostgresSchema:
-    """A schema of its own on the benchmark's PostgreSQL, dropped at exit."""
-
-    def __enter__(self) -> str:
-        base = sa.engine.make_url(POSTGRES_URL)
-        self.admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-        self.schema = f"bench_{uuid.uuid4().hex[:12]}"
-        with self.admin.begin() as connection:
-            connection.execute(sa.schema.CreateSchema(self.schema))
-        return base.update_query_dict({"options": f"-csearch_path={self.schema}"}).render_as_string(hide_password=False)
-
-    def __exit__(self, *exc) -> None:
-        database.dispose_all()
-        with self.admin.begin() as connection:
-            connection.execute(sa.schema.DropSchema(self.schema, cascade=True))
-        self.admin.dispose()
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,3 +92,30 @@ def scratch_folder(prefix: str) -> Path:
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder
+
+
+class PostgresSchema:
+    """A schema of its own on the benchmark's PostgreSQL (`url`), dropped at exit; -> its URL."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def __enter__(self) -> str:
+        import sqlalchemy as sa
+
+        base = sa.engine.make_url(self.url)
+        self.admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
+        self.schema = f"bench_{uuid.uuid4().hex[:12]}"
+        with self.admin.begin() as connection:
+            connection.execute(sa.schema.CreateSchema(self.schema))
+        return base.update_query_dict({"options": f"-csearch_path={self.schema}"}).render_as_string(hide_password=False)
+
+    def __exit__(self, *exc) -> None:
+        import sqlalchemy as sa
+
+        from pipeline.store import database
+
+        database.dispose_all()
+        with self.admin.begin() as connection:
+            connection.execute(sa.schema.DropSchema(self.schema, cascade=True))
+        self.admin.dispose()

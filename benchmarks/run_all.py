@@ -23,6 +23,7 @@ from benchmarks import (
     bench_image_size,
     bench_night,
     bench_noop,
+    bench_online_log,
     bench_prediction_log,
     bench_quality,
     bench_scoring,
@@ -47,6 +48,7 @@ SIZES = {
         "night_images": 20_000,
         "huge_side": 12_000,
         "history": (365, 10_000),  # a year of nights, 10,000 predictions each
+        "online_day": (200_000, 200),  # a day of online answers, loaded 200 at a time
     },
     "tiny": {
         "log_rows": 20_000,
@@ -64,6 +66,7 @@ SIZES = {
         "night_images": 200,
         "huge_side": 3_000,
         "history": (30, 500),
+        "online_day": (5_000, 100),
     },
 }
 BENCHMARKS = {  # in the order of the table
@@ -81,6 +84,7 @@ BENCHMARKS = {  # in the order of the table
     "quality": lambda size: bench_quality.results(size["quality_sets"]),
     "drift": lambda size: bench_drift.results(size["drift_rows"]),
     "history": lambda size: bench_history.results(*size["history"], postgres=size.get("postgres", True)),
+    "online-log": lambda size: bench_online_log.results(*size["online_day"], postgres=size.get("postgres", True)),
     "gpu": lambda size: bench_gpu.results(size["gpu_images"]),  # no rows without a GPU
 }
 

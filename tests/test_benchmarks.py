@@ -48,6 +48,7 @@ GROUPS = {
         "quality": ("quality wine: auto - best baseline",),
     },
     "history": {
+        "online-log": ("online load of 100 rows, SQLite", "online load of 100 rows, PostgreSQL"),
         "history": tuple(
             figure
             for backend in ("SQLite", "PostgreSQL")

@@ -5,7 +5,9 @@ The server journals every answer on disk before it replies (pipeline/serving/jou
 loads the journal here, a segment at a time. A segment loaded twice (the server killed after the
 commit, before it removed the file) stores the same rows once: a load replaces the rows that have
 its keys (day, example, model, online). So does a second answer for one example on one day and
-model: the later one is kept, as a night's reload keeps its last rows.
+model: the later one is kept, as a night's reload keeps its last rows. Each load changes its
+nights' quality figures by what its rows add (pipeline/store/night_tally.py): a load costs its
+rows, not the day's.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 import pandas as pd
 import sqlalchemy as sa
 
-from pipeline.store import resolutions
+from pipeline.store import night_tally, resolutions
 from pipeline.store.row_writing import DELETE_IDS, INSERT_ROWS, can_copy, copy_frame, nullable, pages
 from pipeline.store.tables import ONLINE, predictions
 from pipeline.store.transactions import locked_transaction
@@ -49,12 +51,17 @@ def load_online(engine: sa.Engine, rows: pd.DataFrame) -> int:
     """
     frame = rows.drop_duplicates(["batch_date", "example_id", "model_version"], keep="last")
     with locked_transaction(engine, _ONLINE_LOCK_KEY) as connection:
-        nights = sorted(set(zip(frame["batch_date"], frame["model_version"])))
-        for night, model in nights:
-            tonight = frame[(frame["batch_date"] == night) & (frame["model_version"] == model)]
-            _delete_online(connection, night, model, tonight["example_id"].tolist())
+        resolutions.serialize(connection)
+        ids = {key: part["example_id"].tolist() for key, part in frame.groupby(["batch_date", "model_version"])}
+        before = {}
+        for (night, model), replaced in ids.items():
+            before[night, model] = night_tally.tally(connection, night, model, ONLINE, replaced)
+            _delete_online(connection, night, model, replaced)
         _insert(connection, frame)
-        resolutions.refresh_nights(connection, nights)
+        # The figures change by what these rows add: a load costs its rows, whatever the day holds.
+        for (night, model), stored in ids.items():
+            after = night_tally.tally(connection, night, model, ONLINE, stored)
+            night_tally.add(connection, night, model, ONLINE, after - before[night, model])
     logger.debug("%d online prediction(s) stored", len(frame))
     return len(frame)
 

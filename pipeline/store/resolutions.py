@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from pipeline.store.row_writing import DELETE_IDS, pages
 from pipeline.store.tables import label_resolutions, night_conflicts, night_quality, predictions
 
-__all__ = ["rebuild", "refresh_examples", "refresh_nights"]
+__all__ = ["rebuild", "refresh_examples", "refresh_nights", "serialize"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ WHERE r.annotators > 1 {where}
 GROUP BY p.batch_date, p.model_version, p.prediction
 """
 
-_REFRESH_LOCK_KEY = 0x6F76_6E69_7265_73  # "ovnires": see _serialize
+_REFRESH_LOCK_KEY = 0x6F76_6E69_7265_73  # "ovnires": see serialize
 _ONE_NIGHT = "p.batch_date = :batch_date AND p.model_version = :model_version"
 
 
@@ -115,7 +115,7 @@ def refresh_examples(connection: sa.Connection, example_ids: Iterable[str]) -> s
     resolve = sa.text(_RESOLVE.format(where="WHERE f.example_id IN :ids")).bindparams(
         sa.bindparam("ids", expanding=True)
     )
-    _serialize(connection)
+    serialize(connection)
     nights: set[Night] = set()
     for page in pages(sorted(set(example_ids)), DELETE_IDS):
         connection.execute(sa.delete(label_resolutions).where(label_resolutions.c.example_id.in_(page)))
@@ -128,7 +128,7 @@ def refresh_examples(connection: sa.Connection, example_ids: Iterable[str]) -> s
     return nights
 
 
-def _serialize(connection: sa.Connection) -> None:
+def serialize(connection: sa.Connection) -> None:
     """Hold, until the transaction ends, the lock every refresh of these tables takes.
 
     A night's batch load and a label load lock different things (pipeline/store/prediction_log.py,
@@ -146,7 +146,7 @@ def refresh_nights(connection: sa.Connection, nights: Iterable[Night]) -> None:
     keys = [{"batch_date": night, "model_version": model} for night, model in sorted(set(nights))]
     if not keys:
         return
-    _serialize(connection)
+    serialize(connection)
     for table in (night_quality, night_conflicts):
         delete = sa.delete(table).where(
             table.c.batch_date == sa.bindparam("batch_date"), table.c.model_version == sa.bindparam("model_version")
@@ -159,7 +159,7 @@ def refresh_nights(connection: sa.Connection, nights: Iterable[Night]) -> None:
 def rebuild(connection: sa.Connection) -> None:
     """Resolve every label and compute every night again (after a change of tie-break ranks that
     decides labels, or rows written to `feedback` or `predictions` by hand): history-sized."""
-    _serialize(connection)
+    serialize(connection)
     for table in (label_resolutions, night_quality, night_conflicts):
         connection.execute(sa.delete(table))
     connection.execute(sa.text(_RESOLVE.format(where="")))
