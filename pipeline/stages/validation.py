@@ -112,33 +112,36 @@ def validate(
         raise DataError(f"{source}: no rows")
     headers = repeated_headers(table)
     header_rows, table = table[headers].assign(**{REASON: REPEATED_HEADER}), table[~headers]
-    typed = pd.DataFrame(index=table.index)
+    # Typed columns gathered, then made a frame at once: a column inserted at a time costs more
+    # than its checks when a request of one row is validated (pipeline/serving/scoring.py).
+    columns: dict[str, pd.Series] = {}
     checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
     notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
     rules = dict(schema.date_formats)
     for column, kind in schema.kinds.items():
         column_notes = []
         if kind == "datetime":
-            typed[column], column_checks, column_notes, rules[column] = _dates(
+            columns[column], column_checks, column_notes, rules[column] = _dates(
                 table, column, rules.get(column, ""), labeled
             )
         else:
-            typed[column], column_checks = _type_column(table[column], kind, images)
+            columns[column], column_checks = _type_column(table[column], kind, images)
         checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
         notes += [(bad, column, expected, found) for bad, expected, found in column_notes]
     if labeled or schema.label in table.columns:
-        typed[schema.label], label_checks = _type_label(table[schema.label], schema.task, required=labeled)
+        columns[schema.label], label_checks = _type_label(table[schema.label], schema.task, required=labeled)
         # A batch's label is not scored: a bad one is worth a word, not the row's prediction.
         (checks if labeled else notes).extend(
             (bad, schema.label, expected, found) for bad, expected, found in label_checks
         )
     time = schema.time_column
-    if time and time in table.columns and time not in typed.columns:
-        typed[time], time_checks, time_notes, rules[time] = _dates(
+    if time and time in table.columns and time not in columns:
+        columns[time], time_checks, time_notes, rules[time] = _dates(
             table, time, rules.get(time, ""), labeled, numbers=True
         )
         checks += [(bad, time, expected, found) for bad, expected, found in time_checks]
         notes += [(bad, time, expected, found) for bad, expected, found in time_notes]
+    typed = pd.DataFrame(columns, index=table.index)
     for column in (schema.group_column, schema.slice_column):
         if column and column in table.columns and column not in typed.columns:
             typed[column] = table[column]
@@ -156,7 +159,9 @@ def validate(
     rejects = table[rejected].assign(**{REASON: reasons[rejected]})
     rejects = pd.concat([header_rows, rejects]).sort_index() if len(header_rows) else rejects
     valid = typed[~rejected].reset_index(drop=True)
-    missing_share = {column: float(valid[column].isna().mean()) if len(valid) else 1.0 for column in schema.kinds}
+    kinds = list(schema.kinds)
+    shares = valid[kinds].isna().mean() if len(valid) else pd.Series(1.0, index=kinds)
+    missing_share = {column: float(shares[column]) for column in kinds}
     problems += [
         Problem(source, column, "some values", "none", (), rejects_rows=False)
         for column, share in missing_share.items()
@@ -300,15 +305,20 @@ def _numbers(values: pd.Series):
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), []  # True/False from Parquet: 1.0/0.0
     parsed = parse_numbers(values)
-    not_a_number = values.notna() & parsed.isna()
-    infinite = np.isinf(parsed)
-    huge = ~infinite & (parsed.abs() > MAX_MAGNITUDE)
-    checks = [
-        (not_a_number, "a number", values),
-        (infinite, "a finite number", values),
-        (huge, f"a number within ±{MAX_MAGNITUDE:.3g} (float32)", values),
+    numbers = parsed.to_numpy()
+    infinite = np.isinf(numbers)
+    with np.errstate(invalid="ignore"):
+        huge = ~infinite & (np.abs(numbers) > MAX_MAGNITUDE)
+    masks = [
+        (values.notna().to_numpy() & np.isnan(numbers), "a number"),
+        (infinite, "a finite number"),
+        (huge, f"a number within ±{MAX_MAGNITUDE:.3g} (float32)"),
     ]
-    return parsed.where(~(infinite | huge)), checks
+    # Only the checks some row fails: most columns of most files fail none, and a check costs
+    # its Series and its pass through collect_problems even when it finds nothing.
+    checks = [(pd.Series(mask, index=values.index), expected, values) for mask, expected in masks if mask.any()]
+    unusable = infinite | huge
+    return (parsed.where(~unusable) if unusable.any() else parsed), checks
 
 
 def _type_label(values: pd.Series, task: str, required: bool):
