@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,6 +29,7 @@ from starlette.routing import Route
 
 from pipeline.serving.batching import Batcher
 from pipeline.serving.loader import JournalLoader
+from pipeline.serving.metrics import ServeMetrics
 from pipeline.serving.requests import RequestError, rows_from_body
 from pipeline.serving.scoring import Answer, Pending, Scorer, ServedModel
 
@@ -79,13 +79,17 @@ class Service:
         self.package_version = package_version
         self.loader = JournalLoader(scorer.journal, store, interval=settings.load_seconds)
         self.batcher = Batcher(
-            lambda group: scorer.score(self.model, group),  # the model at the group's start answers it
-            wait_seconds=settings.batch_wait_ms / 1000,
-            max_rows=settings.max_batch_rows,
+            self._score, wait_seconds=settings.batch_wait_ms / 1000, max_rows=settings.max_batch_rows
         )
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch_registry, name="overnight-model-watcher", daemon=True)
-        self.metrics = _Metrics(self)
+        self.metrics = ServeMetrics(scorer.journal.backlog)
+        self.metrics.serving(model.version)
+
+    def _score(self, group: list[Pending]) -> list:
+        answers = self.scorer.score(self.model, group)  # the model at the group's start answers it
+        self.metrics.model_calls.inc()
+        return answers
 
     async def start(self) -> None:
         await self.batcher.start()
@@ -99,6 +103,7 @@ class Service:
         await self.batcher.stop()
         await asyncio.to_thread(self.loader.stop)
         self.scorer.journal.close()
+        self.metrics.stopping()
 
     def _watch_registry(self) -> None:
         while not self._stop.wait(self.settings.reload_seconds):
@@ -107,6 +112,7 @@ class Service:
                 if version and version != self.model.version:
                     logger.info("production model is now %s (was %s): loading it", version, self.model.version)
                     self.model = self._load_model(version)
+                    self.metrics.serving(version)
                     _freeze_what_is_loaded()
                     logger.info("serving model %s", version)
             except Exception as error:  # noqa: BLE001 - the current model keeps answering
@@ -121,34 +127,6 @@ class Service:
             "database": "reachable" if reachable else "unreachable",
             "journal_backlog_rows": self.scorer.journal.backlog(),
         }
-
-
-class _Metrics:
-    def __init__(self, service: Service):
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "overnight_serve_requests", "Scoring requests answered, by HTTP status", ["status"], registry=self.registry
-        )
-        self.rows = Counter("overnight_serve_rows", "Rows sent, by outcome", ["outcome"], registry=self.registry)
-        self.latency = Histogram(
-            "overnight_serve_request_seconds",
-            "Time from a scoring request's arrival to its answer",
-            buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry,
-        )
-        self.model = Gauge(
-            "overnight_serve_model", "1 for the model version answering", ["version"], registry=self.registry
-        )
-        backlog = Gauge("overnight_serve_journal_backlog_rows", "Answers not yet in SQL", registry=self.registry)
-        backlog.set_function(service.scorer.journal.backlog)
-        groups = Gauge("overnight_serve_model_calls", "Model calls made (each answers a group)", registry=self.registry)
-        groups.set_function(lambda: service.batcher.groups)
-        self._service = service
-
-    def exposition(self) -> bytes:
-        self.model.clear()
-        self.model.labels(version=self._service.model.version).set(1)
-        return generate_latest(self.registry)
 
 
 def create_app(service: Service) -> Starlette:

@@ -30,7 +30,6 @@ class Batcher:
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="overnight-score")
-        self.groups = 0  # model calls made, for /metrics
         self.grouped_requests = 0
 
     async def start(self) -> None:
@@ -64,7 +63,6 @@ class Batcher:
             except Exception as error:
                 logger.exception("scoring a group of %d request(s) failed", len(group))
                 answers = [error] * len(group)
-            self.groups += 1
             self.grouped_requests += len(group)
             for (_, future), answer in zip(group, answers):
                 if future.done():  # its request timed out meanwhile

@@ -42,6 +42,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     if app is not None:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
     else:
+        _count_across_workers()
         uvicorn.run(
             "tasks.cli.serve:service_app",
             factory=True,
@@ -51,6 +52,21 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             log_level="warning",
             timeout_graceful_shutdown=10,
         )
+
+
+def _count_across_workers() -> None:
+    """Give the workers a fresh folder to count in together (pipeline/serving/metrics.py), removed
+    when the server stops: a scrape, whichever worker answers it, sums every worker's counts."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+
+    from pipeline.serving.metrics import MULTIPROCESS_DIR
+
+    folder = tempfile.mkdtemp(prefix="overnight-serve-metrics-")
+    os.environ[MULTIPROCESS_DIR] = folder  # the workers inherit it before they import prometheus_client
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def _token_note() -> str:

@@ -30,14 +30,14 @@ def free_port() -> int:
 class ServerProcess:
     """`overnight serve` on a free port, started and waited for; stop() or kill() it."""
 
-    def __init__(self, config: Path, database_url: str, cwd: Path, **env: str):
+    def __init__(self, config: Path, database_url: str, cwd: Path, *arguments: str, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = subprocess_env(config) | {"OVERNIGHT_DATABASE_URL": database_url} | env
         self.log = cwd / f"serve-{self.port}.log"
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tasks.cli", "serve", "--port", str(self.port)],
+                [sys.executable, "-m", "tasks.cli", "serve", "--port", str(self.port), *arguments],
                 cwd=cwd,
                 env=environment,
                 stdout=log,

@@ -261,3 +261,35 @@ def test_a_promote_during_load_changes_the_answering_model_with_no_failed_reques
     server.wait_for_empty_journal()
     assert server.stop()
     assert _online_rows(url) == _acknowledged(responses)
+
+
+def _counted(metrics: str, name: str) -> dict[str, float]:
+    """{label set: value} of one metric in Prometheus's text format."""
+    found = {}
+    for line in metrics.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            labels, _, value = line[len(name) :].rpartition(" ")
+            found[labels] = float(value)
+    return found
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_metrics_count_every_worker_s_answers_whichever_worker_is_scraped(trained, tmp_path, start_server):
+    url, examples, config = trained
+    images = _images(examples, tmp_path)
+    server = start_server(config, url, tmp_path, "--workers", "2")
+    deadline = time.monotonic() + 60
+    while len(_counted(httpx.get(f"{server.url}/metrics").text, "overnight_serve_model")) < 2:  # a row per worker
+        assert time.monotonic() < deadline, "the second worker did not start"
+        time.sleep(0.5)
+
+    bodies = [_body([images[n % len(images)]], "instances") for n in range(60)]
+    responses = asyncio.run(_post_all(server.url, bodies, concurrency=8, headers=JSON))
+    assert [r.status_code for r in responses] == [200] * 60
+    for _ in range(6):  # each scrape may reach either worker: each sums both
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert _counted(metrics, "overnight_serve_requests_total") == {'{status="200"}': 60.0}, metrics
+        assert _counted(metrics, "overnight_serve_rows_total")['{outcome="scored"}'] == 60.0
+    server.wait_for_empty_journal()
+    assert server.stop()
+    assert sum(_online_rows(url).values()) == 60
