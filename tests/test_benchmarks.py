@@ -62,7 +62,7 @@ GROUPS = {
                 f"cookbook 10. annotator agreement, {backend}",
                 f"cookbook 12. examples to adjudicate, {backend}",
             )
-        )
+        ),
     },
 }
 

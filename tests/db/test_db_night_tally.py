@@ -103,7 +103,9 @@ def test_online_loads_keep_every_night_s_figures_equal_to_a_recount(engine):
     with engine.connect() as connection:
         online = connection.execute(
             sa.select(night_quality.c.predicted, night_quality.c.labeled, night_quality.c.correct).where(
-                night_quality.c.batch_date == DAY, night_quality.c.model_version == "clf", night_quality.c.origin == "online"
+                night_quality.c.batch_date == DAY,
+                night_quality.c.model_version == "clf",
+                night_quality.c.origin == "online",
             )
         ).one()
     # o1, o2, o3, o4, b1 answered; labeled: o1 (wrong), o3 (right), b1 (wrong); o2's tie is unresolved.
