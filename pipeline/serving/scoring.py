@@ -168,6 +168,7 @@ class Scorer:
             require_rows=False,
             max_image_bytes=self.max_image_bytes,
             image_root=str(folder),
+            content_ids=False,  # a request without ids gets the server's (_split_off)
         )
         rejects = pd.concat([undecodable, result.rejects], ignore_index=True)
         valid_of, rejects_of = _by_source(result.valid), _by_source(rejects)
@@ -298,13 +299,15 @@ def _inputs_sent(item: _Prepared) -> list[dict]:
     """Each scored row as the request sent it, for the night's drift check: JSON values, missing
     ones as null."""
     chosen = item.pending.rows.iloc[item.valid[SOURCE_ROW].to_numpy()]
-    values = chosen.astype(object).where(chosen.notna(), None)
-    return [dict(zip(values.columns, map(_json_value, row))) for row in values.itertuples(index=False)]
+    columns = list(chosen.columns)
+    return [dict(zip(columns, map(_json_value, row))) for row in chosen.to_numpy(dtype=object).tolist()]
 
 
 def _json_value(value):
-    """A value pandas holds as numpy's, as JSON's: numbers as Python numbers, the rest as sent."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A value as JSON has it: numpy's numbers as Python's, a missing one (NaN, None) as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return None if value is None or (isinstance(value, float) and value != value) else value
 
 
 def _answer(item: _Prepared, scored: pd.DataFrame | None, version: str) -> Answer:

@@ -31,7 +31,7 @@ from pipeline.stages.dates import AmbiguousDates, parse_dates, parse_times
 from pipeline.stages.images import MAX_IMAGE_BYTES, check_decodable, file_problem, pixel_limit
 from pipeline.stages.preprocessor import Preprocessor
 from pipeline.stages.problems import Problem, collect_problems, rows_text
-from pipeline.stages.schema import Schema, parse_numbers, repeated_headers
+from pipeline.stages.schema import Schema, parse_numbers, plain_number_block, repeated_headers
 from pipeline.stages.settings import ImageRules
 
 # The model computes in float32: a larger magnitude would be infinite there, and its standardised
@@ -90,6 +90,7 @@ def validate(
     require_rows: bool = True,
     max_image_bytes: int = MAX_IMAGE_BYTES,
     image_root: str = "",
+    content_ids: bool = True,
 ) -> ValidationResult:
     """Check a table against the schema; return typed valid rows, rejects and the problems.
 
@@ -101,6 +102,8 @@ def validate(
         max_image_bytes: larger image files are rejected unread (`[FitPreprocessor] max_image_bytes`).
         image_root: images whose real path is outside this folder are rejected unread
             (`[dataset] image_root`); empty: images may be anywhere.
+        content_ids: without an id column, each row's id is a hash of its content; False: no id
+            (None), for a caller that names the rows itself (the server).
 
     Raises:
         DataError: a required column is missing, there are no rows, or no row is usable.
@@ -118,12 +121,15 @@ def validate(
     checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
     notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
     rules = dict(schema.date_formats)
+    block = plain_number_block(table[schema.columns_of("numeric")]) if len(schema.columns_of("numeric")) > 1 else None
     for column, kind in schema.kinds.items():
         column_notes = []
         if kind == "datetime":
             columns[column], column_checks, column_notes, rules[column] = _dates(
                 table, column, rules.get(column, ""), labeled
             )
+        elif kind == "numeric" and block is not None:
+            columns[column], column_checks = _numbers(table[column], parsed=block[column])
         else:
             columns[column], column_checks = _type_column(table[column], kind, images)
         checks += [(bad, column, expected, found) for bad, expected, found in column_checks]
@@ -145,7 +151,7 @@ def validate(
     for column in (schema.group_column, schema.slice_column):
         if column and column in table.columns and column not in typed.columns:
             typed[column] = table[column]
-    typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema)
+    typed[EXAMPLE_ID], id_checks = _example_ids(table, typed, schema, content_ids)
     checks += [(bad, schema.id_column or EXAMPLE_ID, expected, found) for bad, expected, found in id_checks]
     if labeled:  # what the split keeps together; a night is never split
         typed[DUPLICATE_KEY] = _duplicate_keys(typed, schema, images)
@@ -301,10 +307,11 @@ def _has_nul(text: pd.Series) -> pd.Series:
     return text.str.contains("\x00", regex=False).fillna(False).astype(bool)
 
 
-def _numbers(values: pd.Series):
+def _numbers(values: pd.Series, parsed: pd.Series | None = None):
+    """Typed values and checks; `parsed`: the values as parse_numbers gives them, when known."""
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), []  # True/False from Parquet: 1.0/0.0
-    parsed = parse_numbers(values)
+    parsed = parse_numbers(values) if parsed is None else parsed
     numbers = parsed.to_numpy()
     infinite = np.isinf(numbers)
     with np.errstate(invalid="ignore"):
@@ -367,8 +374,9 @@ def _bytes_text(count: int) -> str:
     return f"{count} bytes"
 
 
-def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
-    """The id column as text, or a content hash of the row; duplicated ids are rejected."""
+def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema, content_ids: bool = True):
+    """The id column as text, or a content hash of the row (None without `content_ids`);
+    duplicated ids are rejected."""
     if schema.id_column and schema.id_column in table.columns:
         ids = table[schema.id_column].where(table[schema.id_column].isna(), table[schema.id_column].astype(str))
         missing = ids.isna()
@@ -380,6 +388,8 @@ def _example_ids(table: pd.DataFrame, typed: pd.DataFrame, schema: Schema):
             (_has_nul(ids), "an id without NUL characters", ids),
             (repeated, UNIQUE_ID, ids),
         ]
+    if not content_ids:
+        return pd.Series(None, index=table.index, dtype=object), []
     hashes = row_hashes(typed)
     # Identical rows would share a hash: number the repeats so every example has its own id.
     repeat = hashes.groupby(hashes).cumcount()

@@ -8,7 +8,7 @@ import pandas as pd
 
 from pipeline.stages.features import MISSING_ID, OUT_OF_VOCABULARY_ID, RESERVED_IDS, _encode
 from pipeline.stages.prediction import probability_texts
-from pipeline.stages.schema import parse_numbers
+from pipeline.stages.schema import parse_numbers, plain_number_block
 
 
 def test_probability_texts_are_json_dumps_of_each_row_rounded_to_six_digits():
@@ -51,6 +51,24 @@ def test_plain_numbers_parse_as_the_text_path_does():
     # One value the fast parser refuses sends the column down the text path: spaces, 1,234, words.
     assert parse_numbers(pd.Series([" 1.5", "1,234", "seven", None])).tolist()[:2] == [1.5, 1234.0]
     assert np.isnan(parse_numbers(pd.Series([" 1.5", "1,234", "seven", None])).iloc[2])
+
+
+def test_a_block_of_json_numbers_parses_as_each_column_alone_does():
+    rng = np.random.default_rng(2)
+    numbers = (rng.normal(size=300) * 10.0 ** rng.integers(-30, 30, 300)).tolist()
+    columns = {
+        "floats": numbers[:100],
+        "ints": [int(v) for v in rng.integers(-(2**62), 2**62, 99)] + [2**70],  # beyond int64 too
+        "mixed": [None, 0, -0.0, float("inf"), 1e308, 3] + numbers[106:200],
+    }
+    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()})
+    block = plain_number_block(frame)
+    for name in columns:  # NaN where missing, on both sides
+        np.testing.assert_array_equal(block[name].to_numpy(), parse_numbers(frame[name]).to_numpy())
+    assert np.isnan(block["mixed"].iloc[0]) and str(block["mixed"].iloc[2]) == "0.0"
+    # Text or a bool (JSON's true) anywhere: each column alone, by the rules of its values.
+    assert plain_number_block(frame.assign(mixed=frame["mixed"].where(frame.index != 5, "3"))) is None
+    assert plain_number_block(frame.assign(ints=frame["ints"].where(frame.index != 0, True))) is None
 
 
 def test_scoring_images_outside_tf_data_gives_the_training_pipeline_s_pixels(tmp_path):
