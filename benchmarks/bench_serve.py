@@ -236,6 +236,8 @@ def _wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict:
             f"-t{threads}",
             f"-c{concurrency}",
             f"-d{seconds:g}s",
+            "--timeout",  # wrk's own 2 s would drop the user's endpoint's slowest answers from its figures
+            "30s",
             "--latency",
             "-s",
             str(script),
