@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from benchmarks.common import PostgresSchema, Result, scratch_folder, stopwatch, table
+from benchmarks.common import PostgresSchema, Result, register_model, scratch_folder, stopwatch, table
 from pipeline.stages.agreement import pair_agreement
-from pipeline.store import database, labels, prediction_log, registry
+from pipeline.store import database, labels, prediction_log
 from pipeline.store.night_history import night_history
 
 POSTGRES_URL = os.environ.get("OVERNIGHT_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -68,19 +68,7 @@ def results(nights: int, rows: int, *, postgres: bool = True) -> list[Result]:
 
 def _backend_results(backend: str, url: str, nights: int, rows: int) -> list[Result]:
     engine = database.connect(url)
-    registry.register(
-        engine,
-        version=MODEL,
-        run_id=None,
-        path="models/m1",
-        sha256="0" * 64,
-        task="classification",
-        data_version="d1",
-        evaluation_path=None,
-        headline=None,
-        metrics=None,
-        actor="bench",
-    )
+    register_model(engine, MODEL)
     rng = np.random.default_rng(0)
     labeling, reading = [], []  # seconds, night by night: the label load; the report and alerts
     previous = None

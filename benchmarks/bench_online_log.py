@@ -25,8 +25,8 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import PostgresSchema, Result, scratch_folder, stopwatch, table
-from pipeline.store import database, labels, online_log, registry, resolutions
+from benchmarks.common import PostgresSchema, Result, register_model, scratch_folder, stopwatch, table
+from pipeline.store import database, labels, online_log, resolutions
 
 POSTGRES_URL = os.environ.get("OVERNIGHT_BENCH_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 DAY = date(2026, 12, 1)
@@ -48,19 +48,7 @@ def results(day_rows: int, load_rows: int, *, postgres: bool = True) -> list[Res
 
 def _backend_results(backend: str, url: str, day_rows: int, load_rows: int) -> list[Result]:
     engine = database.connect(url)
-    registry.register(
-        engine,
-        version=MODEL,
-        run_id=None,
-        path="models/m1",
-        sha256="0" * 64,
-        task="classification",
-        data_version="d1",
-        evaluation_path=None,
-        headline=None,
-        metrics=None,
-        actor="bench",
-    )
+    register_model(engine, MODEL)
     rng = np.random.default_rng(0)
     labeled = [f"e{n}" for n in range(0, day_rows, 50)]  # every 50th example labeled, before its answer
     labels.load_feedback(engine, pd.DataFrame({"example_id": labeled, "label": "cat"}), source="bench")

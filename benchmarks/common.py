@@ -119,3 +119,22 @@ class PostgresSchema:
         with self.admin.begin() as connection:
             connection.execute(sa.schema.DropSchema(self.schema, cascade=True))
         self.admin.dispose()
+
+
+def register_model(engine, version: str, task: str = "classification") -> None:
+    """A registered model no folder backs: what loads, views and reports read of it."""
+    from pipeline.store import registry
+
+    registry.register(
+        engine,
+        version=version,
+        run_id=None,
+        path=f"models/{version}",
+        sha256="0" * 64,
+        task=task,
+        data_version="d1",
+        evaluation_path=None,
+        headline=None,
+        metrics=None,
+        actor="bench",
+    )

@@ -20,8 +20,9 @@ from alembic import command
 from sklearn.metrics import cohen_kappa_score
 
 from pipeline.stages.agreement import confusion_counts, pair_agreement
-from pipeline.store import annotator_counts, database, labels, prediction_log, registry, resolutions
+from pipeline.store import annotator_counts, database, labels, prediction_log, resolutions
 from pipeline.store.tables import annotator_label_pairs, annotator_pairs, feedback
+from tests.db.support import register_model
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "pipeline" / "store" / "migrations" / "versions"
 NIGHTS = [date(2026, 3, 1) + timedelta(days=offset) for offset in range(3)]
@@ -104,22 +105,6 @@ def _assert_pairs_counted_from_every_label(engine) -> None:
     assert len(pairs) == 2 * len(shared)
 
 
-def _register(engine, version: str, task: str) -> None:
-    registry.register(
-        engine,
-        version=version,
-        run_id=None,
-        path=f"models/{version}",
-        sha256="0" * 64,
-        task=task,
-        data_version="d1",
-        evaluation_path=None,
-        headline=None,
-        metrics=None,
-        actor="alice",
-    )
-
-
 def _predict(engine, night: date, model: str, ids: list[str], predicted: list[str], scores=None) -> None:
     frame = pd.DataFrame({"example_id": ids, "prediction": predicted, "score": scores or [0.6] * len(ids)})
     frame["probabilities"] = json.dumps({"cat": 0.6})
@@ -137,8 +122,8 @@ def _label(engine, rows: list[tuple[str, str, str]], tie_order=None) -> None:
 @pytest.fixture
 def night_engine(engine):
     _create_old_views(engine)
-    _register(engine, "m1", "classification")
-    _register(engine, "r1", "regression")
+    register_model(engine, "m1", "classification")
+    register_model(engine, "r1", "regression")
     rng = np.random.default_rng(3)
     for index, night in enumerate(NIGHTS):
         ids = [f"n{index}-{k:02d}" for k in range(24)]
@@ -217,7 +202,7 @@ def test_rebuild_matches_what_the_loads_kept(night_engine):
 def test_the_upgrade_fills_the_tables_and_the_downgrade_restores_0006(database_url):
     engine = database.connect(database_url)
     config = database.alembic_config(url=database_url)
-    _register(engine, "m1", "classification")
+    register_model(engine, "m1", "classification")
     _predict(engine, NIGHTS[0], "m1", [f"n0-{k:02d}" for k in range(24)], ["cat", "dog", "bird"] * 8)
     _label(engine, [(e, a, label) for e, a, label in _random_labels(6) if e.startswith("n0-")], tie_order=("ann",))
     with engine.connect() as connection:

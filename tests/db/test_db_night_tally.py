@@ -11,26 +11,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.store import labels, online_log, prediction_log, registry, resolutions
+from pipeline.store import labels, online_log, prediction_log, resolutions
 from pipeline.store.tables import night_conflicts, night_quality
+from tests.db.support import register_model
 
 DAY = date(2026, 12, 1)
-
-
-def _register(engine, version: str, task: str) -> None:
-    registry.register(
-        engine,
-        version=version,
-        run_id=None,
-        path=f"models/{version}",
-        sha256="0" * 64,
-        task=task,
-        data_version="d1",
-        evaluation_path=None,
-        headline=None,
-        metrics=None,
-        actor="test",
-    )
 
 
 def _answers(model: str, rows: list[tuple[str, str, float]], day: date = DAY) -> pd.DataFrame:
@@ -70,8 +55,8 @@ def _approximately(stored: tuple[list, list]) -> tuple[list, list]:
 
 
 def test_online_loads_keep_every_night_s_figures_equal_to_a_recount(engine):
-    _register(engine, "clf", "classification")
-    _register(engine, "reg", "regression")
+    register_model(engine, "clf", "classification")
+    register_model(engine, "reg", "regression")
     night = pd.DataFrame({"example_id": ["b1", "b2", "b3"], "prediction": ["cat", "dog", "cat"], "score": 0.9})
     prediction_log.load_batch(
         engine, batch_date=DAY, model_version="clf", predictions=night, rows_in=3, rows_rejected=0

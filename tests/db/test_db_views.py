@@ -10,33 +10,18 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from pipeline.store import labels, online_log, prediction_log, registry
+from pipeline.store import labels, online_log, prediction_log
 from pipeline.store.views import (
     drift_alerts_view,
     labeling_queue_view,
     prediction_quality_by_origin_view,
     prediction_quality_daily_view,
 )
+from tests.db.support import register_model
 
 DAY1 = date(2025, 11, 24)
 DAY2 = date(2025, 11, 25)
 DAY3 = date(2025, 11, 26)
-
-
-def _register(engine, version, task):
-    registry.register(
-        engine,
-        version=version,
-        run_id=None,
-        path=f"models/{version}",
-        sha256="0" * 64,
-        task=task,
-        data_version="d1",
-        evaluation_path=None,
-        headline=None,
-        metrics=None,
-        actor="alice",
-    )
 
 
 def _load(engine, day, model, rows):
@@ -63,8 +48,8 @@ def _quality(engine) -> dict[tuple[date, str], dict]:
 @pytest.fixture
 def scored(engine):
     """A classification model scored on three days, a regression model on one."""
-    _register(engine, "clf", "classification")
-    _register(engine, "reg", "regression")
+    register_model(engine, "clf", "classification")
+    register_model(engine, "reg", "regression")
     _load(engine, DAY1, "clf", [("a", "cat", 0.9), ("b", "dog", 0.6), ("c", "cat", 0.8), ("d", "dog", 0.55)])
     _load(engine, DAY2, "clf", [("e", "dog", 0.7), ("f", "cat", 0.51)])
     _load(engine, DAY3, "clf", [("g", "cat", 0.99)])
