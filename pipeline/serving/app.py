@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from pipeline.serving.batching import Batcher
-from pipeline.serving.loader import JournalLoader
+from pipeline.serving.loader_process import LoaderProcess
 from pipeline.serving.metrics import ServeMetrics
 from pipeline.serving.requests import RequestError, rows_from_body
 from pipeline.serving.scoring import Answer, Pending, Scorer, ServedModel
@@ -64,7 +64,7 @@ class Service:
         scorer: Scorer,
         model: ServedModel,
         *,
-        store: Callable,
+        database_url: str,
         production_version: Callable[[], str | None],
         load_model: Callable[[str], ServedModel],
         database_reachable: Callable[[], bool],
@@ -77,7 +77,9 @@ class Service:
         self._load_model = load_model
         self._database_reachable = database_reachable
         self.package_version = package_version
-        self.loader = JournalLoader(scorer.journal, store, interval=settings.load_seconds)
+        self.loader = LoaderProcess(
+            scorer.journal, database_url, interval=settings.load_seconds, private=scorer.journal.private
+        )
         self.batcher = Batcher(
             self._score, wait_seconds=settings.batch_wait_ms / 1000, max_rows=settings.max_batch_rows
         )

@@ -44,7 +44,7 @@ class Journal:
     def __init__(self, folder: str | Path, *, private: bool = False):
         self.folder = ensure_dir(folder, private=private)
         self.owner = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        self._private = private
+        self.private = private
         self._lock = threading.Lock()
         self._file = None
         self._active: Path | None = None
@@ -71,7 +71,7 @@ class Journal:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         self._active = self.folder / f"{ACTIVE}-{stamp}-{self.owner}-{self._count}{SUFFIX}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND
-        self._file = os.fdopen(os.open(self._active, flags, 0o600 if self._private else 0o644), "ab")
+        self._file = os.fdopen(os.open(self._active, flags, 0o600 if self.private else 0o644), "ab")
         sync_directory(self.folder)
 
     def rotate(self) -> None:

@@ -1,4 +1,5 @@
-"""Moves the journal into SQL, a segment at a time, about once a second, on a thread of its own.
+"""Moves the journal into SQL, a segment at a time, about once a second, in a process of its own
+(pipeline/serving/loader_process.py).
 
 A segment is removed only after its rows are committed. When the database is down, the segment
 is given back and the loader tries again on the next round: requests are still answered, the
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -30,32 +30,13 @@ UNREACHABLE = (DatabaseUnavailable, sa.exc.OperationalError, sa.exc.InterfaceErr
 
 
 class JournalLoader:
-    """Loads ready journal segments with `store` (rows -> count stored) every `interval` seconds."""
+    """Loads ready journal segments with `store` (rows -> count stored), when asked."""
 
-    def __init__(self, journal: Journal, store: Callable[[pd.DataFrame], int], *, interval: float = 1.0):
+    def __init__(self, journal: Journal, store: Callable[[pd.DataFrame], int]):
         self.journal = journal
         self._store = store
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="overnight-journal-loader", daemon=True)
         self.loaded_rows = 0
         self.database_error: str | None = None  # the last load's failure, None once one succeeds
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, *, drain_seconds: float = 5.0) -> None:
-        """Stop the loop, then load what is left, for at most about `drain_seconds`."""
-        self._stop.set()
-        self._thread.join()
-        self.journal.rotate()
-        self.load_ready(deadline=drain_seconds)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.journal.rotate()
-            self.load_ready()
-            self._stop.wait(self._interval)
 
     def load_ready(self, *, deadline: float | None = None) -> int:
         """Load every ready segment this process can claim; stop at the first that fails."""

@@ -98,7 +98,7 @@ def service_app():
         settings,
         scorer,
         model,
-        store=lambda rows: _store(url, rows),
+        database_url=url,
         production_version=recording.production_version,
         load_model=load_served_model,
         database_reachable=lambda: _reachable(url),
@@ -114,12 +114,6 @@ def load_served_model(version: str):
 
     folder = registered_model_folder(version)
     return ServedModel(version, folder.preprocessor(), CompiledModel(folder.load_model()))
-
-
-def _store(url: str, rows) -> int:
-    from pipeline.store import database, online_log
-
-    return online_log.load_online(database.connect(url), rows)
 
 
 def _reachable(url: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import select
 import signal
 import socket
@@ -42,6 +43,7 @@ class ServerProcess:
                 env=environment,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # a group of its own: kill() reaches its workers too
             )
         self._wait_until_up()
 
@@ -76,7 +78,9 @@ class ServerProcess:
         return self.process.wait(timeout=60) in (0, -signal.SIGTERM)
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        """SIGKILL to the server and every process it started (workers, journal loaders), as a
+        crash of the machine's service would: none is left serving or loading."""
+        os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
 
