@@ -77,9 +77,7 @@ class Service:
         self._load_model = load_model
         self._database_reachable = database_reachable
         self.package_version = package_version
-        self.loader = LoaderProcess(
-            scorer.journal, database_url, interval=settings.load_seconds, private=scorer.journal.private
-        )
+        self.loader = LoaderProcess(scorer.journal, database_url, interval=settings.load_seconds)
         self.batcher = Batcher(
             self._score, wait_seconds=settings.batch_wait_ms / 1000, max_rows=settings.max_batch_rows
         )

@@ -35,7 +35,6 @@ class JournalLoader:
     def __init__(self, journal: Journal, store: Callable[[pd.DataFrame], int]):
         self.journal = journal
         self._store = store
-        self.loaded_rows = 0
         self.database_error: str | None = None  # the last load's failure, None once one succeeds
 
     def load_ready(self, *, deadline: float | None = None) -> int:
@@ -61,7 +60,6 @@ class JournalLoader:
             if self.database_error is not None:
                 logger.info("journal: the database is back; loading the answers kept meanwhile")
             self.database_error = None
-            self.loaded_rows += stored
             loaded += stored
         return loaded
 

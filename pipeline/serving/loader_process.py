@@ -31,13 +31,12 @@ DRAIN_SECONDS = 5.0  # at stop, how long the child goes on loading what is left
 class LoaderProcess:
     """Closes the server's active segment every `interval` seconds; a child process loads them."""
 
-    def __init__(self, journal: Journal, database_url: str, *, interval: float = 1.0, private: bool = False):
+    def __init__(self, journal: Journal, database_url: str, *, interval: float = 1.0):
         self.journal = journal
-        self._arguments = (str(journal.folder), database_url, interval, private)
+        self._database_url = database_url
         self._interval = interval
-        context = multiprocessing.get_context("spawn")
-        self._context = context
-        self._stop = context.Event()
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.Event()
         self._process = None
         self._rotating = threading.Event()
         self._rotator = threading.Thread(target=self._rotate, name="overnight-journal-rotator", daemon=True)
@@ -45,7 +44,14 @@ class LoaderProcess:
     def start(self) -> None:
         self._process = self._context.Process(
             target=load_until_stopped,
-            args=(*self._arguments, self._stop, os.getpid()),
+            args=(
+                str(self.journal.folder),
+                self._database_url,
+                self._interval,
+                self.journal.private,
+                self._stop,
+                os.getpid(),
+            ),
             name="overnight-journal-loader",
             daemon=True,
         )

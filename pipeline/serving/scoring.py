@@ -307,7 +307,7 @@ def _json_value(value):
     """A value as JSON has it: numpy's numbers as Python's, a missing one (NaN, None) as null."""
     if isinstance(value, np.generic):
         value = value.item()
-    return None if value is None or (isinstance(value, float) and value != value) else value
+    return None if _missing(value) else value
 
 
 def _answer(item: _Prepared, scored: pd.DataFrame | None, version: str) -> Answer:

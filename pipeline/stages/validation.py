@@ -121,7 +121,8 @@ def validate(
     checks: list[tuple[pd.Series, str, str, pd.Series]] = []  # (bad rows, column, expected, found)
     notes: list[tuple[pd.Series, str, str, pd.Series]] = []  # reported, not rejected
     rules = dict(schema.date_formats)
-    block = plain_number_block(table[schema.columns_of("numeric")]) if len(schema.columns_of("numeric")) > 1 else None
+    numeric = schema.columns_of("numeric")
+    block = plain_number_block(table[numeric]) if len(numeric) > 1 else None
     for column, kind in schema.kinds.items():
         column_notes = []
         if kind == "datetime":

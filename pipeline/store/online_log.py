@@ -78,15 +78,17 @@ def _insert(connection: sa.Connection, frame: pd.DataFrame) -> None:
         connection.execute(sa.insert(predictions), page)
 
 
+def _answered_online(night, model: str):
+    """The WHERE clause of one day's online answers by one model."""
+    return sa.and_(
+        predictions.c.batch_date == night, predictions.c.model_version == model, predictions.c.origin == ONLINE
+    )
+
+
 def _delete_online(connection: sa.Connection, night, model: str, ids: Sequence[str]) -> None:
     for page in pages(list(ids), DELETE_IDS):
         connection.execute(
-            sa.delete(predictions).where(
-                predictions.c.batch_date == night,
-                predictions.c.model_version == model,
-                predictions.c.origin == ONLINE,
-                predictions.c.example_id.in_(page),
-            )
+            sa.delete(predictions).where(_answered_online(night, model), predictions.c.example_id.in_(page))
         )
 
 
@@ -96,12 +98,7 @@ def online_rows(connection: sa.Connection, batch_date, model_version: str) -> pd
     None), for the night's drift check."""
     query = (
         sa.select(predictions.c.example_id, predictions.c.prediction, predictions.c.score, predictions.c.inputs)
-        .where(
-            predictions.c.batch_date == batch_date,
-            predictions.c.model_version == model_version,
-            predictions.c.origin == ONLINE,
-            predictions.c.inputs.is_not(None),
-        )
+        .where(_answered_online(batch_date, model_version), predictions.c.inputs.is_not(None))
         .order_by(predictions.c.requested_at, predictions.c.example_id)
     )
     found = connection.execute(query).all()
@@ -119,9 +116,6 @@ def online_rows(connection: sa.Connection, batch_date, model_version: str) -> pd
 def count_online(connection: sa.Connection, batch_date, model_version: str) -> int:
     """How many online answers of a day by one model kept their inputs (what online_rows reads)."""
     query = sa.select(sa.func.count()).where(
-        predictions.c.batch_date == batch_date,
-        predictions.c.model_version == model_version,
-        predictions.c.origin == ONLINE,
-        predictions.c.inputs.is_not(None),
+        _answered_online(batch_date, model_version), predictions.c.inputs.is_not(None)
     )
     return int(connection.execute(query).scalar_one())
