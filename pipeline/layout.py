@@ -5,6 +5,7 @@
         01_raw/<version>/ ... 07_registry/<version>/  stage outputs, one folder per version
         05_training/.work/<version>/                  checkpoints a killed training resumes from
         05_training/trials/  05_training/tuning/      tuning trials and their summaries
+        serving/journal/  serving/images/<date>/      online answers on their way to SQL; their images
         08_prediction/<date>/<version>/               a night's scores
         09_monitoring/<date>/                         a night's drift, late labels and report
         .cache/  .locks/                              content and code hashes; one lock per output
@@ -66,6 +67,11 @@ class Layout:
     def journal(self) -> Path:
         """`overnight serve`'s answers on disk until they are in SQL (pipeline/serving/journal.py)."""
         return self.root / "serving" / "journal"
+
+    def online_images(self) -> Path:
+        """The images `overnight serve` answered, a folder per day (`<date>/...`), for that
+        night's drift check: a request's bytes are not kept in SQL."""
+        return self.root / "serving" / "images"
 
     # -- a night's outputs ---------------------------------------------------------------------
 

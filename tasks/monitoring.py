@@ -186,13 +186,21 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             return None
         from pipeline.stages.validation import validate
         from pipeline.store import online_log
+        from tasks.validation import max_image_bytes
 
         with recording.engine().connect() as connection:
             answered = online_log.online_rows(connection, self.date, self.model)
-        sent = answered.drop(columns=["example_id", "prediction", "score"])
+        sent = _kept_images(answered.drop(columns=["example_id", "prediction", "score"]), schema)
         sent = sent.assign(**{SOURCE_FILE: ONLINE_SOURCE, SOURCE_ROW: range(len(sent))})
         try:
-            result = validate(sent, schema, labeled=False, require_rows=False)
+            result = validate(
+                sent,
+                schema,
+                labeled=False,
+                require_rows=False,
+                max_image_bytes=max_image_bytes(),
+                image_root=str(layout().online_images()),
+            )
         except DataError as error:  # a column no request sent: the rows cannot be compared
             logger.warning("%s: the online answers are left out of the drift check: %s", self.date, error)
             return None
@@ -254,6 +262,16 @@ class MonitorDrift(ModelVersionMixin, StageTask):
             engine, batch_date=self.date, model_version=self.model, stats=out.stats(), drift=out.drift(), marker=marker
         )
         return Outcome()
+
+
+def _kept_images(sent, schema):
+    """The online inputs with each image named by its file under the server's image folder (the
+    server records it relative to that folder: pipeline/serving/scoring.py)."""
+    root = layout().online_images()
+    for column in schema.columns_of("image"):
+        if column in sent.columns:
+            sent[column] = [str(root / kept) if isinstance(kept, str) else kept for kept in sent[column]]
+    return sent
 
 
 def _with_online(valid, predicted, online):

@@ -70,6 +70,13 @@ def scratch(layout: Layout) -> list[Scratch]:
     return found
 
 
+def online_image_days(layout: Layout) -> list[Scratch]:
+    """The folders of images `overnight serve` kept, a day each, newest first."""
+    root = layout.online_images()
+    days = sorted((path for path in root.iterdir() if path.is_dir()), reverse=True) if root.is_dir() else []
+    return [Scratch(path, str(path), *_size(path)) for path in days]
+
+
 def place(path: str | Path) -> tuple[str, ...] | None:
     """Where an output lies below the data root, from its stage folder on (`("06_evaluation",
     "4ed4...")`): the registry and the runs ledger store paths as the run saw them (relative to

@@ -98,10 +98,21 @@ class _Prepared:
 class Scorer:
     """Validates, scores and journals groups of requests with the model it is given."""
 
-    def __init__(self, journal: Journal, *, max_image_bytes: int = MAX_IMAGE_BYTES, scratch: Path | None = None):
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
+        scratch: Path | None = None,
+        images: Path | None = None,
+    ):
+        """`images`: where answered images are kept, a folder per day (Layout.online_images), so
+        that the night's drift check can read them; None: not kept, and neither are the inputs
+        of a model with image columns."""
         self.journal = journal
         self.max_image_bytes = max_image_bytes
         self.scratch = Path(scratch or tempfile.gettempdir())
+        self.images = images
 
     def score(self, model: ServedModel, group: list[Pending]) -> list[Answer | RequestError]:
         """Each request's answer, or the RequestError that makes it unusable as a whole."""
@@ -111,11 +122,12 @@ class Scorer:
             usable = [item for item in prepared if isinstance(item, _Prepared) and len(item.valid)]
             outputs = self._predict(model, usable)
             records, answers = [], {}
-            # An image's bytes are not kept: the night's drift check cannot use an image row's inputs.
-            keep_inputs = not model.preprocessor.schema.columns_of("image")
+            image_columns = model.preprocessor.schema.columns_of("image")
+            keep_inputs = self.images is not None or not image_columns
             for item, rows in zip(usable, outputs):
                 answers[id(item)] = rows
-                records += _journal_records(item, rows, model.version, keep_inputs)
+                inputs = self._inputs_kept(item, image_columns) if keep_inputs else [None] * len(rows)
+                records += _journal_records(item, rows, model.version, inputs)
             if records:
                 self.journal.append(records)  # acknowledged from here: on disk, fsynced
             return [
@@ -124,6 +136,25 @@ class Scorer:
             ]
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _inputs_kept(self, item: _Prepared, image_columns: list[str]) -> list[dict]:
+        """Each scored row as sent, an image as its file kept under `images`, named relative to it
+        (`<day>/<request>-<row>-<column>`). Kept before the journal acknowledges the row, not
+        fsynced: an image lost in a power cut only leaves its row out of the drift check."""
+        sent = _inputs_sent(item)
+        columns = [column for column in image_columns if column in item.valid.columns]
+        if not columns:
+            return sent
+        day = item.pending.received_at.date().isoformat()
+        (self.images / day).mkdir(parents=True, exist_ok=True)
+        for inputs, source_row, files in zip(
+            sent, item.valid[SOURCE_ROW].tolist(), item.valid[columns].to_numpy(dtype=object).tolist()
+        ):
+            for column, file in zip(columns, files):
+                kept = f"{day}/{item.pending.request_id}-{source_row}-{column}"
+                _link_or_copy(Path(file), self.images / kept)
+                inputs[column] = kept
+        return sent
 
     def _prepare_group(self, preprocessor: Preprocessor, group: list[Pending], folder: Path) -> list:
         """Each request validated, in order. Validation costs milliseconds per call whatever its
@@ -271,7 +302,14 @@ def _base64(value) -> bytes | None:
         return None
 
 
-def _journal_records(item: _Prepared, rows: pd.DataFrame, version: str, keep_inputs: bool) -> list[dict]:
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        target.hardlink_to(source)  # the scratch folder usually lies beside the images: no copy
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _journal_records(item: _Prepared, rows: pd.DataFrame, version: str, inputs: list) -> list[dict]:
     received = item.pending.received_at
     day, at = received.date().isoformat(), received.isoformat()
     return [
@@ -290,7 +328,7 @@ def _journal_records(item: _Prepared, rows: pd.DataFrame, version: str, keep_inp
             rows["prediction"],
             rows["score"],
             rows["probabilities"],
-            _inputs_sent(item) if keep_inputs else [None] * len(rows),
+            inputs,
         )
     ]
 

@@ -221,7 +221,7 @@ predictions = sa.Table(
     # batch_date is the UTC day of the request); a night's reload replaces its batch rows only.
     sa.Column("origin", sa.String(8), primary_key=True, server_default=BATCH),
     sa.Column("requested_at", UtcDateTime(), nullable=True),  # online rows: when the request came
-    # Migration 0011: online rows, the row the request sent (JSON text, image columns left out),
+    # Migration 0011: online rows, the row the request sent (JSON text, an image as its kept file),
     # for the night's drift check; NULL for a night's rows (their inputs are the night's files).
     sa.Column("inputs", sa.Text(), nullable=True),
     sa.CheckConstraint("origin IN ('batch', 'online')", name="origin"),

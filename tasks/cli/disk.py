@@ -101,10 +101,10 @@ def gc(apply_: bool) -> None:
     """Remove outputs nothing refers to; a dry run by default.
 
     Kept: the production and previous production models and every registered one that is not
-    archived, each with its whole upstream chain, the last [gc] keep_nights nights and what runs
-    of the last [gc] keep_days days made. Database rows are never deleted; a collected output is
+    archived, each with its whole upstream chain, the last [gc] keep_nights nights (and days of
+    images answered online) and what runs of the last [gc] keep_days days made. Database rows are never deleted; a collected output is
     rebuilt by its task command. A folder a running task holds is left alone."""
-    from pipeline.artifacts.inventory import scratch
+    from pipeline.artifacts.inventory import online_image_days, scratch
     from pipeline.common.formatting import format_bytes
 
     found, where = _verdicts()
@@ -115,6 +115,9 @@ def gc(apply_: bool) -> None:
         if verdict.collectable
     ]
     doomed += [(item.path, item.location, item.bytes) for item in scratch(where) if now - item.modified > SCRATCH_AGE_S]
+    # Images answered online serve their day's drift check: kept as long as the nights are.
+    old_days = online_image_days(where)[max(gc_settings().keep_nights, 1) :]
+    doomed += [(item.path, item.location, item.bytes) for item in old_days]
     freed, skipped = 0, []
     for path, location, size in doomed:
         relative = path.relative_to(where.root)

@@ -93,7 +93,9 @@ def service_app():
     url = database_url()
     model = load_served_model(recording.production_version())
     journal = Journal(layout().journal(), private=overnight().private)
-    scorer = Scorer(journal, max_image_bytes=max_image_bytes(), scratch=journal.folder.parent)
+    scorer = Scorer(
+        journal, max_image_bytes=max_image_bytes(), scratch=journal.folder.parent, images=layout().online_images()
+    )
     service = Service(
         settings,
         scorer,

@@ -94,6 +94,12 @@ def test_gc_lists_exactly_the_unreferenced_outputs_removes_them_and_lineage_stil
     os.utime(stale / "epoch-1.weights.h5", (two_days_ago, two_days_ago))
     os.utime(stale, (two_days_ago, two_days_ago))
     unreferenced.add(stale)
+    # Images `overnight serve` kept, a folder a day: as many days as nights stay.
+    answered = [data / "serving" / "images" / night.isoformat() for night in NIGHTS[1:]]
+    for folder in answered:
+        folder.mkdir(parents=True)
+        (folder / "request-0-image").write_bytes(b"png")
+    unreferenced.add(answered[0])
     listed = invoke("gc")
     named = {data / line.split()[2] for line in listed.splitlines() if line.startswith("would remove")}
     assert named == unreferenced, listed
@@ -112,6 +118,7 @@ def test_gc_lists_exactly_the_unreferenced_outputs_removes_them_and_lineage_stil
     assert Path(a["path"]).exists() and not any(path.exists() for path in unreferenced - {Path(a["path"])})
     invoke("gc", "--apply")
     assert not Path(a["path"]).exists() and not stale.exists() and fresh_work.exists()
+    assert not answered[0].exists() and answered[1].exists()
 
     # What production needs is whole: it scores a new night, rollback finds B, B is reproduced.
     night = datetime.date(2026, 11, 4)

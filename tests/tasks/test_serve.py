@@ -10,6 +10,7 @@ import json
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -293,3 +294,40 @@ def test_metrics_count_every_worker_s_answers_whichever_worker_is_scraped(traine
     server.wait_for_empty_journal()
     assert server.stop()
     assert sum(_online_rows(url).values()) == 60
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_night_s_drift_check_reads_the_images_answered_online_that_day(trained, tmp_path, start_server):
+    import shutil
+
+    from pipeline.artifacts.monitoring import DriftFolder
+    from tasks import Nightly
+    from tests.tasks.support import build, fresh
+
+    url, examples, config = trained
+    images = _images(examples, tmp_path)
+    server = start_server(config, url, tmp_path)
+    bodies = [_body([images[n % len(images)]], "instances") for n in range(24)]
+    responses = asyncio.run(_post_all(server.url, bodies, concurrency=4, headers=JSON))
+    assert [r.status_code for r in responses] == [200] * 24
+    server.wait_for_empty_journal()
+    assert server.stop()
+
+    with database.connect(url).connect() as connection:
+        kept = connection.execute(
+            sa.select(predictions.c.batch_date, predictions.c.inputs).where(predictions.c.origin == ONLINE)
+        ).all()
+    days = {row.batch_date for row in kept}
+    assert len(kept) == 24 and len(days) == 1
+    day = days.pop()
+    # Each row names its image under the server's folder for that day, never the request's bytes.
+    named = [json.loads(row.inputs)["image"] for row in kept]
+    assert all(name.startswith(f"{day.isoformat()}/") for name in named)
+    assert all((tmp_path / "data" / "serving" / "images" / name).is_file() for name in named)
+
+    # That day's night, with one night's files: its drift is measured over both, the images read.
+    shutil.copytree(tmp_path / "data" / "incoming" / examples.nights[0], tmp_path / "data" / "incoming" / str(day))
+    drift = fresh(Nightly, date=day).requires()["drift"]
+    build(drift)
+    summary = DriftFolder(Path(drift.output().path)).summary()
+    assert summary["online_rows"] == 24, summary
