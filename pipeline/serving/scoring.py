@@ -324,11 +324,7 @@ def _journal_records(item: _Prepared, rows: pd.DataFrame, version: str, inputs: 
             "inputs": inputs,
         }
         for example_id, prediction, score, probabilities, inputs in zip(
-            rows["example_id"],
-            rows["prediction"],
-            rows["score"],
-            rows["probabilities"],
-            inputs,
+            rows["example_id"], rows["prediction"], rows["score"], rows["probabilities"], inputs
         )
     ]
 
