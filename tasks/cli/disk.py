@@ -102,8 +102,9 @@ def gc(apply_: bool) -> None:
 
     Kept: the production and previous production models and every registered one that is not
     archived, each with its whole upstream chain, the last [gc] keep_nights nights (and days of
-    images answered online) and what runs of the last [gc] keep_days days made. Database rows are never deleted; a collected output is
-    rebuilt by its task command. A folder a running task holds is left alone."""
+    images answered online) and what runs of the last [gc] keep_days days made. Database rows
+    are never deleted; a collected output is rebuilt by its task command. A folder a running
+    task holds is left alone."""
     from pipeline.artifacts.inventory import online_image_days, scratch
     from pipeline.common.formatting import format_bytes
 
