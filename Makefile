@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-tiny scheduler clean-data
+.PHONY: demo test lint bench bench-tiny scheduler clean-data image image-test
 
 $(STAMP): setup.py
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+
+# The container image (Dockerfile), with docker where its daemon answers, else podman; VARIANT=gpu
+# for TensorFlow with CUDA. image-test builds it from nothing and runs the example job on SQLite
+# and PostgreSQL and the server inside it (scripts/container/image_test.sh).
+image:
+	VARIANT=$(or $(VARIANT),cpu) scripts/container/build_image.sh
+
+image-test:
+	scripts/container/image_test.sh
 
 # Ratios against baselines measured in the same run (docs/performance.md); minutes, not seconds.
 bench: $(STAMP)
