@@ -14,8 +14,8 @@ ARG BASE_IMAGE=debian:bookworm-slim
 # 1. Python and every dependency, in a virtual environment: rebuilt only when setup.py changes.
 FROM ${BASE_IMAGE} AS dependencies
 ARG VARIANT=cpu
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 python3-venv ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/overnight
@@ -36,8 +36,8 @@ RUN /opt/overnight/bin/pip wheel --quiet --no-deps --no-build-isolation -w /buil
 # 3. What runs: Python, the environment (a layer shared by every build with the same setup.py)
 # and the wheel installed into it; no compilers, pip caches, sources or tests.
 FROM ${BASE_IMAGE}
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 ca-certificates \
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 10001 --user-group --no-create-home --home-dir /tmp overnight \
     && mkdir /data && chown overnight:overnight /data

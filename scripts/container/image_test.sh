@@ -61,6 +61,16 @@ echo "== what the image holds"
 $RUN --rm --no-healthcheck "$IMAGE" sh -c '! command -v gcc && ! command -v cc && ! ls /opt/overnight/lib/python3.11/site-packages | grep -qx tests' \
     || { echo "the image holds a compiler or the tests" >&2; exit 1; }
 
+echo "== a folder the image's user cannot write: one line and exit 2"
+mkdir "$work/not-writable"
+set +e
+refused="$($RUN --rm --no-healthcheck -v "$work/not-writable:/data" "$IMAGE" nightly "$night" 2>&1 > /dev/null)"
+code=$?
+set -e
+[ "$code" = 2 ] && [ "$(echo "$refused" | grep -c .)" = 1 ] && echo "$refused" | grep -q "is not writable by uid 10001" \
+    || { echo "expected exit 2 and one line, got $code: $refused" >&2; exit 1; }
+echo "$refused"
+
 echo "== SQLite in the mounted folder"
 one_database sqlite "$work/sqlite"
 python3 - "$work/sqlite/overnight.db" "$night" << 'PY'
