@@ -1,7 +1,12 @@
 """The Luigi adapter: one task per stage. `import tasks` never imports TensorFlow.
 
 luigi --module tasks TrainModel
+luigi --module tasks RangeDaily --of Nightly --start 2026-11-01 --stop 2026-11-08   # a backfill
 """
+
+# Luigi's own backfill tasks (RangeDaily, RangeDailyBase), registered by importing them: with
+# `[core] autoload_range = false` Luigi no longer does so itself.
+import luigi.tools.range  # noqa: F401
 
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor

@@ -74,6 +74,12 @@ class Nightly(ModelVersionMixin, RecordedTask):
         # traceback from complete(). Instead the night is incomplete and run() raises one line.
         return self._unresolved() is None and super().complete()
 
+    @classmethod
+    def bulk_complete(cls, dates):
+        """Which nights of a backfill are done, for Luigi's RangeDaily (which otherwise lists files,
+        and a night's output is a marker in the database). `cls` may be a partial with of_params."""
+        return [date for date in dates if cls(date=date).complete()]
+
     def _unresolved(self) -> Exception | None:
         try:
             _ = self.model  # resolved once, here, so that a missing production model is one line

@@ -199,7 +199,7 @@ def _engine(url: str) -> sa.Engine:
 
 
 def _create_engine(url: str) -> sa.Engine:
-    parsed = sa.engine.make_url(url)
+    parsed = with_installed_driver(sa.engine.make_url(url))
     if parsed.get_backend_name() == "sqlite":
         engine = _create_sqlite_engine(url, parsed)
     else:
@@ -212,6 +212,14 @@ def _create_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(parsed, **kwargs)
     sa.event.listen(engine, "handle_error", _unavailable_translator(url))
     return engine
+
+
+def with_installed_driver(parsed: sa.URL) -> sa.URL:
+    """`postgresql://` names no driver, and SQLAlchemy 2.1 would pick psycopg 3, which this project
+    does not install: it means psycopg2, the driver it does install (and COPYs through)."""
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg2")
+    return parsed
 
 
 def _unavailable_translator(url: str):

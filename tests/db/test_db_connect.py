@@ -27,6 +27,16 @@ def test_connect_caches_one_engine_per_url(database_url):
     assert database.connect(database_url) is database.connect(database_url)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_postgresql_url_without_a_driver_uses_the_installed_psycopg2(database_url):
+    plain = database_url.replace("postgresql+psycopg2://", "postgresql://", 1)
+    assert plain != database_url
+    engine = database.connect(plain)
+    assert engine.dialect.driver == "psycopg2"
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM runs")).scalar_one() == 0
+
+
 def test_foreign_keys_cascade_on_both_backends(engine):
     with engine.begin() as connection:
         connection.execute(

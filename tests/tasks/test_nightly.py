@@ -344,3 +344,22 @@ def test_a_night_whose_feedback_fails_still_writes_its_report(trained, tmp_path)
     # What there is: the night was scored and logged though its labels failed.
     assert f"{PER_NIGHT} rows scored" in text and "Rows per night" in text
     assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=second) == PER_NIGHT
+
+
+def test_a_backfill_with_luigi_s_range_daily_scores_each_night_and_fails_the_drifted_one(trained):
+    from tests.tasks.support import subprocess_env
+
+    url, examples, config = trained
+    _, second, shifted = examples.nights
+    stop = (day(shifted) + datetime.timedelta(days=1)).isoformat()
+    luigi = Path(os.sys.executable).with_name("luigi")
+    command = [str(luigi), "--module", "tasks", "RangeDaily", "--of", "Nightly", "--start", second, "--stop", stop]
+    command += ["--days-back", "100000", "--workers", "2"]  # RangeDaily ignores nights over 100 days ago
+    env = {**subprocess_env(config), "OVERNIGHT_DATABASE_URL": url}
+    done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 30, output[-3000:]  # [retcode] task_failed: the drifted night
+    assert scalar(url, "SELECT COUNT(*) FROM predictions WHERE batch_date = :d", d=day(second)) == PER_NIGHT
+    failed = output[output.index("failed:") :]
+    assert f"Nightly(date={shifted}" in failed.split("\n\n")[0], output[-3000:]
+    assert scalar(url, "SELECT status FROM batches WHERE batch_date = :d", d=day(second)) == "loaded"
