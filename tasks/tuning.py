@@ -16,6 +16,7 @@ from pipeline.artifacts.tuning import TrialOutcome, TuningSummary
 from pipeline.common.metrics import Metric
 from pipeline.stages import tuning
 from tasks.base import ALL_CARDS, Outcome, StageTask
+from tasks.base.identity import scheduled_id
 from tasks.base.resources import gpu_units
 from tasks.base.startup import prepare_process
 from tasks.config import layout
@@ -35,6 +36,7 @@ class TuneTrial(luigi.Task):
     def __init__(self, *args, **kwargs):
         prepare_process()  # as RecordedTask does: a trial may be the first task of a process
         super().__init__(*args, **kwargs)
+        self.task_id = scheduled_id(self)
 
     @property
     def resources(self) -> dict[str, int]:
