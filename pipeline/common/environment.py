@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.common import cards
+
 try:
     import resource
 except ImportError:  # not a POSIX system: CPU seconds and peak memory are not measured
@@ -88,13 +90,17 @@ def _git(repo_dir: str | Path, *args: str) -> str | None:
 
 
 def hardware() -> dict:
-    """Platform, Python, CPU count, memory (GiB) and GPUs of this machine.
+    """Platform, Python, CPU count, memory (GiB) and GPUs of this machine, and the cards this
+    process may use.
 
     Returns:
-        ``{"platform", "python", "cpu_count", "memory_gb", "gpus"}``; ``gpus`` lists one
-        ``"name (memory)"`` string per GPU nvidia-smi reports, ``[]`` without nvidia-smi.
+        ``{"platform", "python", "cpu_count", "memory_gb", "gpus", "cards"}``; ``gpus`` lists one
+        ``"name (memory)"`` string per GPU nvidia-smi reports, ``[]`` without nvidia-smi;
+        ``cards`` the indices CUDA_VISIBLE_DEVICES leaves it (a GPU task's own, pinned per task).
     """
-    return copy.deepcopy(_hardware())  # a copy: callers must not edit the cached facts
+    facts = copy.deepcopy(_hardware())  # a copy: callers must not edit the cached facts
+    facts["cards"] = cards.host_cards(len(facts["gpus"]))
+    return facts
 
 
 def gpu_name() -> str | None:
@@ -115,14 +121,7 @@ def usable_gpu_count() -> int:
 
     Asks nvidia-smi, never CUDA: a process that initialised CUDA cannot fork working children.
     """
-    listed = len(_hardware()["gpus"])
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
-        return listed
-    chosen = [device for device in visible.split(",") if device.strip()]
-    # Cards up to the first negative entry count ("-1" hides every card): CUDA ignores the rest.
-    valid = next((index for index, device in enumerate(chosen) if device.strip().startswith("-")), len(chosen))
-    return min(listed, valid)
+    return len(cards.host_cards(len(_hardware()["gpus"])))
 
 
 @dataclass(frozen=True)

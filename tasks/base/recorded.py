@@ -17,8 +17,9 @@ from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
 from pipeline.store import ledger
 from tasks import recording
+from tasks.base.identity import scheduled_id
 from tasks.base.outputs import output_lock
-from tasks.base.resources import gpu_units
+from tasks.base.resources import gpu_units, pinned_cards
 from tasks.base.startup import prepare_process
 from tasks.config import layout, overnight
 
@@ -53,6 +54,7 @@ class RecordedTask(luigi.Task):
     def __init__(self, *args, **kwargs):
         prepare_process()  # before Luigi schedules or logs anything about a task of ours
         super().__init__(*args, **kwargs)
+        self.task_id = scheduled_id(self)  # two data sets' tasks apart on one scheduler
 
     @property
     def resources(self) -> dict[str, int]:
@@ -80,14 +82,18 @@ class RecordedTask(luigi.Task):
             if self.complete():
                 logger.info("%s %s was completed by another process meanwhile", self.task_family, self.version)
                 return
-            self.before_run()
-            self._run_recorded()
+            with pinned_cards(self.gpu, f"{self.task_family} {self.version}", waiting=self.status):
+                self.before_run()
+                self._run_recorded()
 
     def before_run(self) -> None:
         """Called under the output's lock, before the run is recorded."""
 
     def _run_recorded(self) -> None:
         engine = recording.engine()  # the first run of a process migrates and settles stale runs
+        # A worker that waited while another process on this host died (a killed worker whose
+        # task it now takes over) settles that run here, not at its next start.
+        recording.settle_dead_runs_of_this_host(engine)
         prices = _prices()  # before the work: a bad price must not cost a training
         self.run_id = ledger.start_run(
             engine,

@@ -6,11 +6,18 @@ a process that initialised CUDA cannot fork working children.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import socket
+from collections.abc import Callable, Iterator
 
 import luigi
 
-from pipeline.common.environment import usable_gpu_count
+from pipeline.common import cards
+from pipeline.common.environment import hardware, usable_gpu_count
+
+logger = logging.getLogger(__name__)
 
 ALL_CARDS, ONE_CARD = "all", "one"  # what a TensorFlow task declares it uses
 
@@ -49,3 +56,17 @@ def offer_detected_gpus() -> None:
         if not config.has_section("resources"):
             config.add_section("resources")
         config.set("resources", "gpu", str(count))
+
+
+@contextlib.contextmanager
+def pinned_cards(use: str | None, who: str, waiting: Callable[[str], None]) -> Iterator[tuple[str, ...]]:
+    """This host's cards for a task that declares `use`, held while it runs (pipeline/common/cards.py):
+    the scheduler's `gpu` grant counts the cluster, this lock the host. Nothing without a GPU."""
+    count = gpu_units(use).get("gpu", 0)
+    if not count:
+        yield ()
+        return
+    host = cards.host_cards(len(hardware()["gpus"]))
+    with cards.holding_cards(count, host, cards.lock_folder(), waiting) as chosen:
+        logger.info("%s on card(s) %s of %s", who, ",".join(chosen), socket.gethostname())
+        yield chosen

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import UTC
 from pathlib import Path
 
@@ -67,7 +69,7 @@ def test_start_run_records_where_and_what(engine):
     assert row.params == {"epochs": 3, "url": "postgresql://u:***@h/db", "lr": None}
     assert row.host == socket.gethostname() and row.pid == os.getpid()
     assert row.started_at.tzinfo == UTC and row.finished_at is None
-    assert set(row.hardware) == {"platform", "python", "cpu_count", "memory_gb", "gpus"}
+    assert set(row.hardware) == {"platform", "python", "cpu_count", "memory_gb", "gpus", "cards"}
     assert row.packages["sqlalchemy"] == sa.__version__
     assert row.git_commit is None or len(row.git_commit) == 40
 
@@ -237,6 +239,20 @@ def test_mark_abandoned_flips_only_dead_local_runs(engine):
     abandoned = _run_row(engine, dead)
     assert abandoned.finished_at is not None and abandoned.duration_s >= 0
     assert str(dead_pid) in abandoned.error
+
+
+def test_a_killed_process_not_yet_reaped_counts_as_dead(engine):
+    zombie = subprocess.Popen(["sleep", "60"])
+    run_id = _start(engine)
+    with engine.begin() as connection:
+        connection.execute(sa.update(runs).where(runs.c.run_id == run_id).values(pid=zombie.pid))
+    zombie.send_signal(signal.SIGKILL)
+    try:
+        time.sleep(0.2)  # killed, not waited for: a zombie until its parent reaps it
+        assert ledger.mark_abandoned(engine) == 1
+    finally:
+        zombie.wait()
+    assert _run_row(engine, run_id).status == "abandoned"
 
 
 def test_latest_run_picks_the_newest_with_the_status(engine):

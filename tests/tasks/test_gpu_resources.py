@@ -103,3 +103,42 @@ def test_usable_gpu_count_follows_cuda_visible_devices(monkeypatch):
         else:
             monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
         assert environment.usable_gpu_count() == expected, visible
+
+
+def test_a_host_runs_no_more_gpu_tasks_than_its_cards_whatever_the_scheduler_grants(tmp_path, configure):
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from pipeline.store import database
+    from tests.tasks.support import subprocess_env
+
+    # The scheduler's gpu resource is the cluster's total (here 3) on a host of two cards.
+    config = configure(resources={"gpu": "3"})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    (tmp_path / "host-tmp").mkdir()  # the host's own temporary folder, where its card locks live
+    repo = Path(__file__).resolve().parents[2]
+    env = subprocess_env(config) | {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "TMPDIR": str(tmp_path / "host-tmp"),
+        "PYTHONPATH": str(repo),
+    }
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    luigi = str(Path(sys.executable).with_name("luigi"))
+    command = [luigi, "--module", "tests.tasks.card_tasks", "HoldCards", "--count", "3", "--workers", "3"]
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    with database.connect(f"sqlite:///{tmp_path / 'data' / 'overnight.db'}").connect() as connection:
+        runs = connection.execute(sa.text("SELECT hardware, started_at, finished_at FROM runs")).all()
+    held = [(json.loads(hardware)["cards"], started, finished) for hardware, started, finished in runs]
+    assert len(held) == 3 and all(len(cards) == 1 and cards[0] in ("0", "1") for cards, _, _ in held), held
+    for _, started, _ in held:
+        running = [cards[0] for cards, other_start, other_end in held if other_start <= started < other_end]
+        assert len(running) <= 2 and len(set(running)) == len(running), held  # one task per card at a time
+    assert "waiting for 1 free card(s) of 0, 1 on this host" in done.stderr
+    outputs = [json.loads((tmp_path / "data" / "held" / f"{n}.json").read_text()) for n in range(3)]
+    assert sorted(o["cuda_visible_devices"] for o in outputs) in (["0", "0", "1"], ["0", "1", "1"])

@@ -94,7 +94,7 @@ def test_missing_git_gives_none(git_repo, monkeypatch):
 def test_hardware_describes_this_machine():
     facts = environment.hardware()
 
-    assert set(facts) == {"platform", "python", "cpu_count", "memory_gb", "gpus"}
+    assert set(facts) == {"platform", "python", "cpu_count", "memory_gb", "gpus", "cards"}
     assert facts["python"] == ".".join(map(str, sys.version_info[:3]))
     assert facts["cpu_count"] == os.cpu_count()
     assert facts["memory_gb"] is None or facts["memory_gb"] > 0
