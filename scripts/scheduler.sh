@@ -5,7 +5,9 @@
 #
 # Settings (environment): OVERNIGHT_SCHEDULER_PORT (8082), OVERNIGHT_SCHEDULER_ADDRESS (127.0.0.1;
 # 0.0.0.0 lets workers on other machines in), OVERNIGHT_SCHEDULER_DIR (data/scheduler),
-# OVERNIGHT_SCHEDULER_GPUS (the cards nvidia-smi lists here; 0 without any). The web page
+# OVERNIGHT_SCHEDULER_GPUS (the cards nvidia-smi lists here; 0 without any; for several hosts,
+# the cards of all of them), OVERNIGHT_SCHEDULER_DISCONNECT_DELAY (60 s) and
+# OVERNIGHT_SCHEDULER_RETRY_DELAY (120 s), said below. The web page
 # is http://ADDRESS:PORT/ . Workers use it with
 #   luigi --module tasks TuneModel --workers 2 --scheduler-host HOST --scheduler-port PORT
 # (naming a scheduler on the command line is enough; a config file may say
@@ -33,10 +35,24 @@ gpus="${OVERNIGHT_SCHEDULER_GPUS:-$found}"
 # one unit of the `gpu` resource per card, so parallel trials and a nightly batch never share a
 # card beyond it. (Luigi's record_task_history is off: luigi 3.8's history store executes raw
 # strings, which SQLAlchemy 2 refuses; the runs table is overnight's history anyway.)
+#
+# A host that dies (power, SIGKILL) stops pinging: after worker_disconnect_delay its running task
+# is failed, and after retry_delay it is offered again to the workers still waiting for the graph
+# (they keep alive: tasks/base/cluster.py). Luigi's 900 s retry delay left a dead host's task
+# waiting a quarter hour; two minutes here. A task that fails twice within the hour (a drifted
+# night a waiting worker retried) is disabled for 15 minutes instead of retried all night; the
+# scheduler's page can re-enable it sooner.
+disconnect_delay="${OVERNIGHT_SCHEDULER_DISCONNECT_DELAY:-60}"
+retry_delay="${OVERNIGHT_SCHEDULER_RETRY_DELAY:-120}"
 cat > "$state/luigid.cfg" <<CONFIG
 [scheduler]
 state_path = $state/state.pickle
 remove_delay = 86400
+worker_disconnect_delay = $disconnect_delay
+retry_delay = $retry_delay
+retry_count = 2
+disable_window = 3600
+disable_persist = 900
 
 [resources]
 gpu = $gpus

@@ -52,6 +52,11 @@ def settle_stale_runs() -> None:
         _settle(engine)
 
 
+def settle_dead_runs_of_this_host(engine) -> None:
+    """Mark `abandoned` this host's runs whose process has died since this process started."""
+    _settle(engine)
+
+
 def _settle(engine) -> None:
     abandoned = ledger.mark_abandoned(engine)
     if abandoned:

@@ -267,7 +267,17 @@ def _pid_alive(pid: int) -> bool:
         return False
     except OSError:  # PermissionError: it exists, under another user
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A killed process stays in the table until its parent reaps it, and kill(pid, 0) succeeds on
+    it: Linux's /proc says it is a zombie (state Z, after the name in parentheses)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux), or gone meanwhile
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:

@@ -1,9 +1,11 @@
 """What a command does before Luigi schedules its first task of ours.
 
-`import tasks` only defines classes. Three things must still happen before Luigi acts on a task:
+`import tasks` only defines classes. Four things must still happen before Luigi acts on a task:
 the one-line error filter must be on Luigi's logger before it logs a failure (scheduling errors
 are logged before any task runs); the GPU count must be in `[resources]` before Luigi creates
-its scheduler, which reads it once; and an existing database is brought up to this code's schema
+its scheduler, which reads it once; a worker of a central scheduler must be set to stay for the
+work and to count what other workers ran (tasks/base/cluster.py) before Luigi creates the worker
+and reads its summary; and an existing database is brought up to this code's schema
 and the runs that a killed process left `running` are settled, so that a command finding
 everything complete still reads and reports the truth. The last moment both the
 `luigi` command and `luigi.build()` pass through before scheduling is the creation of the first
@@ -19,6 +21,7 @@ import os
 import luigi
 
 from tasks import errors, recording
+from tasks.base import cluster
 from tasks.base.resources import offer_detected_gpus
 from tasks.config import require_config_file
 
@@ -35,6 +38,7 @@ def prepare_process() -> None:
         require_config_file()  # before anything reads a setting
         offer_detected_gpus()
         _honour_scheduler_options()
+        cluster.install_truthful_summary()
         luigi.Task.event_handler(luigi.Event.FAILURE)(record_failure)
     recording.settle_stale_runs()  # once per database: a test or a tool may switch databases
 
@@ -53,8 +57,12 @@ def _honour_scheduler_options() -> None:
     known = getattr(parser, "known_args", None)
     arguments = vars(known) if known is not None else {}
     asked = any(arguments.get(f"core_scheduler_{name}") is not None for name in ("host", "port", "url"))
+    config = luigi.configuration.get_config()
     if asked and not arguments.get("core_local_scheduler"):
-        luigi.configuration.get_config().set("core", "local_scheduler", "false")
+        config.set("core", "local_scheduler", "false")
+    central = not arguments.get("core_local_scheduler") and not config.getboolean("core", "local_scheduler", False)
+    if central:
+        cluster.join_central_scheduler(config)
 
 
 def record_failure(task: luigi.Task, exception: BaseException) -> None:
