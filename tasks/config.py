@@ -35,6 +35,11 @@ class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the
         parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="create data_root readable by its owner only (mode 0700)",
     )
+    run_lease_s = luigi.FloatParameter(
+        default=300.0,
+        significant=False,
+        description="a running run writes a heartbeat every third of this; any host settles one silent longer",
+    )
     # Cost accounting: each run's estimated cost = wall hours * price_per_hour + GPU hours * gpu_price_per_hour.
     price_per_hour = luigi.FloatParameter(default=0.0, description="price of an hour of this machine")
     gpu_price_per_hour = luigi.FloatParameter(default=0.0, description="extra price of an hour of GPU use")

@@ -15,7 +15,7 @@ import logging
 from pipeline.errors import DataError
 from pipeline.store import database, ledger, markers, registry
 from pipeline.store.database import DatabaseUnavailable
-from tasks.config import database_url
+from tasks.config import database_url, overnight
 
 logger = logging.getLogger(__name__)
 
@@ -52,13 +52,14 @@ def settle_stale_runs() -> None:
         _settle(engine)
 
 
-def settle_dead_runs_of_this_host(engine) -> None:
-    """Mark `abandoned` this host's runs whose process has died since this process started."""
+def settle_dead_runs(engine) -> None:
+    """Mark `abandoned` the runs that died since this process started: this host's by their pid,
+    any host's by a heartbeat older than `[overnight] run_lease_s`."""
     _settle(engine)
 
 
 def _settle(engine) -> None:
-    abandoned = ledger.mark_abandoned(engine)
+    abandoned = ledger.mark_abandoned(engine, lease_s=overnight().run_lease_s)
     if abandoned:
         logger.warning("marked %d run(s) abandoned: their process died while running", abandoned)
 

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -66,6 +67,7 @@ def start_run(
         "pid": os.getpid(),
         "started_at": utc_now(),
     }
+    row["heartbeat_at"] = row["started_at"]
     with engine.begin() as connection:
         connection.execute(sa.insert(runs), row)
     logger.info("run %s of %s started", run_id, task)
@@ -191,42 +193,89 @@ def record_dataset(
         )
 
 
-def mark_abandoned(engine: sa.Engine) -> int:
-    """Mark this host's ``running`` runs whose process is gone as ``abandoned``.
+def mark_abandoned(engine: sa.Engine, lease_s: float | None = None) -> int:
+    """Mark ``running`` runs that nobody runs any more as ``abandoned``: this host's whose process
+    is gone, and (with ``lease_s``) any host's whose heartbeat is older than the lease.
 
-    Only runs started on this host are judged, since a pid means nothing elsewhere.
+    A pid is judged only on its own host, since it means nothing elsewhere; a heartbeat anywhere.
+    Runs without a heartbeat (recorded before it existed) are judged by their pid alone.
 
     Returns:
         How many runs were marked.
     """
     host = socket.gethostname()
+    now = utc_now()
     with engine.connect() as connection:
         candidates = connection.execute(
-            sa.select(runs.c.run_id, runs.c.pid, runs.c.started_at).where(
-                runs.c.status == "running", runs.c.host == host
+            sa.select(runs.c.run_id, runs.c.host, runs.c.pid, runs.c.started_at, runs.c.heartbeat_at).where(
+                runs.c.status == "running"
             )
         ).all()
-    gone = [row for row in candidates if row.pid is not None and not _pid_alive(row.pid)]
+    gone = [(row, why) for row in candidates if (why := _why_gone(row, host, now, lease_s))]
     if not gone:
         return 0
-    now = utc_now()
     marked = 0
     with engine.begin() as connection:
-        for row in gone:
+        for row, error in gone:
             result = connection.execute(
                 sa.update(runs)
-                # Still running: the run may have finished since we looked.
+                # Still running, and no heartbeat since we looked: the run may have moved on.
                 .where(runs.c.run_id == row.run_id, runs.c.status == "running")
-                .values(
-                    status="abandoned",
-                    finished_at=now,
-                    duration_s=(now - row.started_at).total_seconds(),
-                    error=f"process {row.pid} on {host} ended without finishing the run",
-                )
+                .where(_same_heartbeat(row.heartbeat_at))
+                .values(status="abandoned", finished_at=now, duration_s=(now - row.started_at).total_seconds())
+                .values(error=error)
             )
             marked += result.rowcount
-    logger.info("marked %d run(s) abandoned on %s", marked, host)
+    logger.info("marked %d run(s) abandoned", marked)
     return marked
+
+
+def _why_gone(row, host: str, now, lease_s: float | None) -> str | None:
+    """Why nobody runs this `running` run any more, or None while someone may."""
+    if row.host == host and row.pid is not None and not _pid_alive(row.pid):
+        return f"process {row.pid} on {host} ended without finishing the run"
+    if lease_s is None or row.heartbeat_at is None or (now - row.heartbeat_at).total_seconds() <= lease_s:
+        return None
+    last = f"{row.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC"
+    return f"process {row.pid} on {row.host} last said it was alive at {last} (lease {lease_s:g} s)"
+
+
+def _same_heartbeat(seen):
+    return runs.c.heartbeat_at.is_(None) if seen is None else runs.c.heartbeat_at == seen
+
+
+def beat(engine: sa.Engine, run_id: str) -> None:
+    """A running run's process says it is alive (Heartbeat calls this)."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(runs).where(runs.c.run_id == run_id, runs.c.status == "running").values(heartbeat_at=utc_now())
+        )
+
+
+class Heartbeat:
+    """Beats for a run from a thread of its own every `every_s` seconds, until stopped. A beat
+    that fails (the database away for a moment) is tried again at the next one: a lease is
+    several beats long."""
+
+    def __init__(self, engine: sa.Engine, run_id: str, every_s: float):
+        self._engine, self._run_id, self._every_s = engine, run_id, every_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id[:8]}", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=self._every_s + 5)
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self._every_s):
+            try:
+                beat(self._engine, self._run_id)
+            except Exception as error:  # noqa: BLE001 - logged; the run goes on
+                logger.warning("heartbeat of run %s not recorded: %s", self._run_id, error)
 
 
 def metrics_of(engine: sa.Engine, run_id: str) -> list[Metric]:

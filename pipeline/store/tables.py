@@ -90,6 +90,8 @@ runs = sa.Table(
     sa.Column("gpu_name", sa.String(200), nullable=True),  # first visible GPU; NULL without one
     sa.Column("gpu_s", sa.Float(), nullable=True),  # 0 when a GPU was present but unused
     sa.Column("cost", sa.Float(), nullable=True),  # estimated, in the configured prices' currency
+    # Written by a running run's process (migration 0012): another host settles it once stale.
+    sa.Column("heartbeat_at", UtcDateTime(), nullable=True),
     sa.CheckConstraint("status IN ('running', 'succeeded', 'failed', 'abandoned')", name="status"),
     sa.Index("ix_runs_task_started_at", "task", "started_at"),
     sa.Index("ix_runs_status", "status"),

@@ -91,9 +91,9 @@ class RecordedTask(luigi.Task):
 
     def _run_recorded(self) -> None:
         engine = recording.engine()  # the first run of a process migrates and settles stale runs
-        # A worker that waited while another process on this host died (a killed worker whose
-        # task it now takes over) settles that run here, not at its next start.
-        recording.settle_dead_runs_of_this_host(engine)
+        # A worker that waited while another process died (a killed worker, a host that went
+        # down, whose task it now takes over) settles that run here, not at its next start.
+        recording.settle_dead_runs(engine)
         prices = _prices()  # before the work: a bad price must not cost a training
         self.run_id = ledger.start_run(
             engine,
@@ -106,7 +106,8 @@ class RecordedTask(luigi.Task):
         )
         meter = environment.UsageMeter()
         try:
-            outcome = self._execute_naming_a_full_disk()
+            with ledger.Heartbeat(engine, self.run_id, every_s=overnight().run_lease_s / 3):
+                outcome = self._execute_naming_a_full_disk()
         except BaseException as error:
             usage = self._usage(meter, prices)
             ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}", **usage)

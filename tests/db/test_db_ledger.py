@@ -255,6 +255,36 @@ def test_a_killed_process_not_yet_reaped_counts_as_dead(engine):
     assert _run_row(engine, run_id).status == "abandoned"
 
 
+def test_another_host_s_run_is_settled_once_its_heartbeat_is_older_than_the_lease(engine):
+    import datetime
+
+    silent, beating = _start(engine), _start(engine)
+    now = datetime.datetime.now(UTC)
+    with engine.begin() as connection:
+        for run_id, last in ((silent, now - datetime.timedelta(seconds=100)), (beating, now)):
+            connection.execute(
+                sa.update(runs).where(runs.c.run_id == run_id).values(host="host-9", pid=4242, heartbeat_at=last)
+            )
+
+    assert ledger.mark_abandoned(engine) == 0  # no lease given: another host's pid means nothing here
+    assert ledger.mark_abandoned(engine, lease_s=60) == 1
+    row = _run_row(engine, silent)
+    assert row.status == "abandoned" and "host-9" in row.error and "lease 60 s" in row.error
+    assert _run_row(engine, beating).status == "running"
+
+
+def test_a_running_run_beats_until_it_stops(engine):
+    run_id = _start(engine)
+    started = _run_row(engine, run_id).heartbeat_at
+    assert started == _run_row(engine, run_id).started_at
+    with ledger.Heartbeat(engine, run_id, every_s=0.05):
+        time.sleep(0.4)
+    last = _run_row(engine, run_id).heartbeat_at
+    assert last > started
+    time.sleep(0.2)
+    assert _run_row(engine, run_id).heartbeat_at == last  # stopped with the block
+
+
 def test_latest_run_picks_the_newest_with_the_status(engine):
     assert ledger.latest_run(engine, "TrainModel") is None
     first = _start(engine)

@@ -39,7 +39,7 @@ VIEWS = {
     "annotator_agreement",
     "label_conflicts_daily",
 }
-HEAD = "0011"
+HEAD = "0012"
 
 
 def _tables(engine: sa.Engine) -> set[str]:
@@ -93,6 +93,7 @@ def test_migration_creates_columns_and_indexes(engine):
         "gpu_name",
         "gpu_s",
         "cost",
+        "heartbeat_at",
     }
     assert run_columns["started_at"]["nullable"] is False
     assert run_columns["finished_at"]["nullable"] is True

@@ -3,70 +3,24 @@ data sets side by side on one scheduler."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from pipeline.store import database
+from tests.tasks.luigid import Luigid, api, free_port, quick_to_take_over
 from tests.tasks.support import subprocess_env
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LUIGI = str(Path(sys.executable).with_name("luigi"))
 TRIALS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def api(port: int, method: str, **data) -> dict:
-    query = urllib.parse.urlencode({"data": json.dumps(data)})
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/{method}?{query}", timeout=10) as response:
-        return json.loads(response.read())["response"]
-
-
-class Luigid:
-    """scripts/scheduler.sh on a free loopback port; restartable on the same state."""
-
-    def __init__(self, state: Path, **settings: str):
-        self.port, self.state, self.process, self.settings = free_port(), state, None, settings
-
-    def start(self) -> None:
-        env = dict(os.environ, OVERNIGHT_SCHEDULER_PORT=str(self.port), OVERNIGHT_SCHEDULER_DIR=str(self.state))
-        env.update(self.settings)
-        self.process = subprocess.Popen(
-            [str(REPO_ROOT / "scripts" / "scheduler.sh")],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2).close()
-                return
-            except OSError as error:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"luigid did not start: {self.process.stderr.read()[-2000:]}") from error
-                time.sleep(0.2)
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGTERM)  # luigid saves its state on SIGTERM
-        self.process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -201,33 +155,8 @@ def test_two_data_sets_share_one_luigid_without_blocking_each_other(configure, t
     assert len(done) == 2, done
 
 
-# luigid prunes (fails a dead worker's task, offers a failed one again) every 60 s, fixed in
-# luigi/server.py: a test would wait two of those passes.
-FAST_PRUNE = """
-import tornado.ioloop
-
-_periodic = tornado.ioloop.PeriodicCallback
-
-
-def _every_second_at_most(callback, ms, *args, **kwargs):
-    return _periodic(callback, min(ms, 1000), *args, **kwargs)
-
-
-tornado.ioloop.PeriodicCallback = _every_second_at_most
-"""
-
-
 def test_a_killed_worker_s_task_is_taken_over_by_the_worker_still_waiting(configure, tabular_csv, tmp_path):
-    # The scheduler script's delays, shortened: a dead worker noticed after 5 s, its task offered
-    # again 5 s later, and luigid's minutely pass over its tasks made every second.
-    (tmp_path / "fast-prune").mkdir()
-    (tmp_path / "fast-prune" / "sitecustomize.py").write_text(FAST_PRUNE)
-    luigid = Luigid(
-        tmp_path / "scheduler",
-        OVERNIGHT_SCHEDULER_DISCONNECT_DELAY="5",
-        OVERNIGHT_SCHEDULER_RETRY_DELAY="5",
-        PYTHONPATH=str(tmp_path / "fast-prune"),
-    )
+    luigid = quick_to_take_over(tmp_path / "scheduler", tmp_path / "fast-prune")
     luigid.start()
     try:
         config = configure(dataset={"path": str(tabular_csv)})
