@@ -159,10 +159,12 @@ def data_root() -> Path:
 
     Everything the pipeline writes lives under it, so a private root keeps run parameters,
     rejected rows and predictions from other users without chmod-ing each file. An existing
-    folder keeps its mode.
+    folder keeps its mode. Absolute (links kept as named): the registry and the runs ledger store
+    the paths under it, and a relative one would mean another folder from another working
+    directory or host.
     """
     settings = overnight()
-    return ensure_dir(Path(settings.data_root), private=settings.private)  # one stat once it exists
+    return ensure_dir(Path(settings.data_root).absolute(), private=settings.private)  # one stat once it exists
 
 
 def layout() -> Layout:

@@ -9,9 +9,18 @@ import sys
 import threading
 import time
 
+import pytest
+
 from pipeline.common import cards
 
 HOLD_S = 1.5
+
+
+@pytest.fixture(autouse=True)
+def _no_tensorflow_cards_yet(monkeypatch):
+    # A process whose TensorFlow started on some cards keeps them for every later task; a test
+    # process where another test imported TensorFlow must not inherit that.
+    monkeypatch.setattr(cards, "_tensorflow_cards", None)
 
 
 def test_a_task_holds_its_own_card_and_cuda_visible_devices_names_it(tmp_path, monkeypatch):
@@ -101,3 +110,12 @@ def test_the_lock_folder_is_the_host_s_temporary_folder_shared_by_its_users(tmp_
     monkeypatch.setattr(cards.tempfile, "tempdir", None)
     folder = cards.lock_folder()
     assert folder == tmp_path / "overnight-cards" and folder.stat().st_mode & 0o7777 == 0o1777
+
+
+def test_a_process_whose_tensorflow_started_keeps_its_cards_for_its_later_tasks(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow", sys.modules.get("tensorflow", object()))
+    with cards.holding_cards(1, ["0", "1"], tmp_path) as first:
+        assert first == ("0",)  # TensorFlow (loaded in this process) now sees card 0 only
+    with cards.holding_cards(2, ["0", "1"], tmp_path) as later:
+        assert later == ("0",)  # a later training of this process: the card TensorFlow has
