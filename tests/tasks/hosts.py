@@ -53,6 +53,13 @@ class Network:
         tag = uuid.uuid4().hex[:6]
         subnet = f"10.{random.randint(100, 250)}.{random.randint(0, 255)}"
         self.gateway, self.bridge, self.hosts = f"{subnet}.1", f"ovb{tag}", []
+        try:
+            self._make(hosts, tag, subnet, folder)
+        except BaseException:
+            self.close()  # what was made so far
+            raise
+
+    def _make(self, hosts: int, tag: str, subnet: str, folder: Path) -> None:
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{self.gateway}/24", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
