@@ -4,10 +4,7 @@ luigi --module tasks TrainModel
 luigi --module tasks RangeDaily --of Nightly --start 2026-11-01 --stop 2026-11-08   # a backfill
 """
 
-# Luigi's own backfill tasks (RangeDaily, RangeDailyBase), registered by importing them: with
-# `[core] autoload_range = false` Luigi no longer does so itself.
-import luigi.tools.range  # noqa: F401
-
+from tasks.backfill import RangeDaily
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
 from tasks.monitoring import IngestFeedback, MonitorDrift
@@ -35,4 +32,5 @@ __all__ = [
     "Nightly",
     "TuneModel",
     "TuneTrial",
+    "RangeDaily",
 ]

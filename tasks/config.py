@@ -40,6 +40,9 @@ class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the
         significant=False,
         description="a running run writes a heartbeat every third of this; any host settles one silent longer",
     )
+    tasks_per_card = luigi.IntParameter(
+        default=1, significant=False, description="GPU tasks that may share one card of a host at a time"
+    )
     # Cost accounting: each run's estimated cost = wall hours * price_per_hour + GPU hours * gpu_price_per_hour.
     price_per_hour = luigi.FloatParameter(default=0.0, description="price of an hour of this machine")
     gpu_price_per_hour = luigi.FloatParameter(default=0.0, description="extra price of an hour of GPU use")

@@ -59,7 +59,8 @@ def settle_dead_runs(engine) -> None:
 
 
 def _settle(engine) -> None:
-    abandoned = ledger.mark_abandoned(engine, lease_s=overnight().run_lease_s)
+    lease_s = overnight().run_lease_s
+    abandoned = ledger.mark_abandoned(engine, lease_s=lease_s if lease_s > 0 else None)  # a run says why not
     if abandoned:
         logger.warning("marked %d run(s) abandoned: their process died while running", abandoned)
 

@@ -9,9 +9,12 @@ Two things Luigi does not do on its own, seen with two hosts running the same co
   which luigid offers again after `retry_delay`, does not keep every host's cron job waiting).
 - Its summary counts only what it ran itself: a task another worker ran stays "pending" in its
   history, so the worker whose share was done by the other host exited 25 or 10 although the
-  graph was complete. Before Luigi reads the summary (for the text and for the exit code), tasks
-  another worker is still running are waited for, and those now complete count as already done.
-  A task that failed elsewhere stays incomplete: the exit code is non-zero on every host.
+  graph was complete. Before Luigi reads the summary (for the text and for the exit code), the
+  worker of a central scheduler waits while luigid says a task of its graph is running, and the
+  tasks now complete count as already done. A task that failed elsewhere stays incomplete: the
+  exit code is non-zero on every host. (A dead worker's task is taken over by the workers still
+  asking for work: those with tasks pending after it. When it was the graph's last task, the
+  others have stopped asking; the next run of the command finishes it.)
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import time
 
 import luigi
 import luigi.execution_summary as execution_summary
+from luigi.rpc import RemoteScheduler
 
 logger = logging.getLogger(__name__)
 
 KEEP_ALIVE_IDLE = "10 minutes"  # [worker] max_keep_alive_idle_duration unless configured
 POLL_S = 2.0
+QUIET_POLLS = 3  # polls in a row with nothing of the graph running before the wait ends
 UNFINISHED = ("still_pending_not_ext", "run_by_other_worker", "upstream_run_by_other_worker", "not_run")
 
 _luigi_summary = execution_summary._summary_dict
@@ -46,8 +51,17 @@ def install_truthful_summary() -> None:
 
 
 def _summary_counting_other_workers(worker) -> dict:
-    _wait_for_other_workers(worker)
+    # Luigi asks twice (the summary's text, then the exit code): one wait, one answer.
+    if getattr(worker, "_overnight_summary", None) is None:
+        worker._overnight_summary = _counted(worker)
+    return {name: set(tasks) for name, tasks in worker._overnight_summary.items()}
+
+
+def _counted(worker) -> dict:
     tasks = _luigi_summary(worker)
+    if any(tasks[name] for name in UNFINISHED) and isinstance(worker._scheduler, RemoteScheduler):
+        _wait_for_other_workers(worker)
+        tasks = _luigi_summary(worker)
     done_elsewhere = {task for name in UNFINISHED for task in tasks[name] if _complete(task)}
     if done_elsewhere:
         for name in UNFINISHED:
@@ -57,17 +71,21 @@ def _summary_counting_other_workers(worker) -> dict:
 
 
 def _wait_for_other_workers(worker) -> None:
-    """Until no task of this worker's graph is running on another worker (nothing to wait for
-    with a local scheduler: no other worker shares it)."""
-    waiting = {task.task_id: task for task in execution_summary._get_run_by_other_worker(worker)}
-    told = False
-    while waiting:
-        running = worker._scheduler.task_list("RUNNING", "")
-        waiting = {task_id: task for task_id, task in waiting.items() if task_id in running and not _complete(task)}
-        if waiting and not told:
-            logger.info("waiting for %d task(s) another worker is running: %s", len(waiting), ", ".join(waiting))
+    """While luigid says a task of this worker's graph is running (on another worker: this one
+    has stopped), and a little longer, for the next one another worker starts after it."""
+    ours = set(worker._scheduled_tasks)
+    quiet, told = 0, False
+    while quiet < QUIET_POLLS:
+        try:
+            running = ours & set(worker._scheduler.task_list("RUNNING", ""))
+        except Exception as error:  # noqa: BLE001 - luigid gone: the summary says what this worker knows
+            logger.warning("could not ask the scheduler what other workers run: %s", error)
+            return
+        quiet = 0 if running else quiet + 1
+        if running and not told:
+            logger.info("waiting for %d task(s) other workers are running: %s", len(running), ", ".join(running))
             told = True
-        if waiting:
+        if quiet < QUIET_POLLS:
             time.sleep(POLL_S)
 
 

@@ -25,6 +25,7 @@ def scheduled_id(task: luigi.Task) -> str:
 
 def dataset_key() -> str:
     """The data root, the raw data and the database, as absolute paths and a password-free URL:
-    equal on every host that mounts the shared folder at the same path."""
-    parts = [str(Path(overnight().data_root).resolve()), str(Path(dataset().path).resolve()), database_key()]
+    equal on every host that mounts the shared folder at the same path and names the database
+    with the same URL (the same host name: `db` and `db.example.com` are two data sets here)."""
+    parts = [str(Path(overnight().data_root).absolute()), str(Path(dataset().path).absolute()), database_key()]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]

@@ -95,6 +95,7 @@ class RecordedTask(luigi.Task):
         # down, whose task it now takes over) settles that run here, not at its next start.
         recording.settle_dead_runs(engine)
         prices = _prices()  # before the work: a bad price must not cost a training
+        lease_s = _run_lease_s()
         self.run_id = ledger.start_run(
             engine,
             task=self.task_family,
@@ -106,7 +107,7 @@ class RecordedTask(luigi.Task):
         )
         meter = environment.UsageMeter()
         try:
-            with ledger.Heartbeat(engine, self.run_id, every_s=overnight().run_lease_s / 3):
+            with ledger.Heartbeat(engine, self.run_id, every_s=lease_s / 3):
                 outcome = self._execute_naming_a_full_disk()
         except BaseException as error:
             usage = self._usage(meter, prices)
@@ -165,3 +166,10 @@ def _prices() -> dict[str, float]:
         if not value >= 0:
             raise DataError(f"[overnight] {name} must be zero or more, not {value}")
     return prices
+
+
+def _run_lease_s() -> float:
+    lease_s = overnight().run_lease_s
+    if not lease_s > 0:
+        raise DataError(f"[overnight] run_lease_s must be more than 0 seconds, not {lease_s}")
+    return lease_s

@@ -16,6 +16,7 @@ import luigi
 
 from pipeline.common import cards
 from pipeline.common.environment import hardware, usable_gpu_count
+from tasks.config import overnight
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def pinned_cards(use: str | None, who: str, waiting: Callable[[str], None]) -> I
         yield ()
         return
     host = cards.host_cards(len(hardware()["gpus"]))
-    with cards.holding_cards(count, host, cards.lock_folder(), waiting) as chosen:
+    slots = overnight().tasks_per_card
+    with cards.holding_cards(count, host, cards.lock_folder(), waiting, slots=slots) as chosen:
         logger.info("%s on card(s) %s of %s", who, ",".join(chosen), socket.gethostname())
         yield chosen

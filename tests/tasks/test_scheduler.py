@@ -3,6 +3,7 @@ data sets side by side on one scheduler."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -185,3 +186,30 @@ def test_a_killed_worker_s_task_is_taken_over_by_the_worker_still_waiting(config
         ingested = connection.execute(sa.text("SELECT status, pid FROM runs WHERE task = 'IngestData'")).all()
     assert sorted(status for status, _ in ingested) == ["abandoned", "succeeded"], ingested
     assert {pid for status, pid in ingested if status == "abandoned"} == {doomed.pid}
+
+
+def test_a_backfill_naming_a_scheduler_goes_to_it_and_names_its_data_set(configure, tabular_csv):
+    # RangeDaily is the root task: Luigi builds its scheduler before any night of ours exists.
+    config = configure(dataset={"path": str(tabular_csv)})
+    code = (
+        "import json, luigi, tasks\n"
+        "from luigi.cmdline_parser import CmdlineParser\n"
+        "argv = ['RangeDaily', '--of', 'Nightly', '--start', '2026-11-01', '--stop', '2026-11-03',\n"
+        "        '--scheduler-host', '127.0.0.1']\n"
+        "with CmdlineParser.global_instance(argv) as parser:\n"
+        "    task = parser.get_task_obj()\n"
+        "config = luigi.configuration.get_config()\n"
+        "print(json.dumps([type(task).__module__, task.task_id, config.get('core', 'local_scheduler'),\n"
+        "                  config.get('worker', 'keep_alive')]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=subprocess_env(config), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    module, task_id, local_scheduler, keep_alive = json.loads(done.stdout.splitlines()[-1])
+    assert module == "tasks.backfill" and (local_scheduler, keep_alive) == ("false", "true")
+    other = configure(dataset={"path": str(tabular_csv.parent)})  # another data set, same nights
+    again = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=subprocess_env(other), capture_output=True, text=True
+    )
+    assert json.loads(again.stdout.splitlines()[-1])[1] != task_id  # two backfills, two tasks

@@ -119,3 +119,25 @@ def test_a_process_whose_tensorflow_started_keeps_its_cards_for_its_later_tasks(
         assert first == ("0",)  # TensorFlow (loaded in this process) now sees card 0 only
     with cards.holding_cards(2, ["0", "1"], tmp_path) as later:
         assert later == ("0",)  # a later training of this process: the card TensorFlow has
+
+
+def test_tasks_per_card_lets_that_many_tasks_share_a_card(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(cards, "POLL_S", 0.05)
+    with (
+        cards.holding_cards(1, ["0"], tmp_path, slots=2) as first,
+        cards.holding_cards(1, ["0"], tmp_path, slots=2) as second,
+    ):
+        assert first == second == ("0",)
+        waited = []
+        third = threading.Thread(target=lambda: _hold_one(tmp_path, waited))
+        third.start()
+        time.sleep(0.3)
+        assert waited  # a third task waits for a slot
+    third.join(timeout=10)
+    assert not third.is_alive()
+
+
+def _hold_one(folder, waited):
+    with cards.holding_cards(1, ["0"], folder, waiting=waited.append, slots=2):
+        pass
