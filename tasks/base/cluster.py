@@ -11,8 +11,8 @@ Two things Luigi does not do on its own, seen with two hosts running the same co
   history, so the worker whose share was done by the other host exited 25 or 10 although the
   graph was complete. Before Luigi reads the summary (for the text and for the exit code), the
   worker of a central scheduler waits while luigid says a task of its graph is running, and the
-  tasks now complete count as already done. A task that failed elsewhere stays incomplete: the
-  exit code is non-zero on every host. (A dead worker's task is taken over by the workers still
+  tasks now complete count as already done, those luigid holds as failed as failed: the exit
+  code is task_failed on every host. (A dead worker's task is taken over by the workers still
   asking for work: those with tasks pending after it. When it was the graph's last task, the
   others have stopped asking; the next run of the command finishes it.)
 """
@@ -63,11 +63,27 @@ def _counted(worker) -> dict:
         _wait_for_other_workers(worker)
         tasks = _luigi_summary(worker)
     done_elsewhere = {task for name in UNFINISHED for task in tasks[name] if _complete(task)}
-    if done_elsewhere:
-        for name in UNFINISHED:
-            tasks[name] -= done_elsewhere
-        tasks["already_done"] |= done_elsewhere
+    _move(tasks, done_elsewhere, "already_done")
+    if isinstance(worker._scheduler, RemoteScheduler):
+        failed = _failed_ids(worker)
+        _move(tasks, {task for name in UNFINISHED for task in tasks[name] if task.task_id in failed}, "failed")
     return tasks
+
+
+def _move(tasks: dict, found: set, status: str) -> None:
+    for name in UNFINISHED:
+        tasks[name] -= found
+    tasks[status] |= found
+
+
+def _failed_ids(worker) -> set[str]:
+    """The tasks luigid holds as failed or disabled: failed on another worker, they are this
+    graph's failure too (exit code task_failed, not already_running)."""
+    try:
+        return {task_id for status in ("FAILED", "DISABLED") for task_id in worker._scheduler.task_list(status, "")}
+    except Exception as error:  # noqa: BLE001 - luigid gone: the summary says what this worker knows
+        logger.warning("could not ask the scheduler which tasks failed: %s", error)
+        return set()
 
 
 def _wait_for_other_workers(worker) -> None:

@@ -128,7 +128,7 @@ def test_a_host_runs_no_more_gpu_tasks_than_its_cards_whatever_the_scheduler_gra
     }
     env.pop("CUDA_VISIBLE_DEVICES", None)
     luigi = str(Path(sys.executable).with_name("luigi"))
-    command = [luigi, "--module", "tests.tasks.card_tasks", "HoldCards", "--count", "3", "--workers", "3"]
+    command = [luigi, "--module", "tests.tasks.stand_in_tasks", "HoldCards", "--count", "3", "--workers", "3"]
     done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
 

@@ -213,3 +213,27 @@ def test_a_backfill_naming_a_scheduler_goes_to_it_and_names_its_data_set(configu
         [sys.executable, "-c", code], cwd=REPO_ROOT, env=subprocess_env(other), capture_output=True, text=True
     )
     assert json.loads(again.stdout.splitlines()[-1])[1] != task_id  # two backfills, two tasks
+
+
+def test_a_task_that_fails_on_another_worker_fails_this_one_too(configure, tmp_path):
+    # Workers of a central scheduler try a failed task once more after retry_delay (5 s here)
+    # before luigid disables it: both exit when it has failed twice.
+    luigid = quick_to_take_over(tmp_path / "scheduler", tmp_path / "fast-prune")
+    luigid.start()
+    try:
+        env = subprocess_env(configure()) | {"PYTHONPATH": str(REPO_ROOT)}
+        command = [LUIGI, "--module", "tests.tasks.stand_in_tasks", "FailLater", "--scheduler-host", "127.0.0.1"]
+        command += ["--scheduler-port", str(luigid.port)]
+        first = subprocess.Popen(
+            [*command, "--lock-pid-dir", str(tmp_path / "one")], cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE
+        )
+        time.sleep(2.5)  # the first worker runs it; the second finds it running
+        second = subprocess.run(
+            [*command, "--lock-pid-dir", str(tmp_path / "two")], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+        _, first_stderr = first.communicate(timeout=90)
+    finally:
+        luigid.stop()
+    assert first.returncode == 30, first_stderr[-3000:]
+    # Not 10 ("already running"): the graph this worker asked for failed, wherever it ran.
+    assert second.returncode == 30, second.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""Stand-in GPU tasks for the card tests: each holds one card for a moment and says which it got."""
+"""Stand-in tasks for the card and scheduler tests: GPU tasks that hold a card for a moment and say
+which they got; a task that fails after a moment."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 
 import luigi
 
+from pipeline.errors import DataError
 from tasks.base import ONE_CARD, Outcome, RecordedTask
 from tasks.config import layout
 
@@ -36,3 +38,18 @@ class HoldCards(luigi.WrapperTask):
 
     def requires(self):
         return [HoldCard(number=number) for number in range(self.count)]
+
+
+class FailLater(RecordedTask):
+    seconds = luigi.FloatParameter(default=4.0)
+
+    @property
+    def version(self) -> str:
+        return "fail-later"
+
+    def output(self):
+        return luigi.LocalTarget(str(layout().root / "never" / "fail-later.json"))
+
+    def execute(self) -> Outcome:
+        time.sleep(self.seconds)
+        raise DataError("failed on purpose, after a moment")
