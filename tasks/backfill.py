@@ -12,14 +12,8 @@ from __future__ import annotations
 
 import luigi.tools.range
 
-from tasks.base.identity import scheduled_id
-from tasks.base.startup import prepare_process
+from tasks.base.startup import PreparedTask
 
 
-class RangeDaily(luigi.tools.range.RangeDaily):
+class RangeDaily(PreparedTask, luigi.tools.range.RangeDaily):
     __doc__ = luigi.tools.range.RangeDaily.__doc__
-
-    def __init__(self, *args, **kwargs):
-        prepare_process()
-        super().__init__(*args, **kwargs)
-        self.task_id = scheduled_id(self)

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 @functools.cache
 def engine_for(url: str):
     engine = database.connect(url)
-    _settle(engine)
+    settle_dead_runs(engine)
     return engine
 
 
@@ -49,16 +49,12 @@ def settle_stale_runs() -> None:
         logger.warning("stale runs not checked: %s", error)
         return
     if engine is not None:
-        _settle(engine)
+        settle_dead_runs(engine)
 
 
 def settle_dead_runs(engine) -> None:
-    """Mark `abandoned` the runs that died since this process started: this host's by their pid,
-    any host's by a heartbeat older than `[overnight] run_lease_s`."""
-    _settle(engine)
-
-
-def _settle(engine) -> None:
+    """Mark `abandoned` the runs whose process died: this host's by their pid, any host's by a
+    heartbeat older than `[overnight] run_lease_s`."""
     lease_s = overnight().run_lease_s
     abandoned = ledger.mark_abandoned(engine, lease_s=lease_s if lease_s > 0 else None)  # a run says why not
     if abandoned:

@@ -16,9 +16,8 @@ from pipeline.artifacts.tuning import TrialOutcome, TuningSummary
 from pipeline.common.metrics import Metric
 from pipeline.stages import tuning
 from tasks.base import ALL_CARDS, Outcome, StageTask
-from tasks.base.identity import scheduled_id
 from tasks.base.resources import gpu_units
-from tasks.base.startup import prepare_process
+from tasks.base.startup import PreparedTask
 from tasks.config import layout
 from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
@@ -27,16 +26,11 @@ from tasks.training import TrainModel
 logger = logging.getLogger(__name__)
 
 
-class TuneTrial(luigi.Task):
+class TuneTrial(PreparedTask, luigi.Task):
     """One trial: a TrainModel with these parameters. A failed trial is an outcome (its `runs`
     row says failed), not the end of the search."""
 
     params_json = luigi.Parameter(description="the trial's TrainModel parameters, as JSON text")
-
-    def __init__(self, *args, **kwargs):
-        prepare_process()  # as RecordedTask does: a trial may be the first task of a process
-        super().__init__(*args, **kwargs)
-        self.task_id = scheduled_id(self)
 
     @property
     def resources(self) -> dict[str, int]:

@@ -59,12 +59,13 @@ def _summary_counting_other_workers(worker) -> dict:
 
 def _counted(worker) -> dict:
     tasks = _luigi_summary(worker)
-    if any(tasks[name] for name in UNFINISHED) and isinstance(worker._scheduler, RemoteScheduler):
+    central = isinstance(worker._scheduler, RemoteScheduler)  # a local one has no other workers
+    if central and any(tasks[name] for name in UNFINISHED):
         _wait_for_other_workers(worker)
         tasks = _luigi_summary(worker)
     done_elsewhere = {task for name in UNFINISHED for task in tasks[name] if _complete(task)}
     _move(tasks, done_elsewhere, "already_done")
-    if isinstance(worker._scheduler, RemoteScheduler):
+    if central:
         failed = _failed_ids(worker)
         _move(tasks, {task for name in UNFINISHED for task in tasks[name] if task.task_id in failed}, "failed")
     return tasks

@@ -17,10 +17,9 @@ from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
 from pipeline.store import ledger
 from tasks import recording
-from tasks.base.identity import scheduled_id
 from tasks.base.outputs import output_lock
 from tasks.base.resources import gpu_units, pinned_cards
-from tasks.base.startup import prepare_process
+from tasks.base.startup import PreparedTask
 from tasks.config import layout, overnight
 
 logger = logging.getLogger(__name__)
@@ -45,16 +44,11 @@ class Outcome:
         )
 
 
-class RecordedTask(luigi.Task):
+class RecordedTask(PreparedTask, luigi.Task):
     # TensorFlow work declares the cards it uses (tasks.base.resources: ALL_CARDS for a training,
     # ONE_CARD for scoring): it holds them as the Luigi resource `gpu`, and its wall seconds
     # count as GPU seconds on a GPU machine.
     gpu: ClassVar[str | None] = None
-
-    def __init__(self, *args, **kwargs):
-        prepare_process()  # before Luigi schedules or logs anything about a task of ours
-        super().__init__(*args, **kwargs)
-        self.task_id = scheduled_id(self)  # two data sets' tasks apart on one scheduler
 
     @property
     def resources(self) -> dict[str, int]:

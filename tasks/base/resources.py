@@ -67,8 +67,7 @@ def pinned_cards(use: str | None, who: str, waiting: Callable[[str], None]) -> I
     if not count:
         yield ()
         return
-    host = cards.host_cards(len(hardware()["gpus"]))
     slots = overnight().tasks_per_card
-    with cards.holding_cards(count, host, cards.lock_folder(), waiting, slots=slots) as chosen:
+    with cards.holding_cards(count, hardware()["cards"], cards.lock_folder(), waiting, slots=slots) as chosen:
         logger.info("%s on card(s) %s of %s", who, ",".join(chosen), socket.gethostname())
         yield chosen

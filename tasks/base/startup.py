@@ -10,7 +10,7 @@ and the runs that a killed process left `running` are settled, so that a command
 everything complete still reads and reports the truth. The last moment both the
 `luigi` command and `luigi.build()` pass through before scheduling is the creation of the first
 task instance (the command line parses its task before it builds the scheduler), so
-RecordedTask.__init__ calls prepare_process().
+PreparedTask.__init__ (the mixin of every task class of ours) calls prepare_process().
 """
 
 from __future__ import annotations
@@ -22,12 +22,24 @@ import luigi
 
 from tasks import errors, recording
 from tasks.base import cluster
+from tasks.base.identity import scheduled_id
 from tasks.base.resources import offer_detected_gpus
 from tasks.config import require_config_file
 
 OUTCOME_VARIABLE = "OVERNIGHT_OUTCOME_FILE"  # where each failed task's one line goes (`overnight nightly`)
 
 _prepared = False
+
+
+class PreparedTask:
+    """Mixin for every task class of ours (Luigi's RangeDaily included, tasks/backfill.py): the
+    process is prepared before Luigi acts on the first one, and the task id names the data set
+    (tasks/base/identity.py), so that two data sets' tasks are apart on one scheduler."""
+
+    def __init__(self, *args, **kwargs):
+        prepare_process()  # before Luigi schedules or logs anything about a task of ours
+        super().__init__(*args, **kwargs)
+        self.task_id = scheduled_id(self)
 
 
 def prepare_process() -> None:
