@@ -9,7 +9,7 @@ from tasks.evaluation import EvaluateModel
 from tasks.features import FitPreprocessor
 from tasks.monitoring import IngestFeedback, MonitorDrift
 from tasks.nightly import Nightly
-from tasks.prediction import BatchPredict, LogPredictions
+from tasks.prediction import BatchPredict, LogPredictions, ScoreShard
 from tasks.raw import IngestData
 from tasks.registry import RegisterModel
 from tasks.split import SplitData
@@ -26,6 +26,7 @@ __all__ = [
     "EvaluateModel",
     "RegisterModel",
     "BatchPredict",
+    "ScoreShard",
     "LogPredictions",
     "MonitorDrift",
     "IngestFeedback",

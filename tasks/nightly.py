@@ -22,7 +22,7 @@ from tasks.base import Outcome, RecordedTask
 from tasks.base.targets import Marked
 from tasks.config import labeling_settings, layout
 from tasks.monitoring import IngestFeedback, MonitorDrift
-from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin
+from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin, ScoreShard
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def _or_none(function):
 # a banner per failed step: the same for `luigi --module tasks Nightly` and `overnight nightly`
 # (which runs that very command), and Luigi's exit code is left as it was.
 
-NIGHT_STEPS = (BatchPredict, LogPredictions, MonitorDrift, IngestFeedback)
+NIGHT_STEPS = (ScoreShard, BatchPredict, LogPredictions, MonitorDrift, IngestFeedback)
 ONE_LINE = 300  # characters of a failed step's error shown in its banner
 # date -> step -> its one-line error, for the steps that failed in this process since Nightly
 # of that date was last scheduled. A step that succeeds later in the same build rewrites the page

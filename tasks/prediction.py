@@ -12,6 +12,7 @@ from pipeline.artifacts.folder import DamagedOutput
 from pipeline.artifacts.model import MODEL, ModelFolder
 from pipeline.artifacts.prediction import NightScores
 from pipeline.common.columns import IMAGE_ID_COLUMN
+from pipeline.common.faults import pause_point
 from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
 from pipeline.stages.data_files import batch_files
@@ -74,8 +75,8 @@ def registered_model_folder(version: str) -> ModelFolder:
     return folder
 
 
-class BatchPredict(ModelVersionMixin, StageTask):
-    """Validate a night's files against the training schema and score them in chunks."""
+class NightScoring(ModelVersionMixin, StageTask):
+    """What scoring a night and scoring a shard of it share: the model, the files, the rules."""
 
     stage = "prediction"
     artifact = NightScores
@@ -100,7 +101,8 @@ class BatchPredict(ModelVersionMixin, StageTask):
     def data_version(self) -> str | None:
         return recording.model_row(self.model)["data_version"]
 
-    def build(self, out: NightScores) -> Outcome:
+    def score(self, out: NightScores, shard: tuple[int, int] = (0, 1)) -> Outcome:
+        """Score the night's files, or one shard's, into `out`."""
         from pipeline.stages import raw
         from pipeline.stages.prediction import score_batch
 
@@ -110,7 +112,11 @@ class BatchPredict(ModelVersionMixin, StageTask):
         images = schema.columns_of("image")
         image_column = images[0] if images and schema.id_column == IMAGE_ID_COLUMN else None
         sources = raw.batch_sources(
-            folder, image_column=image_column, chunk_rows=self.chunk_rows, missing_values=schema.missing_values
+            folder,
+            image_column=image_column,
+            chunk_rows=self.chunk_rows,
+            missing_values=schema.missing_values,
+            shard=shard,
         )
         keras_model = model.load_model() if sources else None  # an empty night needs no model
         with out.sink(schema) as sink:
@@ -125,29 +131,95 @@ class BatchPredict(ModelVersionMixin, StageTask):
             )
         for line in summary.problems:
             logger.warning("%s", line)
-        status = MISSING if not folder.is_dir() else summary.status
+        return self.summarize(out, summary.as_dict())
+
+    def summarize(self, out: NightScores, summary: dict) -> Outcome:
+        """batch.json, one log line, and the run's row counts."""
+        folder = layout().incoming(self.date)
+        status = MISSING if not folder.is_dir() else summary["status"]
         out.write_summary(
             {
                 "date": self.date.isoformat(),
                 "model_version": self.model,
                 "incoming": str(folder),
-                **summary.as_dict(),
+                **summary,
                 "status": status,
             }
         )
         logger.info(
-            "%s: %d rows in, %d rejected, %d scored by model %s",
+            "%s%s: %d rows in, %d rejected, %d scored by model %s",
             self.date,
-            summary.rows_in,
-            summary.rows_rejected,
-            summary.rows_scored,
+            self.part(),
+            summary["rows_in"],
+            summary["rows_rejected"],
+            summary["rows_scored"],
             self.model,
         )
         return Outcome(
-            rows_in=summary.rows_in,
-            rows_rejected=summary.rows_rejected,
-            metrics=[Metric("rows_scored", summary.rows_scored, split="batch")],
+            rows_in=summary["rows_in"],
+            rows_rejected=summary["rows_rejected"],
+            metrics=[Metric("rows_scored", summary["rows_scored"], split="batch")],
         )
+
+    def part(self) -> str:
+        """Which part of the night this is, in words: "" for the whole night."""
+        return ""
+
+
+class BatchPredict(NightScoring):
+    """Validate a night's files against the training schema and score them in chunks; with
+    `shards` above 1, as that many ScoreShard tasks (on other cards, other hosts), merged here."""
+
+    shards = luigi.IntParameter(
+        default=1,
+        description="score the night as this many ScoreShard tasks, each on a card of its own, that Luigi's "
+        "workers share (on several hosts with a central scheduler); 1: one task",
+    )
+
+    @property
+    def gpu(self) -> str | None:
+        return None if self.shards > 1 else ONE_CARD  # merging shards needs no card
+
+    def requires(self):
+        if self.shards < 1:
+            raise DataError(f"[BatchPredict] shards must be 1 or more, not {self.shards}")
+        if self.shards == 1:
+            return {}
+        return {
+            f"shard {index}": ScoreShard(date=self.date, model_version=self.model, shard=index, shards=self.shards)
+            for index in range(self.shards)
+        }
+
+    def build(self, out: NightScores) -> Outcome:
+        if self.shards == 1:
+            return self.score(out)
+        from pipeline.artifacts.shards import merge_shards
+
+        parts = list(self.inputs().values())  # in shard order
+        schema = self.model_folder().preprocessor().schema
+        merged = merge_shards(parts, out, schema, progress=lambda rows: self.status(f"{rows} rows merged"))
+        status = "partial" if merged["quarantined"] else "loaded" if merged["rows_scored"] else "empty"
+        return self.summarize(out, {"status": status, **merged, "shards": self.shards})
+
+
+class ScoreShard(NightScoring):
+    """One shard of a night's files (`[BatchPredict] shards`), scored on a card of its own."""
+
+    shard = luigi.IntParameter(description="which shard, from 0")
+    shards = luigi.IntParameter(description="how many shards the night's files are cut into")
+
+    def build(self, out: NightScores) -> Outcome:
+        if not 0 <= self.shard < self.shards:
+            raise DataError(f"ScoreShard: shard {self.shard} of {self.shards}: expected 0 <= shard < shards")
+        outcome = self.score(out, shard=(self.shard, self.shards))
+        pause_point(f"night:shard-scored:{self.shard}")  # where the crash tests kill one shard
+        return outcome
+
+    def summarize(self, out: NightScores, summary: dict) -> Outcome:
+        return super().summarize(out, {**summary, "shard": self.shard, "shards": self.shards})
+
+    def part(self) -> str:
+        return f" shard {self.shard + 1} of {self.shards}"
 
 
 class BatchLoaded(luigi.Target):

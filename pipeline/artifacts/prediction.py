@@ -26,7 +26,16 @@ REJECTS = "rejects.csv"  # rows that could not be scored, and why
 BATCH = "batch.json"  # date, model, status, rows in, rejected and scored, problems, quarantined files
 QUARANTINE = "quarantine"  # copies of the night's files that could not be used, bytes intact
 QUARANTINE_REASONS = "quarantine.csv"  # file, reason
-PREDICTION_TYPES = {"example_id": "string", "prediction": "string", "score": "float64", "probabilities": "string"}
+# Each prediction's file and row: a shard's rows that repeat an earlier shard's id are rejected
+# when the night's shards are merged (pipeline/artifacts/shards.py), and a rejected row names both.
+PREDICTION_TYPES = {
+    "example_id": "string",
+    "prediction": "string",
+    "score": "float64",
+    "probabilities": "string",
+    SOURCE_FILE: "string",
+    SOURCE_ROW: "int64",
+}
 
 
 class NightScores(StageFolder):
@@ -99,14 +108,14 @@ class ScoreSink:
 
         folder = self._folder / QUARANTINE
         folder.mkdir(exist_ok=True)
-        shutil.copy2(file, _free_name(folder, file.name))
+        shutil.copy2(file, free_name(folder, file.name))
         reasons = self._folder / QUARANTINE_REASONS
         pd.DataFrame({"file": [str(file)], "reason": [reason]}).to_csv(
             reasons, mode="a", header=not reasons.exists(), index=False
         )
 
 
-def _free_name(folder: Path, name: str) -> Path:
+def free_name(folder: Path, name: str) -> Path:
     """folder/name, or folder/name.2, name.3 ... when files of two sub-folders share a name."""
     candidate, number = folder / name, 1
     while candidate.exists():
@@ -137,7 +146,12 @@ class _ParquetAppender:
         import pyarrow as pa
 
         self.path, self.types = path, types
-        arrow = {"string": pa.string(), "float64": pa.float64(), "timestamp": pa.timestamp("ns", tz="UTC")}
+        arrow = {
+            "string": pa.string(),
+            "float64": pa.float64(),
+            "int64": pa.int64(),
+            "timestamp": pa.timestamp("ns", tz="UTC"),
+        }
         self.schema = pa.schema([(name, arrow[kind]) for name, kind in types.items()])
 
     def __enter__(self):
@@ -157,8 +171,8 @@ class _ParquetAppender:
         import pandas as pd
         import pyarrow as pa
 
-        if kind == "float64":
-            return values.astype("float64").to_numpy()
+        if kind in ("float64", "int64"):
+            return values.astype(kind).to_numpy()
         if kind == "timestamp":
             return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
         if pd.api.types.is_string_dtype(values) and not pd.api.types.is_object_dtype(values):

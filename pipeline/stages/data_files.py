@@ -55,6 +55,22 @@ def batch_files(folder: str | Path) -> list[Path]:
     return files
 
 
+def shard_files(files: list[Path], index: int, count: int) -> list[Path]:
+    """The files of shard `index` of `count`: the night's sorted files cut into `count` runs of
+    about equal bytes, so that shards in order are the files in order (the first of two rows
+    with one id is kept, sharded or not). A shard may be empty: more shards than files.
+    """
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count}: expected 0 <= shard < shards")
+    sizes = [max(os.stat(file).st_size, 1) for file in files]
+    total, shards, before = sum(sizes), [], 0
+    for size in sizes:
+        middle = before + size / 2  # a file belongs to the shard its middle byte falls in
+        shards.append(min(int(middle * count / total), count - 1))
+        before += size
+    return [file for file, shard in zip(files, shards) if shard == index]
+
+
 def visible_files(root: Path) -> list[Path]:
     """The files below `root`, sorted, leaving out hidden ones and everything in hidden folders.
 

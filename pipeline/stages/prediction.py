@@ -170,7 +170,7 @@ def _score_chunk(
     )
     # Membership one id at a time: Series.isin(set) copies the whole set every chunk, which made
     # peak memory grow with the night instead of staying flat.
-    keys = _id_keys(result.valid[EXAMPLE_ID])
+    keys = id_keys(result.valid[EXAMPLE_ID])
     repeated = np.fromiter((key in seen for key in keys.tolist()), dtype=bool, count=len(keys))
     if repeated.any():
         _reject_repeated(chunk, result.valid[repeated], sink, summary)
@@ -184,7 +184,9 @@ def _score_chunk(
     summary.problems += [problem.line() for problem in unseen_values(valid, preprocessor)]
     if len(valid):
         outputs = predict(model, transform(valid, preprocessor), preprocessor)
-        sink.scored(prediction_rows(valid[EXAMPLE_ID].to_numpy(), outputs, preprocessor), valid[sink.valid_columns])
+        predicted = prediction_rows(valid[EXAMPLE_ID].to_numpy(), outputs, preprocessor)
+        predicted[SOURCE_FILE], predicted[SOURCE_ROW] = valid[SOURCE_FILE].to_numpy(), valid[SOURCE_ROW].to_numpy()
+        sink.scored(predicted, valid[sink.valid_columns])
         summary.rows_scored += len(valid)
 
 
@@ -193,7 +195,12 @@ def _reject_repeated(chunk: pd.DataFrame, again: pd.DataFrame, sink: Sink, summa
     sink.rejected(chunk.loc[rows].assign(**{REASON: f"{EXAMPLE_ID}: expected {REPEATED_ID}"}))
     summary.rows_rejected += len(again)
     summary.rows_duplicate_id += len(again)
-    summary.problems += [
+    summary.problems += repeated_id_problems(again)
+
+
+def repeated_id_problems(again: pd.DataFrame) -> list[str]:
+    """One line per file of rows whose id an earlier row of the night had."""
+    return [
         Problem(
             str(file), EXAMPLE_ID, REPEATED_ID, repr(part[EXAMPLE_ID].iloc[0][:60]), tuple(part[SOURCE_ROW].astype(int))
         ).line()
@@ -208,7 +215,7 @@ def _repeated_ids(rejects: pd.DataFrame) -> int:
     return int(rejects[REASON].astype(str).str.contains(f"expected {UNIQUE_ID}", regex=False).sum())
 
 
-def _id_keys(ids: pd.Series) -> np.ndarray:
+def id_keys(ids: pd.Series) -> np.ndarray:
     """64-bit hashes of example ids: a night's ids are remembered as integers, not strings (two ids
     of a million-row night share a hash with odds of about 1 in 10^7)."""
     return pd.util.hash_array(ids.astype(str).to_numpy(dtype=object))

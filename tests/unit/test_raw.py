@@ -228,3 +228,19 @@ def test_read_raw_folder_with_a_table_and_its_images_reads_the_table(tmp_path, p
     table = raw.read_raw(root, "species")
     assert table["photo"].tolist() == [str(image)]
     assert table[SOURCE_FILE].tolist() == [str(root / "labels.csv")]
+
+
+def test_shards_cut_a_night_s_sorted_files_into_runs_of_about_equal_bytes(tmp_path):
+    from pipeline.stages.data_files import shard_files
+
+    sizes = {"a.csv": 100, "b.csv": 900, "c.csv": 500, "d.csv": 500, "e.csv": 0}
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * size)
+    files = sorted(tmp_path.iterdir())
+    shards = [[file.name for file in shard_files(files, index, 2)] for index in range(2)]
+    assert shards == [["a.csv", "b.csv"], ["c.csv", "d.csv", "e.csv"]]  # 1000 and 1000 bytes, in order
+    assert [len(shard_files(files, index, 8)) for index in range(8)].count(0) >= 3  # more shards than files
+    assert sum(len(shard_files(files, index, 8)) for index in range(8)) == len(files)
+    assert shard_files(files, 0, 1) == files
+    with pytest.raises(ValueError, match="shard 2 of 2"):
+        shard_files(files, 2, 2)
