@@ -22,7 +22,6 @@ The row writers are in :mod:`pipeline.store.row_writing`; checking and convertin
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import date
@@ -40,7 +39,7 @@ from pipeline.store.row_writing import INSERT_ROWS, pages, row_writer
 from pipeline.store.tables import BATCH, BATCH_STATUSES, batches, feature_stats
 from pipeline.store.tables import drift as drift_table
 from pipeline.store.tables import predictions as predictions_table
-from pipeline.store.transactions import locked_transaction
+from pipeline.store.transactions import lock_key, locked_transaction
 from pipeline.store.values import (
     MAX_FEATURE,
     MAX_METHOD,
@@ -93,8 +92,8 @@ def load_batch(
     batch_date = as_date(batch_date)
     check_text("model_version", model_version, MAX_VERSION)
     chunks: Iterable[pd.DataFrame] = [predictions] if isinstance(predictions, pd.DataFrame) else predictions
-    lock_key = _lock_key("predictions", batch_date.isoformat(), model_version)
-    with locked_transaction(engine, lock_key) as connection:
+    key = lock_key("predictions", batch_date.isoformat(), model_version)
+    with locked_transaction(engine, key) as connection:
         connection.execute(
             sa.delete(predictions_table).where(
                 predictions_table.c.batch_date == batch_date,
@@ -196,8 +195,8 @@ def record_drift(
         }
         for feature, method, score, threshold, alert in zip(*(drift[column].tolist() for column in DRIFT_COLUMNS))
     ]
-    lock_key = _lock_key("drift", batch_date.isoformat(), model_version)
-    with locked_transaction(engine, lock_key) as connection:
+    key = lock_key("drift", batch_date.isoformat(), model_version)
+    with locked_transaction(engine, key) as connection:
         for table in (feature_stats, drift_table):
             connection.execute(
                 sa.delete(table).where(table.c.batch_date == batch_date, table.c.model_version == model_version)
@@ -227,11 +226,3 @@ def alerts(engine: sa.Engine, batch_date: date, model_version: str) -> list[dict
     )
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]
-
-
-# --- transactions ------------------------------------------------------------------------------
-
-
-def _lock_key(*parts: str) -> int:
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)

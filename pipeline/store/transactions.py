@@ -7,6 +7,7 @@ restart, a killed backend) is reported as DatabaseUnavailable saying whether any
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,12 @@ from sqlalchemy import exc as sa_exc
 from pipeline.store.database import DatabaseUnavailable, describe, unavailable
 
 logger = logging.getLogger(__name__)
+
+
+def lock_key(*parts: str) -> int:
+    """A 64-bit PostgreSQL advisory lock key for the thing the parts name."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 @contextmanager

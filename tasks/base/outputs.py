@@ -8,12 +8,14 @@ import hashlib
 import logging
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pipeline.common.files import ensure_dir, open_for_append
 from pipeline.layout import TEMPORARY_MARK
+from pipeline.store import leases
 
 logger = logging.getLogger(__name__)
 
@@ -44,29 +46,34 @@ def output_lock(locks: Path, location: str, *, owner: str, wait: bool = True, pr
         try:
             handle.seek(0)
             handle.truncate()
-            handle.write(f"pid {os.getpid()}: {owner} {location}\n")  # for a person looking
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}: {owner} {location}\n")  # for a person
             handle.flush()
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def remove_abandoned_attempts(final: Path, locks: Path, *, owner: str, private: bool = True) -> None:
+def remove_abandoned_attempts(final: Path, locks: Path, engine, *, owner: str, private: bool = True) -> None:
     """Temporary outputs beside `final` that no live process is writing: killed runs never
     renamed them.
 
-    The caller holds `final`'s lock, so its own temporary outputs are abandoned for sure. Another
-    version's temporary folder in the same stage folder (an attempt killed before the code, the
-    data or a parameter changed) is removed when its own output lock is free; a live run at that
-    version holds it, and its folder is left alone.
+    The caller holds `final`'s lock and lease, so its own temporary outputs are abandoned for
+    sure. Another version's temporary folder in the same stage folder (an attempt killed before
+    the code, the data or a parameter changed) is removed when its own output lock and lease
+    (pipeline/store/leases.py, `engine`'s) are free; a live run at that version holds them, on
+    this host or another, and its folder is left alone.
     """
     for leftover in sorted(final.parent.glob(f"*{TEMPORARY_MARK}*")):
         location = str(final.parent / leftover.name.split(TEMPORARY_MARK, 1)[0])
         if location == str(final):
             _remove(leftover)
             continue
-        with output_lock(locks, location, owner=f"{owner} cleanup", wait=False, private=private) as free:
-            if free:
+        cleanup = f"{owner} cleanup"
+        with (
+            output_lock(locks, location, owner=cleanup, wait=False, private=private) as unlocked,
+            leases.output_lease(engine, location, owner=cleanup, wait=False) as unleased,
+        ):
+            if unlocked and unleased:
                 _remove(leftover)
 
 

@@ -15,7 +15,7 @@ from pipeline.common import disk, environment
 from pipeline.common.faults import pause_point
 from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
-from pipeline.store import ledger
+from pipeline.store import leases, ledger
 from tasks import recording
 from tasks.base.outputs import output_lock
 from tasks.base.resources import gpu_units, pinned_cards
@@ -70,9 +70,15 @@ class RecordedTask(PreparedTask, luigi.Task):
         return getattr(self.output(), "path", str(self.output()))
 
     def run(self):
-        # Two processes may schedule the same task (two commands, --no-lock, two people): the
-        # second waits here, then finds the work done instead of doing it again beside the first.
-        with output_lock(layout().locks(), self.output_location(), owner=self.task_family, private=overnight().private):
+        # Two processes may schedule the same task (two commands, --no-lock, two people, two
+        # hosts): the second waits here, then finds the work done instead of doing it again
+        # beside the first. The flock guards this host; the lease in PostgreSQL every host, also
+        # where their file systems do not share flocks.
+        location = self.output_location()
+        with (
+            output_lock(layout().locks(), location, owner=self.task_family, private=overnight().private),
+            leases.output_lease(recording.engine(), location, owner=self.task_family),
+        ):
             if self.complete():
                 logger.info("%s %s was completed by another process meanwhile", self.task_family, self.version)
                 return

@@ -100,7 +100,8 @@ class StageTask(RecordedTask):
 
     def before_run(self) -> None:
         final = Path(self.output().path)
-        remove_abandoned_attempts(final, layout().locks(), owner=self.task_family, private=overnight().private)
+        locks, engine = layout().locks(), recording.engine()
+        remove_abandoned_attempts(final, locks, engine, owner=self.task_family, private=overnight().private)
         damage = self.artifact(final).damage() if final.is_dir() else None
         if damage is not None:
             aside = self.artifact(final).move_aside()

@@ -139,11 +139,17 @@ def gc(apply_: bool) -> None:
 
 
 def _remove(path: Path, location: str, where) -> bool:
-    """Remove `path` under the lock of the output it belongs to; False when a task holds it."""
+    """Remove `path` under the lock and lease of the output it belongs to; False when a task
+    holds either (on this host, or on another through the database's lease)."""
+    from pipeline.store import leases
     from tasks.base.outputs import output_lock
     from tasks.config import overnight
 
-    with output_lock(where.locks(), location, owner="overnight gc", wait=False, private=overnight().private) as free:
-        if free:
+    owner = "overnight gc"
+    with (
+        output_lock(where.locks(), location, owner=owner, wait=False, private=overnight().private) as unlocked,
+        leases.output_lease(engine(), location, owner=owner, wait=False) as unleased,
+    ):
+        if unlocked and unleased:
             shutil.rmtree(path)
-        return free
+        return unlocked and unleased

@@ -6,6 +6,7 @@ points."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -103,7 +104,7 @@ def test_a_second_holder_of_an_output_lock_waits_or_is_told(crash_config, tmp_pa
         lock_file = next(layout().locks().glob("*.lock"))
         probe = subprocess.run(["flock", "--nonblock", str(lock_file), "true"])
         assert probe.returncode != 0, "another process got the lock while it was held"
-        assert f"pid {os.getpid()}: test {location}" in lock_file.read_text()
+        assert f"pid {os.getpid()} on {socket.gethostname()}: test {location}" in lock_file.read_text()
     assert subprocess.run(["flock", "--nonblock", str(lock_file), "true"]).returncode == 0
 
 
