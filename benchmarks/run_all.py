@@ -27,6 +27,7 @@ from benchmarks import (
     bench_prediction_log,
     bench_quality,
     bench_scoring,
+    bench_shards,
     bench_training,
 )
 from benchmarks.common import table
@@ -45,6 +46,7 @@ SIZES = {
         "quality_sets": bench_quality.DATA_SETS,
         "drift_rows": (100_000, 1_000_000),
         "night_rows": (200_000, 1_000_000),
+        "shard_night": (1_000_000, 3),
         "night_images": 20_000,
         "huge_side": 12_000,
         "history": (365, 10_000),  # a year of nights, 10,000 predictions each
@@ -63,6 +65,7 @@ SIZES = {
         "quality_sets": ("wine",),
         "drift_rows": (10_000,),
         "night_rows": (2_000,),
+        "shard_night": (8_000, 1),
         "night_images": 200,
         "huge_side": 3_000,
         "history": (30, 500),
@@ -75,6 +78,7 @@ BENCHMARKS = {  # in the order of the table
     "fingerprint": lambda size: bench_fingerprint.results(size["fingerprint_mb"]),
     "noop": lambda size: bench_noop.results(size["nights"], size["noop_rounds"]),
     "scoring": lambda size: bench_scoring.results(size["score_rows"]),
+    "shards": lambda size: bench_shards.results(*size["shard_night"]),
     "night": lambda size: bench_night.results(
         size["night_rows"], size["night_images"], postgres=size.get("postgres", True)
     ),

@@ -48,6 +48,7 @@ GROUPS = {
         "quality": ("quality wine: auto - best baseline",),
     },
     "history": {
+        "shards": ("night of 8,000 rows, 2 shards on 2 workers",),
         "online-log": ("online load of 100 rows, SQLite", "online load of 100 rows, PostgreSQL"),
         "history": tuple(
             figure

@@ -170,7 +170,7 @@ def _score_chunk(
     )
     # Membership one id at a time: Series.isin(set) copies the whole set every chunk, which made
     # peak memory grow with the night instead of staying flat.
-    keys = id_keys(result.valid[EXAMPLE_ID])
+    keys = _id_keys(result.valid[EXAMPLE_ID])
     repeated = np.fromiter((key in seen for key in keys.tolist()), dtype=bool, count=len(keys))
     if repeated.any():
         _reject_repeated(chunk, result.valid[repeated], sink, summary)
@@ -215,7 +215,7 @@ def _repeated_ids(rejects: pd.DataFrame) -> int:
     return int(rejects[REASON].astype(str).str.contains(f"expected {UNIQUE_ID}", regex=False).sum())
 
 
-def id_keys(ids: pd.Series) -> np.ndarray:
+def _id_keys(ids: pd.Series) -> np.ndarray:
     """64-bit hashes of example ids: a night's ids are remembered as integers, not strings (two ids
     of a million-row night share a hash with odds of about 1 in 10^7)."""
     return pd.util.hash_array(ids.astype(str).to_numpy(dtype=object))
