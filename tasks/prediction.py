@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import luigi
@@ -15,7 +16,7 @@ from pipeline.common.columns import IMAGE_ID_COLUMN
 from pipeline.common.faults import pause_point
 from pipeline.common.metrics import Metric
 from pipeline.errors import DataError
-from pipeline.stages.data_files import batch_files
+from pipeline.stages.data_files import batch_files, shard_files
 from pipeline.stages.fingerprint import fingerprint
 from pipeline.store import tables
 from tasks import recording
@@ -101,8 +102,8 @@ class NightScoring(ModelVersionMixin, StageTask):
     def data_version(self) -> str | None:
         return recording.model_row(self.model)["data_version"]
 
-    def score(self, out: NightScores, shard: tuple[int, int] = (0, 1)) -> Outcome:
-        """Score the night's files, or one shard's, into `out`."""
+    def score(self, out: NightScores, files: list[Path] | None = None) -> Outcome:
+        """Score the night's files, or those given (a shard's), into `out`."""
         from pipeline.stages import raw
         from pipeline.stages.prediction import score_batch
 
@@ -116,7 +117,7 @@ class NightScoring(ModelVersionMixin, StageTask):
             image_column=image_column,
             chunk_rows=self.chunk_rows,
             missing_values=schema.missing_values,
-            shard=shard,
+            files=files,
         )
         keras_model = model.load_model() if sources else None  # an empty night needs no model
         with out.sink(schema) as sink:
@@ -186,7 +187,9 @@ class BatchPredict(NightScoring):
         if self.shards == 1:
             return {}
         return {
-            f"shard {index}": ScoreShard(date=self.date, model_version=self.model, shard=index, shards=self.shards)
+            f"shard {index}": ScoreShard(
+                date=self.date, model_version=self.model, shard=index, shards=self.shards, chunk_rows=self.chunk_rows
+            )
             for index in range(self.shards)
         }
 
@@ -196,6 +199,7 @@ class BatchPredict(NightScoring):
         from pipeline.artifacts.shards import merge_shards
 
         parts = list(self.inputs().values())  # in shard order
+        _check_shards_cover_the_night(parts, layout().incoming(self.date))
         schema = self.model_folder().preprocessor().schema
         merged = merge_shards(parts, out, schema, progress=lambda rows: self.status(f"{rows} rows merged"))
         status = "partial" if merged["quarantined"] else "loaded" if merged["rows_scored"] else "empty"
@@ -211,12 +215,16 @@ class ScoreShard(NightScoring):
     def build(self, out: NightScores) -> Outcome:
         if not 0 <= self.shard < self.shards:
             raise DataError(f"ScoreShard: shard {self.shard} of {self.shards}: expected 0 <= shard < shards")
-        outcome = self.score(out, shard=(self.shard, self.shards))
+        # The cut is made once, here, and recorded: BatchPredict checks that the shards' files
+        # are the night's, each once (a file still growing could be cut differently elsewhere).
+        self._files = shard_files(batch_files(layout().incoming(self.date)), self.shard, self.shards)
+        outcome = self.score(out, files=self._files)
         pause_point(f"night:shard-scored:{self.shard}")  # where the crash tests kill one shard
         return outcome
 
     def summarize(self, out: NightScores, summary: dict) -> Outcome:
-        return super().summarize(out, {**summary, "shard": self.shard, "shards": self.shards})
+        files = [str(file) for file in self._files]
+        return super().summarize(out, {**summary, "shard": self.shard, "shards": self.shards, "files": files})
 
     def part(self) -> str:
         return f" shard {self.shard + 1} of {self.shards}"
@@ -282,3 +290,18 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
         logger.info("%s: %d predictions of model %s logged", self.date, rows, self.model)
         # Row counts belong to BatchPredict's run; counting them here too would double them.
         return Outcome(metrics=[Metric("rows_logged", rows, split="batch")])
+
+
+def _check_shards_cover_the_night(parts: list[NightScores], folder: Path) -> None:
+    """Every file of the night in exactly one shard, or one line saying which are not."""
+    scored = Counter(file for part in parts for file in part.summary().get("files", []))
+    night = {str(file) for file in batch_files(folder)}
+    problems = [f"{file} scored {times} times" for file, times in scored.items() if times > 1]
+    problems += [f"{file} not scored" for file in sorted(night - set(scored))]
+    problems += [f"{file} scored, no longer there" for file in sorted(set(scored) - night)]
+    if problems:
+        more = " ..." if len(problems) > 3 else ""
+        raise DataError(
+            f"{folder}: the night's files changed while its shards were scored ({'; '.join(problems[:3])}{more}): "
+            "let the files settle and run the night again"
+        )

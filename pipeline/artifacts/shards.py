@@ -4,7 +4,9 @@ MonitorDrift reads are the same files whether the night was scored in one task o
 Each shard scored its own files (pipeline/stages/data_files.py's shard_files), so an id that a
 supplier repeated across files of two shards reached two shards' predictions. Shards are merged
 in order, and a row whose id an earlier shard scored is moved to the rejects with the reason an
-unsharded night gives it: the first row of an id is kept, sharded or not.
+unsharded night gives it: the first row of an id is kept, sharded or not. (Its line in
+rejects.csv holds the values as validated, 7.0 for a 7, where a night scored whole keeps the
+text as read.)
 """
 
 from __future__ import annotations
@@ -50,14 +52,15 @@ def merge_shards(
 
     summaries = [part.summary() for part in parts]
     merged = {count: sum(int(summary.get(count, 0)) for summary in summaries) for count in COUNTS}
-    problems = [line for summary in summaries for line in summary.get("problems", [])]
+    problems: list[str] = []  # each shard's, then the ids it repeated from earlier shards
     _start_rejects(parts[0], out)
     earlier: list = []  # the ids earlier shards scored, an Arrow array per shard
     with (
         pq.ParquetWriter(out.file(PREDICTIONS), pq.read_schema(parts[0].file(PREDICTIONS))) as predictions,
         pq.ParquetWriter(out.file(VALID), pq.read_schema(parts[0].file(VALID))) as valid_rows,
     ):
-        for part in parts:
+        for part, summary in zip(parts, summaries):
+            problems += summary.get("problems", [])
             ids = pq.read_table(part.file(PREDICTIONS), columns=[EXAMPLE_ID])[EXAMPLE_ID].combine_chunks()
             again, offset = _scored_earlier(ids, earlier), 0
             for predicted, valid in _row_groups(part):

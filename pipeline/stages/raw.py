@@ -25,14 +25,7 @@ from pipeline.common.columns import (
     SOURCE_ROW,
 )
 from pipeline.errors import DataError
-from pipeline.stages.data_files import (
-    IMAGE_EXTENSIONS,
-    TABLE_EXTENSIONS,
-    batch_files,
-    data_files,
-    is_image_folder,
-    shard_files,
-)
+from pipeline.stages.data_files import IMAGE_EXTENSIONS, TABLE_EXTENSIONS, batch_files, data_files, is_image_folder
 from pipeline.stages.table_reading import UNNAMED, table_chunks
 
 logger = logging.getLogger(__name__)
@@ -203,7 +196,7 @@ def batch_sources(
     image_column: str | None,
     chunk_rows: int,
     missing_values: tuple[str, ...] = (),
-    shard: tuple[int, int] = (0, 1),
+    files: list[Path] | None = None,
 ) -> list[BatchSource]:
     """A nightly batch as its files, each read in chunks of at most chunk_rows rows when asked.
 
@@ -213,15 +206,13 @@ def batch_sources(
     without rows (0 bytes, header only) comes as one empty chunk whose attrs["problem"] says so;
     a header-only file keeps its columns, which must still be checked.
 
-    shard: (index, count): only that shard's files (data_files.shard_files), for a night scored
-    in shards.
+    files: those of the folder's files to read (a shard's: data_files.shard_files); by default
+    every file of the folder (batch_files).
 
     Raises:
         DataError: the folder holds files this pipeline cannot read (batch_files).
     """
-    files = batch_files(folder)
-    if shard != (0, 1):
-        files = shard_files(files, *shard)
+    files = batch_files(folder) if files is None else files
     if image_column:
         images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
         return [BatchSource(str(folder), lambda: _image_chunks(images, image_column, chunk_rows))] if images else []

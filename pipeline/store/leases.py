@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from pipeline.store.database import DatabaseUnavailable
 from pipeline.store.tables import runs
 from pipeline.store.transactions import lock_key
 
@@ -28,33 +29,79 @@ logger = logging.getLogger(__name__)
 KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_COUNT = 20, 5, 4
 
 
+class LeaseLost(RuntimeError):
+    """The database ended the session that held an output's lease: another host may hold it now."""
+
+
+class Lease:
+    """A held lease; `check()` before an output is put in place says whether it is still held."""
+
+    def __init__(self, connection: sa.Connection | None, location: str):
+        self._connection, self.location, self.lost = connection, location, False
+
+    def check(self) -> None:
+        """Raise LeaseLost when the holding session is gone (a server restart, a network cut the
+        keepalives ended): another process may be making the output now."""
+        if self._connection is None:
+            return
+        try:
+            self._connection.execute(sa.text("SELECT 1"))
+            self._connection.commit()
+        except (sa.exc.DBAPIError, DatabaseUnavailable) as error:
+            self.lost = True
+            self._connection.invalidate()
+            raise LeaseLost(
+                f"{self.location}: the database session holding this output's lease ended "
+                "(a server restart, a network cut); not putting it in place: run the task again"
+            ) from error
+
+
 @contextmanager
-def output_lease(engine: sa.Engine, location: str, *, owner: str, wait: bool = True) -> Iterator[bool]:
+def output_lease(engine: sa.Engine, location: str, *, owner: str, wait: bool = True) -> Iterator[Lease | None]:
     """Hold the lease on the output at `location` while the block runs.
 
-    Yields True once held. When another session holds it: waits, naming the holder, or with
-    `wait=False` yields False at once. On SQLite yields True at once.
+    Yields the Lease once held. When another session holds it: waits, naming the holder, or
+    with `wait=False` yields None at once. On SQLite yields a Lease at once.
     """
     if engine.dialect.name != "postgresql":
-        yield True
+        yield Lease(None, location)
         return
     key = lock_key("output", location)
-    with engine.connect() as connection:
-        _keep_alive(connection)
+    connection = engine.connect()
+    try:
+        _prepare(connection)
         held = connection.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar()
         connection.commit()
+        if not held and not wait:
+            connection.close()
+            yield None
+            return
         if not held:
-            if not wait:
-                yield False
-                return
             logger.info("%s: %s is being made by %s; waiting for it", owner, location, holder(connection, location))
             connection.execute(sa.select(sa.func.pg_advisory_lock(key)))
             connection.commit()
-        try:
-            yield True
-        finally:
+    except BaseException:
+        connection.invalidate()  # a lock taken just before the error must not go back to the pool
+        connection.close()
+        raise
+    lease = Lease(connection, location)
+    try:
+        yield lease
+    finally:
+        _release(lease, connection, key)
+
+
+def _release(lease: Lease, connection: sa.Connection, key: int) -> None:
+    """Unlock and close; a session that is gone took its lock with it."""
+    try:
+        if not lease.lost:
             connection.execute(sa.select(sa.func.pg_advisory_unlock(key)))
             connection.commit()
+    except (sa.exc.DBAPIError, DatabaseUnavailable) as error:
+        logger.warning("%s: the lease's session had ended already: %s", lease.location, error)
+        connection.invalidate()
+    finally:
+        connection.close()
 
 
 def holder(connection: sa.Connection, location: str) -> str:
@@ -72,10 +119,18 @@ def holder(connection: sa.Connection, location: str) -> str:
     return f"pid {row.pid} on {row.host} (since {row.started_at:%H:%M:%S}{heartbeat})"
 
 
-def _keep_alive(connection: sa.Connection) -> None:
-    for setting, value in (
-        ("tcp_keepalives_idle", KEEPALIVE_IDLE_S),
-        ("tcp_keepalives_interval", KEEPALIVE_INTERVAL_S),
-        ("tcp_keepalives_count", KEEPALIVE_COUNT),
-    ):
-        connection.exec_driver_sql(f"SET {setting} = {int(value)}")
+def _prepare(connection: sa.Connection) -> None:
+    """Keepalives that end a dead host's session, and no server-wide timeout that would end a
+    live holder's (idle_session_timeout, PostgreSQL 14 and later) or fail a waiter."""
+    settings = {
+        "tcp_keepalives_idle": KEEPALIVE_IDLE_S,
+        "tcp_keepalives_interval": KEEPALIVE_INTERVAL_S,
+        "tcp_keepalives_count": KEEPALIVE_COUNT,
+        "lock_timeout": 0,
+        "statement_timeout": 0,
+        "idle_in_transaction_session_timeout": 0,
+    }
+    if (connection.dialect.server_version_info or (0,)) >= (14,):
+        settings["idle_session_timeout"] = 0
+    for setting, value in settings.items():
+        connection.execute(sa.select(sa.func.set_config(setting, str(value), False)))  # SET, for the session

@@ -49,6 +49,7 @@ class RecordedTask(PreparedTask, luigi.Task):
     # ONE_CARD for scoring): it holds them as the Luigi resource `gpu`, and its wall seconds
     # count as GPU seconds on a GPU machine.
     gpu: ClassVar[str | None] = None
+    lease: leases.Lease | None = None  # held while the task runs (pipeline/store/leases.py)
 
     @property
     def resources(self) -> dict[str, int]:
@@ -77,7 +78,7 @@ class RecordedTask(PreparedTask, luigi.Task):
         location = self.output_location()
         with (
             output_lock(layout().locks(), location, owner=self.task_family, private=overnight().private),
-            leases.output_lease(recording.engine(), location, owner=self.task_family),
+            leases.output_lease(recording.engine(), location, owner=self.task_family) as self.lease,
         ):
             if self.complete():
                 logger.info("%s %s was completed by another process meanwhile", self.task_family, self.version)

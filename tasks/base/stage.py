@@ -127,6 +127,8 @@ class StageTask(RecordedTask):
                 # Luigi renames without syncing: after a power cut the folder could be in place
                 # with empty or missing files. Contents first, then the rename, then its folder.
                 sync_tree(out_dir)
+                if self.lease is not None:
+                    self.lease.check()  # its session may have ended (a server restart): another may hold it
             except BaseException:
                 shutil.rmtree(out_dir, ignore_errors=True)  # a failed attempt leaves nothing behind
                 raise

@@ -150,6 +150,7 @@ def _remove(path: Path, location: str, where) -> bool:
         output_lock(where.locks(), location, owner=owner, wait=False, private=overnight().private) as unlocked,
         leases.output_lease(engine(), location, owner=owner, wait=False) as unleased,
     ):
-        if unlocked and unleased:
+        free = bool(unlocked and unleased)
+        if free:
             shutil.rmtree(path)
-        return unlocked and unleased
+        return free

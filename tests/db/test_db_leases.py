@@ -7,9 +7,11 @@ import sys
 import textwrap
 
 import pytest
+import sqlalchemy as sa
 
 from pipeline.layout import TEMPORARY_MARK
 from pipeline.store import leases, ledger
+from pipeline.store.transactions import lock_key
 from tasks.base.outputs import remove_abandoned_attempts
 
 HOLD = """
@@ -17,7 +19,7 @@ import sys, time
 from pipeline.store import database, leases
 engine = database.connect(sys.argv[1])
 with leases.output_lease(engine, sys.argv[2], owner="another host") as held:
-    print("held", held, flush=True)
+    print("held", held is not None, flush=True)
     time.sleep(120)
 """
 
@@ -70,3 +72,21 @@ def test_another_host_s_live_attempt_is_not_removed_whatever_the_local_locks_say
         other.wait()
     remove_abandoned_attempts(stage / "aaaaaaaaaaaaaaaa", unshared, engine, owner="test")
     assert not live.exists()  # abandoned now: removed
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_lease_whose_session_ended_says_so_before_the_output_is_put_in_place(engine, tmp_path):
+    location = str(tmp_path / "05_training" / "cccccccccccccccc")
+    with leases.output_lease(engine, location, owner="test") as lease:
+        lease.check()  # held
+        key = lock_key("output", location) & 0xFFFFFFFFFFFFFFFF  # pg_locks shows its two halves
+        holding = (
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = :high AND objid::bigint = :low"
+        )
+        with engine.connect() as other:  # a server restart, as far as this session can tell
+            (pid,) = other.execute(sa.text(holding), {"high": key >> 32, "low": key & 0xFFFFFFFF}).one()
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(leases.LeaseLost, match="the database session holding this output's lease ended"):
+            lease.check()
+    with leases.output_lease(engine, location, owner="test", wait=False) as again:
+        assert again is not None  # nothing was left held, and leaving the block did not raise

@@ -106,6 +106,8 @@ def test_a_sharded_night_holds_what_the_whole_night_holds_and_loads_once(night_f
     assert len(query(database_url, "SELECT example_id FROM predictions")) == len(expected)
 
 
+# SQLite: a shard killed on PostgreSQL, and taken over by another host, is tests/tasks/test_hosts.py's.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_killed_shard_is_redone_alone(night_files, configure, tmp_path, database_url):
     settings, night = night_files
     (night / "b-garbage.csv").unlink()

@@ -244,3 +244,26 @@ def test_shards_cut_a_night_s_sorted_files_into_runs_of_about_equal_bytes(tmp_pa
     assert shard_files(files, 0, 1) == files
     with pytest.raises(ValueError, match="shard 2 of 2"):
         shard_files(files, 2, 2)
+
+
+def test_a_merge_refuses_shards_that_missed_a_file_or_scored_one_twice(tmp_path):
+    from pipeline.artifacts.prediction import NightScores
+    from tasks.prediction import _check_shards_cover_the_night
+
+    night = tmp_path / "incoming"
+    night.mkdir()
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (night / name).write_text("x\n1\n")
+
+    def shards(*cuts: list[str]) -> list:
+        parts = []
+        for files in cuts:
+            part = NightScores(tmp_path / f"shard-{len(list(tmp_path.glob('shard-*')))}")
+            part.path.mkdir()
+            part.write_summary({"files": [str(night / name) for name in files]})
+            parts.append(part)
+        return parts
+
+    with pytest.raises(DataError, match=r"changed while its shards were scored \(.*b.csv scored 2 times; .*c.csv not"):
+        _check_shards_cover_the_night(shards(["a.csv", "b.csv"], ["b.csv"]), night)
+    _check_shards_cover_the_night(shards(["a.csv", "b.csv"], ["c.csv"]), night)  # each file once: no error
