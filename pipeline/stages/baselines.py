@@ -1,14 +1,21 @@
-"""Baselines: what a user would try before a neural network, on the same split, scored the same way.
+"""Baselines: what a careful user would try before a neural network, on the same split, scored
+the same way.
 
 Every evaluation fits them on the training split and scores them on the test rows the model is
-scored on, so "the model beats the baseline" compares like with like:
+scored on, so "the model beats the baseline" compares like with like. What a practitioner tunes
+is tuned here too, cheaply, on the validation rows the model's early stopping reads (a held-out
+fifth of the training rows where there are none):
 
 - `majority` (classification) or `mean` (regression): the trivial predictor;
 - `linear`: logistic or ridge regression on the preprocessed features the model gets (numbers
-  scaled with their missing flags, categories one-hot, images as small grayscale thumbnails);
-- `tfidf_logistic`: TF-IDF of word unigrams and bigrams with logistic (or ridge) regression,
-  where the data has text columns;
-- `gradient_boosting`: scikit-learn's HistGradientBoosting on tabular data (no text or image).
+  scaled with their missing flags, categories one-hot, images as small grayscale thumbnails),
+  its regularisation chosen on the validation rows;
+- `tfidf_logistic`: TF-IDF (sublinear term frequency) of word unigrams and bigrams, with
+  character 2-5-grams where they score better, and logistic (or ridge) regression, features and
+  regularisation chosen on the validation rows, where the data has text columns;
+- `gradient_boosting`: scikit-learn's HistGradientBoosting on the tabular features, categories
+  native, each text column as its length in characters and words, stopped early on the
+  validation rows (no images).
 
 A baseline is fitted on at most `max_rows` training rows: on more, a seeded sample, and its
 record says how many rows it saw.
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from pipeline.stages.features import SplitArrays
 from pipeline.stages.images import image_array
@@ -31,13 +39,19 @@ logger = logging.getLogger(__name__)
 
 MAX_ROWS = 50_000  # training rows a baseline is fitted on; a larger split is sampled
 THUMBNAIL = 16  # side of the grayscale thumbnail the linear baseline sees of an image
+C_VALUES = (1.0, 10.0)  # logistic regression's inverse regularisation, tried on held-out rows
+RIDGE_ALPHAS = (0.1, 1.0, 10.0)  # sparse ridge regression's regularisation, likewise
+MIN_DF_ROWS = 1_000  # from this many training rows, TF-IDF drops words seen in one text only
+BOOSTING_ROUNDS, BOOSTING_PATIENCE = 500, 20  # gradient boosting's trees at most; rounds without gain
 TRIVIAL = frozenset({"majority", "mean"})
 DESCRIPTIONS = {
     "majority": "always the training split's most frequent class",
     "mean": "always the training split's mean",
-    "linear": "logistic or ridge regression on the preprocessed features",
-    "tfidf_logistic": "TF-IDF of words and word pairs, with logistic or ridge regression",
-    "gradient_boosting": "scikit-learn's HistGradientBoosting on the tabular features",
+    "linear": "logistic or ridge regression on the preprocessed features, regularisation chosen on the validation rows",
+    "tfidf_logistic": "TF-IDF of words, word pairs and (where they help) character n-grams, with logistic or ridge "
+    "regression, both chosen on the validation rows",
+    "gradient_boosting": "scikit-learn's HistGradientBoosting on the tabular features and text lengths, "
+    "stopped early on the validation rows",
 }
 
 
@@ -56,12 +70,24 @@ class BaselineOutputs:
         return self.fitted_rows < self.training_rows
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """What a baseline learns from: training inputs and labels, and held-out rows to tune on."""
+
+    inputs: _Inputs
+    labels: np.ndarray
+    held: _Inputs
+    held_labels: np.ndarray
+    preprocessor: Preprocessor
+
+
 def fit_baselines(
     train: SplitArrays,
     test: SplitArrays,
     preprocessor: Preprocessor,
     examples: pd.DataFrame,
     *,
+    validation: SplitArrays | None = None,
     max_rows: int = MAX_ROWS,
     seed: int = 0,
 ) -> list[BaselineOutputs]:
@@ -69,28 +95,57 @@ def fit_baselines(
 
     Args:
         examples: the validated rows by example id (text columns are read raw from here).
+        validation: the rows regularisation and early stopping are chosen on; without it (or
+            without a known label in it), a seeded fifth of the training rows.
     """
     known = train.known
     rows = np.flatnonzero(known)
     if len(rows) > max_rows:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_rows, replace=False))
-    fitted = _Inputs(train, rows, examples, preprocessor)
+    fit = _fit(train, rows, validation, examples, preprocessor, seed)
     scored = _Inputs(test, np.arange(len(test.example_ids)), examples, preprocessor)
-    labels = train.labels[rows]
     results = []
     for name, make in _candidates(preprocessor).items():
         started = time.perf_counter()
         try:
-            outputs = make(fitted, scored, labels, preprocessor)
+            # One BLAS thread: sparse fits gain nothing from more, and threads that spin while
+            # another process holds the cores made a 1 s fit take 20.
+            with threadpool_limits(limits=1):
+                outputs = make(fit, scored)
         except ValueError as error:  # e.g. texts without a word: the model is still evaluated
             logger.warning("baseline %s not fitted: %s", name, error)
             continue
         if outputs is None:
             continue
         seconds = time.perf_counter() - started
-        results.append(BaselineOutputs(name, outputs, len(rows), int(known.sum()), seconds))
-        logger.info("baseline %s fitted on %d rows in %.1f s", name, len(rows), seconds)
+        results.append(BaselineOutputs(name, outputs, len(fit.inputs), int(known.sum()), seconds))
+        logger.info("baseline %s fitted on %d rows in %.1f s", name, len(fit.inputs), seconds)
     return results
+
+
+def _fit(
+    train: SplitArrays,
+    rows: np.ndarray,
+    validation: SplitArrays | None,
+    examples: pd.DataFrame,
+    preprocessor: Preprocessor,
+    seed: int,
+) -> _Fit:
+    """The training rows, and the held-out rows: validation's known ones, or else a seeded fifth
+    of the training rows, no longer fitted on."""
+
+    def inputs(arrays: SplitArrays, chosen: np.ndarray) -> _Inputs:
+        return _Inputs(arrays, chosen, examples, preprocessor)
+
+    held = np.flatnonzero(validation.known)[:MAX_ROWS] if validation is not None else np.empty(0, int)
+    if len(held):
+        return _Fit(
+            inputs(train, rows), train.labels[rows], inputs(validation, held), validation.labels[held], preprocessor
+        )
+    shuffled = np.random.default_rng(seed + 1).permutation(rows)
+    cut = len(rows) // 5 if len(rows) >= 5 else 0
+    kept, held = np.sort(shuffled[cut:]), np.sort(shuffled[:cut])
+    return _Fit(inputs(train, kept), train.labels[kept], inputs(train, held), train.labels[held], preprocessor)
 
 
 def _candidates(preprocessor: Preprocessor) -> dict:
@@ -98,8 +153,8 @@ def _candidates(preprocessor: Preprocessor) -> dict:
     candidates = {"majority" if preprocessor.is_classification else "mean": _trivial, "linear": _linear}
     if schema.columns_of("text"):
         candidates["tfidf_logistic"] = _tfidf
-    elif not schema.columns_of("image"):
-        candidates["gradient_boosting"] = _gradient_boosting
+    if not schema.columns_of("image") and (preprocessor.numeric.columns or preprocessor.categorical):
+        candidates["gradient_boosting"] = _gradient_boosting  # text beside them counts as its lengths
     return candidates
 
 
@@ -135,6 +190,15 @@ class _Inputs:
             blocks.append(np.stack([_thumbnail(str(path), shape.background) for path in paths]))
         return np.concatenate(blocks, axis=1) if blocks else np.empty((len(self), 0), "float32")
 
+    def text_lengths(self) -> np.ndarray:
+        """(rows, 2 x text columns): each text's length in characters and in words."""
+        columns = self.preprocessor.schema.columns_of("text")
+        if not columns:
+            return np.empty((len(self), 0), "float32")
+        table = self._examples.set_index("example_id")[columns].reindex(self.ids).fillna("").astype(str)
+        lengths = [table[c].str.len() for c in columns] + [table[c].str.split().str.len() for c in columns]
+        return np.stack([values.to_numpy(dtype="float32") for values in lengths], axis=1)
+
     def text(self) -> list[str]:
         """Each row's text columns joined, raw: TF-IDF tokenises them its own way."""
         columns = self.preprocessor.schema.columns_of("text")
@@ -153,8 +217,8 @@ def _thumbnail(path: str, background) -> np.ndarray:
     return np.asarray(small, dtype="float32").reshape(-1) / 255.0
 
 
-def _trivial(fitted: _Inputs, scored: _Inputs, labels: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
-    return _constant(len(scored), labels, preprocessor)
+def _trivial(fit: _Fit, scored: _Inputs) -> np.ndarray:
+    return _constant(len(scored), fit.labels, fit.preprocessor)
 
 
 def _constant(rows: int, labels: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
@@ -166,83 +230,126 @@ def _constant(rows: int, labels: np.ndarray, preprocessor: Preprocessor) -> np.n
     return np.full(rows, float(np.mean(labels)))
 
 
-def _linear(fitted: _Inputs, scored: _Inputs, labels: np.ndarray, preprocessor: Preprocessor):
+def _linear(fit: _Fit, scored: _Inputs):
     from scipy import sparse
     from sklearn.preprocessing import OneHotEncoder
 
-    dense = [np.concatenate([inputs.numeric(), inputs.thumbnails()], axis=1) for inputs in (fitted, scored)]
-    categories = fitted.categories()
+    views = (fit.inputs, fit.held, scored)
+    dense = [np.concatenate([inputs.numeric(), inputs.thumbnails()], axis=1) for inputs in views]
+    categories = fit.inputs.categories()
     if categories.shape[1]:
         encoder = OneHotEncoder(handle_unknown="ignore").fit(categories)
-        train_x = sparse.hstack([sparse.csr_matrix(dense[0]), encoder.transform(categories)]).tocsr()
-        test_x = sparse.hstack([sparse.csr_matrix(dense[1]), encoder.transform(scored.categories())]).tocsr()
+        matrices = [
+            sparse.hstack([sparse.csr_matrix(values), encoder.transform(inputs.categories())]).tocsr()
+            for values, inputs in zip(dense, views)
+        ]
     else:
-        train_x, test_x = dense
-    if train_x.shape[1] == 0:
+        matrices = dense
+    if matrices[0].shape[1] == 0:
         return None  # text only: the TF-IDF baseline is its linear model
-    return _fit_linear(train_x, test_x, labels, preprocessor)
+    return _fit_linear(fit, *matrices)
 
 
-def _tfidf(fitted: _Inputs, scored: _Inputs, labels: np.ndarray, preprocessor: Preprocessor):
+def _tfidf(fit: _Fit, scored: _Inputs):
+    """Words and word pairs, and with them character n-grams where the held-out rows say they help."""
+    from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    # Single-character words count too ("C", "R", "3"); the default pattern drops them.
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2), min_df=1, sublinear_tf=True, max_features=200_000, token_pattern=r"(?u)\b\w+\b"
+    texts = [inputs.text() for inputs in (fit.inputs, fit.held, scored)]
+    # Single-character words count too ("C", "R", "3"); the default pattern drops them. A word seen
+    # once is noise to a linear model with enough rows.
+    min_df = 2 if len(fit.inputs) >= MIN_DF_ROWS else 1
+    words = TfidfVectorizer(
+        ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, max_features=200_000, token_pattern=r"(?u)\b\w+\b"
     )
-    train_x = vectorizer.fit_transform(fitted.text())
-    return _fit_linear(train_x, vectorizer.transform(scored.text()), labels, preprocessor)
+    characters = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), min_df=min_df, sublinear_tf=True, max_features=200_000
+    )
+    word_matrices = [words.fit_transform(texts[0]), *(words.transform(text) for text in texts[1:])]
+    char_matrices = [characters.fit_transform(texts[0]), *(characters.transform(text) for text in texts[1:])]
+    both = [sparse.hstack([w, c]).tocsr() for w, c in zip(word_matrices, char_matrices)]
+    return _fit_linear(fit, *word_matrices, alternative=both)
 
 
-def _fit_linear(train_x, test_x, labels: np.ndarray, preprocessor: Preprocessor) -> np.ndarray:
+def _fit_linear(fit: _Fit, train_x, held_x, test_x, *, alternative=None) -> np.ndarray:
+    """Logistic or ridge regression, its regularisation (and, given an `alternative` set of
+    matrices for the same rows, its features) chosen by the held-out rows' score."""
     from scipy import sparse
-    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 
-    if not preprocessor.is_classification:
-        if sparse.issparse(train_x) or train_x.shape[1] > train_x.shape[0]:
-            # RidgeCV's leave-one-out would build a dense rows x rows matrix here (20 GB at
-            # 50,000 rows): a sparse solver, with the alpha chosen on a held-out fifth.
-            return _sparse_ridge(train_x, test_x, labels)
-        return RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(train_x, labels).predict(test_x)
-    if len(np.unique(labels)) < 2:
+    labels, preprocessor = fit.labels, fit.preprocessor
+    if preprocessor.is_classification and len(np.unique(labels)) < 2:
         return _constant(test_x.shape[0], labels, preprocessor)  # one class: nothing to separate
-    model = LogisticRegression(max_iter=2000).fit(train_x, labels)
-    return _all_classes(model.predict_proba(test_x), model.classes_, len(preprocessor.classes))
+    if not preprocessor.is_classification and not sparse.issparse(train_x) and train_x.shape[1] <= train_x.shape[0]:
+        return RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(train_x, labels).predict(test_x)
+    if preprocessor.is_classification:
+        make = {strength: (lambda c=strength: LogisticRegression(C=c, max_iter=2000)) for strength in C_VALUES}
+    else:
+        # RidgeCV's leave-one-out would build a dense rows x rows matrix here (20 GB at 50,000
+        # rows): a sparse solver, the alpha chosen on the held-out rows.
+        make = {alpha: (lambda a=alpha: Ridge(alpha=a, solver="sparse_cg")) for alpha in RIDGE_ALPHAS}
+    feature_sets = {"words": (train_x, held_x, test_x)}
+    if alternative is not None:
+        feature_sets["words and characters"] = tuple(alternative)
+    choices = [(features, setting) for features in feature_sets for setting in make]
+    # Each choice is fitted on the training rows once; the one the held-out rows score best is
+    # the baseline as fitted, not fitted again.
+    fitted, scores = {}, {}
+    for choice in choices if len(fit.held) else choices[:1]:
+        features, setting = choice
+        train, held, _ = feature_sets[features]
+        fitted[choice] = make[setting]().fit(train, labels)
+        scores[choice] = _held_out_score(fitted[choice], held, fit) if len(fit.held) else 0.0
+    best = max(fitted, key=lambda choice: scores[choice])
+    if len(fitted) > 1:
+        logger.info("baseline: %s, regularisation %s, chosen on %d held-out rows", *best, len(fit.held))
+    model, test = fitted[best], feature_sets[best[0]][2]
+    if not preprocessor.is_classification:
+        return model.predict(test)
+    return _all_classes(model.predict_proba(test), model.classes_, len(preprocessor.classes))
 
 
-def _sparse_ridge(train_x, test_x, labels: np.ndarray) -> np.ndarray:
-    from sklearn.linear_model import Ridge
-    from sklearn.model_selection import train_test_split
-
-    fit_x, check_x, fit_y, check_y = train_test_split(train_x, labels, test_size=0.2, random_state=0)
-    errors = {
-        alpha: np.mean((Ridge(alpha=alpha, solver="sparse_cg").fit(fit_x, fit_y).predict(check_x) - check_y) ** 2)
-        for alpha in (0.1, 1.0, 10.0)
-    }
-    best = min(errors, key=errors.get)
-    return Ridge(alpha=best, solver="sparse_cg").fit(train_x, labels).predict(test_x)
+def _held_out_score(model, held_x, fit: _Fit) -> float:
+    """Accuracy, or minus the mean squared error, on the held-out rows (higher is better)."""
+    predicted = model.predict(held_x)
+    if fit.preprocessor.is_classification:
+        return float(np.mean(predicted == fit.held_labels))
+    return -float(np.mean((predicted - fit.held_labels) ** 2))
 
 
-def _gradient_boosting(fitted: _Inputs, scored: _Inputs, labels: np.ndarray, preprocessor: Preprocessor):
+def _gradient_boosting(fit: _Fit, scored: _Inputs):
+    """Categories native (up to 255 values), text columns as their lengths, early stopping on the
+    held-out rows."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    def matrix(inputs: _Inputs) -> np.ndarray:
-        numeric = inputs.numeric()[:, : len(preprocessor.numeric.columns)]  # flags add nothing to trees
-        return np.concatenate([numeric, inputs.categories().astype("float32")], axis=1)
+    numeric_columns = len(fit.preprocessor.numeric.columns)
 
-    train_x = matrix(fitted)
+    def matrix(inputs: _Inputs) -> np.ndarray:
+        numeric = inputs.numeric()[:, :numeric_columns]  # missing flags add nothing to trees
+        return np.concatenate([numeric, inputs.categories().astype("float32"), inputs.text_lengths()], axis=1)
+
+    train_x = matrix(fit.inputs)
     if train_x.shape[1] == 0:
         return None
-    categorical = np.arange(len(preprocessor.numeric.columns), train_x.shape[1])
+    categories = len(fit.preprocessor.categorical)
+    categorical = np.arange(numeric_columns, numeric_columns + categories)
     # Vocabulary ids above 255 are not categories HistGradientBoosting can take; read as numbers.
     categorical = [c for c in categorical if train_x[:, c].max(initial=0) < 255]
-    options = {"categorical_features": categorical or None, "random_state": 0}
-    if not preprocessor.is_classification:
-        return HistGradientBoostingRegressor(**options).fit(train_x, labels).predict(matrix(scored))
-    if len(np.unique(labels)) < 2:
-        return _constant(len(scored), labels, preprocessor)
-    model = HistGradientBoostingClassifier(**options).fit(train_x, labels)
-    return _all_classes(model.predict_proba(matrix(scored)), model.classes_, len(preprocessor.classes))
+    options = {"categorical_features": categorical or None, "random_state": 0, "max_iter": BOOSTING_ROUNDS}
+    stopping = {}
+    if len(fit.held):
+        options.update(early_stopping=True, n_iter_no_change=BOOSTING_PATIENCE)
+        stopping = {"X_val": matrix(fit.held), "y_val": fit.held_labels}
+    if not fit.preprocessor.is_classification:
+        return HistGradientBoostingRegressor(**options).fit(train_x, fit.labels, **stopping).predict(matrix(scored))
+    if len(np.unique(fit.labels)) < 2:
+        return _constant(len(scored), fit.labels, fit.preprocessor)
+    keep = np.isin(fit.held_labels, fit.labels)  # a class the trees never saw cannot score them
+    if stopping and not keep.all():
+        stopping = {"X_val": stopping["X_val"][keep], "y_val": fit.held_labels[keep]} if keep.any() else {}
+        options["early_stopping"] = bool(stopping)
+    model = HistGradientBoostingClassifier(**options).fit(train_x, fit.labels, **stopping)
+    return _all_classes(model.predict_proba(matrix(scored)), model.classes_, len(fit.preprocessor.classes))
 
 
 def _all_classes(probabilities: np.ndarray, seen: np.ndarray, classes: int) -> np.ndarray:

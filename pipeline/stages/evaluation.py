@@ -335,7 +335,10 @@ def baseline_metrics(
 
     test = splits["test"]
     found = {}
-    for baseline in fit_baselines(splits["train"], test, preprocessor, examples, max_rows=max_rows):
+    validation = splits.get("validation")
+    for baseline in fit_baselines(
+        splits["train"], test, preprocessor, examples, validation=validation, max_rows=max_rows
+    ):
         metrics = task_metrics(preprocessor.task, test.labels[test.known], baseline.outputs[test.known])
         found[baseline.name] = {
             **metrics,
