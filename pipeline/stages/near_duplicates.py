@@ -191,7 +191,8 @@ def _summary(table: pd.DataFrame, edges, distances) -> dict:
         }
         for i in order[:SHOWN_PAIRS]
     ]
-    return {"groups": int((sizes > 1).sum()), "examples": int(sizes[sizes > 1].sum()), "pairs": pairs}
+    by = "image hash" if distances is not None else "equal values"  # what joined them, for the report's words
+    return {"groups": int((sizes > 1).sum()), "examples": int(sizes[sizes > 1].sum()), "pairs": pairs, "by": by}
 
 
 def _colour(background: Background) -> str:

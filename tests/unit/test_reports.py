@@ -418,3 +418,13 @@ def test_nightly_report_without_a_database_row_for_the_model_shows_the_night_alo
     finally:
         database.dispose_all()
     assert "No drift figures" in text and "No labels have arrived" in text
+
+
+def test_near_duplicates_are_described_by_what_joined_them():
+    from pipeline.rendering.reports.evaluation import near_duplicate_line
+
+    found = {"groups": 2, "examples": 5, "threshold": 3, "kept_together": True, "straddling": 0}
+    table = near_duplicate_line({**found, "by": "equal values", "pairs": [{"a": "r1", "b": "r7"}]})
+    assert "equal values, text without case and punctuation" in table and "bits" not in table
+    images = near_duplicate_line({**found, "by": "image hash", "pairs": [{"a": "a", "b": "b", "bits_apart": 2}]})
+    assert "threshold 3 bits of 64" in images

@@ -134,8 +134,11 @@ def near_duplicate_line(near: dict) -> str:
     """One sentence on the near-duplicate groups of a split's checks (also `overnight summary`'s)."""
     if not near["groups"]:
         return "Near-duplicates: none found."
+    # Tables are joined by equal values (text without case and punctuation), images by their hashes.
+    images = near.get("by", "image hash") == "image hash"
+    how = f"threshold {near['threshold']} bits of 64" if images else "equal values, text without case and punctuation"
     kept = (
-        f"each kept in one split (threshold {near['threshold']} bits of 64)"
+        f"each kept in one split ({how})"
         if near["kept_together"]
         else f"kept apart ([SplitData] near_duplicate_threshold = 0): {near['straddling']} straddle the splits"
     )
