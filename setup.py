@@ -18,7 +18,7 @@ setup(
         "pandas>=2.2,<4",
         "numpy>=2.0,<3",  # np.bitwise_count (near-duplicate hashes)
         "pyarrow>=16,<28",
-        "scikit-learn>=1.6,<2",  # HistGradientBoosting.fit(X_val=, y_val=)
+        "scikit-learn>=1.7,<2",  # HistGradientBoosting.fit(X_val=, y_val=)
         "scipy>=1.13,<2",
         "threadpoolctl>=3.1,<4",  # one BLAS thread for the baselines (pipeline/stages/baselines.py)
         "SQLAlchemy>=2.0,<2.2",

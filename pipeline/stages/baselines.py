@@ -3,13 +3,13 @@ the same way.
 
 Every evaluation fits them on the training split and scores them on the test rows the model is
 scored on, so "the model beats the baseline" compares like with like. What a practitioner tunes
-is tuned here too, cheaply, on the validation rows the model's early stopping reads (a held-out
-fifth of the training rows where there are none):
+is tuned here too, cheaply, on the validation rows the model's early stopping reads (without
+them, each baseline takes its defaults):
 
 - `majority` (classification) or `mean` (regression): the trivial predictor;
 - `linear`: logistic or ridge regression on the preprocessed features the model gets (numbers
   scaled with their missing flags, categories one-hot, images as small grayscale thumbnails),
-  its regularisation chosen on the validation rows;
+  its regularisation chosen on the validation rows (a dense ridge's by leave-one-out);
 - `tfidf_logistic`: TF-IDF (sublinear term frequency) of word unigrams and bigrams, with
   character 2-5-grams where they score better, and logistic (or ridge) regression, features and
   regularisation chosen on the validation rows, where the data has text columns;
@@ -47,7 +47,8 @@ TRIVIAL = frozenset({"majority", "mean"})
 DESCRIPTIONS = {
     "majority": "always the training split's most frequent class",
     "mean": "always the training split's mean",
-    "linear": "logistic or ridge regression on the preprocessed features, regularisation chosen on the validation rows",
+    "linear": "logistic or ridge regression on the preprocessed features, regularisation chosen on the validation "
+    "rows (a dense ridge's by leave-one-out on the training rows)",
     "tfidf_logistic": "TF-IDF of words, word pairs and (where they help) character n-grams, with logistic or ridge "
     "regression, both chosen on the validation rows",
     "gradient_boosting": "scikit-learn's HistGradientBoosting on the tabular features and text lengths, "
@@ -95,8 +96,8 @@ def fit_baselines(
 
     Args:
         examples: the validated rows by example id (text columns are read raw from here).
-        validation: the rows regularisation and early stopping are chosen on; without it (or
-            without a known label in it), a seeded fifth of the training rows.
+        validation: the rows regularisation, TF-IDF's features and early stopping are chosen
+            on; without it (or without a known label in it), the defaults are taken.
     """
     known = train.known
     rows = np.flatnonzero(known)
@@ -110,7 +111,7 @@ def fit_baselines(
         try:
             # One BLAS thread: sparse fits gain nothing from more, and threads that spin while
             # another process holds the cores made a 1 s fit take 20.
-            with threadpool_limits(limits=1):
+            with threadpool_limits(limits=1, user_api="blas"):
                 outputs = make(fit, scored)
         except ValueError as error:  # e.g. texts without a word: the model is still evaluated
             logger.warning("baseline %s not fitted: %s", name, error)
@@ -131,21 +132,19 @@ def _fit(
     preprocessor: Preprocessor,
     seed: int,
 ) -> _Fit:
-    """The training rows, and the held-out rows: validation's known ones, or else a seeded fifth
-    of the training rows, no longer fitted on."""
-
-    def inputs(arrays: SplitArrays, chosen: np.ndarray) -> _Inputs:
-        return _Inputs(arrays, chosen, examples, preprocessor)
-
-    held = np.flatnonzero(validation.known)[:MAX_ROWS] if validation is not None else np.empty(0, int)
-    if len(held):
-        return _Fit(
-            inputs(train, rows), train.labels[rows], inputs(validation, held), validation.labels[held], preprocessor
-        )
-    shuffled = np.random.default_rng(seed + 1).permutation(rows)
-    cut = len(rows) // 5 if len(rows) >= 5 else 0
-    kept, held = np.sort(shuffled[cut:]), np.sort(shuffled[:cut])
-    return _Fit(inputs(train, kept), train.labels[kept], inputs(train, held), train.labels[held], preprocessor)
+    """The training rows, and the validation split's known rows to tune on (at most MAX_ROWS, a
+    seeded sample); without them, none: every baseline then takes its defaults."""
+    held = np.flatnonzero(validation.known) if validation is not None else np.empty(0, int)
+    if len(held) > MAX_ROWS:
+        held = np.sort(np.random.default_rng(seed).choice(held, MAX_ROWS, replace=False))
+    tuning = validation if len(held) else train
+    return _Fit(
+        _Inputs(train, rows, examples, preprocessor),
+        train.labels[rows],
+        _Inputs(tuning, held, examples, preprocessor),
+        tuning.labels[held],
+        preprocessor,
+    )
 
 
 def _candidates(preprocessor: Preprocessor) -> dict:
@@ -187,7 +186,8 @@ class _Inputs:
         blocks = []
         for column, shape in self.preprocessor.image.items():
             paths = self.arrays.features[input_name("image", column)][self.rows]
-            blocks.append(np.stack([_thumbnail(str(path), shape.background) for path in paths]))
+            pictures = [_thumbnail(str(path), shape.background) for path in paths]
+            blocks.append(np.stack(pictures) if pictures else np.empty((0, THUMBNAIL * THUMBNAIL), "float32"))
         return np.concatenate(blocks, axis=1) if blocks else np.empty((len(self), 0), "float32")
 
     def text_lengths(self) -> np.ndarray:
@@ -201,6 +201,8 @@ class _Inputs:
 
     def text(self) -> list[str]:
         """Each row's text columns joined, raw: TF-IDF tokenises them its own way."""
+        if not len(self):
+            return []  # no held-out rows (agg over no rows gives a frame, not a list)
         columns = self.preprocessor.schema.columns_of("text")
         table = self._examples.set_index("example_id")[columns].reindex(self.ids)
         return table.fillna("").astype(str).agg(" ".join, axis=1).tolist()
@@ -239,9 +241,13 @@ def _linear(fit: _Fit, scored: _Inputs):
     categories = fit.inputs.categories()
     if categories.shape[1]:
         encoder = OneHotEncoder(handle_unknown="ignore").fit(categories)
+        width = len(encoder.get_feature_names_out())
+
+        def one_hot(inputs: _Inputs):  # no held-out rows: an empty matrix (the encoder refuses 0 rows)
+            return encoder.transform(inputs.categories()) if len(inputs) else sparse.csr_matrix((0, width))
+
         matrices = [
-            sparse.hstack([sparse.csr_matrix(values), encoder.transform(inputs.categories())]).tocsr()
-            for values, inputs in zip(dense, views)
+            sparse.hstack([sparse.csr_matrix(values), one_hot(inputs)]).tocsr() for values, inputs in zip(dense, views)
         ]
     else:
         matrices = dense
@@ -265,10 +271,17 @@ def _tfidf(fit: _Fit, scored: _Inputs):
     characters = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(2, 5), min_df=min_df, sublinear_tf=True, max_features=200_000
     )
-    word_matrices = [words.fit_transform(texts[0]), *(words.transform(text) for text in texts[1:])]
-    char_matrices = [characters.fit_transform(texts[0]), *(characters.transform(text) for text in texts[1:])]
+    word_matrices = [words.fit_transform(texts[0]), *(_transform(words, text) for text in texts[1:])]
+    char_matrices = [characters.fit_transform(texts[0]), *(_transform(characters, text) for text in texts[1:])]
     both = [sparse.hstack([w, c]).tocsr() for w, c in zip(word_matrices, char_matrices)]
     return _fit_linear(fit, *word_matrices, alternative=both)
+
+
+def _transform(vectorizer, texts: list[str]):
+    """The vectorizer's matrix of the texts; an empty one for none (it refuses 0 rows)."""
+    from scipy import sparse
+
+    return vectorizer.transform(texts) if texts else sparse.csr_matrix((0, len(vectorizer.vocabulary_)))
 
 
 def _fit_linear(fit: _Fit, train_x, held_x, test_x, *, alternative=None) -> np.ndarray:

@@ -18,11 +18,13 @@ FINE = {"diagnosis": "fine", "reason": "val_loss settled"}
 ACCURACY = {"rows": 332, "definition": {"accuracy": 1.0}}
 
 
-def _splits(table: pd.DataFrame, schema: Schema, train_rows: int):
+def _splits(table: pd.DataFrame, schema: Schema, train_rows: int, validation: int = 0):
+    """Train on the first rows, then `validation` rows to tune baselines on (none by default), the rest test."""
     table = table.assign(**{EXAMPLE_ID: [f"e{i}" for i in range(len(table))]})
-    train, test = table.iloc[:train_rows], table.iloc[train_rows:]
-    preprocessor = fit(train, schema)
-    return {"train": split_arrays(train, preprocessor), "test": split_arrays(test, preprocessor)}, preprocessor, table
+    train, held, test = np.split(np.arange(len(table)), [train_rows, train_rows + validation])
+    preprocessor = fit(table.iloc[train], schema)
+    splits = {"train": train, "test": test, **({"validation": held} if validation else {})}
+    return {name: split_arrays(table.iloc[rows], preprocessor) for name, rows in splits.items()}, preprocessor, table
 
 
 def _tabular(rows: int = 400, seed: int = 0) -> pd.DataFrame:
@@ -39,14 +41,13 @@ def test_tabular_data_gets_the_trivial_linear_and_boosting_baselines_scored_on_t
     found = {b.name: b for b in fit_baselines(splits["train"], splits["test"], preprocessor, table)}
     assert list(found) == ["majority", "linear", "gradient_boosting"]
     for baseline in found.values():
-        # No validation split: a fifth of the training rows is held out to tune on, not fitted on.
-        assert baseline.outputs.shape == (100, 2) and baseline.fitted_rows == 240
+        assert baseline.outputs.shape == (100, 2) and not baseline.sampled
         np.testing.assert_allclose(baseline.outputs.sum(axis=1), 1.0)
     majority = (splits["train"].labels == 1).mean()
-    assert found["majority"].outputs[0, 1] == pytest.approx(majority, abs=0.05)  # of the 240 rows fitted on
+    assert found["majority"].outputs[0, 1] == pytest.approx(majority)
     metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "classification"), max_rows=50)
     assert metrics["linear"]["accuracy"] > 0.85 > metrics["majority"]["accuracy"]
-    assert metrics["linear"]["fitted_rows"] == 40 and metrics["linear"]["sampled"]
+    assert metrics["linear"]["fitted_rows"] == 50 and metrics["linear"]["sampled"]
     assert metrics["linear"]["headline"] == metrics["linear"]["accuracy"]
 
 
@@ -200,6 +201,28 @@ def test_character_n_grams_are_used_where_the_held_out_rows_say_they_help():
     labels = rng.choice(["ly", "ness"], size=600)
     text = [stem + ending for stem, ending in zip(stems, labels)]
     schema = Schema(label="y", task="classification", kinds={"words": "text"})
-    splits, preprocessor, table = _splits(pd.DataFrame({"words": text, "y": labels}), schema, 450)
+    splits, preprocessor, table = _splits(pd.DataFrame({"words": text, "y": labels}), schema, 450, validation=75)
     metrics = baseline_metrics(splits, preprocessor, table, parse_headline("", "classification"), max_rows=1000)
     assert metrics["tfidf_logistic"]["accuracy"] > 0.95  # words alone: every test word is new
+
+
+def test_baselines_are_tuned_on_the_validation_rows_whatever_labels_they_hold():
+    schema = Schema(label="y", task="classification", kinds={"x": "numeric", "colour": "categorical"})
+    table = _tabular(500).assign(**{EXAMPLE_ID: [f"e{i}" for i in range(500)]})
+    table.loc[300:309, "y"] = "maybe"  # a class the training rows never had: unknown (-1) in validation
+    preprocessor = fit(table.iloc[:300], schema)
+    splits = {
+        name: split_arrays(table.iloc[rows], preprocessor)
+        for name, rows in (("train", slice(0, 300)), ("validation", slice(300, 400)), ("test", slice(400, 500)))
+    }
+    assert (splits["validation"].labels == -1).sum() == 10
+    found = {
+        b.name: b
+        for b in fit_baselines(splits["train"], splits["test"], preprocessor, table, validation=splits["validation"])
+    }
+    assert list(found) == ["majority", "linear", "gradient_boosting"]
+    for baseline in found.values():
+        assert baseline.fitted_rows == 300 and not baseline.sampled  # the validation rows are not fitted on
+    labels = splits["test"].labels
+    assert (found["linear"].outputs.argmax(axis=1) == labels).mean() > 0.85
+    assert (found["gradient_boosting"].outputs.argmax(axis=1) == labels).mean() > 0.85
