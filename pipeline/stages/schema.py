@@ -3,6 +3,9 @@ itself, DatasetConfig and Schema, is pipeline/stages/contract.py)."""
 
 from __future__ import annotations
 
+import logging
+import re
+
 import pandas as pd
 
 from pipeline.common.columns import IMAGE_GROUP_COLUMN, IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_COLUMNS, SOURCE_FILE
@@ -10,6 +13,8 @@ from pipeline.errors import DataError
 from pipeline.stages.contract import KINDS, DatasetConfig, Schema, parse_kinds, parse_missing_values  # noqa: F401 - importable from here, as before the split
 from pipeline.stages.data_files import IMAGE_EXTENSIONS
 from pipeline.stages.dates import looks_like_dates
+
+logger = logging.getLogger(__name__)
 
 # Inference thresholds: a column is numeric when nearly all its values parse as numbers, so a
 # few typos are reported as bad rows instead of turning the column into a categorical.
@@ -19,6 +24,8 @@ TEXT_MEAN_WORDS = 4.0  # free text has sentences; categoricals have a word or tw
 # Comma thousands separators in strict groups of three (1,234 and 12,345,678.9): what spreadsheets
 # write. A decimal comma (1,5) does not match, so it is never read as 15.
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
+ID_MIN_ROWS = 20  # fewer rows may differ in every row by chance
+ID_WORDS = frozenset({"id", "ids", "uuid", "guid", "key", "index", "idx", "pk"})  # words of a name that says id
 
 
 def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
@@ -36,6 +43,14 @@ def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
     table = table[~repeated_headers(table)]  # files joined with `cat`: the header is no value
     features = [column for column in table.columns if column not in reserved]
     kinds = {column: config.kinds.get(column) or infer_kind(table[column]) for column in features}
+    for column in [c for c, kind in kinds.items() if c not in config.kinds and looks_like_an_id(table[c], c, kind)]:
+        logger.warning(
+            "column %r looks like an id (a different value in every one of %d rows): not used as a feature; "
+            "name it [dataset] id_column, or declare its kind in [dataset] kinds to use it",
+            column,
+            len(table),
+        )
+        del kinds[column]
     id_column = config.id_column or (IMAGE_ID_COLUMN if IMAGE_ID_COLUMN in table.columns else "")
     dated = [column for column, kind in kinds.items() if kind == "datetime"]
     return Schema(
@@ -130,6 +145,30 @@ def plain_number_block(frame: pd.DataFrame) -> pd.DataFrame | None:
     if not all(value is None or type(value) in (int, float) for value in values.flat):
         return None
     return pd.DataFrame(np.array(values, dtype="float64") + 0.0, index=frame.index, columns=frame.columns)
+
+
+def looks_like_an_id(values: pd.Series, name: str, kind: str) -> bool:
+    """A column a person reads as an id: a different value in every row (of at least ID_MIN_ROWS),
+    and either words that are no category (a category seen once teaches nothing), or whole
+    numbers that count the rows under no name (pandas' exported index) or sit under a name that
+    says id (`id`, `user_id`, `orderKey`, `id_str`). Measured numbers that differ in every row
+    (a weight, a price) are kept."""
+    if len(values) < ID_MIN_ROWS or values.isna().any() or kind not in ("categorical", "numeric"):
+        return False
+    text = values.astype(str).str.strip()
+    if text.nunique() != len(values):
+        return False
+    if kind == "categorical":
+        return True
+    numbers = parse_numbers(text)
+    if not (numbers.notna().all() and (numbers == numbers.round()).all()):
+        return False
+    # pandas' exported index: "Unnamed: 0" counting 0, 1, 2 ... (a year column counting up stays).
+    unnamed = name.strip() == "" or name.lower().startswith("unnamed")
+    if unnamed and (numbers.sort_values().diff().dropna() == 1).all():
+        return True
+    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
+    return bool(ID_WORDS & set(words))
 
 
 def infer_kind(values: pd.Series) -> str:

@@ -163,3 +163,28 @@ def test_infer_schema_without_id_column_has_empty_id():
 def test_schema_round_trips_through_dict():
     schema = Schema(label="y", task="regression", kinds={"a": "numeric", "b": "text"}, id_column="id")
     assert Schema.from_dict(schema.as_dict()) == schema
+
+
+def test_an_id_like_column_is_not_a_feature_and_is_named_in_a_warning(caplog):
+    rows = 40
+    table = pd.DataFrame(
+        {
+            "id_str": [str(10**17 + 7 * i) for i in range(rows)],  # a post's id: numbers, one per row
+            "Unnamed: 0": [str(i) for i in range(rows)],  # pandas' exported index
+            "user": [f"u{i}" for i in range(rows)],  # words, one per row: no category to learn
+            "weight": [str(50 + 1.37 * i) for i in range(rows)],  # measured: different in every row, kept
+            "year": [str(1950 + i) for i in range(rows)],  # counts up, but has a name: kept
+            "colour": ["red", "blue"] * (rows // 2),
+            "label": ["a", "b"] * (rows // 2),
+        }
+    )
+    with caplog.at_level("WARNING"):
+        schema = infer_schema(table, DatasetConfig(path="t.csv", label="label"))
+    assert schema.features == ["weight", "year", "colour"]
+    for column in ("id_str", "Unnamed: 0", "user"):
+        assert f"column {column!r} looks like an id" in caplog.text
+    declared = infer_schema(table, DatasetConfig(path="t.csv", label="label", kinds={"user": "categorical"}))
+    assert "user" in declared.features  # declared: the user's word wins
+    assert (
+        "id_str" in infer_schema(table.iloc[:10], DatasetConfig(path="t.csv", label="label")).features
+    )  # too few rows to tell
