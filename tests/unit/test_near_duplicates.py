@@ -116,6 +116,7 @@ def test_near_duplicates_stay_in_one_split_and_straddle_with_a_warning_when_off(
         "groups": 30,
         "examples": 90,
         "pairs": [],
+        "by": "image hash",
         "straddling": 0,
         "passed": True,
     }
