@@ -202,8 +202,7 @@ class BatchPredict(NightScoring):
         _check_shards_cover_the_night(parts, layout().incoming(self.date))
         schema = self.model_folder().preprocessor().schema
         merged = merge_shards(parts, out, schema, progress=lambda rows: self.status(f"{rows} rows merged"))
-        status = "partial" if merged["quarantined"] else "loaded" if merged["rows_scored"] else "empty"
-        return self.summarize(out, {"status": status, **merged, "shards": self.shards})
+        return self.summarize(out, {**merged, "shards": self.shards})
 
 
 class ScoreShard(NightScoring):

@@ -11,7 +11,6 @@ text as read.)
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -27,11 +26,8 @@ from pipeline.artifacts.prediction import (
 )
 from pipeline.common.columns import EXAMPLE_ID, REASON, SOURCE_FILE, SOURCE_ROW
 from pipeline.stages.contract import Schema
-from pipeline.stages.prediction import REPEATED_ID, repeated_id_problems
+from pipeline.stages.prediction import REPEATED_ID, BatchSummary, repeated_id_problems
 
-logger = logging.getLogger(__name__)
-
-MAX_PROBLEMS = 100  # the summary's problems, as an unsharded night keeps them
 COUNTS = ("rows_in", "rows_rejected", "rows_scored", "rows_duplicate_id")
 
 
@@ -44,8 +40,7 @@ def merge_shards(
     it is rejected, so merging costs a fraction of scoring.
 
     Returns:
-        The night's counts, problems and quarantined files, as BatchSummary.as_dict() without
-        the status (the caller knows whether the night's folder existed).
+        The night's BatchSummary.as_dict(): counts, status, problems and quarantined files.
     """
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -81,7 +76,8 @@ def merge_shards(
                 progress(sum(len(before) for before in earlier))
     quarantined = [entry for summary in summaries for entry in summary.get("quarantined", [])]
     _gather_quarantine(parts, out)
-    return {**merged, "problems": list(dict.fromkeys(problems))[:MAX_PROBLEMS], "quarantined": quarantined}
+    night = BatchSummary(**merged, problems=list(dict.fromkeys(problems)), quarantined=quarantined)
+    return night.as_dict()  # the status and the problems kept, as for a night scored whole
 
 
 def _scored_earlier(ids, earlier: list):
