@@ -7,7 +7,7 @@ for its kind. An image-only data set gets exactly the `cnn`.
 import keras
 
 from models import cnn
-from models.branches import branch, combine, head, make_inputs
+from models.branches import bags_of_words, branch, combine, head, make_inputs
 from models.spec import ArchitectureSettings, ModelSpec
 
 
@@ -27,4 +27,4 @@ def build(spec: ModelSpec, settings: ArchitectureSettings) -> keras.Model:
     features = [branch(inputs[input_spec.name], input_spec, settings) for input_spec in spec.inputs]
     # (batch, width)
     hidden = combine(features, settings)
-    return keras.Model(inputs=inputs, outputs=head(hidden, spec, settings), name="auto")
+    return keras.Model(inputs=inputs, outputs=head(hidden, spec, settings, bags_of_words(inputs, spec)), name="auto")

@@ -17,12 +17,15 @@ class InputSpec:
         float32 in [0, 1] for image.
     vocabulary_size: categorical and text only: number of ids, reserved 0 (missing/padding)
         and 1 (out of vocabulary) included.
+    idf: text only: the inverse document frequency of each id in the training texts, reserved
+        ids included; empty where the preprocessor has none (then no bag of words is built).
     """
 
     name: str
     kind: str
     shape: tuple[int, ...]
     vocabulary_size: int = 0
+    idf: tuple[float, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

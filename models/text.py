@@ -2,7 +2,7 @@
 
 import keras
 
-from models.branches import branch, combine, describe_inputs, head, make_inputs
+from models.branches import bags_of_words, branch, combine, describe_inputs, head, make_inputs
 from models.spec import ArchitectureSettings, ModelSpec
 
 SUPPORTED_KINDS = ("text", "numeric", "categorical")
@@ -26,4 +26,4 @@ def build(spec: ModelSpec, settings: ArchitectureSettings) -> keras.Model:
     features = [branch(inputs[input_spec.name], input_spec, settings) for input_spec in spec.inputs]
     # Text alone already ends in a dense layer; with other inputs, mix them first.
     hidden = features[0] if len(features) == 1 else combine(features, settings)
-    return keras.Model(inputs=inputs, outputs=head(hidden, spec, settings), name="text")
+    return keras.Model(inputs=inputs, outputs=head(hidden, spec, settings, bags_of_words(inputs, spec)), name="text")

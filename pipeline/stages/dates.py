@@ -8,7 +8,11 @@ a `13/01/2012` proves day-first; a column whose values all read both ways, diffe
 the run (`AmbiguousDates`) instead of silently putting the future into training.
 
 Dates as features (`datetime` kind) are given to the model as their parts: the year, and the
-month, day of week and day of year as points on a circle, so December sits beside January.
+month, day of week and day of year as points on a circle, so December sits beside January. A
+column whose training times vary within a day also gives its time of day, on a circle of 24 hours
+(23:59 beside 00:00); a date-only column gains no constant parts. The fit records that decision
+as the part columns it lists (NumericScaling.columns), and scoring takes the parts listed: a
+preprocessor fitted before the time of day was a part scores as it was trained.
 """
 
 from __future__ import annotations
@@ -28,6 +32,15 @@ DATE_SHARE = 0.95  # a column is inferred `datetime` when this share of its valu
 INFERENCE_SAMPLE = 1000  # values looked at before a whole column is parsed
 TWO_DIGIT_PIVOT = 69  # as strptime's %y: 00-68 are 2000-2068, 69-99 are 1969-1999
 DATE_PARTS = ("year", "month_sin", "month_cos", "weekday_sin", "weekday_cos", "yearday_sin", "yearday_cos")
+# The time of day as one point on a 24-hour circle (minutes since midnight, seconds as a fraction):
+# the hour and the minute together, so 10:59 sits beside 11:00 and 23:59 beside 00:00. One pair,
+# not an hour pair and a minute pair: the minute within the hour has no cycle of its own to learn.
+TIME_PARTS = ("timeofday_sin", "timeofday_cos")
+MINUTES_PER_DAY = 24 * 60
+# A column is date-only when one time of day (midnight, usually) holds this share of its training
+# values: a stray timed value among dates would otherwise become a near-constant part whose few
+# other values standardise to outliers of ten or a hundred deviations.
+DATE_ONLY_SHARE = 0.99
 
 
 class AmbiguousDates(ValueError):
@@ -108,31 +121,56 @@ def looks_like_dates(values: pd.Series) -> bool:
     return parsed.notna().mean() >= DATE_SHARE
 
 
-def date_part_columns(columns: list[str]) -> list[str]:
-    return [f"{column}:{part}" for column in columns for part in DATE_PARTS]
+def date_part_columns(columns: list[str], train: pd.DataFrame | None = None) -> list[str]:
+    """The numeric columns a fit makes of these date columns: DATE_PARTS each, and TIME_PARTS for
+    each whose times vary within a day in the training rows (`has_time_of_day`); without training
+    rows, the date parts only. The preprocessor lists them (NumericScaling.columns) and scoring
+    takes the parts listed, so the decision is made once, by the fit."""
+    parts = []
+    for column in columns:
+        timed = train is not None and has_time_of_day(train[column])
+        parts += [f"{column}:{part}" for part in DATE_PARTS + (TIME_PARTS if timed else ())]
+    return parts
+
+
+def has_time_of_day(times: pd.Series) -> bool:
+    """Whether the times vary within a day: no one time of day holds DATE_ONLY_SHARE of them."""
+    minutes = _minutes_of_day(pd.to_datetime(times, utc=True)).dropna()
+    return not minutes.empty and minutes.value_counts(normalize=True).iloc[0] < DATE_ONLY_SHARE
 
 
 def with_date_parts(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The table with every date column's parts beside it (pipeline/stages/features.py scales them)."""
+    """The table with every date column's parts beside it (pipeline/stages/features.py scales them).
+
+    Every part, the time of day's too, whatever the rows hold: the caller takes the part columns
+    its preprocessor lists (`date_part_columns`), never a choice made again from a night's rows.
+    """
     if not columns:
         return table
     return pd.concat([table, *(date_parts(table[column], column) for column in columns)], axis=1)
 
 
 def date_parts(times: pd.Series, column: str) -> pd.DataFrame:
-    """The year and three cycles (month, day of week, day of year) as sine and cosine; NaN if missing."""
+    """The year and four cycles (month, day of week, day of year, time of day) as sine and cosine;
+    NaN if missing. Times are read in UTC, as validation stores them."""
     times = pd.to_datetime(times, utc=True)
     frame = {f"{column}:year": times.dt.year.astype("float64")}
     cycles = {
         "month": ((times.dt.month - 1).astype("float64"), 12.0),
         "weekday": (times.dt.day_of_week.astype("float64"), 7.0),
         "yearday": ((times.dt.day_of_year - 1).astype("float64"), 365.25),
+        "timeofday": (_minutes_of_day(times), float(MINUTES_PER_DAY)),
     }
     for name, (position, period) in cycles.items():
         angle = 2 * np.pi * position / period
         frame[f"{column}:{name}_sin"] = np.sin(angle)
         frame[f"{column}:{name}_cos"] = np.cos(angle)
     return pd.DataFrame(frame, index=times.index)
+
+
+def _minutes_of_day(times: pd.Series) -> pd.Series:
+    """Minutes since midnight (float64, seconds as a fraction; NaN where missing) of UTC times."""
+    return (times - times.dt.floor("D")).dt.total_seconds() / 60.0
 
 
 def _iso(text: pd.Series) -> pd.Series:

@@ -41,6 +41,8 @@ TOKEN = re.compile(r"\w+", re.UNICODE)
 # Training images whose header sizes decide an image input's size: a header is a millisecond, and
 # a median of 1,000 moves by a pixel or two, whatever the rest of a large data set holds.
 IMAGE_SIZE_SAMPLE = 1000
+MIN_CATEGORY_COUNT = 2  # training rows a category needs for an id of its own (`_fit_vocabulary`)
+MIN_BIGRAM_TEXTS = 2  # a word pair is in a text column's vocabulary once this many training texts hold it
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,12 @@ def fit(
         targets.update(target_mean=float(labels.mean()), target_std=float(labels.std(ddof=0)) or 1.0)
     return Preprocessor(
         schema=schema,
-        numeric=_fit_numeric(with_date_parts(train, dates), schema.columns_of("numeric") + date_part_columns(dates)),
-        categorical={c: _fit_vocabulary(train[c].dropna(), max_vocabulary) for c in schema.columns_of("categorical")},
+        numeric=_fit_numeric(
+            with_date_parts(train, dates), schema.columns_of("numeric") + date_part_columns(dates, train)
+        ),
+        categorical={
+            c: _fit_vocabulary(train[c].dropna(), max_vocabulary, c) for c in schema.columns_of("categorical")
+        },
         text={c: _fit_text(train[c], max_vocabulary, max_text_length) for c in schema.columns_of("text")},
         image={
             c: _fit_image(train[c], c, image_size, image_background, max_image_side) for c in schema.columns_of("image")
@@ -113,9 +119,22 @@ def _fit_numeric(train: pd.DataFrame, columns: list[str]) -> NumericScaling:
     )
 
 
-def _fit_vocabulary(values: pd.Series, max_size: int) -> tuple[str, ...]:
+def _fit_vocabulary(values: pd.Series, max_size: int, column: str = "") -> tuple[str, ...]:
+    """The max_size most frequent categories seen at least MIN_CATEGORY_COUNT times in the training
+    rows. A rarer one shares the out-of-vocabulary id with the categories training never saw: an
+    embedding of its own, trained on one row, only learns that row's label."""
     counts = Counter(values.astype(str))
-    return tuple(token for token, _ in counts.most_common(max_size))
+    vocabulary = tuple(category for category, seen in counts.most_common(max_size) if seen >= MIN_CATEGORY_COUNT)
+    rare = sum(1 for seen in counts.values() if seen < MIN_CATEGORY_COUNT)
+    if rare:
+        logger.info(
+            "column %r: %d of %d categories are seen fewer than %d times in training: out of vocabulary",
+            column,
+            rare,
+            len(counts),
+            MIN_CATEGORY_COUNT,
+        )
+    return vocabulary
 
 
 def tokenize(text) -> list[str]:
@@ -128,7 +147,32 @@ def _fit_text(values: pd.Series, max_size: int, max_length: int) -> TextEncoding
     lengths = [len(row) for row in tokens] or [1]
     # The 95th percentile keeps nearly every text whole without padding to one outlier.
     length = int(min(max_length, max(1, np.percentile(lengths, 95))))
-    return TextEncoding(tuple(token for token, _ in counts.most_common(max_size)), length)
+    vocabulary = tuple(token for token, _ in counts.most_common(max_size))
+    bigrams = _fit_bigrams(tokens, max_size) if length > 1 else ()
+    return TextEncoding(vocabulary, length, bigrams, _idf(tokens, vocabulary, bigrams))
+
+
+def _fit_bigrams(tokens: list[list[str]], max_size: int) -> tuple[str, ...]:
+    """Word pairs in at least MIN_BIGRAM_TEXTS training texts, the most widespread first: a pair
+    seen once cannot generalise, and keeping them would double the vocabulary with noise."""
+    texts = Counter(pair for row in tokens for pair in set(_pairs(row)))
+    return tuple(pair for pair, seen in texts.most_common(max_size) if seen >= MIN_BIGRAM_TEXTS)
+
+
+def _pairs(row: list[str]) -> list[str]:
+    return [f"{first} {second}" for first, second in zip(row, row[1:], strict=False)]
+
+
+def _idf(tokens: list[list[str]], vocabulary: tuple[str, ...], bigrams: tuple[str, ...]) -> tuple[float, ...]:
+    """Smoothed inverse document frequency of every id, as scikit-learn's TfidfVectorizer computes it:
+    ln((1 + texts) / (1 + texts holding the term)) + 1. Padding weighs 0; an out-of-vocabulary
+    word weighs as much as a word seen in one text. Rounded to 6 decimals, as preprocessor.json
+    keeps them, so the preprocessor read back is the one fitted."""
+    texts = Counter(term for row in tokens for term in set(row) | set(_pairs(row)))
+    frequencies = np.array([texts[term] for term in (*vocabulary, *bigrams)], dtype="float64")
+    weights = np.log((1 + len(tokens)) / (1 + frequencies)) + 1
+    rare = float(np.log((1 + len(tokens)) / 2) + 1)
+    return tuple(round(weight, 6) for weight in (0.0, rare, *weights.tolist()))
 
 
 def _fit_image(
@@ -217,11 +261,19 @@ def _encode(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
 
 
 def _encode_text(values: pd.Series, encoding: TextEncoding) -> np.ndarray:
-    index = {token: i + RESERVED_IDS for i, token in enumerate(encoding.vocabulary)}
-    encoded = np.zeros((len(values), encoding.length), dtype="int32")  # (rows, length), 0 pads
+    """(rows, encoding.width) ids: the first `length` words, then the known word pairs among them;
+    0 pads both parts. A pair not in the vocabulary is left out rather than marked unknown."""
+    words = {token: i + RESERVED_IDS for i, token in enumerate(encoding.vocabulary)}
+    first_pair = RESERVED_IDS + len(encoding.vocabulary)
+    pairs = {pair: i + first_pair for i, pair in enumerate(encoding.bigrams)}
+    encoded = np.zeros((len(values), encoding.width), dtype="int32")  # 0 pads
     for row, text in enumerate(values):
-        ids = [index.get(token, OUT_OF_VOCABULARY_ID) for token in tokenize(text)[: encoding.length]]
+        kept = tokenize(text)[: encoding.length]
+        ids = [words.get(token, OUT_OF_VOCABULARY_ID) for token in kept]
         encoded[row, : len(ids)] = ids
+        if pairs:
+            pair_ids = [pairs[pair] for pair in _pairs(kept) if pair in pairs]
+            encoded[row, encoding.length : encoding.length + len(pair_ids)] = pair_ids
     return encoded
 
 

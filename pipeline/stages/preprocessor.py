@@ -54,8 +54,30 @@ class NumericScaling:
 
 @dataclass(frozen=True)
 class TextEncoding:
+    """A text column as ids: its first `length` words, then the word pairs among them.
+
+    A preprocessor fitted before word pairs and inverse document frequencies were recorded has
+    neither, and its texts are encoded as words only, as its model was trained.
+    """
+
     vocabulary: tuple[str, ...]  # most frequent tokens first; id = position + RESERVED_IDS
     length: int  # tokens kept per text, the rest cut; shorter texts padded with MISSING_ID
+    # Word pairs ("new york") seen in at least two training texts, the most common first;
+    # id = position + RESERVED_IDS + len(vocabulary).
+    bigrams: tuple[str, ...] = ()
+    # Smoothed inverse document frequency of every id, the reserved ones first (0 for padding):
+    # the weights of the model's bag of words (models/branches.py `bag_of_words`).
+    idf: tuple[float, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """Number of ids: reserved, words and word pairs."""
+        return RESERVED_IDS + len(self.vocabulary) + len(self.bigrams)
+
+    @property
+    def width(self) -> int:
+        """Ids per text: `length` word slots, then `length - 1` pair slots when there are pairs."""
+        return self.length + (self.length - 1 if self.bigrams else 0)
 
 
 @dataclass(frozen=True)
@@ -101,8 +123,8 @@ class Preprocessor:
                 InputSpec(input_name("categorical", column), "categorical", (1,), len(vocabulary) + RESERVED_IDS)
             )
         for column, encoding in self.text.items():
-            size = len(encoding.vocabulary) + RESERVED_IDS
-            inputs.append(InputSpec(input_name("text", column), "text", (encoding.length,), size))
+            name = input_name("text", column)
+            inputs.append(InputSpec(name, "text", (encoding.width,), encoding.size, idf=encoding.idf))
         for column, shape in self.image.items():
             inputs.append(InputSpec(input_name("image", column), "image", (shape.height, shape.width, shape.channels)))
         if self.is_classification:
@@ -118,7 +140,7 @@ class Preprocessor:
             "categorical": {
                 column: {"vocabulary": list(vocabulary)} for column, vocabulary in self.categorical.items()
             },
-            "text": {column: {"vocabulary": list(e.vocabulary), "length": e.length} for column, e in self.text.items()},
+            "text": {column: _text_json(encoding) for column, encoding in self.text.items()},
             "image": {column: _image_json(shape) for column, shape in self.image.items()},
         }
         if self.is_classification:
@@ -136,15 +158,30 @@ class Preprocessor:
             categorical={
                 column: tuple(fitted["vocabulary"]) for column, fitted in document.get("categorical", {}).items()
             },
-            text={
-                column: TextEncoding(tuple(f["vocabulary"]), int(f["length"]))
-                for column, f in document.get("text", {}).items()
-            },
+            text={column: _text_encoding(fitted) for column, fitted in document.get("text", {}).items()},
             image={column: _image_shape(fitted) for column, fitted in document.get("image", {}).items()},
             classes=tuple(document.get("classes", ())),
             target_mean=float(document.get("target_mean", 0.0)),
             target_std=float(document.get("target_std", 1.0)),
         )
+
+
+def _text_json(encoding: TextEncoding) -> dict:
+    document = {"vocabulary": list(encoding.vocabulary), "length": encoding.length}
+    if encoding.bigrams:
+        document["bigrams"] = list(encoding.bigrams)
+    if encoding.idf:
+        document["idf"] = [round(weight, 6) for weight in encoding.idf]
+    return document
+
+
+def _text_encoding(document: dict) -> TextEncoding:
+    return TextEncoding(
+        tuple(document["vocabulary"]),
+        int(document["length"]),
+        tuple(document.get("bigrams", ())),
+        tuple(float(weight) for weight in document.get("idf", ())),
+    )
 
 
 def _image_json(shape: ImageShape) -> dict:

@@ -21,6 +21,13 @@ logger = logging.getLogger(__name__)
 NUMERIC_SHARE = 0.95
 IMAGE_SHARE = 0.95
 TEXT_MEAN_WORDS = 4.0  # free text has sentences; categoricals have a word or two
+# Short free text (job titles, product names): words, mostly rare as whole values. As categories
+# they are a vocabulary of values seen once or twice (4,741 titles in 10,000 rows overfit at once);
+# as text, the words they share ("manager", "senior") are learned. A column inferred categorical
+# is read as text when all three hold (`reads_as_short_text`):
+SHORT_TEXT_MIN_DISTINCT = 100  # more distinct values than this,
+SHORT_TEXT_DISTINCT_SHARE = 0.2  # at least this share of the present values (five rows a value or fewer),
+SHORT_TEXT_MEAN_WORDS = 1.5  # and this many words a value on average: one-word names stay categories
 # Comma thousands separators in strict groups of three (1,234 and 12,345,678.9): what spreadsheets
 # write. A decimal comma (1,5) does not match, so it is never read as 15.
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?"
@@ -51,6 +58,20 @@ def infer_schema(table: pd.DataFrame, config: DatasetConfig) -> Schema:
             len(table),
         )
         del kinds[column]
+    # After the id rule: a column of distinct names in every row is an id, not text.
+    for column in [c for c, kind in kinds.items() if c not in config.kinds and kind == "categorical"]:
+        if reads_as_short_text(table[column]):
+            distinct, present, words = _word_profile(table[column])
+            logger.warning(
+                "column %r reads as short text, not categories: %d distinct values in %d rows, %.1f words each; "
+                "inferred text, so the words its values share are learned; declare its kind in [dataset] kinds "
+                "to keep it categorical",
+                column,
+                distinct,
+                present,
+                words,
+            )
+            kinds[column] = "text"
     id_column = config.id_column or (IMAGE_ID_COLUMN if IMAGE_ID_COLUMN in table.columns else "")
     dated = [column for column, kind in kinds.items() if kind == "datetime"]
     return Schema(
@@ -169,6 +190,26 @@ def looks_like_an_id(values: pd.Series, name: str, kind: str) -> bool:
         return True
     words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
     return bool(ID_WORDS & set(words))
+
+
+def reads_as_short_text(values: pd.Series) -> bool:
+    """Words that are rare as whole values: more than SHORT_TEXT_MIN_DISTINCT distinct values, at
+    least SHORT_TEXT_DISTINCT_SHARE of the present ones, SHORT_TEXT_MEAN_WORDS words or more each
+    on average (see the constants)."""
+    distinct, present, words = _word_profile(values)
+    return (
+        distinct > SHORT_TEXT_MIN_DISTINCT
+        and distinct >= SHORT_TEXT_DISTINCT_SHARE * present
+        and words >= SHORT_TEXT_MEAN_WORDS
+    )
+
+
+def _word_profile(values: pd.Series) -> tuple[int, int, float]:
+    """(distinct values, present values, mean words a value) of a column's non-missing values."""
+    text = values.dropna().astype(str).str.strip()
+    if text.empty:
+        return 0, 0, 0.0
+    return text.nunique(), len(text), float(text.str.split().str.len().mean())
 
 
 def infer_kind(values: pd.Series) -> str:

@@ -6,7 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.stages.dates import AmbiguousDates, check_rule, date_parts, looks_like_dates, parse_dates
+from pipeline.stages.dates import (
+    DATE_PARTS,
+    TIME_PARTS,
+    AmbiguousDates,
+    check_rule,
+    date_part_columns,
+    date_parts,
+    has_time_of_day,
+    looks_like_dates,
+    parse_dates,
+    with_date_parts,
+)
 
 
 def _days(parsed) -> list[str | None]:
@@ -67,6 +78,41 @@ def test_date_parts_put_december_next_to_january():
     assert np.linalg.norm(circle[1] - circle[0]) < 0.02 and np.linalg.norm(circle[2] - circle[0]) > 1.99
     assert parts["day:month_cos"].iloc[2] == pytest.approx(-1.0, abs=1e-9)
     assert parts.iloc[3].isna().all()
+
+
+def test_the_time_of_day_is_a_point_on_a_24_hour_circle():
+    times = pd.Series(pd.to_datetime(["2012-01-01 00:00", "2012-01-01 23:59", "2012-01-01 12:00", None], utc=True))
+    circle = date_parts(times, "posted")[["posted:timeofday_sin", "posted:timeofday_cos"]].to_numpy()
+    assert circle[0].tolist() == [0.0, 1.0]
+    # 23:59 is a minute from midnight on the circle; noon is across it.
+    assert np.linalg.norm(circle[1] - circle[0]) < 0.005 and np.linalg.norm(circle[2] - circle[0]) > 1.99
+    assert np.isnan(circle[3]).all()
+    quarter = date_parts(pd.Series(pd.to_datetime(["2012-01-01 06:00:30"], utc=True)), "t")
+    assert quarter["t:timeofday_sin"].iloc[0] == pytest.approx(np.sin(2 * np.pi * 360.5 / 1440))  # seconds count
+
+
+def test_only_times_that_vary_within_a_day_have_a_time_of_day():
+    assert has_time_of_day(pd.Series(["2012-01-01 08:15", "2012-01-02 17:40", None]))
+    assert not has_time_of_day(pd.Series(["2012-01-01", "2012-06-30", None]))  # dates: midnight
+    assert not has_time_of_day(pd.Series(["2012-01-01 12:00", "2012-06-30 12:00"]))  # one time of day
+    assert not has_time_of_day(pd.Series([None, None], dtype=object))
+    # One stray time among 200 dates is no time of day: its part would be one outlier.
+    stray = pd.Series(pd.date_range("2012-01-01", periods=200, freq="D", tz="UTC")).astype(object)
+    stray.iloc[7] = pd.Timestamp("2012-01-08 09:30", tz="UTC")
+    assert not has_time_of_day(stray)
+
+
+def test_the_fit_decides_the_part_columns_and_with_date_parts_makes_every_part():
+    train = pd.DataFrame({"posted": ["2012-01-01 08:15", "2012-01-02 17:40"], "born": ["1990-01-01", "1991-05-05"]})
+    assert date_part_columns(["posted", "born"], train) == [
+        *(f"posted:{part}" for part in DATE_PARTS + TIME_PARTS),
+        *(f"born:{part}" for part in DATE_PARTS),
+    ]
+    # Without training rows (the layout before the time of day): the date parts only.
+    assert date_part_columns(["posted"]) == [f"posted:{part}" for part in DATE_PARTS]
+    parted = with_date_parts(train, ["posted", "born"])
+    assert {"posted:timeofday_sin", "born:timeofday_cos"} <= set(parted.columns)  # callers take what is listed
+    assert list(train.columns) == ["posted", "born"]  # the argument is not mutated
 
 
 def test_a_year_first_date_is_not_read_as_a_day_first_one_inside_it():

@@ -86,12 +86,13 @@ def test_transformed_train_numeric_is_standardised(preprocessor):
 
 def test_categorical_out_of_vocabulary_is_1_and_missing_is_0(preprocessor):
     vocabulary = preprocessor.categorical["island"]
-    assert vocabulary == ("Biscoe", "Dream")  # most frequent first, missing not a token
+    # Missing is not a token; Dream, in one training row, is below MIN_CATEGORY_COUNT: no id of its own.
+    assert vocabulary == ("Biscoe",)
     encoded = transform(_test(), preprocessor)["categorical__island"]
     assert encoded.shape == (2, 1) and encoded.dtype == np.int32
     assert encoded[:, 0].tolist() == [OUT_OF_VOCABULARY_ID, MISSING_ID]
     train_encoded = transform(_train(), preprocessor)["categorical__island"][:, 0]
-    assert train_encoded.tolist() == [2, 3, 2, 0, 2]
+    assert train_encoded.tolist() == [2, OUT_OF_VOCABULARY_ID, 2, MISSING_ID, 2]
 
 
 def test_categorical_vocabulary_is_capped():
@@ -112,10 +113,53 @@ def test_text_is_tokenised_padded_with_0_and_unknown_words_are_1(preprocessor):
     assert fitted.vocabulary[0] == "big"  # 4 occurrences
     index = {token: i + 2 for i, token in enumerate(fitted.vocabulary)}
     encoded = transform(_test(), preprocessor)["text__note"]
-    assert encoded.dtype == np.int32 and encoded.shape == (2, fitted.length)
+    assert encoded.dtype == np.int32 and encoded.shape == (2, fitted.width)
     assert encoded[0].tolist()[:3] == [OUT_OF_VOCABULARY_ID, OUT_OF_VOCABULARY_ID, index["big"]]
-    assert encoded[0, 3:].tolist() == [0] * (fitted.length - 3)
-    assert encoded[1].tolist() == [0] * fitted.length
+    assert encoded[0, 3:].tolist() == [0] * (fitted.width - 3)  # no known word pair either
+    assert encoded[1].tolist() == [0] * fitted.width
+
+
+def test_word_pairs_in_two_training_texts_follow_the_words(preprocessor):
+    fitted = preprocessor.text["note"]
+    # "big bird" is in two training texts; "a big", "big big" and the rest in one
+    assert fitted.bigrams == ("big bird",) and fitted.length == 3
+    assert fitted.width == 3 + 2 and fitted.size == 2 + len(fitted.vocabulary) + 1
+    table = _train().iloc[:2].assign(note=["big bird a", "bird big"])
+    encoded = transform(table, preprocessor)["text__note"]
+    words = {token: i + 2 for i, token in enumerate(fitted.vocabulary)}
+    pair = 2 + len(fitted.vocabulary)  # the first (only) pair's id
+    assert encoded.tolist() == [
+        [words["big"], words["bird"], words["a"], pair, 0],  # "bird a" is no known pair: left out
+        [words["bird"], words["big"], 0, 0, 0],
+    ]
+
+
+def test_idf_weights_every_id_as_scikit_learn_smooths_it(preprocessor):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    fitted = preprocessor.text["note"]
+    texts = _train()["note"].fillna("")
+    sklearn_idf = TfidfVectorizer(token_pattern=r"\w+", ngram_range=(1, 2)).fit(texts)
+    expected = dict(zip(sklearn_idf.get_feature_names_out(), sklearn_idf.idf_, strict=True))
+    terms = (*fitted.vocabulary, *fitted.bigrams)
+    assert fitted.idf[0] == 0.0  # padding weighs nothing
+    assert fitted.idf[1] == pytest.approx(np.log(6 / 2) + 1, abs=1e-6)  # unknown: as a word seen once
+    assert fitted.idf[2:] == pytest.approx([expected[term] for term in terms], abs=1e-6)
+
+
+def test_a_preprocessor_without_word_pairs_encodes_words_only():
+    """preprocessor.json files fitted before pairs and idf were recorded score as they were trained."""
+    old = Preprocessor.from_json(
+        {
+            "schema": {"label": "y", "task": "classification", "kinds": {"t": "text"}},
+            "text": {"t": {"vocabulary": ["big", "bird"], "length": 3}},
+            "classes": ["a", "b"],
+        }
+    )
+    assert old.text["t"].bigrams == () and old.text["t"].idf == ()
+    assert transform(pd.DataFrame({"t": ["big bird big bird"]}), old)["text__t"].tolist() == [[2, 3, 2]]
+    (text_input,) = old.model_spec().inputs
+    assert text_input.shape == (3,) and text_input.vocabulary_size == 4 and text_input.idf == ()
 
 
 def test_text_length_is_the_95th_percentile_capped():
@@ -125,7 +169,7 @@ def test_text_length_is_the_95th_percentile_capped():
     assert fit(train, schema).text["t"].length == int(np.percentile([5] * 19 + [100], 95))
     assert fit(train, schema, max_text_length=3).text["t"].length == 3
     encoded = transform(train, fit(train, schema, max_text_length=3))["text__t"]
-    assert encoded.shape == (20, 3)  # long texts are cut
+    assert encoded.shape == (20, 3 + 2)  # long texts are cut: 3 words, then their 2 pairs ("w w")
     empty = pd.DataFrame({"t": [None, ""], "y": ["0", "0"]})
     assert fit(empty, schema).text["t"].length == 1  # never zero
 
@@ -164,10 +208,11 @@ def test_model_spec_shapes_and_vocabulary_sizes(preprocessor):
     assert list(by_name) == ["numeric", "categorical__island", "text__note"]
     assert by_name["numeric"].shape == (4,)
     assert by_name["categorical__island"].shape == (1,)
-    assert by_name["categorical__island"].vocabulary_size == 2 + 2  # Biscoe, Dream, missing, OOV
+    assert by_name["categorical__island"].vocabulary_size == 1 + 2  # Biscoe, missing, OOV (Dream is rare)
     text = preprocessor.text["note"]
-    assert by_name["text__note"].shape == (text.length,)
-    assert by_name["text__note"].vocabulary_size == len(text.vocabulary) + 2
+    assert by_name["text__note"].shape == (text.length + text.length - 1,)
+    assert by_name["text__note"].vocabulary_size == len(text.vocabulary) + len(text.bigrams) + 2
+    assert by_name["text__note"].idf == text.idf
     # The spec matches what transform produces.
     arrays = transform(_test(), preprocessor)
     assert {name: arrays[name].shape[1:] for name in arrays} == {n: s.shape for n, s in by_name.items()}

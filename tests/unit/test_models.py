@@ -14,6 +14,7 @@ import pytest
 
 import models
 from models import architecture_names, build_model
+from models.branches import bag_of_words
 from models.spec import ArchitectureSettings, InputSpec, ModelSpec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,9 @@ NUMERIC = InputSpec("numeric", "numeric", (5,))
 ISLAND = InputSpec("categorical__island", "categorical", (1,), vocabulary_size=6)
 SPECIES = InputSpec("categorical__species", "categorical", (1,), vocabulary_size=4)
 REVIEW = InputSpec("text__review", "text", (12,), vocabulary_size=50)
+# A text input of a preprocessor that records idf: its model also gets a bag of words.
+REVIEW_IDF = (0.0, 2.0, *np.linspace(1.0, 3.0, 48).round(3))
+REVIEWED = InputSpec("text__review", "text", (12,), vocabulary_size=50, idf=REVIEW_IDF)
 DIGIT = InputSpec("image__digit", "image", (8, 8, 1))
 
 # Small layers keep each build and forward pass well under a second.
@@ -36,6 +40,8 @@ MATCHING_SPECS = [
     ("cnn", (DIGIT,)),
     ("text", (REVIEW,)),
     ("text", (REVIEW, NUMERIC, ISLAND)),
+    ("text", (REVIEWED,)),
+    ("auto", (NUMERIC, REVIEWED)),
     ("auto", (NUMERIC,)),
     ("auto", (DIGIT,)),
     ("auto", (NUMERIC, ISLAND, SPECIES, REVIEW, DIGIT)),
@@ -100,9 +106,10 @@ def test_inputs_are_named_and_typed_by_the_spec(name, inputs):
 def test_regression_output_is_rescaled_to_label_units(name, inputs):
     spec = ModelSpec(inputs=inputs, task="regression", n_outputs=1, target_mean=100.0, target_std=5.0)
     model = build_model(name, spec, SMALL_SETTINGS)
-    # A zero dense layer predicts 0 standardized units: the label mean exactly.
-    dense = model.get_layer("standardized_prediction")
-    dense.set_weights([np.zeros_like(weight) for weight in dense.get_weights()])
+    # Zero output layers predict 0 standardized units: the label mean exactly.
+    for layer in model.layers:
+        if layer.name in ("standardized_prediction", "deep_standardized_prediction", "wide_linear"):
+            layer.set_weights([np.zeros_like(weight) for weight in layer.get_weights()])
 
     prediction = forward(model, random_batch(spec, np.random.default_rng(0)))
 
@@ -125,14 +132,14 @@ def test_regression_rescaling_uses_the_target_std():
 
 def test_saved_model_round_trips_with_its_rescaling(tmp_path):
     spec = ModelSpec(
-        inputs=(NUMERIC, ISLAND, REVIEW, DIGIT), task="regression", n_outputs=1, target_mean=100.0, target_std=5.0
+        inputs=(NUMERIC, ISLAND, REVIEWED, DIGIT), task="regression", n_outputs=1, target_mean=100.0, target_std=5.0
     )
     model = build_model("auto", spec, SMALL_SETTINGS)
     batch = random_batch(spec, np.random.default_rng(0))
     path = tmp_path / "model.keras"
 
     model.save(path)
-    reloaded = keras.saving.load_model(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)  # as the registry loads it
 
     np.testing.assert_allclose(forward(reloaded, batch), forward(model, batch), rtol=1e-6)
 
@@ -264,3 +271,27 @@ def test_mlp_learns_a_linearly_separable_problem():
 
     predicted = forward(model, {"numeric": features}).argmax(axis=1)
     assert np.mean(predicted == labels) >= 0.95
+
+
+def test_the_bag_of_words_is_tf_idf_of_the_ids_at_unit_length():
+    ids = np.array([[5, 5, 7, 1, 0, 0], [0, 0, 0, 0, 0, 0]], dtype="int32")  # 0 pads, 1 is unknown
+    spec = InputSpec("text__review", "text", (6,), vocabulary_size=50, idf=REVIEW_IDF)
+    inputs = keras.Input((6,), dtype="int32")
+    bag = keras.ops.convert_to_numpy(keras.Model(inputs, bag_of_words(inputs, spec))(ids))
+
+    expected = np.zeros(50)
+    expected[[5, 7, 1]] = [2 * REVIEW_IDF[5], REVIEW_IDF[7], REVIEW_IDF[1]]
+    np.testing.assert_allclose(bag[0], expected / np.linalg.norm(expected), rtol=1e-5)
+    np.testing.assert_allclose(bag[1], 0.0)  # an empty text: no words, no division by zero
+
+
+@pytest.mark.parametrize("name", ["auto", "text"])
+def test_text_with_idf_adds_a_penalised_linear_model_of_its_bag_of_words(name):
+    with_bag = build_model(name, classification_spec(REVIEWED, NUMERIC), SMALL_SETTINGS)
+    without = build_model(name, classification_spec(REVIEW, NUMERIC), SMALL_SETTINGS)
+
+    linear = with_bag.get_layer("wide_linear")
+    assert linear.kernel.shape == (50, N_CLASSES) and linear.kernel_regularizer is not None
+    assert with_bag.get_layer("logits").__class__.__name__ == "Add"  # deep logits + linear logits
+    assert "wide_linear" not in {layer.name for layer in without.layers}
+    assert without.get_layer("logits").__class__.__name__ == "Dense"

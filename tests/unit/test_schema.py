@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from pipeline.common.columns import IMAGE_ID_COLUMN, IMAGE_PATH_COLUMN, SOURCE_FILE, SOURCE_ROW
-from pipeline.stages.schema import DatasetConfig, Schema, infer_kind, infer_schema, parse_kinds
+from pipeline.stages.schema import DatasetConfig, Schema, infer_kind, infer_schema, parse_kinds, reads_as_short_text
 
 # --- parse_kinds -------------------------------------------------------------------------------
 
@@ -188,3 +188,54 @@ def test_an_id_like_column_is_not_a_feature_and_is_named_in_a_warning(caplog):
     assert (
         "id_str" in infer_schema(table.iloc[:10], DatasetConfig(path="t.csv", label="label")).features
     )  # too few rows to tell
+
+
+def _titles(rows: int = 600) -> list[str]:
+    """Job titles as a person writes them: two words or three, most of them rare as a whole."""
+    levels = ["Senior", "Junior", "Lead", "Assistant", "Chief", "Deputy", "Principal", "Associate"]
+    fields = ["Sales", "Data", "Marketing", "Software", "Finance", "Product", "Support", "Research", "Legal"]
+    roles = ["Manager", "Engineer", "Analyst", "Director", "Specialist"]
+    titles = [f"{level} {field} {role}" for level in levels for field in fields for role in roles]  # 360
+    titles += [f"{field} {role}" for field in fields for role in roles]  # 45 more of two words
+    return [titles[(7 * i) % len(titles)] for i in range(rows)]
+
+
+def test_short_text_with_many_rare_values_is_text_and_the_log_says_why(caplog):
+    table = pd.DataFrame(
+        {
+            "title": _titles(),  # 405 titles in 600 rows, 2.9 words each: text
+            "city": [["New York", "Los Angeles", "San Francisco", "Boston"][i % 4] for i in range(600)],  # few
+            "user": [f"user{i % 300}" for i in range(600)],  # many, one word each: categories
+            "label": ["a", "b"] * 300,
+        }
+    )
+    with caplog.at_level("WARNING"):
+        schema = infer_schema(table, DatasetConfig(path="t.csv", label="label"))
+    assert schema.kinds == {"title": "text", "city": "categorical", "user": "categorical"}
+    assert "column 'title' reads as short text, not categories: 405 distinct values in 600 rows" in caplog.text
+    assert "'city'" not in caplog.text and "'user'" not in caplog.text
+    declared = infer_schema(table, DatasetConfig(path="t.csv", label="label", kinds={"title": "categorical"}))
+    assert declared.kinds["title"] == "categorical"  # declared: the user's word wins
+    assert infer_kind(table["title"]) == "categorical"  # the rule is the schema's, after the id rule
+
+
+def test_short_text_needs_many_distinct_values_and_a_large_share_of_them():
+    assert not reads_as_short_text(pd.Series(_titles(600)[:100]))  # 100 distinct: not more than 100
+    assert not reads_as_short_text(pd.Series(_titles(600) * 4))  # 405 distinct in 2,400 rows: seen 6 times each
+    assert reads_as_short_text(pd.Series(_titles(600) * 2 + [None] * 1000))  # missing values are no rows
+    assert not reads_as_short_text(pd.Series([None, None], dtype=object))
+
+
+def test_an_id_like_column_of_words_stays_an_id_not_text(caplog):
+    rows = 200
+    table = pd.DataFrame(
+        {
+            "name": [f"Ada Lovelace {i}" for i in range(rows)],  # words, a different one in every row
+            "colour": ["red", "blue"] * (rows // 2),
+            "label": ["a", "b"] * (rows // 2),
+        }
+    )
+    with caplog.at_level("WARNING"):
+        schema = infer_schema(table, DatasetConfig(path="t.csv", label="label"))
+    assert schema.features == ["colour"]
+    assert "column 'name' looks like an id" in caplog.text and "short text" not in caplog.text
