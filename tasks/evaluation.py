@@ -11,7 +11,7 @@ from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.artifacts.features import FeatureArrays
 from pipeline.artifacts.model import ModelFolder
 from pipeline.common.columns import EXAMPLE_ID
-from pipeline.common.metrics import BASELINE_DIAGNOSES, Metric
+from pipeline.common.metrics import BASELINE_DIAGNOSES, Metric, headline_text
 from tasks.base import ONE_CARD, Outcome, StageTask
 from tasks.features import FitPreprocessor
 from tasks.split import SplitData
@@ -32,7 +32,9 @@ class EvaluateModel(StageTask):
 
     headline = luigi.Parameter(
         default="",
-        description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; empty: accuracy (classification), r2 (regression)",
+        description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; empty: accuracy (classification), r2 "
+        "(regression), or roc_auc (two classes) and balanced_accuracy (more) where one class holds at least "
+        "70% of the training labels",
     )
     baseline_rows = luigi.IntParameter(
         default=50_000, description="training rows each baseline is fitted on at most (a sample beyond); 0: none"
@@ -42,7 +44,7 @@ class EvaluateModel(StageTask):
         return {"model": TrainModel(), "features": FitPreprocessor(), "validated": ValidateData(), "split": SplitData()}
 
     def build(self, out: EvaluationFolder) -> Outcome:
-        from pipeline.stages.evaluation import evaluate
+        from pipeline.stages.evaluation import evaluate, weights_epoch
 
         model: ModelFolder = self.inputs()["model"]
         features: FeatureArrays = self.inputs()["features"]
@@ -51,6 +53,7 @@ class EvaluateModel(StageTask):
         # One read of the validated rows: the worst examples' features and the slice column.
         extra = [c for c in (schema.slice_column, schema.time_column) if c and c not in schema.kinds]
         examples = self.inputs()["validated"].table(columns=[EXAMPLE_ID, *schema.kinds, *dict.fromkeys(extra)])
+        history = model.history()
         evaluation = evaluate(
             model.load_model(),
             preprocessor,
@@ -59,21 +62,25 @@ class EvaluateModel(StageTask):
                 for split in ("train", "validation", "test")
                 if split != "train" or self.baseline_rows
             },
-            model.history(),
+            history,
             headline=self.headline,
             slices=_slices(examples, schema.slice_column),
             examples=examples,
             split_checks=self.inputs()["split"].checks(),
             baseline_rows=self.baseline_rows,
+            training_labels=features.labels("train"),
+            evaluated_epoch=weights_epoch(model.training(), history),
         )
         out.write(evaluation)
         out.write_prediction_calendar(_prediction_calendar(evaluation.test_predictions, examples, schema.time_column))
         document = evaluation.document
         test = ", ".join(f"{k} {v:.4f}" for k, v in document["splits"]["test"].items() if k != "rows")
         logger.info(
-            "test %s; headline %.4f; %s: %s",
+            "test %s; headline %s %.4f (%s); %s: %s",
             test,
+            headline_text(document["headline"]["definition"]),
             document["headline"]["value"],
+            document["headline"]["rule"],
             document["diagnosis"]["diagnosis"],
             document["diagnosis"]["reason"],
         )

@@ -17,6 +17,7 @@ from pipeline.artifacts.model import MODEL, ModelFolder
 from pipeline.artifacts.registry import Registration
 from pipeline.artifacts.split import SplitManifest
 from pipeline.artifacts.validation import ValidatedData
+from pipeline.common.metrics import headline_text
 from pipeline.errors import DataError
 from pipeline.stages.registry import baseline_refusal, decide
 from pipeline.store import ledger, markers, registry
@@ -34,7 +35,8 @@ logger = logging.getLogger(__name__)
 
 class RegisterModel(StageTask):
     """The registration gate: a candidate becomes production only if its headline score on the
-    same test split beats production's by `margin`; the first model is promoted. With
+    same test split beats production's, scored by the candidate's headline definition, by `margin`;
+    the first model is promoted. With
     `require_beats_baseline`, a model that does not beat its baselines never is."""
 
     stage = "registry"
@@ -100,34 +102,39 @@ class RegisterModel(StageTask):
             actor=registry.current_actor(),
         )
         current = registry.production(engine)
+        # Production is scored with the candidate's definition (an empty headline's depends on the
+        # class shares, pipeline/stages/evaluation.py resolve_headline), never one of its own.
+        definition = metrics["headline"]["definition"]
         decision = decide(
             version,
             candidate,
             margin=self.margin,
             baseline_refusal=self._baseline_refusal(metrics),
-            **self._incumbent(current, version),
+            headline_name=headline_text(definition),
+            **self._incumbent(current, version, definition),
         )
         if decision.promoted and (current is None or current["version"] != version):
             registry.promote(engine, version, actor=registry.current_actor(), reason=decision.reason)
         logger.info("model %s: %s", version, decision.reason)
-        return {"version": version, "headline": candidate, **decision.as_dict()}
+        return {"version": version, "headline": candidate, "headline_definition": definition, **decision.as_dict()}
 
     def _baseline_refusal(self, metrics: dict) -> str:
         if not self.require_beats_baseline:
             return ""
         return baseline_refusal(metrics["headline"]["value"], metrics.get("baselines") or {}, metrics["diagnosis"])
 
-    def _incumbent(self, current: dict | None, version: str) -> dict:
-        """What the gate knows of the production model: its version and its score on this test split."""
+    def _incumbent(self, current: dict | None, version: str, definition: dict[str, float]) -> dict:
+        """What the gate knows of the production model: its version and its score on this test split,
+        by the candidate's headline definition."""
         if current is None or current["version"] == version:
             return {"production": current and current["version"]}
         try:
-            score = self._score_production(current)
+            score = self._score_production(current, definition)
         except DataError as error:
             return {"production": current["version"], "scoring_error": str(error)}
         return {"production": current["version"], "production_headline": score}
 
-    def _score_production(self, current: dict) -> float:
+    def _score_production(self, current: dict, definition: dict[str, float]) -> float:
         from pipeline.stages.evaluation import headline_on_table
 
         validated: ValidatedData = self.inputs()["validated"]
@@ -136,7 +143,6 @@ class RegisterModel(StageTask):
         production = ModelFolder(Path(current["path"]))
         if not production.path.is_dir():
             raise DataError(f"production model {current['version']}'s folder {production.path} is gone")
-        headline = self.upstream("evaluation").headline
         return headline_on_table(
-            production.load_model(), production.preprocessor(), test, headline=headline, name=current["path"]
+            production.load_model(), production.preprocessor(), test, definition=definition, name=current["path"]
         )

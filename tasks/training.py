@@ -94,6 +94,7 @@ class TrainModel(StageTask):
             "config": asdict(config),
             "resumed_from_epoch": result.resumed_from_epoch,
             "epochs_run": len(result.history.get("loss", [])),
+            "restored_epoch": result.restored_epoch,
             "debug": result.debug,
             "validation": scores,
             "features_version": self.upstream("features").version,

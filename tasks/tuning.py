@@ -11,6 +11,7 @@ from pathlib import Path
 
 import luigi
 
+from pipeline.artifacts.features import FeatureArrays
 from pipeline.artifacts.model import ModelFolder
 from pipeline.artifacts.tuning import TrialOutcome, TuningSummary
 from pipeline.common.metrics import Metric
@@ -65,20 +66,28 @@ class TuneTrial(PreparedTask, luigi.Task):
                 logger.warning("trial %s failed: %s", self.params_json, error)
                 outcome.update(status="failed", error=f"{type(error).__name__}: {error}".splitlines()[0])
         if outcome["status"] == "succeeded":
-            outcome.update(_scores(ModelFolder(Path(trial.output().path))))
+            outcome.update(_scores(ModelFolder(Path(trial.output().path)), FeatureArrays(Path(self.input().path))))
         with self.output().temporary_path() as temporary:
             TrialOutcome(Path(temporary)).write(outcome)
 
 
-def _scores(model: ModelFolder) -> dict:
-    from pipeline.stages.evaluation import headline_score, parse_headline  # scikit-learn: only when it runs
+def _scores(model: ModelFolder, features: FeatureArrays) -> dict:
+    """A trial's validation figures and headline, the headline chosen as EvaluateModel chooses it."""
+    from pipeline.stages.evaluation import headline_score, resolve_headline, split_metrics  # scikit-learn: lazily
 
+    preprocessor = model.preprocessor()
     validation = model.training()["validation"]
-    weights = parse_headline(EvaluateModel().headline, model.preprocessor().task)
+    chosen = resolve_headline(
+        EvaluateModel().headline, preprocessor.task, features.labels("train"), preprocessor.classes
+    )
+    if any(name not in validation for name in chosen["definition"]):
+        # Trained before the metric was recorded (roc_auc, balanced_accuracy): scored again.
+        validation = split_metrics(model.load_model(), features.arrays("validation"), preprocessor)
     return {
         "path": str(model.path),
         "validation": validation,
-        "validation_headline": headline_score(validation, weights),
+        "validation_headline": headline_score(validation, chosen["definition"]),
+        "headline": chosen,
     }
 
 

@@ -31,6 +31,13 @@ class FeatureArrays(StageFolder):
     def arrays(self, split: str) -> SplitArrays:
         return load_arrays(self.file(f"{split}.npz"))
 
+    def labels(self, split: str):
+        """One split's encoded labels alone (None for unlabeled rows): the other arrays stay unread."""
+        import numpy as np
+
+        with np.load(self.file(f"{split}.npz"), allow_pickle=False) as stored:
+            return stored[LABELS] if LABELS in stored.files else None
+
     def write_fitted(self, preprocessor: Preprocessor, reference: dict) -> None:
         write_json(self.path / PREPROCESSOR, preprocessor.to_json())
         write_json(self.path / REFERENCE, reference)

@@ -37,6 +37,40 @@ def format_number(value, *, missing: str = "-") -> str:
     return f"{number:.4f}"
 
 
+def format_raw(value, *, missing: str = "") -> str:
+    """A feature value as the input had it, for a person to recognise the row.
+
+    format_number's four decimals suit scores, not inputs: they show a month of 1 as "1.0000" and
+    round 0.123456 away. Here an integer reads as one (a float 3.0 of a parsed column too: "3"),
+    another number with the digits it has ("0.123456", "2.5"), text as it is, a date without a
+    midnight time. None, NaN and NaT are `missing`.
+    """
+    if value is None:
+        return missing
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return str(bool(value))
+    if isinstance(value, numbers.Integral):  # numpy integers too
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if math.isnan(number):
+            return missing
+        return str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+    try:
+        if value != value:  # NaT
+            return missing
+    except TypeError:  # pandas' NA, which has no truth value
+        return missing
+    if not hasattr(value, "hour"):  # a date, or anything else without a time of day
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+    parts = ("hour", "minute", "second", "microsecond", "nanosecond")
+    if all(getattr(value, part, 0) == 0 for part in parts) and value.tzinfo is None:
+        return value.date().isoformat()
+    return value.isoformat(sep=" ")
+
+
 def printable(text: str, *, keep_newlines: bool = False) -> str:
     """``text`` safe to show a person: each control character escaped as Python's repr writes it.
 

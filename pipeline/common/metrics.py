@@ -25,6 +25,13 @@ def lower_is_better(name: str) -> bool:
     return name in LOWER_IS_BETTER or name.endswith("loss")
 
 
+def headline_text(definition: dict[str, float]) -> str:
+    """A headline definition as a person reads it: `roc_auc`, or `0.7 x f1_macro + 0.3 x accuracy`."""
+    if len(definition) == 1 and next(iter(definition.values())) == 1:
+        return next(iter(definition))
+    return " + ".join(f"{weight:g} x {name}" for name, weight in definition.items()) or "headline"
+
+
 @dataclass(frozen=True)
 class Metric:
     """One figure of a run: a final score (``epoch`` None) or one epoch of history.

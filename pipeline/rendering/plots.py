@@ -40,9 +40,16 @@ def learning_curves(history: dict[str, list[float]], diagnosis: dict, path: Dest
     if "val_loss" in history and len(history["val_loss"]):
         best = int(np.argmin(history["val_loss"]))
         axes.axvline(best + 1, color="grey", linestyle=":", label=f"best val_loss (epoch {best + 1})")
+        evaluated = diagnosis.get("evaluated_epoch")
+        if evaluated and evaluated != best + 1 and evaluated < len(epochs):
+            axes.axvline(evaluated, color="black", linestyle="--", label=f"weights kept (epoch {evaluated})")
         if verdict == "overfitting":
             # The epochs after the best one: training went on learning the training split only.
             axes.axvspan(best + 1, len(epochs), color=ALERT, alpha=0.1, label="val_loss rising")
+        elif diagnosis.get("overfitting_after_epoch"):
+            # The same, but early stopping kept the weights from before it: amber, not red.
+            after = diagnosis["overfitting_after_epoch"]
+            axes.axvspan(after, len(epochs), color=WARNING, alpha=0.1, label="val_loss rising (weights not kept)")
     axes.set(xlabel="epoch", ylabel="loss")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(f"Learning curves: {verdict}", color=VERDICT_COLOURS.get(verdict, "black"), fontweight="bold")

@@ -1,7 +1,8 @@
 """Registry stage: the registration gate, a decision from scores alone.
 
 A candidate becomes production only if its headline score on its own test split beats the
-production model's headline on the same rows by `margin`; the first model is promoted. With
+production model's headline on the same rows, by the candidate's headline definition, by `margin`;
+the first model is promoted. With
 `require_beats_baseline`, a candidate that does not beat its best baseline is never promoted. Scoring
 the production model and changing the registry are the caller's (tasks/registry.py, with
 pipeline/store/registry.py); this function only decides, so every branch is tested without a
@@ -39,6 +40,7 @@ def decide(
     scoring_error: str | None = None,
     margin: float,
     baseline_refusal: str = "",
+    headline_name: str = "",
 ) -> GateDecision:
     """Whether model `version`, with test headline `headline`, should be production now.
 
@@ -50,6 +52,8 @@ def decide(
         margin: headline points the candidate must win by.
         baseline_refusal: why the candidate may not be promoted at all under
             `[RegisterModel] require_beats_baseline` (see `baseline_refusal`); "" when it may.
+        headline_name: the definition both headlines were scored by (e.g. "roc_auc"), named in
+            the reason; "" names none.
     """
     if baseline_refusal and production != version:
         return GateDecision(
@@ -62,8 +66,9 @@ def decide(
     if production_headline is None:
         why = scoring_error or "the production model could not be scored on this test split"
         return GateDecision(False, f"stays a candidate: {why}; promote it by hand if it should serve", production)
+    named = f" ({headline_name})" if headline_name else ""
     verdict = (
-        f"headline {headline:.4f} vs production {production} {production_headline:.4f} "
+        f"headline{named} {headline:.4f} vs production {production} {production_headline:.4f} "
         f"on the same test split (margin {margin})"
     )
     if headline > production_headline + margin:

@@ -61,6 +61,7 @@ class TrainingResult:
     history_csv: Path  # the per-epoch CSV, in the work folder
     tensorboard: Path  # the TensorBoard logs, in the work folder
     debug: dict | None = None  # first and last loss of a debug run
+    restored_epoch: int | None = None  # the epoch (from 1) whose weights early stopping put back; None: the last's
 
 
 def train(
@@ -136,7 +137,12 @@ def train(
     resumed_from = start.get("epoch", len(history.get("loss", [])))
     if resumed_from:
         logger.info("resumed from a checkpoint after epoch %d", resumed_from)
-    return TrainingResult(model, history, resumed_from, work_dir / HISTORY_FILE, work_dir / "tensorboard", debug)
+    restored = _restored_epoch(callbacks, keras)
+    if restored is not None:
+        logger.info("early stopping kept the weights of epoch %d of %d", restored, len(history.get("loss", [])))
+    return TrainingResult(
+        model, history, resumed_from, work_dir / HISTORY_FILE, work_dir / "tensorboard", debug, restored
+    )
 
 
 def _seed_everything(config: TrainingConfig, keras, tf) -> None:
@@ -283,6 +289,18 @@ def _early_stopping(keras, patience: int, settled: int):
                 self.model.stop_training, self.stopped_epoch = False, 0
 
     return SettledEarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+
+
+def _restored_epoch(callbacks: list, keras) -> int | None:
+    """The epoch (from 1) whose weights early stopping put back when training ended, or None.
+
+    What the evaluation diagnoses (pipeline/stages/evaluation.py): after a resumed training it
+    is the best of the epochs this process ran, not always the best of the whole history.
+    """
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.EarlyStopping) and callback.best_weights is not None:
+            return int(callback.best_epoch) + 1
+    return None
 
 
 def _epoch_only(callback_class, keras):

@@ -24,6 +24,7 @@ def summary(as_json: bool) -> None:
     """The newest evaluated model, in a few lines.
 
     Test scores, and where its model, plots and database are."""
+    from pipeline.common.metrics import headline_text
     from pipeline.rendering.reports.evaluation import baseline_line, near_duplicate_line
     from pipeline.store import ledger
 
@@ -35,6 +36,8 @@ def summary(as_json: bool) -> None:
     lines = {
         "test": metrics["splits"]["test"],
         "headline": metrics["headline"]["value"],
+        "headline_definition": metrics["headline"].get("definition", {}),
+        "headline_rule": metrics["headline"].get("rule"),  # None in metrics.json older than the rule
         "diagnosis": metrics["diagnosis"],
         "baselines": metrics.get("baselines", {}),
         "split": metrics.get("split", {"warnings": [], "near_duplicates": None}),
@@ -47,9 +50,10 @@ def summary(as_json: bool) -> None:
         return
     scores = ", ".join(f"{name} {value:.4f}" for name, value in lines["test"].items() if name != "rows")
     echo(f"test ({lines['test']['rows']} rows): {scores}")
+    chosen = f", {lines['headline_rule']}" if lines["headline_rule"] else ""
     echo(
-        f"headline: {lines['headline']:.4f}  diagnosis: {lines['diagnosis']['diagnosis']} "
-        f"({lines['diagnosis']['reason']})"
+        f"headline: {lines['headline']:.4f} ({headline_text(lines['headline_definition'])}{chosen})  "
+        f"diagnosis: {lines['diagnosis']['diagnosis']} ({lines['diagnosis']['reason']})"
     )
     for name, baseline in lines["baselines"].items():
         echo(f"baseline: {baseline_line(name, baseline, lines['headline'])}")

@@ -110,3 +110,48 @@ def test_a_regression_target_in_the_thousands_trains_on_its_spread_and_is_logged
     assert len(logged) == 40
     np.testing.assert_array_equal(np.sort(logged["score"].to_numpy()), np.sort(expected.astype("float64")))
     assert 3000 < logged["score"].mean() < 7000  # label units
+
+
+def test_an_imbalanced_classification_is_headlined_by_roc_auc_from_evaluation_to_the_gate(configure, tmp_path):
+    """Accuracy near the majority share would flatter every model: roc_auc ranks them, in metrics.json,
+    run_metrics, the report, `overnight summary` and the gate, which scores production by it too."""
+    from tasks import TrainModel
+    from tasks.cli import main
+
+    rng = np.random.default_rng(14)
+    rows = 300
+    sick = rng.uniform(size=rows) < 0.15
+    table = pd.DataFrame({"a": (rng.normal(size=rows) + 1.5 * sick).round(5), "month": rng.integers(1, 13, rows)})
+    path = tmp_path / "raw" / "patients.csv"
+    path.parent.mkdir(parents=True)
+    table.assign(y=np.where(sick, "sick", "well")).to_csv(path, index=False)
+    dataset = {"path": str(path), "label": "y", "task": "classification"}
+    configure(dataset=dataset)
+    assert build(RegisterModel()).status in SUCCEEDED
+    evaluation = Path(fresh(EvaluateModel).output().path)
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    assert metrics["headline"]["definition"] == {"roc_auc": 1.0}
+    assert metrics["headline"]["rule"].startswith("default for imbalanced classes: roc_auc, not accuracy")
+    assert metrics["headline"]["value"] == metrics["splits"]["test"]["roc_auc"]
+    assert all(found["headline"] == found["roc_auc"] for found in metrics["baselines"].values())
+    assert json.loads((Path(fresh(TrainModel).output().path) / "training.json").read_text())["restored_epoch"] is None
+
+    with database.connect(f"sqlite:///{tmp_path / 'data' / 'overnight.db'}").connect() as connection:
+        headline = connection.execute(
+            sa.text(
+                "SELECT m.value FROM run_metrics m JOIN runs r ON r.run_id = m.run_id WHERE r.task = 'EvaluateModel' "
+                "AND m.split = 'test' AND m.name = 'headline' AND m.baseline = '' AND m.slice = ''"
+            )
+        ).scalar_one()
+    assert headline == pytest.approx(metrics["splits"]["test"]["roc_auc"])
+    report = (evaluation / "report.html").read_text()
+    assert "headline roc_auc = " in report and "Chosen by the rule: default for imbalanced classes" in report
+    summary = CliRunner().invoke(main, ["summary"], catch_exceptions=False).output
+    assert "(roc_auc, default for imbalanced classes: roc_auc" in summary
+
+    configure(dataset=dataset, TrainModel={"learning_rate": "0.01"})  # a second model, a candidate
+    assert build(RegisterModel()).status in SUCCEEDED
+    registration = json.loads((Path(fresh(RegisterModel).output().path) / "registration.json").read_text())
+    assert registration["headline_definition"] == {"roc_auc": 1.0}
+    assert "production_headline" in registration  # production scored on the same rows, by roc_auc
+    assert "headline (roc_auc) " in registration["reason"]

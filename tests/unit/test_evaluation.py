@@ -16,6 +16,7 @@ from pipeline.stages.evaluation import (
     regression_metrics,
     slice_metrics,
     task_metrics,
+    weights_epoch,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -30,8 +31,19 @@ PROBABILITIES = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.1, 0.6, 0.3], [0.
 
 def test_classification_metrics_on_a_hand_computed_example():
     values = classification_metrics(LABELS, PROBABILITIES)
-    assert set(values) == {"accuracy", "precision_macro", "recall_macro", "f1_macro", "log_loss", "ece"}
+    assert set(values) == {
+        "accuracy",
+        "balanced_accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "log_loss",
+        "ece",
+    }  # no roc_auc for three classes
     assert values["accuracy"] == pytest.approx(3 / 5)
+    # Recall of class 0: 1/1, class 1: 1/2, class 2: 1/2.
+    assert values["balanced_accuracy"] == pytest.approx((1 + 0.5 + 0.5) / 3)
+    assert values["balanced_accuracy"] == pytest.approx(sk.balanced_accuracy_score(LABELS, PROBABILITIES.argmax(1)))
     # Per class: precision 1/2, 1/2, 1; recall 1, 1/2, 1/2.
     assert values["precision_macro"] == pytest.approx((0.5 + 0.5 + 1.0) / 3)
     assert values["recall_macro"] == pytest.approx((1.0 + 0.5 + 0.5) / 3)
@@ -40,6 +52,26 @@ def test_classification_metrics_on_a_hand_computed_example():
     expected_log_loss = -np.mean(np.log([0.8, 0.7, 0.3, 0.7, 0.4]))
     assert values["log_loss"] == pytest.approx(expected_log_loss)
     assert all(isinstance(value, float) for value in values.values())
+
+
+def test_two_classes_record_roc_auc_of_the_second_class_probability():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    positive = np.array([0.1, 0.3, 0.6, 0.2, 0.4, 0.9])  # of 8 (negative, positive) pairs, 0.6 > 0.4 only
+    values = classification_metrics(labels, np.stack([1 - positive, positive], axis=1))
+    assert values["roc_auc"] == pytest.approx(sk.roc_auc_score(labels, positive)) == pytest.approx(7 / 8)
+
+
+def test_roc_auc_of_rows_of_one_class_is_nan_like_r2_of_one_row():
+    values = classification_metrics(np.array([1, 1]), np.array([[0.2, 0.8], [0.6, 0.4]]))
+    assert math.isnan(values["roc_auc"]) and values["accuracy"] == 0.5
+
+
+def test_a_majority_guess_scores_chance_on_balanced_accuracy_and_roc_auc():
+    labels = np.array([0] * 9 + [1])
+    always_zero = np.tile([0.9, 0.1], (10, 1))
+    values = classification_metrics(labels, always_zero)
+    assert values["accuracy"] == pytest.approx(0.9)
+    assert values["balanced_accuracy"] == pytest.approx(0.5) and values["roc_auc"] == pytest.approx(0.5)
 
 
 def test_log_loss_is_finite_for_a_zero_probability_on_the_true_class():
@@ -150,6 +182,57 @@ def test_diagnose_overfitting():
     assert "epoch 3" in verdict["reason"]
 
 
+def test_diagnose_overfitting_after_the_kept_epoch_is_not_an_overfitted_model():
+    # The same curves, but early stopping put back epoch 3's weights: those are what was evaluated.
+    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05], "val_loss": [1.0, 0.7, 0.5, 0.6, 0.7, 0.8, 0.9]}
+    verdict = diagnose(history, evaluated_epoch=3)
+    assert verdict["diagnosis"] == "fine"
+    assert verdict["reason"].startswith("overfitting after epoch 3: val_loss rose from 0.5000 to 0.9000 by epoch 7")
+    assert "the weights of epoch 3 of 7 were kept" in verdict["reason"]
+    assert (verdict["evaluated_epoch"], verdict["epochs"], verdict["overfitting_after_epoch"]) == (3, 7, 3)
+    # Without early stopping the last epoch's weights are evaluated, and they are overfitted.
+    assert diagnose(history, evaluated_epoch=7)["diagnosis"] == "overfitting"
+    assert "whose weights were evaluated" in diagnose(history, evaluated_epoch=7)["reason"]
+
+
+def test_diagnose_overfitting_when_the_kept_epoch_itself_came_after_the_rise():
+    # A resumed training: early stopping only saw epochs 5 to 7 and kept epoch 6, past the best (3).
+    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05], "val_loss": [1.0, 0.7, 0.5, 0.6, 0.7, 0.8, 0.9]}
+    verdict = diagnose(history, evaluated_epoch=6)
+    assert verdict["diagnosis"] == "overfitting"
+    assert "lowest at epoch 3" in verdict["reason"] and "rose to 0.8000 by epoch 6 of 7" in verdict["reason"]
+
+
+def test_diagnose_names_a_widening_gap_that_the_10_percent_rule_missed():
+    # The training loss falls from 0.5 to 0.2 while val_loss creeps up 6.7% from its best: the gap
+    # between them grows from 0.10 to 0.44. The old rule (a 10% rise) called this "settled".
+    history = {"loss": [1.0, 0.7, 0.5, 0.4, 0.3, 0.25, 0.2], "val_loss": [1.0, 0.75, 0.6, 0.61, 0.62, 0.63, 0.64]}
+    kept = diagnose(history, evaluated_epoch=3)
+    assert kept["diagnosis"] == "fine" and kept["reason"].startswith("overfitting after epoch 3")
+    assert "settled" not in kept["reason"]
+    assert diagnose(history)["diagnosis"] == "overfitting"  # the last epoch's weights: overfitted
+
+
+def test_diagnose_says_which_weights_were_kept_and_compares_with_the_last_epoch():
+    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.25, 0.22, 0.2], "val_loss": [1.05, 0.7, 0.5, 0.42, 0.40, 0.39, 0.395]}
+    verdict = diagnose(history, evaluated_epoch=6)
+    assert verdict["diagnosis"] == "fine" and "overfitting_after_epoch" not in verdict
+    assert verdict["reason"].endswith(
+        "the weights of epoch 6 of 7 were kept (val_loss 0.3900 against 0.3950 at the last epoch)"
+    )
+
+
+def test_weights_epoch_from_the_training_record():
+    history = {"loss": [1.0, 0.5, 0.4, 0.3], "val_loss": [1.0, 0.6, float("nan"), 0.7]}
+    assert weights_epoch({"restored_epoch": 3, "config": {"patience": 5}}, history) == 3
+    assert weights_epoch({"restored_epoch": None, "config": {"patience": 5}}, history) is None
+    # training.json from before `restored_epoch`: Keras restored the best finite val_loss.
+    assert weights_epoch({"config": {"patience": 5}, "resumed_from_epoch": 0}, history) == 2
+    assert weights_epoch({"config": {"patience": 5}, "resumed_from_epoch": 2}, history) == 4  # resumed
+    assert weights_epoch({"config": {"patience": 0}}, history) is None  # no early stopping
+    assert weights_epoch({"config": {"patience": 5, "debug": True}}, history) is None
+
+
 def test_diagnose_underfitting_flat_training_loss():
     history = {"loss": [1.00, 0.99, 0.98, 0.97, 0.97], "val_loss": [1.01, 1.00, 0.99, 0.99, 0.99]}
     verdict = diagnose(history)
@@ -186,6 +269,12 @@ def _assert_png(path):
 def test_learning_curves_plot(tmp_path):
     history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.6]}
     plots.learning_curves(history, diagnose(history), tmp_path / "curves.png")
+    _assert_png(tmp_path / "curves.png")
+
+
+def test_learning_curves_plot_with_kept_weights_and_overfitting_after_them(tmp_path):
+    history = {"loss": [1.0, 0.6, 0.4, 0.3, 0.2, 0.1, 0.05], "val_loss": [1.0, 0.7, 0.5, 0.6, 0.7, 0.8, 0.9]}
+    plots.learning_curves(history, diagnose(history, evaluated_epoch=3), tmp_path / "curves.png")
     _assert_png(tmp_path / "curves.png")
 
 

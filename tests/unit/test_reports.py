@@ -220,6 +220,46 @@ def test_worst_examples_without_the_examples_table_still_list_ids(evaluation):
     assert evaluation["test_predictions"]["example_id"].iloc[0] in text
 
 
+def test_worst_example_cards_show_the_values_as_the_input_had_them(evaluation):
+    # The validated table holds numbers parsed as floats: a month of 3 is 3.0, of 1 is 1.0.
+    ids = evaluation["test_predictions"]["example_id"]
+    examples = pd.DataFrame(
+        {
+            "example_id": ids,
+            "month": [3.0, 1.0, 0.0, *([12.0] * (len(ids) - 3))],
+            "dose": [0.123456, 2.5, float("nan"), *([1e-05] * (len(ids) - 3))],
+            "when": pd.to_datetime(
+                ["2026-03-01", "2026-03-02 14:30", None, *(["2026-03-04"] * (len(ids) - 3))], format="ISO8601"
+            ),
+            "code": ["007", "A-1", None, *(["x"] * (len(ids) - 3))],
+        }
+    )
+    kinds = {"month": "numeric", "dose": "numeric", "when": "datetime", "code": "categorical"}
+    preprocessor = Preprocessor(Schema(label="label", task="classification", kinds=kinds), classes=tuple(CLASSES))
+    text = write_evaluation(evaluation, examples=examples, preprocessor=preprocessor)
+    cards = text[text.index('<div class="examples">') :]
+    rows = [cell.strip() for cell in Page(cards).text if cell.strip()]
+    first = rows[rows.index(ids.iloc[0]) : rows.index(ids.iloc[1])]
+    assert first[first.index("month") + 1] == "3"
+    assert first[first.index("dose") + 1] == "0.123456"
+    assert first[first.index("when") + 1] == "2026-03-01"
+    assert first[first.index("code") + 1] == "007"
+    second = rows[rows.index(ids.iloc[1]) : rows.index(ids.iloc[2])]
+    assert [second[second.index(name) + 1] for name in ("month", "dose", "when")] == ["1", "2.5", "2026-03-02 14:30:00"]
+    assert "1.0000" not in cards and "0.1235" not in cards and "2.5000" not in cards
+
+
+def test_the_learning_curves_name_the_epoch_whose_weights_were_kept(evaluation):
+    from pipeline.stages.evaluation import diagnose
+
+    curves = diagnose(evaluation["history"], evaluated_epoch=3)
+    assert curves["diagnosis"] == "fine" and "overfitting after epoch 3" in curves["reason"]
+    wrapped = {"diagnosis": "below baseline", "reason": "below the linear baseline", "learning_curves": curves}
+    text = write_evaluation(evaluation, document={**evaluation["document"], "diagnosis": wrapped})
+    assert "3 (best val_loss, weights kept)" in text and "5 (last)" in text
+    assert "Diagnosis: below baseline" in text
+
+
 def test_a_missing_image_is_a_note_not_a_broken_image(evaluation):
     examples = evaluation["examples"].assign(photo="/nonexistent/image.png")
     text = write_evaluation(evaluation, examples=examples)

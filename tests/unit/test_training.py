@@ -284,6 +284,15 @@ def test_each_epoch_state_is_complete_or_absent_and_the_previous_one_kept(tmp_pa
     assert seen == [["epoch-000001"], ["epoch-000002", "epoch-000001"], ["epoch-000003", "epoch-000002"]]
 
 
+def test_the_epoch_early_stopping_restored_is_recorded_for_the_diagnosis(tmp_path):
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=8), CLASSIFICATION)
+    config = TrainingConfig(epochs=4, batch_size=16, verbose=0, patience=1, learning_rate=0.05)
+    result = train(train_data, validation_data, preprocessor, config, work_dir=tmp_path / "stopping")
+    assert result.restored_epoch == int(np.argmin(result.history["val_loss"])) + 1
+    without = train(train_data, validation_data, preprocessor, QUICK, work_dir=tmp_path / "no-stopping")
+    assert without.restored_epoch is None  # patience 0: the last epoch's weights stay
+
+
 def test_debug_run_drives_the_loss_near_zero(tmp_path):
     preprocessor, train_data, validation_data = _prepare(_classification_table(seed=5), CLASSIFICATION)
     config = TrainingConfig(epochs=2, batch_size=16, verbose=0, debug=True, debug_examples=8)

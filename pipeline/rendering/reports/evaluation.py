@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.common.formatting import format_number
+from pipeline.common.formatting import format_number, format_raw
+from pipeline.common.metrics import headline_text
 from pipeline.rendering import plots
 from pipeline.rendering.reports.markup import Html, as_text, drawn, escape, image, is_finite, page, section, table
 from pipeline.stages.images import WHITE, Background, read_image
@@ -105,14 +106,16 @@ def _diagnosis(document: dict) -> dict:
 def _evaluation_header(document: dict, diagnosis: dict, rows: int) -> Html:
     headline = document.get("headline", {})
     value = headline.get("value")
-    definition = _headline_text(headline.get("definition", {}))
+    definition = headline_text(headline.get("definition", {}))
+    # metrics.json written before the imbalance rule has no "rule": its headline was the configured one.
+    rule = f" Chosen by the rule: {headline['rule']}." if headline.get("rule") else ""
     verdict = diagnosis["diagnosis"]
     banner_class = VERDICT_CLASS.get(verdict, "neutral")
     return Html(
         f"<h1>Evaluation report: {escape(document['task'])}, headline {escape(definition)} = "
         f"{escape(format_number(value, missing=''))}</h1>"
         f'<p class="subtitle">{rows} test examples. Headline: the one score that ranks models and '
-        "gates promotion.</p>"
+        f"gates promotion.{escape(rule)}</p>"
         f'<div class="banner {banner_class}"><strong>Diagnosis: {escape(verdict)}</strong>. '
         f"{escape(diagnosis.get('reason', ''))}</div>"
     )
@@ -155,12 +158,6 @@ def baseline_line(name: str, baseline: dict, headline: float) -> str:
     )
 
 
-def _headline_text(weights: dict) -> str:
-    if len(weights) == 1 and next(iter(weights.values())) == 1:
-        return next(iter(weights))
-    return " + ".join(f"{weight:g} x {name}" for name, weight in weights.items()) or "headline"
-
-
 def _metrics_table(document: dict) -> Html:
     """The model's validation and test figures, and each baseline's test figures beside them."""
     splits = [name for name in ("validation", "test") if name in document.get("splits", {})]
@@ -182,6 +179,8 @@ def _metrics_table(document: dict) -> Html:
     ]
     note = "log_loss, ece, mae and rmse: lower is better; the others higher."
     if baselines:
+        note += f" The headline row: {headline_text(document['headline'].get('definition', {}))}, for every column."
+    if baselines:
         described = "; ".join(
             f"{name}: {baseline['description']}"
             + (f" (fitted on a sample of {baseline['fitted_rows']} rows)" if baseline.get("sampled") else "")
@@ -194,8 +193,9 @@ def _metrics_table(document: dict) -> Html:
 def _learning_curves(png: bytes, history: dict, diagnosis: dict) -> Html:
     explanation = (
         "Training loss (loss) against validation loss (val_loss) per epoch. Overfitting: val_loss "
-        "turns up while loss keeps falling (the red band). Underfitting: both are still high or "
-        "still falling when training stops."
+        "turns up while loss keeps falling (the red band). Early stopping keeps the weights of the "
+        "best val_loss: where the rise came after them (the amber band), the evaluated model is not "
+        "overfitted. Underfitting: both are still high or still falling when training stops."
     )
     return (
         image(png, "learning curves: loss and val_loss per epoch")
@@ -203,12 +203,13 @@ def _learning_curves(png: bytes, history: dict, diagnosis: dict) -> Html:
             f"<p><strong>{escape(diagnosis['diagnosis'])}</strong>: {escape(diagnosis.get('reason', ''))}</p>"
             f'<p class="note">{escape(explanation)}</p>'
         )
-        + _epoch_table(history)
+        + _epoch_table(history, diagnosis.get("learning_curves", diagnosis).get("evaluated_epoch"))
     )
 
 
-def _epoch_table(history: dict[str, list[float]]) -> Html:
-    """Training against validation at the first, best and last epoch: the size of the gap in numbers."""
+def _epoch_table(history: dict[str, list[float]], evaluated: int | None = None) -> Html:
+    """Training against validation at the first, best, evaluated and last epoch: the size of the
+    gap in numbers (`evaluated`: the epoch, from 1, whose weights the model holds)."""
     pairs = sorted(
         ((name, f"val_{name}") for name in history if not name.startswith("val_") and f"val_{name}" in history),
         key=lambda pair: pair[0] != "loss",
@@ -218,8 +219,12 @@ def _epoch_table(history: dict[str, list[float]]) -> Html:
         return Html("")
     finite = [value if is_finite(value) else math.inf for value in validation]
     best = int(np.argmin(finite))
-    epochs = list(dict.fromkeys([0, best, len(validation) - 1]))
-    names = {0: "first", best: "best val_loss", len(validation) - 1: "last"}
+    last = len(validation) - 1
+    kept = evaluated - 1 if evaluated and 0 < evaluated <= last else None  # None: the last epoch's
+    epochs = sorted(set(filter(lambda epoch: epoch is not None, (0, best, kept, last))))
+    names = {0: "first", best: "best val_loss", last: "last"}
+    if kept is not None:
+        names[kept] = "best val_loss, weights kept" if kept == best else "weights kept"
     headers = ["epoch", *[name for pair in pairs for name in pair], "val_loss - loss"]
     rows = [
         [
@@ -328,7 +333,8 @@ def _example_card(rank: int, row: dict, task: str, kinds: dict[str, str], exampl
 
 
 def _example_content(example: dict, kinds: dict[str, str], images: dict) -> str:
-    """Images as the model saw them (images: column -> the preprocessor's ImageShape)."""
+    """Images as the model saw them (images: column -> the preprocessor's ImageShape); other
+    values as the input had them (a month of 3 is 3, not its scaled or circular encoding)."""
     parts, values = [], []
     for column, kind in kinds.items():
         value = example.get(column)
@@ -336,9 +342,8 @@ def _example_content(example: dict, kinds: dict[str, str], images: dict) -> str:
             parts.append(_thumbnail(value, column, images.get(column)))
         elif kind == "text":
             parts.append(f'<div class="snippet" title="{escape(column)}">{escape(_snippet(value))}</div>')
-        else:
-            number = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
-            values.append([column, format_number(value, missing="") if number else value])
+        else:  # the validated value, as the input had it: not scaled, encoded or rounded
+            values.append([column, format_raw(value)])
     if values:
         parts.append(table(["feature", "value"], values))
     return "".join(parts)
