@@ -12,7 +12,8 @@ from models.spec import ArchitectureSettings, ModelSpec
 
 
 def build(spec: ModelSpec, settings: ArchitectureSettings) -> keras.Model:
-    """Branches for every input, concatenated, one dense layer, the head.
+    """Branches for every input, concatenated, one dense layer, the head; a text's bag of words
+    as a linear model of its own beside them (`branches.head`).
 
     Raises:
         ValueError: the spec has no inputs, or an input of unknown kind.
@@ -24,7 +25,8 @@ def build(spec: ModelSpec, settings: ArchitectureSettings) -> keras.Model:
         return cnn.build(spec, settings)
     inputs = make_inputs(spec)
     # One (batch, features_i) vector per input.
-    features = [branch(inputs[input_spec.name], input_spec, settings) for input_spec in spec.inputs]
-    # (batch, width)
-    hidden = combine(features, settings)
+    # (A text left to its bag of words has no branch: None.)
+    features = [f for f in (branch(inputs[s.name], s, settings) for s in spec.inputs) if f is not None]
+    # (batch, width); None when the only input is a text left to its bag of words
+    hidden = combine(features, settings) if features else None
     return keras.Model(inputs=inputs, outputs=head(hidden, spec, settings, bags_of_words(inputs, spec)), name="auto")

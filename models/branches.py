@@ -50,9 +50,44 @@ def make_inputs(spec: ModelSpec) -> dict[str, keras.KerasTensor]:
 def numeric_branch(
     inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
 ) -> keras.KerasTensor:
-    """Numeric columns (already standardized by the features stage) through one dense layer."""
+    """Numeric columns (already standardized by the features stage) through one dense layer;
+    piecewise-linear first when the settings ask for it and the spec has the edges."""
+    if settings.numeric_encoding == "piecewise_linear" and input_spec.edges:
+        inputs = piecewise_linear(inputs, input_spec)
     # (batch, n_columns) -> (batch, width)
     return layers.Dense(settings.width, activation="relu", name=f"{input_spec.name}_dense")(inputs)
+
+
+def piecewise_linear(inputs: keras.KerasTensor, input_spec: InputSpec) -> keras.KerasTensor:
+    """Each number as its place among the training quantiles, with the missing flags unchanged.
+
+    Gorishniy, Rubachev and Babenko ("On Embeddings for Numerical Features in Tabular Deep
+    Learning", NeurIPS 2022): bin t of a column is 0 below its lower edge, 1 above its upper one,
+    and linear in between, so the dense layer after it can give each range of a number its own
+    slope, as a tree's splits do. A fixed (untrained) dense layer computes (x - lower) / width for
+    every bin, and passes the flags through; clipping to [0, 1] finishes it. A column with one
+    training value has no bins: it was constant.
+    """
+    columns = input_spec.shape[0] // 2  # standardized values, then as many missing flags
+    kernel, bias = _piecewise_linear_weights(input_spec.edges, columns)
+    # (batch, 2 * columns) -> (batch, bins + columns)
+    binned = layers.Dense(kernel.shape[1], trainable=False, name=f"{input_spec.name}_bins")
+    placed = binned(inputs)
+    binned.set_weights([kernel, bias])
+    # (batch, bins + columns), each in [0, 1]
+    return layers.ReLU(max_value=1.0, name=f"{input_spec.name}_piecewise_linear")(placed)
+
+
+def _piecewise_linear_weights(edges: tuple[tuple[float, ...], ...], columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel, bias) of the fixed layer: one output per bin of each column, then one per flag."""
+    bins = [(column, lower, upper) for column, e in enumerate(edges) for lower, upper in zip(e, e[1:], strict=False)]
+    kernel = np.zeros((2 * columns, len(bins) + columns), dtype="float32")
+    bias = np.zeros(len(bins) + columns, dtype="float32")
+    for output, (column, lower, upper) in enumerate(bins):
+        kernel[column, output] = 1.0 / (upper - lower)
+        bias[output] = -lower / (upper - lower)
+    kernel[columns:, len(bins) :] = np.eye(columns, dtype="float32")  # the missing flags
+    return kernel, bias
 
 
 def categorical_branch(
@@ -67,8 +102,13 @@ def categorical_branch(
     return layers.Flatten(name=f"{input_spec.name}_flatten")(embedded)
 
 
-def text_branch(inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings) -> keras.KerasTensor:
-    """Token ids as embeddings, pooled over the sequence two ways, then one dense layer."""
+def text_branch(
+    inputs: keras.KerasTensor, input_spec: InputSpec, settings: ArchitectureSettings
+) -> keras.KerasTensor | None:
+    """Token ids as embeddings, pooled over the sequence two ways, then one dense layer; None
+    where the settings leave a text with a bag of words to its bag (`bag_of_words`)."""
+    if not settings.text_sequence and input_spec.idf:
+        return None
     # (batch, sequence_length) int32 -> (batch, sequence_length, text_embedding_dim)
     # No masking: padding id 0 gets its own embedding, which keeps the pooling layers simple
     # and lets the model learn how much a short text's padding should count.
@@ -177,7 +217,10 @@ def combine(features: list[keras.KerasTensor], settings: ArchitectureSettings) -
 
 
 def head(
-    features: keras.KerasTensor, spec: ModelSpec, settings: ArchitectureSettings, wide: list[keras.KerasTensor] = ()
+    features: keras.KerasTensor | None,
+    spec: ModelSpec,
+    settings: ArchitectureSettings,
+    wide: list[keras.KerasTensor] = (),
 ) -> keras.KerasTensor:
     """Dropout, then the task's output layer, in float32 even under mixed precision.
 
@@ -185,22 +228,29 @@ def head(
     "logits". Regression: (batch, 1) in label units, named "prediction": the dense layer
     predicts a standardized target and a rescaling layer maps it back, so the saved model
     needs no post-processing. `wide` features (bags of words) add a linear model of their own
-    to the output (`linear_part`): a wide and deep network.
+    to the output (`linear_part`): a wide and deep network; without hidden `features` (None),
+    the linear model alone.
 
     Raises:
-        ValueError: unknown task, or regression with n_outputs other than 1.
+        ValueError: unknown task, regression with n_outputs other than 1, or nothing to join.
     """
     if spec.task not in TASKS:
         raise ValueError(f"unknown task {spec.task!r}; choose one of: {', '.join(TASKS)}")
     if spec.task == "regression" and spec.n_outputs != 1:
         raise ValueError(f"regression predicts one value; got n_outputs={spec.n_outputs}")
-    # (batch, features)
-    dropped = layers.Dropout(settings.dropout, name="head_dropout")(features)
+    if features is None and not wide:
+        raise ValueError("a head needs hidden features, wide features or both; got neither")
     classifying = spec.task == "classification"
     output_name = "logits" if classifying else "standardized_prediction"
-    # (batch, n_outputs): logits, or the prediction in standardized units
-    deep = layers.Dense(spec.n_outputs, dtype="float32", name=f"deep_{output_name}" if wide else output_name)(dropped)
-    output = layers.Add(dtype="float32", name=output_name)([deep, linear_part(wide, spec)]) if wide else deep
+    # Alone, the linear model's layer is the output, named as the deep one would be.
+    parts = [linear_part(wide, spec, "wide_linear" if features is not None else output_name)] if wide else []
+    if features is not None:
+        # (batch, features)
+        dropped = layers.Dropout(settings.dropout, name="head_dropout")(features)
+        # (batch, n_outputs): logits, or the prediction in standardized units
+        name = f"deep_{output_name}" if wide else output_name
+        parts.insert(0, layers.Dense(spec.n_outputs, dtype="float32", name=name)(dropped))
+    output = layers.Add(dtype="float32", name=output_name)(parts) if len(parts) > 1 else parts[0]
     if classifying:
         return output
     # (batch, 1), label units: y = standardized * target_std + target_mean
@@ -211,21 +261,22 @@ def head(
 
 # The bag of words enters its linear model scaled by WIDE_SCALE: Adam's steps are about the same
 # size whatever a weight's gradient, so the scale sets how fast the linear part learns against the
-# deep one, which overfits after a few epochs; at 10 the linear part was still far from converged
-# when early stopping kept those epochs (0.829 test accuracy on docstrings -> library, against
-# 0.851 at 100). WIDE_L2 on the scaled bag is 3e-6 on the unit bag, the penalty of a logistic
-# regression with C of about 30 on 5,000 rows: without one, Adam settles on another separating
-# direction of sparse, separable data, far from the regularised one (0.77 test accuracy against
-# 0.83 on Debian's package sections).
-WIDE_SCALE = 100.0
-WIDE_L2 = 0.03
+# deep one, which overfits after a few epochs. Logits need large weights (a confident class is a
+# gap of several units): at 10 the linear part was far from converged when early stopping kept
+# those epochs (0.829 test accuracy on docstrings -> library, against 0.851 at 100). A prediction
+# in standardised units does not, and at 100 it jumps from step to step (r2 0.48 -> 0.23 on
+# Debian's package sizes). WIDE_L2 on the scaled bag is 3e-6 (1e-5) on the unit bag, the penalty of
+# a logistic regression with C of about 30 (10) on 5,000 rows: without one, Adam settles on
+# another separating direction of sparse, separable data, far from the regularised one (0.77
+# test accuracy against 0.83 on Debian's package sections).
+WIDE_SCALE = {"classification": 100.0, "regression": 10.0}
+WIDE_L2 = {"classification": 0.03, "regression": 1e-3}
 
 
-def linear_part(wide: list[keras.KerasTensor], spec: ModelSpec) -> keras.KerasTensor:
+def linear_part(wide: list[keras.KerasTensor], spec: ModelSpec, name: str = "wide_linear") -> keras.KerasTensor:
     """A penalised linear model of the wide features: (batch, n_outputs)."""
     # n x (batch, size_i) -> (batch, sum of size_i)
     joined = wide[0] if len(wide) == 1 else layers.Concatenate(name="wide_joined")(wide)
-    scaled = layers.Rescaling(WIDE_SCALE, name="wide_scaled")(joined)
-    return layers.Dense(
-        spec.n_outputs, kernel_regularizer=keras.regularizers.L2(WIDE_L2), dtype="float32", name="wide_linear"
-    )(scaled)
+    scaled = layers.Rescaling(WIDE_SCALE[spec.task], name="wide_scaled")(joined)
+    penalty = keras.regularizers.L2(WIDE_L2[spec.task])
+    return layers.Dense(spec.n_outputs, kernel_regularizer=penalty, dtype="float32", name=name)(scaled)

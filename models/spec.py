@@ -19,6 +19,8 @@ class InputSpec:
         and 1 (out of vocabulary) included.
     idf: text only: the inverse document frequency of each id in the training texts, reserved
         ids included; empty where the preprocessor has none (then no bag of words is built).
+    edges: numeric only: per column, the ascending training quantiles of its standardised values,
+        the bins of a piecewise-linear encoding; empty where the preprocessor has none.
     """
 
     name: str
@@ -26,6 +28,7 @@ class InputSpec:
     shape: tuple[int, ...]
     vocabulary_size: int = 0
     idf: tuple[float, ...] = field(default=(), repr=False)
+    edges: tuple[tuple[float, ...], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,15 @@ class ArchitectureSettings:
     # Random image changes while training, none at prediction: any of AUGMENTATIONS.
     augmentation: tuple[str, ...] = ()
     seed: int = 42  # of the augmentation's random changes
+    # How numbers enter: "standardized" values, or "piecewise_linear" on training quantiles
+    # (Gorishniy et al., NeurIPS 2022), where the spec has the edges.
+    numeric_encoding: str = "standardized"
+    # Whether a text input with a bag of words also gets the sequence branch (embeddings pooled).
+    text_sequence: bool = True
 
 
 AUGMENTATIONS = ("flip", "rotation", "brightness", "contrast")
+NUMERIC_ENCODINGS = ("standardized", "piecewise_linear")
 BACKBONE = "backbone"  # the name of a keras.applications network inside a model (mobilenet_v3_small)
 
 

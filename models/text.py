@@ -23,7 +23,9 @@ def build(spec: ModelSpec, settings: ArchitectureSettings) -> keras.Model:
         )
     inputs = make_inputs(spec)
     # One (batch, features_i) vector per input; the text branch's is (batch, width).
-    features = [branch(inputs[input_spec.name], input_spec, settings) for input_spec in spec.inputs]
-    # Text alone already ends in a dense layer; with other inputs, mix them first.
-    hidden = features[0] if len(features) == 1 else combine(features, settings)
+    # (A text left to its bag of words has no branch: None.)
+    features = [f for f in (branch(inputs[s.name], s, settings) for s in spec.inputs) if f is not None]
+    # Text alone already ends in a dense layer; with other inputs, mix them first. None: the text is
+    # left to its bag of words and there are no other inputs.
+    hidden = (features[0] if len(features) == 1 else combine(features, settings)) if features else None
     return keras.Model(inputs=inputs, outputs=head(hidden, spec, settings, bags_of_words(inputs, spec)), name="text")

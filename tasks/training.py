@@ -60,6 +60,12 @@ class TrainModel(StageTask):
     )
     debug = luigi.BoolParameter(default=False, description="fit a handful of examples; the loss must reach ~0")
     debug_examples = luigi.IntParameter(default=8)
+    search_seconds = luigi.IntParameter(
+        default=600,
+        description="auto trains its other candidates (piecewise-linear numbers, a bag of words alone) from "
+        "1,000 training rows while the seconds spent stay under this, and keeps the best on validation; "
+        "0: the defaults only",
+    )
     mixed_precision = luigi.BoolParameter(default=False, significant=False)
     xla = luigi.BoolParameter(default=False, significant=False)
 
@@ -74,20 +80,13 @@ class TrainModel(StageTask):
 
     def build(self, out: ModelFolder) -> Outcome:
         from pipeline.stages.evaluation import split_metrics
-        from pipeline.stages.training import train
 
         features: FeatureArrays = self.inputs()["features"]
         preprocessor, validation = features.preprocessor(), features.arrays("validation")
         config = self.training_config()
         work_dir = layout().training_work(self.version)
-        result = train(
-            features.arrays("train"),
-            validation,
-            preprocessor,
-            config,
-            work_dir=work_dir,
-            on_epoch=lambda done, total: self.progress(done, total, f"epoch {done} of {total}"),
-        )
+        found = self._search(features, config, work_dir)
+        result = found.best
         # What tuning ranks trials by: the evaluation's own metrics, on the validation split.
         scores = split_metrics(result.model, validation, preprocessor)
         record = {
@@ -97,6 +96,7 @@ class TrainModel(StageTask):
             "restored_epoch": result.restored_epoch,
             "debug": result.debug,
             "validation": scores,
+            **found.record,
             "features_version": self.upstream("features").version,
             "data_version": self.data_version,
         }
@@ -112,6 +112,48 @@ class TrainModel(StageTask):
         shutil.rmtree(work_dir, ignore_errors=True)
         final = [Metric(name, value, split="validation") for name, value in scores.items()]
         return Outcome(metrics=history_metrics(result.history) + final)
+
+    def _search(self, features: FeatureArrays, config, work_dir: Path):
+        """auto's candidates (pipeline/stages/candidates.py), each trained in a folder of its own,
+        ranked by the validation headline EvaluateModel would choose."""
+        from pipeline.stages.candidates import DEFAULTS, candidates, search
+        from pipeline.stages.evaluation import headline_score, resolve_headline, split_metrics
+        from pipeline.stages.training import train
+        from tasks.evaluation import EvaluateModel
+
+        preprocessor, validation, train_data = (
+            features.preprocessor(),
+            features.arrays("validation"),
+            features.arrays("train"),
+        )
+        choices = candidates(preprocessor.model_spec(), config.architecture, len(train_data.example_ids))
+        if config.debug or config.initial_weights or config.search_seconds <= 0:
+            choices = [DEFAULTS]  # the weights fit the defaults; a debug run proves the loop, not a choice
+        chosen = resolve_headline(EvaluateModel().headline, preprocessor.task, train_data.labels, preprocessor.classes)
+        planned = len(choices) * config.epochs
+
+        def fit(candidate, folder: Path):
+            offset = choices.index(candidate) * config.epochs
+            return train(
+                train_data,
+                validation,
+                preprocessor,
+                config,
+                work_dir=folder,
+                changes=candidate.changes,
+                on_epoch=lambda done, total: self.progress(
+                    offset + done, planned, f"{candidate.name}: epoch {done} of {total}"
+                ),
+            )
+
+        return search(
+            choices,
+            fit,
+            lambda result: headline_score(split_metrics(result.model, validation, preprocessor), chosen["definition"]),
+            work_dir=work_dir,
+            budget_s=config.search_seconds,
+            headline=", ".join(chosen["definition"]),
+        )
 
     def training_config(self):
         from pipeline.stages.training import TrainingConfig

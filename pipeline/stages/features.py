@@ -8,7 +8,6 @@ scaled in tf.data (pipeline/stages/tfdata.py).
 from __future__ import annotations
 
 import logging
-import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass
@@ -30,19 +29,20 @@ from pipeline.stages.preprocessor import (
     ImageShape,
     NumericScaling,
     Preprocessor,
-    TextEncoding,
     input_name,
 )
 from pipeline.stages.schema import Schema
 from pipeline.stages.settings import MAX_IMAGE_SIDE
+from pipeline.stages.text_encoding import encode_text, fit_text, tokenize
+
+__all__ = ["SplitArrays", "encode_labels", "fit", "split_arrays", "tokenize", "transform"]
 
 logger = logging.getLogger(__name__)
-TOKEN = re.compile(r"\w+", re.UNICODE)
 # Training images whose header sizes decide an image input's size: a header is a millisecond, and
 # a median of 1,000 moves by a pixel or two, whatever the rest of a large data set holds.
 IMAGE_SIZE_SAMPLE = 1000
 MIN_CATEGORY_COUNT = 2  # training rows a category needs for an id of its own (`_fit_vocabulary`)
-MIN_BIGRAM_TEXTS = 2  # a word pair is in a text column's vocabulary once this many training texts hold it
+PIECEWISE_LINEAR_BINS = 8  # quantile bins of a number's piecewise-linear encoding (models/branches.py)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def fit(
         categorical={
             c: _fit_vocabulary(train[c].dropna(), max_vocabulary, c) for c in schema.columns_of("categorical")
         },
-        text={c: _fit_text(train[c], max_vocabulary, max_text_length) for c in schema.columns_of("text")},
+        text={c: fit_text(train[c], max_vocabulary, max_text_length) for c in schema.columns_of("text")},
         image={
             c: _fit_image(train[c], c, image_size, image_background, max_image_side) for c in schema.columns_of("image")
         },
@@ -113,10 +113,26 @@ def _fit_numeric(train: pd.DataFrame, columns: list[str]) -> NumericScaling:
     values = train[columns].astype("float64")
     medians = values.median().fillna(0.0)
     filled = values.fillna(medians)
+    means = filled.mean().fillna(0.0)
     stds = filled.std(ddof=0).replace(0.0, 1.0).fillna(1.0)
+    standardized = (values - means) / stds  # missing stays missing: imputed values are no quantile
     return NumericScaling(
-        tuple(columns), tuple(medians.tolist()), tuple(filled.mean().fillna(0.0).tolist()), tuple(stds.tolist())
+        tuple(columns),
+        tuple(medians.tolist()),
+        tuple(means.tolist()),
+        tuple(stds.tolist()),
+        tuple(_quantile_edges(standardized[column]) for column in columns),
     )
+
+
+def _quantile_edges(standardized: pd.Series) -> tuple[float, ...]:
+    """PIECEWISE_LINEAR_BINS + 1 training quantiles of one column's standardised values, the
+    repeated ones once (a count column has few), rounded as preprocessor.json keeps them."""
+    present = standardized.dropna().to_numpy()
+    if not len(present):
+        return ()
+    quantiles = np.quantile(present, np.linspace(0.0, 1.0, PIECEWISE_LINEAR_BINS + 1))
+    return tuple(float(edge) for edge in np.unique(quantiles.round(6)))
 
 
 def _fit_vocabulary(values: pd.Series, max_size: int, column: str = "") -> tuple[str, ...]:
@@ -135,44 +151,6 @@ def _fit_vocabulary(values: pd.Series, max_size: int, column: str = "") -> tuple
             MIN_CATEGORY_COUNT,
         )
     return vocabulary
-
-
-def tokenize(text) -> list[str]:
-    return TOKEN.findall(str(text).lower()) if isinstance(text, str) else []
-
-
-def _fit_text(values: pd.Series, max_size: int, max_length: int) -> TextEncoding:
-    tokens = [tokenize(text) for text in values]
-    counts = Counter(token for row in tokens for token in row)
-    lengths = [len(row) for row in tokens] or [1]
-    # The 95th percentile keeps nearly every text whole without padding to one outlier.
-    length = int(min(max_length, max(1, np.percentile(lengths, 95))))
-    vocabulary = tuple(token for token, _ in counts.most_common(max_size))
-    bigrams = _fit_bigrams(tokens, max_size) if length > 1 else ()
-    return TextEncoding(vocabulary, length, bigrams, _idf(tokens, vocabulary, bigrams))
-
-
-def _fit_bigrams(tokens: list[list[str]], max_size: int) -> tuple[str, ...]:
-    """Word pairs in at least MIN_BIGRAM_TEXTS training texts, the most widespread first: a pair
-    seen once cannot generalise, and keeping them would double the vocabulary with noise."""
-    texts = Counter(pair for row in tokens for pair in set(_pairs(row)))
-    return tuple(pair for pair, seen in texts.most_common(max_size) if seen >= MIN_BIGRAM_TEXTS)
-
-
-def _pairs(row: list[str]) -> list[str]:
-    return [f"{first} {second}" for first, second in zip(row, row[1:], strict=False)]
-
-
-def _idf(tokens: list[list[str]], vocabulary: tuple[str, ...], bigrams: tuple[str, ...]) -> tuple[float, ...]:
-    """Smoothed inverse document frequency of every id, as scikit-learn's TfidfVectorizer computes it:
-    ln((1 + texts) / (1 + texts holding the term)) + 1. Padding weighs 0; an out-of-vocabulary
-    word weighs as much as a word seen in one text. Rounded to 6 decimals, as preprocessor.json
-    keeps them, so the preprocessor read back is the one fitted."""
-    texts = Counter(term for row in tokens for term in set(row) | set(_pairs(row)))
-    frequencies = np.array([texts[term] for term in (*vocabulary, *bigrams)], dtype="float64")
-    weights = np.log((1 + len(tokens)) / (1 + frequencies)) + 1
-    rare = float(np.log((1 + len(tokens)) / 2) + 1)
-    return tuple(round(weight, 6) for weight in (0.0, rare, *weights.tolist()))
 
 
 def _fit_image(
@@ -233,7 +211,7 @@ def transform(table: pd.DataFrame, preprocessor: Preprocessor) -> dict[str, np.n
     for column, vocabulary in preprocessor.categorical.items():
         features[input_name("categorical", column)] = _encode(table[column], vocabulary)[:, None]
     for column, encoding in preprocessor.text.items():
-        features[input_name("text", column)] = _encode_text(table[column], encoding)
+        features[input_name("text", column)] = encode_text(table[column], encoding)
     for column in preprocessor.image:
         features[input_name("image", column)] = np.asarray(table[column].astype(str), dtype=str)
     return features
@@ -258,23 +236,6 @@ def _encode(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
     positions = known.get_indexer(values.astype(str).astype(object))
     ids = np.where(positions >= 0, positions + RESERVED_IDS, OUT_OF_VOCABULARY_ID)
     return np.where(values.isna().to_numpy(), MISSING_ID, ids).astype("int32")
-
-
-def _encode_text(values: pd.Series, encoding: TextEncoding) -> np.ndarray:
-    """(rows, encoding.width) ids: the first `length` words, then the known word pairs among them;
-    0 pads both parts. A pair not in the vocabulary is left out rather than marked unknown."""
-    words = {token: i + RESERVED_IDS for i, token in enumerate(encoding.vocabulary)}
-    first_pair = RESERVED_IDS + len(encoding.vocabulary)
-    pairs = {pair: i + first_pair for i, pair in enumerate(encoding.bigrams)}
-    encoded = np.zeros((len(values), encoding.width), dtype="int32")  # 0 pads
-    for row, text in enumerate(values):
-        kept = tokenize(text)[: encoding.length]
-        ids = [words.get(token, OUT_OF_VOCABULARY_ID) for token in kept]
-        encoded[row, : len(ids)] = ids
-        if pairs:
-            pair_ids = [pairs[pair] for pair in _pairs(kept) if pair in pairs]
-            encoded[row, encoding.length : encoding.length + len(pair_ids)] = pair_ids
-    return encoded
 
 
 def encode_labels(labels: pd.Series, preprocessor: Preprocessor) -> np.ndarray:

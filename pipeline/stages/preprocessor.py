@@ -50,11 +50,15 @@ class NumericScaling:
     medians: tuple[float, ...] = ()
     means: tuple[float, ...] = ()  # of the imputed values
     stds: tuple[float, ...] = ()  # 1.0 where a column is constant
+    # Per column, the training quantiles of its standardised values (distinct, ascending): the bin
+    # edges of a piecewise-linear encoding (models/branches.py). Empty before they were recorded.
+    edges: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
 class TextEncoding:
-    """A text column as ids: its first `length` words, then the word pairs among them.
+    """A text column as ids: its first `length` words, then the word pairs among them
+    (pipeline/stages/text_encoding.py lays them out).
 
     A preprocessor fitted before word pairs and inverse document frequencies were recorded has
     neither, and its texts are encoded as words only, as its model was trained.
@@ -62,7 +66,7 @@ class TextEncoding:
 
     vocabulary: tuple[str, ...]  # most frequent tokens first; id = position + RESERVED_IDS
     length: int  # tokens kept per text, the rest cut; shorter texts padded with MISSING_ID
-    # Word pairs ("new york") seen in at least two training texts, the most common first;
+    # Word pairs ("new york") seen in at least two training texts, the most widespread first;
     # id = position + RESERVED_IDS + len(vocabulary).
     bigrams: tuple[str, ...] = ()
     # Smoothed inverse document frequency of every id, the reserved ones first (0 for padding):
@@ -117,7 +121,9 @@ class Preprocessor:
         """What the model builder needs to know: one input per array `transform` makes."""
         inputs = []
         if self.numeric.columns:
-            inputs.append(InputSpec(NUMERIC_INPUT, "numeric", (2 * len(self.numeric.columns),)))
+            inputs.append(
+                InputSpec(NUMERIC_INPUT, "numeric", (2 * len(self.numeric.columns),), edges=self.numeric.edges)
+            )
         for column, vocabulary in self.categorical.items():
             inputs.append(
                 InputSpec(input_name("categorical", column), "categorical", (1,), len(vocabulary) + RESERVED_IDS)
@@ -136,7 +142,7 @@ class Preprocessor:
             "task": self.task,  # also inside "schema"; kept for readers of older releases
             "label": self.label,
             "schema": self.schema.as_dict(),
-            "numeric": {name: list(getattr(self.numeric, name)) for name in ("columns", "medians", "means", "stds")},
+            "numeric": _numeric_json(self.numeric),
             "categorical": {
                 column: {"vocabulary": list(vocabulary)} for column, vocabulary in self.categorical.items()
             },
@@ -154,7 +160,10 @@ class Preprocessor:
         numeric = document.get("numeric", {})
         return cls(
             schema=Schema.from_dict(document["schema"]),
-            numeric=NumericScaling(*(tuple(numeric.get(name, ())) for name in ("columns", "medians", "means", "stds"))),
+            numeric=NumericScaling(
+                *(tuple(numeric.get(name, ())) for name in ("columns", "medians", "means", "stds")),
+                edges=tuple(tuple(float(edge) for edge in column) for column in numeric.get("edges", ())),
+            ),
             categorical={
                 column: tuple(fitted["vocabulary"]) for column, fitted in document.get("categorical", {}).items()
             },
@@ -164,6 +173,13 @@ class Preprocessor:
             target_mean=float(document.get("target_mean", 0.0)),
             target_std=float(document.get("target_std", 1.0)),
         )
+
+
+def _numeric_json(scaling: NumericScaling) -> dict:
+    document = {name: list(getattr(scaling, name)) for name in ("columns", "medians", "means", "stds")}
+    if scaling.edges:
+        document["edges"] = [list(column) for column in scaling.edges]
+    return document
 
 
 def _text_json(encoding: TextEncoding) -> dict:

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from pipeline.stages.features import tokenize
 from pipeline.stages.images import WHITE, Background, read_image
 from pipeline.stages.schema import Schema
+from pipeline.stages.text_encoding import tokenize
 
 OTHER = "(other)"  # categories beyond the reference's top ones
 

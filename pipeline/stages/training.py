@@ -50,6 +50,9 @@ class TrainingConfig:
     debug_examples: int = 8
     mixed_precision: bool = False  # float16 compute on a GPU
     xla: bool = False  # compile with XLA; ignored in deterministic mode
+    # auto's candidates (pipeline/stages/candidates.py) are trained while the time spent stays
+    # under this; 0 trains the defaults only
+    search_seconds: int = 600
     verbose: int = 2  # Keras: 1 is a progress bar (a terminal), 2 a line per epoch
 
 
@@ -72,6 +75,7 @@ def train(
     *,
     work_dir: Path,
     on_epoch: Callable[[int, int], None] | None = None,
+    changes: dict | None = None,
 ) -> TrainingResult:
     """Fit a model of the configured architecture; the caller saves it.
 
@@ -80,6 +84,7 @@ def train(
         work_dir: stable folder for checkpoints, the history CSV and TensorBoard logs: a
             killed training started again with the same folder resumes after its last epoch.
         on_epoch: called with (epochs done, epochs planned) after each epoch.
+        changes: ArchitectureSettings fields a candidate changes (pipeline/stages/candidates.py).
 
     Raises:
         RuntimeError: a debug run did not drive the loss near zero.
@@ -92,7 +97,9 @@ def train(
     from pipeline.stages.tfdata import make_dataset
 
     _seed_everything(config, keras, tf)
-    settings = ArchitectureSettings(augmentation=parse_augmentation(config.augmentation), seed=config.seed)
+    settings = ArchitectureSettings(
+        augmentation=parse_augmentation(config.augmentation), seed=config.seed, **(changes or {})
+    )
     if config.debug:
         train_data = validation_data = _first(train_data, config.debug_examples)
         config = replace(config, epochs=max(config.epochs, 150), patience=0, class_weights=False)

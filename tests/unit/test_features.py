@@ -114,37 +114,9 @@ def test_text_is_tokenised_padded_with_0_and_unknown_words_are_1(preprocessor):
     index = {token: i + 2 for i, token in enumerate(fitted.vocabulary)}
     encoded = transform(_test(), preprocessor)["text__note"]
     assert encoded.dtype == np.int32 and encoded.shape == (2, fitted.width)
-    assert encoded[0].tolist()[:3] == [OUT_OF_VOCABULARY_ID, OUT_OF_VOCABULARY_ID, index["big"]]
-    assert encoded[0, 3:].tolist() == [0] * (fitted.width - 3)  # no known word pair either
-    assert encoded[1].tolist() == [0] * fitted.width
-
-
-def test_word_pairs_in_two_training_texts_follow_the_words(preprocessor):
-    fitted = preprocessor.text["note"]
-    # "big bird" is in two training texts; "a big", "big big" and the rest in one
-    assert fitted.bigrams == ("big bird",) and fitted.length == 3
-    assert fitted.width == 3 + 2 and fitted.size == 2 + len(fitted.vocabulary) + 1
-    table = _train().iloc[:2].assign(note=["big bird a", "bird big"])
-    encoded = transform(table, preprocessor)["text__note"]
-    words = {token: i + 2 for i, token in enumerate(fitted.vocabulary)}
-    pair = 2 + len(fitted.vocabulary)  # the first (only) pair's id
-    assert encoded.tolist() == [
-        [words["big"], words["bird"], words["a"], pair, 0],  # "bird a" is no known pair: left out
-        [words["bird"], words["big"], 0, 0, 0],
-    ]
-
-
-def test_idf_weights_every_id_as_scikit_learn_smooths_it(preprocessor):
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    fitted = preprocessor.text["note"]
-    texts = _train()["note"].fillna("")
-    sklearn_idf = TfidfVectorizer(token_pattern=r"\w+", ngram_range=(1, 2)).fit(texts)
-    expected = dict(zip(sklearn_idf.get_feature_names_out(), sklearn_idf.idf_, strict=True))
-    terms = (*fitted.vocabulary, *fitted.bigrams)
-    assert fitted.idf[0] == 0.0  # padding weighs nothing
-    assert fitted.idf[1] == pytest.approx(np.log(6 / 2) + 1, abs=1e-6)  # unknown: as a word seen once
-    assert fitted.idf[2:] == pytest.approx([expected[term] for term in terms], abs=1e-6)
+    words = encoded[:, : fitted.length]  # the known word pairs follow (test_text_encoding.py)
+    assert words[0].tolist() == [OUT_OF_VOCABULARY_ID, OUT_OF_VOCABULARY_ID, index["big"]]
+    assert encoded[1].tolist() == [0] * fitted.width  # an empty text: padding only
 
 
 def test_a_preprocessor_without_word_pairs_encodes_words_only():
@@ -168,8 +140,10 @@ def test_text_length_is_the_95th_percentile_capped():
     train = pd.DataFrame({"t": texts, "y": ["0"] * 20})
     assert fit(train, schema).text["t"].length == int(np.percentile([5] * 19 + [100], 95))
     assert fit(train, schema, max_text_length=3).text["t"].length == 3
-    encoded = transform(train, fit(train, schema, max_text_length=3))["text__t"]
+    cut = fit(train, schema, max_text_length=3)
+    encoded = transform(train, cut)["text__t"]
     assert encoded.shape == (20, 3 + 2)  # long texts are cut: 3 words, then their 2 pairs ("w w")
+    assert encoded[-1, :3].tolist() == [2, 2, 2]
     empty = pd.DataFrame({"t": [None, ""], "y": ["0", "0"]})
     assert fit(empty, schema).text["t"].length == 1  # never zero
 

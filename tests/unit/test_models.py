@@ -4,6 +4,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,7 +15,7 @@ import pytest
 
 import models
 from models import architecture_names, build_model
-from models.branches import bag_of_words
+from models.branches import bag_of_words, piecewise_linear
 from models.spec import ArchitectureSettings, InputSpec, ModelSpec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -295,3 +296,41 @@ def test_text_with_idf_adds_a_penalised_linear_model_of_its_bag_of_words(name):
     assert with_bag.get_layer("logits").__class__.__name__ == "Add"  # deep logits + linear logits
     assert "wide_linear" not in {layer.name for layer in without.layers}
     assert without.get_layer("logits").__class__.__name__ == "Dense"
+
+
+def test_piecewise_linear_numbers_place_each_value_among_its_quantiles():
+    # Two columns (then their two missing flags): edges -1, 0, 1 and 0, 2.
+    spec = InputSpec("numeric", "numeric", (4,), edges=((-1.0, 0.0, 1.0), (0.0, 2.0)))
+    inputs = keras.Input((4,))
+    encode = keras.Model(inputs, piecewise_linear(inputs, spec))
+    values = np.array([[-2.0, 1.0, 0.0, 1.0], [0.5, 3.0, 1.0, 0.0]], dtype="float32")
+
+    encoded = keras.ops.convert_to_numpy(encode(values))
+
+    # bins of column 0: [-1, 0], [0, 1]; of column 1: [0, 2]; then the flags as they were
+    np.testing.assert_allclose(encoded, [[0.0, 0.0, 0.5, 0.0, 1.0], [1.0, 0.5, 1.0, 1.0, 0.0]])
+
+
+def test_piecewise_linear_is_a_setting_and_saves_with_its_fixed_weights(tmp_path):
+    numbers = InputSpec("numeric", "numeric", (4,), edges=((-1.0, 0.0, 1.0), (0.0, 2.0)))
+    settings = replace(SMALL_SETTINGS, numeric_encoding="piecewise_linear")
+    model = build_model("auto", classification_spec(numbers, ISLAND), settings)
+    plain = build_model("auto", classification_spec(numbers, ISLAND), SMALL_SETTINGS)
+    assert not model.get_layer("numeric_bins").trainable
+    assert "numeric_bins" not in {layer.name for layer in plain.layers}
+
+    batch = random_batch(model_spec := classification_spec(numbers, ISLAND), np.random.default_rng(0))
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(forward(reloaded, batch), forward(model, batch), rtol=1e-6)
+    assert model_spec.inputs[0].edges == numbers.edges
+
+
+def test_a_text_left_to_its_bag_of_words_is_the_linear_model_alone():
+    settings = replace(SMALL_SETTINGS, text_sequence=False)
+    alone = build_model("auto", classification_spec(REVIEWED), settings)
+    assert alone.get_layer("logits").kernel_regularizer is not None  # the penalised linear model is the output
+    assert not {"deep_logits", "text__review_embedding", "joined_dense"} & {layer.name for layer in alone.layers}
+    mixed = build_model("auto", classification_spec(REVIEWED, NUMERIC), settings)
+    assert "numeric_dense" in {layer.name for layer in mixed.layers}
+    assert "text__review_embedding" not in {layer.name for layer in mixed.layers}
