@@ -16,6 +16,14 @@ from pipeline.layout import Layout
 from pipeline.stages.contract import DatasetConfig, parse_kinds, parse_missing_values
 from pipeline.store.database import mask_url
 
+
+def flag(**kwargs) -> luigi.BoolParameter:
+    """A yes/no parameter that takes both forms on the command line: the bare `--TrainModel-debug`
+    and `--TrainModel-debug true` (or `false`); Luigi's default takes only the bare flag and calls
+    `true` an unrecognized argument."""
+    return luigi.BoolParameter(parsing=luigi.BoolParameter.EXPLICIT_PARSING, **kwargs)
+
+
 DATABASE_URL_VARIABLE = "OVERNIGHT_DATABASE_URL"
 CONFIG_PATH_VARIABLE = "LUIGI_CONFIG_PATH"
 
@@ -30,9 +38,8 @@ class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the
         visibility=ParameterVisibility.PRIVATE,
         description=f"SQLAlchemy URL; {DATABASE_URL_VARIABLE} wins over it",
     )
-    private = luigi.BoolParameter(
+    private = flag(
         default=True,
-        parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="create data_root readable by its owner only (mode 0700)",
     )
     run_lease_s = luigi.FloatParameter(
@@ -57,9 +64,8 @@ class dataset(luigi.Config):  # noqa: N801
     time_column = luigi.Parameter(default="")
     slice_column = luigi.Parameter(default="")
     kinds = luigi.Parameter(default="", description="e.g. island:categorical, year:numeric, photo:image")
-    include_feedback = luigi.BoolParameter(
+    include_feedback = flag(
         default=False,
-        parsing=luigi.BoolParameter.EXPLICIT_PARSING,
         description="train on nightly examples whose labels arrived too",
     )
     date_format = luigi.Parameter(

@@ -20,7 +20,7 @@ from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, RecordedTask
 from tasks.base.targets import Marked
-from tasks.config import labeling_settings, layout
+from tasks.config import flag, labeling_settings, layout
 from tasks.monitoring import IngestFeedback, MonitorDrift
 from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin, ScoreShard
 
@@ -56,7 +56,7 @@ class Nightly(ModelVersionMixin, RecordedTask):
         default=14, significant=False, description="nights shown in the nightly report's charts"
     )
     max_reject_share = luigi.FloatParameter(default=0.5, description="fail the night above this share of rejected rows")
-    allow_missing = luigi.BoolParameter(
+    allow_missing = flag(
         default=False, description="a night without its incoming folder passes (data sets where that is normal)"
     )
 

@@ -24,7 +24,7 @@ from pipeline.store import ledger, markers, registry
 from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import ONE_CARD, Outcome, StageTask
-from tasks.config import database_key
+from tasks.config import database_key, flag
 from tasks.evaluation import EvaluateModel
 from tasks.split import SplitData
 from tasks.training import TrainModel
@@ -45,7 +45,7 @@ class RegisterModel(StageTask):
     rows = True  # the model's registration, promotion and events
 
     margin = luigi.FloatParameter(default=0.005, description="headline points a candidate must win by")
-    require_beats_baseline = luigi.BoolParameter(
+    require_beats_baseline = flag(
         default=False,
         description="promote no model whose test headline does not beat its best baseline's, or that the "
         "diagnosis finds below baseline, no better than trivial or unpredictable",

@@ -14,7 +14,7 @@ from pipeline.artifacts.model import ModelFolder
 from pipeline.common.files import file_sha256
 from pipeline.common.metrics import Metric
 from tasks.base import ALL_CARDS, Outcome, StageTask
-from tasks.config import layout, settings_from
+from tasks.config import flag, layout, settings_from
 from tasks.features import FitPreprocessor
 
 # Keras history columns -> (split, metric name) in run_metrics.
@@ -46,8 +46,8 @@ class TrainModel(StageTask):
     )
     weight_decay = luigi.FloatParameter(default=1e-4)
     seed = luigi.IntParameter(default=42)
-    deterministic = luigi.BoolParameter(default=False)
-    class_weights = luigi.BoolParameter(default=False)
+    deterministic = flag(default=False)
+    class_weights = flag(default=False)
     label_smoothing = luigi.FloatParameter(default=0.0)
     regression_loss = luigi.ChoiceParameter(choices=["mse", "huber"], default="mse")
     patience = luigi.IntParameter(default=5, description="early stopping; 0 turns it off")
@@ -58,7 +58,7 @@ class TrainModel(StageTask):
         default="",
         description="a .keras model, .weights.h5 or keras.applications .h5 file to start from; never downloaded",
     )
-    debug = luigi.BoolParameter(default=False, description="fit a handful of examples; the loss must reach ~0")
+    debug = flag(default=False, description="fit a handful of examples; the loss must reach ~0")
     debug_examples = luigi.IntParameter(default=8)
     search_seconds = luigi.IntParameter(
         default=600,
@@ -66,8 +66,8 @@ class TrainModel(StageTask):
         "1,000 training rows while the seconds spent stay under this, and keeps the best on validation; "
         "0: the defaults only",
     )
-    mixed_precision = luigi.BoolParameter(default=False, significant=False)
-    xla = luigi.BoolParameter(default=False, significant=False)
+    mixed_precision = flag(default=False, significant=False)
+    xla = flag(default=False, significant=False)
 
     def requires(self):
         return {"features": FitPreprocessor()}
