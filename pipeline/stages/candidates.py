@@ -81,8 +81,9 @@ def search(
     """Fit each candidate in a folder of its own under work_dir and keep the best score.
 
     A candidate after the first is skipped, and the record says so, when the time spent plus the
-    first one's time would pass budget_s. A killed search resumes the candidate it was in from
-    its last epoch (its folder keeps the checkpoint) and fits the finished ones again.
+    first one's time would pass budget_s. A killed search takes the finished candidates from their
+    folders and resumes the one it was in from its last epoch (pipeline/stages/training.py); the
+    seconds it records are this run's.
 
     Args:
         fit: trains one candidate in the given folder; returns its TrainingResult.

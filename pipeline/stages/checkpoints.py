@@ -105,5 +105,7 @@ def states(backup: Path) -> list[Path]:
 
 def state_bytes(model) -> int:
     """About the size of a saved state: the model's and the optimizer's variables, plus HDF5's own."""
-    variables = list(model.weights) + (list(model.optimizer.variables) if model.optimizer is not None else [])
+    # A model loaded without compiling (a finished training taken from its work folder) has none.
+    optimizer = getattr(model, "optimizer", None)
+    variables = list(model.weights) + (list(optimizer.variables) if optimizer is not None else [])
     return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables) + HDF5_OVERHEAD

@@ -7,6 +7,7 @@ killed training resumes from its last finished epoch (Keras' BackupAndRestore).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from models.spec import ArchitectureSettings, parse_augmentation
+from pipeline.common.files import write_file
 from pipeline.stages.checkpoints import durable_backup
 from pipeline.stages.features import SplitArrays
 from pipeline.stages.history import HISTORY_FILE, read_history
@@ -105,8 +107,11 @@ def train(
         config = replace(config, epochs=max(config.epochs, 150), patience=0, class_weights=False)
         settings = replace(settings, dropout=0.0)
     backup_dir = work_dir / "backup"
+    finished = _finished(work_dir, keras)
+    if finished is not None:
+        return finished
     if not _has_checkpoint(work_dir):
-        _clear(work_dir)  # leftovers of a run that finished training but not its rename
+        _clear(work_dir)  # leftovers of a run that stopped before its first epoch's checkpoint
     work_dir.mkdir(parents=True, exist_ok=True)
 
     spec = preprocessor.model_spec()
@@ -147,8 +152,50 @@ def train(
     restored = _restored_epoch(callbacks, keras)
     if restored is not None:
         logger.info("early stopping kept the weights of epoch %d of %d", restored, len(history.get("loss", [])))
+    _keep_finished(model, work_dir, {"resumed_from_epoch": resumed_from, "restored_epoch": restored, "debug": debug})
     return TrainingResult(
         model, history, resumed_from, work_dir / HISTORY_FILE, work_dir / "tensorboard", debug, restored
+    )
+
+
+# A finished training's model and record, kept in the work folder until the caller's output is in
+# place: a kill or a full disk while the model folder is written then costs a rerun no epoch. The
+# record is written last, so its presence says the model file is whole.
+FINISHED_MODEL, FINISHED_RECORD = "finished.keras", "finished.json"
+
+
+def _keep_finished(model, work_dir: Path, record: dict) -> None:
+    """Save the model (its restored best weights) and the record, then drop the epoch checkpoints."""
+    partial = work_dir / f"partial-{FINISHED_MODEL}"  # Keras wants the .keras suffix
+    model.save(partial)
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, work_dir / FINISHED_MODEL)
+    write_file(work_dir / FINISHED_RECORD, json.dumps(record).encode(), private=False, replace=True)
+    shutil.rmtree(work_dir / "backup", ignore_errors=True)
+
+
+def _finished(work_dir: Path, keras) -> TrainingResult | None:
+    """The training this work folder finished before its output was written, or None."""
+    if not (work_dir / FINISHED_RECORD).is_file():
+        return None
+    record = json.loads((work_dir / FINISHED_RECORD).read_text())
+    model = keras.saving.load_model(work_dir / FINISHED_MODEL, safe_mode=True, compile=False)
+    history = read_history(work_dir / HISTORY_FILE)
+    logger.info(
+        "training had finished (%d epochs) before its output was written: its model is taken from %s",
+        len(history.get("loss", [])),
+        work_dir / FINISHED_MODEL,
+    )
+    epochs = len(history.get("loss", []))
+    return TrainingResult(
+        model,
+        history,
+        epochs,
+        work_dir / HISTORY_FILE,
+        work_dir / "tensorboard",
+        record["debug"],
+        record["restored_epoch"],
     )
 
 
@@ -246,7 +293,8 @@ def _callbacks(
     # The history row is written before the checkpoint: a kill between the two repeats an epoch
     # (read_history keeps its last row) instead of losing one from the CSV. The checkpoint is
     # restored before the CSV logger opens the history: a training that starts over clears it.
-    backup = _epoch_only(durable_backup(keras), keras)(str(backup_dir), save_freq="epoch", delete_checkpoint=True)
+    # The checkpoints stay when training ends: `_keep_finished` drops them once the model is saved.
+    backup = _epoch_only(durable_backup(keras), keras)(str(backup_dir), save_freq="epoch", delete_checkpoint=False)
     callbacks = [
         backup.restorer(work_dir / HISTORY_FILE),
         keras.callbacks.CSVLogger(str(work_dir / HISTORY_FILE), append=True),
@@ -340,7 +388,8 @@ def _has_checkpoint(work_dir: Path) -> bool:
 def _clear(work_dir: Path) -> None:
     for name in ("backup", "tensorboard"):
         shutil.rmtree(work_dir / name, ignore_errors=True)
-    (work_dir / HISTORY_FILE).unlink(missing_ok=True)
+    for name in (HISTORY_FILE, FINISHED_MODEL, f"partial-{FINISHED_MODEL}"):
+        (work_dir / name).unlink(missing_ok=True)
 
 
 def _debug_verdict(history: dict[str, list[float]]) -> dict:

@@ -596,3 +596,32 @@ def test_a_weights_file_of_another_model_names_the_file_and_what_it_misses(tmp_p
     other.save_weights(tmp_path / "other.weights.h5")
     with pytest.raises(ValueError, match=r"other.weights.h5 does not fit this model: a .weights.h5 file must come"):
         load_initial_weights(_load_model(classification_run["root"] / "model"), str(tmp_path / "other.weights.h5"))
+
+
+def test_a_finished_training_is_kept_until_its_output_is_written(tmp_path, caplog):
+    """The model is saved in the work folder before the checkpoints go: a kill while the caller
+    writes the model folder costs the rerun no epoch (the work folder goes with the output)."""
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=8), CLASSIFICATION)
+    work = tmp_path / "work"
+    config = TrainingConfig(epochs=2, batch_size=16, verbose=0, patience=0)
+    first = train(train_data, validation_data, preprocessor, config, work_dir=work)
+    assert not (work / "backup").exists() and (work / training.FINISHED_MODEL).is_file()
+
+    with caplog.at_level("INFO", logger="pipeline.stages.training"):
+        again = train(train_data, validation_data, preprocessor, config, work_dir=work)
+
+    assert again.resumed_from_epoch == 2 and again.history == first.history  # no epoch trained again
+    assert "training had finished (2 epochs) before its output was written" in caplog.text
+    for kept, trained in zip(again.model.get_weights(), first.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, trained)
+
+
+def test_a_half_saved_finished_model_is_trained_again(tmp_path):
+    """Without its record, a finished.keras may be torn (a kill inside the save): not trusted."""
+    preprocessor, train_data, validation_data = _prepare(_classification_table(seed=9), CLASSIFICATION)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / training.FINISHED_MODEL).write_bytes(b"PK\x03\x04 torn")
+    config = TrainingConfig(epochs=1, batch_size=16, verbose=0, patience=0)
+    result = train(train_data, validation_data, preprocessor, config, work_dir=work)
+    assert result.resumed_from_epoch == 0 and result.history["epoch"] == [0.0]
