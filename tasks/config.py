@@ -38,10 +38,7 @@ class overnight(luigi.Config):  # noqa: N801 - Luigi names the section after the
         visibility=ParameterVisibility.PRIVATE,
         description=f"SQLAlchemy URL; {DATABASE_URL_VARIABLE} wins over it",
     )
-    private = flag(
-        default=True,
-        description="create data_root readable by its owner only (mode 0700)",
-    )
+    private = flag(default=True, description="create data_root readable by its owner only (mode 0700)")
     run_lease_s = luigi.FloatParameter(
         default=300.0,
         significant=False,
@@ -64,10 +61,7 @@ class dataset(luigi.Config):  # noqa: N801
     time_column = luigi.Parameter(default="")
     slice_column = luigi.Parameter(default="")
     kinds = luigi.Parameter(default="", description="e.g. island:categorical, year:numeric, photo:image")
-    include_feedback = flag(
-        default=False,
-        description="train on nightly examples whose labels arrived too",
-    )
+    include_feedback = flag(default=False, description="train on nightly examples whose labels arrived too")
     date_format = luigi.Parameter(
         default="", description="day-first, month-first or e.g. %%d/%%m/%%Y in luigi.cfg; empty: decided"
     )

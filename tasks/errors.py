@@ -69,8 +69,14 @@ def _is_expected(module: str, name: str) -> bool:
     return isinstance(error_class, type) and issubclass(error_class, EXPECTED_ERRORS)
 
 
+DATABASE_UNUSABLE = 2  # README, "Nightly batches": the configuration or the database cannot be used
+
+
 def exit_code(error: BaseException) -> int | None:
-    """The exit code an error asks for (a partial or missing night), or None for Luigi's own."""
+    """The exit code an error asks for (a partial or missing night, a database that cannot be
+    used), or None for Luigi's own."""
+    if isinstance(error, DatabaseUnavailable):
+        return DATABASE_UNUSABLE
     code = getattr(error, "exit_code", None)
     return code if isinstance(code, int) else None
 

@@ -22,7 +22,7 @@ from tasks.base import Outcome, RecordedTask
 from tasks.base.targets import Marked
 from tasks.config import flag, labeling_settings, layout
 from tasks.monitoring import IngestFeedback, MonitorDrift
-from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin, ScoreShard
+from tasks.prediction import BatchPredict, LogPredictions, ModelVersionMixin, ScoreShard, scores_whole
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,13 @@ class Nightly(ModelVersionMixin, RecordedTask):
     def complete(self) -> bool:
         # Finding the production model needs the database; when that fails, Luigi would print a
         # traceback from complete(). Instead the night is incomplete and run() raises one line.
-        return self._unresolved() is None and super().complete()
+        # A loaded night whose scores were damaged since (a truncated predictions.parquet) is not
+        # done: its scores are rebuilt and loaded again (tasks/prediction.py scores_whole).
+        return (
+            self._unresolved() is None
+            and super().complete()
+            and scores_whole(BatchPredict(date=self.date, model_version=self.model))
+        )
 
     @classmethod
     def bulk_complete(cls, dates):
@@ -151,7 +157,8 @@ class Nightly(ModelVersionMixin, RecordedTask):
             first = quarantined[0]
             raise PartialNight(
                 f"{self.date}: {len(quarantined)} file(s) quarantined, every other file scored; "
-                f"{first['reason']}; copies and reasons in {scores.quarantine_path}"
+                f"{first['reason']}; reasons in {scores.path / 'quarantine.csv'}, copies of the small files in "
+                f"{scores.quarantine_path}"
             )
         rows_in, rejected = batch["rows_in"], batch["rows_rejected"]
         if rows_in and rejected / rows_in > self.max_reject_share:

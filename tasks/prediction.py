@@ -61,6 +61,11 @@ def registered_model_folder(version: str) -> ModelFolder:
     )
     if not folder.path.is_dir():
         raise DataError(f"model {version}'s folder {folder.path} is gone (moved aside if damaged): {hint}")
+    registered_files = recording.model_row_files(version)
+    if not folder.is_sealed():
+        # A lost seal is rebuilt only from files the registry's hashes vouch for (a file changed
+        # with its seal deleted would otherwise be sealed as good).
+        folder.seal_from_registry(registered_files)
     damage = folder.damage()
     if damage is not None:
         aside = folder.move_aside()
@@ -73,6 +78,12 @@ def registered_model_folder(version: str) -> ModelFolder:
             f"model {version}: {folder.path / MODEL} is not the registered file (sha256 {found[:12]}, "
             f"registered {registered[:12]}): put the registered file back, or {hint}"
         )
+    for name, found in folder.hashes().items():
+        if name in registered_files and found != registered_files[name]:
+            raise DamagedOutput(
+                f"model {version}: {folder.path / name} is not the registered file (sha256 {found[:12]}, "
+                f"registered {registered_files[name][:12]}): put the registered file back, or {hint}"
+            )
     return folder
 
 
@@ -271,6 +282,11 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
     def output(self):
         return BatchLoaded(self.date, self.model, self.version)
 
+    def complete(self) -> bool:
+        # The rows in the database make the load look done: without this, a truncated
+        # predictions.parquet of a loaded night would stay in place on every rerun.
+        return super().complete() and scores_whole(self.requires())
+
     def execute(self) -> Outcome:
         from pipeline.store import prediction_log
 
@@ -289,6 +305,16 @@ class LogPredictions(ModelVersionMixin, RecordedTask):
         logger.info("%s: %d predictions of model %s logged", self.date, rows, self.model)
         # Row counts belong to BatchPredict's run; counting them here too would double them.
         return Outcome(metrics=[Metric("rows_logged", rows, split="batch")])
+
+
+def scores_whole(task: BatchPredict) -> bool:
+    """Whether a night's scores folder is whole by its seal's sizes (or gone: cleaned up on purpose);
+    a damaged one makes BatchPredict incomplete, which moves it aside and scores the night again."""
+    folder = Path(task.output().path)
+    damage = NightScores(folder).damage() if folder.is_dir() else None
+    if damage is not None:
+        logger.warning("%s: %s; the night is scored and loaded again", task.date, damage)
+    return damage is None
 
 
 def _check_shards_cover_the_night(parts: list[NightScores], folder: Path) -> None:

@@ -93,6 +93,18 @@ def model_row_sha256(version: str) -> str | None:
     return row and row["sha256"]
 
 
+def model_row_files(version: str) -> dict[str, str]:
+    """{file name: sha256} the registry holds for a model's files now (not cached: a rebuild
+    changes them); only model.keras's for a model registered before the files were hashed."""
+    from pipeline.artifacts.model import MODEL
+
+    connection = reader()
+    row = registry.find(connection, version) if connection is not None else None
+    if row is None:
+        return {}
+    return dict(row.get("files") or ({MODEL: row["sha256"]} if row["sha256"] else {}))
+
+
 def model_row(version: str) -> dict:
     """A registered model's row. Its path, task, data and evaluation never change once
     registered, so each is read once per process (a night asks several times)."""

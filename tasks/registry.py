@@ -84,16 +84,17 @@ class RegisterModel(StageTask):
         metrics = inputs["evaluation"].metrics()
         version, candidate = self.upstream("model").version, metrics["headline"]["value"]
         trained_by = ledger.latest_run(engine, "TrainModel", version=version)
-        sha256, known = model.sha256(), registry.find(engine, version)
-        if known is not None and known["sha256"] != sha256:
+        sha256, files, known = model.sha256(), model.hashes(), registry.find(engine, version)
+        if known is not None and (known["sha256"] != sha256 or (known["files"] or files) != files):
             # The same version with other bytes: its folder was damaged, moved aside and made again.
-            registry.rebuilt(engine, version, sha256=sha256, actor=registry.current_actor())
+            registry.rebuilt(engine, version, sha256=sha256, files=files, actor=registry.current_actor())
         registry.register(
             engine,
             version=version,
             run_id=trained_by and trained_by["run_id"],
             path=str(model.path),
             sha256=sha256,
+            files=files,
             task=metrics["task"],
             data_version=self.data_version,
             evaluation_path=str(inputs["evaluation"].path),

@@ -60,9 +60,12 @@ class StageFolder:
 
     # -- integrity -----------------------------------------------------------------------------
 
-    def seal(self) -> None:
-        """Record every file's size and SHA-256 in integrity.json (the last file written)."""
+    def seal(self, only: tuple[str, ...] | None = None) -> None:
+        """Record every file's size and SHA-256 in integrity.json (the last file written); with
+        `only`, those files' alone (the others are then read as they are)."""
         files = sorted(path for path in self.path.rglob("*") if path.is_file() and path.name != INTEGRITY)
+        if only is not None:
+            files = [path for path in files if path.relative_to(self.path).as_posix() in only]
         manifest = {
             path.relative_to(self.path).as_posix(): {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
             for path in files
@@ -96,12 +99,12 @@ class StageFolder:
         expected = manifest.get(name)
         if expected is None or not path.is_file():
             return path  # not a sealed file (optional, or added later): read as it is
-        found = _sha256_once(path)
-        if found != expected["sha256"] or path.stat().st_size != expected["bytes"]:
-            aside = self.move_aside()
+        found, size = _sha256_once(path), path.stat().st_size
+        if found != expected["sha256"] or size != expected["bytes"]:
+            aside = self.move_aside()  # the size is read before: the file is no longer at `path`
             raise DamagedOutput(
                 f"{path} is damaged: expected {expected['bytes']} bytes with sha256 {expected['sha256'][:SHOWN_HASH]}, "
-                f"found {path.stat().st_size if path.exists() else 0} bytes with sha256 {found[:SHOWN_HASH]}; "
+                f"found {size} bytes with sha256 {found[:SHOWN_HASH]}; "
                 f"the folder was moved to {aside} and the command that makes it rebuilds it"
             )
         return path
@@ -124,6 +127,9 @@ class StageFolder:
             return None
         except (ValueError, KeyError):
             return {INTEGRITY: {"bytes": -1, "sha256": ""}}  # a torn seal: the folder is not whole
+
+    def is_sealed(self) -> bool:
+        return (self.path / INTEGRITY).exists()
 
     def _seal_unsealed(self) -> None:
         # A folder made before outputs carried their integrity: sealed now, as it is.

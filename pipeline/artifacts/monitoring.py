@@ -128,6 +128,9 @@ def write_night_report(path: Path, html: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(html, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)  # a full disk must not leave half a report beside it
     return path

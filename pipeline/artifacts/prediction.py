@@ -7,6 +7,7 @@ are fixed up front (a chunk of all-missing values must not change a column's typ
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +25,10 @@ PREDICTIONS = "predictions.parquet"  # example_id, prediction, score, probabilit
 VALID = "valid.parquet"  # the typed rows that were scored, for drift monitoring
 REJECTS = "rejects.csv"  # rows that could not be scored, and why
 BATCH = "batch.json"  # date, model, status, rows in, rejected and scored, problems, quarantined files
-QUARANTINE = "quarantine"  # copies of the night's files that could not be used, bytes intact
-QUARANTINE_REASONS = "quarantine.csv"  # file, reason
+QUARANTINE = "quarantine"  # copies of the night's small files that could not be used, bytes intact
+QUARANTINE_REASONS = "quarantine.csv"  # file, reason, bytes, sha256, copy (empty: not copied)
+QUARANTINE_COPY_BYTES = 1 << 20  # a larger file is kept by reference (size, hash), never copied whole
+QUARANTINE_HASH_BYTES = 64 << 20  # a larger one by its size alone: hashing gigabytes would stall the night
 # Each prediction's file and row: a shard's rows that repeat an earlier shard's id are rejected
 # when the night's shards are merged (pipeline/artifacts/shards.py), and a rejected row names both.
 PREDICTION_TYPES = {
@@ -98,21 +101,32 @@ class ScoreSink:
     def rejected(self, rows: pd.DataFrame) -> None:
         self._rejects.append(rows)
 
-    def quarantine(self, file: Path, reason: str) -> None:
-        """A copy of a file the night could not use, with its reason beside rejects.csv.
+    def quarantine(self, file: Path, reason: str, *, readable: bool = True) -> None:
+        """A file the night could not use, with its reason beside rejects.csv: a copy of a regular
+        file of at most QUARANTINE_COPY_BYTES, a reference (path, reason, size, SHA-256) otherwise.
 
         Copied, not moved: the night's files keep their fingerprint, so the night keeps its
-        identity (a rerun says "partial" again until the file is fixed in place or replaced).
+        identity (a rerun says "partial" again until the file is fixed in place or replaced). A
+        large file (a 2 GiB sparse one would take 2 GiB of disk) stays where it is, named by its
+        size (and hash, up to QUARANTINE_HASH_BYTES); a file refused unread (`readable` false: a
+        link out of the night folder, a FIFO) is named by its path and reason alone, never opened.
         """
         import pandas as pd
 
-        folder = self._folder / QUARANTINE
-        folder.mkdir(exist_ok=True)
-        shutil.copy2(file, free_name(folder, file.name))
+        from pipeline.common.files import file_sha256
+
+        entry = {"file": str(file), "reason": reason, "bytes": "", "sha256": "", "copy": ""}
+        if readable:
+            size = os.stat(file).st_size
+            entry.update(bytes=size, sha256=file_sha256(file) if size <= QUARANTINE_HASH_BYTES else "")
+            if size <= QUARANTINE_COPY_BYTES:
+                folder = self._folder / QUARANTINE
+                folder.mkdir(exist_ok=True)
+                target = free_name(folder, file.name)
+                shutil.copy2(file, target)
+                entry["copy"] = target.relative_to(self._folder).as_posix()
         reasons = self._folder / QUARANTINE_REASONS
-        pd.DataFrame({"file": [str(file)], "reason": [reason]}).to_csv(
-            reasons, mode="a", header=not reasons.exists(), index=False
-        )
+        pd.DataFrame([entry]).to_csv(reasons, mode="a", header=not reasons.exists(), index=False)
 
 
 def free_name(folder: Path, name: str) -> Path:

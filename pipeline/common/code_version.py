@@ -15,11 +15,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from pipeline.common.disk import write_cache
 
 PROJECT_PACKAGES = ("pipeline", "models")  # whose files make a stage's output
 WHOLE_PACKAGES = ("models",)  # architectures are picked by name: any one may be the one
@@ -162,11 +163,9 @@ class CodeCache:
             return
         stamps = {path.relative_to(root).as_posix(): _stamp(path) for path in read}
         self._entries[key] = {"read": stamps, "whole": _whole_listing(root), "hashes": hashes}
-        # Written beside, then renamed: a killed run leaves the old cache, never half a file.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self._entries))
-        os.replace(temporary, self.path)
+        # Written beside, then renamed: a killed run leaves the old cache, never half a file; a
+        # full disk leaves it too (a completeness check must not fail for want of a cache).
+        write_cache(self.path, json.dumps(self._entries))
 
 
 def _stamp(path: Path) -> list[int] | None:

@@ -8,11 +8,15 @@ written for the next run to choke on.
 from __future__ import annotations
 
 import errno
+import logging
+import os
 import shutil
 from pathlib import Path
 
 from pipeline.common.formatting import format_bytes
 from pipeline.errors import DataError
+
+logger = logging.getLogger(__name__)
 
 MARGIN = 1 << 20  # bytes kept free beyond an estimate: file systems need room for their own books
 
@@ -43,6 +47,9 @@ def free_bytes(path: str | Path) -> int:
     return shutil.disk_usage(folder).free
 
 
+FULL_WORDS = ("No space left on device", "errno = 28", "database or disk is full")
+
+
 def is_disk_full(error: BaseException) -> bool:
     """Whether an error, or one it was raised from, is the system's "no space left on device"."""
     seen: set[int] = set()
@@ -50,8 +57,8 @@ def is_disk_full(error: BaseException) -> bool:
         seen.add(id(error))
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if "No space left on device" in str(error) or "errno = 28" in str(error):
-            return True  # h5py and others report it in their message only
+        if any(words in str(error) for words in FULL_WORDS):
+            return True  # h5py, SQLite and others report it in their message only
         error = error.__cause__ or error.__context__
     return False
 
@@ -62,3 +69,21 @@ def disk_full(error: BaseException, where: str | Path) -> DiskFull:
     return DiskFull(
         f"the disk is full writing {path} ({format_bytes(free_bytes(path))} free); free some space and run again"
     )
+
+
+def write_cache(path: Path, text: str) -> None:
+    """Write a cache file atomically (beside, then renamed), or skip it with a warning on a full disk.
+
+    A cache only saves time: a completeness check must not fail, nor leave a temporary file
+    behind, because there was no room to keep one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if not is_disk_full(error):
+            raise
+        logger.warning("%s not updated: %s", path, disk_full(error, path))

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from pipeline.common.disk import write_cache
 from pipeline.common.files import file_sha256
-from pipeline.stages.data_files import data_files
+from pipeline.stages.data_files import data_files, list_folder
 
 
 def fingerprint(path: str | Path, cache_file: str | Path) -> str:
-    """A hash of the data set's file names and contents.
+    """A hash of the data set's file names and contents (and the names of files refused unread).
 
     File hashes are cached by (size, modification time), so an unchanged data set is not reread:
     a nightly check of gigabytes costs one stat per file.
@@ -26,7 +26,7 @@ def fingerprint(path: str | Path, cache_file: str | Path) -> str:
     # The cache is keyed by absolute path: the root resolved once, not every file (a folder of
     # images would pay a realpath per file on every completeness check).
     base, single = root.resolve(), root.is_file()
-    for file in data_files(root):
+    for file in data_files(root, refused_ok=True):
         stat = file.stat()
         key = str(base if single else base / file.relative_to(root))
         entry = cache.get(key)
@@ -36,6 +36,10 @@ def fingerprint(path: str | Path, cache_file: str | Path) -> str:
             changed = True
         name = file.name if single else file.relative_to(root).as_posix()
         digest.update(f"{name}\t{entry[2]}\n".encode())
+    # A file refused unread (a link out of the folder, a FIFO) counts by its name and reason: when
+    # it is fixed or removed, the night is another one.
+    for path, why in list_folder(root).refused if not single else ():
+        digest.update(f"{path.relative_to(root).as_posix()}\trefused: {why}\n".encode())
     if changed:
         _save_cache(cache_path, cache)
     return digest.hexdigest()
@@ -49,8 +53,6 @@ def _load_cache(path: Path) -> dict:
 
 
 def _save_cache(path: Path, cache: dict) -> None:
-    # Written beside, then renamed: a killed run leaves the old cache, never half a file.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(cache))
-    os.replace(temporary, path)
+    # Written beside, then renamed: a killed run leaves the old cache, never half a file; a full
+    # disk leaves it too (a completeness check must not fail for want of a cache).
+    write_cache(path, json.dumps(cache))

@@ -68,6 +68,7 @@ class BatchSummary:
     rows_duplicate_id: int = 0  # rejected because an earlier row of the night had their id
     problems: list[str] = field(default_factory=list)
     quarantined: list[dict] = field(default_factory=list)  # {"file", "reason", "rows"} per bad file
+    skipped: list[dict] = field(default_factory=list)  # {"file", "reason"} per entry left out (a hidden file)
 
     @property
     def status(self) -> str:
@@ -85,6 +86,7 @@ class BatchSummary:
             "rows_duplicate_id": self.rows_duplicate_id,
             "problems": self.problems[:100],
             "quarantined": self.quarantined,
+            "skipped": self.skipped,
         }
 
 
@@ -97,7 +99,7 @@ class Sink(Protocol):
 
     def rejected(self, rows: pd.DataFrame) -> None: ...
 
-    def quarantine(self, file: Path, reason: str) -> None: ...
+    def quarantine(self, file: Path, reason: str, *, readable: bool = True) -> None: ...
 
 
 def score_batch(
@@ -119,11 +121,21 @@ def score_batch(
     read or lacks a column the model needs is quarantined (`sink.quarantine`), its rows counted
     as rejected, and the other files are scored: one bad file does not sink the night. Image
     files over max_image_bytes, or outside image_root when it is set, are rejected unread
-    (`[FitPreprocessor] max_image_bytes`, `[dataset] image_root`).
+    (`[FitPreprocessor] max_image_bytes`, `[dataset] image_root`). A file refused unread (a link
+    out of the night folder, a FIFO) is quarantined by its reason alone: never opened, copied nor
+    quoted. An entry left out (a hidden file, a table in an image night) is named in `skipped` and
+    in a problem line.
     """
     summary, seen, images = BatchSummary(), set(), ImageRules(max_image_bytes, image_root)
     for source in sources:
         before = summary.rows_in
+        if source.refused:
+            _quarantine(source.file, f"{source.name}: {source.refused}: not read", sink, summary, read=0, refused=True)
+            continue
+        if source.skipped:
+            summary.skipped.append({"file": source.name, "reason": source.skipped})
+            summary.problems.append(f"{source.name}: skipped: {source.skipped}")
+            continue
         try:
             for chunk in source.chunks():
                 if chunk.empty:
@@ -140,10 +152,13 @@ def score_batch(
     return summary
 
 
-def _quarantine(file: Path, reason: str, sink: Sink, summary: BatchSummary, *, read: int) -> None:
+def _quarantine(
+    file: Path, reason: str, sink: Sink, summary: BatchSummary, *, read: int, refused: bool = False
+) -> None:
     # Rows read before the file failed were scored (or rejected) already; the rest count as rejected.
-    rows = max(count_rows(file) - read, 0)
-    sink.quarantine(file, reason)
+    # A refused file is never opened, so its rows are unknown: none are counted.
+    rows = 0 if refused else max(count_rows(file) - read, 0)
+    sink.quarantine(file, reason, readable=not refused)
     summary.rows_in += rows
     summary.rows_rejected += rows
     summary.quarantined.append({"file": str(file), "reason": reason, "rows": rows})

@@ -25,7 +25,15 @@ from pipeline.common.columns import (
     SOURCE_ROW,
 )
 from pipeline.errors import DataError
-from pipeline.stages.data_files import IMAGE_EXTENSIONS, TABLE_EXTENSIONS, batch_files, data_files, is_image_folder
+from pipeline.stages.data_files import (
+    IMAGE_EXTENSIONS,
+    TABLE_EXTENSIONS,
+    batch_files,  # noqa: F401 - raw.batch_files is the tasks' name for it
+    data_files,
+    is_image_folder,
+    list_folder,
+    night_listing,
+)
 from pipeline.stages.table_reading import UNNAMED, table_chunks
 
 logger = logging.getLogger(__name__)
@@ -188,6 +196,12 @@ class BatchSource:
     name: str  # the file (or the folder of images), for messages and quarantine
     chunks: Callable[[], Iterator[pd.DataFrame]]  # reads it, chunk by chunk, when called
     file: Path | None = None  # the file itself; None for a folder of images
+    refused: str = ""  # why the file may not be read at all (a link out of the night folder): never opened
+    skipped: str = ""  # why the entry is left out of the night (a hidden file, a table in an image night)
+
+
+def _no_chunks() -> Iterator[pd.DataFrame]:
+    return iter(())
 
 
 def batch_sources(
@@ -207,20 +221,45 @@ def batch_sources(
     a header-only file keeps its columns, which must still be checked.
 
     files: those of the folder's files to read (a shard's: data_files.shard_files); by default
-    every file of the folder (batch_files).
+    every file of the folder (night_listing), with a source for each file refused unread (a link
+    out of the night folder, a broken link, a FIFO: `refused`, quarantined by its reason alone) and
+    each entry left out (a hidden file, a table in an image night: `skipped`, named in the night's
+    record), so that nothing in the folder is passed over without a word.
 
     Raises:
-        DataError: the folder holds files this pipeline cannot read (batch_files).
+        DataError: the folder holds files this pipeline cannot read (night_listing).
     """
-    files = batch_files(folder) if files is None else files
+    folder = Path(folder)
+    if files is None:
+        listing = night_listing(folder)
+        files, refused, skipped = listing.files, listing.refused, listing.skipped
+    else:
+        # A shard's files: checked again here, since the folder may have changed since the cut.
+        refusals = {path: why for path, why in list_folder(folder, what="night folder").refused}
+        refused, skipped = [(path, refusals[path]) for path in files if path in refusals], []
+        files = [path for path in files if path not in refusals]
+    others = [BatchSource(str(path), _no_chunks, path, refused=why) for path, why in refused]
+    others += [BatchSource(str(path), _no_chunks, path, skipped=why) for path, why in skipped]
     if image_column:
         images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
-        return [BatchSource(str(folder), lambda: _image_chunks(images, image_column, chunk_rows))] if images else []
+        others += [
+            BatchSource(
+                str(f),
+                _no_chunks,
+                f,
+                skipped=f"not an image in an image night (expected {', '.join(IMAGE_EXTENSIONS)})",
+            )
+            for f in files
+            if f.suffix.lower() not in IMAGE_EXTENSIONS
+        ]
+        whole = [BatchSource(str(folder), lambda: _image_chunks(images, image_column, chunk_rows))] if images else []
+        return whole + sorted(others, key=lambda source: source.name)
     tables = [f for f in files if f.suffix.lower() in TABLE_EXTENSIONS]
-    return [
+    sources = [
         BatchSource(str(file), functools.partial(table_chunks, file, chunk_rows, missing_values), file)
         for file in tables
     ]
+    return sorted(sources + others, key=lambda source: source.name)
 
 
 def iter_batch(

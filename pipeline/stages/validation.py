@@ -269,10 +269,11 @@ def _require_columns(table: pd.DataFrame, schema: Schema, labeled: bool, source:
     if missing:
         present = [c for c in table.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
         what = "label column" if missing == [schema.label] else "columns"
-        raise DataError(
-            f"{source}: missing {what} {', '.join(map(repr, missing))}; "
-            f"it has {', '.join(map(repr, present)) or 'no columns'}"
-        )
+        # At night the file is quarantined and its reason stored and printed: its header is the
+        # supplier's content (or, from a wrong file, anything), so it is counted, not quoted.
+        has = ", ".join(map(repr, present)) if labeled else f"{len(present)} column{'s' * (len(present) != 1)}"
+        has = has if present else "no columns"
+        raise DataError(f"{source}: missing {what} {', '.join(map(repr, missing))}; it has {has}")
 
 
 def _unknown_column_problems(table, schema, labeled, source) -> list[Problem]:

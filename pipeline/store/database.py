@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 # Long enough for a second process to wait out another's write transaction (metrics inserts
 # are small), short enough that a stuck lock is reported within a minute.
 SQLITE_BUSY_TIMEOUT_S = 30
+# SQLite's primary result codes for a file that is not (or no longer) a whole database:
+# SQLITE_CORRUPT ("database disk image is malformed") and SQLITE_NOTADB ("file is not a database").
+_SQLITE_DAMAGED = (11, 26)
 # A PostgreSQL server that does not answer should fail a run quickly, not hang it.
 POSTGRES_CONNECT_TIMEOUT_S = 10
 # Arbitrary constant ("overnight" in spirit) for pg_advisory_xact_lock around migrations.
@@ -234,6 +237,9 @@ def _unavailable_translator(url: str):
         if context.is_pre_ping:
             return None  # the pool replaces the dead connection by itself
         original = context.original_exception
+        damaged = _damaged_sqlite_file(url, context.dialect, original)
+        if damaged is not None:
+            return unavailable(url, damaged)
         if context.connection is None and _is_connection_error(context.dialect, original):
             return unavailable(url, describe(original))  # could not connect at all
         if context.is_disconnect:
@@ -241,6 +247,19 @@ def _unavailable_translator(url: str):
         return None
 
     return translate
+
+
+def _damaged_sqlite_file(url: str, dialect: sa.Dialect, error: BaseException) -> str | None:
+    """What is wrong with a SQLite file that is not a whole database (overwritten, cut short), in
+    words that name it; None for any other error (a busy file, a constraint, SQL)."""
+    if dialect.name != "sqlite" or not isinstance(error, dialect.loaded_dbapi.DatabaseError):
+        return None
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _SQLITE_DAMAGED:  # extended codes keep the primary one in the low byte
+        return None
+    path = _sqlite_file(sa.engine.make_url(url))
+    where = str(path) if path is not None else "the database file"
+    return f"{where} is damaged ({describe(error)}): restore it from a backup, or move it aside to start a new one"
 
 
 def _is_connection_error(dialect: sa.Dialect, error: BaseException) -> bool:

@@ -65,8 +65,12 @@ def register(
     headline: float | None,
     metrics: dict | None,
     actor: str,
+    files: dict[str, str] | None = None,
 ) -> None:
     """Register a trained model version as a ``candidate`` with a ``register`` event.
+
+    ``files`` is {file name: sha256} of every file scoring reads from the model's folder (None:
+    only model.keras's ``sha256`` is known, as for models registered before migration 0013).
 
     Idempotent: registering a version that is already registered changes nothing (a different
     sha256 is logged as a warning; the first registration is kept). A NaN headline and NaN
@@ -89,6 +93,7 @@ def register(
         "run_id": run_id,
         "path": str(path),
         "sha256": sha256,
+        "files": files,
         "stage": "candidate",
         "task": task,
         "data_version": data_version,
@@ -117,18 +122,22 @@ def register(
     logger.info("registered model %s (%s) as a candidate", version, task)
 
 
-def rebuilt(engine: sa.Engine, version: str, *, sha256: str, actor: str) -> None:
+def rebuilt(engine: sa.Engine, version: str, *, sha256: str, actor: str, files: dict[str, str] | None = None) -> None:
     """Record that a registered model's files were rebuilt (its folder was found damaged and made
-    again from the same parameters, data and code): the new sha256, with a `register` event."""
+    again from the same parameters, data and code): the new sha256 (and the other files' hashes
+    when given), with a `register` event."""
     _check_length("sha256", sha256, _MAX_SHA)
     actor = _checked_actor(actor)
     with locked_transaction(engine, _REGISTRY_LOCK_KEY) as connection:
-        old = connection.execute(sa.select(model_versions.c.sha256).where(model_versions.c.version == version)).first()
+        old = connection.execute(
+            sa.select(model_versions.c.sha256, model_versions.c.files).where(model_versions.c.version == version)
+        ).first()
         if old is None:
             raise RegistryError(f"unknown model version {version!r}")
-        if old.sha256 == sha256:
+        if old.sha256 == sha256 and (files is None or old.files == files):
             return
-        connection.execute(sa.update(model_versions).where(model_versions.c.version == version).values(sha256=sha256))
+        changes = {"sha256": sha256} if files is None else {"sha256": sha256, "files": files}
+        connection.execute(sa.update(model_versions).where(model_versions.c.version == version).values(**changes))
         reason = f"rebuilt after its files were damaged: sha256 {(old.sha256 or '')[:16]} -> {sha256[:16]}"
         _event(connection, version, "register", actor, reason, utc_now())
     logger.warning("model %s was rebuilt: its registry row now has sha256 %s", version, sha256)

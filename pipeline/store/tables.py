@@ -158,7 +158,9 @@ model_versions = sa.Table(
     # The TrainModel run that made it; a pruned run leaves the model registered.
     sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True),
     sa.Column("path", sa.Text()),  # the model directory
-    sa.Column("sha256", sa.String(64)),
+    sa.Column("sha256", sa.String(64)),  # of model.keras
+    # {file name: sha256} of every file scoring reads from the folder (migration 0013); NULL before.
+    sa.Column("files", _json()),
     sa.Column("stage", sa.String(16), nullable=False),
     sa.Column("task", sa.String(16)),  # classification or regression
     sa.Column("data_version", sa.String(64)),

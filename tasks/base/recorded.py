@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import luigi
+import sqlalchemy as sa
 from luigi.task import flatten
 
 from pipeline.common import disk, environment
@@ -20,7 +21,7 @@ from tasks import recording
 from tasks.base.outputs import output_lock
 from tasks.base.resources import gpu_units, pinned_cards
 from tasks.base.startup import PreparedTask
-from tasks.config import layout, overnight
+from tasks.config import database_url, layout, overnight
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,17 @@ class RecordedTask(PreparedTask, luigi.Task):
         return getattr(self.output(), "path", str(self.output()))
 
     def run(self):
+        try:
+            self._run_locked()
+        except Exception as error:
+            # Libraries report a full disk in their own words (h5py: RuntimeError or OSError with
+            # "errno = 28" in the text, SQLite: "database or disk is full"), and any write may be
+            # the one that hits it (the lock file, the database, the model): one line that says so.
+            if disk.is_disk_full(error) and not isinstance(error, disk.DiskFull):
+                raise disk.disk_full(error, _full_disk_where(error)) from error
+            raise
+
+    def _run_locked(self) -> None:
         # Two processes may schedule the same task (two commands, --no-lock, two people, two
         # hosts): the second waits here, then finds the work done instead of doing it again
         # beside the first. The flock guards this host; the lease in PostgreSQL every host, also
@@ -111,8 +123,7 @@ class RecordedTask(PreparedTask, luigi.Task):
             with ledger.Heartbeat(engine, self.run_id, every_s=lease_s / 3):
                 outcome = self._execute_naming_a_full_disk()
         except BaseException as error:
-            usage = self._usage(meter, prices)
-            ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}", **usage)
+            self._record_failure(engine, error, self._usage(meter, prices))
             raise
         pause_point(f"run:before-finish:{self.task_family}")
         ledger.finish_run(
@@ -130,11 +141,23 @@ class RecordedTask(PreparedTask, luigi.Task):
         try:
             return self.execute()
         except Exception as error:
-            # Libraries report a full disk in their own words (h5py: RuntimeError or OSError with
-            # "errno = 28" in the text): one line that says so instead.
+            # Named before the failure is recorded, so that the ledger holds the one line too.
             if disk.is_disk_full(error) and not isinstance(error, disk.DiskFull):
-                raise disk.disk_full(error, layout().root) from error
+                raise disk.disk_full(error, _full_disk_where(error)) from error
             raise
+
+    def _record_failure(self, engine, error: BaseException, usage: dict) -> None:
+        """The run is `failed` with its error; where that cannot be written (the database's disk is
+        full too), a warning, and the run stays `running` until the next command finds its process
+        gone and settles it `abandoned` (recording.settle_dead_runs). The error itself goes on."""
+        try:
+            ledger.finish_run(engine, self.run_id, status="failed", error=f"{type(error).__name__}: {error}", **usage)
+        except Exception as recording_error:  # noqa: BLE001 - the run's own error is the one to raise
+            logger.warning(
+                "run %s's failure not recorded (%s); the next command marks it abandoned",
+                self.run_id,
+                " ".join(str(recording_error).split())[:300],
+            )
 
     def _usage(self, meter: environment.UsageMeter, prices: dict[str, float]) -> dict:
         """finish_run's resource arguments: CPU, peak memory, GPU and the estimated cost."""
@@ -158,6 +181,19 @@ class RecordedTask(PreparedTask, luigi.Task):
     def status(self, message: str) -> None:
         if callable(self.set_status_message):
             self.set_status_message(message)
+
+
+def _full_disk_where(error: BaseException) -> Path | str:
+    """The file a full disk stopped: the SQLite database for SQLite's error, else the data root
+    (disk.disk_full prefers the file an OSError names)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if "database or disk is full" in str(error):
+            url = sa.engine.make_url(database_url())
+            return url.database if url.get_backend_name() == "sqlite" and url.database else layout().root
+        error = error.__cause__ or error.__context__
+    return layout().root
 
 
 def _prices() -> dict[str, float]:

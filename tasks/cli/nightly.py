@@ -8,7 +8,10 @@ enter: the log holds data values. Exit codes (README, "Nightly batches"):
 
     0   the night is scored, logged and clean           10  the night is already running
     30  drift, too many rejected rows, or a failed task 31  a file was quarantined (partial night)
-    32  the night's folder did not exist (missing)      2   a bad date, or no environment
+    32  the night's folder did not exist (missing)      2   a bad date, no environment, or the
+                                                            database cannot be used
+Luigi's other exit codes (luigi.cfg [retcode]: 20 missing data, 25 not run, 35 a scheduling
+error, 40 an unhandled exception) are reported as 30 with the line that says why.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ import re
 import subprocess
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
 
+from pipeline.common import disk
 from pipeline.common.files import ensure_dir, open_for_append
 from tasks.base.startup import OUTCOME_VARIABLE
 from tasks.cli.app import echo, main
@@ -33,6 +37,8 @@ from tasks.config import layout, overnight
 
 ALREADY_RUNNING = 10  # luigi.cfg [retcode] already_running
 TASK_FAILED = 30  # luigi.cfg [retcode] task_failed
+# The codes of the README's table; any other Luigi exit code is a failure that needs a person: 30.
+DOCUMENTED = (0, 2, ALREADY_RUNNING, TASK_FAILED, 31, 32)
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -46,6 +52,18 @@ def nightly(night: str | None) -> None:
     if not DATE.fullmatch(night):
         raise click.UsageError(f"expected a date as YYYY-MM-DD, got {night!r}")
     root = layout().root.resolve()
+    try:
+        _night(night, root)
+    except (OSError, disk.DiskFull) as error:
+        if not disk.is_disk_full(error) and not isinstance(error, disk.DiskFull):
+            raise
+        # The lock, the log or its folder: no room to start. The log cannot hold this line.
+        full = error if isinstance(error, disk.DiskFull) else disk.disk_full(error, root)
+        echo(f"nightly: {night} FAILED (exit {TASK_FAILED}): {full}", err=True)
+        sys.exit(TASK_FAILED)
+
+
+def _night(night: str, root: Path) -> None:
     log = root / "logs" / f"nightly-{night}.log"
     ensure_dir(log.parent, private=overnight().private)
     with _night_lock(root / ".locks" / f"nightly-{night}.lock") as holder:
@@ -54,6 +72,7 @@ def nightly(night: str | None) -> None:
             sys.exit(ALREADY_RUNNING)
         code, failures = _run_night(night, log)
     reason = failures[0]["error"] if failures else _reason_from_log(log)
+    code = code if code in DOCUMENTED else TASK_FAILED
     code = next((f["exit_code"] for f in failures if f.get("exit_code")), code) if code == TASK_FAILED else code
     if code:
         where = f"{failures[0]['task']}: " if failures else ""
@@ -92,9 +111,8 @@ def _run_night(night: str, log: Path) -> tuple[int, list[dict]]:
     luigi_command = Path(sys.executable).with_name("luigi")
     with tempfile.NamedTemporaryFile("r", prefix="overnight-outcome-", suffix=".jsonl") as outcome:
         env = {**os.environ, OUTCOME_VARIABLE: outcome.name}
+        _append(log, f"nightly: {night} started {datetime.datetime.now().astimezone().isoformat()}")
         with _open_log(log) as output:
-            output.write(f"nightly: {night} started {datetime.datetime.now().astimezone().isoformat()}\n")
-            output.flush()
             code = subprocess.call(
                 [str(luigi_command), "--module", "tasks", "Nightly", "--date", night, "--no-lock"],
                 stdout=output,
@@ -102,8 +120,7 @@ def _run_night(night: str, log: Path) -> tuple[int, list[dict]]:
                 env=env,
             )
         failures = [json.loads(line) for line in Path(outcome.name).read_text().splitlines() if line.strip()]
-    with _open_log(log) as output:
-        output.write(f"nightly: {night} ended {datetime.datetime.now().astimezone().isoformat()} with exit {code}\n")
+    _append_if_room(log, f"nightly: {night} ended {datetime.datetime.now().astimezone().isoformat()} with exit {code}")
     return code, failures
 
 
@@ -117,8 +134,21 @@ def _reason_from_log(log: Path) -> str:
 
 def _say(log: Path, line: str, *, error: bool = False) -> None:
     echo(line, err=error)
-    with _open_log(log) as output:
-        output.write(line + "\n")
+    _append_if_room(log, line)
+
+
+def _append_if_room(log: Path, line: str) -> None:
+    """Append a line to the night's log, unless its disk is full (the line went to stderr)."""
+    with suppress(disk.DiskFull):
+        _append(log, line)
+
+
+def _append(log: Path, line: str) -> None:
+    try:
+        with _open_log(log) as output:
+            output.write(line + "\n")
+    except OSError as error:
+        raise (disk.disk_full(error, log) if disk.is_disk_full(error) else error) from error
 
 
 def _open_log(log: Path):

@@ -39,7 +39,7 @@ VIEWS = {
     "annotator_agreement",
     "label_conflicts_daily",
 }
-HEAD = "0012"
+HEAD = "0013"
 
 
 def _tables(engine: sa.Engine) -> set[str]:

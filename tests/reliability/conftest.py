@@ -151,6 +151,7 @@ class CrashWorld:
             run_id=None,
             path=model["path"],
             sha256=model["sha256"],
+            files=model.get("files"),
             task=model["task"],
             data_version=model["data_version"],
             evaluation_path=model["evaluation_path"],

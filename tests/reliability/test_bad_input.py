@@ -274,7 +274,7 @@ def test_the_corpus_is_large_every_case_is_decided_and_documented():
         assert f"| {name} |" in doc, f"docs/bad-input.md has no row for {name}"
     errors = [sum(bool(getattr(case, side).error) for case in CASES) for side in ("training", "nightly")]
     assert f"**{total}**" in doc and f"| {errors[0]} training table cases |" in doc
-    assert f"| {errors[1]} nightly table cases: the file is copied" in doc  # quarantined, the night goes on
+    assert f"| {errors[1]} nightly table cases: the file is named with its one-line reason" in doc  # quarantined
 
 
 # Cases proved by their own tests below, counted with the corpus in docs/bad-input.md.

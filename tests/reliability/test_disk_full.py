@@ -88,3 +88,95 @@ def test_a_full_disk_fails_a_stage_in_one_line_and_the_same_command_completes_la
         resumed = luigi(config, "TrainModel")
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert list((small / "data" / "05_training").glob("*/model.keras"))
+
+
+# --- every write a full disk may stop: one line, exit 30, nothing half written, no run left running
+
+
+NIGHTLY = str(REPO_ROOT / "scripts" / "nightly.sh")
+FULL_DISK_WORDS = ("the disk is full writing", "not enough space for")
+
+
+def night_of(world) -> str:
+    return world.nights[0] if world.nights else sorted(p.name for p in (world.data / "incoming").iterdir())[0]
+
+
+def nightly(world, night: str, **extra_env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [NIGHTLY, night], cwd="/", env=world.env(**extra_env), capture_output=True, text=True, timeout=300
+    )
+
+
+def assert_full_disk_in_one_line(result: subprocess.CompletedProcess, disk_root: Path, failed: str) -> str:
+    """Exit 30, no traceback, one failure line naming a path on the full disk; no *.tmp file left."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 30, output[-3000:]
+    assert ONE_LINE not in output, output[-3000:]
+    assert "due to error in complete() method" not in output, output[-3000:]
+    lines = [line for line in result.stderr.splitlines() if failed in line and any(w in line for w in FULL_DISK_WORDS)]
+    assert len(lines) == 1, output[-3000:]
+    assert str(disk_root) in lines[0], lines[0]
+    assert not [path for path in disk_root.rglob("*.tmp")], list(disk_root.rglob("*.tmp"))
+    return lines[0]
+
+
+def assert_no_run_left_running(world) -> None:
+    from pipeline.store import database
+
+    running = world.rows("SELECT run_id, task FROM runs WHERE status = 'running'")
+    database.dispose_all()
+    assert running == [], running
+
+
+def test_a_night_with_no_space_at_all_fails_in_one_line(tmp_path, crash_nightly_world):
+    with tmpfs(tmp_path / "world", "64m") as disk_root:
+        world = crash_nightly_world(nights=1)
+        night = night_of(world)
+        filler = fill(disk_root, leave_kb=0)
+        result = nightly(world, night)
+        assert_full_disk_in_one_line(result, disk_root, f"nightly: {night} FAILED (exit 30)")
+        filler.unlink()
+        again = nightly(world, night)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert_no_run_left_running(world)
+
+
+@pytest.mark.parametrize("leave_kb", [40, 150])
+def test_a_night_with_a_little_space_fails_in_one_line_not_in_a_completeness_check(
+    tmp_path, crash_nightly_world, leave_kb
+):
+    with tmpfs(tmp_path / "world", "64m") as disk_root:
+        world = crash_nightly_world(nights=1)
+        night = night_of(world)
+        filler = fill(disk_root, leave_kb=leave_kb)
+        result = nightly(world, night)
+        assert_full_disk_in_one_line(result, disk_root, f"nightly: {night} FAILED (exit 30)")
+        filler.unlink()
+        again = nightly(world, night)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert_no_run_left_running(world)
+
+
+def test_a_full_disk_in_training_with_the_database_on_it_fails_in_one_line(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from tests.reliability.conftest import CrashWorld
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    table["label"] = np.where(table["a"] + table["b"] > 0, "yes", "no")
+    tabular_csv = tmp_path / "table.csv"
+    table.to_csv(tabular_csv, index=False)
+    with tmpfs(tmp_path / "world", "16m") as disk_root:
+        world = CrashWorld(disk_root, f"sqlite:///{disk_root / 'data' / 'overnight.db'}")
+        world.write_config(tabular_csv)
+        world.config.write_text(world.config.read_text().replace("architecture = cnn", "architecture = auto"))
+        assert world.luigi("FitPreprocessor").returncode == 0
+        filler = fill(disk_root, leave_kb=40)
+        training = world.luigi("TrainModel")
+        assert_full_disk_in_one_line(training, disk_root, "TrainModel(")
+        filler.unlink()
+        resumed = world.luigi("TrainModel")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert_no_run_left_running(world)

@@ -191,13 +191,12 @@ def test_images_come_from_anywhere_unless_image_root_confines_them(tmp_path, png
 def test_a_fifo_in_a_night_folder_is_named_not_read(tmp_path):
     import os
 
-    from pipeline.errors import DataError
-    from pipeline.stages.data_files import batch_files
+    from pipeline.stages.data_files import batch_files, night_listing
 
     (tmp_path / "night.csv").write_text("a\n1\n")
     os.mkfifo(tmp_path / "more.csv")
-    with pytest.raises(DataError, match="more.csv is not a regular file"):
-        batch_files(tmp_path)
+    assert batch_files(tmp_path) == [tmp_path / "night.csv"]  # refused, never opened: scoring quarantines it
+    assert night_listing(tmp_path).refused == [(tmp_path / "more.csv", "not a regular file (a device, FIFO or socket)")]
 
 
 def test_regression_label_must_be_a_number():
