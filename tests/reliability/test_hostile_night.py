@@ -14,22 +14,18 @@ and a quarantine never costs the disk a whole huge file.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from luigi.execution_summary import LuigiStatusCode
 
 from pipeline.artifacts.folder import DamagedOutput, StageFolder
 from pipeline.common.columns import IMAGE_PATH_COLUMN
 from pipeline.stages.raw import batch_sources
 from tests.reliability.corpus import CHUNK_ROWS, csv_text, good_rows, png
 from tests.reliability.test_bad_input import _outputs, _score, images, tabular  # noqa: F401 - fixtures
-from tests.tasks.conftest import PER_NIGHT, configure, trained, trained_templates  # noqa: F401 - fixtures
-from tests.tasks.support import build, fresh
 
 SECRET = "root:*:20228:0:99999:7:::"  # /etc/shadow's first line, from a file outside the night
 
@@ -175,32 +171,3 @@ def test_a_same_size_corruption_names_the_size_found_not_zero(tmp_path):
         folder.file("batch.json")
     assert "expected 19 bytes with sha256" in str(error.value)
     assert "found 19 bytes with sha256" in str(error.value), str(error.value)
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("trained")
-def test_a_loaded_night_s_truncated_predictions_are_rebuilt_on_rerun(trained, caplog):  # noqa: F811 - fixtures imported above
-    from pipeline.store import database, registry
-    from tasks import BatchPredict, Nightly
-
-    url, examples, _ = trained
-    night = datetime.date.fromisoformat(examples.nights[0])
-    succeeded = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
-    assert build(fresh(Nightly, date=night)).status in succeeded  # scored and loaded
-    model = registry.production(database.connect(url))["version"]
-    folder = Path(fresh(BatchPredict, date=night, model_version=model).output().path)
-    parquet = folder / "predictions.parquet"
-    size = parquet.stat().st_size
-    with open(parquet, "r+b") as handle:
-        handle.truncate(size // 2)
-
-    assert build(fresh(Nightly, date=night)).status in succeeded
-    assert f"{parquet} has {size // 2} bytes, not {size}" in caplog.text  # named in one line
-    assert parquet.stat().st_size == size  # rebuilt in place
-    assert [p.name for p in folder.parent.glob(f"{folder.name}.damaged-*")]  # the damaged one kept aside
-    assert len(pd.read_parquet(parquet)) == PER_NIGHT
-    import sqlalchemy as sa
-
-    with database.connect(url).connect() as connection:
-        query = sa.text("SELECT COUNT(*) FROM predictions WHERE batch_date = :d")
-        assert connection.execute(query, {"d": night}).scalar() == PER_NIGHT  # loaded again, not twice

@@ -430,6 +430,7 @@ def test_a_model_with_a_lambda_layer_is_refused(tmp_path):
     # Arbitrary code inside the model file: safe mode must refuse to run it on load.
     outputs = keras.layers.Lambda(lambda tensor: tensor * 2)(inputs)
     keras.Model(inputs, outputs).save(tmp_path / MODEL)
+    ModelFolder(tmp_path).seal()  # sealed as a stage seals it: the file is what was written
 
     with pytest.raises(ValueError, match="safe_mode"):
         ModelFolder(tmp_path).load_model()

@@ -157,7 +157,7 @@ def _wait_for_epochs(data: Path, count: int, process: subprocess.Popen, timeout:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "training ended before it could be killed"
-        for history in data.glob(".work/*/history.csv"):
+        for history in data.glob(".work/*/*/history.csv"):  # .work/<version>/<candidate>/
             try:
                 if len(read_history(history).get("epoch", [])) >= count:
                     return history

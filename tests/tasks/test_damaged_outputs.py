@@ -10,6 +10,7 @@ import datetime
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from luigi.execution_summary import LuigiStatusCode
 
@@ -130,3 +131,24 @@ def test_a_swapped_production_model_with_a_rewritten_seal_is_refused_by_the_regi
     line = f"model {production['version']}: {folder.path / 'model.keras'} is not the registered file"
     assert line in caplog.text and f"registered {production['sha256'][:12]}" in caplog.text
     assert predictions(url, night) == 0  # nothing scored by the swapped model
+
+
+def test_a_loaded_night_s_truncated_predictions_are_rebuilt_on_rerun(trained, caplog):
+    """A night whose scores were loaded, then damaged: named in one line, rebuilt, loaded once."""
+    url, examples, _ = trained
+    night = datetime.date.fromisoformat(examples.nights[0])
+    succeeded = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
+    assert build(fresh(Nightly, date=night)).status in succeeded  # scored and loaded
+    model = registry.production(database.connect(url))["version"]
+    folder = Path(fresh(BatchPredict, date=night, model_version=model).output().path)
+    parquet = folder / "predictions.parquet"
+    size = parquet.stat().st_size
+    with open(parquet, "r+b") as handle:
+        handle.truncate(size // 2)
+
+    assert build(fresh(Nightly, date=night)).status in succeeded
+    assert f"{parquet} has {size // 2} bytes, not {size}" in caplog.text  # named in one line
+    assert parquet.stat().st_size == size  # rebuilt in place
+    assert [p.name for p in folder.parent.glob(f"{folder.name}.damaged-*")]  # the damaged one kept aside
+    assert len(pd.read_parquet(parquet)) == PER_NIGHT
+    assert predictions(url, night) == PER_NIGHT  # loaded again, not twice

@@ -65,9 +65,10 @@ def _prepare(table: pd.DataFrame, schema: Schema, n_train: int = 48):
 
 
 def _train_and_save(train_data, validation_data, preprocessor, config, *, model_dir, work_dir, on_epoch=None):
-    """train(), then the model folder written as TrainModel writes it."""
+    """train(), then the model folder written and sealed as TrainModel writes it."""
     result = train(train_data, validation_data, preprocessor, config, work_dir=work_dir, on_epoch=on_epoch)
-    ModelFolder(model_dir).write(
+    folder = ModelFolder(model_dir)
+    folder.write(
         result.model,
         preprocessor=preprocessor,
         reference={},
@@ -75,6 +76,7 @@ def _train_and_save(train_data, validation_data, preprocessor, config, *, model_
         history_csv=result.history_csv,
         tensorboard=result.tensorboard,
     )
+    folder.seal()  # a model folder without its seal is read by no one (pipeline/artifacts/model.py)
     return result
 
 
