@@ -13,6 +13,7 @@ import luigi
 from pipeline.artifacts.evaluation import EvaluationFolder
 from pipeline.artifacts.monitoring import DriftFolder, write_night_report
 from pipeline.artifacts.prediction import NightScores
+from pipeline.common import disk
 from pipeline.errors import DataError
 from pipeline.store import markers
 from pipeline.store.database import DatabaseUnavailable
@@ -196,8 +197,8 @@ class Nightly(ModelVersionMixin, RecordedTask):
                 failures=failures,
             )
             path = write_night_report(self.report_path(), report)
-        except Exception as error:  # reported below, raised unless a drift alert wins
-            logger.exception("%s: the nightly report could not be written", self.date)
+        except Exception as error:  # noqa: BLE001 - reported below, raised unless a drift alert wins
+            _report_not_written(self.date, "the nightly report", self.report_path(), error)
             return error
         logger.info("%s: nightly report %s", self.date, path)
         return None
@@ -333,8 +334,17 @@ def _report_failed_night(task) -> None:
             logger.warning(
                 "%s: report of the night and its %d failed step(s) in %s", task.date, len(failures), night.report_path()
             )
-    except Exception:  # see the docstring: the step's own failure must reach Luigi
-        logger.exception("%s: the report of the failed night could not be written", task.date)
+    except Exception as error:  # noqa: BLE001 - see the docstring: the step's own failure must reach Luigi
+        _report_not_written(task.date, "the report of the failed night", None, error)
+
+
+def _report_not_written(date, what: str, path, error: BaseException) -> None:
+    """Logged in one line when the disk is full (the failed step's own line says so already, and a
+    traceback would bury it), with the traceback otherwise."""
+    if disk.is_disk_full(error):
+        logger.error("%s: %s could not be written: %s", date, what, disk.disk_full(error, path or layout().root))
+    else:
+        logger.error("%s: %s could not be written", date, what, exc_info=error)
 
 
 Nightly.event_handler(luigi.Event.DEPENDENCY_DISCOVERED)(_night_scheduled)

@@ -180,3 +180,34 @@ def test_a_full_disk_in_training_with_the_database_on_it_fails_in_one_line(tmp_p
         resumed = world.luigi("TrainModel")
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert_no_run_left_running(world)
+
+
+def test_a_disk_that_fills_while_a_night_loads_fails_in_one_line_and_the_rerun_loads_it_once(
+    tmp_path, crash_nightly_world
+):
+    """The disk fills between the night's rows and its commit (SQLite on the same disk): exit 30,
+    one line naming the database, nothing loaded; with the space back the night loads once."""
+    from tests.reliability.conftest import LUIGI, PAUSE_ANNOUNCEMENT, crash_wait_for_pause
+
+    with tmpfs(tmp_path / "world", "64m") as disk_root:
+        world = crash_nightly_world(nights=1)
+        night = night_of(world)
+        log = tmp_path / "night.log"
+        # The load waits 5 s with its rows written and its transaction open: the disk fills then.
+        pause = {"OVERNIGHT_TEST_PAUSE_AT": "prediction-log:mid-load", "OVERNIGHT_TEST_PAUSE_SECONDS": "5"}
+        process = world.start([LUIGI, "--module", "tasks", "Nightly", "--date", night], log, **pause)
+        crash_wait_for_pause(process, log, "prediction-log:mid-load")
+        filler = fill(disk_root, leave_kb=0)
+        process.wait(timeout=300)
+        output = log.read_text().replace(f"{PAUSE_ANNOUNCEMENT} prediction-log:mid-load", "")
+        result = subprocess.CompletedProcess(process.args, process.returncode, "", output)
+        line = assert_full_disk_in_one_line(result, disk_root, "LogPredictions(")
+        assert str(disk_root / "data" / "overnight.db") in line, line
+        assert world.rows("SELECT COUNT(*) AS n FROM predictions")[0]["n"] == 0  # the transaction rolled back
+
+        filler.unlink()
+        again = world.luigi("Nightly", "--date", night)
+        assert again.returncode == 0, again.stderr[-3000:]
+        loaded = world.rows("SELECT COUNT(*) AS n, COUNT(DISTINCT example_id) AS ids FROM predictions")[0]
+        assert loaded["n"] == loaded["ids"] == len(world.expected_ids(night))
+        assert_no_run_left_running(world)
