@@ -113,8 +113,9 @@ class NightScoring(ModelVersionMixin, StageTask):
     def data_version(self) -> str | None:
         return recording.model_row(self.model)["data_version"]
 
-    def score(self, out: NightScores, files: list[Path] | None = None) -> Outcome:
-        """Score the night's files, or those given (a shard's), into `out`."""
+    def score(self, out: NightScores, files: list[Path] | None = None, every_entry: bool = False) -> Outcome:
+        """Score the night's files, or those given (a shard's), into `out`; `every_entry`: also
+        quarantine or name the night's entries no shard reads (raw.batch_sources)."""
         from pipeline.stages import raw
         from pipeline.stages.prediction import score_batch
 
@@ -129,6 +130,7 @@ class NightScoring(ModelVersionMixin, StageTask):
             chunk_rows=self.chunk_rows,
             missing_values=schema.missing_values,
             files=files,
+            every_entry=every_entry,
         )
         keras_model = model.load_model() if sources else None  # an empty night needs no model
         with out.sink(schema) as sink:
@@ -228,7 +230,7 @@ class ScoreShard(NightScoring):
         # The cut is made once, here, and recorded: BatchPredict checks that the shards' files
         # are the night's, each once (a file still growing could be cut differently elsewhere).
         self._files = shard_files(batch_files(layout().incoming(self.date)), self.shard, self.shards)
-        outcome = self.score(out, files=self._files)
+        outcome = self.score(out, files=self._files, every_entry=self.shard == 0)
         pause_point(f"night:shard-scored:{self.shard}")  # where the crash tests kill one shard
         return outcome
 

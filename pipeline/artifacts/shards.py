@@ -74,9 +74,12 @@ def merge_shards(
             _append_rejects(part, out)
             if progress:
                 progress(sum(len(before) for before in earlier))
-    quarantined = [entry for summary in summaries for entry in summary.get("quarantined", [])]
+    # In the order of a night scored whole: by file, whichever shard met it (the first has the
+    # entries no shard reads).
+    quarantined = sorted((e for summary in summaries for e in summary.get("quarantined", [])), key=_by_file)
+    skipped = sorted((e for summary in summaries for e in summary.get("skipped", [])), key=_by_file)
     _gather_quarantine(parts, out)
-    night = BatchSummary(**merged, problems=list(dict.fromkeys(problems)), quarantined=quarantined)
+    night = BatchSummary(**merged, problems=list(dict.fromkeys(problems)), quarantined=quarantined, skipped=skipped)
     return night.as_dict()  # the status and the problems kept, as for a night scored whole
 
 
@@ -129,6 +132,10 @@ def _append_rejects(part: NightScores, out: NightScores) -> None:
     with open(part.rejects_path, "rb") as source, open(out.rejects_path, "ab") as target:
         source.readline()  # the header, once for the night (_start_rejects)
         shutil.copyfileobj(source, target)
+
+
+def _by_file(entry: dict) -> str:
+    return entry["file"]
 
 
 def _gather_quarantine(parts: Sequence[NightScores], out: NightScores) -> None:

@@ -211,6 +211,7 @@ def batch_sources(
     chunk_rows: int,
     missing_values: tuple[str, ...] = (),
     files: list[Path] | None = None,
+    every_entry: bool = False,
 ) -> list[BatchSource]:
     """A nightly batch as its files, each read in chunks of at most chunk_rows rows when asked.
 
@@ -224,7 +225,8 @@ def batch_sources(
     every file of the folder (night_listing), with a source for each file refused unread (a link
     out of the night folder, a broken link, a FIFO: `refused`, quarantined by its reason alone) and
     each entry left out (a hidden file, a table in an image night: `skipped`, named in the night's
-    record), so that nothing in the folder is passed over without a word.
+    record), so that nothing in the folder is passed over without a word. Of a night in shards,
+    the shard with `every_entry` (the first) has the sources of the refused and skipped entries.
 
     Raises:
         DataError: the folder holds files this pipeline cannot read (night_listing).
@@ -235,8 +237,12 @@ def batch_sources(
         files, refused, skipped = listing.files, listing.refused, listing.skipped
     else:
         # A shard's files: checked again here, since the folder may have changed since the cut.
-        refusals = {path: why for path, why in list_folder(folder, what="night folder").refused}
+        listing = list_folder(folder, what="night folder")
+        refusals = dict(listing.refused)
         refused, skipped = [(path, refusals[path]) for path in files if path in refusals], []
+        if every_entry:  # the shard that speaks for the entries no shard reads
+            refused += [(path, why) for path, why in listing.refused if path not in files]
+            skipped = listing.skipped
         files = [path for path in files if path not in refusals]
     others = [BatchSource(str(path), _no_chunks, path, refused=why) for path, why in refused]
     others += [BatchSource(str(path), _no_chunks, path, skipped=why) for path, why in skipped]

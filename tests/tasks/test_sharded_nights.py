@@ -37,7 +37,8 @@ def query(url: str, text: str, **params) -> list[dict]:
 @pytest.fixture
 def night_files(configure, tabular_csv, tmp_path, database_url):
     """A model of a table with an id column, and a night of four files: two good, one garbage, and
-    one whose last id repeats one of the first file (in another shard)."""
+    one whose last id repeats one of the first file (in another shard); besides them, a link to a
+    file outside the night (refused) and a hidden file (skipped), which no shard's files hold."""
     table = pd.read_csv(tabular_csv).reset_index(names="id")
     table["id"] = "row-" + table["id"].astype(str)
     table.to_csv(tabular_csv, index=False)
@@ -54,6 +55,8 @@ def night_files(configure, tabular_csv, tmp_path, database_url):
     (night / "b-garbage.csv").write_bytes(os.urandom(2000))
     rows.iloc[80:160].to_csv(night / "c-second.csv", index=False)
     pd.concat([rows.iloc[160:200], rows.iloc[79:80]]).to_csv(night / "d-repeats.csv", index=False)
+    (night / "e-outside.csv").symlink_to(tabular_csv)
+    (night / ".hidden.csv").write_text("id\n")
     return settings, night
 
 
@@ -80,7 +83,7 @@ def test_a_sharded_night_holds_what_the_whole_night_holds_and_loads_once(night_f
     sharded = fresh(Nightly, date=pd.Timestamp(NIGHT).date())
     result = build(sharded)
     assert result.status == LuigiStatusCode.FAILED  # partial: the garbage file is quarantined
-    assert "1 file(s) quarantined" in query(database_url, "SELECT error FROM runs WHERE task = 'Nightly'")[0]["error"]
+    assert "2 file(s) quarantined" in query(database_url, "SELECT error FROM runs WHERE task = 'Nightly'")[0]["error"]
     shard_runs = query(database_url, "SELECT params, status FROM runs WHERE task = 'ScoreShard'")
     assert len(shard_runs) == SHARDS and {run["status"] for run in shard_runs} == {"succeeded"}
 
@@ -91,6 +94,11 @@ def test_a_sharded_night_holds_what_the_whole_night_holds_and_loads_once(night_f
     assert merged.summary()["rows_duplicate_id"] == 1 and merged.summary()["shards"] == SHARDS
     assert len(pd.read_csv(merged.rejects_path)) == len(pd.read_csv(whole.rejects_path))
     assert (merged.path / "quarantine" / "b-garbage.csv").read_bytes() == (night / "b-garbage.csv").read_bytes()
+    # The entries no shard reads are named once, as the whole night names them (the first shard's).
+    for entries in ("quarantined", "skipped"):
+        assert merged.summary()[entries] == whole.summary()[entries], entries
+    assert [entry["reason"] for entry in merged.summary()["skipped"]] == ["a hidden file"]
+    assert not (merged.path / "quarantine" / "e-outside.csv").exists()  # refused: never copied
 
     logged = query(database_url, "SELECT example_id, prediction FROM predictions ORDER BY example_id")
     expected = whole.predictions(["example_id", "prediction"]).sort_values("example_id")
@@ -110,7 +118,8 @@ def test_a_sharded_night_holds_what_the_whole_night_holds_and_loads_once(night_f
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_killed_shard_is_redone_alone(night_files, configure, tmp_path, database_url):
     settings, night = night_files
-    (night / "b-garbage.csv").unlink()
+    for refused in ("b-garbage.csv", "e-outside.csv"):  # a night of good files: exit 0 when done
+        (night / refused).unlink()
     config = configure(**settings, BatchPredict={"shards": str(SHARDS)})
     env = {**os.environ, "LUIGI_CONFIG_PATH": str(config), "OVERNIGHT_TEST_PAUSE_AT": "night:shard-scored:1"}
     luigi = [str(REPO_ROOT / ".venv" / "bin" / "luigi"), "--module", "tasks"]
