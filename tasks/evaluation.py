@@ -44,7 +44,8 @@ class EvaluateModel(StageTask):
         return {"model": TrainModel(), "features": FitPreprocessor(), "validated": ValidateData(), "split": SplitData()}
 
     def build(self, out: EvaluationFolder) -> Outcome:
-        from pipeline.stages.evaluation import evaluate, weights_epoch
+        from pipeline.stages.diagnosis import weights_epoch
+        from pipeline.stages.evaluation import evaluate
 
         model: ModelFolder = self.inputs()["model"]
         features: FeatureArrays = self.inputs()["features"]

@@ -16,7 +16,7 @@ SLICE_LENGTH = 200  # run_metrics.slice
 LOWER_IS_BETTER = frozenset({"log_loss", "ece", "mae", "rmse", "loss", "val_loss"})
 
 
-# Diagnoses from the baselines (pipeline/stages/evaluation.py), which outrank the curves' reading.
+# Diagnoses from the baselines (pipeline/stages/diagnosis.py), which outrank the curves' reading.
 BELOW_BASELINE, NO_BETTER_THAN_TRIVIAL, UNPREDICTABLE = "below baseline", "no better than trivial", "unpredictable"
 BASELINE_DIAGNOSES = (BELOW_BASELINE, NO_BETTER_THAN_TRIVIAL, UNPREDICTABLE)
 

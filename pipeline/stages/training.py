@@ -182,12 +182,12 @@ def _finished(work_dir: Path, keras) -> TrainingResult | None:
     record = json.loads((work_dir / FINISHED_RECORD).read_text())
     model = keras.saving.load_model(work_dir / FINISHED_MODEL, safe_mode=True, compile=False)
     history = read_history(work_dir / HISTORY_FILE)
+    epochs = len(history.get("loss", []))
     logger.info(
         "training had finished (%d epochs) before its output was written: its model is taken from %s",
-        len(history.get("loss", [])),
+        epochs,
         work_dir / FINISHED_MODEL,
     )
-    epochs = len(history.get("loss", []))
     return TrainingResult(
         model,
         history,
@@ -349,7 +349,7 @@ def _early_stopping(keras, patience: int, settled: int):
 def _restored_epoch(callbacks: list, keras) -> int | None:
     """The epoch (from 1) whose weights early stopping put back when training ended, or None.
 
-    What the evaluation diagnoses (pipeline/stages/evaluation.py): after a resumed training it
+    What the evaluation diagnoses (pipeline/stages/diagnosis.py): after a resumed training it
     is the best of the epochs this process ran, not always the best of the whole history.
     """
     for callback in callbacks:

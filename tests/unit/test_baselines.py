@@ -9,7 +9,8 @@ from PIL import Image
 
 from pipeline.common.columns import EXAMPLE_ID
 from pipeline.stages.baselines import fit_baselines
-from pipeline.stages.evaluation import baseline_metrics, diagnose, parse_headline, with_baselines
+from pipeline.stages.diagnosis import diagnose, with_baselines
+from pipeline.stages.evaluation import baseline_metrics, parse_headline
 from pipeline.stages.features import fit, split_arrays
 from pipeline.stages.registry import baseline_refusal, decide
 from pipeline.stages.schema import Schema

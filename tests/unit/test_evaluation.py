@@ -7,16 +7,15 @@ import pytest
 from sklearn import metrics as sk
 
 from pipeline.rendering import plots
+from pipeline.stages.diagnosis import diagnose, weights_epoch
 from pipeline.stages.evaluation import (
     classification_metrics,
-    diagnose,
     expected_calibration_error,
     headline_score,
     parse_headline,
     regression_metrics,
     slice_metrics,
     task_metrics,
-    weights_epoch,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

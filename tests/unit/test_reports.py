@@ -250,7 +250,7 @@ def test_worst_example_cards_show_the_values_as_the_input_had_them(evaluation):
 
 
 def test_the_learning_curves_name_the_epoch_whose_weights_were_kept(evaluation):
-    from pipeline.stages.evaluation import diagnose
+    from pipeline.stages.diagnosis import diagnose
 
     curves = diagnose(evaluation["history"], evaluated_epoch=3)
     assert curves["diagnosis"] == "fine" and "overfitting after epoch 3" in curves["reason"]
