@@ -6,8 +6,8 @@
 #   docker build --build-arg VARIANT=gpu -t overnight:gpu .   # then: docker run --gpus all ...
 #
 # Three stages: the dependencies (rebuilt only when setup.py changes), the project as a wheel,
-# and what runs. A change to the code alone reuses every dependency layer (README "Run it in a
-# container"; `make image-test` builds and runs it).
+# and what runs. A change to the code alone reuses every dependency layer (docs/containers.md;
+# `make image-test` builds and runs it).
 
 ARG BASE_IMAGE=debian:bookworm-slim
 

@@ -42,6 +42,12 @@ setup(
             "ruff>=0.17,<0.18",  # `make lint`: one formatter and linter for the tree
             "pre-commit>=4.7,<5",
             "httpx>=0.27,<1",  # the server's tests and benchmark: a real HTTP client
+            "import-linter>=2.17,<3",  # `make lint`: the layering of docs/architecture.md as contracts
+            "mypy>=2.4,<2.5",  # `make lint`: types; one minor version, as a newer mypy may find new errors
+            # `make docs`: the documentation site, its theme, and the command-line page from click
+            "mkdocs>=1.6,<2",
+            "mkdocs-material>=9.5,<10",
+            "mkdocs-click>=0.8,<1",
         ],
         # xprof: the TensorFlow profiler's analyses, for the GPU benchmark's input-waiting share.
         "gpu": ["tensorflow[and-cuda]>=2.18,<2.22", "xprof>=2.20,<3"],

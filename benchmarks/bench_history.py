@@ -9,7 +9,7 @@ report's read of 14 nights (`night_history`) + the alerts query. It is measured 
 figure is the median of three nights: the first with a full 14-night report (nights 15 to 17),
 the middle ones and the last ones; the ratio is against the first point's median, same run
 (target: flat, <= 1.5). At the
-end the label and quality queries of the README's SQL cookbook (2, 9, 10, 12) run as printed,
+end the label and quality queries of the SQL cookbook (docs/database.md) (2, 9, 10, 12) run as printed,
 each against 1 s.
 
 python -m benchmarks.bench_history 365 10000     # the year of the issue
@@ -41,7 +41,7 @@ LABELED = 0.5  # share of a night's predictions labeled the next day
 SECOND_OPINION = 0.1  # share of those labeled by a second annotator too
 REPORT_NIGHTS = 14  # what the night report shows
 PROBE = 3  # nights per measured point: the median of three
-# README's SQL cookbook, the queries over labels and quality, as printed there.
+# The SQL cookbook's (docs/database.md) queries over labels and quality, as printed there.
 COOKBOOK = {
     "2. quality per night": "SELECT batch_date, model_version, predicted, labeled, accuracy, mae "
     "FROM prediction_quality_daily ORDER BY batch_date, model_version",

@@ -6,7 +6,7 @@
 # Works from any working directory and under cron's bare environment; `overnight nightly` does
 # the rest: one run per data set and date at a time, a log per data set and night in
 # <data_root>/logs/nightly-DATE.log (0600 in a 0700 folder under [overnight] private), and the
-# exit code (README, "Nightly batches"): 0 clean, 10 already running, 30 drift or a failed task,
+# exit code (docs/nightly.md): 0 clean, 10 already running, 30 drift or a failed task,
 # 31 a file quarantined, 32 the night's folder missing.
 set -euo pipefail
 
@@ -14,7 +14,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"  # luigi.cfg and relative paths in it (data_root = data) mean what they mean in a shell here
 overnight="$repo/.venv/bin/overnight"
 if [[ ! -x "$overnight" ]]; then
-    echo "nightly: $overnight is missing; run 'make demo' (or make install) in $repo first" >&2
+    echo "nightly: $overnight is missing; run 'make demo' (or 'make test') in $repo first: either creates it" >&2
     exit 2
 fi
 

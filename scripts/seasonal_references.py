@@ -1,4 +1,4 @@
-"""False drift alerts of the three `[MonitorDrift] reference`s on real seasonal data (README, "Drift
+"""False drift alerts of the three `[MonitorDrift] reference`s on real seasonal data (docs/monitoring.md, "Drift
 references"): Seattle's daily weather (the seattle-weather.csv vega_datasets ships; no dependency
 of overnight), trained on 2012-2014; each 2015 month is a night, then December nights with a real
 shift (wind x 1.5).
@@ -72,7 +72,7 @@ def main() -> int:
         logger.info("%s (%d rows): %s", date.strftime("%B"), len(night), json.dumps(found))
         for name, features in found.items():
             counts[name] = counts.get(name, 0) + bool(features)
-        # The window warms up under the calendar reference, as the README says, then rolls.
+        # The window warms up under the calendar reference, as docs/monitoring.md says, then rolls.
         if not found["rolling 3 nights" if quiet else "calendar 15 days"]:
             quiet.append(QuietNight(date, night, night["weather"].astype(str)))
     logger.info("months of 2015 with an alert: %s", json.dumps(counts))

@@ -69,7 +69,7 @@ def _is_expected(module: str, name: str) -> bool:
     return isinstance(error_class, type) and issubclass(error_class, EXPECTED_ERRORS)
 
 
-DATABASE_UNUSABLE = 2  # README, "Nightly batches": the configuration or the database cannot be used
+DATABASE_UNUSABLE = 2  # docs/nightly.md, exit codes: the configuration or the database cannot be used
 
 
 def exit_code(error: BaseException) -> int | None:

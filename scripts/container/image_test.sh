@@ -93,7 +93,7 @@ psql -q "$admin" -c "DROP DATABASE $image_database"
 echo "== the server"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 server="overnight-image-test-$port"
-# As the README runs it: all addresses inside, the host's port mapped to the image's 8080.
+# As docs/containers.md runs it: all addresses inside, the host's port mapped to the image's 8080.
 $RUN -d --name "$server" -p "127.0.0.1:$port:8080" --user "$user" -v "$work/sqlite:/data" "$IMAGE" serve --host 0.0.0.0 > /dev/null 2> "$work/server-start.log"
 python3 - "$port" "$work/sqlite/incoming/$night" << 'PY'
 import base64, json, sys, time, urllib.request

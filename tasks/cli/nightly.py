@@ -4,7 +4,7 @@ One run per data set and date at a time (a lock under the data root), a log per 
 night (`<data_root>/logs/nightly-DATE.log`), Luigi in a process of its own, and one line that
 names the cause when something needs a human. Under `[overnight] private` (the default) the
 folders of logs and locks are made 0700 and their files 0600, also in a data root others can
-enter: the log holds data values. Exit codes (README, "Nightly batches"):
+enter: the log holds data values. Exit codes (docs/nightly.md, "The cron entry and its exit codes"):
 
     0   the night is scored, logged and clean           10  the night is already running
     30  drift, too many rejected rows, or a failed task 31  a file was quarantined (partial night)
@@ -37,7 +37,7 @@ from tasks.config import layout, overnight
 
 ALREADY_RUNNING = 10  # luigi.cfg [retcode] already_running
 TASK_FAILED = 30  # luigi.cfg [retcode] task_failed
-# The codes of the README's table; any other Luigi exit code is a failure that needs a person: 30.
+# The codes of docs/nightly.md's table; any other Luigi exit code is a failure that needs a person: 30.
 DOCUMENTED = (0, 2, ALREADY_RUNNING, TASK_FAILED, 31, 32)
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -47,7 +47,11 @@ DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 def nightly(night: str | None) -> None:
     """Score, log and monitor one night, as cron does.
 
-    NIGHT is YYYY-MM-DD, today by default."""
+    NIGHT is YYYY-MM-DD, today by default. One run per data set and date at a time, its log in
+    <data_root>/logs/nightly-NIGHT.log. Exits 0 clean (or an empty night), 2 when the
+    configuration or the database cannot be used, 10 already running, 30 drift, too many
+    rejected rows or a failed task, 31 a file quarantined (partial), 32 no incoming/NIGHT folder
+    (missing)."""
     night = night or datetime.date.today().isoformat()
     if not DATE.fullmatch(night):
         raise click.UsageError(f"expected a date as YYYY-MM-DD, got {night!r}")

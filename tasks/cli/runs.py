@@ -64,7 +64,7 @@ def summary(as_json: bool) -> None:
     echo(f"model:    {lines['model']}/model.keras")
     plots = ", ".join(sorted(path.name for path in Path(lines["evaluation"]).glob("*.png")))
     echo(f"report:   {lines['evaluation']}/report.html (plots: {plots})")
-    echo(f"database: {lines['database']} (`overnight runs`; SQL examples in README.md)")
+    echo(f"database: {lines['database']} (`overnight runs`; SQL examples in docs/database.md)")
 
 
 @main.command("runs")

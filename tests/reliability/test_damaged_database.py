@@ -1,8 +1,8 @@
-"""A damaged SQLite file, and exit codes that are all in the README's table (issue 31, case 6).
+"""A damaged SQLite file, and exit codes that are all in docs/nightly.md's table.
 
 A SQLite file overwritten at its start, or cut short, is not "unreachable": the driver opens it
 and fails on the first read with "file is not a database" or "database disk image is malformed".
-Every command says so in one line naming the file, and exits as the README's table says: 2 from
+Every command says so in one line naming the file, and exits as docs/nightly.md's table says: 2 from
 `overnight` (its commands and `overnight nightly`), 30 ("a task failed ... the database") from a
 `luigi` command. PostgreSQL has no file to damage: its faults are test_db_faults.py's.
 """
@@ -64,8 +64,8 @@ def test_a_damaged_sqlite_file_is_one_line_naming_it_and_the_readme_s_exit_code(
 
 
 @pytest.mark.parametrize("luigi_code", [20, 25, 35, 40])
-def test_overnight_nightly_exits_only_with_the_readme_s_codes(luigi_code, tmp_path, monkeypatch):
-    # A FIFO in a night used to end the night with Luigi's scheduling error, 35, which the README's
+def test_overnight_nightly_exits_only_with_the_documented_codes(luigi_code, tmp_path, monkeypatch):
+    # A FIFO in a night used to end the night with Luigi's scheduling error, 35, which the documented
     # table does not have: every Luigi code outside the table is a night that needs a person, 30.
     from tasks.cli import nightly
     from tasks.cli.app import main

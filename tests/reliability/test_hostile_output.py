@@ -285,7 +285,7 @@ def test_open_for_append_makes_new_files_owner_only_and_keeps_existing_modes(tmp
 
 
 def test_nightly_logs_and_locks_are_owner_only_in_a_data_root_others_can_enter(tmp_path):
-    # An administrator made the data root 0755 (the README's cron set-up, data_root outside the
+    # An administrator made the data root 0755 (docs/nightly.md's cron set-up, data_root outside the
     # repository); the log holds data values all the same.
     root = tmp_path / "srv" / "data"
     root.mkdir(parents=True)

@@ -208,6 +208,8 @@ REPOSITORY_TEXT = (
     "docs",
     "benchmarks",
     "README.md",
+    "CHANGELOG.md",
+    "mkdocs.yml",
     "luigi.cfg",
     "logging.ini",
     "Makefile",

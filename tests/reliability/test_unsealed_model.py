@@ -5,7 +5,7 @@ integrity.json deleted: the night used to seal the damaged file as it found it a
 it. Now the registry holds the hash of every file scoring reads (`model_versions.files`,
 migration 0013): a lost seal is rebuilt only from files those hashes vouch for, a model
 registered before them (model.keras's hash alone) cannot vouch for its preprocessor, and the
-night stops with one line naming the file and the README's exit code for a damaged output (30).
+night stops with one line naming the file and the documented exit code for a damaged output (30, docs/nightly.md).
 """
 
 from __future__ import annotations

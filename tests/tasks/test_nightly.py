@@ -19,6 +19,7 @@ from pipeline.artifacts.model import ModelFolder
 from pipeline.store import database, registry
 from tasks import Nightly, TrainModel
 from tasks.cli import main as overnight
+from tests.markdown import code_blocks, section
 from tests.tasks.conftest import PER_NIGHT
 from tests.tasks.support import build, fresh
 
@@ -26,6 +27,7 @@ from tests.tasks.support import build, fresh
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("trained")]
 SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCS = REPO_ROOT / "docs"
 
 
 def day(text: str) -> datetime.date:
@@ -198,10 +200,8 @@ def _wait_until_locked(lock: Path, timeout: float = 10) -> None:
 
 
 def cookbook_queries() -> list[str]:
-    """The SQL blocks under the README's "SQL cookbook" heading, as printed."""
-    text = (REPO_ROOT / "README.md").read_text()
-    section = text.split("### SQL cookbook", 1)[1].split("\n## ", 1)[0]
-    return [block.split("```", 1)[0].strip() for block in section.split("```sql")[1:]]
+    """The SQL blocks of docs/database.md's "SQL cookbook", as printed."""
+    return code_blocks(section(DOCS / "database.md", "## SQL cookbook"), "sql")
 
 
 def _second_annotator(data: Path, examples, *, flipped: int) -> int:
@@ -221,19 +221,33 @@ def _second_annotator(data: Path, examples, *, flipped: int) -> int:
     return conflicting
 
 
-def test_readme_cookbook_queries_run_as_printed_and_answer(trained, tmp_path):
+def test_every_query_in_the_docs_runs_as_printed_and_the_cookbook_s_answer(trained, tmp_path):
     url, examples, _ = trained
     _second_annotator(tmp_path / "data", examples, flipped=3)
     for night in examples.nights:
         build(fresh(Nightly, date=day(night)))
     queries = cookbook_queries()
-    assert len(queries) >= 6
+    assert len(queries) >= 16
     example = scalar(url, "SELECT example_id FROM predictions ORDER BY example_id LIMIT 1")
     for query in queries:
         printed = query.replace("'digit-0002'", f"'{example}'")  # an id this smaller example has
         with database.connect(url).connect() as connection:
             answer = connection.execute(sa.text(printed)).all()
         assert answer, f"no rows from:\n{query}"
+        if "learning curve" in query:  # one row per epoch, each column named
+            assert len({row.epoch for row in answer}) == len(answer) and answer[0].val_loss is not None
+
+    # The other pages' queries run too (the online answers' are empty here: nothing was served).
+    elsewhere = [
+        query
+        for page in sorted(DOCS.glob("*.md"))
+        if page.name != "database.md"
+        for query in code_blocks(page.read_text(), "sql")
+    ]
+    assert len(elsewhere) >= 3
+    for query in elsewhere:
+        with database.connect(url).connect() as connection:
+            connection.execute(sa.text(query)).all()
 
 
 def test_include_feedback_adds_labeled_nightly_examples_to_the_next_training_data(trained, configure, tmp_path):

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(REPO_ROOT / "scripts" / "nightly.sh")
 NIGHT = "2031-06-01"
-PARTIAL, MISSING = 31, 32  # README, "Nightly batches"
+PARTIAL, MISSING = 31, 32  # docs/nightly.md, exit codes
 
 
 def nightly(config: Path, url: str, night: str = NIGHT) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ from tests.tasks.support import build, fresh
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NIGHT = "2031-06-01"
-PARTIAL = 31  # README, "Nightly batches": a file was quarantined, every other row scored
+PARTIAL = 31  # docs/nightly.md, exit codes: a file was quarantined, every other row scored
 SHARDS = 3
 SUCCEEDED = (LuigiStatusCode.SUCCESS, LuigiStatusCode.SUCCESS_WITH_RETRY)
 

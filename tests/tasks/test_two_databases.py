@@ -1,6 +1,6 @@
 """One data folder, two databases: every row and every alert in each, none lost to the other.
 
-The README's own move: the demo's folder on SQLite, then the same folder with a fresh PostgreSQL
+The move docs/registry.md describes: the demo's folder on SQLite, then the same folder with a fresh PostgreSQL
 database. Tasks whose product includes rows (registration, a night's drift figures, late labels,
 the night's all-clear) are complete only in the database that holds their marker.
 """
