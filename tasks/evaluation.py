@@ -26,18 +26,23 @@ BASELINE_FACTS = ("description", "fitted_rows", "sampled", "seconds")  # in metr
 
 
 class EvaluateModel(StageTask):
+    """Score the trained model and its baselines on the test split; write the metrics and the report."""
+
     stage = "evaluation"
     artifact = EvaluationFolder
     gpu = ONE_CARD
 
     headline = luigi.Parameter(
         default="",
-        description="e.g. accuracy, or f1_macro:0.7, accuracy:0.3; empty: accuracy (classification), r2 "
-        "(regression), or roc_auc (two classes) and balanced_accuracy (more) where one class holds at least "
-        "70% of the training labels",
+        description="the one score models are compared by, e.g. accuracy, or f1_macro:0.7, accuracy:0.3 (lower-is-"
+        "better metrics count negatively); a configured one always wins. Empty: accuracy (classification) or r2, "
+        "except where one class holds at least 70%% of the training labels: then roc_auc (two classes) or "
+        "balanced_accuracy (more)",
     )
     baseline_rows = luigi.IntParameter(
-        default=50_000, description="training rows each baseline is fitted on at most (a sample beyond); 0: none"
+        default=50_000,
+        description="training rows each baseline (majority or mean, linear, TF-IDF, gradient boosting) is fitted on "
+        "at most, a seeded sample beyond; 0 fits none",
     )
 
     def requires(self):

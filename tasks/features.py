@@ -20,23 +20,40 @@ from tasks.validation import ValidateData
 
 
 class FitPreprocessor(StageTask):
+    """Fit the preprocessing (scaling, vocabularies, image size) on the training split and encode every split."""
+
     stage = "features"
     artifact = FeatureArrays
 
-    max_vocabulary = luigi.IntParameter(default=20_000)
-    max_text_length = luigi.IntParameter(default=256)
+    max_vocabulary = luigi.IntParameter(
+        default=20_000,
+        description="the most frequent categories of a categorical column, and words of a text column, kept; "
+        "the rest share one out-of-vocabulary id",
+    )
+    max_text_length = luigi.IntParameter(
+        default=256,
+        description="words of a text read: as many as 95 in 100 training texts hold, at most this; the rest is cut",
+    )
     image_size = luigi.Parameter(
-        default="", description="HEIGHTxWIDTH; empty: the median training image's, scaled down to max_image_side"
+        default="",
+        description="every image is resized to this, as HEIGHTxWIDTH (not capped by `max_image_side`); empty: the "
+        "median height and width of up to 1000 training images, scaled down to `max_image_side`. The first "
+        "image's channels decide grayscale or colour",
     )
     max_image_side = luigi.IntParameter(
-        default=MAX_IMAGE_SIDE, description="the longest side of an image input chosen from the data, in pixels"
+        default=MAX_IMAGE_SIDE,
+        description="the longest side, in pixels, of an image size chosen from the data (the shape kept)",
     )
     # Validation applies it (ValidateData, and BatchPredict at night), and versions its output by it.
     max_image_bytes = luigi.IntParameter(
-        default=MAX_IMAGE_BYTES, significant=False, description="larger image files are rejected unread"
+        default=MAX_IMAGE_BYTES,
+        significant=False,
+        description="larger image files are rejected unread, in training data and at night; images over Pillow's "
+        "decompression-bomb limit (178,956,970 pixels) are rejected from their header",
     )
     image_background = luigi.Parameter(
-        default=DEFAULT_BACKGROUND, description="what transparent pixels are composited onto: a name or #rrggbb"
+        default=DEFAULT_BACKGROUND,
+        description="what transparent pixels are composited onto: a colour name or `#rrggbb`",
     )
 
     def requires(self):

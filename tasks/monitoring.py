@@ -17,6 +17,7 @@ from pipeline.errors import DataError
 from pipeline.store.markers import Marker
 from tasks import recording
 from tasks.base import Outcome, StageTask
+from tasks.base.night import NightParameters
 from tasks.config import dataset_config, labeling, layout, tie_order
 from tasks.prediction import BatchPredict, ModelVersionMixin, folder_fingerprint
 
@@ -35,42 +36,66 @@ class MonitorDrift(ModelVersionMixin, StageTask):
     artifact = DriftFolder
     rows = True  # the night's feature statistics and drift scores
 
-    date = luigi.DateParameter()
-    model_version = luigi.Parameter(default="")
-    psi_threshold = luigi.FloatParameter(default=0.2)
-    ks_threshold = luigi.FloatParameter(default=0.2)
-    js_threshold = luigi.FloatParameter(default=0.1)
-    missing_threshold = luigi.FloatParameter(default=0.1, description="a missing share this much above the reference's")
-    out_of_range_threshold = luigi.FloatParameter(
-        default=0.01, description="a share of values outside the reference's range"
+    # Each threshold is raised, for a small night, to the score sampling noise alone reaches 1 time in 1,000.
+    psi_threshold = luigi.FloatParameter(
+        default=0.2, description="a feature's population stability index above this alerts (raised on small nights)"
     )
-    unseen_threshold = luigi.FloatParameter(default=0.05, description="a share of categories the reference never had")
+    ks_threshold = luigi.FloatParameter(
+        default=0.2,
+        description="a numeric feature's Kolmogorov-Smirnov statistic above this alerts (raised on small nights)",
+    )
+    js_threshold = luigi.FloatParameter(
+        default=0.1,
+        description="a categorical feature's Jensen-Shannon distance above this alerts (raised on small nights)",
+    )
+    missing_threshold = luigi.FloatParameter(
+        default=0.1, description="data quality: a missing share this much above the reference's alerts"
+    )
+    out_of_range_threshold = luigi.FloatParameter(
+        default=0.01, description="data quality: a share of values outside the reference's range above this alerts"
+    )
+    unseen_threshold = luigi.FloatParameter(
+        default=0.05,
+        description="data quality: a share of categories the reference never had (of every training category, up to "
+        "10,000) above this alerts; a column stuck at one value always alerts",
+    )
     duplicate_id_threshold = luigi.FloatParameter(
-        default=0.01, description="a share of rows whose id an earlier row of the night had"
+        default=0.01,
+        description="data quality: a share of rows whose id (`[dataset] id_column`) an earlier row of the night had "
+        "above this alerts; those rows are rejected, the first kept",
     )
     wasserstein_threshold = luigi.FloatParameter(
         default=0.1,
-        description="Wasserstein distance in the reference's standard deviations (a 0.2 sd mean shift is 0.2)",
+        description="a numeric feature's Wasserstein distance, in the reference's standard deviations (a mean "
+        "shifted by 0.2 sd scores 0.2), above this alerts (raised on small nights)",
     )
-    prediction_psi_threshold = luigi.FloatParameter(default=0.2)
+    prediction_psi_threshold = luigi.FloatParameter(
+        default=0.2,
+        description="the predictions' population stability index above this alerts (raised on small nights)",
+    )
     class_share_threshold = luigi.FloatParameter(
         default=4.0,
-        description="a predicted class this many times rarer (or commoner) tonight than in the reference, "
-        "and beyond sampling noise, alerts (class_share, classification only)",
+        description="classification: a predicted class this many times rarer (a class the model stops predicting) "
+        "or commoner tonight than in the reference, beyond sampling noise, alerts (method class_share)",
     )
-    min_rows = luigi.IntParameter(default=30, description="smaller batches are scored but never alert")
+    min_rows = luigi.IntParameter(default=30, description="a night of fewer rows is scored but never alerts")
     reference = luigi.ChoiceParameter(
         choices=REFERENCES,
         default="training",
-        description="training: the training split; rolling: the last rolling_nights quiet nights; "
-        "calendar: the training rows of the night's time of year",
+        description="what a night is compared with: training (the training split), rolling (the last "
+        "`rolling_nights` nights that did not alert) or calendar (the training rows within `calendar_days` of the "
+        "night's day of the year; needs a dated `[dataset] time_column`)",
     )
     rolling_nights = luigi.IntParameter(default=7, description="rolling: how many earlier quiet nights")
-    calendar_days = luigi.IntParameter(default=15, description="calendar: training days this near the night's date")
+    calendar_days = luigi.IntParameter(
+        default=15,
+        description="calendar: days of the year either side of the night's that training rows are taken from",
+    )
     policies = luigi.Parameter(
         default="",
-        description="per feature: all (default), per_night, range or off, e.g. weekday:per_night, month:range "
-        "(pipeline/stages/policies.py says what each checks)",
+        description="per feature, what is checked: all, per_night (the night's values must be training's), range "
+        "(only missing, out_of_range, unseen) or off, e.g. `weekday:per_night, month:range`; empty: all for every "
+        "feature",
     )
 
     def requires(self):
@@ -349,14 +374,12 @@ def _warn_of_overwritten(read, kept, annotator_column: str) -> None:
         )
 
 
-class IngestFeedback(StageTask):
-    """Labels that arrived late (feedback/<date>/*.csv: id column and label) into `feedback`."""
+class IngestFeedback(NightParameters, StageTask):
+    """Labels that arrived late (`feedback/<date>/*.csv`: id column and label) into `feedback`."""
 
     stage = "monitoring"
     artifact = FeedbackFolder
     rows = True  # the late labels
-
-    date = luigi.DateParameter()
 
     def identity(self) -> dict:
         return {

@@ -39,7 +39,7 @@ class TooManyRejects(DataError):
 class PartialNight(DataError):
     """Some of the night's files could not be used and were quarantined; the rest were scored."""
 
-    exit_code = 31  # `overnight nightly` and scripts/nightly.sh exit with it (README, "Nightly batches")
+    exit_code = 31  # `overnight nightly` and scripts/nightly.sh exit with it (docs/nightly.md, exit codes)
 
 
 class MissingNight(DataError):
@@ -51,14 +51,18 @@ class MissingNight(DataError):
 class Nightly(ModelVersionMixin, RecordedTask):
     """The cron entry: `luigi --module tasks Nightly --date 2026-11-05` (scripts/nightly.sh)."""
 
-    date = luigi.DateParameter()
-    model_version = luigi.Parameter(default="", description="empty: the production model")
     report_nights = luigi.IntParameter(
-        default=14, significant=False, description="nights shown in the nightly report's charts"
+        default=14,
+        significant=False,
+        description="nights shown in the nightly report's charts: the night and those before it, up to this many",
     )
-    max_reject_share = luigi.FloatParameter(default=0.5, description="fail the night above this share of rejected rows")
+    max_reject_share = luigi.FloatParameter(
+        default=0.5, description="a night with a larger share of rejected rows fails"
+    )
     allow_missing = flag(
-        default=False, description="a night without its incoming folder passes (data sets where that is normal)"
+        default=False,
+        description="a night without its incoming folder passes (data sets where that is normal); false: it fails "
+        "as missing",
     )
 
     def requires(self):

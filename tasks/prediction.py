@@ -21,6 +21,7 @@ from pipeline.stages.fingerprint import fingerprint
 from pipeline.store import tables
 from tasks import recording
 from tasks.base import ONE_CARD, Outcome, RecordedTask, StageTask
+from tasks.base.night import NightModelParameters
 from tasks.config import dataset_config, layout
 from tasks.validation import image_root, max_image_bytes
 
@@ -39,7 +40,7 @@ def folder_fingerprint(folder: Path) -> str:
     return fingerprint(folder, layout().fingerprint_cache())
 
 
-class ModelVersionMixin:
+class ModelVersionMixin(NightModelParameters):
     """`model_version` empty means the production model at scheduling time, resolved once."""
 
     @property
@@ -94,9 +95,11 @@ class NightScoring(ModelVersionMixin, StageTask):
     artifact = NightScores
     gpu = ONE_CARD
 
-    date = luigi.DateParameter()
-    model_version = luigi.Parameter(default="", description="empty: the production model")
-    chunk_rows = luigi.IntParameter(default=50_000, significant=False, description="rows scored at a time")
+    chunk_rows = luigi.IntParameter(
+        default=50_000,
+        significant=False,
+        description="rows validated, preprocessed and scored at a time (memory stays flat)",
+    )
 
     def identity(self) -> dict:
         return {
@@ -186,8 +189,9 @@ class BatchPredict(NightScoring):
 
     shards = luigi.IntParameter(
         default=1,
-        description="score the night as this many ScoreShard tasks, each on a card of its own, that Luigi's "
-        "workers share (on several hosts with a central scheduler); 1: one task",
+        description="score the night's files as this many ScoreShard tasks (runs of about equal bytes), each on a "
+        "card of its own, that Luigi's workers take side by side (`--workers N` on one host, or several hosts "
+        "sharing a scheduler), merged before the night is loaded once; 1: one task",
     )
 
     @property
@@ -270,9 +274,6 @@ class BatchLoaded(luigi.Target):
 
 class LogPredictions(ModelVersionMixin, RecordedTask):
     """Every scored row into `predictions` with its `batches` row, in one transaction."""
-
-    date = luigi.DateParameter()
-    model_version = luigi.Parameter(default="")
 
     def requires(self):
         return BatchPredict(date=self.date, model_version=self.model)

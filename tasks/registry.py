@@ -44,11 +44,16 @@ class RegisterModel(StageTask):
     gpu = ONE_CARD  # scores the production model on the candidate's test split
     rows = True  # the model's registration, promotion and events
 
-    margin = luigi.FloatParameter(default=0.005, description="headline points a candidate must win by")
+    margin = luigi.FloatParameter(
+        default=0.005,
+        description="headline points a candidate must beat production by, on the candidate's test split, "
+        "production scored by the candidate's headline definition",
+    )
     require_beats_baseline = flag(
         default=False,
         description="promote no model whose test headline does not beat its best baseline's, or that the "
-        "diagnosis finds below baseline, no better than trivial or unpredictable",
+        "diagnosis finds below baseline, no better than trivial or unpredictable (nor any model when the "
+        "evaluation scored no baselines)",
     )
 
     def requires(self):

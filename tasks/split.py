@@ -17,15 +17,18 @@ logger = logging.getLogger(__name__)
 
 
 class SplitData(StageTask):
+    """Split the valid rows into training, validation and test sets, keeping groups and duplicates together."""
+
     stage = "split"
     artifact = SplitManifest
 
-    validation_fraction = luigi.FloatParameter(default=0.1)
-    test_fraction = luigi.FloatParameter(default=0.2)
-    seed = luigi.IntParameter(default=42)
+    validation_fraction = luigi.FloatParameter(default=0.1, description="share of the examples held out for validation")
+    test_fraction = luigi.FloatParameter(default=0.2, description="share of the examples held out for the test")
+    seed = luigi.IntParameter(default=42, description="seed of the random split")
     near_duplicate_threshold = luigi.IntParameter(
         default=DEFAULT_THRESHOLD,
-        description="images whose perceptual hashes differ in fewer bits (of 64) are one example; 0: off",
+        description="images whose perceptual hashes differ in fewer bits (of 64) are one example, like texts equal "
+        "once normalised; 0 keeps them apart (counted, with a warning)",
     )
 
     def requires(self):

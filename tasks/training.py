@@ -35,39 +35,69 @@ class TrainModel(StageTask):
     artifact = ModelFolder
     gpu = ALL_CARDS  # MirroredStrategy over every visible card
 
-    architecture = luigi.Parameter(default="auto")
-    epochs = luigi.IntParameter(default=30)
-    batch_size = luigi.IntParameter(default=64)
-    learning_rate = luigi.FloatParameter(default=1e-3)
+    architecture = luigi.Parameter(
+        default="auto",
+        description="auto (a branch for every input, whatever its kind), mlp, cnn, text or mobilenet_v3_small "
+        "(keras.applications' MobileNetV3-Small for one image input of 32 px or more, built without weights): "
+        "a module of `models/`",
+    )
+    epochs = luigi.IntParameter(default=30, description="passes over the training split, at most")
+    batch_size = luigi.IntParameter(default=64, description="examples per optimizer step")
+    learning_rate = luigi.FloatParameter(default=1e-3, description="AdamW's learning rate at the start")
     learning_rate_schedule = luigi.ChoiceParameter(
         choices=["plateau", "cosine", "constant"],
         default="plateau",
-        description="plateau: halve after 2 epochs without a better val_loss; cosine: decay to 0 over the epochs",
+        description="plateau: halve the rate after 2 epochs without a better val_loss; cosine: decay it to 0 over "
+        "the epochs; constant",
     )
-    weight_decay = luigi.FloatParameter(default=1e-4)
-    seed = luigi.IntParameter(default=42)
-    deterministic = flag(default=False)
-    class_weights = flag(default=False)
-    label_smoothing = luigi.FloatParameter(default=0.0)
-    regression_loss = luigi.ChoiceParameter(choices=["mse", "huber"], default="mse")
-    patience = luigi.IntParameter(default=5, description="early stopping; 0 turns it off")
+    weight_decay = luigi.FloatParameter(default=1e-4, description="AdamW's weight decay")
+    seed = luigi.IntParameter(default=42, description="seed of the initial weights, the shuffling and the augmentation")
+    deterministic = flag(
+        default=False, description="TensorFlow op determinism: the same weights again (slower, no XLA)"
+    )
+    class_weights = flag(default=False, description="weigh each class inversely to its frequency in the training split")
+    label_smoothing = luigi.FloatParameter(default=0.0, description="classification: label smoothing; 0: none")
+    regression_loss = luigi.ChoiceParameter(
+        choices=["mse", "huber"],
+        default="mse",
+        description="regression: mse or huber, on the target standardised with the training split's mean and "
+        "spread (predictions stay in the target's units)",
+    )
+    patience = luigi.IntParameter(
+        default=5,
+        description="early stopping: epochs without a better val_loss before training stops, keeping the best "
+        "epoch's weights; 0 turns it off. Neither it nor the plateau schedule acts in the first 300 optimizer steps",
+    )
     augmentation = luigi.Parameter(
-        default="", description="random image changes while training: flip, rotation, brightness, contrast"
+        default="",
+        description="random image changes while training only, any of flip, rotation, brightness, contrast "
+        "(comma-separated); empty: none (a flip turns one digit into another)",
     )
     initial_weights = luigi.Parameter(
         default="",
-        description="a .keras model, .weights.h5 or keras.applications .h5 file to start from; never downloaded",
+        description="a file to fine-tune from: a .keras model (layers of the same name and shape take its weights, "
+        "the others start afresh), a .weights.h5 file of the same architecture, or for mobilenet_v3_small Keras' "
+        "no-top .h5 file fetched beforehand; nothing is downloaded, and the file's bytes are part of the version. "
+        "Empty: random initial weights",
     )
-    debug = flag(default=False, description="fit a handful of examples; the loss must reach ~0")
-    debug_examples = luigi.IntParameter(default=8)
+    debug = flag(
+        default=False, description="fit `debug_examples` examples only; the run fails unless the loss goes near zero"
+    )
+    debug_examples = luigi.IntParameter(default=8, description="how many examples `debug` fits")
     search_seconds = luigi.IntParameter(
         default=600,
-        description="auto trains its other candidates (piecewise-linear numbers, a bag of words alone) from "
-        "1,000 training rows while the seconds spent stay under this, and keeps the best on validation; "
-        "0: the defaults only",
+        description="auto, from 1,000 training rows: after its defaults, the candidates that apply to the data "
+        "(piecewise-linear numbers, a text's bag of words alone) are trained while the seconds spent stay under "
+        "this, and the best validation headline wins (training.json says why); 0: the defaults only",
     )
-    mixed_precision = flag(default=False, significant=False)
-    xla = flag(default=False, significant=False)
+    mixed_precision = flag(
+        default=False, significant=False, description="float16 compute on a GPU; a speed-up, not part of the version"
+    )
+    xla = flag(
+        default=False,
+        significant=False,
+        description="compile with XLA (not with `deterministic`); a speed-up, not part of the version",
+    )
 
     def requires(self):
         return {"features": FitPreprocessor()}

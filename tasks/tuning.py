@@ -99,11 +99,18 @@ class TuneModel(StageTask):
 
     space = luigi.Parameter(
         default="learning_rate: 0.0003, 0.001, 0.003; batch_size: 32, 64",
-        description="parameter: value, value; parameter: value, ...",
+        description="the TrainModel parameters searched and their values: `parameter: value, value; parameter: "
+        "value, ...`",
     )
-    strategy = luigi.ChoiceParameter(choices=list(tuning.STRATEGIES), default="grid")
-    trials = luigi.IntParameter(default=0, description="random: how many; grid: at most (0: all)")
-    seed = luigi.IntParameter(default=0)
+    strategy = luigi.ChoiceParameter(
+        choices=list(tuning.STRATEGIES),
+        default="grid",
+        description="grid: every combination of the space's values; random: `trials` combinations drawn at random",
+    )
+    trials = luigi.IntParameter(
+        default=0, description="grid: the first this many combinations (0: all); random: this many (0: one)"
+    )
+    seed = luigi.IntParameter(default=0, description="seed of the random choice of trials")
 
     def requires(self):
         space = tuning.parse_space(self.space)

@@ -7,6 +7,7 @@
 - outputs.py: output locks, fsync before the rename, removal of what killed runs left.
 - resources.py: GPUs as the Luigi resource `gpu`.
 - startup.py: what a process does once before Luigi schedules its first task.
+- night.py: the parameters the tasks of a night share (`date`, `model_version`), declared once.
 """
 
 from tasks.base.recorded import Outcome, RecordedTask
