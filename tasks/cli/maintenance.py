@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 def example_data() -> None:
     """Write example data: scikit-learn's digits.
 
-    Training images, nightly batches and late labels."""
+    Training images as PNG files under <data_root>/raw/digits/<class>/, nightly batches under
+    incoming/ (one night shifted and dimmed, one empty) and their late labels under feedback/."""
     from pipeline.examples import write_examples
 
     root = data_root()

@@ -15,7 +15,9 @@ from tasks.cli.app import echo, engine, main
 def plan(task_and_parameters: tuple[str, ...]) -> None:
     """The tasks that would run, and why; runs nothing.
 
-    For TASK [--param value ...].
+    For TASK [--param value ...], upstream first, each with its reason: no output yet, a changed
+    parameter (old and new values), new data, a changed [dataset] setting, changed stage code
+    (the files that changed), an upstream rerun.
 
     Parameters are Luigi's, as on its command line: `overnight plan TrainModel --epochs 3`.
     """
@@ -47,7 +49,8 @@ def plan(task_and_parameters: tuple[str, ...]) -> None:
 def reproduce(run: str, scratch: Path | None) -> None:
     """Retrain a TrainModel run and compare metrics.
 
-    RUN is retrained from its recorded parameters and data."""
+    RUN is retrained from its recorded parameters and data into a scratch folder, and every
+    recorded metric compared; exits 1 when one differs. Refuses when the raw data changed since."""
     from pipeline.errors import DataError
     from tasks.reproduction import reproduce as reproduce_run
 

@@ -23,7 +23,8 @@ from tasks.config import database_url, layout
 def summary(as_json: bool) -> None:
     """The newest evaluated model, in a few lines.
 
-    Test scores, and where its model, plots and database are."""
+    Test scores against the baselines, the diagnosis, split warnings, and where its model, plots
+    and database are."""
     from pipeline.common.metrics import headline_text
     from pipeline.rendering.reports.evaluation import baseline_line, near_duplicate_line
     from pipeline.store import ledger
@@ -87,7 +88,9 @@ def summary(as_json: bool) -> None:
 def runs_list(limit: int, task: str | None, status: str | None, output_format: str) -> None:
     """Recent runs, newest first.
 
-    Id, task, night, start, status, duration, headline, commit, cost; csv and json add the rest."""
+    Id, task, night (of a nightly task), start (UTC), status, duration, headline (a training
+    run's validation score, marked `v`), commit (`+`: uncommitted changes), cost; csv and json
+    add the versions, the data version and the rest."""
     from pipeline.rendering import run_text, text
     from pipeline.store import runs
 
@@ -106,7 +109,8 @@ def runs_list(limit: int, task: str | None, status: str | None, output_format: s
 def runs_show(run: str, output_format: str) -> None:
     """Everything recorded about one run.
 
-    RUN is its id, or the first characters of it."""
+    RUN is its id, or the first characters of it: parameters, data version, commit, packages,
+    hardware, cost, files and metrics."""
     from pipeline.rendering import run_text, text
 
     details = _recorded_run(engine(), run)
@@ -126,7 +130,8 @@ def runs_show(run: str, output_format: str) -> None:
 def runs_compare(run_a: str, run_b: str, output_format: str) -> None:
     """Two runs side by side: parameters and metrics.
 
-    Parameter differences and metric deltas (B - A); ids or their first characters."""
+    Parameter differences and metric deltas (B - A), and data versions and commits when they
+    differ; ids or their first characters."""
     from pipeline.rendering import run_text, text
     from pipeline.store import runs
 
