@@ -56,6 +56,8 @@ def ensure_dir(path: str | Path, *, private: bool) -> Path:
         if folder.is_dir():
             break
         if folder.exists() or folder.is_symlink():
+            if folder.is_dir():
+                break  # another process made it between the two looks (Luigi's forked workers do)
             raise _not_a_folder(folder)
         missing.append(folder)
     for folder in reversed(missing):  # outermost first

@@ -567,6 +567,25 @@ def test_ensure_private_dir_refuses_a_file_in_the_way(tmp_path):
     assert caught.value.filename == str(tmp_path / "a-file")
 
 
+def test_ensure_dir_accepts_a_folder_another_process_makes_while_it_looks(tmp_path, monkeypatch):
+    # Luigi's forked workers create data/.locks at once: the folder may appear between the look
+    # that finds nothing and the look that asks what is there.
+    target = tmp_path / "data" / ".locks"
+    looks_at_target = []
+    real_is_dir = Path.is_dir
+
+    def racing_is_dir(self, *args, **kwargs):
+        if self == target and not looks_at_target:
+            looks_at_target.append(self)
+            target.mkdir(parents=True)  # the other worker, just after this look
+            return False
+        return real_is_dir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "is_dir", racing_is_dir)
+    assert ensure_private_dir(target) == target
+    assert looks_at_target and real_is_dir(target)
+
+
 @pytest.fixture
 def dbfault_luigi_config(tmp_path, monkeypatch):
     """dbfault_luigi_config(**overnight_options): a Luigi config file in force for this test."""
